@@ -1,0 +1,71 @@
+"""The seams through which planning sees persistent state.
+
+Plan code never imports ``cache`` (or diskcache): it receives objects that
+satisfy these Protocols.  ``cache.StatCache`` and ``cache.StepCache``
+implement them on disk; tests use the in-memory versions below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+
+class StatSource(Protocol):
+    """Content digests of files, remembered by (path, size, mtime_ns, inode)."""
+
+    def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
+        """The remembered content digest, or None when the stat tuple is new."""
+
+    def put_digests(self, entries: Mapping[tuple[str, int, int, int], str]) -> None:
+        """Remember many (path, size, mtime_ns, inode) → digest entries at once."""
+
+
+class StepHistory(Protocol):
+    """What was built before: step records and the per-app plan history."""
+
+    def is_built(self, key: str) -> bool:
+        """True when a step with this key has been recorded as built."""
+
+    def duration(self, key: str) -> float | None:
+        """Seconds the step with this key took when last built, if known."""
+
+    def last_plan(self, app: str) -> Mapping[str, Any] | None:
+        """The JSON form of the latest plan recorded for ``app`` (see Plan.to_json)."""
+
+    def record_plan(self, app: str, plan_json: Mapping[str, Any]) -> None:
+        """Append a plan (JSON form) to ``app``'s history."""
+
+
+class MemoryStatSource:
+    """In-memory StatSource for tests and for planning without a cache."""
+
+    def __init__(self) -> None:
+        self._d: dict[tuple[str, int, int, int], str] = {}
+
+    def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
+        return self._d.get((path, size, mtime_ns, inode))
+
+    def put_digests(self, entries: Mapping[tuple[str, int, int, int], str]) -> None:
+        self._d.update(entries)
+
+
+class MemoryStepHistory:
+    """In-memory StepHistory for tests and for planning without a cache."""
+
+    def __init__(self) -> None:
+        self.built: dict[str, float | None] = {}
+        self.plans: dict[str, list[Mapping[str, Any]]] = {}
+
+    def is_built(self, key: str) -> bool:
+        return key in self.built
+
+    def duration(self, key: str) -> float | None:
+        return self.built.get(key)
+
+    def last_plan(self, app: str) -> Mapping[str, Any] | None:
+        history = self.plans.get(app)
+        return history[-1] if history else None
+
+    def record_plan(self, app: str, plan_json: Mapping[str, Any]) -> None:
+        self.plans.setdefault(app, []).append(plan_json)
