@@ -33,6 +33,12 @@ class PipRequirement:
     local_path: str | None = None  # project-relative path for local/-e requirements
     hashes: tuple[str, ...] = ()
 
+    @property
+    def text(self) -> str:
+        """The requirements-file line: ``-e`` prefix and ``--hash`` options included."""
+        text = f"-e {self.line}" if self.editable else self.line
+        return text + "".join(f" --hash={h}" for h in self.hashes)
+
 
 @dataclass(frozen=True, slots=True)
 class PipSet:
@@ -45,6 +51,7 @@ class PipSet:
     find_links: tuple[str, ...] = ()
     source: str = "inline"  # "inline", or the project-relative requirements file path
     locked: bool = False  # True when this set comes from a matching lock file
+    no_index: bool = False  # --no-index: only --find-links locations are used
 
     @property
     def local_paths(self) -> tuple[str, ...]:
@@ -58,30 +65,28 @@ class PipSet:
     def canonical(self) -> dict[str, Any]:
         """Sorted, normalised JSON-able form: the bytes the pip key hashes."""
         return {
-            "requirements": sorted(r.line for r in self.requirements),
-            "constraints": sorted(r.line for r in self.constraints),
+            "requirements": sorted(r.text for r in self.requirements),
+            "constraints": sorted(r.text for r in self.constraints),
             "index_url": self.index_url,
             "extra_index_urls": sorted(self.extra_index_urls),
             "find_links": sorted(self.find_links),
+            "no_index": self.no_index,
             "locked": self.locked,
         }
 
     def requirements_txt(self) -> str:
         """A requirements file equivalent to this set (index options first)."""
-        lines: list[str] = []
+        lines: list[str] = ["--no-index"] if self.no_index else []
         if self.index_url:
             lines.append(f"--index-url {self.index_url}")
         lines.extend(f"--extra-index-url {u}" for u in sorted(self.extra_index_urls))
         lines.extend(f"--find-links {u}" for u in sorted(self.find_links))
-        for r in sorted(self.requirements, key=lambda r: r.line):
-            text = f"-e {r.line}" if r.editable else r.line
-            text += "".join(f" --hash={h}" for h in r.hashes)
-            lines.append(text)
+        lines.extend(r.text for r in sorted(self.requirements, key=lambda r: r.line))
         return "\n".join(lines) + "\n"
 
     def constraints_txt(self) -> str:
         """The constraints file (-c) content, empty when there are none."""
-        return "".join(r.line + "\n" for r in sorted(self.constraints, key=lambda r: r.line))
+        return "".join(r.text + "\n" for r in sorted(self.constraints, key=lambda r: r.line))
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -1,0 +1,96 @@
+"""Shared validation of user-supplied dependency text.
+
+Names, versions and option values end up as argv items of installers; these
+checks make sure they are plain data: no control characters (newlines, NULs,
+escapes) and no shell metacharacters where the syntax has no use for them.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from builder.errors import DependencyError
+
+UNPINNED = frozenset({"", "*", "latest"})
+
+# Characters with a meaning to a POSIX shell that no package name, version or
+# index URL needs.  (``<``/``>`` are version operators and are checked by the
+# grammar of each manager instead.)
+SHELL_METACHARS = frozenset(";&|`$\\\"'{}\n\r\t\x00")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# RFC 3986 characters minus the ones a shell would act on (; $ ' ( ) and whitespace).
+_URL_CHARS = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!*+,=%-]+$")
+_URL_SCHEMES = frozenset({"http", "https", "file"})
+_VCS_SCHEMES = frozenset({"git+https", "git+http", "git+ssh", "git+file", "hg+https", "hg+http", "svn+https", "bzr+https"})
+
+
+def describe_char(ch: str) -> str:
+    """A readable name for a rejected character."""
+    names = {"\n": "a newline", "\r": "a carriage return", "\x00": "a NUL byte", "\t": "a tab"}
+    return names.get(ch, f"{ch!r}")
+
+
+def check_plain(value: str, *, what: str, key_path: str, file: str | None = None, line: int | None = None) -> None:
+    """Reject control characters anywhere in ``value`` (the first defence against injection)."""
+    match = _CONTROL.search(value)
+    if match:
+        raise DependencyError(
+            f"{what} {_short(value)} contains {describe_char(match.group())}",
+            key_path=key_path,
+            file=file,
+            line=line,
+            hint="package names, versions and options must be plain single-line text",
+        )
+
+
+def check_no_shell(value: str, *, what: str, key_path: str, file: str | None = None, line: int | None = None) -> None:
+    """Reject control characters and shell metacharacters in ``value``."""
+    check_plain(value, what=what, key_path=key_path, file=file, line=line)
+    bad = sorted({c for c in value if c in SHELL_METACHARS})
+    if bad:
+        raise DependencyError(
+            f"{what} {_short(value)} contains {', '.join(describe_char(c) for c in bad)}",
+            key_path=key_path,
+            file=file,
+            line=line,
+            hint="shell syntax is never allowed in dependency names, versions or options",
+        )
+
+
+def check_url(url: str, *, what: str, key_path: str, file: str | None = None, line: int | None = None,
+              vcs: bool = False) -> str:
+    """Validate an index/find-links/requirement URL and return it unchanged.
+
+    ``&`` is accepted only in the fragment (``#egg=x&subdirectory=y``).
+    """
+    check_plain(url, what=what, key_path=key_path, file=file, line=line)
+    base, _, fragment = url.partition("#")
+    allowed = _URL_CHARS.match(base) and (not fragment or re.match(r"^[A-Za-z0-9._=&/-]+$", fragment))
+    schemes = _URL_SCHEMES | (_VCS_SCHEMES if vcs else frozenset())
+    scheme = urlsplit(url).scheme.lower()
+    if not allowed or scheme not in schemes:
+        raise DependencyError(
+            f"{what} {_short(url)} is not an acceptable URL",
+            key_path=key_path,
+            file=file,
+            line=line,
+            hint=f"use a {'/'.join(sorted(schemes))} URL without spaces, quotes or shell characters "
+            "(environment variables are not expanded)",
+        )
+    return url
+
+
+def _short(value: str) -> str:
+    text = value if len(value) <= 80 else value[:77] + "..."
+    return repr(text)
+
+
+def key_path_for(parent: str, key: str) -> str:
+    """``parent.key``, quoting ``key`` the TOML way when it is not a bare key."""
+    if re.fullmatch(r"[A-Za-z0-9_-]+", key):
+        return f"{parent}.{key}"
+    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", escaped)
+    return f'{parent}."{escaped}"'

@@ -1,0 +1,135 @@
+"""conda match-spec sets from ``[cerebrium.dependencies.conda]`` or a pkglist file.
+
+Specs are parsed by py-rattler's :class:`rattler.MatchSpec` (a real conda
+match-spec implementation); the canonical text is rattler's rendering.
+Inline values follow the same version rules as pip: ``"latest"``/``""``/``"*"``
+unpinned, a bare version means ``==version``, operator specs are kept.  A
+key may name its channel: ``"conda-forge::numpy"``.  In a file each line is a
+match spec (``numpy >=1.24``, ``pytorch::pytorch=2.1``, ``numpy=1.24=py_0``),
+and ``-c CHANNEL`` / ``--channel CHANNEL`` lines add channels in order.
+
+>>> conda_set_from_inline((("cuda", ">=11.7"), ("cudatoolkit", "11.7"))).specs[1].spec
+'cudatoolkit ==11.7'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from builder.deps._text import SHELL_METACHARS, UNPINNED, check_plain, describe_char, key_path_for
+from builder.deps.model import CondaSet, CondaSpec
+from builder.deps.paths import project_relative, read_project_file
+from builder.errors import DependencyError
+
+INLINE_KEY = "cerebrium.dependencies.conda"
+PATHS_KEY = "cerebrium.dependencies.paths.conda"
+DEFAULT_CHANNELS: tuple[str, ...] = ("conda-forge",)
+
+_CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)*$")
+_CHANNEL_URL = re.compile(r"^(?:https?|file)://[A-Za-z0-9._~:/@%+-]+$")
+# In conda versions '|' means "or" and '*' is a glob; both are harmless argv data.
+_CONDA_FORBIDDEN = SHELL_METACHARS | frozenset("()")
+
+
+def parse_spec(text: str, *, key_path: str, file: str | None = None, line: int | None = None) -> CondaSpec:
+    """Parse one match spec with rattler and return its canonical CondaSpec."""
+    import rattler
+
+    check_plain(text, what="conda spec", key_path=key_path, file=file, line=line)
+    bad = sorted({c for c in text if c in _CONDA_FORBIDDEN})
+    if bad:
+        raise DependencyError(
+            f"conda spec {text!r} contains {', '.join(describe_char(c) for c in bad)}",
+            key_path=key_path, file=file, line=line,
+            hint="use the plain match-spec form: name, name >=1.0, channel::name 1.2.*",
+        )
+    channel = ""
+    if "::" in text:
+        channel = validate_channel(text.split("::", 1)[0].strip(), key_path=key_path, file=file, line=line)
+    try:
+        spec = rattler.MatchSpec(text)
+    except Exception as exc:  # rattler raises its own InvalidMatchSpecError (not importable by name)
+        raise DependencyError(
+            f"invalid conda spec {text!r}: {str(exc).splitlines()[0]}",
+            key_path=key_path, file=file, line=line,
+            hint="write a conda match spec such as 'numpy >=1.24' or 'conda-forge::numpy 1.26.*'",
+        ) from exc
+    name = spec.name.normalized if hasattr(spec.name, "normalized") else str(spec.name)
+    return CondaSpec(name=name, spec=str(spec), channel=channel)
+
+
+def validate_channel(channel: str, *, key_path: str, file: str | None = None, line: int | None = None) -> str:
+    """A channel name (``conda-forge``) or URL; returned without a trailing slash."""
+    check_plain(channel, what="conda channel", key_path=key_path, file=file, line=line)
+    if _CHANNEL_NAME.match(channel) or _CHANNEL_URL.match(channel):
+        return channel.rstrip("/")
+    raise DependencyError(
+        f"{channel!r} is not a valid conda channel",
+        key_path=key_path, file=file, line=line, hint="use a channel name (conda-forge) or an http(s)/file URL",
+    )
+
+
+def _inline_text(key: str, value: str, key_path: str, line: int | None, file: str | None) -> str:
+    check_plain(value, what="version", key_path=key_path, file=file, line=line)
+    version = value.strip()
+    if version.lower() in UNPINNED:
+        return key.strip()
+    if " " in version:
+        raise DependencyError(
+            f"version {version!r} of {key!r} contains a space",
+            key_path=key_path, file=file, line=line, hint='write one version spec, e.g. ">=1.2,<2" or "1.2.*"',
+        )
+    if version[:1].isalnum():
+        version = "==" + version  # a bare version pins exactly, as for pip
+    return f"{key.strip()} {version}"
+
+
+def conda_set_from_inline(table: Iterable[tuple[str, str]], *, config_file: str | None = None,
+                          lines: dict[str, int] | None = None) -> CondaSet:
+    """A CondaSet from the inline table's (name, version) pairs."""
+    found: dict[str, tuple[str, CondaSpec]] = {}
+    for key, value in table:
+        key_path = key_path_for(INLINE_KEY, key)
+        line = (lines or {}).get(key_path)
+        spec = parse_spec(_inline_text(key, value, key_path, line, config_file), key_path=key_path,
+                          file=config_file, line=line)
+        _add(found, key, spec, key_path=key_path, file=config_file, line=line)
+    specs = tuple(sorted(s for _, s in found.values()))
+    return CondaSet(specs=specs, channels=_channels([], specs), source="inline")
+
+
+def conda_set_from_file(rel: str, *, project_dir: Path, key_path: str = PATHS_KEY) -> CondaSet:
+    """A CondaSet from a conda pkglist file (one match spec per line)."""
+    norm, _ = project_relative(project_dir, rel, key_path=key_path)
+    pf = read_project_file(project_dir, norm, key_path=key_path)
+    found: dict[str, tuple[str, CondaSpec]] = {}
+    channels: list[str] = []
+    for number, raw in enumerate(pf.text.split("\n"), start=1):
+        text = raw.split("#", 1)[0].strip()
+        if not text or text == "@EXPLICIT":
+            continue
+        head, _, rest = text.partition(" ")
+        if head in ("-c", "--channel"):
+            channels.append(validate_channel(rest.strip(), key_path=key_path, file=pf.rel, line=number))
+            continue
+        spec = parse_spec(text, key_path=key_path, file=pf.rel, line=number)
+        _add(found, text, spec, key_path=key_path, file=pf.rel, line=number)
+    specs = tuple(sorted(s for _, s in found.values()))
+    return CondaSet(specs=specs, channels=_channels(channels, specs), source=pf.rel)
+
+
+def _channels(explicit: list[str], specs: tuple[CondaSpec, ...]) -> tuple[str, ...]:
+    ordered = list(dict.fromkeys([*explicit, *sorted({s.channel for s in specs if s.channel})]))
+    return tuple(ordered) or DEFAULT_CHANNELS
+
+
+def _add(found: dict[str, tuple[str, CondaSpec]], key: str, spec: CondaSpec, *, key_path: str,
+         file: str | None, line: int | None) -> None:
+    if spec.name in found:
+        raise DependencyError(
+            f"conda package {spec.name!r} is listed twice ({found[spec.name][0]!r} and {key!r})",
+            key_path=key_path, file=file, line=line, hint="keep one entry per package",
+        )
+    found[spec.name] = (key, spec)

@@ -1,0 +1,413 @@
+"""pip requirement sets from ``[cerebrium.dependencies.pip]`` or a requirements file.
+
+PEP 508 parsing is done by :mod:`packaging`; this module adds the
+requirements-file layer pip understands: comments, ``\\`` continuations,
+``-r``/``-c`` includes (relative to the including file, cycles rejected),
+index options, ``--hash``, URL/VCS requirements, local paths and ``-e``.
+
+>>> from pathlib import Path
+>>> pip_set_from_inline((("Torch", "2.0.0"), ("numpy", "latest")), project_dir=Path("."))
+... # doctest: +ELLIPSIS
+PipSet(requirements=(PipRequirement(name='numpy', line='numpy', ...
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from packaging.markers import InvalidMarker, Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from builder.deps._text import UNPINNED, check_no_shell, check_plain, check_url, key_path_for
+from builder.deps.model import PipRequirement, PipSet
+from builder.deps.paths import join_rel, project_relative, read_project_file
+from builder.errors import DependencyError
+
+INLINE_KEY = "cerebrium.dependencies.pip"
+PATHS_KEY = "cerebrium.dependencies.paths.pip"
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_COMMENT = re.compile(r"(^|\s)#.*$")
+_HASH = re.compile(r"^(sha256|sha384|sha512):[0-9a-f]+$")
+_EXTRAS_SUFFIX = re.compile(r"^(?P<path>.*?)(?:\[(?P<extras>[^\]]*)\])?$")
+_WHEEL_NAME = re.compile(r"^(?P<name>[A-Za-z0-9_.]+)-[^-/]+(-[^-/]+)?-[^-/]+-[^-/]+-[^-/]+\.whl$")
+
+# Options taking a value, by every spelling pip accepts.
+_VALUE_OPTIONS = {
+    "-r": "requirement", "--requirement": "requirement",
+    "-c": "constraint", "--constraint": "constraint",
+    "-i": "index_url", "--index-url": "index_url",
+    "--extra-index-url": "extra_index_url",
+    "-f": "find_links", "--find-links": "find_links",
+    "-e": "editable", "--editable": "editable",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """Where a value came from, for error messages."""
+
+    key_path: str
+    file: str | None = None
+    line: int | None = None
+
+    def error(self, message: str, hint: str | None = None) -> DependencyError:
+        return DependencyError(message, key_path=self.key_path, file=self.file, line=self.line, hint=hint)
+
+    @property
+    def kw(self) -> dict[str, object]:
+        return {"key_path": self.key_path, "file": self.file, "line": self.line}
+
+
+# --------------------------------------------------------------------------- inline
+
+
+def pip_set_from_inline(
+    table: Iterable[tuple[str, str]],
+    *,
+    project_dir: Path,
+    config_file: str | None = None,
+    lines: dict[str, int] | None = None,
+) -> PipSet:
+    """Build a PipSet from the inline table's (key, version string) pairs.
+
+    ``"latest"``, ``""`` and ``"*"`` are unpinned, a bare version means
+    ``==version``, operator specs are kept; keys may carry extras.
+    """
+    del project_dir  # inline entries are never local paths
+    reqs: dict[str, tuple[str, PipRequirement]] = {}
+    for key, value in table:
+        key_path = key_path_for(INLINE_KEY, key)
+        where = _Where(key_path, config_file, (lines or {}).get(key_path))
+        req = _inline_requirement(key, value, where)
+        if req.name in reqs:
+            raise where.error(f"keys {reqs[req.name][0]!r} and {key!r} name the same package {req.name!r}",
+                              "keep one entry per package (names are case- and separator-insensitive)")
+        reqs[req.name] = (key, req)
+    return PipSet(requirements=tuple(sorted((r for _, r in reqs.values()), key=lambda r: (r.name, r.line))))
+
+
+def _inline_requirement(key: str, value: str, where: _Where) -> PipRequirement:
+    check_plain(key, what="package name", **where.kw)  # type: ignore[arg-type]
+    check_plain(value, what="version", **where.kw)  # type: ignore[arg-type]
+    try:
+        base = Requirement(key.strip())
+    except InvalidRequirement as exc:
+        raise where.error(f"{key!r} is not a valid package name: {_first_line(exc)}",
+                          "keys are PEP 508 names, optionally with extras: name or name[extra1,extra2]") from exc
+    if base.specifier or base.marker or base.url:
+        raise where.error(f"key {key!r} must be a package name (with optional extras) only",
+                          f'put the version in the value: {base.name} = "{base.specifier or ">=1.0"}"')
+    spec_text, _, marker_text = value.partition(";")
+    specifier = _version_spec(spec_text.strip(), key, where)
+    marker = _marker(marker_text.strip(), where) if marker_text.strip() else ""
+    return _make(base.name, sorted(base.extras), specifier, marker)
+
+
+def _version_spec(value: str, key: str, where: _Where) -> str:
+    if value.lower() in UNPINNED:
+        return ""
+    if value[:1].isalnum():  # a bare version: "2.0.0" means ==2.0.0
+        try:
+            return f"=={Version(value)}"
+        except InvalidVersion as exc:
+            raise where.error(f"version {value!r} of {key!r} is not a valid version",
+                              'use "latest", a version like "2.0.0", or a specifier like ">=1.5,<2"') from exc
+    try:
+        return str(SpecifierSet(value))
+    except InvalidSpecifier as exc:
+        raise where.error(f"version {value!r} of {key!r} is not a valid version specifier",
+                          'use "latest", a version like "2.0.0", or a specifier like ">=1.5,<2"') from exc
+
+
+def _marker(text: str, where: _Where) -> str:
+    try:
+        return str(Marker(text))
+    except InvalidMarker as exc:
+        raise where.error(f"invalid environment marker {text!r}: {_first_line(exc)}") from exc
+
+
+def _make(name: str, extras: Sequence[str], specifier: str, marker: str, **kw: object) -> PipRequirement:
+    """A PipRequirement with its canonical line: ``name[extras]specifier ; marker``."""
+    cname = canonicalize_name(name)
+    cextras = tuple(sorted({canonicalize_name(e) for e in extras}))
+    line = cname + (f"[{','.join(cextras)}]" if cextras else "") + specifier
+    url = str(kw.get("url") or "")
+    if url:
+        line += f" @ {url}"
+    if marker:
+        line += f" ; {marker}"
+    return PipRequirement(name=cname, line=line, extras=cextras, specifier=specifier, marker=marker,
+                          **kw)  # type: ignore[arg-type]
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- files
+
+
+@dataclass
+class _FileState:
+    """Accumulates what a requirements file and its includes declare."""
+
+    project_dir: Path
+    key_path: str
+    requirements: list[PipRequirement] = field(default_factory=list)
+    constraints: list[PipRequirement] = field(default_factory=list)
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    find_links: list[str] = field(default_factory=list)
+    no_index: bool = False
+    stack: list[str] = field(default_factory=list)  # files being read (cycle detection)
+    done: set[tuple[str, bool]] = field(default_factory=set)  # (file, as_constraint) fully read
+
+
+def pip_set_from_file(rel: str, *, project_dir: Path, key_path: str = PATHS_KEY) -> PipSet:
+    """Parse the requirements file ``rel`` (project-relative) and everything it includes."""
+    state = _FileState(project_dir, key_path)
+    norm, _ = project_relative(project_dir, rel, key_path=key_path)
+    _read_file(state, norm, constraint=False, where=_Where(key_path))
+    return PipSet(
+        requirements=_dedupe(state.requirements, _Where(key_path, norm)),
+        constraints=tuple(sorted(set(state.constraints))),
+        index_url=state.index_url,
+        extra_index_urls=tuple(sorted(set(state.extra_index_urls))),
+        find_links=tuple(sorted(set(state.find_links))),
+        no_index=state.no_index,
+        source=norm,
+    )
+
+
+def parse_requirements_text(text: str, *, rel: str, project_dir: Path, key_path: str) -> PipSet:
+    """Parse requirements text as if it were the project file ``rel`` (used for lock output)."""
+    state = _FileState(project_dir, key_path)
+    state.stack.append(rel)
+    _parse_text(state, text, rel, constraint=False)
+    return PipSet(
+        requirements=_dedupe(state.requirements, _Where(key_path, rel)),
+        constraints=tuple(sorted(set(state.constraints))),
+        index_url=state.index_url,
+        extra_index_urls=tuple(sorted(set(state.extra_index_urls))),
+        find_links=tuple(sorted(set(state.find_links))),
+        no_index=state.no_index,
+        source=rel,
+    )
+
+
+def _read_file(state: _FileState, rel: str, *, constraint: bool, where: _Where) -> None:
+    if rel in state.stack:
+        cycle = " -> ".join([*state.stack[state.stack.index(rel):], rel])
+        raise where.error(f"include cycle: {cycle}", "remove one of the -r/-c lines that form the cycle")
+    if (rel, constraint) in state.done:
+        return  # included twice through different files: read once
+    pf = read_project_file(state.project_dir, rel, key_path=state.key_path, file=where.file, line=where.line)
+    state.stack.append(pf.rel)
+    _parse_text(state, pf.text, pf.rel, constraint=constraint)
+    state.stack.pop()
+    state.done.add((pf.rel, constraint))
+
+
+def logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(first line number, text) per logical line: comments stripped, ``\\`` continuations joined, blanks dropped."""
+    buf: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if not buf:
+            start = number
+        line = _COMMENT.sub("", raw).strip()
+        if line.endswith("\\"):
+            buf.append(line[:-1].strip())
+            continue
+        buf.append(line)
+        joined = " ".join(part for part in buf if part)
+        buf = []
+        if joined:
+            yield start, joined
+    joined = " ".join(part for part in buf if part)
+    if joined:
+        yield start, joined
+
+
+def _parse_text(state: _FileState, text: str, rel: str, *, constraint: bool) -> None:
+    for number, line in logical_lines(text):
+        where = _Where(state.key_path, rel, number)
+        if line.startswith("-") and not line.startswith(("-e", "--editable")):
+            _option(state, line, rel, where, constraint=constraint)
+            continue
+        req = _requirement_line(state, line, rel, where)
+        (state.constraints if constraint else state.requirements).append(req)
+
+
+def _split_option(line: str, where: _Where) -> tuple[str, str]:
+    """``-r x``, ``-rx``, ``--requirement=x``, ``--requirement x`` → (option, value)."""
+    head, _, rest = line.partition(" ")
+    if "=" in head and head.startswith("--"):
+        head, _, value = head.partition("=")
+        rest = (value + " " + rest).strip()
+    elif head[:2] in _VALUE_OPTIONS and len(head) > 2 and not head.startswith("--"):
+        head, rest = head[:2], (head[2:] + " " + rest).strip()
+    if head not in _VALUE_OPTIONS:
+        check_plain(head, what="option", **where.kw)  # type: ignore[arg-type]
+        raise where.error(f"unsupported requirements-file option {head!r}",
+                          "supported: -r, -c, -e, --index-url, --extra-index-url, --find-links, --no-index, --hash")
+    return head, rest.strip()
+
+
+def _option(state: _FileState, line: str, rel: str, where: _Where, *, constraint: bool) -> None:
+    if line == "--no-index":
+        state.no_index = True
+        return
+    option, value = _split_option(line, where)
+    kind = _VALUE_OPTIONS[option]
+    if not value or " " in value:
+        raise where.error(f"option {option} needs exactly one value, got {value!r}")
+    if kind in ("requirement", "constraint"):
+        check_no_shell(value, what="included file", **where.kw)  # type: ignore[arg-type]
+        target, _ = project_relative(state.project_dir, join_rel(rel, value), **where.kw)  # type: ignore[arg-type]
+        _read_file(state, target, constraint=constraint or kind == "constraint", where=where)
+    elif kind == "index_url":
+        url = check_url(value, what="index URL", **where.kw)  # type: ignore[arg-type]
+        if state.index_url not in (None, url):
+            raise where.error(f"a second --index-url {url!r} (first was {state.index_url!r})",
+                              "use --extra-index-url for additional indexes")
+        state.index_url = url
+    elif kind == "extra_index_url":
+        state.extra_index_urls.append(check_url(value, what="extra index URL", **where.kw))  # type: ignore[arg-type]
+    else:  # find_links
+        state.find_links.append(_find_links(state, value, rel, where))
+
+
+def _find_links(state: _FileState, value: str, rel: str, where: _Where) -> str:
+    if _SCHEME.match(value) and len(value.split(":", 1)[0]) > 1:
+        return check_url(value, what="find-links URL", **where.kw)  # type: ignore[arg-type]
+    check_no_shell(value, what="find-links path", **where.kw)  # type: ignore[arg-type]
+    target, _ = project_relative(state.project_dir, join_rel(rel, value), **where.kw)  # type: ignore[arg-type]
+    return "./" + target if target != "." else "."
+
+
+def _requirement_line(state: _FileState, line: str, rel: str, where: _Where) -> PipRequirement:
+    editable = False
+    if line.startswith(("-e", "--editable")):
+        option, line = _split_option(line, where)
+        editable = True
+    tokens = line.split()
+    cut = next((i for i, t in enumerate(tokens) if t.startswith("--")), len(tokens))
+    text, options = " ".join(tokens[:cut]), tokens[cut:]
+    hashes = _hashes(options, where)
+    if not text:
+        raise where.error("an option line without a requirement")
+    check_plain(text, what="requirement", **where.kw)  # type: ignore[arg-type]
+    if _looks_like_url(text):
+        req = _url_requirement(text, where, editable=editable)
+    elif _looks_like_path(text):
+        req = _path_requirement(state, text, rel, where, editable=editable)
+    else:
+        if editable:
+            raise where.error(f"-e needs a local path or VCS URL, got {text!r}")
+        req = _pep508(text, where)
+    return replace(req, hashes=hashes) if hashes else req
+
+
+def _hashes(options: list[str], where: _Where) -> tuple[str, ...]:
+    found: list[str] = []
+    it = iter(options)
+    for token in it:
+        if token == "--hash":
+            token = "--hash=" + next(it, "")
+        if not token.startswith("--hash="):
+            check_plain(token, what="option", **where.kw)  # type: ignore[arg-type]
+            raise where.error(f"unsupported per-requirement option {token.split('=')[0]!r}", "only --hash is supported")
+        value = token.partition("=")[2]
+        if not _HASH.match(value):
+            raise where.error(f"invalid hash {value!r}", "use --hash=sha256:<64 hex digits>")
+        found.append(value)
+    return tuple(sorted(set(found)))
+
+
+def _looks_like_url(text: str) -> bool:
+    scheme = text.split(":", 1)[0]
+    return bool(_SCHEME.match(text)) and len(scheme) > 1 and " " not in scheme and "://" in text[:40]
+
+
+def _looks_like_path(text: str) -> bool:
+    if " @ " in text or "@" in text.split("[")[0]:
+        return False
+    return text.startswith((".", "/", "~")) or "/" in text or "\\" in text or text.endswith((".whl", ".tar.gz", ".zip"))
+
+
+def _pep508(text: str, where: _Where) -> PipRequirement:
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        raise where.error(f"invalid requirement {text!r}: {_first_line(exc)}",
+                          "write a PEP 508 requirement such as name[extra]>=1.0 ; python_version >= \"3.10\"") from exc
+    url = ""
+    if req.url:
+        if req.url.startswith("file:"):
+            raise where.error(f"file: URL in {text!r}", "write a path relative to the file instead, e.g. ./pkg")
+        url = check_url(req.url, what="requirement URL", vcs=True, **where.kw)  # type: ignore[arg-type]
+    return _make(req.name, sorted(req.extras), str(req.specifier), str(req.marker) if req.marker else "", url=url)
+
+
+def _url_requirement(text: str, where: _Where, *, editable: bool) -> PipRequirement:
+    url, _, marker_text = text.partition(" ;")
+    url = url.strip()
+    if url.startswith("file:"):
+        raise where.error(f"file: URL {url!r}", "write a path relative to the requirements file instead, e.g. ./pkg")
+    check_url(url, what="requirement URL", vcs=True, **where.kw)  # type: ignore[arg-type]
+    marker = _marker(marker_text.strip(), where) if marker_text.strip() else ""
+    egg = re.search(r"[#&]egg=([A-Za-z0-9_.-]+)", url)
+    wheel = _WHEEL_NAME.match(url.rsplit("/", 1)[-1].split("#")[0])
+    name = egg.group(1) if egg else (wheel.group("name") if wheel else "")
+    if editable:
+        if not egg:
+            raise where.error(f"editable URL {url!r} needs #egg=<name>")
+        cname = canonicalize_name(name)
+        return PipRequirement(name=cname, line=url, url=url, editable=True, marker=marker)
+    if not name:
+        return PipRequirement(name="", line=url + (f" ; {marker}" if marker else ""), url=url, marker=marker)
+    clean = re.sub(r"[#&]egg=[A-Za-z0-9_.-]+", "", url).rstrip("#")
+    return _make(name, (), "", marker, url=clean)
+
+
+def _path_requirement(state: _FileState, text: str, rel: str, where: _Where, *, editable: bool) -> PipRequirement:
+    if " ;" in text:
+        raise where.error(f"environment markers on a local path ({text!r}) are not supported")
+    m = _EXTRAS_SUFFIX.match(text)
+    assert m is not None  # the pattern matches every string
+    path, extras_text = m.group("path"), m.group("extras") or ""
+    check_no_shell(path, what="local path", **where.kw)  # type: ignore[arg-type]
+    if path.startswith("~"):
+        raise where.error(f"local path {path!r} uses ~", "use a path relative to the requirements file")
+    target, absolute = project_relative(state.project_dir, join_rel(rel, path), **where.kw)  # type: ignore[arg-type]
+    if not absolute.exists():
+        raise where.error(f"local path {path!r} does not exist (resolved to {target!r})")
+    extras = tuple(sorted({canonicalize_name(e.strip()) for e in extras_text.split(",") if e.strip()}))
+    line = ("./" + target if target != "." else ".") + (f"[{','.join(extras)}]" if extras else "")
+    return PipRequirement(name="", line=line, extras=extras, editable=editable, local_path=target)
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _dedupe(reqs: list[PipRequirement], where: _Where) -> tuple[PipRequirement, ...]:
+    """Sorted requirements; the same (name, marker) twice is an error, identical lines merge."""
+    seen: dict[tuple[str, str], PipRequirement] = {}
+    for req in reqs:
+        key = (req.name or req.line, req.marker)
+        other = seen.get(key)
+        if other is not None and other != req:
+            raise where.error(
+                f"package {req.name or req.line!r} is listed twice: {other.line!r} and {req.line!r}",
+                "keep one entry per package (names are case- and separator-insensitive: Torch == torch)",
+            )
+        seen[key] = req
+    return tuple(sorted(seen.values(), key=lambda r: (r.name, r.line)))
