@@ -4,6 +4,7 @@ The public API is re-exported here; everything else is private.
 """
 
 from builder._version import __version__
+from builder.config import LoadResult, load, load_config
 from builder.config.model import Config
 from builder.diagnostics import Diagnostic
 from builder.errors import (
@@ -30,9 +31,12 @@ __all__ = [
     "EngineError",
     "EngineUnavailable",
     "EngineUnsupported",
+    "LoadResult",
     "LockError",
     "PlanError",
     "SolveFailed",
     "VerifyFailed",
     "__version__",
+    "load",
+    "load_config",
 ]

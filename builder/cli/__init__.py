@@ -19,6 +19,9 @@ from builder.cli.errors import run_guarded
 # Ordered: this is the order of ``builder --help``.  Adding a command is one
 # module under commands/ plus one entry here.
 COMMANDS: tuple[str, ...] = (
+    "validate",
+    "schema",
+    "engine",
 )
 
 

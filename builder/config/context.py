@@ -114,8 +114,8 @@ class Context:
         else:
             self.error(
                 base + [key2],
-                f"and {key1} are two spellings of one option and disagree "
-                f"({toml_literal(value2)} vs {toml_literal(value1)})",
+                f"disagrees with {key1} ({toml_literal(value2)} vs {toml_literal(value1)}); "
+                "they are two spellings of one option",
                 hint=f"keep only {key1}",
             )
 

@@ -55,8 +55,6 @@ def check_unknown_top_level(ctx: Context, data: Mapping[str, Any]) -> None:
 
 
 def _ignored_section(ctx: Context, key: str, table: Mapping[str, Any]) -> None:
-    if key == "runtime":
-        return  # validate_runtime reports the runtimes one by one
     reason = spec.IGNORED_SECTIONS[key]
     ctx.warning(["cerebrium", key], f"section {reason}; builder ignores it")
     for name, value in table.items():

@@ -16,7 +16,7 @@ from typing import Literal
 
 from builder.config.model import DEFAULT_BASE_IMAGE, PYTHON_VERSIONS
 
-Kind = Literal["str", "bool", "int", "float", "str_list", "compute", "str_table"]
+Kind = Literal["str", "bool", "int", "float", "str_list", "compute"]
 
 SCALING_METRICS: tuple[str, ...] = (
     "concurrency_utilization",
@@ -218,10 +218,10 @@ LEGACY_ALIASES: dict[tuple[str, str], str] = {
 }
 
 # Sections from older schemas or other products that builder does not read.
+# Keyed by the name under ``cerebrium``; the text completes "section ...".
 IGNORED_SECTIONS: dict[str, str] = {
-    "cerebrium.build": "is from an older cerebrium CLI",
-    "cerebrium.runtime": "",
-    "cerebrium.partner": "partner services are deployed by the platform, not built",
+    "build": "is from an older cerebrium CLI",
+    "partner": "configures a partner service, which is deployed by the platform, not built",
 }
 
 
