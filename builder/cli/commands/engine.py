@@ -1,0 +1,109 @@
+"""``builder engine info``: which BuildKit engine answers, and what it can do.
+
+Prints the address, the kind (buildkitd or dockerd), the BuildKit version (when the
+engine reports one), the workers and their platforms, and the detected capabilities.
+Exit 0 when an engine answers, 4 when none does.
+
+Other commands that talk to an engine reuse :func:`add_engine_arguments` and
+:func:`open_engine_from_args` so ``--engine`` and the TLS flags mean the same everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from builder.cli import output
+from builder.cli.errors import EXIT_OK
+from builder.engines.buildkit.caps import Capabilities
+from builder.engines.buildkit.client import EngineClient, EngineInfo, open_engine
+from builder.engines.buildkit.connect import TLSConfig
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--engine`` and the ``--tls-*`` flags to a command's parser."""
+    group = parser.add_argument_group("engine")
+    group.add_argument(
+        "--engine",
+        metavar="ADDR",
+        default=None,
+        help="BuildKit address: unix:///path, tcp://host:port, docker:// or docker:///path/to/docker.sock "
+        "(default: $BUILDKIT_HOST, else auto-detect)",
+    )
+    group.add_argument("--tls-ca", type=Path, default=None, metavar="FILE", help="CA certificate for tcp://")
+    group.add_argument("--tls-cert", type=Path, default=None, metavar="FILE", help="client certificate for tcp://")
+    group.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="client key for tcp://")
+    group.add_argument("--tls-server-name", default=None, metavar="NAME", help="server name to verify for tcp://")
+
+
+def tls_from_args(args: argparse.Namespace) -> TLSConfig | None:
+    """The TLS settings the flags ask for, or None."""
+    values = (args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)
+    if all(v is None for v in values):
+        return None
+    return TLSConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key, server_name=args.tls_server_name)
+
+
+def open_engine_from_args(args: argparse.Namespace) -> EngineClient:
+    """Connect to the engine the flags (or the environment) name."""
+    return open_engine(args.engine, tls=tls_from_args(args))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``engine`` command group (``engine info``)."""
+    parser = sub.add_parser("engine", help="inspect the BuildKit engine", description="Inspect the BuildKit engine.")
+    actions = parser.add_subparsers(dest="engine_command", metavar="ACTION", required=True)
+    info = actions.add_parser(
+        "info",
+        help="show the engine's address, version, workers, platforms and capabilities",
+        description="Connect to the engine (--engine, else $BUILDKIT_HOST, else auto-detect) and show its "
+        "address, kind, BuildKit version, workers, platforms and capabilities. Exit 4 when none answers.",
+    )
+    add_engine_arguments(info)
+    info.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    info.set_defaults(func=run_info)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """Print the engine's info."""
+    with open_engine_from_args(args) as engine:
+        details = engine.info()
+    if args.format == "json":
+        output.print_json(details.to_json())
+    else:
+        for line in render_info(details):
+            output.out(line)
+    return EXIT_OK
+
+
+def render_info(info: EngineInfo) -> list[str]:
+    """The text form of ``engine info`` (pure; one string per line)."""
+    caps = info.capabilities
+    lines = [
+        f"address:   {info.address}",
+        f"kind:      {info.kind}",
+        f"engine:    {caps.describe()}",
+        f"buildkit:  {info.buildkit_version or 'unknown (no Info API: BuildKit < 0.11)'}",
+        f"platforms: {', '.join(info.platforms) or '-'}",
+        "workers:",
+    ]
+    for worker in info.workers:
+        labels = ", ".join(f"{k}={v}" for k, v in worker.labels)
+        lines.append(f"  {worker.id}: {', '.join(worker.platforms)}" + (f" ({labels})" if labels else ""))
+    lines += ["capabilities:", *_capability_lines(caps)]
+    return lines
+
+
+def _capability_lines(caps: Capabilities) -> list[str]:
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "no"
+
+    return [
+        f"  info api:            {yes(caps.has_info)}",
+        f"  mergeop:             {yes(caps.supports_mergeop)}",
+        f"  exporters list:      {yes(caps.exporters_list_field)} (SolveRequest.Exporters)",
+        f"  image config route:  {caps.image_config_route}",
+        f"  exporters:           {', '.join(sorted(caps.exporters))}",
+        f"  cache export:        {', '.join(sorted(caps.cache_export_types))}",
+        f"  llb caps ({len(caps.llb_caps)}):       {' '.join(sorted(caps.llb_caps))}",
+    ]
