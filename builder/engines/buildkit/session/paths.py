@@ -1,0 +1,86 @@
+"""Relative-path rules shared by the sender and the receiver, and safe opening under a root.
+
+A transfer path is ``/``-separated, relative, clean (no empty, ``.`` or ``..``
+components) and valid UTF-8.  Files are opened one component at a time with
+``O_NOFOLLOW`` relative to the root's descriptor, so a symlink anywhere on the
+way (including one swapped in after planning) can never lead outside the root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+
+from builder.engines.buildkit.session.errors import UnsafePathError
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def check_relpath(path: str) -> str:
+    """Return ``path`` if it is a clean relative transfer path, else raise UnsafePathError."""
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        raise UnsafePathError(f"invalid transfer path {path!r}: must be a non-empty relative path")
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafePathError(f"invalid transfer path {path!r}: empty, '.' or '..' component")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UnsafePathError(f"invalid transfer path {path!r}: file names must be valid UTF-8") from exc
+    return path
+
+
+def sort_key(path: str) -> tuple[bytes, ...]:
+    """Depth-first, byte-wise order: a directory comes right before its children."""
+    return tuple(part.encode("utf-8") for part in path.split("/"))
+
+
+def parent_of(path: str) -> str:
+    """The parent transfer path ('' for an entry at the root)."""
+    return path.rpartition("/")[0]
+
+
+@contextlib.contextmanager
+def open_dir_fd(root_fd: int, relpath: str) -> Iterator[int]:
+    """Open the directory ``relpath`` ('' = the root) under ``root_fd`` without following symlinks."""
+    fd = os.dup(root_fd)
+    try:
+        for part in relpath.split("/") if relpath else ():
+            try:
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                raise UnsafePathError(f"{relpath!r}: {part!r} is not a real directory inside the root") from exc
+            os.close(fd)
+            fd = nxt
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def open_regular_file(root_fd: int, relpath: str) -> int:
+    """Open a regular file under ``root_fd`` for reading; no component may be a symlink."""
+    check_relpath(relpath)
+    parent, _, name = relpath.rpartition("/")
+    with open_dir_fd(root_fd, parent) as dir_fd:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+        except OSError as exc:
+            raise UnsafePathError(f"{relpath!r} cannot be opened as a regular file inside the root: {exc.strerror}") from exc
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise UnsafePathError(f"{relpath!r} is not a regular file")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def lstat_under(root_fd: int, relpath: str) -> os.stat_result | None:
+    """lstat ``relpath`` under ``root_fd`` without following symlinks on the way; None if absent/unsafe."""
+    parent, _, name = relpath.rpartition("/")
+    try:
+        with open_dir_fd(root_fd, parent) as dir_fd:
+            return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except (OSError, UnsafePathError):
+        return None

@@ -1,0 +1,213 @@
+"""The sending side of fsutil's DiffCopy protocol: serve selected project files to the daemon.
+
+Flow (our side is the sender for ``local://`` sources)::
+
+    sender                                   receiver (daemon)
+    STAT a/, STAT a/f (ID 1), ..., STAT {}   ->
+                                         <-  REQ 1
+    DATA 1 <32 KiB>, ..., DATA 1 <empty>     ->
+                                         <-  FIN
+    FIN                                      ->   (call ends OK)
+
+Only manifest entries are ever described, and a file's bytes are read only
+when its ID is requested: the path is re-opened component by component
+without following symlinks, must still be a regular file inside the root, and
+must still have the planned size (and mtime when known).  Any failure is sent
+as ``ERR`` and raised as :class:`TransferError`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from builder.engines.buildkit._pb import fsutil_pb2
+from builder.engines.buildkit.session.errors import TransferError
+from builder.engines.buildkit.session.fsmode import go_mode
+from builder.engines.buildkit.session.manifest import ManifestEntry, PatternSelector, validate_entries, walk_directory
+from builder.engines.buildkit.session.paths import lstat_under, open_regular_file, sort_key
+from builder.engines.buildkit.session.stream import MessageStream
+
+Packet = fsutil_pb2.Packet
+CHUNK_SIZE = 32 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TransferReport:
+    """What one DiffCopy call moved: entries described, files whose data was requested, bytes sent."""
+
+    dir_name: str
+    entries: int
+    requested: tuple[str, ...]
+    bytes_sent: int
+
+
+def _stat_for(entry: ManifestEntry | None, path: str, fallback: os.stat_result | None) -> fsutil_pb2.Stat:
+    """The wire Stat of one entry; ``entry`` None means a synthesized parent directory."""
+    if entry is None:
+        perms = stat.S_IMODE(fallback.st_mode) if fallback and stat.S_ISDIR(fallback.st_mode) else 0o755
+        mtime = fallback.st_mtime_ns if fallback and stat.S_ISDIR(fallback.st_mode) else 0
+        return fsutil_pb2.Stat(path=path, mode=go_mode(stat.S_IFDIR | perms), modTime=mtime)
+    perms = stat.S_IMODE(entry.mode)
+    if entry.is_dir:
+        return fsutil_pb2.Stat(path=path, mode=go_mode(stat.S_IFDIR | perms), modTime=entry.mtime_ns)
+    if entry.is_symlink:
+        target = entry.link_target
+        return fsutil_pb2.Stat(
+            path=path,
+            mode=go_mode(stat.S_IFLNK | 0o777),
+            size=len(target.encode("utf-8")),
+            modTime=entry.mtime_ns,
+            linkname=target,
+        )
+    return fsutil_pb2.Stat(path=path, mode=go_mode(stat.S_IFREG | perms), size=entry.size, modTime=entry.mtime_ns)
+
+
+class DiffCopySender:
+    """Serve ``entries`` (rooted at ``root``) as one fsutil DiffCopy transfer.
+
+    >>> sender = DiffCopySender("/proj", walk_directory("/proj"))   # doctest: +SKIP
+    >>> report = sender.run(stream)                                  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        entries: Iterable[ManifestEntry],
+        *,
+        selector: PatternSelector | None = None,
+        chunk_size: int = CHUNK_SIZE,
+        dir_name: str = "",
+    ) -> None:
+        if not 0 < chunk_size <= 1 << 20:
+            raise ValueError("chunk_size must be between 1 byte and 1 MiB")
+        self._root = os.path.realpath(root)
+        self._chunk = chunk_size
+        self._dir_name = dir_name
+        by_path = validate_entries(entries)
+        chosen = set((selector or PatternSelector()).select(sorted(by_path)))
+        for path in list(chosen):  # parents of every selected entry are described too
+            parent = path.rpartition("/")[0]
+            while parent and parent not in chosen:
+                chosen.add(parent)
+                parent = parent.rpartition("/")[0]
+        self._order = sorted(chosen, key=sort_key)
+        self._entries = {p: by_path.get(p) for p in self._order}
+        self._ids: dict[int, ManifestEntry] = {}
+
+    def wire_stats(self) -> list[fsutil_pb2.Stat]:
+        """The STAT records this sender describes, in wire order (IDs are their positions)."""
+        root_fd = self._open_root()
+        try:
+            out = []
+            for path in self._order:
+                entry = self._entries[path]
+                fallback = lstat_under(root_fd, path) if entry is None else None
+                out.append(_stat_for(entry, path, fallback))
+            return out
+        finally:
+            os.close(root_fd)
+
+    def _open_root(self) -> int:
+        try:
+            return os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise TransferError(f"cannot open the project directory {self._root}: {exc.strerror}") from exc
+
+    def run(self, stream: MessageStream[Packet]) -> TransferReport:
+        """Describe every entry, serve requested files until the FIN handshake; raise on failure."""
+        stats = self.wire_stats()
+        self._ids = {}
+        for i, st in enumerate(stats):
+            entry = self._entries[st.path]
+            if entry is not None and not entry.is_dir and not entry.is_symlink:
+                self._ids[i] = entry
+        root_fd = self._open_root()
+        state = _SendState()
+        reader = threading.Thread(target=self._serve_requests, args=(stream, root_fd, state), daemon=True)
+        reader.start()
+        for st in stats:
+            if state.failed.is_set():
+                break
+            stream.send(Packet(type=fsutil_pb2.PACKET_STAT, stat=st))
+        else:
+            stream.send(Packet(type=fsutil_pb2.PACKET_STAT))
+        reader.join()
+        if state.error is not None:
+            raise state.error
+        return TransferReport(self._dir_name, len(stats), tuple(state.requested), state.bytes_sent)
+
+    def _serve_requests(self, stream: MessageStream[Packet], root_fd: int, state: _SendState) -> None:
+        try:
+            while True:
+                pkt = stream.recv()
+                if pkt is None:
+                    raise TransferError("the receiver closed the stream before the FIN handshake")
+                if pkt.type == fsutil_pb2.PACKET_REQ:
+                    self._send_file(stream, root_fd, pkt.ID, state)
+                elif pkt.type == fsutil_pb2.PACKET_FIN:
+                    stream.send(Packet(type=fsutil_pb2.PACKET_FIN))
+                    return
+                elif pkt.type == fsutil_pb2.PACKET_ERR:
+                    state.fail(TransferError(f"the receiver failed: {pkt.data.decode('utf-8', 'replace')}"))
+                    return
+                else:
+                    raise TransferError(f"unexpected packet type {pkt.type} from the receiver")
+        except OSError as exc:
+            self._fail(stream, state, TransferError(f"reading a project file failed: {exc}"))
+        except TransferError as exc:
+            self._fail(stream, state, exc)
+        finally:
+            os.close(root_fd)
+
+    @staticmethod
+    def _fail(stream: MessageStream[Packet], state: _SendState, exc: TransferError) -> None:
+        state.fail(exc)
+        try:
+            stream.send(Packet(type=fsutil_pb2.PACKET_ERR, data=str(exc).encode("utf-8")))
+        except TransferError:
+            pass  # the call is already gone; the error is still raised by run()
+
+    def _send_file(self, stream: MessageStream[Packet], root_fd: int, file_id: int, state: _SendState) -> None:
+        entry = self._ids.get(file_id)
+        if entry is None:
+            raise TransferError(f"the receiver requested unknown file ID {file_id}")
+        path = entry.relpath
+        state.requested.append(path)
+        fd = open_regular_file(root_fd, path)
+        try:
+            st = os.fstat(fd)
+            if st.st_size != entry.size or (entry.mtime_ns and st.st_mtime_ns != entry.mtime_ns):
+                raise TransferError(f"{path} changed after the plan was made; run the build again")
+            left = entry.size
+            while left > 0:
+                chunk = os.read(fd, min(self._chunk, left))
+                if not chunk:
+                    raise TransferError(f"{path} shrank while it was being sent; run the build again")
+                left -= len(chunk)
+                state.bytes_sent += len(chunk)
+                stream.send(Packet(type=fsutil_pb2.PACKET_DATA, ID=file_id, data=chunk))
+        finally:
+            os.close(fd)
+        stream.send(Packet(type=fsutil_pb2.PACKET_DATA, ID=file_id))
+
+
+class _SendState:
+    def __init__(self) -> None:
+        self.failed = threading.Event()
+        self.error: TransferError | None = None
+        self.requested: list[str] = []
+        self.bytes_sent = 0
+
+    def fail(self, exc: TransferError) -> None:
+        if self.error is None:
+            self.error = exc
+        self.failed.set()
+
+
+def sender_for_directory(root: str | os.PathLike[str], *, chunk_size: int = CHUNK_SIZE) -> DiffCopySender:
+    """A sender for everything under ``root`` (tests and ad-hoc transfers)."""
+    return DiffCopySender(root, walk_directory(root), chunk_size=chunk_size)

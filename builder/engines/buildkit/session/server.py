@@ -1,0 +1,217 @@
+"""The client side of a BuildKit session: a gRPC server the daemon calls back into.
+
+A :class:`Session` runs a private grpcio server (unix socket in a fresh
+0700 temp dir) serving Health plus the given attachables, and carries it to
+the daemon over ``Control.Session`` (buildkitd and dockerd) or over dockerd's
+``POST /session`` upgrade.  Put ``session.id`` in ``SolveRequest.Session`` and
+close the session after Solve returns::
+
+    with Session.start(channel, FileSyncProvider({"context": SyncedDir.whole(root)})) as session:
+        control.Solve(SolveRequest(Ref=ref, Definition=definition, Session=session.id))
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, Protocol
+
+import grpc
+
+from builder.engines.buildkit._pb import control_pb2
+from builder.engines.buildkit.session.attachable import Attachable, MethodTable
+from builder.engines.buildkit.session.errors import SessionError
+from builder.engines.buildkit.session.health import HealthService
+from builder.engines.buildkit.session.relay import (
+    SESSION_METHOD,
+    ControlSessionRelay,
+    SocketRelay,
+    docker_session_upgrade,
+)
+
+_MAX_MESSAGE = 32 * 1024 * 1024
+_READY_TIMEOUT = 10.0
+
+
+class _Relay(Protocol):
+    failure: Any
+
+    def close(self) -> None: ...
+
+
+class _LocalServer:
+    """grpcio server on a private unix socket."""
+
+    def __init__(self, table: MethodTable, workers: int) -> None:
+        self._dir = tempfile.mkdtemp(prefix="bk-session-")
+        self.path = os.path.join(self._dir, "s.sock")
+        self._server = grpc.server(
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bk-session"),
+            handlers=[table],
+            options=[
+                ("grpc.max_receive_message_length", _MAX_MESSAGE),
+                ("grpc.max_send_message_length", _MAX_MESSAGE),
+            ],
+        )
+        try:
+            self._server.add_insecure_port(f"unix:{self.path}")
+            self._server.start()
+        except Exception:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+
+    def connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(self.path)
+        return sock
+
+    def stop(self) -> None:
+        self._server.stop(grace=1).wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _session_callable(control: Any) -> Callable[..., Any]:
+    """``Control.Session`` from a grpc.Channel or from a ControlStub-like object."""
+    if isinstance(control, grpc.Channel):
+        return control.stream_stream(
+            SESSION_METHOD,
+            request_serializer=control_pb2.BytesMessage.SerializeToString,
+            response_deserializer=control_pb2.BytesMessage.FromString,
+        )
+    method = getattr(control, "Session", None)
+    if method is None:
+        raise TypeError("control must be a grpc.Channel or an object with a Session method (ControlStub)")
+    return method  # type: ignore[no-any-return]
+
+
+class Session:
+    """A session's identity and served methods; use :meth:`start` / :meth:`start_docker` to run one."""
+
+    def __init__(
+        self,
+        attachables: Sequence[Attachable],
+        *,
+        name: str = "builder",
+        shared_key: str | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        self.id = session_id or uuid.uuid4().hex
+        self.name = name
+        self.shared_key = shared_key or _default_shared_key(attachables)
+        self.attachables = (HealthService(), *attachables)
+        self._table = MethodTable(self.attachables)
+        self._server: _LocalServer | None = None
+        self._relay: _Relay | None = None
+
+    def methods(self) -> tuple[str, ...]:
+        """Every method path this session serves, sorted."""
+        return tuple(sorted(self._table.table))
+
+    def headers(self) -> list[tuple[str, str]]:
+        """The session headers, lower-case (gRPC metadata form); one grpc-method entry per method."""
+        out = [
+            ("x-docker-expose-session-uuid", self.id),
+            ("x-docker-expose-session-name", self.name),
+            ("x-docker-expose-session-sharedkey", self.shared_key),
+        ]
+        out += [("x-docker-expose-session-grpc-method", m) for m in self.methods()]
+        return out
+
+    @classmethod
+    def start(
+        cls,
+        control: Any,
+        *attachables: Attachable,
+        name: str = "builder",
+        shared_key: str | None = None,
+        session_id: str | None = None,
+        workers: int = 16,
+    ) -> Session:
+        """Open a session over ``Control.Session`` on ``control`` (a grpc.Channel or ControlStub).
+
+        Returns once the daemon has attached (it sent its HTTP/2 preface); raises
+        SessionError if the call fails first.
+        """
+        session = cls(attachables, name=name, shared_key=shared_key, session_id=session_id)
+        session._server = _LocalServer(session._table, workers)
+        try:
+            conn = session._server.connect()
+            relay = ControlSessionRelay(_session_callable(control), session.headers(), conn)
+            session._relay = relay
+            session._await_attach(relay.first_bytes, relay.ended)
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    @classmethod
+    def start_docker(
+        cls,
+        socket_path: str,
+        *attachables: Attachable,
+        name: str = "builder",
+        shared_key: str | None = None,
+        session_id: str | None = None,
+        workers: int = 16,
+    ) -> Session:
+        """Open a session through dockerd's ``POST /session`` upgrade on ``socket_path``."""
+        session = cls(attachables, name=name, shared_key=shared_key, session_id=session_id)
+        session._server = _LocalServer(session._table, workers)
+        try:
+            try:
+                daemon, initial = docker_session_upgrade(socket_path, session.headers())
+            except (OSError, ConnectionError) as exc:
+                raise SessionError(f"could not open a session on {socket_path}: {exc}") from exc
+            relay = SocketRelay(daemon, session._server.connect(), initial)
+            session._relay = relay
+            session._await_attach(relay.first_bytes, relay.ended)
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def _await_attach(self, first_bytes: Any, ended: Any) -> None:
+        first_bytes.wait(_READY_TIMEOUT)
+        if ended.is_set() or not first_bytes.is_set():
+            failure = self.failure
+            detail = failure.details() if isinstance(failure, grpc.RpcError) else "no answer"  # type: ignore[attr-defined]
+            raise SessionError(
+                f"the engine did not attach the build session: {detail}",
+                hint="the engine must support BuildKit sessions (dockerd >= 18.09 or buildkitd)",
+            )
+
+    @property
+    def failure(self) -> Any:
+        """The transport's error if it ended on its own, else None."""
+        return self._relay.failure if self._relay is not None else None
+
+    def close(self) -> None:
+        """End the session: drop the transport, stop the server, remove the socket directory."""
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            relay.close()
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _default_shared_key(attachables: Sequence[Attachable]) -> str:
+    for attachable in attachables:
+        fingerprint = getattr(attachable, "fingerprint", None)
+        if callable(fingerprint):
+            return str(fingerprint())
+    return "builder"

@@ -1,0 +1,194 @@
+"""A two-way packet stream: the seam between the fsutil protocol code and its transport.
+
+The sender and the receiver only ``send`` and ``recv``; the gRPC handlers in
+this package adapt a server-side call to it, and :func:`memory_pipe` joins a
+sender to a receiver in one process for tests.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Generic, Protocol, TypeVar
+
+import grpc
+
+from builder.engines.buildkit.session.errors import TransferError
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+
+class MessageStream(Protocol[T]):
+    """One side of a bidirectional message stream."""
+
+    def send(self, message: T) -> None:
+        """Queue ``message`` for the peer (thread-safe)."""
+
+    def recv(self) -> T | None:
+        """The next message from the peer, or None once the peer has closed its side."""
+
+
+class _PipeEnd(Generic[T]):
+    def __init__(self, inbox: queue.Queue[T | None], outbox: queue.Queue[T | None]) -> None:
+        self._inbox = inbox
+        self._outbox = outbox
+        self._closed = False
+        self.sent: list[T] = []
+
+    def send(self, message: T) -> None:
+        if self._closed:
+            raise TransferError("send on a closed pipe")
+        self.sent.append(message)
+        self._outbox.put(message)
+
+    def recv(self) -> T | None:
+        return self._inbox.get()
+
+    def close(self) -> None:
+        """Half-close: the peer's ``recv`` returns None after the queued messages."""
+        if not self._closed:
+            self._closed = True
+            self._outbox.put(None)
+
+
+def memory_pipe() -> tuple[_PipeEnd[T], _PipeEnd[T]]:
+    """Two connected in-memory stream ends; each records what it sent in ``.sent``."""
+    a: queue.Queue[T | None] = queue.Queue()
+    b: queue.Queue[T | None] = queue.Queue()
+    return _PipeEnd(a, b), _PipeEnd(b, a)
+
+
+_DONE = object()
+
+
+class ServerCallStream(Generic[M]):
+    """A gRPC server-side bidi call seen as a :class:`MessageStream`.
+
+    ``recv`` pulls from the request iterator; ``send`` feeds the response
+    generator returned by :func:`serve_stream`.  Sending blocks when the
+    client is slow (bounded queue) and fails once the call is over.
+    """
+
+    def __init__(self, requests: Iterator[bytes], context: grpc.ServicerContext, decode: Callable[[bytes], M]) -> None:
+        self._requests = requests
+        self._context = context
+        self._decode = decode
+        self._out: queue.Queue[object] = queue.Queue(maxsize=64)
+        self._over = threading.Event()
+        context.add_callback(self._over.set)
+
+    def recv(self) -> M | None:
+        try:
+            raw = next(self._requests)
+        except StopIteration:
+            return None
+        except Exception as exc:  # grpcio raises its own RpcError subclasses when the call dies
+            raise TransferError(f"the daemon's stream broke: {exc}") from exc
+        return self._decode(raw)
+
+    def send(self, message: object) -> None:
+        while True:
+            if self._over.is_set() or not self._context.is_active():
+                raise TransferError("the daemon closed the call")
+            try:
+                self._out.put(message, timeout=0.5)
+            except queue.Full:
+                continue
+            return
+
+    def _finish(self) -> None:
+        while True:
+            try:
+                self._out.put(_DONE, timeout=0.5)
+            except queue.Full:
+                if self._over.is_set():
+                    return  # nobody reads responses any more
+                continue
+            return
+
+    def _responses(self) -> Iterator[object]:
+        while True:
+            item = self._out.get()
+            if item is _DONE:
+                return
+            yield item
+
+
+def serve_stream(
+    requests: Iterator[bytes],
+    context: grpc.ServicerContext,
+    decode: Callable[[bytes], M],
+    work: Callable[[ServerCallStream[M]], None],
+    encode: Callable[[object], bytes],
+    *,
+    name: str,
+) -> Iterator[bytes]:
+    """Run ``work(stream)`` in a thread and yield what it sends; map its failure to a gRPC status.
+
+    This lets protocol code read and write concurrently while grpcio drives
+    the response iterator from the handler thread.
+    """
+    stream: ServerCallStream[M] = ServerCallStream(requests, context, decode)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work(stream)
+        except BaseException as exc:  # noqa: BLE001 - reported as the call's status below
+            failure.append(exc)
+        finally:
+            stream._finish()
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    for item in stream._responses():
+        yield encode(item)
+    worker.join()
+    if failure:
+        exc = failure[0]
+        code = getattr(exc, "grpc_code", grpc.StatusCode.UNKNOWN)
+        context.set_code(code)
+        context.set_details(str(exc))
+
+
+class ClientCallStream(Generic[M]):
+    """The client side of a bidi gRPC call as a :class:`MessageStream` (raw-bytes multi-callable).
+
+    ``close()`` half-closes the request side; ``call`` is the grpc call object
+    (for ``code()``/``details()`` after the end).
+    """
+
+    def __init__(
+        self,
+        multi_callable: grpc.StreamStreamMultiCallable,
+        decode: Callable[[bytes], M],
+        *,
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self._decode = decode
+        self._queue: queue.Queue[object] = queue.Queue()
+        self.call = multi_callable(self._requests(), metadata=metadata)
+
+    def _requests(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            yield item.SerializeToString()  # type: ignore[attr-defined]
+
+    def send(self, message: object) -> None:
+        self._queue.put(message)
+
+    def recv(self) -> M | None:
+        try:
+            raw = next(self.call)
+        except StopIteration:
+            return None
+        except grpc.RpcError as exc:
+            raise TransferError(f"the call failed: {exc.code().name}: {exc.details()}") from exc  # type: ignore[attr-defined]
+        return self._decode(raw)
+
+    def close(self) -> None:
+        self._queue.put(None)
