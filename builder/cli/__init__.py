@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "validate",
     "schema",
     "engine",
+    "lock",
 )
 
 

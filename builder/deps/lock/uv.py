@@ -126,7 +126,8 @@ def _run_compile(pip_set: PipSet, python_version: str, generate_hashes: bool, ru
     return result
 
 
-def export_uv_lock(project_dir: Path, *, runner: Runner = subprocess.run, timeout: float = DEFAULT_TIMEOUT) -> str:
+def export_uv_lock(project_dir: Path, *, runner: Runner = subprocess.run, timeout: float = DEFAULT_TIMEOUT,
+                   hashes: bool = False) -> str:
     """Requirements text exported from ``pyproject.toml`` + ``uv.lock`` without re-resolving.
 
     The project itself is left out (``--no-emit-project``): the build copies
@@ -137,8 +138,9 @@ def export_uv_lock(project_dir: Path, *, runner: Runner = subprocess.run, timeou
             raise LockError(f"--from-uv-lock needs {name} in {project_dir}",
                             hint="run `uv lock` (or `uv sync`) in the project first")
     argv = [find_uv(), "export", "--format", "requirements-txt", "--frozen", "--no-header", "--no-annotate",
-            "--no-hashes", "--no-emit-project", "--no-dev", "--no-config", "--no-python-downloads",
-            "--project", str(project_dir)]
+            "--no-emit-project", "--no-dev", "--no-config", "--no-python-downloads", "--project", str(project_dir)]
+    if not hashes:
+        argv.append("--no-hashes")
     return run_uv(argv, runner=runner, cwd=project_dir, stdin=None, timeout=timeout, what="uv export")
 
 
