@@ -26,7 +26,7 @@ import grpc
 from builder.engines.buildkit._pb import filesync_pb2, fsutil_pb2
 from builder.engines.buildkit.session.attachable import first_value
 from builder.engines.buildkit.session.errors import TransferError
-from builder.engines.buildkit.session.receiver import DiffCopyReceiver
+from builder.engines.buildkit.session.receiver import DiffCopyReceiver, ReceiveReport
 from builder.engines.buildkit.session.stream import ServerCallStream, serve_stream
 
 DIFF_COPY = "/moby.filesync.v1.FileSend/DiffCopy"
@@ -77,7 +77,9 @@ class DirectoryOutput:
 
     def receive(self, stream: ServerCallStream[fsutil_pb2.Packet]) -> None:
         """Run the fsutil receiver over the call."""
-        report = DiffCopyReceiver(self.path).run(stream)
+        DiffCopyReceiver(self.path, on_complete=self._complete).run(stream)
+
+    def _complete(self, report: ReceiveReport) -> None:
         self.paths = list(report.paths)
         self.done = True
 

@@ -74,10 +74,12 @@ class FileSyncProvider:
         )
         sender = DiffCopySender(synced.root, synced.entries, selector=selector, dir_name=name or "")
 
-        def work(stream: ServerCallStream[fsutil_pb2.Packet]) -> None:
-            report = sender.run(stream)
+        def record(report: TransferReport) -> None:
             with self._lock:
                 self.transfers.append(report)
+
+        def work(stream: ServerCallStream[fsutil_pb2.Packet]) -> None:
+            sender.run(stream, on_complete=record)
 
         return serve_stream(
             requests, context, fsutil_pb2.Packet.FromString, work, _encode, name=f"filesync-{name}"

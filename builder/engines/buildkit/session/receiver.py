@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,11 +48,17 @@ class _Pending:
 class DiffCopyReceiver:
     """Receive one DiffCopy transfer into ``dest`` (merging with what is there).
 
+    ``on_complete`` runs once every entry is on disk, before our FIN: a daemon
+    may finish its Solve as soon as it sees that FIN.
+
     >>> DiffCopyReceiver(tmp_path / "out").run(stream)   # doctest: +SKIP
     """
 
-    def __init__(self, dest: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, dest: str | os.PathLike[str], *, on_complete: Callable[[ReceiveReport], None] | None = None
+    ) -> None:
         self._dest = Path(dest)
+        self._on_complete = on_complete
         self._dirs: set[str] = {""}
         self._files: set[str] = set()
         self._dir_stats: list[fsutil_pb2.Stat] = []
@@ -106,6 +113,8 @@ class DiffCopyReceiver:
                 raise TransferError(f"unexpected packet type {kind} from the sender")
             if stats_done and not self._pending and not fin_sent:
                 self._finish_dirs()
+                if self._on_complete is not None:
+                    self._on_complete(self.report)  # everything is on disk; the FIN exchange is a formality
                 stream.send(Packet(type=fsutil_pb2.PACKET_FIN))
                 fin_sent = True
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from builder.engines.buildkit._pb import fsutil_pb2
@@ -117,8 +117,14 @@ class DiffCopySender:
         except OSError as exc:
             raise TransferError(f"cannot open the project directory {self._root}: {exc.strerror}") from exc
 
-    def run(self, stream: MessageStream[Packet]) -> TransferReport:
-        """Describe every entry, serve requested files until the FIN handshake; raise on failure."""
+    def run(
+        self, stream: MessageStream[Packet], *, on_complete: Callable[[TransferReport], None] | None = None
+    ) -> TransferReport:
+        """Describe every entry, serve requested files until the FIN handshake; raise on failure.
+
+        ``on_complete`` gets the report when the receiver's FIN arrives, before
+        our FIN answers it (the daemon may finish its Solve right after that).
+        """
         stats = self.wire_stats()
         self._ids = {}
         for i, st in enumerate(stats):
@@ -126,7 +132,7 @@ class DiffCopySender:
             if entry is not None and not entry.is_dir and not entry.is_symlink:
                 self._ids[i] = entry
         root_fd = self._open_root()
-        state = _SendState()
+        state = _SendState(len(stats), on_complete)
         reader = threading.Thread(target=self._serve_requests, args=(stream, root_fd, state), daemon=True)
         reader.start()
         for st in stats:
@@ -138,7 +144,10 @@ class DiffCopySender:
         reader.join()
         if state.error is not None:
             raise state.error
-        return TransferReport(self._dir_name, len(stats), tuple(state.requested), state.bytes_sent)
+        return self._report(state)
+
+    def _report(self, state: _SendState) -> TransferReport:
+        return TransferReport(self._dir_name, state.entries, tuple(state.requested), state.bytes_sent)
 
     def _serve_requests(self, stream: MessageStream[Packet], root_fd: int, state: _SendState) -> None:
         try:
@@ -149,6 +158,8 @@ class DiffCopySender:
                 if pkt.type == fsutil_pb2.PACKET_REQ:
                     self._send_file(stream, root_fd, pkt.ID, state)
                 elif pkt.type == fsutil_pb2.PACKET_FIN:
+                    if state.on_complete is not None:
+                        state.on_complete(self._report(state))
                     stream.send(Packet(type=fsutil_pb2.PACKET_FIN))
                     return
                 elif pkt.type == fsutil_pb2.PACKET_ERR:
@@ -196,7 +207,9 @@ class DiffCopySender:
 
 
 class _SendState:
-    def __init__(self) -> None:
+    def __init__(self, entries: int, on_complete: Callable[[TransferReport], None] | None) -> None:
+        self.entries = entries
+        self.on_complete = on_complete
         self.failed = threading.Event()
         self.error: TransferError | None = None
         self.requested: list[str] = []

@@ -151,6 +151,37 @@ class Session:
         return session
 
     @classmethod
+    def start_upgraded(
+        cls,
+        open_socket: Callable[[Sequence[tuple[str, str]]], tuple[socket.socket, bytes]],
+        *attachables: Attachable,
+        name: str = "builder",
+        shared_key: str | None = None,
+        session_id: str | None = None,
+        workers: int = 16,
+    ) -> Session:
+        """Open a session over a raw upgraded socket (dockerd's ``POST /session``).
+
+        ``open_socket(headers)`` performs the upgrade with the session headers
+        and returns the socket plus any bytes that followed the ``101`` reply,
+        e.g. ``lambda h: engine.open_raw_stream("/session", h)``.
+        """
+        session = cls(attachables, name=name, shared_key=shared_key, session_id=session_id)
+        session._server = _LocalServer(session._table, workers)
+        try:
+            try:
+                daemon, initial = open_socket(session.headers())
+            except (OSError, ConnectionError) as exc:
+                raise SessionError(f"could not open a session on the engine: {exc}") from exc
+            relay = SocketRelay(daemon, session._server.connect(), initial)
+            session._relay = relay
+            session._await_attach(relay.first_bytes, relay.ended)
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    @classmethod
     def start_docker(
         cls,
         socket_path: str,
@@ -160,21 +191,15 @@ class Session:
         session_id: str | None = None,
         workers: int = 16,
     ) -> Session:
-        """Open a session through dockerd's ``POST /session`` upgrade on ``socket_path``."""
-        session = cls(attachables, name=name, shared_key=shared_key, session_id=session_id)
-        session._server = _LocalServer(session._table, workers)
-        try:
-            try:
-                daemon, initial = docker_session_upgrade(socket_path, session.headers())
-            except (OSError, ConnectionError) as exc:
-                raise SessionError(f"could not open a session on {socket_path}: {exc}") from exc
-            relay = SocketRelay(daemon, session._server.connect(), initial)
-            session._relay = relay
-            session._await_attach(relay.first_bytes, relay.ended)
-        except BaseException:
-            session.close()
-            raise
-        return session
+        """Open a session through dockerd's ``POST /session`` upgrade on the unix socket ``socket_path``."""
+        return cls.start_upgraded(
+            lambda headers: docker_session_upgrade(socket_path, headers),
+            *attachables,
+            name=name,
+            shared_key=shared_key,
+            session_id=session_id,
+            workers=workers,
+        )
 
     def _await_attach(self, first_bytes: Any, ended: Any) -> None:
         first_bytes.wait(_READY_TIMEOUT)
