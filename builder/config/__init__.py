@@ -98,9 +98,13 @@ def load_config(path: str | os.PathLike[str] = ".") -> Config:
         errors = result.errors
         first = errors[0] if errors else None
         count = len(errors)
+        if count == 1 and first is not None:
+            message = first.format()
+        else:
+            where = first.file if first and first.file else os.fspath(path)
+            message = f"{where}: invalid configuration ({count} errors)"
         raise ConfigError(
-            f"{first.file if first and first.file else path}: invalid configuration "
-            f"({count} error{'s' if count != 1 else ''})",
+            message,
             file=first.file if first else None,
             key_path=first.key_path if first else None,
             line=first.line if first else None,

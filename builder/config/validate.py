@@ -97,15 +97,14 @@ def validate_deployment(ctx: Context, root: Mapping[str, Any]) -> Deployment | N
         ctx.error(base + ["docker_base_image_url"], f"must be an image reference, not {toml_literal(image)}")
         ok = False
     for key in ("shell_commands", "pre_build_commands"):
-        values[key] = _drop_blank_commands(ctx, base + [key], values.get(key))
+        if key in values:
+            values[key] = _drop_blank_commands(ctx, base + [key], values[key])
     if not ok or ctx.failed(base):
         return None
     return Deployment(**values)
 
 
-def _drop_blank_commands(ctx: Context, key: list[str], commands: object) -> object:
-    if not isinstance(commands, tuple):
-        return commands
+def _drop_blank_commands(ctx: Context, key: list[str], commands: tuple[str, ...]) -> tuple[str, ...]:
     kept = tuple(c for c in commands if c.strip())
     if len(kept) != len(commands):
         ctx.warning(key, "empty commands are ignored", hint=f"remove the empty strings from {key[-1]}")
