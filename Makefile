@@ -1,17 +1,27 @@
 # The two commands of the README: `make test` and `make demo`.
-.PHONY: install test demo golden clean
+# ENGINES: the local engines engine-up starts (tests run against each one that is up).
+ENGINES ?= dockerd20
+
+.PHONY: install engine-up engine-down test demo golden clean
 
 install:
 	scripts/install
 
-test: install
+engine-up: install
+	@for e in $(ENGINES); do ENGINE=$$e scripts/engine-up >/dev/null || exit 1; done
+
+engine-down:
+	scripts/engine-down
+
+test: install engine-up
 	scripts/test
 
-demo: install
+demo: install engine-up
 	scripts/demo
 
 golden: install
 	UPDATE_GOLDEN=1 .venv/bin/python -m pytest -q -m golden
 
 clean:
+	-scripts/engine-down
 	rm -rf .venv .engine
