@@ -1,0 +1,47 @@
+"""The on-disk caches of ``builder``: built steps, plan history, file digests, resolutions.
+
+This package never imports ``builder``: it stores versioned JSON records
+under string keys in one diskcache directory, safe for several processes.
+
+Example::
+
+    from cache import open_cache, CacheUnavailable
+
+    try:
+        store = open_cache()              # --cache-dir / BUILDER_CACHE_DIR / XDG default
+    except CacheUnavailable as exc:
+        ...                               # plan without history; warn once with str(exc)
+    with store:
+        store.steps.is_built(key)         # StepHistory
+        store.stats.load_snapshot(root)   # StatSource (bulk path)
+        store.resolutions.get(lock_key)
+        store.warnings                    # repairs/degradation to show once
+"""
+
+from cache.errors import CacheUnavailable, RecordError, RecordSchemaError
+from cache.handle import CacheStore, open_cache
+from cache.location import resolve_cache_dir
+from cache.prune import PruneResult
+from cache.records import CacheStats, PlanRecord, StepRecord
+from cache.resolution import ResolutionCache
+from cache.stat import RootStatSource, Snapshot, StatCache, StatEntry
+from cache.steps import StepCache
+
+__all__ = [
+    "CacheStats",
+    "CacheStore",
+    "CacheUnavailable",
+    "PlanRecord",
+    "PruneResult",
+    "RecordError",
+    "RecordSchemaError",
+    "ResolutionCache",
+    "RootStatSource",
+    "Snapshot",
+    "StatCache",
+    "StatEntry",
+    "StepCache",
+    "StepRecord",
+    "open_cache",
+    "resolve_cache_dir",
+]

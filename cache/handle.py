@@ -1,0 +1,97 @@
+"""The opened cache: ``open_cache()`` and ``CacheStore``."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from cache.location import resolve_cache_dir
+from cache.prune import PruneResult, collect_stats, prune
+from cache.records import CacheStats
+from cache.resolution import ResolutionCache
+from cache.stat import StatCache
+from cache.steps import HISTORY_LIMIT, StepCache
+from cache.store import DEFAULT_TIMEOUT_S, Store, open_store, remove_other_stores
+
+
+class CacheStore:
+    """An opened cache directory and its three caches.
+
+    ``steps`` (StepHistory), ``stats`` (StatSource) and ``resolutions`` share
+    one store.  After a storage failure the store is *degraded*: reads miss,
+    writes are dropped, and ``warnings`` says why (show it once).
+
+    Example::
+
+        with open_cache("/tmp/c") as c:
+            c.steps.is_built(key)
+            for w in c.warnings: ...
+    """
+
+    def __init__(self, store: Store, *, history_limit: int = HISTORY_LIMIT) -> None:
+        self._store = store
+        self.path: Path = store.root
+        self.steps = StepCache(store, history_limit=history_limit)
+        self.stats = StatCache(store)
+        self.resolutions = ResolutionCache(store)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Warnings about repairs and degradation since opening."""
+        return self._store.warnings
+
+    @property
+    def degraded(self) -> bool:
+        """True once a storage error made the cache stop reading and writing."""
+        return self._store.degraded
+
+    def summary(self) -> CacheStats:
+        """Counts and sizes of everything stored."""
+        return collect_stats(self._store)
+
+    def prune(self, *, max_bytes: int | None = None, older_than_s: float | None = None) -> PruneResult:
+        """Drop entries unused for ``older_than_s`` seconds, then LRU ones until within ``max_bytes``."""
+        return prune(self._store, max_bytes=max_bytes, older_than_s=older_than_s)
+
+    def clear(self) -> int:
+        """Remove every entry (and stores of other versions); the number of entries removed."""
+        removed = self._store.clear()
+        remove_other_stores(self.path)
+        return removed
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        self._store.close()
+
+    def __enter__(self) -> CacheStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_cache(
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    history_limit: int = HISTORY_LIMIT,
+) -> CacheStore:
+    """Open the cache at ``cache_dir`` (default: see ``cache.location``).
+
+    Creates the directory, and repairs a damaged database by moving it aside
+    (with a warning in ``CacheStore.warnings``).  Raises ``CacheUnavailable``
+    with the reason and a fix when the directory cannot be used; callers then
+    plan without history.  ``clock`` and ``timeout`` (seconds to wait for a
+    busy database) are for tests and tuning.
+    """
+    root = resolve_cache_dir(cache_dir)
+    return CacheStore(open_store(root, clock=clock, timeout=timeout), history_limit=history_limit)
