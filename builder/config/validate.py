@@ -163,7 +163,7 @@ def _check_entrypoint(ctx: Context, base: list[str], table: Mapping[str, Any], v
         if "dockerfile_path" not in table:
             ctx.error(
                 key,
-                "is required (unless dockerfile_path is set)",
+                "is required unless dockerfile_path is set",
                 hint='add entrypoint = ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"]',
             )
         return

@@ -65,7 +65,7 @@ ROWS: list[tuple[str, str, str | None]] = [
     ('[cerebrium.runtime.custom]\nport = 0\nentrypoint = ["a"]\n', "cerebrium.runtime.custom.port", r"between 1 and 65535, not 0"),
     ('[cerebrium.runtime.custom]\nport = 65536\nentrypoint = ["a"]\n', "cerebrium.runtime.custom.port", r"between 1 and 65535, not 65536"),
     ('[cerebrium.runtime.custom]\nport = "8000"\nentrypoint = ["a"]\n', "cerebrium.runtime.custom.port", r"must be an integer, not a string"),
-    ("[cerebrium.runtime.custom]\nport = 8000\n", "cerebrium.runtime.custom.entrypoint", r"is required \(unless dockerfile_path is set\)"),
+    ("[cerebrium.runtime.custom]\nport = 8000\n", "cerebrium.runtime.custom.entrypoint", r"is required unless dockerfile_path is set"),
     ('[cerebrium.runtime.custom]\nport = 8000\ndockerfile_path = "Dockerfile"\n', "cerebrium.runtime.custom.entrypoint", None),
     ('[cerebrium.runtime.custom]\nport = 8000\nentrypoint = "python main.py"\n', "cerebrium.runtime.custom.entrypoint", r"must be an array of strings"),
     ("[cerebrium.runtime.custom]\nport = 8000\nentrypoint = []\n", "cerebrium.runtime.custom.entrypoint", r"must start with the program"),
