@@ -27,11 +27,15 @@ def test_at_least_fifteen_invalid_fixtures() -> None:
     assert len(INVALID) >= 15
 
 
+@pytest.mark.golden
 @pytest.mark.parametrize("name", INVALID)
 def test_invalid_fixture_prints_expected_lines(
     name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Run in the fixture's directory so the printed path is ``cerebrium.toml``."""
+    """Run in the fixture's directory so the printed path is ``cerebrium.toml``.
+
+    ``make golden`` (UPDATE_GOLDEN=1) rewrites expected.txt; review the diff.
+    """
     case = FIXTURES / "invalid" / name
     monkeypatch.chdir(case)
     code = main(["validate", "."])
