@@ -155,7 +155,8 @@ class Store:
         """Remove every entry; the number removed."""
 
         def run() -> int:
-            count = int(self._db.clear(retry=True))
+            count = sum(1 for k in self._db.iterkeys() if not (isinstance(k, str) and k.startswith("meta/")))
+            self._db.clear(retry=True)
             self._db.set(_SCHEMA_KEY, STORE_VERSION)
             return count
 

@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "schema",
     "engine",
     "lock",
+    "cache",
 )
 
 
