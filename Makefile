@@ -1,6 +1,6 @@
 # The two commands of the README: `make test` and `make demo`.
 # ENGINES: the local engines engine-up starts (tests run against each one that is up).
-ENGINES ?= dockerd20
+ENGINES ?= dockerd20 dockerd26
 
 .PHONY: install engine-up engine-down test demo golden clean
 

@@ -85,6 +85,23 @@ def test_require_exporter_and_cache_export() -> None:
     _buildkitd().require_cache_export("registry", "--cache-to")
 
 
+def test_distro_build_with_unknown_version_decides_by_caps() -> None:
+    caps = derive_capabilities(
+        kind="dockerd",
+        buildkit_version="v0.0.0+unknown",
+        daemon_version="26.1.5+dfsg1",
+        llb_caps=(*DOCKERD20_CAPS, "exporter.multiple"),
+    )
+    assert caps.has_info
+    assert caps.exporters_list_field
+    assert not caps.supports_mergeop  # moby on the classic store reports no mergeop cap
+    assert "unknown version" in caps.describe()
+    without = derive_capabilities(
+        kind="dockerd", buildkit_version="v0.0.0+unknown", daemon_version="26.1.5", llb_caps=DOCKERD20_CAPS
+    )
+    assert not without.exporters_list_field
+
+
 def test_describe() -> None:
     assert _dockerd20().describe() == "dockerd 20.10.24+dfsg1 (BuildKit < 0.11, no Info API)"
     assert _dockerd26().describe() == "dockerd 26.1.5 (BuildKit v0.13.2)"

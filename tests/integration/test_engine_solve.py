@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import threading
 import uuid
 from dataclasses import dataclass, field
 
 import grpc
+import pytest
 
 from builder.engines.buildkit._pb import control_pb2, ops_pb2
 from builder.engines.buildkit.client import EngineClient
@@ -86,3 +88,53 @@ def test_solve_then_cached_resolve(engine: EngineClient) -> None:
     second = _solve(engine, definition)
     assert second.vertices[exec_digest].cached
     assert not any(token.encode() in line for line in second.logs)
+
+
+def _image_exists(engine_env: dict[str, str], name: str) -> bool:
+    result = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", name],
+        env=engine_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def test_exporters_list_field_is_honoured_exactly_when_detected(engine: EngineClient, engine_env: dict[str, str]) -> None:
+    """SolveRequest.Exporters (field 13): exported on engines with the cap, silently dropped on BuildKit 0.8."""
+    if engine.kind != "dockerd":
+        pytest.skip("checks the result in dockerd's image store")
+    name = f"builder-test-exporters-{uuid.uuid4().hex[:12]}:latest"
+    definition, _ = _definition("echo exporters-list")
+    request = control_pb2.SolveRequest(
+        Ref=f"builder-test-{uuid.uuid4().hex}",
+        Definition=definition,
+        Entitlements=["network.host"],
+        Exporters=[control_pb2.Exporter(Type="moby", Attrs={"name": name})],
+    )
+    engine.control.Solve(request, timeout=300)
+    assert _image_exists(engine_env, name) is engine.capabilities.exporters_list_field
+
+
+def test_unsupported_cache_export_is_rejected_as_detected(engine: EngineClient) -> None:
+    """The engine refuses exactly the cache exporters the capabilities leave out."""
+    definition, _ = _definition("echo cache-export")
+    caps = engine.capabilities
+    for cache_type in ("registry", "local"):
+        request = control_pb2.SolveRequest(
+            Ref=f"builder-test-{uuid.uuid4().hex}",
+            Definition=definition,
+            Entitlements=["network.host"],
+            Cache=control_pb2.CacheOptions(
+                Exports=[control_pb2.CacheOptionsEntry(Type=cache_type, Attrs={"ref": "127.0.0.1:9/none", "dest": "/nonexistent"})]
+            ),
+        )
+        if cache_type in caps.cache_export_types:
+            continue  # exporting needs a registry/session this test does not provide
+        try:
+            engine.control.Solve(request, timeout=300)
+        except grpc.RpcError as exc:
+            assert "unknown cache exporter" in (exc.details() or "")
+        else:
+            raise AssertionError(f"{cache_type} cache export was accepted but the capabilities say it is unsupported")

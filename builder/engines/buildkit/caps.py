@@ -80,7 +80,12 @@ class Capabilities:
 
     def describe(self) -> str:
         """A short human name for the engine, e.g. ``dockerd 20.10.24 (BuildKit < 0.11)``."""
-        bk = f"BuildKit {self.buildkit_version}" if self.buildkit_version else "BuildKit < 0.11, no Info API"
+        if not self.has_info:
+            bk = "BuildKit < 0.11, no Info API"
+        elif parse_version(self.buildkit_version) in {None, (0, 0, 0)}:
+            bk = f"BuildKit of unknown version {self.buildkit_version!r}, >= 0.11"
+        else:
+            bk = f"BuildKit {self.buildkit_version}"
         if self.kind == "dockerd":
             return f"dockerd {self.daemon_version or '(unknown version)'} ({bk})"
         return f"buildkitd ({bk})"
@@ -142,7 +147,8 @@ def derive_capabilities(
     llb = frozenset(llb_caps)
     version = parse_version(buildkit_version)
     has_info = buildkit_version is not None
-    exporters_list = version is not None and version >= (0, 13, 0)
+    # Caps first: distro builds report version "v0.0.0+unknown" (Debian's dockerd 26 does).
+    exporters_list = "exporter.multiple" in llb or (version is not None and version >= (0, 13, 0))
     if kind == "dockerd":
         # moby's exporter: image config only reaches the image through a gateway result (wire sheet §3.1).
         exporters = frozenset({"moby", "local", "tar"})
