@@ -30,7 +30,7 @@ DEFAULT_CHANNELS: tuple[str, ...] = ("conda-forge",)
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)*$")
 _CHANNEL_URL = re.compile(r"^(?:https?|file)://[A-Za-z0-9._~:/@%+-]+$")
 # In conda versions '|' means "or" and '*' is a glob; both are harmless argv data.
-_CONDA_FORBIDDEN = SHELL_METACHARS | frozenset("()")
+_CONDA_FORBIDDEN = (SHELL_METACHARS - frozenset("|")) | frozenset("()")
 
 
 def parse_spec(text: str, *, key_path: str, file: str | None = None, line: int | None = None) -> CondaSpec:
@@ -81,7 +81,7 @@ def _inline_text(key: str, value: str, key_path: str, line: int | None, file: st
             f"version {version!r} of {key!r} contains a space",
             key_path=key_path, file=file, line=line, hint='write one version spec, e.g. ">=1.2,<2" or "1.2.*"',
         )
-    if version[:1].isalnum():
+    if re.fullmatch(r"[A-Za-z0-9_.+!-]+", version):
         version = "==" + version  # a bare version pins exactly, as for pip
     return f"{key.strip()} {version}"
 

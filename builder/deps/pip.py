@@ -338,9 +338,11 @@ def _looks_like_url(text: str) -> bool:
 
 
 def _looks_like_path(text: str) -> bool:
-    if " @ " in text or "@" in text.split("[")[0]:
+    head = re.split(r"[\s;\[]", text, maxsplit=1)[0]
+    if "@" in head:
         return False
-    return text.startswith((".", "/", "~")) or "/" in text or "\\" in text or text.endswith((".whl", ".tar.gz", ".zip"))
+    return head.startswith((".", "/", "~")) or "/" in head or "\\" in head or head.endswith(
+        (".whl", ".tar.gz", ".zip"))
 
 
 def _pep508(text: str, where: _Where) -> PipRequirement:
