@@ -95,8 +95,11 @@ def _check_bool(option: Option, value: object) -> Checked:
     if isinstance(value, bool):
         return Checked(value)
     hint = None
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        hint = f"write {option.name} = {value.strip().lower()} without quotes"
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in ("true", "false"):
+        hint = f"write {option.name} = {word} without quotes"
+    elif word in ("yes", "on", "no", "off"):
+        hint = f"write {option.name} = {'true' if word in ('yes', 'on') else 'false'}"
     elif isinstance(value, int) and value in (0, 1):
         hint = f"write {option.name} = {'true' if value else 'false'}"
     return Checked(message=f"must be a boolean (true or false), not {toml_type(value)}", hint=hint)
@@ -128,12 +131,24 @@ def _check_str_list(option: Option, value: object) -> Checked:
     if not isinstance(value, list):
         hint = None
         if isinstance(value, str):
-            hint = f"write {option.name} = [{toml_literal(value)}]"
+            hint = f"write {option.name} = {_array_literal(value, split=option.name == 'entrypoint')}"
         return Checked(message=f"must be an array of strings, not {toml_type(value)}", hint=hint)
     for index, item in enumerate(value):
         if not isinstance(item, str):
             return Checked(message=f"item {index + 1} must be a string, not {toml_type(item)}")
     return Checked(tuple(value))
+
+
+def _array_literal(value: str, *, split: bool) -> str:
+    """``value`` as a TOML array: one item, or its words when it is a command line."""
+    items = [value]
+    if split:
+        try:
+            items = shlex.split(value) or [value]
+        except ValueError:
+            items = value.split() or [value]
+    shown = ", ".join(toml_literal(item) for item in items[:8])
+    return f"[{shown}{', ...' if len(items) > 8 else ''}]"
 
 
 def _check_compute(option: Option, value: object) -> Checked:

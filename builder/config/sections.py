@@ -79,8 +79,15 @@ def validate_hardware(ctx: Context, root: Mapping[str, Any]) -> Hardware | None:
     compute_key = "compute" if "compute" in table else "gpu"
     compute = values.get("compute", ("CPU",))
     for item in compute:
-        if item.upper() not in spec.KNOWN_COMPUTE:
+        if item in spec.KNOWN_COMPUTE:
+            continue
+        if item.upper() in spec.KNOWN_COMPUTE:
+            ctx.warning(base + [compute_key], f"compute types are written in capitals; read {toml_literal(item)} as \"{item.upper()}\"")
+        else:
             ctx.warning(base + [compute_key], f"unknown compute type {toml_literal(item)}", hint=_compute_hint(item))
+    if "compute" in values:
+        values["compute"] = tuple(item.upper() if item.upper() in spec.KNOWN_COMPUTE else item for item in compute)
+        compute = values["compute"]
     gpu = any(item.upper() != "CPU" for item in compute)
     if "gpu_count" not in values and "gpu_count" not in table and gpu:
         values["gpu_count"] = 1
