@@ -22,7 +22,6 @@ from builder.engines.buildkit.connect import TLSConfig, UpgradeRelay, docker_get
 from builder.errors import EngineError, EngineUnavailable
 
 
-
 @dataclass
 class Upgrade:
     """One upgrade request the fake daemon received."""
@@ -79,14 +78,16 @@ class FakeDockerd:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
                 return
             if method == "GET" and path.endswith("/version"):
-                body = ('{"Version": "%s"}' % self.version).encode()
+                body = f'{{"Version": "{self.version}"}}'.encode()
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
                 return
             self.upgrades.append(Upgrade(path, headers))
             if self.refuse_upgrade:
                 conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 11\r\n\r\nno upgrades")
                 return
-            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n" + self.early_bytes)
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n" + self.early_bytes
+            )
             if self.backend is None:
                 self._echo(conn, rest)
             else:
@@ -167,7 +168,11 @@ def _docker(fake: FakeDockerd) -> EngineAddress:
 
 
 def test_open_upgraded_sends_the_h2c_upgrade(fake: FakeDockerd) -> None:
-    sock, early = open_upgraded(_docker(fake), "/session", [("X-Docker-Expose-Session-Grpc-Method", "/a"), ("X-Docker-Expose-Session-Grpc-Method", "/b")])
+    sock, early = open_upgraded(
+        _docker(fake),
+        "/session",
+        [("X-Docker-Expose-Session-Grpc-Method", "/a"), ("X-Docker-Expose-Session-Grpc-Method", "/b")],
+    )
     with sock:
         assert early == b""
         sock.sendall(b"abc")
@@ -297,7 +302,7 @@ def test_tls_cert_without_key_is_rejected(tmp_path: Path) -> None:
 
 
 def test_tls_missing_file_names_the_flag(tmp_path: Path) -> None:
-    with pytest.raises(EngineError, match="--tls-ca .*cannot read"):
+    with pytest.raises(EngineError, match=r"--tls-ca .*cannot read"):
         TLSConfig(ca=tmp_path / "nope.pem").credentials()
 
 
@@ -305,7 +310,9 @@ def test_tls_missing_file_names_the_flag(tmp_path: Path) -> None:
 
 
 class _Control(control_pb2_grpc.ControlServicer):
-    def ListWorkers(self, request: control_pb2.ListWorkersRequest, context: grpc.ServicerContext) -> control_pb2.ListWorkersResponse:
+    def ListWorkers(
+        self, request: control_pb2.ListWorkersRequest, context: grpc.ServicerContext
+    ) -> control_pb2.ListWorkersResponse:
         record = worker_pb2.WorkerRecord(ID="fake", platforms=[ops_pb2.Platform(OS="linux", Architecture="amd64")])
         return control_pb2.ListWorkersResponse(record=[record])
 

@@ -6,26 +6,42 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from builder.engines.buildkit.caps import derive_capabilities, parse_version
+from builder.engines.buildkit.caps import Capabilities, derive_capabilities, parse_version
 from builder.errors import EngineUnsupported
 
 # What dockerd 20.10.24 reports through LLBBridge/Ping (wire sheet §2.7), abridged.
-DOCKERD20_CAPS = ("constraints", "platform", "exec.meta.base", "exec.mount.cache", "file.base", "source.image", "source.local")
+DOCKERD20_CAPS = (
+    "constraints",
+    "platform",
+    "exec.meta.base",
+    "exec.mount.cache",
+    "file.base",
+    "source.image",
+    "source.local",
+)
 
 
-def _dockerd20():
-    return derive_capabilities(kind="dockerd", buildkit_version=None, daemon_version="20.10.24+dfsg1", llb_caps=DOCKERD20_CAPS)
-
-
-def _dockerd26():
+def _dockerd20() -> Capabilities:
     return derive_capabilities(
-        kind="dockerd", buildkit_version="v0.13.2", daemon_version="26.1.5", llb_caps=(*DOCKERD20_CAPS, "mergeop", "diffop")
+        kind="dockerd", buildkit_version=None, daemon_version="20.10.24+dfsg1", llb_caps=DOCKERD20_CAPS
     )
 
 
-def _buildkitd(version: str = "v0.17.0"):
+def _dockerd26() -> Capabilities:
     return derive_capabilities(
-        kind="buildkitd", buildkit_version=version, daemon_version=None, llb_caps=(*DOCKERD20_CAPS, "mergeop", "cache.gha")
+        kind="dockerd",
+        buildkit_version="v0.13.2",
+        daemon_version="26.1.5",
+        llb_caps=(*DOCKERD20_CAPS, "mergeop", "diffop"),
+    )
+
+
+def _buildkitd(version: str = "v0.17.0") -> Capabilities:
+    return derive_capabilities(
+        kind="buildkitd",
+        buildkit_version=version,
+        daemon_version=None,
+        llb_caps=(*DOCKERD20_CAPS, "mergeop", "cache.gha"),
     )
 
 
@@ -56,7 +72,9 @@ def test_buildkitd_shapes() -> None:
     assert "s3" not in caps.cache_export_types
 
 
-@pytest.mark.parametrize(("version", "expected"), [("v0.12.5", False), ("v0.13.0", True), ("v0.20.1", True), ("v1.0.0", True)])
+@pytest.mark.parametrize(
+    ("version", "expected"), [("v0.12.5", False), ("v0.13.0", True), ("v0.20.1", True), ("v1.0.0", True)]
+)
 def test_exporters_list_needs_0_13(version: str, expected: bool) -> None:
     assert _buildkitd(version).exporters_list_field is expected
 
@@ -77,9 +95,9 @@ def test_require_passes_when_present() -> None:
 
 
 def test_require_exporter_and_cache_export() -> None:
-    with pytest.raises(EngineUnsupported, match="'oci' exporter.*dockerd 20.10.24.*local, moby, tar"):
+    with pytest.raises(EngineUnsupported, match=r"'oci' exporter.*dockerd 20.10.24.*local, moby, tar"):
         _dockerd20().require_exporter("oci", "--output type=oci")
-    with pytest.raises(EngineUnsupported, match="cache export type 'registry'.*supports: inline"):
+    with pytest.raises(EngineUnsupported, match=r"cache export type 'registry'.*supports: inline"):
         _dockerd20().require_cache_export("registry", "--cache-to registry")
     _buildkitd().require_exporter("oci", "--output type=oci")
     _buildkitd().require_cache_export("registry", "--cache-to")
@@ -117,7 +135,14 @@ def test_to_json_is_sorted_and_stable() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("v0.13.2", (0, 13, 2)), ("0.8", (0, 8, 0)), ("v0.8.4-0.20221020190723", (0, 8, 4)), ("", None), (None, None), ("dev", None)],
+    [
+        ("v0.13.2", (0, 13, 2)),
+        ("0.8", (0, 8, 0)),
+        ("v0.8.4-0.20221020190723", (0, 8, 4)),
+        ("", None),
+        (None, None),
+        ("dev", None),
+    ],
 )
 def test_parse_version(text: str | None, expected: tuple[int, int, int] | None) -> None:
     assert parse_version(text) == expected

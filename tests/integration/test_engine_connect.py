@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import grpc
 import pytest
@@ -45,7 +46,9 @@ def test_capabilities_match_the_engine_version(engine: EngineClient) -> None:
         assert caps.buildkit_version
         info = engine.control.Info(control_pb2.InfoRequest(), timeout=10)
         assert info.buildkitVersion.version == caps.buildkit_version
-        assert caps.exporters_list_field is ("exporter.multiple" in caps.llb_caps or parse_version(caps.buildkit_version) >= (0, 13, 0))
+        assert caps.exporters_list_field is (
+            "exporter.multiple" in caps.llb_caps or parse_version(caps.buildkit_version) >= (0, 13, 0)
+        )
         assert caps.supports_mergeop is ("mergeop" in caps.llb_caps)
     if engine.kind == "dockerd" and (caps.daemon_version or "").startswith("26."):
         assert caps.has_info
@@ -84,7 +87,7 @@ def test_session_upgrade_makes_the_daemon_the_http2_client(engine: EngineClient)
     assert data.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 
 
-def test_unreachable_address_names_what_was_tried(tmp_path) -> None:
+def test_unreachable_address_names_what_was_tried(tmp_path: Path) -> None:
     missing = f"unix://{tmp_path}/no-engine.sock"
     with pytest.raises(EngineUnavailable) as info:
         open_engine(missing, env={})
@@ -103,7 +106,7 @@ def test_cli_engine_info_json(engine: EngineClient, capsys: pytest.CaptureFixtur
     assert data["workers"] and data["platforms"]
 
 
-def test_cli_engine_info_unreachable_exits_4(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_engine_info_unreachable_exits_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["engine", "info", "--engine", f"unix://{tmp_path}/none.sock"])
     err = capsys.readouterr().err
     assert code == 4

@@ -101,7 +101,9 @@ def _image_exists(engine_env: dict[str, str], name: str) -> bool:
     return result.returncode == 0
 
 
-def test_exporters_list_field_is_honoured_exactly_when_detected(engine: EngineClient, engine_env: dict[str, str]) -> None:
+def test_exporters_list_field_is_honoured_exactly_when_detected(
+    engine: EngineClient, engine_env: dict[str, str]
+) -> None:
     """SolveRequest.Exporters (field 13): exported on engines with the cap, silently dropped on BuildKit 0.8."""
     if engine.kind != "dockerd":
         pytest.skip("checks the result in dockerd's image store")
@@ -127,7 +129,11 @@ def test_unsupported_cache_export_is_rejected_as_detected(engine: EngineClient) 
             Definition=definition,
             Entitlements=["network.host"],
             Cache=control_pb2.CacheOptions(
-                Exports=[control_pb2.CacheOptionsEntry(Type=cache_type, Attrs={"ref": "127.0.0.1:9/none", "dest": "/nonexistent"})]
+                Exports=[
+                    control_pb2.CacheOptionsEntry(
+                        Type=cache_type, Attrs={"ref": "127.0.0.1:9/none", "dest": "/nonexistent"}
+                    )
+                ]
             ),
         )
         if cache_type in caps.cache_export_types:

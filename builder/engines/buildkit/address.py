@@ -86,7 +86,8 @@ def parse_address(text: str, *, source: str = "--engine") -> EngineAddress:
     scheme, sep, rest = value.partition("://")
     if not sep:
         raise EngineAddressError(
-            f"{source}: {value!s} has no scheme", hint=f"use {_SYNTAX}, e.g. unix://{value}" if value.startswith("/") else f"use {_SYNTAX}"
+            f"{source}: {value!s} has no scheme",
+            hint=f"use {_SYNTAX}, e.g. unix://{value}" if value.startswith("/") else f"use {_SYNTAX}",
         )
     scheme = scheme.lower()
     if scheme == "unix":

@@ -13,6 +13,7 @@ config reaches the image, which cache exporters exist, whether MergeOp exists.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import uuid
@@ -97,8 +98,7 @@ class Capabilities:
         """
         if not self.has(cap):
             raise EngineUnsupported(
-                f"{feature} needs the BuildKit capability {cap!r}, which this engine "
-                f"({self.describe()}) does not have",
+                f"{feature} needs the BuildKit capability {cap!r}, which this engine ({self.describe()}) does not have",
                 hint="use a newer engine (e.g. `ENGINE=dockerd26 scripts/engine-up`, BuildKit 0.13) or drop the option",
             )
 
@@ -207,13 +207,15 @@ def ping_caps(
     metadata = ((_BUILD_ID_KEY, ref),)
     try:
         with engine_errors(address, "LLBBridge/Ping"):
-            pong = bridge.Ping(gateway_pb2.PingRequest(), metadata=metadata, timeout=_PROBE_TIMEOUT, wait_for_ready=True)
+            pong = bridge.Ping(
+                gateway_pb2.PingRequest(), metadata=metadata, timeout=_PROBE_TIMEOUT, wait_for_ready=True
+            )
     finally:
         # An empty result ends the build without exporting; errors here only mean the build already ended.
-        try:
-            bridge.Return(gateway_pb2.ReturnRequest(result=gateway_pb2.Result()), metadata=metadata, timeout=_PROBE_TIMEOUT)
-        except grpc.RpcError:
-            pass
+        with contextlib.suppress(grpc.RpcError):
+            bridge.Return(
+                gateway_pb2.ReturnRequest(result=gateway_pb2.Result()), metadata=metadata, timeout=_PROBE_TIMEOUT
+            )
         thread.join(_PROBE_TIMEOUT)
     if "error" in outcome and not pong.LLBCaps:
         with engine_errors(address, "capability probe"):

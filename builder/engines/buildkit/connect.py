@@ -45,7 +45,7 @@ class TLSConfig:
     server_name: str | None = None
 
     def credentials(self) -> grpc.ChannelCredentials:
-        """grpc channel credentials from the PEM files (read now; errors name the file)."""
+        """Channel credentials from the PEM files (read now; errors name the file)."""
         if (self.cert is None) != (self.key is None):
             raise EngineError("--tls-cert and --tls-key must be given together")
         return grpc.ssl_channel_credentials(

@@ -17,6 +17,15 @@ from builder.engines.buildkit.address import START_HINT
 from builder.errors import EngineError, EngineUnavailable, EngineUnsupported, SolveFailed
 
 _UNAVAILABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
+# code → (what happened, hint) for failures that are neither "unreachable" nor a build failure.
+_PLAIN: dict[grpc.StatusCode, tuple[str, str | None]] = {
+    grpc.StatusCode.DEADLINE_EXCEEDED: ("timed out", None),
+    grpc.StatusCode.CANCELLED: ("was cancelled", None),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (
+        "failed, message too large",
+        "dockerd accepts at most 4 MiB per gRPC message; the build definition is too big",
+    ),
+}
 
 
 def rpc_code(exc: BaseException) -> grpc.StatusCode | None:
@@ -25,7 +34,7 @@ def rpc_code(exc: BaseException) -> grpc.StatusCode | None:
     if callable(code):
         try:
             value = code()
-        except Exception:  # noqa: BLE001 - a broken error object has no code
+        except Exception:  # a broken error object has no code
             return None
         return value if isinstance(value, grpc.StatusCode) else None
     return None
@@ -37,7 +46,7 @@ def rpc_details(exc: BaseException) -> str:
     if callable(details):
         try:
             text = details()
-        except Exception:  # noqa: BLE001
+        except Exception:
             text = None
         if text:
             return str(text)
@@ -64,15 +73,9 @@ def map_rpc_error(exc: BaseException, *, address: str, operation: str, solve: bo
         )
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return EngineUnsupported(f"the engine at {address} does not implement {operation}: {details}")
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return EngineError(f"{operation} on {address} timed out: {details}")
-    if code == grpc.StatusCode.CANCELLED:
-        return EngineError(f"{operation} on {address} was cancelled: {details}")
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return EngineError(
-            f"{operation} on {address}: message too large: {details}",
-            hint="dockerd accepts at most 4 MiB per gRPC message; the build definition is too big",
-        )
+    if code in _PLAIN:
+        text, hint = _PLAIN[code]
+        return EngineError(f"{operation} on {address} {text}: {details}", hint=hint)
     if solve:
         return SolveFailed(f"build failed on {address}: {details}")
     name = code.name if code is not None else type(exc).__name__
