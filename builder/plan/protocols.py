@@ -7,7 +7,7 @@ implement them on disk; tests use the in-memory versions below.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 
@@ -19,6 +19,18 @@ class StatSource(Protocol):
 
     def put_digests(self, entries: Mapping[tuple[str, int, int, int], str]) -> None:
         """Remember many (path, size, mtime_ns, inode) → digest entries at once."""
+
+
+class BulkStatSource(StatSource, Protocol):
+    """Optional extension: look up many stat tuples in one call.
+
+    Planning uses ``get_digests`` when a StatSource has it (one query instead of
+    one per file, which matters for 100,000-file projects); keys are the same
+    (path, size, mtime_ns, inode) tuples as ``get_digest``.
+    """
+
+    def get_digests(self, keys: Sequence[tuple[str, int, int, int]]) -> Sequence[str | None]:
+        """The remembered digest of each key, aligned with ``keys`` (None where unknown)."""
 
 
 class StepHistory(Protocol):
@@ -45,6 +57,10 @@ class MemoryStatSource:
 
     def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
         return self._d.get((path, size, mtime_ns, inode))
+
+    def get_digests(self, keys: Sequence[tuple[str, int, int, int]]) -> Sequence[str | None]:
+        get = self._d.get
+        return [get(k) for k in keys]
 
     def put_digests(self, entries: Mapping[tuple[str, int, int, int], str]) -> None:
         self._d.update(entries)

@@ -1,0 +1,122 @@
+"""Cache-hit analysis: which steps will rebuild, why, and for how long.
+
+A step is a **hit** when its key is recorded as built in the
+:class:`~builder.plan.protocols.StepHistory`, else a **miss**.  For each miss
+the reason names the *cause*: the first step whose own inputs changed since
+the last plan recorded for the same app, with a field-level diff
+(``pip: torch ==2.0.0 → ==2.1.0``); later steps say ``parent changed (pip)``.
+A change confined to ``config`` is reported as "no layer rebuild".
+Estimates come from recorded durations (the same key, else the key the step
+had in the last plan).
+
+>>> from builder.plan.protocols import MemoryStepHistory
+>>> # a = analyze(plan, MemoryStepHistory()); a.steps[0].status  →  'miss'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from builder.plan.diff import PlanDiff, diff_plans
+from builder.plan.model import Plan, Step, StepKind
+from builder.plan.protocols import StepHistory
+
+Status = Literal["hit", "miss"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepStatus:
+    """The analysis of one step."""
+
+    id: StepKind
+    status: Status
+    reason: str
+    estimated_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Per-step status for a plan, in plan order, plus the overall cause."""
+
+    app: str
+    steps: tuple[StepStatus, ...]
+    cause: StepKind | None = None
+    has_history: bool = False
+    config_only: bool = False
+
+    def status(self, step_id: str | StepKind) -> StepStatus:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    @property
+    def misses(self) -> tuple[StepStatus, ...]:
+        return tuple(s for s in self.steps if s.status == "miss")
+
+    @property
+    def estimated_seconds(self) -> float | None:
+        """Total estimated build time of the misses (None when any miss has no estimate)."""
+        values = [s.estimated_seconds for s in self.misses]
+        return None if any(v is None for v in values) else float(sum(v for v in values if v is not None))
+
+    def summary(self) -> str:
+        """One line: ``2 of 7 steps rebuild (cause: pip), estimated 41.2 s``."""
+        n = len(self.misses)
+        if n == 0:
+            return f"all {len(self.steps)} steps cached"
+        text = f"{n} of {len(self.steps)} steps rebuild"
+        if self.config_only:
+            text += " (image config only: no layer rebuild)"
+        elif self.cause is not None:
+            text += f" (cause: {self.cause.value})"
+        total = self.estimated_seconds
+        return text + (f", estimated {total:.1f} s" if total is not None else "")
+
+
+def analyze(plan: Plan, history: StepHistory | None) -> Analysis:
+    """Mark each step of ``plan`` hit or miss against ``history`` and explain every miss."""
+    previous = history.last_plan(plan.app) if history is not None else None
+    diff = diff_plans(previous, plan) if previous else None
+    statuses = []
+    for step in plan.steps:
+        built = history is not None and history.is_built(step.key)
+        if built:
+            statuses.append(StepStatus(step.id, "hit", "cached", 0.0))
+        else:
+            reason = _reason(step, diff, plan.app)
+            statuses.append(StepStatus(step.id, "miss", reason, _estimate(step, diff, history)))
+    config_only = (diff is not None and diff.config_only
+                   and [s.id for s in statuses if s.status == "miss"] == [StepKind.CONFIG])
+    if config_only:
+        statuses = [_no_layer(s) if s.id is StepKind.CONFIG else s for s in statuses]
+    return Analysis(plan.app, tuple(statuses), diff.cause if diff else None, previous is not None, config_only)
+
+
+def _no_layer(status: StepStatus) -> StepStatus:
+    reason = status.reason.removeprefix("config: ")
+    return StepStatus(status.id, status.status, f"no layer rebuild: image config only ({reason})",
+                      status.estimated_seconds)
+
+
+def _reason(step: Step, diff: PlanDiff | None, app: str) -> str:
+    if diff is None:
+        return f"not built before (no earlier plan of {app!r} in the cache)"
+    change = diff.change_for(step.id)
+    if change is None or change.change == "added":
+        return "new step (not in the last plan)"
+    if change.change == "same":
+        return "same key as the last plan, but not built yet (or evicted from the cache)"
+    return change.reason
+
+
+def _estimate(step: Step, diff: PlanDiff | None, history: StepHistory | None) -> float | None:
+    if history is None:
+        return None
+    seconds = history.duration(step.key)
+    if seconds is None and diff is not None:
+        change = diff.change_for(step.id)
+        if change is not None and change.old_key:
+            seconds = history.duration(change.old_key)
+    return None if seconds is None else round(float(seconds), 3)

@@ -1,0 +1,213 @@
+"""Field-level descriptions of how a step's inputs changed (for reasons and diffs).
+
+Works on the JSON form of inputs so it can compare a plan with one read back
+from history.  Each describer returns short human phrases, e.g.
+``torch ==2.0.0 → ==2.1.0`` or ``3 changed, 1 added (main.py, utils.py, …)``.
+
+>>> describe("pip", {"requirements_txt": "torch==2.0.0\\n"}, {"requirements_txt": "torch==2.1.0\\n"})
+('torch ==2.0.0 → ==2.1.0',)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$", re.S)
+_MAX_NAMES = 3
+
+Describer = Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
+
+
+def describe(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
+    """Phrases describing ``old → new`` inputs of a step of ``kind`` (empty when equal)."""
+    if old == new:
+        return ()
+    special = _DESCRIBERS.get(kind)
+    phrases = special(old, new) if special else []
+    handled = _HANDLED.get(kind, ())
+    phrases.extend(_generic(old, new, skip=handled))
+    return tuple(phrases) or ("inputs changed",)
+
+
+def _generic(old: Mapping[str, Any], new: Mapping[str, Any], *, skip: Iterable[str] = ()) -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key in skip or old.get(key) == new.get(key):
+            continue
+        out.append(f"{key} {_short(old.get(key))} → {_short(new.get(key))}")
+    return out
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    if isinstance(value, dict) and "digest" in value and "files" in value:
+        return f"{value.get('count', len(value['files']))} files"
+    text = value if isinstance(value, str) else ("none" if value is None else _compact(value))
+    text = text.replace("\n", "⏎")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _compact(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _split_requirement(line: str) -> tuple[str, str]:
+    line = line.strip()
+    if line.startswith("-"):
+        opt, _, rest = line.partition(" ")
+        return (opt if opt in ("--index-url", "--extra-index-url", "--find-links") else line), rest
+    match = _NAME.match(line)
+    if not match:
+        return line, ""
+    name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+    return name, match.group(2).strip()
+
+
+def compare_requirements(old_lines: Iterable[str], new_lines: Iterable[str],
+                         split: Callable[[str], tuple[str, str]] = _split_requirement) -> list[str]:
+    """``name old → new``, ``+name spec``, ``-name`` phrases for two requirement lists."""
+    old = _by_name(old_lines, split)
+    new = _by_name(new_lines, split)
+    out = []
+    for name in sorted(set(old) | set(new)):
+        if name not in new:
+            out.append(f"-{name}")
+        elif name not in old:
+            out.append(f"+{name}{_spec(new[name])}")
+        elif old[name] != new[name]:
+            out.append(f"{name} {old[name] or '(any)'} → {new[name] or '(any)'}")
+    return out
+
+
+def _spec(spec: str) -> str:
+    return f" {spec}" if spec else ""
+
+
+def _by_name(lines: Iterable[str], split: Callable[[str], tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in lines:
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, spec = split(line)
+            out[name] = (out[name] + ", " + spec) if name in out else spec
+    return out
+
+
+def compare_manifests(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str | None:
+    """``3 changed, 1 added, 1 removed (main.py, utils.py, …)`` or None when equal."""
+    before = {f[0]: f for f in (old or {}).get("files", ())}
+    after = {f[0]: f for f in (new or {}).get("files", ())}
+    common = set(before) & set(after)
+    changed = sorted(p for p in common if list(before[p][2:]) != list(after[p][2:]))  # size or digest
+    modes = sorted(p for p in common if list(before[p][2:]) == list(after[p][2:]) and before[p][1] != after[p][1])
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    parts = [(len(changed), "changed"), (len(modes), "mode changed"), (len(added), "added"), (len(removed), "removed")]
+    counts = ", ".join(f"{n} {word}" for n, word in parts if n)
+    if not counts:
+        return None
+    names = (changed + modes + added + removed)[:_MAX_NAMES]
+    more = ", …" if len(changed) + len(modes) + len(added) + len(removed) > _MAX_NAMES else ""
+    return f"{counts} ({', '.join(names)}{more})"
+
+
+def _lines(value: Any) -> list[str]:
+    return str(value or "").splitlines()
+
+
+def _pip(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    out = compare_requirements(_lines(old.get("requirements_txt")), _lines(new.get("requirements_txt")))
+    cons = compare_requirements(_lines(old.get("constraints_txt")), _lines(new.get("constraints_txt")))
+    out.extend(f"constraint {c}" for c in cons)
+    if old.get("installer") != new.get("installer"):
+        out.append(f"installer {old.get('installer')} → {new.get('installer')}")
+    old_local = (old.get("local") or {}).get("manifest")
+    new_local = (new.get("local") or {}).get("manifest")
+    files = compare_manifests(old_local, new_local)
+    if files:
+        out.append(f"local requirement files: {files}")
+    return out
+
+
+def _apt(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    return compare_requirements(old.get("packages", ()), new.get("packages", ()), split=_split_apt)
+
+
+def _split_apt(arg: str) -> tuple[str, str]:
+    name, _, version = arg.partition("=")
+    return name, f"={version}" if version else ""
+
+
+def _conda(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    out = compare_requirements(old.get("specs", ()), new.get("specs", ()))
+    if old.get("lock") != new.get("lock"):
+        out.append("conda lock file changed")
+    return out
+
+
+def _commands(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    before, after = list(old.get("commands", ())), list(new.get("commands", ()))
+    if before == after:
+        return []
+    if sorted(before) == sorted(after):
+        return ["commands reordered"]
+    removed = [c for c in before if c not in after]
+    added = [c for c in after if c not in before]
+    return [f"-$ {_short(c)}" for c in removed] + [f"+$ {_short(c)}" for c in added]
+
+
+def _files(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    text = compare_manifests(old.get("manifest"), new.get("manifest"))
+    return [text] if text else []
+
+
+def _dockerfile(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    out = []
+    if old.get("dockerfile") != new.get("dockerfile"):
+        out.append(f"{new.get('path', 'Dockerfile')} edited")
+    ctx = compare_manifests(old.get("context"), new.get("context"))
+    if ctx:
+        out.append(f"context: {ctx}")
+    return out
+
+
+def _config(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    out = []
+    before, after = old.get("image", {}), new.get("image", {})
+    old_labels, new_labels = before.get("labels", {}), after.get("labels", {})
+    for key in sorted(set(old_labels) | set(new_labels)):
+        if key.startswith("dev.builder.plan."):
+            continue
+        if old_labels.get(key) != new_labels.get(key):
+            label = key.removeprefix("ai.cerebrium.")
+            out.append(f"{label} {old_labels.get(key) or '(unset)'} → {new_labels.get(key) or '(unset)'}")
+    rest = {k: v for k, v in before.items() if k != "labels"}
+    rest_new = {k: v for k, v in after.items() if k != "labels"}
+    out.extend(_generic(rest, rest_new))
+    if old.get("toml_text") != new.get("toml_text") and not out:
+        out.append(f"{new.get('toml_path', 'cerebrium.toml')} edited (no setting changed)")
+    return out
+
+
+_DESCRIBERS: dict[str, Describer] = {
+    "pip": _pip,
+    "apt": _apt,
+    "conda": _conda,
+    "pre_build": _commands,
+    "shell": _commands,
+    "files": _files,
+    "dockerfile": _dockerfile,
+    "config": _config,
+}
+_HANDLED: dict[str, tuple[str, ...]] = {
+    "pip": ("requirements_txt", "constraints_txt", "installer", "local", "cache_mounts"),
+    "apt": ("packages",),
+    "conda": ("specs", "lock"),
+    "pre_build": ("commands",),
+    "shell": ("commands",),
+    "files": ("manifest",),
+    "dockerfile": ("dockerfile", "context"),
+    "config": ("image", "toml_text"),
+}

@@ -1,0 +1,126 @@
+"""Compare two plans without any cache: which steps change, and why.
+
+This is ``builder diff`` (the check a CI runner posts on a pull request) and
+the core of :func:`builder.plan.analyze.analyze`, which compares a plan with
+the last one recorded for the app.  Both sides may be :class:`Plan` values or
+their JSON form (as stored in history).
+
+>>> # d = diff_plans(make_plan(old_config), make_plan(new_config))
+>>> # [(c.id, c.change, c.reason) for c in d.changes]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from builder.plan.changes import describe
+from builder.plan.model import Plan, StepKind
+
+ChangeKind = Literal["same", "inputs", "parent", "added", "removed"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepChange:
+    """How one step differs between two plans.
+
+    ``change``: ``same`` (equal key), ``inputs`` (its own inputs changed;
+    ``details`` says how), ``parent`` (own inputs equal, a parent changed),
+    ``added`` / ``removed`` (present in only one plan).
+    """
+
+    id: StepKind
+    change: ChangeKind
+    details: tuple[str, ...] = ()
+    old_key: str | None = None
+    new_key: str | None = None
+    cause: StepKind | None = None  # for "parent": the changed ancestor
+
+    @property
+    def reason(self) -> str:
+        """One human line, e.g. ``pip: torch ==2.0.0 → ==2.1.0``."""
+        if self.change == "inputs":
+            text = f"{self.id.value}: {'; '.join(self.details)}"
+            return text + (" (invalidates every step)" if self.id is StepKind.BASE else "")
+        if self.change == "parent":
+            return f"parent changed ({self.cause.value})" if self.cause else "parent changed"
+        return {"same": "unchanged", "added": "new step", "removed": "step removed"}[self.change]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDiff:
+    """Step-by-step comparison of two plans (new plan order, then removed steps)."""
+
+    old_app: str
+    new_app: str
+    changes: tuple[StepChange, ...]
+
+    @property
+    def changed(self) -> tuple[StepChange, ...]:
+        return tuple(c for c in self.changes if c.change != "same")
+
+    @property
+    def cause(self) -> StepKind | None:
+        """The first step (in build order) whose own inputs changed, was added or removed."""
+        for c in self.changes:
+            if c.change in ("inputs", "added", "removed"):
+                return c.id
+        return None
+
+    @property
+    def config_only(self) -> bool:
+        """True when the only change is the ``config`` step: no layer is rebuilt."""
+        return [c.id for c in self.changed] == [StepKind.CONFIG]
+
+    def change_for(self, step_id: str | StepKind) -> StepChange | None:
+        for c in self.changes:
+            if c.id == step_id:
+                return c
+        return None
+
+
+def diff_plans(old: Plan | Mapping[str, Any], new: Plan | Mapping[str, Any]) -> PlanDiff:
+    """Compare ``old`` with ``new`` step by step (see :class:`StepChange`)."""
+    old_json = old.to_json() if isinstance(old, Plan) else old
+    new_json = new.to_json() if isinstance(new, Plan) else new
+    before = {s["id"]: s for s in old_json.get("steps", ())}
+    after = [s for s in new_json.get("steps", ())]
+    changes: list[StepChange] = []
+    touched: dict[str, StepKind] = {}  # step id → the changed step that invalidates it
+    for step in after:
+        change = _compare(before.get(step["id"]), step, touched)
+        if change.change in ("inputs", "added"):
+            touched[step["id"]] = change.id
+        elif change.change == "parent" and change.cause is not None:
+            touched[step["id"]] = change.cause
+        changes.append(change)
+    ids = {s["id"] for s in after}
+    changes.extend(StepChange(StepKind(i), "removed", old_key=s["key"]) for i, s in before.items() if i not in ids)
+    return PlanDiff(str(old_json.get("app", "")), str(new_json.get("app", "")), tuple(changes))
+
+
+def own_inputs(inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``inputs`` without fields derived from other steps' keys (the config step's plan-key labels)."""
+    image = inputs.get("image")
+    if not isinstance(image, Mapping) or not isinstance(image.get("labels"), Mapping):
+        return inputs
+    labels = {k: v for k, v in image["labels"].items() if not k.startswith("dev.builder.plan.")}
+    return {**inputs, "image": {**image, "labels": labels}}
+
+
+def _compare(old: Mapping[str, Any] | None, new: Mapping[str, Any], touched: dict[str, StepKind]) -> StepChange:
+    kind = StepKind(new["id"])
+    if old is None:
+        return StepChange(kind, "added", new_key=new["key"])
+    keys = {"old_key": old["key"], "new_key": new["key"]}
+    if old["key"] == new["key"]:
+        return StepChange(kind, "same", **keys)
+    old_inputs, new_inputs = own_inputs(old.get("inputs", {})), own_inputs(new.get("inputs", {}))
+    if old_inputs != new_inputs:
+        return StepChange(kind, "inputs", describe(kind.value, old_inputs, new_inputs), **keys)
+    cause = next((touched[p] for p in new.get("parents", ()) if p in touched), None)
+    if cause is None and list(old.get("parents", ())) != list(new.get("parents", ())):
+        removed = [p for p in old.get("parents", ()) if p not in new.get("parents", ())]
+        cause = StepKind(removed[0]) if removed else None
+    return StepChange(kind, "parent", cause=cause, **keys)

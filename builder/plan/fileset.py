@@ -1,0 +1,328 @@
+"""Select the project files (include/exclude) and digest them into a FileManifest.
+
+Rules, matching what real ``cerebrium.toml`` files rely on:
+
+* ``"*"``, ``"./*"``, ``"."`` and ``"./"`` mean *everything, recursively*.
+* ``"dir/"`` (trailing slash) means that directory, recursively.
+* Any other pattern is an ``fnmatch`` pattern (``*`` also crosses ``/``)
+  matched against both the project-relative path and the base name of every
+  file *and directory*; a leading ``./`` is ignored.  A directory that an
+  include pattern matches brings everything below it; a directory that an
+  exclude pattern matches is pruned (never walked).  So ``".*"`` drops dotfiles
+  and dot-directories **at any depth** (``.git/``, ``src/.cache/``, ``.env``).
+* Exclude wins over include.  The config file itself (``cerebrium.toml``) is
+  never part of the files (it has its own layer in the ``config`` step).
+
+Deliberate difference from the official CLI: its Go matching drops only
+top-level dotfiles and ships the contents of ``.git/`` and nested dot
+directories.  We match base names at every depth because shipping ``.git``
+(often the largest directory of a project, and full of secrets-by-history)
+into an image layer is never what ``exclude = [".*"]`` meant.
+
+Each selected entry records its relative path, type (``file``, ``exec`` for
+an executable bit, ``symlink``), size and content digest (``blake3:<hex>``; a
+symlink's digest is its target text: links are stored as links, never
+followed).  Symlinked directories are not entered, so the walk never leaves
+the project directory.  A :class:`~builder.plan.protocols.StatSource`
+remembers digests by (path, size, mtime_ns, inode) so an unchanged file is
+never read twice.
+
+>>> # select_files(Path("app"), FileRules(("*",), (".*",))).manifest.digest
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import stat
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import blake3
+
+from builder.diagnostics import Diagnostic
+from builder.errors import PlanError
+from builder.plan.model import FileEntry, FileManifest
+from builder.plan.protocols import StatSource
+
+_ALL = frozenset({"*", "./*", ".", "./", "**", "./**", "**/*"})
+_SMALL = 1 << 20  # read files up to 1 MiB in one call; larger ones are mmap-hashed
+_RACY_NS = 2_000_000_000  # files modified this recently are hashed but not remembered
+_STAT_KEY = tuple[str, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FileRules:
+    """The include/exclude patterns plus the project-relative paths always left out."""
+
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = (".*",)
+    always_exclude: tuple[str, ...] = ("cerebrium.toml",)
+
+
+@dataclass(frozen=True, slots=True)
+class FileSelection:
+    """The result of a walk: the manifest, notes, and how many files were read."""
+
+    manifest: FileManifest
+    notes: tuple[Diagnostic, ...] = ()
+    hashed: int = 0
+    remembered: int = 0
+    skipped: tuple[str, ...] = field(default=())
+
+
+class _Patterns:
+    """A compiled pattern list: ``matches(rel, name, is_dir)``.
+
+    Patterns of the form ``prefix*`` or ``*suffix`` without ``/`` or other
+    wildcards (``.*``, ``*.pyc``) are checked on the base name with
+    ``str.startswith``/``endswith``: since every directory on the way was
+    checked the same way (and pruned when matched), testing the relative path
+    too could not add a match.
+    """
+
+    __slots__ = ("all", "dir_pre", "dir_re", "dir_suf", "file_pre", "file_re", "file_suf")
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        regex: dict[bool, list[str]] = {True: [], False: []}
+        pre: dict[bool, list[str]] = {True: [], False: []}
+        suf: dict[bool, list[str]] = {True: [], False: []}
+        self.all = False
+        for raw in patterns:
+            pat = _normalise(raw)
+            if pat is None:
+                continue
+            if pat in _ALL:
+                self.all = True
+                continue
+            dir_only = pat.endswith("/")
+            body = pat.rstrip("/")
+            kinds = (True,) if dir_only else (True, False)
+            for is_dir in kinds:
+                if _literal(body[:-1]) and body.endswith("*"):
+                    pre[is_dir].append(body[:-1])
+                elif _literal(body[1:]) and body.startswith("*"):
+                    suf[is_dir].append(body[1:])
+                else:
+                    regex[is_dir].append(fnmatch.translate(body))
+        self.dir_pre, self.file_pre = tuple(pre[True]), tuple(pre[False])
+        self.dir_suf, self.file_suf = tuple(suf[True]), tuple(suf[False])
+        self.dir_re = re.compile("|".join(regex[True])).match if regex[True] else None
+        self.file_re = re.compile("|".join(regex[False])).match if regex[False] else None
+
+    def matches(self, rel: str, name: str, is_dir: bool) -> bool:
+        if self.all:
+            return True
+        if is_dir:
+            pre, suf, m = self.dir_pre, self.dir_suf, self.dir_re
+        else:
+            pre, suf, m = self.file_pre, self.file_suf, self.file_re
+        if (pre and name.startswith(pre)) or (suf and name.endswith(suf)):
+            return True
+        return m is not None and (m(name) is not None or m(rel) is not None)
+
+
+def _literal(text: str) -> bool:
+    return bool(text) and not any(c in text for c in "*?[]/\\")
+
+
+def _normalise(pattern: str) -> str | None:
+    pat = pattern.strip()
+    while pat.startswith("./") and pat not in _ALL:
+        pat = pat[2:]
+    if pat in _ALL:
+        return pat
+    pat = pat.lstrip("/")
+    return pat or None
+
+
+def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None = None) -> FileSelection:
+    """Walk ``root`` with ``rules`` and return the digested selection.
+
+    Raises PlanError when the project directory (or a selected file) cannot
+    be read, or a selected name is not valid UTF-8.
+    """
+    base = _root(root)
+    found, notes, skipped = _walk(base, rules)
+    entries, hashed, remembered = _digest(base, found, stat_source)
+    return FileSelection(FileManifest.from_sorted(tuple(entries)), tuple(notes), hashed, remembered, tuple(skipped))
+
+
+def _root(root: Path) -> str:
+    try:
+        resolved = root.resolve(strict=True)
+    except OSError as exc:
+        raise PlanError(f"project directory {str(root)!r} cannot be read: {exc.strerror}") from exc
+    if not resolved.is_dir():
+        raise PlanError(f"project path {str(root)!r} is not a directory")
+    return str(resolved)
+
+
+# A found regular file: (rel, size, mtime_ns, inode, executable); a symlink: (rel, -1, 0, 0, False).
+_Found = tuple[str, int, int, int, bool]
+
+
+def _walk(base: str, rules: FileRules) -> tuple[list[_Found], list[Diagnostic], list[str]]:
+    include = _Patterns(rules.include)
+    excluded = _Patterns(rules.exclude).matches
+    included = include.matches
+    always = frozenset(p.strip("/") for p in rules.always_exclude)
+    always_names = tuple({p.rpartition("/")[2] for p in always})
+    found: list[_Found] = []
+    skipped: list[str] = []
+    stack: list[tuple[str, str, bool]] = [(base, "", include.all)]
+    while stack:
+        directory, prefix, inherited = stack.pop()
+        for entry in _scan(directory, prefix):
+            name = entry.name
+            rel = prefix + name
+            if not name.isascii():
+                _check_name(rel)
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if excluded(rel, name, is_dir) or (name in always_names and rel in always):
+                continue
+            if is_dir:
+                stack.append((entry.path, rel + "/", inherited or included(rel, name, True)))
+            elif inherited or included(rel, name, False):
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # vanished during the walk
+                except OSError as exc:
+                    raise PlanError(f"cannot stat project file {rel!r}: {exc.strerror}") from exc
+                mode = st.st_mode
+                if mode & 0o170000 == stat.S_IFREG:
+                    found.append((rel, st.st_size, st.st_mtime_ns, st.st_ino, bool(mode & 0o111)))
+                elif stat.S_ISLNK(mode):
+                    found.append((rel, -1, 0, 0, False))
+                else:
+                    skipped.append(rel)
+    notes: list[Diagnostic] = []
+    if skipped:
+        notes.append(Diagnostic("warning", "cerebrium.deployment.include",
+                                f"{len(skipped)} special file(s) skipped (sockets, fifos, devices): {_few(skipped)}"))
+    found.sort()
+    return found, notes, skipped
+
+
+def _scan(directory: str, prefix: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as it:
+            return list(it)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        where = prefix.rstrip("/") or "."
+        raise PlanError(
+            f"cannot read project directory {where!r}: {exc.strerror}",
+            hint="fix its permissions or add it to cerebrium.deployment.exclude",
+        ) from exc
+
+
+def _check_name(rel: str) -> None:
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PlanError(
+            f"project file name {rel.encode('utf-8', 'surrogateescape')!r} is not valid UTF-8",
+            hint="rename it or add it to cerebrium.deployment.exclude",
+        ) from exc
+
+
+def _few(items: list[str], n: int = 3) -> str:
+    shown = ", ".join(sorted(items)[:n])
+    return shown + (", …" if len(items) > n else "")
+
+
+def _digest(base: str, found: list[_Found], source: StatSource | None) -> tuple[list[FileEntry], int, int]:
+    """Entries for ``found`` (sorted), reading only files the StatSource does not know."""
+    prefix = base + os.sep
+    keys = [(prefix + rel, size, mtime, ino) for rel, size, mtime, ino, _ in found]
+    digests = _lookup(keys, source)
+    remembered = len(keys) - digests.count(None)
+    new = tuple.__new__
+    entries = [
+        new(FileEntry, (f[0], "exec" if f[4] else "file", f[1], d)) if d is not None else None
+        for f, d in zip(found, digests, strict=True)
+    ]
+    if remembered == len(keys):
+        return entries, 0, remembered  # type: ignore[return-value]
+    fresh: dict[_STAT_KEY, str] = {}
+    racy_after = time.time_ns() - _RACY_NS
+    hashed = 0
+    for i, entry in enumerate(entries):
+        if entry is not None:
+            continue
+        key = keys[i]
+        rel, size, mtime, _ino, executable = found[i]
+        if size < 0:
+            entries[i] = _symlink(key[0], rel)
+            continue
+        digest, actual = _hash_file(key[0], rel, size)
+        hashed += 1
+        if actual == size and mtime < racy_after:
+            fresh[key] = digest
+        entries[i] = FileEntry(rel, "exec" if executable else "file", actual, digest)
+    if source is not None and fresh:
+        source.put_digests(fresh)
+    return entries, hashed, remembered  # type: ignore[return-value]
+
+
+def _lookup(keys: list[_STAT_KEY], source: StatSource | None) -> list[str | None]:
+    if source is None:
+        return [None] * len(keys)
+    bulk = getattr(source, "get_digests", None)
+    if bulk is not None:
+        got = list(bulk(keys))
+        if len(got) != len(keys):
+            raise PlanError("the stat cache answered a different number of digests than asked")
+    else:
+        get = source.get_digest
+        got = [get(*key) for key in keys]
+    for i, key in enumerate(keys):  # symlinks are never remembered (their size is -1)
+        if key[1] < 0:
+            got[i] = None
+    return got
+
+
+def _symlink(path: str, rel: str) -> FileEntry:
+    try:
+        target = os.readlink(path)
+    except OSError as exc:
+        raise PlanError(f"cannot read symlink {rel!r}: {exc.strerror}") from exc
+    return FileEntry(rel, "symlink", len(target.encode("utf-8", "surrogateescape")), target)
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _hash_file(path: str, rel: str, size: int) -> tuple[str, int]:
+    """``(blake3 digest, bytes read)``; small files in one read, big ones through mmap."""
+    try:
+        if size > _SMALL:
+            hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+            hasher.update_mmap(path)
+            return "blake3:" + hasher.hexdigest(), os.stat(path, follow_symlinks=False).st_size
+        fd = os.open(path, _OPEN_FLAGS)
+        try:
+            data = os.read(fd, size + 1)
+            if len(data) > size:  # grew since lstat: read the rest
+                data += _read_rest(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise PlanError(
+            f"cannot read project file {rel!r}: {exc.strerror}",
+            hint="fix its permissions or add it to cerebrium.deployment.exclude",
+        ) from exc
+    return "blake3:" + blake3.blake3(data).hexdigest(), len(data)
+
+
+def _read_rest(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,282 @@
+"""The plan as data: frozen, slotted, compared by value, JSON round-trippable.
+
+A :class:`Plan` is what ``builder plan --format json`` prints and what
+``builder build --plan plan.json`` consumes: the app name, the key scheme
+version, and the steps in build order.  Nothing here does I/O or knows about
+engines; engines import this module only.
+
+>>> from builder.plan.model import StepKind
+>>> StepKind("pip").index < StepKind("files").index
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, NamedTuple
+
+from builder.diagnostics import Diagnostic
+
+JSON = dict[str, Any]
+
+
+class StepKind(StrEnum):
+    """The closed set of step kinds; a step's id is its kind (one step per kind)."""
+
+    BASE = "base"
+    PYTHON = "python"
+    PRE_BUILD = "pre_build"
+    APT = "apt"
+    CONDA = "conda"
+    PIP = "pip"
+    FILES = "files"
+    SHELL = "shell"
+    DOCKERFILE = "dockerfile"
+    CONFIG = "config"
+
+    @property
+    def index(self) -> int:
+        """Position in the canonical chain order (used for fixed parent-key order)."""
+        return _ORDER.index(self)
+
+
+_ORDER: tuple[StepKind, ...] = tuple(StepKind)
+
+RefUse = Literal["layer", "source"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class StepRef:
+    """A typed reference from one step to another.
+
+    ``use="layer"``: the step is built on top of ``step``'s filesystem (a parent;
+    its key feeds this step's key).  ``use="source"``: the step reads some of
+    ``step``'s *source* files (pip reading the project files of local/``-e``
+    requirements); the digest of exactly those files is part of this step's
+    own inputs, so the other step's key is not a parent key.
+    """
+
+    step: StepKind
+    use: RefUse = "layer"
+
+    def to_json(self) -> JSON:
+        return {"step": self.step.value, "use": self.use}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StepRef:
+        use = data.get("use", "layer")
+        if use not in ("layer", "source"):
+            raise ValueError(f"invalid StepRef use {use!r}")
+        return cls(StepKind(data["step"]), use)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class CacheMount:
+    """A persistent build-cache directory mounted while a step runs (not in the image).
+
+    ``sharing`` follows BuildKit: ``shared``, ``private`` or ``locked``.
+    """
+
+    target: str
+    id: str
+    sharing: Literal["shared", "private", "locked"] = "shared"
+
+
+FileType = Literal["file", "exec", "symlink"]
+
+
+class FileEntry(NamedTuple):
+    """One selected project file (an immutable named tuple: 100,000 of them are made per plan).
+
+    ``type`` is ``file`` (regular), ``exec`` (regular with an executable bit) or
+    ``symlink``; ``digest`` is ``blake3:<hex>`` of the content for files and the
+    link's target text for symlinks (links are copied as links, never followed).
+    JSON form: ``[path, type, size, digest]``.
+    """
+
+    path: str
+    type: FileType
+    size: int
+    digest: str
+
+    def to_json(self) -> list[Any]:
+        return [self.path, self.type, self.size, self.digest]
+
+    @classmethod
+    def from_json(cls, data: Any) -> FileEntry:
+        path, ftype, size, digest = data
+        if ftype not in ("file", "exec", "symlink"):
+            raise ValueError(f"invalid file type {ftype!r} for {path!r}")
+        return cls(str(path), ftype, int(size), str(digest))
+
+
+@dataclass(frozen=True, slots=True)
+class FileManifest:
+    """The project files a step copies, sorted by path, with a Merkle ``digest``.
+
+    ``digest`` is ``sha256:<hex>`` over the canonical entry lines, so a step key
+    hashes the digest instead of re-encoding every entry.  Build it with
+    :meth:`of`, which sorts and computes the digest.
+
+    >>> m = FileManifest.of([FileEntry("b.py", "file", 1, "blake3:00"), FileEntry("a.py", "exec", 2, "blake3:11")])
+    >>> [e.path for e in m.entries]
+    ['a.py', 'b.py']
+    """
+
+    entries: tuple[FileEntry, ...]
+    digest: str
+
+    @classmethod
+    def of(cls, entries: Any) -> FileManifest:
+        return cls.from_sorted(tuple(sorted(entries)))  # paths are unique, so this is path order
+
+    @classmethod
+    def from_sorted(cls, ordered: tuple[FileEntry, ...]) -> FileManifest:
+        """Like :meth:`of` for entries already sorted by path with unique paths (not re-checked)."""
+        # JSON (ASCII-escaped, C encoder) of [[path, type, size, digest], ...] is unambiguous and fast.
+        text = json.dumps(ordered, ensure_ascii=True, separators=(",", ":"))
+        h = hashlib.sha256(b"builder-manifest-v1\n")
+        h.update(text.encode("ascii"))
+        return cls(ordered, "sha256:" + h.hexdigest())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[FileEntry]:
+        return iter(self.entries)
+
+    @property
+    def total_size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def subset(self, prefixes: tuple[str, ...]) -> FileManifest:
+        """The entries equal to or below any of the project-relative ``prefixes``."""
+        norm = tuple(p.strip("/") for p in prefixes)
+        if "" in norm or "." in norm:
+            return self
+        picked = [e for e in self.entries if any(e.path == p or e.path.startswith(p + "/") for p in norm)]
+        return FileManifest.of(picked)
+
+    def to_json(self) -> JSON:
+        return {"digest": self.digest, "count": len(self.entries), "files": [e.to_json() for e in self.entries]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FileManifest:
+        manifest = cls.of(FileEntry.from_json(item) for item in data.get("files", ()))
+        if data.get("digest") not in (None, manifest.digest):
+            raise ValueError("file manifest digest does not match its entries")
+        return manifest
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One build step: its id (= kind), key, layer parents and typed inputs.
+
+    ``inputs`` is the kind's inputs dataclass (see ``builder.plan.steps``); it
+    carries everything an engine needs to execute the step.  ``refs`` are the
+    typed edges: layer parents plus any source references from the inputs.
+    """
+
+    id: StepKind
+    key: str
+    refs: tuple[StepRef, ...]
+    inputs: Any
+
+    @property
+    def kind(self) -> StepKind:
+        return self.id
+
+    @property
+    def parents(self) -> tuple[StepKind, ...]:
+        """Layer parents, in chain order."""
+        return tuple(r.step for r in self.refs if r.use == "layer")
+
+    @property
+    def sources(self) -> tuple[StepKind, ...]:
+        """Steps whose source files this step reads (pip → files for local requirements)."""
+        return tuple(r.step for r in self.refs if r.use == "source")
+
+    def inputs_json(self) -> JSON:
+        from builder.plan.codec import to_json
+
+        value = to_json(self.inputs)
+        assert isinstance(value, dict)
+        return value
+
+    def to_json(self) -> JSON:
+        """``{"id", "kind", "key", "parents": [ids], "inputs": {...}}``."""
+        return {
+            "id": self.id.value,
+            "kind": self.id.value,
+            "key": self.key,
+            "parents": [p.value for p in self.parents],
+            "inputs": self.inputs_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Step:
+        from builder.plan.codec import from_json
+        from builder.plan.steps import inputs_type
+
+        kind = StepKind(data["id"])
+        inputs = from_json(inputs_type(kind), data["inputs"])
+        refs = [StepRef(StepKind(p), "layer") for p in data.get("parents", ())]
+        refs.extend(getattr(inputs, "source_refs", tuple)())
+        return cls(kind, str(data["key"]), tuple(refs), inputs)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A build plan: steps in build (topological) order.
+
+    ``notes`` are diagnostics found while planning (skipped special files,
+    ...); they are not part of the plan's value or JSON.
+
+    >>> # plan = make_plan(load_config("fixtures/apps/minimal")); plan.step("base").key
+    """
+
+    app: str
+    steps: tuple[Step, ...]
+    scheme: int
+    notes: tuple[Diagnostic, ...] = field(default=(), compare=False)
+
+    def step(self, step_id: str | StepKind) -> Step:
+        """The step with this id; KeyError when the plan has none."""
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def get(self, step_id: str | StepKind) -> Step | None:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        return None
+
+    @property
+    def ids(self) -> tuple[StepKind, ...]:
+        return tuple(s.id for s in self.steps)
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """``{step id: key}``."""
+        return {s.id.value: s.key for s in self.steps}
+
+    def to_json(self) -> JSON:
+        """``{"app", "scheme", "steps": [Step.to_json()...]}``."""
+        return {"app": self.app, "scheme": self.scheme, "steps": [s.to_json() for s in self.steps]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        """Read :meth:`to_json` output (or ``builder plan --format json``; extra fields are ignored)."""
+        from builder.plan.keys import KEY_SCHEME_VERSION
+
+        return cls(
+            app=str(data["app"]),
+            steps=tuple(Step.from_json(s) for s in data["steps"]),
+            scheme=int(data.get("scheme", KEY_SCHEME_VERSION)),
+        )

@@ -1,0 +1,147 @@
+"""``config``: the image configuration plus ``cerebrium.toml`` in its own last layer.
+
+This is the only step that sees the app name, hardware, scaling,
+``disable_auth`` and ``deployment_initialization_timeout``: they change
+labels and the healthcheck, never a filesystem layer, so two apps with the
+same build inputs share every other key.
+
+Inputs:
+
+* ``image`` (:class:`ImageConfig`): ``entrypoint``/``cmd`` (None = keep the
+  parent image's), ``exposed_ports`` (``"8000/tcp"``), ``healthcheck``
+  (a ``CMD`` probe of ``healthcheck_endpoint`` over HTTP, else a TCP connect
+  to the port; ``start_period_seconds`` is ``deployment_initialization_timeout``),
+  ``working_dir``, ``env`` (set over the parent image's Env; ours win),
+  ``path_prepend`` (directories put in front of the parent image's PATH:
+  the virtualenv and conda prefix) and ``labels``: ``ai.cerebrium.*`` for the
+  app, hardware, scaling and endpoints, ``dev.builder.plan.<step>`` = the key
+  of each layer step and ``dev.builder.key-scheme``.
+* ``toml_path`` / ``toml_text``: the config file, byte for byte, written as
+  the final layer.  Because the file itself ships in the image, *any* edit to
+  it (even a comment) changes this key — and only this key.
+
+Default runtime (no ``[cerebrium.runtime.custom]``): ``python main.py`` in
+``/app``, port 8000, TCP health check.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from builder.config.model import Config
+from builder.plan.context import APP_DIR, CONDA_PREFIX, VENV, PlanContext
+from builder.plan.keys import KEY_SCHEME_VERSION
+from builder.plan.model import StepKind
+
+KIND = StepKind.CONFIG
+DEFAULT_PORT = 8000
+DEFAULT_ENTRYPOINT = ("python", "main.py")
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    test: tuple[str, ...]
+    interval_seconds: int = 10
+    timeout_seconds: int = 5
+    start_period_seconds: int = 600
+    retries: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ImageConfig:
+    entrypoint: tuple[str, ...] | None
+    cmd: tuple[str, ...] | None
+    exposed_ports: tuple[str, ...]
+    healthcheck: HealthCheck | None
+    working_dir: str | None
+    env: tuple[tuple[str, str], ...]
+    path_prepend: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    image: ImageConfig
+    toml_path: str
+    toml_text: str
+
+
+def inputs(ctx: PlanContext) -> Inputs:
+    config = ctx.config
+    custom = ctx.dockerfile_mode
+    runtime = config.runtime
+    port = runtime.port if runtime is not None else DEFAULT_PORT
+    if runtime is not None and runtime.entrypoint:
+        entrypoint: tuple[str, ...] | None = tuple(runtime.entrypoint)
+    else:
+        entrypoint = None if custom else DEFAULT_ENTRYPOINT
+    python = "python3" if custom else f"{VENV}/bin/python"
+    prepend: tuple[str, ...] = ()
+    if not custom:
+        prepend = (f"{VENV}/bin", f"{CONDA_PREFIX}/bin") if "conda" in ctx.present else (f"{VENV}/bin",)
+    env = (("PYTHONUNBUFFERED", "1"),) if custom else (("PYTHONUNBUFFERED", "1"), ("VIRTUAL_ENV", VENV))
+    image = ImageConfig(
+        entrypoint=entrypoint,
+        cmd=() if entrypoint is not None else None,
+        exposed_ports=(f"{port}/tcp",),
+        healthcheck=_healthcheck(config, port, python),
+        working_dir=None if custom and (runtime is None or not runtime.entrypoint) else APP_DIR,
+        env=tuple(sorted(env)),
+        path_prepend=prepend,
+        labels=tuple(sorted(_labels(config, ctx.keys).items())),
+    )
+    return Inputs(image, f"{APP_DIR}/{config.path.name}", config.raw_text)
+
+
+def _healthcheck(config: Config, port: int, python: str) -> HealthCheck:
+    endpoint = config.runtime.healthcheck_endpoint if config.runtime is not None else ""
+    if endpoint:
+        url = json.dumps(f"http://127.0.0.1:{port}{endpoint}")  # a valid Python string literal
+        script = f"import urllib.request as u; u.urlopen({url}, timeout=5)"
+    else:
+        script = f"import socket; socket.create_connection(('127.0.0.1', {port}), 5).close()"
+    start = config.deployment.deployment_initialization_timeout
+    return HealthCheck(("CMD", python, "-c", script), start_period_seconds=start)
+
+
+def _num(value: float | int | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not value.is_integer():
+        return format(value, ".6g")
+    return str(int(value))
+
+
+def _labels(config: Config, keys: dict[str, str]) -> dict[str, str]:
+    d, hw, sc = config.deployment, config.hardware, config.scaling
+    runtime = config.runtime
+    labels = {
+        "ai.cerebrium.app": d.name,
+        "ai.cerebrium.disable_auth": str(d.disable_auth).lower(),
+        "ai.cerebrium.initialization_timeout": str(d.deployment_initialization_timeout),
+        "ai.cerebrium.python_version": d.python_version,
+        "ai.cerebrium.healthcheck_endpoint": runtime.healthcheck_endpoint if runtime else "",
+        "ai.cerebrium.readycheck_endpoint": runtime.readycheck_endpoint if runtime else "",
+        "ai.cerebrium.hardware.cpu": _num(hw.cpu),
+        "ai.cerebrium.hardware.memory": _num(hw.memory),
+        "ai.cerebrium.hardware.compute": ",".join(hw.compute),
+        "ai.cerebrium.hardware.gpu_count": str(hw.gpu_count),
+        "ai.cerebrium.hardware.provider": hw.provider,
+        "ai.cerebrium.hardware.region": hw.region,
+        "dev.builder.key-scheme": str(KEY_SCHEME_VERSION),
+    }
+    for name in ("min_replicas", "max_replicas", "replica_concurrency", "response_grace_period", "cooldown",
+                 "scaling_metric", "scaling_target", "scaling_buffer", "evaluation_interval",
+                 "roll_out_duration_seconds"):
+        value = getattr(sc, name)
+        labels[f"ai.cerebrium.scaling.{name}"] = "" if value is None else str(value)
+    labels["ai.cerebrium.scaling.load_balancing"] = sc.effective_load_balancing
+    labels.update({f"dev.builder.plan.{step}": key for step, key in keys.items()})
+    return labels
+
+
+def summary(value: Inputs) -> str:
+    image = value.image
+    entry = " ".join(image.entrypoint) if image.entrypoint is not None else "(image default)"
+    return f"{entry}; ports {', '.join(image.exposed_ports)}; + {value.toml_path}"

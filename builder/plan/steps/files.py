@@ -1,0 +1,42 @@
+"""``files``: the project files selected by include/exclude, copied to ``dest``.
+
+Inputs: ``manifest`` (see ``builder.plan.model.FileManifest``: path, type,
+size and digest of every selected file, sorted; its Merkle digest is what the
+key hashes) and ``dest`` (``/app``).  Executable bits and symlinks are kept;
+``cerebrium.toml`` is never included (it lives in the ``config`` step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from builder.plan.context import APP_DIR, PlanContext
+from builder.plan.model import FileManifest, StepKind
+
+KIND = StepKind.FILES
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    manifest: FileManifest
+    dest: str = APP_DIR
+
+
+def inputs(ctx: PlanContext) -> Inputs | None:
+    if ctx.dockerfile_mode:
+        return None
+    manifest = ctx.files().manifest
+    return Inputs(manifest) if manifest.entries else None
+
+
+def summary(value: Inputs) -> str:
+    n = len(value.manifest)
+    return f"{n} file{'s' if n != 1 else ''}, {_size(value.manifest.total_size)} → {value.dest}"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n:.1f} GiB"

@@ -1,0 +1,87 @@
+"""``pip``: Python packages installed into the virtualenv with uv or pip.
+
+Inputs:
+
+* ``installer``: ``"uv"`` (``use_uv = true``: ``uv pip install``) or ``"pip"``;
+* ``requirements_txt`` / ``constraints_txt``: the exact files to install from
+  (canonical: sorted lines, index options first; ``-c`` file empty when none);
+* ``locked``: True when the set comes from a matching lock;
+* ``venv``: where to install (``<venv>/bin/python``);
+* ``cache_mounts``: the installer's download cache (kept across builds);
+* ``local``: for local-path / ``-e`` requirements, the project files they
+  need — a source reference to the ``files`` step, the project-relative
+  ``paths`` and the ``manifest`` of just those files.  The engine copies them
+  to the same paths under ``/app`` and installs with ``/app`` as the working
+  directory.  Because only their digest enters this key, editing any other
+  project file never re-runs pip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from builder.plan.context import VENV, PlanContext
+from builder.plan.model import CacheMount, FileManifest, StepKind, StepRef
+
+KIND = StepKind.PIP
+UV_CACHE = (CacheMount("/root/.cache/uv", "builder-uv-cache", "shared"),)
+PIP_CACHE = (CacheMount("/root/.cache/pip", "builder-pip-cache", "shared"),)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSource:
+    """Project files a step reads from another step's source (pip ⇠ files)."""
+
+    ref: StepRef
+    paths: tuple[str, ...]
+    manifest: FileManifest
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    installer: Literal["uv", "pip"]
+    requirements_txt: str
+    constraints_txt: str = ""
+    locked: bool = False
+    venv: str = VENV
+    cache_mounts: tuple[CacheMount, ...] = PIP_CACHE
+    local: LocalSource | None = None
+
+    def source_refs(self) -> tuple[StepRef, ...]:
+        return (self.local.ref,) if self.local is not None else ()
+
+
+def inputs(ctx: PlanContext) -> Inputs | None:
+    pip = ctx.deps.pip
+    if ctx.dockerfile_mode or pip is None or pip.is_empty:
+        return None
+    installer: Literal["uv", "pip"] = "uv" if ctx.config.deployment.use_uv else "pip"
+    return Inputs(
+        installer=installer,
+        requirements_txt=pip.requirements_txt(),
+        constraints_txt=pip.constraints_txt(),
+        locked=pip.locked,
+        cache_mounts=UV_CACHE if installer == "uv" else PIP_CACHE,
+        local=_local(ctx, pip.local_paths),
+    )
+
+
+def _local(ctx: PlanContext, paths: tuple[str, ...]) -> LocalSource | None:
+    if not paths:
+        return None
+    manifest = ctx.files().manifest.subset(paths)
+    for path in paths:
+        if not manifest.subset((path,)).entries:
+            ctx.warn("cerebrium.dependencies.pip", f"local requirement {path!r} matches no selected project file",
+                     hint="check cerebrium.deployment.include/exclude: the pip step only sees selected files")
+    return LocalSource(StepRef(StepKind.FILES, "source"), paths, manifest)
+
+
+def summary(value: Inputs) -> str:
+    lines = [ln for ln in value.requirements_txt.splitlines() if ln and not ln.startswith("--")]
+    shown = " ".join(lines[:4]) + (f" (+{len(lines) - 4} more)" if len(lines) > 4 else "")
+    text = f"{value.installer} install {shown}"
+    if value.local is not None:
+        text += f" (reads {', '.join(value.local.paths)} from files)"
+    return text
