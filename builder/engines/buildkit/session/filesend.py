@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import grpc
@@ -27,7 +27,7 @@ from builder.engines.buildkit._pb import filesync_pb2, fsutil_pb2
 from builder.engines.buildkit.session.attachable import first_value
 from builder.engines.buildkit.session.errors import TransferError
 from builder.engines.buildkit.session.receiver import DiffCopyReceiver, ReceiveReport
-from builder.engines.buildkit.session.stream import ServerCallStream, serve_stream
+from builder.engines.buildkit.session.stream import ServerCallStream, ended_cleanly, serve_stream
 
 DIFF_COPY = "/moby.filesync.v1.FileSend/DiffCopy"
 _EXPORTER_MD = "exporter-md-"
@@ -46,8 +46,12 @@ class TarballOutput:
         self.bytes_written = 0
         self.done = False
 
-    def receive(self, requests: Iterator[bytes]) -> None:
-        """Append every BytesMessage to a temporary file, then move it to ``path``."""
+    def receive(self, requests: Iterator[bytes], is_active: Callable[[], bool] = lambda: True) -> None:
+        """Append every BytesMessage to a temporary file, then move it to ``path``.
+
+        ``is_active`` tells a clean half-close from a cancelled call (grpcio
+        ends the request iterator the same way for both).
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
@@ -56,6 +60,8 @@ class TarballOutput:
                     chunk = filesync_pb2.BytesMessage.FromString(raw).data
                     out.write(chunk)
                     self.bytes_written += len(chunk)
+            if not is_active():
+                raise TransferError(f"the export to {self.path} was cancelled by the engine")
             os.replace(tmp, self.path)
             self.done = True
         except BaseException:
@@ -118,7 +124,7 @@ class FileSendProvider:
 
 def _receive_bytes(output: TarballOutput, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
     try:
-        output.receive(requests)
+        output.receive(requests, lambda: ended_cleanly(context))
     except (OSError, TransferError) as exc:
         context.abort(grpc.StatusCode.INTERNAL, f"writing the export to {output.path} failed: {exc}")
     except Exception as exc:  # grpcio's error when the daemon cancels the call

@@ -63,6 +63,20 @@ def memory_pipe() -> tuple[_PipeEnd[T], _PipeEnd[T]]:
 _DONE = object()
 
 
+def ended_cleanly(context: grpc.ServicerContext, grace: float = 0.1) -> bool:
+    """After a server call's request iterator ended: was it a half-close rather than a cancel?
+
+    grpcio ends the iterator the same way for both and learns about a cancel
+    through a separate event, so give that event a moment to land.  The wait
+    only happens once per call, on the success path.
+    """
+    over = threading.Event()
+    if not context.add_callback(over.set):
+        return False  # the call has already terminated
+    over.wait(grace)
+    return context.is_active()
+
+
 class ServerCallStream(Generic[M]):
     """A gRPC server-side bidi call seen as a :class:`MessageStream`.
 

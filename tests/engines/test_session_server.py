@@ -1,0 +1,287 @@
+"""The session server over a real Control.Session byte stream, with a loopback daemon."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import pytest
+
+from builder.engines.buildkit._pb import auth_pb2, control_pb2, filesync_pb2, fsutil_pb2, secrets_pb2
+from builder.engines.buildkit.session import (
+    CA_BUNDLE_SECRET_ID,
+    DiffCopyReceiver,
+    DiffCopySender,
+    DirectoryOutput,
+    FileSendProvider,
+    FileSyncProvider,
+    SecretsProvider,
+    Session,
+    SessionError,
+    SyncedDir,
+    TarballOutput,
+    TransferError,
+    walk_directory,
+)
+from builder.engines.buildkit.session.loopback import AttachedSession, LoopbackDaemon
+from builder.engines.buildkit.session.stream import ClientCallStream
+from builder.errors import ConfigError
+
+FILESYNC = "/moby.filesync.v1.FileSync/DiffCopy"
+FILESEND = "/moby.filesync.v1.FileSend/DiffCopy"
+HEALTH = "/grpc.health.v1.Health/Check"
+SECRET = "/moby.buildkit.secrets.v1.Secrets/GetSecret"
+
+
+@pytest.fixture
+def daemon() -> Iterator[LoopbackDaemon]:
+    with LoopbackDaemon() as d:
+        yield d
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "main.py").write_text("print('hi')\n")
+    (root / "big.bin").write_bytes(os.urandom(300_000))
+    (root / "notes.md").write_text("# notes\n")
+    return root
+
+
+def pull_dir(peer: AttachedSession, name: str, dest: Path, metadata: tuple[tuple[str, str], ...] = ()) -> None:
+    """Do what the daemon does for local://<name>: call DiffCopy and receive."""
+    stream = ClientCallStream(
+        peer.channel.stream_stream(FILESYNC), fsutil_pb2.Packet.FromString, metadata=(("dir-name", name), *metadata)
+    )
+    DiffCopyReceiver(dest).run(stream)
+    stream.close()
+
+
+def test_headers_list_every_served_method(daemon: LoopbackDaemon, project: Path) -> None:
+    secrets = SecretsProvider({"k": b"v"})
+    files = FileSyncProvider({"context": SyncedDir.whole(project)})
+    with Session.start(daemon.channel(), files, secrets, name="demo", shared_key="sk") as session:
+        assert session.methods() == (HEALTH, SECRET, FILESYNC)
+        peer = daemon.attached(session.id)
+        assert peer.header("x-docker-expose-session-uuid") == [session.id]
+        assert peer.header("x-docker-expose-session-name") == ["demo"]
+        assert peer.header("x-docker-expose-session-sharedkey") == ["sk"]
+        assert peer.header("x-docker-expose-session-grpc-method") == [HEALTH, SECRET, FILESYNC]
+        assert peer.check_health() == 1
+
+
+def test_default_shared_key_is_stable_per_project(project: Path, tmp_path: Path) -> None:
+    one = Session([FileSyncProvider({"context": SyncedDir.whole(project)})])
+    two = Session([FileSyncProvider({"context": SyncedDir.whole(project)})])
+    other = Session([FileSyncProvider({"context": SyncedDir(tmp_path, ())})])
+    assert one.shared_key == two.shared_key != other.shared_key
+    assert one.id != two.id
+
+
+def test_local_source_is_served_through_the_session(daemon: LoopbackDaemon, project: Path, tmp_path: Path) -> None:
+    files = FileSyncProvider({"context": SyncedDir.whole(project)})
+    with Session.start(daemon.channel(), files) as session:
+        peer = daemon.attached(session.id)
+        pull_dir(peer, "context", tmp_path / "out")
+    assert (tmp_path / "out" / "big.bin").read_bytes() == (project / "big.bin").read_bytes()
+    assert [e.relpath for e in walk_directory(tmp_path / "out")] == [e.relpath for e in walk_directory(project)]
+    (report,) = files.transfers
+    assert report.dir_name == "context"
+    assert sorted(report.requested) == ["big.bin", "notes.md", "src/main.py"]
+
+
+def test_include_and_exclude_metadata_are_honoured(daemon: LoopbackDaemon, project: Path, tmp_path: Path) -> None:
+    files = FileSyncProvider({"context": SyncedDir.whole(project)})
+    with Session.start(daemon.channel(), files) as session:
+        peer = daemon.attached(session.id)
+        metadata = (("include-patterns", "src"), ("include-patterns", "notes%2Emd"), ("include-patterns-encoded", "1"))
+        pull_dir(peer, "context", tmp_path / "out", (*metadata, ("exclude-patterns", "**/*.py")))
+    assert [e.relpath for e in walk_directory(tmp_path / "out")] == ["notes.md", "src"]
+
+
+def test_unknown_directory_is_not_found(daemon: LoopbackDaemon, project: Path, tmp_path: Path) -> None:
+    files = FileSyncProvider({"context": SyncedDir.whole(project)})
+    with Session.start(daemon.channel(), files) as session:
+        peer = daemon.attached(session.id)
+        with pytest.raises(TransferError, match="NOT_FOUND"):
+            pull_dir(peer, "other", tmp_path / "out")
+
+
+def test_health_answers_while_a_transfer_is_in_flight(daemon: LoopbackDaemon, project: Path) -> None:
+    files = FileSyncProvider({"context": SyncedDir.whole(project)})
+    with Session.start(daemon.channel(), files) as session:
+        peer = daemon.attached(session.id)
+        stream = ClientCallStream(
+            peer.channel.stream_stream(FILESYNC), fsutil_pb2.Packet.FromString, metadata=(("dir-name", "context"),)
+        )
+        assert stream.recv() is not None  # the transfer has started and now waits for us
+        assert peer.check_health() == 1
+        stream.call.cancel()
+
+
+def test_unserved_methods_are_unimplemented(daemon: LoopbackDaemon) -> None:
+    with Session.start(daemon.channel()) as session:
+        peer = daemon.attached(session.id)
+        credentials = peer.channel.unary_unary(
+            "/moby.filesync.v1.Auth/Credentials",
+            request_serializer=auth_pb2.CredentialsRequest.SerializeToString,
+            response_deserializer=auth_pb2.CredentialsResponse.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            credentials(auth_pb2.CredentialsRequest(Host="docker.io"), timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
+
+
+def get_secret(peer: AttachedSession, secret_id: str) -> bytes:
+    call = peer.channel.unary_unary(
+        SECRET,
+        request_serializer=secrets_pb2.GetSecretRequest.SerializeToString,
+        response_deserializer=secrets_pb2.GetSecretResponse.FromString,
+    )
+    return bytes(call(secrets_pb2.GetSecretRequest(ID=secret_id), timeout=10).data)
+
+
+def test_secrets_found_and_not_found(daemon: LoopbackDaemon, tmp_path: Path) -> None:
+    pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    (tmp_path / "ca.pem").write_bytes(pem)
+    provider = SecretsProvider.with_ca_bundle(tmp_path / "ca.pem")
+    with Session.start(daemon.channel(), provider) as session:
+        peer = daemon.attached(session.id)
+        assert get_secret(peer, CA_BUNDLE_SECRET_ID) == pem
+        with pytest.raises(grpc.RpcError) as info:
+            get_secret(peer, "nope")
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+    assert provider.requested == [CA_BUNDLE_SECRET_ID, "nope"]
+
+
+def test_ca_bundle_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the CA bundle") as info:
+        SecretsProvider.with_ca_bundle(tmp_path / "missing.pem")
+    assert info.value.file == str(tmp_path / "missing.pem")
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    with pytest.raises(ConfigError, match="no PEM certificate"):
+        SecretsProvider.with_ca_bundle(tmp_path / "junk.pem")
+
+
+def send_bytes(peer: AttachedSession, chunks: list[bytes], metadata: tuple[tuple[str, str], ...] = ()) -> grpc.Call:
+    call = peer.channel.stream_stream(FILESEND)
+    responses = call(iter([filesync_pb2.BytesMessage(data=c).SerializeToString() for c in chunks]), metadata=metadata)
+    assert list(responses) == []
+    return responses  # type: ignore[return-value]
+
+
+def test_tarball_export_is_written_whole(daemon: LoopbackDaemon, tmp_path: Path) -> None:
+    target = TarballOutput(tmp_path / "out" / "image.tar")
+    chunks = [os.urandom(n) for n in (1, 32 * 1024, 0, 100_000)]
+    with Session.start(daemon.channel(), FileSendProvider(target)) as session:
+        peer = daemon.attached(session.id)
+        call = send_bytes(peer, chunks, (("exporter-md-containerimage.digest", "sha256:abc"),))
+        assert call.code() == grpc.StatusCode.OK
+    assert (tmp_path / "out" / "image.tar").read_bytes() == b"".join(chunks)
+    assert target.done and target.bytes_written == sum(map(len, chunks))
+    assert target.metadata == {"containerimage.digest": "sha256:abc"}
+    assert os.listdir(tmp_path / "out") == ["image.tar"]
+
+
+def test_interrupted_tarball_export_leaves_no_file(daemon: LoopbackDaemon, tmp_path: Path) -> None:
+    target = TarballOutput(tmp_path / "image.tar")
+    gate = threading.Event()
+
+    def requests() -> Iterator[bytes]:
+        yield filesync_pb2.BytesMessage(data=b"partial").SerializeToString()
+        gate.wait(10)
+
+    with Session.start(daemon.channel(), FileSendProvider(target)) as session:
+        peer = daemon.attached(session.id)
+        call = peer.channel.stream_stream(FILESEND)(requests())
+        while target.bytes_written == 0:
+            threading.Event().wait(0.01)
+        call.cancel()
+        gate.set()
+    assert not target.done
+    assert os.listdir(tmp_path) == []
+
+
+def test_local_export_is_received_into_a_directory(daemon: LoopbackDaemon, project: Path, tmp_path: Path) -> None:
+    target = DirectoryOutput(tmp_path / "export")
+    with Session.start(daemon.channel(), FileSendProvider(target)) as session:
+        peer = daemon.attached(session.id)
+        stream = ClientCallStream(peer.channel.stream_stream(FILESEND), fsutil_pb2.Packet.FromString)
+        DiffCopySender(project, walk_directory(project)).run(stream)  # the daemon is the sender here
+        stream.close()
+    assert target.done
+    assert target.paths == ["big.bin", "notes.md", "src", "src/main.py"]
+    assert (tmp_path / "export" / "big.bin").read_bytes() == (project / "big.bin").read_bytes()
+
+
+def test_second_output_is_chosen_by_exporter_id(daemon: LoopbackDaemon, tmp_path: Path) -> None:
+    first, second = TarballOutput(tmp_path / "a.tar"), TarballOutput(tmp_path / "b.tar")
+    with Session.start(daemon.channel(), FileSendProvider(first, second)) as session:
+        peer = daemon.attached(session.id)
+        send_bytes(peer, [b"B"], (("buildkit-attachable-exporter-id", "1"),))
+    assert not first.done
+    assert (tmp_path / "b.tar").read_bytes() == b"B"
+
+
+def test_close_ends_the_session_and_removes_the_socket(daemon: LoopbackDaemon) -> None:
+    session = Session.start(daemon.channel())
+    peer = daemon.attached(session.id)
+    server_dir = os.path.dirname(session._server.path)  # type: ignore[union-attr]
+    assert os.path.isdir(server_dir)
+    session.close()
+    assert peer.closed.wait(10)
+    assert not os.path.exists(server_dir)
+    session.close()  # idempotent
+
+
+def test_engine_without_sessions_fails_clearly(tmp_path: Path) -> None:
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))  # answers every method with UNIMPLEMENTED
+    server.add_insecure_port(f"unix:{tmp_path}/c.sock")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"unix:{tmp_path}/c.sock") as channel:
+            with pytest.raises(SessionError, match="did not attach"):
+                Session.start(channel)
+    finally:
+        server.stop(None)
+
+
+def test_upgraded_socket_transport(tmp_path: Path, project: Path) -> None:
+    """The /session route: the daemon's HTTP/2 client arrives on a raw socket we relay."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "d.sock"))
+    listener.listen(1)
+    seen: list[tuple[str, str]] = []
+    daemon_channel = grpc.insecure_channel(f"unix:{tmp_path}/d.sock")
+
+    def open_socket(headers: list[tuple[str, str]]) -> tuple[socket.socket, bytes]:
+        seen.extend(headers)
+        grpc.channel_ready_future(daemon_channel)  # the "daemon" dials and sends its preface
+        conn, _ = listener.accept()
+        return conn, b""
+
+    files = FileSyncProvider({"context": SyncedDir.whole(project)})
+    with Session.start_upgraded(open_socket, files) as session:
+        assert ("x-docker-expose-session-uuid", session.id) in seen
+        peer = AttachedSession(tuple(seen), str(tmp_path / "unused"))
+        peer.channel = daemon_channel
+        assert peer.check_health() == 1
+        pull_dir(peer, "context", tmp_path / "out")
+    daemon_channel.close()
+    listener.close()
+    assert (tmp_path / "out" / "src" / "main.py").read_text() == "print('hi')\n"
+
+
+def test_control_stub_works_like_a_channel(daemon: LoopbackDaemon) -> None:
+    from builder.engines.buildkit._pb import control_pb2_grpc
+
+    stub = control_pb2_grpc.ControlStub(daemon.channel())
+    with Session.start(stub) as session:
+        assert daemon.attached(session.id).check_health() == 1
+    assert control_pb2.BytesMessage(data=b"x").SerializeToString() == b"\n\x01x"
