@@ -24,6 +24,8 @@ COMMANDS: tuple[str, ...] = (
     "engine",
     "lock",
     "cache",
+    "plan",
+    "diff",
 )
 
 

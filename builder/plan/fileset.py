@@ -240,7 +240,10 @@ def _few(items: list[str], n: int = 3) -> str:
 def _digest(base: str, found: list[_Found], source: StatSource | None) -> tuple[list[FileEntry], int, int]:
     """Entries for ``found`` (sorted), reading only files the StatSource does not know."""
     prefix = base + os.sep
-    keys = [(prefix + rel, size, mtime, ino) for rel, size, mtime, ino, _ in found]
+    # A StatSource bound to one project root (it has a ``root``, like cache.RootStatSource) is keyed
+    # by project-relative paths; any other StatSource by absolute paths.
+    key_prefix = "" if getattr(source, "root", None) else prefix
+    keys = [(key_prefix + rel, size, mtime, ino) for rel, size, mtime, ino, _ in found]
     digests = _lookup(keys, source)
     remembered = len(keys) - digests.count(None)
     new = tuple.__new__
@@ -259,9 +262,9 @@ def _digest(base: str, found: list[_Found], source: StatSource | None) -> tuple[
         key = keys[i]
         rel, size, mtime, _ino, executable = found[i]
         if size < 0:
-            entries[i] = _symlink(key[0], rel)
+            entries[i] = _symlink(prefix + rel, rel)
             continue
-        digest, actual = _hash_file(key[0], rel, size)
+        digest, actual = _hash_file(prefix + rel, rel, size)
         hashed += 1
         if actual == size and mtime < racy_after:
             fresh[key] = digest

@@ -12,7 +12,12 @@ from typing import Any, Protocol
 
 
 class StatSource(Protocol):
-    """Content digests of files, remembered by (path, size, mtime_ns, inode)."""
+    """Content digests of files, remembered by (path, size, mtime_ns, inode).
+
+    ``path`` is absolute, except for a source bound to one project root
+    (one that has a ``root`` attribute, like ``cache.RootStatSource``), which
+    gets paths relative to that root.
+    """
 
     def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
         """The remembered content digest, or None when the stat tuple is new."""

@@ -1,0 +1,309 @@
+"""The documented entry points: config → plan → analysis, wired to the cache.
+
+This is the only library module that joins ``builder.config``,
+``builder.deps``, ``builder.plan`` and the ``cache`` package.  The cache is
+optional: when it cannot be imported, opened or used, planning goes on without
+history and one warning says why.
+
+Embedding in a CI runner::
+
+    from builder import plan_project
+
+    plan, analysis, diagnostics = plan_project("path/to/app", record=False)
+    for step in plan.steps:
+        status = analysis.status(step.id)
+        print(step.id, step.key, status.status, status.reason)
+    if analysis.misses:
+        print(analysis.summary())        # "2 of 7 steps rebuild (cause: pip), ..."
+
+Comparing two revisions without a cache::
+
+    from builder import diff_plans, load_config, make_plan
+
+    d = diff_plans(make_plan(load_config("old/")), make_plan(load_config("new/")))
+    print([c.reason for c in d.changed])
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from builder.config import load
+from builder.config.model import Config
+from builder.deps.model import ResolvedDependencies
+from builder.diagnostics import Diagnostic
+from builder.errors import CacheError, ConfigError, LockError, PlanError
+from builder.plan.analyze import Analysis, analyze
+from builder.plan.diff import PlanDiff, diff_plans
+from builder.plan.make import make_plan
+from builder.plan.model import Plan
+from builder.plan.protocols import StatSource, StepHistory
+
+__all__ = ["analyze", "diff_git", "diff_plans", "diff_projects", "load_plan_config", "make_plan", "plan_project"]
+
+
+def _warning(key_path: str, message: str, hint: str | None = None) -> Diagnostic:
+    return Diagnostic("warning", key_path, message, hint=hint)
+
+
+def load_plan_config(path: str | os.PathLike[str]) -> tuple[Config, tuple[Diagnostic, ...]]:
+    """Load ``path`` (cerebrium.toml or its directory) and return (config, warnings); ConfigError when invalid."""
+    result = load(path)
+    if result.config is None:
+        errors = result.errors
+        first = errors[0] if errors else None
+        raise ConfigError(
+            first.format() if first and len(errors) == 1 else f"{os.fspath(path)}: invalid configuration "
+            f"({len(errors)} errors)",
+            file=first.file if first else None,
+            key_path=first.key_path if first else None,
+            line=first.line if first else None,
+            diagnostics=errors,
+        )
+    return result.config, result.warnings
+
+
+class _SafeHistory:
+    """A StepHistory wrapper that turns storage failures into "no history" plus one warning."""
+
+    def __init__(self, inner: StepHistory, warnings: list[Diagnostic]) -> None:
+        self._inner = inner
+        self._warnings = warnings
+        self._failed = False
+
+    def _call(self, name: str, default: Any, *args: Any) -> Any:
+        if self._failed:
+            return default
+        try:
+            return getattr(self._inner, name)(*args)
+        except Exception as exc:  # noqa: BLE001 - any cache failure degrades, never crashes planning
+            self._failed = True
+            self._warnings.append(_warning("cache", f"the step cache failed ({type(exc).__name__}: {exc}); "
+                                           "planning without history"))
+            return default
+
+    def is_built(self, key: str) -> bool:
+        return bool(self._call("is_built", False, key))
+
+    def duration(self, key: str) -> float | None:
+        value = self._call("duration", None, key)
+        return None if value is None else float(value)
+
+    def last_plan(self, app: str) -> Mapping[str, Any] | None:
+        value = self._call("last_plan", None, app)
+        return value if isinstance(value, Mapping) else None
+
+    def record_plan(self, app: str, plan_json: Mapping[str, Any]) -> None:
+        self._call("record_plan", None, app, plan_json)
+
+
+class _SafeStats:
+    """A StatSource wrapper: a failing stat cache means "re-read the files", not a crash."""
+
+    def __init__(self, inner: StatSource, warnings: list[Diagnostic]) -> None:
+        self._inner = inner
+        self._warnings = warnings
+        self._failed = False
+        self.root = getattr(inner, "root", None)
+
+    def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
+        if self._failed:
+            return None
+        try:
+            return self._inner.get_digest(path, size, mtime_ns, inode)
+        except Exception as exc:  # noqa: BLE001 - degrade to hashing
+            self._fail(exc)
+            return None
+
+    def put_digests(self, entries: Mapping[tuple[str, int, int, int], str]) -> None:
+        if self._failed:
+            return
+        try:
+            self._inner.put_digests(entries)
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        self._failed = True
+        self._warnings.append(_warning("cache", f"the stat cache failed ({type(exc).__name__}: {exc}); "
+                                       "file digests are computed from scratch"))
+
+
+@contextmanager
+def _opened_cache(cache_dir: str | os.PathLike[str] | None, warnings: list[Diagnostic]) -> Iterator[Any]:
+    """The opened ``cache`` store, or None (plus one warning) when it is unavailable."""
+    try:
+        import cache as cache_pkg
+    except ImportError as exc:
+        warnings.append(_warning("cache", f"the cache package is not available ({exc}); planning without history"))
+        yield None
+        return
+    try:
+        store = cache_pkg.open_cache(cache_dir)
+    except (cache_pkg.CacheUnavailable, CacheError, OSError) as exc:
+        warnings.append(_warning("cache", f"cache unavailable: {exc}; planning without history",
+                                 hint="pass --cache-dir DIR (or set BUILDER_CACHE_DIR) to a writable directory"))
+        yield None
+        return
+    try:
+        yield store
+    finally:
+        warnings.extend(_warning("cache", str(w)) for w in getattr(store, "warnings", ()))
+        with suppress(Exception):
+            store.close()
+
+
+def _resolve_pip(config: Config, deps: ResolvedDependencies, store: Any,
+                 warnings: list[Diagnostic]) -> ResolvedDependencies:
+    """``plan --resolve``: pin unpinned pip specs with uv so new releases change the pip key."""
+    if deps.pip is None or deps.pip.locked:
+        return deps
+    try:
+        from builder.deps.lock import MemoryResolutionStore
+        from builder.deps.lock.uv import compile_pip
+
+        resolutions = getattr(store, "resolutions", None) or MemoryResolutionStore()
+        pinned = compile_pip(deps.pip, python_version=config.deployment.python_version, store=resolutions,
+                             project_dir=config.project_dir)
+    except (ImportError, LockError, OSError) as exc:
+        warnings.append(_warning("cerebrium.dependencies.pip", f"could not resolve pip requirements ({exc}); "
+                                 "keys are based on the specs as written",
+                                 hint="check network access to the package index, or run `builder lock`"))
+        return deps
+    return replace(deps, pip=pinned)
+
+
+def plan_project(
+    path: str | os.PathLike[str] = ".",
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    resolve: bool = False,
+    record: bool = True,
+) -> tuple[Plan, Analysis, tuple[Diagnostic, ...]]:
+    """Load, plan and analyse the project at ``path`` against the step cache.
+
+    Returns ``(plan, analysis, diagnostics)``; diagnostics are warnings (config
+    warnings, dependency notes, cache degradation, skipped files).  With
+    ``resolve`` unpinned pip specs are resolved first (``uv pip compile``);
+    with ``record`` the plan is appended to the app's history, so the next
+    plan's reasons compare against it.  Raises ConfigError / DependencyError
+    / PlanError for bad input; never raises for cache problems.
+
+    >>> # plan, analysis, diags = plan_project("fixtures/apps/minimal", record=False)
+    >>> # analysis.status("base").status  →  'hit' or 'miss'
+    """
+    from builder.deps import resolve_dependencies
+
+    config, config_warnings = load_plan_config(path)
+    warnings: list[Diagnostic] = list(config_warnings)
+    with _opened_cache(cache_dir, warnings) as store:
+        deps = resolve_dependencies(config, use_lock=True)
+        warnings.extend(_warning("cerebrium.dependencies", note) for note in deps.notes)
+        if resolve:
+            deps = _resolve_pip(config, deps, store, warnings)
+        stats = _stat_source(store, config, warnings)
+        plan = make_plan(config, deps, stat_source=stats)
+        history = _SafeHistory(store.steps, warnings) if store is not None else None
+        analysis = analyze(plan, history)
+        if record and history is not None:
+            history.record_plan(plan.app, plan.to_json())
+    warnings.extend(plan.notes)
+    return plan, analysis, _dedupe(warnings)
+
+
+def _stat_source(store: Any, config: Config, warnings: list[Diagnostic]) -> StatSource | None:
+    if store is None:
+        return None
+    stats = store.stats
+    try:
+        bound = stats.for_root(config.project_dir) if hasattr(stats, "for_root") else stats
+    except Exception as exc:  # noqa: BLE001 - degrade to hashing
+        warnings.append(_warning("cache", f"the stat cache failed ({exc}); file digests are computed from scratch"))
+        return None
+    return _SafeStats(bound, warnings)
+
+
+def _dedupe(items: list[Diagnostic]) -> tuple[Diagnostic, ...]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for d in items:
+        if (d.key_path, d.message) not in seen:
+            seen.add((d.key_path, d.message))
+            out.append(d)
+    return tuple(out)
+
+
+def diff_projects(old: str | os.PathLike[str], new: str | os.PathLike[str]) -> tuple[PlanDiff, tuple[Diagnostic, ...]]:
+    """Plan two projects (config files or directories) without any cache and compare them.
+
+    >>> # d, _ = diff_projects("v1/", "v2/"); d.cause  →  StepKind.PIP
+    """
+    plans = []
+    warnings: list[Diagnostic] = []
+    for path in (old, new):
+        config, found = load_plan_config(path)
+        warnings.extend(found)
+        plan = make_plan(config)
+        warnings.extend(plan.notes)
+        plans.append(plan)
+    return diff_plans(plans[0], plans[1]), _dedupe(warnings)
+
+
+def diff_git(rev_old: str, rev_new: str, path: str | os.PathLike[str] = ".") -> tuple[PlanDiff, tuple[Diagnostic, ...]]:
+    """Compare the project at ``path`` between two git revisions (``git archive`` into temp dirs).
+
+    Raises PlanError when ``path`` is not in a git work tree or a revision is unknown.
+    """
+    project = Path(path).resolve()
+    directory = project if project.is_dir() else project.parent
+    top = Path(_git(directory, "rev-parse", "--show-toplevel").strip())
+    rel = directory.relative_to(top).as_posix()
+    name = project.name if project.is_file() else None
+    with tempfile.TemporaryDirectory(prefix="builder-diff-") as tmp:
+        targets = []
+        for label, rev in (("old", rev_old), ("new", rev_new)):
+            dest = Path(tmp) / label
+            dest.mkdir()
+            _extract(top, rev, rel, dest)
+            target = dest / rel if rel != "." else dest
+            targets.append(target / name if name else target)
+        return diff_projects(targets[0], targets[1])
+
+
+def _git(cwd: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise PlanError(f"cannot run git: {exc}", hint="install git, or compare two directories") from exc
+    if done.returncode != 0:
+        raise PlanError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _extract(top: Path, rev: str, rel: str, dest: Path) -> None:
+    if rev.startswith("-"):
+        raise PlanError(f"invalid git revision {rev!r}")
+    spec = [rel] if rel != "." else []
+    try:
+        done = subprocess.run(["git", "archive", "--format=tar", rev, "--", *spec], cwd=top,
+                              capture_output=True, check=False, timeout=300)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise PlanError(f"cannot run git archive: {exc}") from exc
+    if done.returncode != 0:
+        raise PlanError(f"git archive {rev} failed: {done.stderr.decode(errors='replace').strip()}",
+                        hint="check the revision name (a branch, tag or commit)")
+    import io
+
+    try:
+        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+            archive.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise PlanError(f"cannot unpack revision {rev}: {exc}") from exc

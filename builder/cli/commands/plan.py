@@ -1,0 +1,56 @@
+"""``builder plan [PATH]``: the dry run — which steps will rebuild, and why.
+
+Exit 0; 3 with ``--fail-on-miss`` when any step would rebuild; 2 for an
+invalid config.  Warnings go to stderr; the plan to stdout (``--format text``
+tree, ``json`` — schema in ``builder.plan.render.json`` — or ``dot``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from builder.api import plan_project
+from builder.cli import output
+from builder.cli.errors import EXIT_MISS, EXIT_OK
+from builder.plan.render.dot import render_dot
+from builder.plan.render.json import plan_document
+from builder.plan.render.text import render_plan
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``plan`` command."""
+    parser = sub.add_parser(
+        "plan",
+        help="show the build steps, their cache keys and what would rebuild",
+        description="Plan the build of cerebrium.toml (a file, or the directory holding it): every step "
+        "with its cache key, hit or miss against the step cache, the reason for each miss and the "
+        "estimated time. Exit 3 with --fail-on-miss when anything would rebuild.",
+    )
+    parser.add_argument("path", nargs="?", default=".", help="cerebrium.toml or its directory (default: .)")
+    parser.add_argument("--format", choices=("text", "json", "dot"), default="text",
+                        help="output format (default: text)")
+    parser.add_argument("--fail-on-miss", action="store_true", help="exit 3 when any step would rebuild")
+    parser.add_argument("--resolve", action="store_true",
+                        help="resolve unpinned pip requirements with uv first, so new releases change the pip key")
+    parser.add_argument("--cache-dir", default=None,
+                        help="step cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)")
+    parser.add_argument("--no-record", action="store_true",
+                        help="do not record this plan in the app's history")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan, print, and turn misses into exit 3 when asked."""
+    plan, analysis, diagnostics = plan_project(args.path, cache_dir=args.cache_dir, resolve=args.resolve,
+                                               record=not args.no_record)
+    output.diagnostics(diagnostics)
+    if args.format == "json":
+        output.print_json(plan_document(plan, analysis))
+    elif args.format == "dot":
+        output.out(render_dot(plan, analysis))
+    else:
+        output.out(render_plan(plan, analysis))
+    if args.fail_on_miss and analysis.misses:
+        output.info(f"--fail-on-miss: {len(analysis.misses)} step(s) would rebuild")
+        return EXIT_MISS
+    return EXIT_OK
