@@ -150,20 +150,19 @@ class CondaLockSolver:
 
     name = "conda-lock"
 
-    def __init__(self, executable: str, runner: Runner = subprocess.run) -> None:
+    def __init__(self, executable: str, runner: Runner | None = None) -> None:
         self.executable = executable
         self.runner = runner
 
     def solve(self, conda_set: CondaSet, *, platform: str, timeout: float) -> list[SolvedPackage]:
-        from conda_lock.lockfile import parse_conda_lock_file
-
+        parse_conda_lock_file = _conda_lock_api().parse_conda_lock_file
         with tempfile.TemporaryDirectory(prefix="builder-conda-lock-") as tmp:
             env_file, out = Path(tmp) / "environment.yml", Path(tmp) / "conda-lock.yml"
             env_file.write_text(_environment_yml(conda_set), encoding="utf-8")
             argv = [sys.executable, "-m", "conda_lock", "lock", "--file", str(env_file), "--platform", platform,
                     "--lockfile", str(out), "--conda", self.executable, "--kind", "lock"]
             try:
-                result = self.runner(argv, capture_output=True, text=True, timeout=timeout, check=False,
+                result = (self.runner or subprocess.run)(argv, capture_output=True, text=True, timeout=timeout, check=False,
                                      env={**os.environ, "NO_COLOR": "1"})
             except subprocess.TimeoutExpired as exc:
                 raise LockError(f"conda-lock did not finish within {timeout:.0f} s") from exc
@@ -192,7 +191,7 @@ def _from_locked(dep: Any) -> SolvedPackage:
                          subdir=dep.url.rstrip("/").split("/")[-2] if "/" in dep.url else "")
 
 
-def select_solver(*, which: Callable[[str], str | None] = shutil.which, runner: Runner = subprocess.run,
+def select_solver(*, which: Callable[[str], str | None] = shutil.which, runner: Runner | None = None,
                   cache_dir: Path | None = None) -> CondaSolver:
     """conda-lock when a conda/mamba/micromamba executable is on PATH, else rattler."""
     for exe in CONDA_EXECUTABLES:
@@ -217,6 +216,7 @@ def solve_cached(conda_set: CondaSet, *, store: ResolutionStore, solver: CondaSo
 def build_lockfile(conda_set: CondaSet, packages: Sequence[SolvedPackage], *, source: str,
                    platform: str = CONDA_PLATFORM) -> Lockfile:
     """conda-lock's Lockfile model for a solution, stamped with our input digest."""
+    _conda_lock_api()
     from conda_lock.lockfile.v2prelim.models import HashModel, LockedDependency, Lockfile, LockMeta
     from conda_lock.models.channel import Channel
 
@@ -249,12 +249,27 @@ def _split_dep(spec: str) -> tuple[str, str]:
 
 def write_conda_lock(lockfile: Lockfile, path: Path) -> None:
     """Write ``lockfile`` in conda-lock's format (atomically)."""
-    from conda_lock.lockfile import write_conda_lock_file
-
+    write_conda_lock_file = _conda_lock_api().write_conda_lock_file
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    write_conda_lock_file(lockfile, tmp, metadata_choices=None, include_help_text=True)
-    os.replace(tmp, path)
+    # conda-lock names the file in its help text, so write it under its final name in a temp dir.
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".builder-") as tmp:
+        staged = Path(tmp) / path.name
+        write_conda_lock_file(lockfile, staged, metadata_choices=None, include_help_text=True)
+        os.replace(staged, path)
+
+
+def _conda_lock_api() -> Any:
+    """``conda_lock.lockfile``, imported without its own deprecation warnings leaking to callers."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import conda_lock.lockfile
+        import conda_lock.lockfile.v2prelim.models
+        import conda_lock.models.channel
+
+    return conda_lock.lockfile
 
 
 def lock_conda(conda_set: CondaSet, *, store: ResolutionStore, solver: CondaSolver | None = None,

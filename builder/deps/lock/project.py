@@ -60,7 +60,7 @@ def lock_project(
     *,
     store: ResolutionStore,
     options: LockOptions = LockOptions(),
-    runner: uv.Runner = subprocess.run,
+    runner: uv.Runner | None = None,
     conda_solver: conda_lock.CondaSolver | None = None,
 ) -> LockResult:
     """Lock the pip and conda sets of ``config``; raises DependencyError/LockError."""
@@ -77,7 +77,8 @@ def lock_project(
     return _with_notes(result, notes)
 
 
-def _lock_pip(config: Config, pip_set: PipSet, store: ResolutionStore, options: LockOptions, runner: uv.Runner,
+def _lock_pip(config: Config, pip_set: PipSet, store: ResolutionStore, options: LockOptions,
+              runner: uv.Runner | None,
               result: LockResult, *, exact: bool) -> LockResult:
     python = config.deployment.python_version
     key = uv.resolution_key(pip_set, python_version=python, generate_hashes=options.generate_hashes)
@@ -108,7 +109,7 @@ def _lock_conda(config: Config, conda_set: CondaSet, store: ResolutionStore,
                     conda_solver=chosen.name)
 
 
-def _export_uv_lock(config: Config, options: LockOptions, runner: uv.Runner, notes: list[str]) -> Path:
+def _export_uv_lock(config: Config, options: LockOptions, runner: uv.Runner | None, notes: list[str]) -> Path:
     deps = config.dependencies
     if deps.pip:
         raise DependencyError(

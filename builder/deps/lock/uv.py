@@ -65,7 +65,7 @@ def compile_pip(
     python_version: str,
     store: ResolutionStore,
     generate_hashes: bool = False,
-    runner: Runner = subprocess.run,
+    runner: Runner | None = None,
     project_dir: Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> PipSet:
@@ -113,7 +113,7 @@ def _compile_argv(pip_set: PipSet, python_version: str, generate_hashes: bool, c
     return argv
 
 
-def _run_compile(pip_set: PipSet, python_version: str, generate_hashes: bool, runner: Runner,
+def _run_compile(pip_set: PipSet, python_version: str, generate_hashes: bool, runner: Runner | None,
                  project_dir: Path | None, timeout: float) -> str:
     stdin = "".join(r.text + "\n" for r in pip_set.requirements)
     with tempfile.TemporaryDirectory(prefix="builder-lock-") as tmp:
@@ -126,7 +126,7 @@ def _run_compile(pip_set: PipSet, python_version: str, generate_hashes: bool, ru
     return result
 
 
-def export_uv_lock(project_dir: Path, *, runner: Runner = subprocess.run, timeout: float = DEFAULT_TIMEOUT,
+def export_uv_lock(project_dir: Path, *, runner: Runner | None = None, timeout: float = DEFAULT_TIMEOUT,
                    hashes: bool = False) -> str:
     """Requirements text exported from ``pyproject.toml`` + ``uv.lock`` without re-resolving.
 
@@ -144,7 +144,7 @@ def export_uv_lock(project_dir: Path, *, runner: Runner = subprocess.run, timeou
     return run_uv(argv, runner=runner, cwd=project_dir, stdin=None, timeout=timeout, what="uv export")
 
 
-def run_uv(argv: Sequence[str], *, runner: Runner, cwd: Path | None, stdin: str | None, timeout: float,
+def run_uv(argv: Sequence[str], *, runner: Runner | None, cwd: Path | None, stdin: str | None, timeout: float,
            what: str) -> str:
     """Run a uv command and return stdout; every failure becomes a LockError."""
     env = {**os.environ, "UV_HTTP_RETRIES": os.environ.get("UV_HTTP_RETRIES", "1"),
@@ -154,8 +154,9 @@ def run_uv(argv: Sequence[str], *, runner: Runner, cwd: Path | None, stdin: str 
                               "check": False}
     if stdin is not None:
         kwargs["input"] = stdin
+    run = runner or subprocess.run  # looked up per call, so tests can patch subprocess.run
     try:
-        result = runner(list(argv), **kwargs)
+        result = run(list(argv), **kwargs)
     except subprocess.TimeoutExpired as exc:
         raise LockError(f"{what} did not finish within {timeout:.0f} s",
                         hint="check network access to the package index, or raise the timeout") from exc
