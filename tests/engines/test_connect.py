@@ -16,6 +16,7 @@ import grpc
 import pytest
 
 from builder.engines.buildkit._pb import control_pb2, control_pb2_grpc, ops_pb2, worker_pb2
+from builder.engines.buildkit import address as address_module
 from builder.engines.buildkit.address import EngineAddress
 from builder.engines.buildkit.client import open_engine
 from builder.engines.buildkit.connect import TLSConfig, UpgradeRelay, docker_get_json, open_upgraded, ping_docker
@@ -358,15 +359,18 @@ def test_unix_address_of_a_grpc_server_is_buildkitd(grpc_backend: str) -> None:
             engine.open_raw_stream("/session")
 
 
-def test_nothing_answers_lists_every_address_tried(short_dir: Path) -> None:
+def test_nothing_answers_lists_every_address_tried(short_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hermetic: the machine's real default sockets may exist (a system dockerd on CI).
+    monkeypatch.setattr(address_module, "BUILDKITD_DEFAULT_SOCKET", f"{short_dir}/buildkitd.sock")
+    monkeypatch.setattr(address_module, "DOCKER_DEFAULT_SOCKET", f"{short_dir}/docker.sock")
     env = {"DOCKER_HOST": f"unix://{short_dir}/nope-docker.sock"}
     with pytest.raises(EngineUnavailable) as info:
         open_engine(env=env)
     err = info.value
     assert err.tried == (
-        "unix:///run/buildkit/buildkitd.sock",
+        f"unix://{short_dir}/buildkitd.sock",
         f"docker://{short_dir}/nope-docker.sock",
-        "docker:///var/run/docker.sock",
+        f"docker://{short_dir}/docker.sock",
     )
     for tried in err.tried:
         assert tried in err.message
