@@ -191,11 +191,12 @@ def _from_locked(dep: Any) -> SolvedPackage:
                          subdir=dep.url.rstrip("/").split("/")[-2] if "/" in dep.url else "")
 
 
-def select_solver(*, which: Callable[[str], str | None] = shutil.which, runner: Runner | None = None,
+def select_solver(*, which: Callable[[str], str | None] | None = None, runner: Runner | None = None,
                   cache_dir: Path | None = None) -> CondaSolver:
     """conda-lock when a conda/mamba/micromamba executable is on PATH, else rattler."""
+    find = which or shutil.which
     for exe in CONDA_EXECUTABLES:
-        path = which(exe)
+        path = find(exe)
         if path:
             return CondaLockSolver(path, runner)
     return RattlerSolver(cache_dir)
