@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Self
@@ -117,6 +118,7 @@ class EngineClient:
         self.bridge = gateway_pb2_grpc.LLBBridgeStub(channel)
         self._relay = relay
         self._capabilities: Capabilities | None = None
+        self._caps_lock = threading.Lock()
         self._closed = False
 
     @property
@@ -141,15 +143,19 @@ class EngineClient:
     @property
     def capabilities(self) -> Capabilities:
         """The engine's capabilities (detected once, on first access)."""
-        if self._capabilities is None:
-            self._capabilities = detect_capabilities(
-                self.control,
-                self.bridge,
-                address=str(self.address),
-                kind=self.kind,
-                daemon_version=self._daemon_version(),
-            )
-        return self._capabilities
+        with self._caps_lock:  # one probe per connection, even with concurrent callers
+            if self._capabilities is None:
+                self._capabilities = self._detect()
+            return self._capabilities
+
+    def _detect(self) -> Capabilities:
+        return detect_capabilities(
+            self.control,
+            self.bridge,
+            address=str(self.address),
+            kind=self.kind,
+            daemon_version=self._daemon_version(),
+        )
 
     def _daemon_version(self) -> str | None:
         docker = self.docker_socket
