@@ -5,6 +5,7 @@ The public API is re-exported here; everything else is private.
 
 from builder._version import __version__
 from builder.config import LoadResult, load, load_config
+from builder.api import diff_git, diff_projects, plan_project
 from builder.config.model import Config
 from builder.diagnostics import Diagnostic
 from builder.errors import (
@@ -20,10 +21,29 @@ from builder.errors import (
     SolveFailed,
     VerifyFailed,
 )
+from builder.plan import (
+    KEY_SCHEME_VERSION,
+    Analysis,
+    CacheMount,
+    FileEntry,
+    FileManifest,
+    Plan,
+    PlanDiff,
+    Step,
+    StepChange,
+    StepKind,
+    StepRef,
+    StepStatus,
+    analyze,
+    diff_plans,
+    make_plan,
+)
 
 __all__ = [
+    "Analysis",
     "BuilderError",
     "CacheError",
+    "CacheMount",
     "Config",
     "ConfigError",
     "DependencyError",
@@ -31,12 +51,28 @@ __all__ = [
     "EngineError",
     "EngineUnavailable",
     "EngineUnsupported",
+    "FileEntry",
+    "FileManifest",
+    "KEY_SCHEME_VERSION",
     "LoadResult",
     "LockError",
+    "Plan",
+    "PlanDiff",
     "PlanError",
     "SolveFailed",
+    "Step",
+    "StepChange",
+    "StepKind",
+    "StepRef",
+    "StepStatus",
     "VerifyFailed",
     "__version__",
+    "analyze",
+    "diff_git",
+    "diff_plans",
+    "diff_projects",
     "load",
     "load_config",
+    "make_plan",
+    "plan_project",
 ]
