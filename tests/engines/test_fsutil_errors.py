@@ -39,7 +39,7 @@ class SenderRun:
     def _run(self, sender: DiffCopySender) -> None:
         try:
             sender.run(self.ours)
-        except BaseException as exc:  # noqa: BLE001 - inspected by the test
+        except BaseException as exc:
             self.error = exc
         finally:
             self.ours.close()

@@ -115,10 +115,10 @@ def test_ids_count_every_stat_and_data_is_chunked(tree: Path, tmp_path: Path) ->
     regular = {i for i, s in enumerate(stats) if not s.mode >> 19}
     assert requested == regular
     big_id = next(i for i, s in enumerate(stats) if s.path == "big.bin")
-    chunks = [p.data for p in sender_packets if p.type == fsutil_pb2.PACKET_DATA and p.ID == big_id]
+    chunks = [p.data for p in sender_packets if p.type == fsutil_pb2.PACKET_DATA and big_id == p.ID]
     assert [len(c) for c in chunks] == [CHUNK_SIZE] * 5 + [123, 0]
     empty_id = next(i for i, s in enumerate(stats) if s.path == "empty.txt")
-    assert [p.data for p in sender_packets if p.type == fsutil_pb2.PACKET_DATA and p.ID == empty_id] == [b""]
+    assert [p.data for p in sender_packets if p.type == fsutil_pb2.PACKET_DATA and empty_id == p.ID] == [b""]
     assert receiver_packets[-1].type == fsutil_pb2.PACKET_FIN
     assert sender_packets[-1].type == fsutil_pb2.PACKET_FIN
 
@@ -222,7 +222,9 @@ def materialize(root: Path, spec: dict[str, object], seed: int) -> None:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=trees(), seed=st.integers(0, 250))
-def test_any_tree_arrives_identical(tmp_path_factory: pytest.TempPathFactory, spec: dict[str, object], seed: int) -> None:
+def test_any_tree_arrives_identical(
+    tmp_path_factory: pytest.TempPathFactory, spec: dict[str, object], seed: int
+) -> None:
     base = tmp_path_factory.mktemp("h")
     materialize(base / "src", spec, seed)
     transfer(base / "src", base / "out")

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from builder.engines.buildkit._pb import auth_pb2, control_pb2, filesync_pb2, fsutil_pb2, secrets_pb2
+from builder.engines.buildkit._pb import auth_pb2, control_pb2, control_pb2_grpc, filesync_pb2, fsutil_pb2, secrets_pb2
 from builder.engines.buildkit.session import (
     CA_BUNDLE_SECRET_ID,
     DiffCopyReceiver,
@@ -245,9 +245,11 @@ def test_engine_without_sessions_fails_clearly(tmp_path: Path) -> None:
     server.add_insecure_port(f"unix:{tmp_path}/c.sock")
     server.start()
     try:
-        with grpc.insecure_channel(f"unix:{tmp_path}/c.sock") as channel:
-            with pytest.raises(SessionError, match="did not attach"):
-                Session.start(channel)
+        with (
+            grpc.insecure_channel(f"unix:{tmp_path}/c.sock") as channel,
+            pytest.raises(SessionError, match="did not attach"),
+        ):
+            Session.start(channel)
     finally:
         server.stop(None)
 
@@ -279,8 +281,6 @@ def test_upgraded_socket_transport(tmp_path: Path, project: Path) -> None:
 
 
 def test_control_stub_works_like_a_channel(daemon: LoopbackDaemon) -> None:
-    from builder.engines.buildkit._pb import control_pb2_grpc
-
     stub = control_pb2_grpc.ControlStub(daemon.channel())
     with Session.start(stub) as session:
         assert daemon.attached(session.id).check_health() == 1

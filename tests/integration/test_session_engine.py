@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import pytest
 
 from builder.engines.buildkit._pb import control_pb2, ops_pb2
@@ -178,7 +179,10 @@ def test_secret_mount_reaches_the_step_and_not_the_result(engine: EngineClient, 
     graph = Graph()
     image = graph.add(ops_pb2.Op(source=ops_pb2.SourceOp(identifier=IMAGE)))
     # The token makes the step new: a secret's bytes are not part of the step's cache key.
-    script = f": {uuid.uuid4().hex}; mkdir -p /res && sha256sum < /run/secrets/ca.pem > /res/sum && ls /run/secrets > /res/listing"
+    script = (
+        f": {uuid.uuid4().hex}; mkdir -p /res"
+        " && sha256sum < /run/secrets/ca.pem > /res/sum && ls /run/secrets > /res/listing"
+    )
     run = graph.add(
         ops_pb2.Op(
             inputs=[ops_pb2.Input(digest=image, index=0)],
@@ -198,13 +202,19 @@ def test_secret_mount_reaches_the_step_and_not_the_result(engine: EngineClient, 
             ),
         )
     )
+
     def copy(src: str, base: int) -> ops_pb2.FileAction:
-        spec = ops_pb2.FileActionCopy(src=src, dest=src, mode=-1, createDestPath=True, allowEmptyWildcard=True, timestamp=-1)
+        spec = ops_pb2.FileActionCopy(
+            src=src, dest=src, mode=-1, createDestPath=True, allowEmptyWildcard=True, timestamp=-1
+        )
         return ops_pb2.FileAction(input=base, secondaryInput=0, output=-1 if base == -1 else 0, copy=spec)
 
     # scratch + /res (the step's findings) + /run (where the secret was mounted)
     picked = graph.add(
-        ops_pb2.Op(inputs=[ops_pb2.Input(digest=run, index=0)], file=ops_pb2.FileOp(actions=[copy("/res", -1), copy("/run", 1)]))
+        ops_pb2.Op(
+            inputs=[ops_pb2.Input(digest=run, index=0)],
+            file=ops_pb2.FileOp(actions=[copy("/res", -1), copy("/run", 1)]),
+        )
     )
     definition = graph.definition(picked)
     out = DirectoryOutput(tmp_path / "out")
@@ -221,10 +231,7 @@ def test_secret_mount_reaches_the_step_and_not_the_result(engine: EngineClient, 
 
 
 def test_unknown_local_name_fails_the_solve_clearly(engine: EngineClient, tmp_path: Path) -> None:
-    import grpc
-
     files = FileSyncProvider({"other": SyncedDir(tmp_path, ())})
-    with Session.start(engine.control, files) as session:
-        with pytest.raises(grpc.RpcError) as info:
-            solve(engine, session, context_definition(), "")
+    with Session.start(engine.control, files) as session, pytest.raises(grpc.RpcError) as info:
+        solve(engine, session, context_definition(), "")
     assert "context" in info.value.details()  # type: ignore[attr-defined]

@@ -134,4 +134,4 @@ def _receive_bytes(output: TarballOutput, requests: Iterator[bytes], context: gr
 
 def _encode(message: object) -> bytes:
     assert isinstance(message, fsutil_pb2.Packet)
-    return message.SerializeToString()
+    return bytes(message.SerializeToString())

@@ -68,6 +68,7 @@ class FileSyncProvider:
         synced = self._dirs.get(name or "")
         if synced is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"no local directory named {name!r} in this session")
+            return iter(())  # not reached: abort raises
         selector = PatternSelector(
             include=tuple(metadata_values(context, "include-patterns")),
             exclude=tuple(metadata_values(context, "exclude-patterns")),
@@ -81,11 +82,9 @@ class FileSyncProvider:
         def work(stream: ServerCallStream[fsutil_pb2.Packet]) -> None:
             sender.run(stream, on_complete=record)
 
-        return serve_stream(
-            requests, context, fsutil_pb2.Packet.FromString, work, _encode, name=f"filesync-{name}"
-        )
+        return serve_stream(requests, context, fsutil_pb2.Packet.FromString, work, _encode, name=f"filesync-{name}")
 
 
 def _encode(message: object) -> bytes:
     assert isinstance(message, fsutil_pb2.Packet)
-    return message.SerializeToString()
+    return bytes(message.SerializeToString())

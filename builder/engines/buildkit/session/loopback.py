@@ -14,6 +14,7 @@ transport, byte for byte, without an engine.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -111,10 +112,8 @@ class LoopbackDaemon:
                 pass
             finally:
                 attached.closed.set()
-                try:
+                with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
         threading.Thread(target=pump_in, daemon=True).start()
         session_id = next((v for k, v in metadata if k == "x-docker-expose-session-uuid"), "")

@@ -13,6 +13,7 @@ to directories at the end.  Ownership is left to the receiving user.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -65,6 +66,7 @@ class DiffCopyReceiver:
         self._pending: dict[int, _Pending] = {}
         self._last: tuple[bytes, ...] | None = None
         self._next_id = 0
+        self._stats_done = False
         self.report = ReceiveReport()
 
     def run(self, stream: MessageStream[Packet]) -> ReceiveReport:
@@ -74,10 +76,8 @@ class DiffCopyReceiver:
             self._receive(stream)
         except (TransferError, OSError) as exc:
             err = exc if isinstance(exc, TransferError) else TransferError(f"writing the received files failed: {exc}")
-            try:
+            with contextlib.suppress(TransferError):  # the peer may be gone; still raise below
                 stream.send(Packet(type=fsutil_pb2.PACKET_ERR, data=str(err).encode("utf-8")))
-            except TransferError:
-                pass  # the peer is gone; still raise below
             raise err from exc
         finally:
             for pending in self._pending.values():
@@ -86,37 +86,40 @@ class DiffCopyReceiver:
         return self.report
 
     def _receive(self, stream: MessageStream[Packet]) -> None:
-        stats_done = fin_sent = False
+        self._stats_done = fin_sent = False
         while True:
             pkt = stream.recv()
             if pkt is None:
                 if fin_sent:
-                    break
+                    return
                 raise TransferError("the sender closed the stream before the transfer was complete")
-            kind = pkt.type
-            if kind == fsutil_pb2.PACKET_STAT:
-                if stats_done:
-                    raise TransferError("STAT after the end-of-entries marker")
-                if pkt.HasField("stat"):
-                    self._on_stat(stream, pkt.stat)
-                else:
-                    stats_done = True
-            elif kind == fsutil_pb2.PACKET_DATA:
-                self._on_data(pkt)
-            elif kind == fsutil_pb2.PACKET_FIN:
+            if pkt.type == fsutil_pb2.PACKET_FIN:
                 if not fin_sent:
                     raise TransferError("the sender finished before every requested file arrived")
-                break
-            elif kind == fsutil_pb2.PACKET_ERR:
-                raise TransferError(f"the sender failed: {pkt.data.decode('utf-8', 'replace')}")
-            else:
-                raise TransferError(f"unexpected packet type {kind} from the sender")
-            if stats_done and not self._pending and not fin_sent:
+                return
+            self._on_packet(stream, pkt)
+            if self._stats_done and not self._pending and not fin_sent:
                 self._finish_dirs()
                 if self._on_complete is not None:
                     self._on_complete(self.report)  # everything is on disk; the FIN exchange is a formality
                 stream.send(Packet(type=fsutil_pb2.PACKET_FIN))
                 fin_sent = True
+
+    def _on_packet(self, stream: MessageStream[Packet], pkt: Packet) -> None:
+        kind = pkt.type
+        if kind == fsutil_pb2.PACKET_STAT:
+            if self._stats_done:
+                raise TransferError("STAT after the end-of-entries marker")
+            if pkt.HasField("stat"):
+                self._on_stat(stream, pkt.stat)
+            else:
+                self._stats_done = True
+        elif kind == fsutil_pb2.PACKET_DATA:
+            self._on_data(pkt)
+        elif kind == fsutil_pb2.PACKET_ERR:
+            raise TransferError(f"the sender failed: {pkt.data.decode('utf-8', 'replace')}")
+        else:
+            raise TransferError(f"unexpected packet type {kind} from the sender")
 
     def _target(self, path: str) -> Path:
         return self._dest.joinpath(*path.split("/"))
@@ -145,7 +148,9 @@ class DiffCopyReceiver:
         elif st.linkname:
             source = check_relpath(st.linkname)
             if source not in self._files:
-                raise UnsafePathError(f"hardlink {path!r} points at {source!r}, which this transfer did not send as a file")
+                raise UnsafePathError(
+                    f"hardlink {path!r} points at {source!r}, which this transfer did not send as a file"
+                )
             self._clear(target)
             os.link(self._target(source), target, follow_symlinks=False)
             self._files.add(path)

@@ -67,7 +67,9 @@ class SecretsProvider:
             )
         }
 
-    def _get(self, request: secrets_pb2.GetSecretRequest, context: grpc.ServicerContext) -> secrets_pb2.GetSecretResponse:
+    def _get(
+        self, request: secrets_pb2.GetSecretRequest, context: grpc.ServicerContext
+    ) -> secrets_pb2.GetSecretResponse:
         self.requested.append(request.ID)
         data = self._secrets.get(request.ID)
         if data is None:

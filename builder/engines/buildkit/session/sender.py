@@ -18,6 +18,7 @@ as ``ERR`` and raised as :class:`TransferError`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
@@ -177,10 +178,8 @@ class DiffCopySender:
     @staticmethod
     def _fail(stream: MessageStream[Packet], state: _SendState, exc: TransferError) -> None:
         state.fail(exc)
-        try:
+        with contextlib.suppress(TransferError):  # the call may be gone; run() still raises
             stream.send(Packet(type=fsutil_pb2.PACKET_ERR, data=str(exc).encode("utf-8")))
-        except TransferError:
-            pass  # the call is already gone; the error is still raised by run()
 
     def _send_file(self, stream: MessageStream[Packet], root_fd: int, file_id: int, state: _SendState) -> None:
         entry = self._ids.get(file_id)

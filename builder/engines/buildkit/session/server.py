@@ -79,15 +79,16 @@ class _LocalServer:
 def _session_callable(control: Any) -> Callable[..., Any]:
     """``Control.Session`` from a grpc.Channel or from a ControlStub-like object."""
     if isinstance(control, grpc.Channel):
-        return control.stream_stream(
+        method: Callable[..., Any] = control.stream_stream(
             SESSION_METHOD,
             request_serializer=control_pb2.BytesMessage.SerializeToString,
             response_deserializer=control_pb2.BytesMessage.FromString,
         )
-    method = getattr(control, "Session", None)
-    if method is None:
+        return method
+    session_method: Callable[..., Any] | None = getattr(control, "Session", None)
+    if session_method is None:
         raise TypeError("control must be a grpc.Channel or an object with a Session method (ControlStub)")
-    return method  # type: ignore[no-any-return]
+    return session_method
 
 
 class Session:
@@ -205,7 +206,7 @@ class Session:
         first_bytes.wait(_READY_TIMEOUT)
         if ended.is_set() or not first_bytes.is_set():
             failure = self.failure
-            detail = failure.details() if isinstance(failure, grpc.RpcError) else "no answer"  # type: ignore[attr-defined]
+            detail = failure.details() if isinstance(failure, grpc.RpcError) else "no answer"
             raise SessionError(
                 f"the engine did not attach the build session: {detail}",
                 hint="the engine must support BuildKit sessions (dockerd >= 18.09 or buildkitd)",

@@ -74,7 +74,7 @@ def ended_cleanly(context: grpc.ServicerContext, grace: float = 0.1) -> bool:
     if not context.add_callback(over.set):
         return False  # the call has already terminated
     over.wait(grace)
-    return context.is_active()
+    return bool(context.is_active())
 
 
 class ServerCallStream(Generic[M]):
@@ -150,7 +150,7 @@ def serve_stream(
     def run() -> None:
         try:
             work(stream)
-        except BaseException as exc:  # noqa: BLE001 - reported as the call's status below
+        except BaseException as exc:
             failure.append(exc)
         finally:
             stream._finish()
@@ -201,7 +201,7 @@ class ClientCallStream(Generic[M]):
         except StopIteration:
             return None
         except grpc.RpcError as exc:
-            raise TransferError(f"the call failed: {exc.code().name}: {exc.details()}") from exc  # type: ignore[attr-defined]
+            raise TransferError(f"the call failed: {exc.code().name}: {exc.details()}") from exc
         return self._decode(raw)
 
     def close(self) -> None:
