@@ -54,11 +54,14 @@ class CacheStore:
 
     def prune(self, *, max_bytes: int | None = None, older_than_s: float | None = None) -> PruneResult:
         """Drop entries unused for ``older_than_s`` seconds, then LRU ones until within ``max_bytes``."""
-        return prune(self._store, max_bytes=max_bytes, older_than_s=older_than_s)
+        result = prune(self._store, max_bytes=max_bytes, older_than_s=older_than_s)
+        self.stats.invalidate()
+        return result
 
     def clear(self) -> int:
         """Remove every entry (and stores of other versions); the number of entries removed."""
         removed = self._store.clear()
+        self.stats.invalidate()
         remove_other_stores(self.path)
         return removed
 

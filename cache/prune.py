@@ -1,8 +1,7 @@
 """Pruning by last use (LRU) to a size bound or an age, and statistics.
 
 The unit of pruning is an *entry*: one step record, one recorded plan, one
-project's stat snapshot, one directory shard of the stat cache, or one
-resolution.  Its size is the bytes of its stored value(s), and the total of
+stat snapshot (a directory root's file digests), or one resolution.  Its size is the bytes of its stored value(s), and the total of
 those sizes (``CacheStats.entry_bytes``) is what ``max_bytes`` bounds.
 Entries are removed least recently used first.
 
@@ -20,7 +19,7 @@ from typing import Any
 from cache.errors import RecordError
 from cache.records import RECORD_SCHEMA, CacheStats, StepRecord, dumps, loads
 from cache.resolution import RESOLUTION_PREFIX, parse_envelope
-from cache.stat import DIR_PREFIX, META_PREFIX, ROOT_PREFIX, decode_snapshot
+from cache.stat import META_PREFIX, ROOT_PREFIX
 from cache.steps import PLAN_INDEX_PREFIX, STEP_PREFIX, plan_index_key, plan_key, read_index
 from cache.store import Store, Txn
 
@@ -29,7 +28,7 @@ from cache.store import Store, Txn
 class Entry:
     """One prunable unit: its kind, name, stored size and last use (epoch seconds)."""
 
-    kind: str  # "step" | "plan" | "stat" | "statdir" | "resolution"
+    kind: str  # "step" | "plan" | "stat" | "resolution"
     name: str
     size: int
     last_used_at: float
@@ -58,7 +57,7 @@ class PruneResult:
 
 def list_entries(store: Store) -> list[Entry]:
     """Every prunable entry, least recently used first (ties by kind and name)."""
-    found = [*_steps(store), *_plans(store), *_stat_roots(store), *_stat_dirs(store), *_resolutions(store)]
+    found = [*_steps(store), *_plans(store), *_stat_roots(store), *_resolutions(store)]
     found.sort(key=lambda e: (e.last_used_at, e.kind, e.name))
     return found
 
@@ -89,8 +88,6 @@ def remove_entry(store: Store, entry: Entry) -> None:
         store.delete(STEP_PREFIX + entry.name)
     elif entry.kind == "resolution":
         store.delete(RESOLUTION_PREFIX + entry.name)
-    elif entry.kind == "statdir":
-        store.delete(DIR_PREFIX + entry.name)
     elif entry.kind == "stat":
         store.transact("pruning a stat snapshot", None, lambda t: _delete(t, ROOT_PREFIX + entry.name, META_PREFIX + entry.name))
     elif entry.kind == "plan":
@@ -112,7 +109,7 @@ def collect_stats(store: Store) -> CacheStats:
         apps=len({e.name.rpartition("/")[0] for e in by_kind.get("plan", [])}),
         plans=len(by_kind.get("plan", [])),
         stat_roots=len(by_kind.get("stat", [])),
-        stat_files=sum(e.files for e in entries if e.kind in ("stat", "statdir")),
+        stat_files=sum(e.files for e in entries if e.kind == "stat"),
         resolutions=len(by_kind.get("resolution", [])),
         entry_bytes=sum(e.size for e in entries),
         disk_bytes=store.disk_bytes(),
@@ -184,15 +181,6 @@ def _stat_roots(store: Store) -> list[Entry]:
                 files=files if isinstance(files, int) else 0,
             )
         )
-    return out
-
-
-def _stat_dirs(store: Store) -> list[Entry]:
-    out = []
-    for key in store.keys(DIR_PREFIX):
-        raw = store.get(key)
-        entries, saved_at = decode_snapshot(raw)
-        out.append(Entry("statdir", key[len(DIR_PREFIX) :], len(raw or b""), saved_at, files=len(entries)))
     return out
 
 

@@ -1,36 +1,46 @@
 """StatCache: (path, size, mtime_ns, inode) → content digest.
 
-Implements ``builder.plan.protocols.StatSource`` structurally.  Two ways in:
+Implements ``builder.plan.protocols.StatSource`` (and its optional bulk
+extension ``get_digests``) structurally.
 
-* **Bulk, per project root (the fast path for planning).**  One blob per
-  root holds every file of the tree; loading it is one read and one JSON
-  parse (about 0.1-0.2 s for 100,000 files), lookups are plain dict hits::
+Storage: one *snapshot* blob per directory root, mapping paths relative to
+that root to ``(size, mtime_ns, inode, digest)``.  Loading a snapshot is one
+read and one JSON parse (about 0.1-0.2 s for 100,000 files); lookups are
+dict hits.  Three ways in, all on the same snapshots:
 
-      snap = stats.load_snapshot(root)            # {relpath: (size, mtime_ns, inode, digest)}
+* ``get_digests(keys)`` — **the fast path for a project walk.**  The batch's
+  common directory is the root: its snapshot is loaded once and answers the
+  whole batch.  A following ``put_digests`` for paths under that root saves
+  the snapshot *reduced to the paths of that batch* plus the new entries, so
+  files deleted from the project drop out.  Ask for a whole tree in one batch
+  (a batch inside an existing snapshot's root is answered by it and only
+  merges).
+* ``get_digest``/``put_digests`` per path — a path is looked up in the
+  snapshot of its nearest ancestor directory that has one (memoised per
+  directory); ``put_digests`` merges there, and puts paths that no
+  snapshot covers into a new snapshot at their common directory.
+* ``load_snapshot(root)`` / ``save_snapshot(root, snapshot)`` — explicit bulk
+  access with relative paths (``save_snapshot`` replaces, and writes nothing
+  when the snapshot equals what the store already holds); ``for_root(root)``
+  wraps them as a ``StatSource`` over paths relative to ``root``::
+
+      snap = stats.load_snapshot(root)        # {relpath: (size, mtime_ns, inode, digest)}
       e = snap.get(rel)
-      digest = e[3] if e is not None and e[0] == size and e[1] == mtime_ns and e[2] == inode else None
-      ...
-      stats.save_snapshot(root, current)          # one write, replaces the tree's entries;
-                                                  # skipped when equal to what was loaded
+      digest = e[3] if e is not None and e[:3] == (size, mtime_ns, inode) else None
+      stats.save_snapshot(root, current)
 
-  ``for_root(root)`` wraps the same blob as a ``StatSource`` over paths
-  relative to ``root`` (``put_digests`` merges and writes the blob at once).
-
-* **Per path (``get_digest``/``put_digests`` on the StatCache itself).**
-  Entries are sharded by directory (one small blob per directory, loaded
-  once per process), so any path form works.  This store is separate from
-  the per-root snapshots.
-
-A stat entry only matches when size, mtime_ns and inode all match, so a
-stale entry is a miss, never a wrong digest.  Corrupt or foreign blobs read
-as empty.
+An entry only matches when size, mtime_ns and inode all match, so a stale
+entry is a miss, never a wrong digest.  Corrupt or foreign blobs read as
+empty.  Concurrent writers of one root: the last write wins (a lost entry is
+only a future miss).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cache.errors import RecordError
@@ -41,11 +51,13 @@ StatEntry = tuple[int, int, int, str]
 """(size, mtime_ns, inode, digest)."""
 
 Snapshot = dict[str, StatEntry]
-"""Relative path (or base name, in a directory shard) → StatEntry."""
+"""Path relative to a root → StatEntry."""
+
+StatKey = tuple[str, int, int, int]
+"""(path, size, mtime_ns, inode)."""
 
 ROOT_PREFIX = "statroot/"
 META_PREFIX = "statmeta/"
-DIR_PREFIX = "statdir/"
 SNAPSHOT_FORMAT = "stat-snapshot/1"
 _TOUCH_EVERY_S = 3600.0  # refresh a snapshot's last-use time at most hourly (a read should rarely write)
 
@@ -53,6 +65,23 @@ _TOUCH_EVERY_S = 3600.0  # refresh a snapshot's last-use time at most hourly (a 
 def normalise_root(root: str | os.PathLike[str]) -> str:
     """The absolute form of a project root used in keys."""
     return os.path.abspath(os.fspath(root))
+
+
+def common_root(paths: Sequence[str]) -> str:
+    """The deepest directory containing every path (``os.path.dirname`` style; ``""`` for none)."""
+    first, last = min(paths), max(paths)  # their common prefix is every path's common prefix
+    prefix = os.path.commonprefix([first, last])
+    cut = prefix.rfind(os.sep)
+    if cut < 0:
+        return ""
+    return os.sep if cut == 0 else prefix[:cut]
+
+
+def _strip(root: str) -> int:
+    """How many characters of a path under ``root`` to drop to get the relative path."""
+    if not root:
+        return 0
+    return len(root) if root.endswith(os.sep) else len(root) + 1
 
 
 def encode_snapshot(entries: Mapping[str, StatEntry], saved_at: float) -> bytes:
@@ -76,6 +105,17 @@ def decode_snapshot(raw: bytes | None) -> tuple[Snapshot, float]:
     """Entries and save time from ``encode_snapshot`` bytes; empty when missing or malformed."""
     if raw is None:
         return {}, 0.0
+    # Building 100,000 tuples would trigger many useless cyclic-GC passes (none of this is cyclic).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _decode(raw)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _decode(raw: bytes) -> tuple[Snapshot, float]:
     try:
         data = loads(raw)
     except RecordError:
@@ -86,7 +126,7 @@ def decode_snapshot(raw: bytes | None) -> tuple[Snapshot, float]:
     if not all(isinstance(c, list) for c in columns) or len({len(c) for c in columns}) != 1:  # type: ignore[arg-type]
         return {}, 0.0
     paths, sizes, mtimes, inodes, digests = columns
-    if not all(type(p) is str for p in paths) or not all(type(d) is str for d in digests):  # type: ignore[union-attr]
+    if not set(map(type, paths)) <= {str} or not set(map(type, digests)) <= {str}:  # type: ignore[arg-type]
         return {}, 0.0
     saved_at = data.get("saved_at")
     when = float(saved_at) if isinstance(saved_at, int | float) and not isinstance(saved_at, bool) else 0.0
@@ -100,88 +140,93 @@ def _match(entry: StatEntry | None, size: int, mtime_ns: int, inode: int) -> str
 
 
 class StatCache:
-    """Remembered content digests of files (see the module docstring for the two ways in)."""
+    """Remembered content digests of files (see the module docstring for the three ways in)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._shards: dict[str, Snapshot] = {}
-        self._saved: dict[str, Snapshot] = {}
+        self._roots: dict[str, Snapshot] = {}  # root → snapshot in use by this object
+        self._stored: dict[str, Snapshot] = {}  # root → what the store holds (skips equal writes)
+        self._batch: dict[str, list[str]] = {}  # root → paths of the last get_digests batch spanning it
+        self._covering: dict[str, str | None] = {}  # directory → root whose snapshot covers it
 
-    # -- StatSource, sharded by directory -----------------------------------
+    # -- StatSource ---------------------------------------------------------
+
+    def get_digests(self, keys: Sequence[StatKey]) -> list[str | None]:
+        """Digests for a batch (aligned with ``keys``), answered from one snapshot."""
+        if not keys:
+            return []
+        paths = [k[0] for k in keys]
+        spanned = common_root(paths)
+        root = self._cover(spanned) or spanned
+        get = self._snapshot(root).get
+        cut = _strip(root)
+        out: list[str | None] = []
+        append = out.append
+        for path, size, mtime_ns, inode in keys:
+            entry = get(path[cut:])
+            append(entry[3] if entry is not None and entry[0] == size and entry[1] == mtime_ns and entry[2] == inode else None)
+        if root == spanned:
+            self._batch[root] = paths
+        return out
 
     def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
         """The remembered digest of ``path`` when its stat tuple is unchanged, else None."""
-        directory, name = os.path.split(path)
-        shard = self._shards.get(directory)
-        if shard is None:
-            shard = self._shards[directory] = decode_snapshot(self._store.get(DIR_PREFIX + directory))[0]
-        return _match(shard.get(name), size, mtime_ns, inode)
+        root = self._cover(os.path.dirname(path))
+        if root is None:
+            return None
+        return _match(self._snapshot(root).get(path[_strip(root) :]), size, mtime_ns, inode)
 
-    def put_digests(self, entries: Mapping[tuple[str, int, int, int], str]) -> None:
-        """Remember many (path, size, mtime_ns, inode) → digest entries in one transaction."""
-        grouped: dict[str, Snapshot] = defaultdict(dict)
+    def put_digests(self, entries: Mapping[StatKey, str]) -> None:
+        """Remember many (path, size, mtime_ns, inode) → digest entries (one write per root).
+
+        Paths under no existing snapshot go to a new one at their common directory.
+        """
+        groups: dict[str, dict[str, StatEntry]] = defaultdict(dict)
+        where: dict[str, tuple[str, int] | None] = {}  # directory → (root, cut), resolved once per directory
+        homeless: dict[str, StatEntry] = {}
         for (path, size, mtime_ns, inode), digest in entries.items():
-            directory, name = os.path.split(path)
-            grouped[directory][name] = (size, mtime_ns, inode, digest)
-        if not grouped:
-            return
-        now = self._store.clock()
+            directory = os.path.dirname(path)
+            if directory not in where:
+                root = self._cover(directory)
+                where[directory] = None if root is None else (root, _strip(root))
+            place = where[directory]
+            if place is None:
+                homeless[path] = (size, mtime_ns, inode, digest)
+            else:
+                groups[place[0]][path[place[1] :]] = (size, mtime_ns, inode, digest)
+        if homeless:
+            root = common_root(list(homeless))
+            cut = _strip(root)
+            groups[root].update((path[cut:], entry) for path, entry in homeless.items())
+        for root, new in sorted(groups.items()):
+            self._merge(root, new)
 
-        def merge(txn: Txn) -> None:
-            for directory, new in sorted(grouped.items()):
-                shard = decode_snapshot(txn.get(DIR_PREFIX + directory))[0]
-                shard.update(new)
-                txn.set(DIR_PREFIX + directory, encode_snapshot(shard, now))
-                self._shards[directory] = shard
-
-        self._store.transact("remembering file digests", None, merge)
-
-    # -- bulk snapshots per project root ------------------------------------
+    # -- explicit snapshots -------------------------------------------------
 
     def load_snapshot(self, root: str | os.PathLike[str]) -> Snapshot:
         """Every remembered entry under ``root``: {relative path: (size, mtime_ns, inode, digest)}.
 
-        One read; the result is the caller's to keep or mutate.
+        One read from the store; the result is a copy the caller may keep or mutate.
         """
         key = normalise_root(root)
-        snapshot, _ = decode_snapshot(self._store.get(ROOT_PREFIX + key))
-        self._saved[key] = dict(snapshot)
-        self._touch(key)
-        return snapshot
+        self._roots.pop(key, None)
+        return dict(self._snapshot(key))
 
     def save_snapshot(self, root: str | os.PathLike[str], snapshot: Mapping[str, StatEntry]) -> None:
-        """Replace ``root``'s entries with ``snapshot`` (so deleted files drop out).
-
-        Writes nothing when ``snapshot`` equals what ``load_snapshot`` or the
-        last ``save_snapshot`` of this object saw.
-        """
-        key = normalise_root(root)
-        if self._saved.get(key) == snapshot:
-            return
-        current = dict(snapshot)
-        now = self._store.clock()
-        blob = encode_snapshot(current, now)
-        meta = dumps({"used_at": now, "saved_at": now, "files": len(current), "size": len(blob)})
-
-        def write(txn: Txn) -> None:
-            txn.set(ROOT_PREFIX + key, blob)
-            txn.set(META_PREFIX + key, meta)
-
-        self._store.transact(f"saving file digests of {key}", None, write)
-        self._saved[key] = current
+        """Replace ``root``'s entries with ``snapshot`` (so deleted files drop out)."""
+        self._write(normalise_root(root), dict(snapshot))
 
     def for_root(self, root: str | os.PathLike[str]) -> RootStatSource:
         """A StatSource over paths relative to ``root``, backed by its snapshot."""
         return RootStatSource(self, normalise_root(root))
 
     def roots(self) -> list[str]:
-        """Project roots that have a snapshot, sorted."""
+        """Roots that have a stored snapshot, sorted."""
         return [k[len(ROOT_PREFIX) :] for k in self._store.keys(ROOT_PREFIX)]
 
     def meta(self, root: str | os.PathLike[str]) -> dict[str, Any]:
         """Bookkeeping of ``root``'s snapshot: used_at, saved_at, files, size (empty if none)."""
-        data = self._store.get_json(META_PREFIX + normalise_root(root))
-        return data if isinstance(data, dict) else {}
+        return self._meta(normalise_root(root))
 
     def drop(self, root: str | os.PathLike[str]) -> None:
         """Forget ``root``'s snapshot."""
@@ -192,42 +237,100 @@ class StatCache:
             txn.delete(META_PREFIX + key)
 
         self._store.transact(f"dropping file digests of {key}", None, remove)
-        self._saved.pop(key, None)
+        self.invalidate()
 
-    def _touch(self, key: str) -> None:
-        meta = self.meta(key)
+    def invalidate(self) -> None:
+        """Forget what this object holds in memory (after pruning or clearing the store)."""
+        for table in (self._roots, self._stored, self._batch, self._covering):
+            table.clear()
+
+    # -- internals ----------------------------------------------------------
+
+    def _cover(self, directory: str) -> str | None:
+        """The nearest directory at or above ``directory`` that has a snapshot."""
+        if directory in self._covering:
+            return self._covering[directory]
+        found: str | None = None
+        candidate = directory
+        while True:
+            if candidate in self._roots or self._store.contains(ROOT_PREFIX + candidate):
+                found = candidate
+                break
+            parent = os.path.dirname(candidate)
+            if parent == candidate:
+                break
+            candidate = parent
+        self._covering[directory] = found
+        return found
+
+    def _snapshot(self, root: str) -> Snapshot:
+        snapshot = self._roots.get(root)
+        if snapshot is None:
+            snapshot, _ = decode_snapshot(self._store.get(ROOT_PREFIX + root))
+            self._roots[root] = snapshot
+            self._stored[root] = dict(snapshot)
+            self._covering.clear()  # a new root may cover directories resolved before
+            self._touch(root)
+        return snapshot
+
+    def _merge(self, root: str, new: Mapping[str, StatEntry]) -> None:
+        current = self._snapshot(root)
+        batch = self._batch.pop(root, None)
+        if batch is not None:  # the last batch spanned this root: keep only its paths
+            cut = _strip(root)
+            current = {rel: current[rel] for rel in (p[cut:] for p in batch) if rel in current}
+        else:
+            current = dict(current)
+        current.update(new)
+        self._write(root, current)
+
+    def _write(self, root: str, snapshot: Snapshot) -> None:
+        if root not in self._roots:
+            self._covering.clear()
+        self._roots[root] = snapshot
+        if self._stored.get(root) == snapshot:
+            return
         now = self._store.clock()
+        blob = encode_snapshot(snapshot, now)
+        meta = dumps({"used_at": now, "saved_at": now, "files": len(snapshot), "size": len(blob)})
+
+        def write(txn: Txn) -> None:
+            txn.set(ROOT_PREFIX + root, blob)
+            txn.set(META_PREFIX + root, meta)
+
+        self._store.transact(f"saving file digests of {root or '.'}", None, write)
+        self._stored[root] = dict(snapshot)
+
+    def _meta(self, root: str) -> dict[str, Any]:
+        data = self._store.get_json(META_PREFIX + root)
+        return data if isinstance(data, dict) else {}
+
+    def _touch(self, root: str) -> None:
+        meta = self._meta(root)
         used = meta.get("used_at")
-        if not meta or not isinstance(used, int | float) or now - used >= _TOUCH_EVERY_S:
+        now = self._store.clock()
+        if meta and (not isinstance(used, int | float) or now - used >= _TOUCH_EVERY_S):
             meta["used_at"] = now
-            if self._store.contains(ROOT_PREFIX + key):
-                self._store.set(META_PREFIX + key, dumps(meta))
+            self._store.set(META_PREFIX + root, dumps(meta))
 
 
 class RootStatSource:
-    """A ``StatSource`` over paths relative to one project root (from ``StatCache.for_root``).
-
-    The root's snapshot is loaded on first use; ``put_digests`` merges the new
-    entries and saves the whole snapshot at once.
-    """
+    """A ``StatSource`` over paths relative to one root (from ``StatCache.for_root``)."""
 
     def __init__(self, cache: StatCache, root: str) -> None:
         self._cache = cache
         self.root = root
-        self._snapshot: Snapshot | None = None
-
-    def _entries(self) -> Snapshot:
-        if self._snapshot is None:
-            self._snapshot = self._cache.load_snapshot(self.root)
-        return self._snapshot
 
     def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
         """The remembered digest of relative ``path`` when its stat tuple is unchanged."""
-        return _match(self._entries().get(path), size, mtime_ns, inode)
+        return _match(self._cache._snapshot(self.root).get(path), size, mtime_ns, inode)  # noqa: SLF001
 
-    def put_digests(self, entries: Mapping[tuple[str, int, int, int], str]) -> None:
-        """Merge entries (relative paths) into the snapshot and save it."""
-        snapshot = self._entries()
-        for (path, size, mtime_ns, inode), digest in entries.items():
-            snapshot[path] = (size, mtime_ns, inode, digest)
-        self._cache.save_snapshot(self.root, snapshot)
+    def get_digests(self, keys: Sequence[StatKey]) -> list[str | None]:
+        """Digests for relative paths, aligned with ``keys``."""
+        get = self._cache._snapshot(self.root).get  # noqa: SLF001
+        return [_match(get(path), size, mtime_ns, inode) for path, size, mtime_ns, inode in keys]
+
+    def put_digests(self, entries: Mapping[StatKey, str]) -> None:
+        """Merge entries (relative paths) into the root's snapshot and save it."""
+        new = {path: (size, mtime_ns, inode, digest) for (path, size, mtime_ns, inode), digest in entries.items()}
+        self._cache._merge(self.root, new)  # noqa: SLF001

@@ -128,7 +128,7 @@ def run_stats(args: argparse.Namespace) -> int:
         ("cache", s.path),
         ("steps", f"{s.steps} (layers {format_size(s.layer_bytes)})"),
         ("plans", f"{s.plans} of {s.apps} app{'s' if s.apps != 1 else ''}"),
-        ("file digests", f"{s.stat_files} files in {s.stat_roots} project snapshot{'s' if s.stat_roots != 1 else ''}"),
+        ("file digests", f"{s.stat_files} files in {s.stat_roots} snapshot{'s' if s.stat_roots != 1 else ''}"),
         ("resolutions", str(s.resolutions)),
         ("size", f"{format_size(s.entry_bytes)} (on disk {format_size(s.disk_bytes)})"),
         ("last used", f"{format_time(s.oldest_used_at)} .. {format_time(s.newest_used_at)}"),

@@ -1,0 +1,133 @@
+"""StepCache: the StepHistory contract (shared with the in-memory double) and its extras."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.plan.protocols import MemoryStepHistory, StepHistory
+from cache import CacheStore, PlanRecord, RecordError, StepRecord, open_cache
+from cache.records import dumps
+from cache.steps import step_key
+
+from cache_helpers import FakeClock, make_record, plan
+
+
+@pytest.fixture(params=["disk", "memory"])
+def history(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[StepHistory, Any]]:
+    """The real StepCache and the test double, each with a way to mark a key built."""
+    if request.param == "memory":
+        mem = MemoryStepHistory()
+        yield mem, lambda key, d: mem.built.__setitem__(key, d)
+    else:
+        with open_cache(tmp_path / "c") as c:
+            yield c.steps, lambda key, d: c.steps.record_step(make_record(key, duration=d))
+
+
+def test_contract_built_and_duration(history: tuple[StepHistory, Any]) -> None:
+    h, mark_built = history
+    assert not h.is_built("k1")
+    assert h.duration("k1") is None
+    mark_built("k1", 4.5)
+    assert h.is_built("k1")
+    assert h.duration("k1") == 4.5
+    assert not h.is_built("k2")
+
+
+def test_contract_last_plan_is_the_latest_of_that_app(history: tuple[StepHistory, Any]) -> None:
+    h, _ = history
+    assert h.last_plan("a") is None
+    h.record_plan("a", plan("a", "k1"))
+    h.record_plan("b", plan("b", "k9"))
+    h.record_plan("a", plan("a", "k2"))
+    assert h.last_plan("a") == plan("a", "k2")
+    assert h.last_plan("b") == plan("b", "k9")
+
+
+def test_records_survive_reopening(cache_dir: Path) -> None:
+    with open_cache(cache_dir) as c:
+        c.steps.record_step(make_record("k1", duration=7.0))
+        c.steps.record_plan("a", plan("a", "k2"))
+    with open_cache(cache_dir) as c:
+        assert c.steps.get("k1") == make_record("k1", duration=7.0)
+        assert c.steps.last_plan("a") == plan("a", "k2")
+
+
+def test_history_is_newest_first_limited_and_bounded(tmp_path: Path, clock: FakeClock) -> None:
+    with open_cache(tmp_path / "c", clock=clock, history_limit=5) as c:
+        for i in range(8):
+            clock.advance(1)
+            c.steps.record_plan("a", plan("a", f"k{i}"))
+        records = c.steps.history("a", limit=20)
+        assert [r.plan_json for r in records] == [plan("a", f"k{i}") for i in (7, 6, 5, 4, 3)]
+        assert all(isinstance(r, PlanRecord) and r.app == "a" for r in records)
+        assert [r.created_at for r in records] == sorted((r.created_at for r in records), reverse=True)
+        assert len(c.steps.history("a", limit=2)) == 2
+        assert c.summary().plans == 5
+
+
+def test_identical_consecutive_plans_are_stored_once(store: CacheStore, clock: FakeClock) -> None:
+    store.steps.record_plan("a", plan("a", "k1"))
+    clock.advance(5)
+    store.steps.record_plan("a", {"steps": [{"key": "k1", "id": "s0"}], "app": "a"})  # same content, other order
+    assert len(store.steps.history("a")) == 1
+    store.steps.record_plan("a", plan("a", "k2"))
+    store.steps.record_plan("a", plan("a", "k1"))
+    assert len(store.steps.history("a")) == 3
+
+
+def test_record_plan_refuses_non_json(store: CacheStore) -> None:
+    with pytest.raises(RecordError):
+        store.steps.record_plan("a", {"bad": {1, 2}})
+    assert store.steps.last_plan("a") is None
+
+
+def test_touch_and_record_plan_update_last_use(store: CacheStore, clock: FakeClock) -> None:
+    store.steps.record_step(make_record("k1", used=clock.now))
+    store.steps.record_step(make_record("k2", used=clock.now))
+    clock.advance(100)
+    assert store.steps.touch("k1")
+    assert not store.steps.touch("missing")
+    first = store.steps.get("k1")
+    assert first is not None and first.last_used_at == clock.now
+    clock.advance(100)
+    store.steps.record_plan("a", plan("a", "k2", "never-built"))
+    second = store.steps.get("k2")
+    assert second is not None and second.last_used_at == clock.now
+    assert not store.steps.is_built("never-built")
+
+
+def test_ls_is_most_recent_first_and_filters_by_app(store: CacheStore) -> None:
+    store.steps.record_step(make_record("old", used=1.0))
+    store.steps.record_step(make_record("new", used=3.0))
+    store.steps.record_step(make_record("other", app="b", used=2.0))
+    assert [r.key for r in store.steps.ls()] == ["new", "other", "old"]
+    assert [r.key for r in store.steps.ls(app="b")] == ["other"]
+
+
+def test_records_of_another_schema_read_as_missing(store: CacheStore) -> None:
+    data = make_record("k1").to_json()
+    data["schema"] = 99
+    store._store.set(step_key("k1"), dumps(data))  # noqa: SLF001 - simulating a foreign writer
+    assert store.steps.get("k1") is None
+    assert not store.steps.is_built("k1")
+    assert store.steps.duration("k1") is None
+    assert list(store.steps.ls()) == []
+
+
+def test_garbage_values_read_as_missing(store: CacheStore) -> None:
+    store._store.set(step_key("k1"), b"\x00not json")  # noqa: SLF001 - simulating damage
+    store._store.set("planidx/a", b"{broken")  # noqa: SLF001
+    assert store.steps.get("k1") is None
+    assert store.steps.last_plan("a") is None
+    store.steps.record_plan("a", plan("a", "k1"))  # a broken index is replaced, not fatal
+    assert store.steps.last_plan("a") == plan("a", "k1")
+
+
+def test_apps_lists_apps_with_history(store: CacheStore) -> None:
+    store.steps.record_plan("b", plan("b"))
+    store.steps.record_plan("a/with/slash", plan("a/with/slash"))
+    assert store.steps.apps() == ["a/with/slash", "b"]
