@@ -1,0 +1,186 @@
+"""A small Docker Engine API client (stdlib ``http.client`` over the daemon's socket).
+
+Only what startup verification needs: create/start/inspect/remove containers,
+read their logs, list them by label, inspect images.  Every failure becomes an
+``EngineError`` (``EngineUnavailable`` when nothing answers), naming the
+daemon and the call.
+
+>>> api = DockerAPI.unix("/var/run/docker.sock")          # doctest: +SKIP
+>>> api.inspect_image("debian:bookworm-slim")["Id"]       # doctest: +SKIP
+'sha256:…'
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from builder.errors import EngineError, EngineUnavailable
+
+API_PREFIX = "/v1.41"  # dockerd 20.10's API version; newer daemons serve older versions too
+_TIMEOUT = 30.0
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """``HTTPConnection`` whose transport is a unix stream socket."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("docker", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class DockerNotFound(EngineError):
+    """The daemon answered 404 (no such container or image)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerState:
+    """What verification needs from ``GET /containers/{id}/json``."""
+
+    running: bool
+    status: str
+    exit_code: int
+    error: str = ""
+
+
+class DockerAPI:
+    """Talk to one Docker daemon; ``where`` names it in messages (``unix:///…`` or ``tcp://…``)."""
+
+    def __init__(self, *, path: str | None = None, host: str | None = None, port: int | None = None,
+                 timeout: float = _TIMEOUT) -> None:
+        if (path is None) == (host is None):
+            raise ValueError("DockerAPI needs exactly one of path= or host=/port=")
+        self._path, self._host, self._port, self._timeout = path, host, port, timeout
+        self.where = f"unix://{path}" if path is not None else f"tcp://{host}:{port}"
+
+    @classmethod
+    def unix(cls, path: str, *, timeout: float = _TIMEOUT) -> DockerAPI:
+        """The daemon listening on the unix socket ``path``."""
+        return cls(path=path, timeout=timeout)
+
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self._path is not None:
+            return _UnixConnection(self._path, timeout)
+        return http.client.HTTPConnection(str(self._host).strip("[]"), self._port, timeout=timeout)
+
+    def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
+                body: Any = None, timeout: float | None = None) -> tuple[int, bytes]:
+        """One API call; returns (HTTP status, body).  Transport errors raise EngineError."""
+        url = API_PREFIX + path + ("?" + urllib.parse.urlencode(sorted(query.items())) if query else "")
+        payload = None if body is None else json.dumps(body, sort_keys=True).encode("utf-8")
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        conn = self._connection(self._timeout if timeout is None else timeout)
+        try:
+            conn.request(method, url, body=payload, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read()
+        except (ConnectionRefusedError, FileNotFoundError) as exc:
+            raise EngineUnavailable(f"no Docker daemon answers at {self.where}: {exc.strerror or exc}",
+                                    tried=(self.where,)) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise EngineError(f"Docker daemon at {self.where}: {method} {path} failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    def _json(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kw: Any) -> Any:
+        status, data = self.request(method, path, **kw)
+        if status == 404:
+            raise DockerNotFound(f"Docker daemon at {self.where}: {_message(data) or 'not found'}")
+        if status not in ok:
+            raise EngineError(f"Docker daemon at {self.where}: {method} {path} answered HTTP {status}: "
+                              f"{_message(data)}")
+        return json.loads(data) if data.strip() else None
+
+    def ping(self) -> bool:
+        """True when the daemon answers ``GET /_ping``."""
+        try:
+            status, _ = self.request("GET", "/_ping", timeout=2.0)
+        except EngineError:
+            return False
+        return status == 200
+
+    def inspect_image(self, ref: str) -> dict[str, Any]:
+        """``GET /images/{ref}/json`` (DockerNotFound when the image does not exist)."""
+        result: dict[str, Any] = self._json("GET", f"/images/{urllib.parse.quote(ref, safe='')}/json")
+        return result
+
+    def create_container(self, spec: Mapping[str, Any], *, name: str | None = None) -> str:
+        """``POST /containers/create``; returns the new container's id."""
+        query = {"name": name} if name else None
+        result = self._json("POST", "/containers/create", ok=(201,), query=query, body=dict(spec))
+        return str(result["Id"])
+
+    def start_container(self, container_id: str) -> None:
+        """``POST /containers/{id}/start``."""
+        self._json("POST", f"/containers/{container_id}/start", ok=(204, 304))
+
+    def container_state(self, container_id: str) -> ContainerState:
+        """Running flag, status text and exit code of a container."""
+        info = self._json("GET", f"/containers/{container_id}/json")
+        state = info.get("State", {})
+        return ContainerState(bool(state.get("Running")), str(state.get("Status", "")),
+                              int(state.get("ExitCode") or 0), str(state.get("Error") or ""))
+
+    def container_logs(self, container_id: str, *, tail: int = 100) -> list[str]:
+        """The last ``tail`` lines of stdout and stderr, interleaved as the daemon stored them."""
+        status, data = self.request("GET", f"/containers/{container_id}/logs",
+                                    query={"stdout": "1", "stderr": "1", "tail": str(tail)})
+        if status != 200:
+            raise EngineError(f"Docker daemon at {self.where}: logs of {container_id[:12]} answered HTTP {status}")
+        text = demultiplex(data).decode("utf-8", "replace")
+        return text.splitlines()[-tail:] if tail > 0 else []
+
+    def remove_container(self, container_id: str) -> None:
+        """``DELETE /containers/{id}?force=1&v=1``; a container already gone is fine."""
+        status, data = self.request("DELETE", f"/containers/{container_id}", query={"force": "1", "v": "1"})
+        if status not in (204, 404, 409):  # 409: removal already in progress
+            raise EngineError(f"Docker daemon at {self.where}: could not remove container {container_id[:12]}: "
+                              f"HTTP {status} {_message(data)}")
+
+    def list_containers(self, *, label: str | None = None) -> list[dict[str, Any]]:
+        """Every container (running or not), optionally only those carrying ``label``."""
+        query = {"all": "1"}
+        if label:
+            query["filters"] = json.dumps({"label": [label]})
+        result: list[dict[str, Any]] = self._json("GET", "/containers/json", query=query)
+        return result
+
+
+def demultiplex(data: bytes) -> bytes:
+    """Undo Docker's log framing (8-byte headers: stream, 3 zero bytes, big-endian size).
+
+    Containers created without a TTY have framed logs; anything that does not
+    look framed is returned unchanged.
+    """
+    out = bytearray()
+    pos = 0
+    while pos + 8 <= len(data):
+        stream, size = data[pos], int.from_bytes(data[pos + 4:pos + 8], "big")
+        if stream not in (0, 1, 2) or data[pos + 1:pos + 4] != b"\x00\x00\x00":
+            return data if pos == 0 else bytes(out) + data[pos:]
+        out += data[pos + 8:pos + 8 + size]
+        pos += 8 + size
+    return bytes(out) + data[pos:] if pos else data
+
+
+def _message(data: bytes) -> str:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return data[:300].decode("utf-8", "replace").strip()
+    return str(value.get("message", "")) if isinstance(value, dict) else ""

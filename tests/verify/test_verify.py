@@ -1,0 +1,236 @@
+"""verify_image's polling logic against a real local HTTP server behind a fake container runtime.
+
+The fake runtime implements the real seam (ContainerRuntime): ``run`` starts an
+HTTP server thread on the settings' port, the way a container with host
+networking would; the clock is fake so timeouts need no waiting.
+"""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from builder.engines.docker_api import ContainerState
+from builder.errors import VerifyFailed
+from builder.verify import VerifySettings, probe, resolve_timeout, verify_image
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class App:
+    """A tiny HTTP app: /ready answers 503 until ``ready_after`` requests were made, /health per ``healthy``."""
+
+    def __init__(self, port: int, *, ready_after: int = 0, healthy: bool = True) -> None:
+        self.port, self.ready_after, self.healthy = port, ready_after, healthy
+        self.requests: list[str] = []
+        app = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                app.requests.append(self.path)
+                if self.path == "/ready":
+                    code = 200 if len(app.requests) > app.ready_after else 503
+                elif self.path == "/health":
+                    code = 200 if app.healthy else 500
+                else:
+                    code = 404
+                self.send_response(code)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeRuntime:
+    """ContainerRuntime whose "container" is an in-process App (or nothing, or a crash)."""
+
+    where = "fake://"
+    shares_host_network = True
+
+    def __init__(self, *, mode: str = "app", exit_code: int = 0, **app_kw: object) -> None:
+        self.mode, self.exit_code, self.app_kw = mode, exit_code, app_kw
+        self.app: App | None = None
+        self.running: set[str] = set()
+        self.removed: list[str] = []
+        self.states_seen = 0
+
+    def run(self, image: str, settings: VerifySettings) -> str:
+        if self.mode == "app":
+            self.app = App(settings.port, **self.app_kw)  # type: ignore[arg-type]
+        cid = f"c-{image}"
+        self.running.add(cid)
+        return cid
+
+    def state(self, container_id: str) -> ContainerState:
+        self.states_seen += 1
+        if self.mode == "crash" and self.states_seen > 1:
+            return ContainerState(False, "exited", self.exit_code)
+        return ContainerState(container_id in self.running, "running", 0)
+
+    def logs(self, container_id: str, tail: int) -> list[str]:
+        lines = [f"line {i}" for i in range(150)]
+        return lines[-tail:]
+
+    def remove(self, container_id: str) -> None:
+        self.running.discard(container_id)
+        self.removed.append(container_id)
+        if self.app is not None:
+            self.app.stop()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    yield free_port()
+
+
+def test_ready_then_healthy(port: int) -> None:
+    runtime = FakeRuntime(ready_after=3)
+    clock = FakeClock()
+    settings = VerifySettings(port=port, readycheck_endpoint="/ready", healthcheck_endpoint="/health", timeout=60)
+    result = verify_image("img", settings, runtime=runtime, clock=clock, sleep=clock.sleep)
+    assert result.ready
+    assert result.checks == ("GET /ready -> 200", "GET /health -> 200")
+    assert result.seconds_to_ready == pytest.approx(3 * settings.interval)
+    assert runtime.app is not None
+    assert runtime.app.requests == ["/ready"] * 4 + ["/health"]
+    assert runtime.removed == ["c-img"]
+
+
+def test_tcp_connect_when_no_readycheck(port: int) -> None:
+    runtime = FakeRuntime()
+    result = verify_image("img", VerifySettings(port=port), runtime=runtime)
+    assert result.checks == (f"TCP 127.0.0.1:{port} accepted",)
+    assert runtime.app is not None and runtime.app.requests == []
+    assert runtime.removed == ["c-img"]
+
+
+def test_timeout_fails_with_last_100_log_lines_and_removes(port: int) -> None:
+    runtime = FakeRuntime(healthy=False)
+    clock = FakeClock()
+    settings = VerifySettings(port=port, readycheck_endpoint="/ready", healthcheck_endpoint="/health", timeout=5)
+    with pytest.raises(VerifyFailed) as info:
+        verify_image("img", settings, runtime=runtime, clock=clock, sleep=clock.sleep)
+    assert "not ready after 5s" in info.value.message
+    assert "GET /health -> 500" in info.value.message
+    assert len(info.value.logs) == 100 and info.value.logs[-1] == "line 149"
+    assert runtime.removed == ["c-img"]
+
+
+def test_nothing_listening_times_out(port: int) -> None:
+    runtime = FakeRuntime(mode="silent")
+    clock = FakeClock()
+    with pytest.raises(VerifyFailed, match="not ready after 2s"):
+        verify_image("img", VerifySettings(port=port, timeout=2), runtime=runtime, clock=clock, sleep=clock.sleep)
+    assert runtime.removed == ["c-img"]
+
+
+def test_early_exit_fails_fast(port: int) -> None:
+    runtime = FakeRuntime(mode="crash", exit_code=3)
+    clock = FakeClock()
+    with pytest.raises(VerifyFailed, match="exited with code 3") as info:
+        verify_image("img", VerifySettings(port=port, timeout=600), runtime=runtime, clock=clock, sleep=clock.sleep)
+    assert clock.now - 1000.0 < 5  # failed on the second poll, not at the timeout
+    assert info.value.logs
+    assert runtime.removed == ["c-img"]
+
+
+def test_busy_port_is_refused_before_any_container(port: int) -> None:
+    squatter = App(port)
+    try:
+        runtime = FakeRuntime(mode="silent")
+        with pytest.raises(VerifyFailed, match="already listens"):
+            verify_image("img", VerifySettings(port=port), runtime=runtime)
+        assert runtime.removed == [] and runtime.running == set()
+    finally:
+        squatter.stop()
+
+
+def test_remove_runs_even_when_polling_raises(port: int) -> None:
+    runtime = FakeRuntime(mode="silent")
+
+    def broken_probe(host: str, p: int, endpoint: str, timeout: float) -> object:
+        if broken_probe.calls:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+        broken_probe.calls += 1  # type: ignore[attr-defined]
+        from builder.verify import Probe
+
+        return Probe(False, "free")
+
+    broken_probe.calls = 0  # type: ignore[attr-defined]
+    with pytest.raises(KeyboardInterrupt):
+        verify_image("img", VerifySettings(port=port), runtime=runtime, probe_fn=broken_probe)  # type: ignore[arg-type]
+    assert runtime.removed == ["c-img"]
+
+
+def test_probe_reports_non_2xx_and_refused(port: int) -> None:
+    assert not probe("127.0.0.1", port, "/ready").ok
+    app = App(port, ready_after=10**6)
+    try:
+        outcome = probe("127.0.0.1", port, "ready")
+        assert (outcome.ok, outcome.detail) == (False, "GET /ready -> 503")
+        assert probe("127.0.0.1", port, "/health").ok
+    finally:
+        app.stop()
+
+
+@pytest.mark.parametrize(
+    ("configured", "requested", "env", "expected"),
+    [
+        (600, None, {}, 600.0),
+        (600, 60, {}, 60.0),
+        (600, 830, {}, 830.0),
+        (600, 120, {"BUILDER_VERIFY_TIMEOUT": "3"}, 3.0),
+        (60, None, {"BUILDER_VERIFY_TIMEOUT": "0.5"}, 0.5),
+    ],
+)
+def test_resolve_timeout(configured: int, requested: float | None, env: dict[str, str], expected: float) -> None:
+    assert resolve_timeout(configured, requested, env) == expected
+
+
+@pytest.mark.parametrize(("requested", "env"), [(59, {}), (831, {}), (None, {"BUILDER_VERIFY_TIMEOUT": "x"}),
+                                                (None, {"BUILDER_VERIFY_TIMEOUT": "0"})])
+def test_resolve_timeout_rejects(requested: float | None, env: dict[str, str]) -> None:
+    from builder.errors import BuilderError
+
+    with pytest.raises(BuilderError):
+        resolve_timeout(600, requested, env)
+
+
+def test_settings_from_image_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BUILDER_VERIFY_TIMEOUT", raising=False)
+    config = {
+        "ExposedPorts": {"8123/tcp": {}},
+        "Labels": {"ai.cerebrium.readycheck_endpoint": "/ready", "ai.cerebrium.healthcheck_endpoint": "/health",
+                   "ai.cerebrium.initialization_timeout": "90"},
+    }
+    settings = VerifySettings.from_image(config)
+    assert (settings.port, settings.readycheck_endpoint, settings.healthcheck_endpoint, settings.timeout) == (
+        8123, "/ready", "/health", 90.0)
+    assert VerifySettings.from_image({}).port == 8000
