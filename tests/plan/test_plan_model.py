@@ -1,0 +1,105 @@
+"""Plan ⇄ JSON: faithful round trips, the documented --format json schema, frozen values."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from plan_helpers import FULL_TOML, plan_of, write_project
+from test_plan_invalidation import DOCKER_TOML, LOCAL_FILES, LOCAL_TOML
+
+from builder.plan import Plan, analyze
+from builder.plan.render.json import plan_document
+
+STEP_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "kind", "key", "parents", "status", "reason", "inputs", "estimated_seconds"],
+    "properties": {
+        "id": {"enum": ["base", "python", "pre_build", "apt", "conda", "pip", "files", "shell", "dockerfile",
+                        "config"]},
+        "kind": {"type": "string"},
+        "key": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+        "parents": {"type": "array", "items": {"type": "string"}},
+        "status": {"enum": ["hit", "miss"]},
+        "reason": {"type": "string"},
+        "inputs": {"type": "object"},
+        "estimated_seconds": {"type": ["number", "null"]},
+    },
+}
+DOCUMENT_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["app", "steps"],
+    "properties": {"app": {"type": "string"}, "steps": {"type": "array", "items": STEP_SCHEMA}},
+}
+
+
+def _projects(tmp_path: Path) -> list[Path]:
+    return [
+        write_project(tmp_path / "full", FULL_TOML),
+        write_project(tmp_path / "local", LOCAL_TOML, LOCAL_FILES),
+        write_project(tmp_path / "docker", DOCKER_TOML, {"Dockerfile": "FROM x\n", "a": "1"}),
+    ]
+
+
+def test_round_trip_through_json_text(tmp_path: Path) -> None:
+    for root in _projects(tmp_path):
+        plan = plan_of(root)
+        text = json.dumps(plan.to_json())
+        again = Plan.from_json(json.loads(text))
+        assert again == plan
+        assert again.keys == plan.keys
+        assert json.dumps(again.to_json()) == text
+
+
+def test_cli_document_matches_schema_and_reads_back(tmp_path: Path) -> None:
+    for root in _projects(tmp_path):
+        plan = plan_of(root)
+        document = json.loads(json.dumps(plan_document(plan, analyze(plan, None))))
+        jsonschema.validate(document, DOCUMENT_SCHEMA)
+        assert Plan.from_json(document) == plan
+
+
+def test_local_source_survives_the_round_trip(tmp_path: Path) -> None:
+    plan = plan_of(write_project(tmp_path / "local", LOCAL_TOML, LOCAL_FILES))
+    again = Plan.from_json(json.loads(json.dumps(plan.to_json())))
+    assert [s.value for s in again.step("pip").sources] == ["files"]
+    pip = next(s for s in plan.to_json()["steps"] if s["id"] == "pip")
+    assert pip["inputs"]["local"]["ref"] == {"step": "files", "use": "source"}
+
+
+def test_tampered_manifest_is_refused(tmp_path: Path) -> None:
+    data = plan_of(write_project(tmp_path / "p", FULL_TOML)).to_json()
+    files = next(s for s in data["steps"] if s["id"] == "files")
+    files["inputs"]["manifest"]["files"][0][3] = "blake3:" + "0" * 64
+    with pytest.raises(ValueError, match="digest"):
+        Plan.from_json(data)
+
+
+def test_plan_values_are_frozen(tmp_path: Path) -> None:
+    plan = plan_of(write_project(tmp_path / "p", FULL_TOML))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.app = "x"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.steps[0].inputs.image = "x"
+
+
+def test_engine_facing_inputs(tmp_path: Path) -> None:
+    plan = plan_of(write_project(tmp_path / "p", FULL_TOML))
+    assert plan.step("python").inputs.version == "3.11"
+    assert plan.step("apt").inputs.packages == ("ffmpeg",)
+    pip = plan.step("pip").inputs
+    assert pip.installer == "pip" and "torch==2.0.0" in pip.requirements_txt
+    assert pip.cache_mounts[0].target == "/root/.cache/pip"
+    config = plan.step("config").inputs
+    labels = dict(config.image.labels)
+    assert labels["ai.cerebrium.app"] == "inv"
+    assert labels["dev.builder.plan.pip"] == plan.step("pip").key
+    assert config.image.exposed_ports == ("8000/tcp",)
+    assert "/health" in config.image.healthcheck.test[-1]
+    assert config.toml_text == FULL_TOML
+    assert config.image.path_prepend == ("/opt/venv/bin", "/opt/conda/bin")
