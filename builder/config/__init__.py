@@ -57,14 +57,17 @@ class LoadResult:
 
     @property
     def ok(self) -> bool:
+        """Whether a config was produced (no error found)."""
         return self.config is not None
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
+        """The error diagnostics, in file order."""
         return tuple(d for d in self.diagnostics if d.level == "error")
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
+        """The warning diagnostics, in file order."""
         return tuple(d for d in self.diagnostics if d.level == "warning")
 
 

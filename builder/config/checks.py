@@ -35,6 +35,7 @@ class Checked:
 
     @property
     def ok(self) -> bool:
+        """Whether the value passed."""
         return self.message is None
 
 
@@ -156,9 +157,8 @@ def _check_compute(option: Option, value: object) -> Checked:
         return Checked((value,))
     if isinstance(value, list):
         if not value:
-            return Checked(message='must not be an empty array', hint='write compute = "CPU" or a GPU type')
-        checked = _check_str_list(option, value)
-        return checked
+            return Checked(message="must not be an empty array", hint='write compute = "CPU" or a GPU type')
+        return _check_str_list(option, value)
     return Checked(message=f"must be a string or an array of strings, not {toml_type(value)}")
 
 

@@ -39,9 +39,11 @@ class Context:
         return None
 
     def error(self, parts: Sequence[str], message: str, *, hint: str | None = None) -> None:
+        """Report an error at ``parts`` (on its line)."""
         self.diagnostics.error(join_key(parts), message, line=self.line(parts), hint=hint)
 
     def warning(self, parts: Sequence[str], message: str, *, hint: str | None = None) -> None:
+        """Report a warning at ``parts`` (on its line)."""
         self.diagnostics.warning(join_key(parts), message, line=self.line(parts), hint=hint)
 
     def failed(self, parts: Sequence[str]) -> bool:
@@ -73,16 +75,17 @@ class Context:
         """Checked values of the options written in ``table`` (canonical names)."""
         written = self._canonical_keys(section, base, table)
         values: dict[str, Any] = {}
-        for name, (key, value) in written.items():
+        for name, (key, written_value) in written.items():
             option = section.options[name]
+            value: object = written_value
             if name in legacy_list_strings and isinstance(value, str) and _LEGACY_LIST.match(value):
-                value = self._legacy_list(base + [key], value)
+                value = self._legacy_list([*base, key], value)
             checked = check_value(option, value)
             if checked.ok:
                 values[name] = checked.value
             else:
                 assert checked.message is not None
-                self.error(base + [key], checked.message, hint=checked.hint)
+                self.error([*base, key], checked.message, hint=checked.hint)
         return values
 
     def _canonical_keys(
@@ -97,7 +100,7 @@ class Context:
                 name = aliases[key]
             elif (section.path, key) in spec.LEGACY_ALIASES:
                 name = spec.LEGACY_ALIASES[(section.path, key)]
-                self.warning(base + [key], f"is an older spelling of {name}; read as {name}", hint=f"rename it {name}")
+                self.warning([*base, key], f"is an older spelling of {name}; read as {name}", hint=f"rename it {name}")
             else:
                 self.unknown(section, base, key, value)
                 continue
@@ -110,10 +113,10 @@ class Context:
     def _both_spellings(self, base: list[str], first: tuple[str, Any], second: tuple[str, Any]) -> None:
         (key1, value1), (key2, value2) = first, second
         if value1 == value2 and type(value1) is type(value2):
-            self.warning(base + [key2], f"repeats {key1} with the same value", hint=f"remove one of {key1} and {key2}")
+            self.warning([*base, key2], f"repeats {key1} with the same value", hint=f"remove one of {key1} and {key2}")
         else:
             self.error(
-                base + [key2],
+                [*base, key2],
                 f"disagrees with {key1} ({toml_literal(value2)} vs {toml_literal(value1)}); "
                 "they are two spellings of one option",
                 hint=f"keep only {key1}",
@@ -125,19 +128,23 @@ class Context:
         items = [item.strip().strip("\"'").strip() for item in match.group(1).split(",")]
         items = [item for item in items if item]
         spelled = ", ".join(f'"{item}"' for item in items)
-        self.warning(parts, f"is an older string form of an array; read as [{spelled}]", hint=f"write {parts[-1]} = [{spelled}]")
+        self.warning(
+            parts, f"is an older string form of an array; read as [{spelled}]", hint=f"write {parts[-1]} = [{spelled}]"
+        )
         return items
 
     def unknown(self, section: spec.Section, base: list[str], key: str, value: object) -> None:
         """Warn about a key ``section`` does not define, with the best hint we have."""
-        parts = base + [key]
+        parts = [*base, key]
         what = "section" if isinstance(value, dict) else "key"
         if key in spec.LEGACY_IGNORED:
             self.warning(parts, f"is not used by builder; ignored ({spec.LEGACY_IGNORED[key]})")
             return
         home = spec.section_for_option(key)
         if home is not None and home is not section and not isinstance(value, dict):
-            self.warning(parts, f"is not an option of {section.header}; ignored", hint=f"{key} belongs in {home.header}")
+            self.warning(
+                parts, f"is not an option of {section.header}; ignored", hint=f"{key} belongs in {home.header}"
+            )
             return
         candidates = [*section.options, *(a for o in section.options.values() for a in o.aliases)]
         guess = did_you_mean(key, candidates)

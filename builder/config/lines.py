@@ -1,4 +1,4 @@
-"""Key path → line number, read from the TOML source text.
+r"""Key path → line number, read from the TOML source text.
 
 ``tomllib`` returns values without positions, so this module scans the text a
 second time and records the 1-based line where each key path is written:
@@ -8,12 +8,13 @@ effort: on text it cannot follow it returns what it found so far and never
 raises.  Parents that are only implied (``cerebrium`` by
 ``[cerebrium.deployment]``) get the line of their first mention.
 
->>> key_lines('[cerebrium.deployment]\\nname = "x"\\n')["cerebrium.deployment.name"]
+>>> key_lines('[cerebrium.deployment]\nname = "x"\n')["cerebrium.deployment.name"]
 2
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 
@@ -40,14 +41,13 @@ def _quote(part: str) -> str:
 def key_lines(text: str) -> dict[str, int]:
     """Map every key path written in ``text`` to the line where it appears."""
     scanner = _Scanner(text)
-    try:
+    # Best effort: on confusing text keep what was found before it.
+    with contextlib.suppress(_StopScanError, IndexError, ValueError):
         scanner.document()
-    except (_Stop, IndexError, ValueError):
-        pass  # best effort: keep what was found before the confusing part
     return scanner.lines
 
 
-class _Stop(Exception):
+class _StopScanError(Exception):
     """The scanner met text it cannot follow."""
 
 
@@ -125,7 +125,7 @@ class _Scanner:
             else:
                 match = _BARE_KEY.match(self.text, self.pos)
                 if not match:
-                    raise _Stop
+                    raise _StopScanError
                 parts.append(match.group())
                 self.advance(match.end() - self.pos)
             self.skip_blank(newlines=False)
@@ -134,7 +134,7 @@ class _Scanner:
                 continue
             if self.peek() == terminator:
                 return parts
-            raise _Stop
+            raise _StopScanError
 
     def value(self, path: list[str]) -> None:
         self.skip_blank(newlines=False)
@@ -148,7 +148,7 @@ class _Scanner:
         else:
             match = _SCALAR.match(self.text, self.pos)
             if not match:
-                raise _Stop
+                raise _StopScanError
             self.advance(match.end() - self.pos)
 
     def inline_table(self, path: list[str]) -> None:
@@ -175,7 +175,7 @@ class _Scanner:
                 self.advance()
                 continue
             if not ch:
-                raise _Stop
+                raise _StopScanError
             self.value(path)
 
     def string(self) -> str:
@@ -183,7 +183,7 @@ class _Scanner:
         if self.peek(3) == quote * 3:
             end = self.text.find(quote * 3, self.pos + 3)
             if end < 0:
-                raise _Stop
+                raise _StopScanError
             while self.text[end + 3 : end + 4] == quote:  # up to two quotes may close the body
                 end += 1
             raw = self.text[self.pos + 3 : end]
@@ -194,7 +194,7 @@ class _Scanner:
         while True:
             ch = self.peek()
             if not ch or ch == "\n":
-                raise _Stop
+                raise _StopScanError
             self.advance()
             if ch == quote:
                 return "".join(out)
@@ -210,7 +210,7 @@ class _Scanner:
             return _ESCAPES[ch]
         width = {"u": 4, "U": 8}.get(ch)
         if width is None:
-            raise _Stop
+            raise _StopScanError
         digits = self.peek(width)
         self.advance(width)
         return chr(int(digits, 16))

@@ -13,6 +13,7 @@ port) are checked by ``builder validate`` alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from builder.config import spec
@@ -144,7 +145,7 @@ def _compute() -> JSON:
     return {"anyOf": [name, {"type": "array", "items": name, "minItems": 1}]}
 
 
-_TYPES = {
+_TYPES: dict[str, Callable[[], JSON]] = {
     "str": lambda: {"type": "string"},
     "bool": lambda: {"type": "boolean"},
     "int": lambda: {"type": "integer"},

@@ -68,7 +68,7 @@ def _ignored_section(ctx: Context, key: str, table: Mapping[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------
-# [cerebrium.hardware]
+# Section cerebrium.hardware
 
 
 def validate_hardware(ctx: Context, root: Mapping[str, Any]) -> Hardware | None:
@@ -82,9 +82,12 @@ def validate_hardware(ctx: Context, root: Mapping[str, Any]) -> Hardware | None:
         if item in spec.KNOWN_COMPUTE:
             continue
         if item.upper() in spec.KNOWN_COMPUTE:
-            ctx.warning(base + [compute_key], f"compute types are written in capitals; read {toml_literal(item)} as \"{item.upper()}\"")
+            ctx.warning(
+                [*base, compute_key],
+                f'compute types are written in capitals; read {toml_literal(item)} as "{item.upper()}"',
+            )
         else:
-            ctx.warning(base + [compute_key], f"unknown compute type {toml_literal(item)}", hint=_compute_hint(item))
+            ctx.warning([*base, compute_key], f"unknown compute type {toml_literal(item)}", hint=_compute_hint(item))
     if "compute" in values:
         values["compute"] = tuple(item.upper() if item.upper() in spec.KNOWN_COMPUTE else item for item in compute)
         compute = values["compute"]
@@ -94,12 +97,12 @@ def validate_hardware(ctx: Context, root: Mapping[str, Any]) -> Hardware | None:
     gpu_count = values.get("gpu_count", 0)
     if not gpu and gpu_count > 0:
         ctx.warning(
-            base + ["gpu_count"],
+            [*base, "gpu_count"],
             f"compute is CPU but gpu_count = {gpu_count}; no GPU is attached",
             hint='set compute to a GPU type (e.g. "AMPERE_A10") or gpu_count = 0',
         )
     elif gpu and "gpu_count" in values and gpu_count == 0:
-        ctx.warning(base + ["gpu_count"], "is 0 with a GPU compute type; no GPU is attached")
+        ctx.warning([*base, "gpu_count"], "is 0 with a GPU compute type; no GPU is attached")
     if ctx.failed(base):
         return None
     return Hardware(**values)
@@ -115,7 +118,7 @@ def _compute_hint(item: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# [cerebrium.scaling]
+# Section cerebrium.scaling
 
 
 def validate_scaling(ctx: Context, root: Mapping[str, Any]) -> Scaling | None:
@@ -127,11 +130,11 @@ def validate_scaling(ctx: Context, root: Mapping[str, Any]) -> Scaling | None:
     if low > high:
         key = "min_replicas" if "min_replicas" in table else "max_replicas"
         hint = None if "max_replicas" in table else "max_replicas defaults to 2"
-        ctx.error(base + [key], f"min_replicas ({low}) is greater than max_replicas ({high})", hint=hint)
+        ctx.error([*base, key], f"min_replicas ({low}) is greater than max_replicas ({high})", hint=hint)
     metric = values.get("scaling_metric", "concurrency_utilization")
     if "scaling_buffer" in values and metric not in spec.BUFFER_METRICS:
         ctx.error(
-            base + ["scaling_buffer"],
+            [*base, "scaling_buffer"],
             f"is only allowed with scaling_metric concurrency_utilization or requests_per_second, not {metric}",
             hint="remove scaling_buffer or change scaling_metric",
         )
@@ -141,7 +144,7 @@ def validate_scaling(ctx: Context, root: Mapping[str, Any]) -> Scaling | None:
 
 
 # ---------------------------------------------------------------------------
-# [cerebrium.dependencies]
+# Section cerebrium.dependencies
 
 
 def validate_dependencies(ctx: Context, root: Mapping[str, Any]) -> Dependencies | None:
@@ -153,12 +156,12 @@ def validate_dependencies(ctx: Context, root: Mapping[str, Any]) -> Dependencies
             guess = did_you_mean(key, _DEPENDENCY_TABLES)
             what = "section" if isinstance(value, dict) else "key"
             ctx.warning(
-                base + [key],
+                [*base, key],
                 f"unknown {what}; ignored",
                 hint=f"did you mean [cerebrium.dependencies.{guess}]?" if guess else "use pip, apt, conda or paths",
             )
-    tables = {m: _package_table(ctx, base + [m], table.get(m, {})) for m in ("pip", "apt", "conda")}
-    paths = _paths(ctx, base + ["paths"], table.get("paths", {}))
+    tables = {m: _package_table(ctx, [*base, m], table.get(m, {})) for m in ("pip", "apt", "conda")}
+    paths = _paths(ctx, [*base, "paths"], table.get("paths", {}))
     if ctx.failed(base):
         return None
     return Dependencies(pip=tables["pip"], apt=tables["apt"], conda=tables["conda"], paths=paths)
@@ -176,13 +179,13 @@ def _package_table(ctx: Context, parts: list[str], value: object) -> tuple[tuple
     pairs: list[tuple[str, str]] = []
     for name, version in table.items():
         if not name.strip():
-            ctx.error(parts + [name], "package name must not be empty")
+            ctx.error([*parts, name], "package name must not be empty")
         elif isinstance(version, str):
             pairs.append((name, version))
         else:
             shown = toml_literal(version) if isinstance(version, int | float | bool) else toml_type(version)
             ctx.error(
-                parts + [name],
+                [*parts, name],
                 f"version must be a string, not {toml_type(version)}",
                 hint=f'write "=={shown}", "latest" or ">=…"' if isinstance(version, int | float) else 'write "latest"',
             )
@@ -195,6 +198,6 @@ def _paths(ctx: Context, parts: list[str], value: object) -> DependencyPaths:
     for key, path in list(values.items()):
         problem = relative_path_problem(path)
         if problem:
-            ctx.error(parts + [key], problem)
+            ctx.error([*parts, key], problem)
             del values[key]
     return DependencyPaths(**values)

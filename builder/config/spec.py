@@ -72,6 +72,7 @@ class Section:
 
     @property
     def header(self) -> str:
+        """The TOML table header, e.g. ``[cerebrium.scaling]``."""
         return f"[{self.path}]"
 
 

@@ -18,7 +18,15 @@ from typing import Any
 from builder.config import spec
 from builder.config.checks import entrypoint_ports, relative_path_problem, toml_literal
 from builder.config.context import Context
-from builder.config.model import Config, Dependencies, Deployment, Hardware, RuntimeCustom, Scaling, SourceMap
+from builder.config.model import (
+    Config,
+    Dependencies,
+    Deployment,
+    Hardware,
+    RuntimeCustom,
+    Scaling,
+    SourceMap,
+)
 from builder.config.sections import (
     check_unknown_top_level,
     validate_dependencies,
@@ -72,7 +80,7 @@ def validate_mapping(
 
 
 # ---------------------------------------------------------------------------
-# [cerebrium.deployment]
+# Section cerebrium.deployment
 
 
 def validate_deployment(ctx: Context, root: Mapping[str, Any]) -> Deployment | None:
@@ -84,21 +92,21 @@ def validate_deployment(ctx: Context, root: Mapping[str, Any]) -> Deployment | N
     ok = True
     name = values.get("name")
     if "name" not in table:
-        ctx.error(base + ["name"], "is required", hint='add name = "my-app" under [cerebrium.deployment]')
+        ctx.error([*base, "name"], "is required", hint='add name = "my-app" under [cerebrium.deployment]')
         ok = False
     elif isinstance(name, str) and (not name or not set(name) <= _NAME_CHARS):
         ctx.error(
-            base + ["name"],
+            [*base, "name"],
             f"must be a non-empty name of letters, digits, '-', '_' or '.', not {toml_literal(name)}",
         )
         ok = False
     image = values.get("docker_base_image_url")
     if isinstance(image, str) and (not image.strip() or any(c.isspace() for c in image)):
-        ctx.error(base + ["docker_base_image_url"], f"must be an image reference, not {toml_literal(image)}")
+        ctx.error([*base, "docker_base_image_url"], f"must be an image reference, not {toml_literal(image)}")
         ok = False
     for key in ("shell_commands", "pre_build_commands"):
         if key in values:
-            values[key] = _drop_blank_commands(ctx, base + [key], values[key])
+            values[key] = _drop_blank_commands(ctx, [*base, key], values[key])
     if not ok or ctx.failed(base):
         return None
     return Deployment(**values)
@@ -112,7 +120,7 @@ def _drop_blank_commands(ctx: Context, key: list[str], commands: tuple[str, ...]
 
 
 # ---------------------------------------------------------------------------
-# [cerebrium.runtime.*]
+# Section cerebrium.runtime.*
 
 
 def validate_runtime(ctx: Context, root: Mapping[str, Any]) -> RuntimeCustom | None:
@@ -124,40 +132,44 @@ def validate_runtime(ctx: Context, root: Mapping[str, Any]) -> RuntimeCustom | N
             continue
         if isinstance(value, dict):
             ctx.warning(
-                base + [name],
+                [*base, name],
                 f"the {name!r} runtime is not built by builder; this section is ignored",
                 hint="builder builds [cerebrium.runtime.custom] apps",
             )
         else:
-            ctx.warning(base + [name], "unknown key; ignored", hint="runtime options go in [cerebrium.runtime.custom]")
+            ctx.warning([*base, name], "unknown key; ignored", hint="runtime options go in [cerebrium.runtime.custom]")
     if "custom" not in runtimes:
         return None
-    custom_path = base + ["custom"]
+    custom_path = [*base, "custom"]
     table = ctx.table(custom_path, runtimes["custom"])
     values = ctx.options(spec.RUNTIME_CUSTOM, custom_path, table)
     if "port" not in table:
-        ctx.error(custom_path + ["port"], "is required in [cerebrium.runtime.custom]", hint="add port = 8000")
+        ctx.error([*custom_path, "port"], "is required in [cerebrium.runtime.custom]", hint="add port = 8000")
     _check_entrypoint(ctx, custom_path, table, values)
-    for key in ("healthcheck_endpoint", "readycheck_endpoint"):
-        endpoint = values.get(key)
-        if isinstance(endpoint, str) and endpoint and not endpoint.startswith("/"):
-            ctx.error(
-                custom_path + [key],
-                f'must be empty (TCP check) or an HTTP path starting with "/", not {toml_literal(endpoint)}',
-                hint=f'write {key} = "/{endpoint.lstrip("/")}"',
-            )
+    _check_endpoints(ctx, custom_path, values)
     dockerfile = values.get("dockerfile_path")
     if isinstance(dockerfile, str):
         problem = relative_path_problem(dockerfile)
         if problem:
-            ctx.error(custom_path + ["dockerfile_path"], problem)
+            ctx.error([*custom_path, "dockerfile_path"], problem)
     if ctx.failed(custom_path):
         return None
     return RuntimeCustom(**values)
 
 
+def _check_endpoints(ctx: Context, base: list[str], values: Mapping[str, Any]) -> None:
+    for key in ("healthcheck_endpoint", "readycheck_endpoint"):
+        endpoint = values.get(key)
+        if isinstance(endpoint, str) and endpoint and not endpoint.startswith("/"):
+            ctx.error(
+                [*base, key],
+                f'must be empty (TCP check) or an HTTP path starting with "/", not {toml_literal(endpoint)}',
+                hint=f'write {key} = "/{endpoint.lstrip("/")}"',
+            )
+
+
 def _check_entrypoint(ctx: Context, base: list[str], table: Mapping[str, Any], values: dict[str, Any]) -> None:
-    key = base + ["entrypoint"]
+    key = [*base, "entrypoint"]
     entrypoint = values.get("entrypoint")
     if "entrypoint" not in table:
         if "dockerfile_path" not in table:
@@ -183,4 +195,3 @@ def _check_entrypoint(ctx: Context, base: list[str], table: Mapping[str, Any], v
                 hint="the port in the entrypoint must match port",
             )
             return
-

@@ -33,7 +33,9 @@ def test_at_least_sixty_configs() -> None:
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_one_clear_line_per_problem(name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_clear_line_per_problem(
+    name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(REAL_WORLD)
     code, out, err = run(name, capsys)
     lines = err.splitlines()

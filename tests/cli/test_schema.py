@@ -92,8 +92,19 @@ def test_every_option_is_described_with_default_and_constraints() -> None:
         ({"cerebrium": {"deployment": {"name": "a"}, "hardware": {"compute": ["ADA_L4", "NEW_GPU"]}}}, True),
         ({"cerebrium": {"deployment": {"name": "a"}, "hardware": {"compute": []}}}, False),
         ({"cerebrium": {"deployment": {"name": "a"}, "runtime": {"custom": {"port": 1}}}}, False),
-        ({"cerebrium": {"deployment": {"name": "a"}, "runtime": {"custom": {"port": 1, "dockerfile_path": "D"}}}}, True),
-        ({"cerebrium": {"deployment": {"name": "a"}, "scaling": {"scaling_buffer": 1, "scaling_metric": "cpu_utilization"}}}, False),
+        (
+            {"cerebrium": {"deployment": {"name": "a"}, "runtime": {"custom": {"port": 1, "dockerfile_path": "D"}}}},
+            True,
+        ),
+        (
+            {
+                "cerebrium": {
+                    "deployment": {"name": "a"},
+                    "scaling": {"scaling_buffer": 1, "scaling_metric": "cpu_utilization"},
+                }
+            },
+            False,
+        ),
         ({"cerebrium": {"deployment": {"name": "a"}, "scaling": {"scaling_buffer": 1}}}, True),
         ({"cerebrium": {"deployment": {"name": "a"}, "scaling": {"load_balancing_algorithm": "nope"}}}, False),
         ({"cerebrium": {"deployment": {"name": "a"}, "dependencies": {"pip": {"torch": 2}}}}, False),

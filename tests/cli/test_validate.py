@@ -70,7 +70,10 @@ def test_warnings_go_to_stderr_and_exit_zero(tmp_path: Path, capsys: pytest.Capt
     (tmp_path / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "x"\nusee_uv = true\n')
     assert main(["validate", str(tmp_path / "cerebrium.toml")]) == 0
     captured = capsys.readouterr()
-    assert captured.err == f"warning: {tmp_path}/cerebrium.toml:3: cerebrium.deployment.usee_uv: unknown key; ignored (did you mean use_uv?)\n"
+    assert (
+        captured.err
+        == f"warning: {tmp_path}/cerebrium.toml:3: cerebrium.deployment.usee_uv: unknown key; ignored (did you mean use_uv?)\n"
+    )
     assert captured.out == f"{tmp_path}/cerebrium.toml: valid (1 warning)\n"
 
 
@@ -88,7 +91,10 @@ def test_default_path_is_the_current_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["validate"]) == 2
-    assert capsys.readouterr().err == "error: .: no cerebrium.toml in this directory (create cerebrium.toml with a [cerebrium.deployment] name, or pass the file's path)\n"
+    assert (
+        capsys.readouterr().err
+        == "error: .: no cerebrium.toml in this directory (create cerebrium.toml with a [cerebrium.deployment] name, or pass the file's path)\n"
+    )
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["validate", "--help"], ["schema", "--help"]])

@@ -64,7 +64,7 @@ def test_multiline_string_body_is_not_a_header() -> None:
 
 
 def test_crlf_line_endings() -> None:
-    assert key_lines('[a]\r\nb = 1\r\nc = 2\r\n')["a.c"] == 3
+    assert key_lines("[a]\r\nb = 1\r\nc = 2\r\n")["a.c"] == 3
 
 
 def test_garbage_returns_partial_map() -> None:

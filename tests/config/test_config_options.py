@@ -49,42 +49,138 @@ ROWS: list[tuple[str, str, str | None]] = [
     (D + "shell_commands = [true]\n", "cerebrium.deployment.shell_commands", r"item 1 must be a string"),
     (D + 'pre_build_commands = ["apt-get update"]\n', "cerebrium.deployment.pre_build_commands", None),
     (D + "pre_build_commands = {a = 1}\n", "cerebrium.deployment.pre_build_commands", r"must be an array .* a table"),
-    (D + 'docker_base_image_url = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"\n', "cerebrium.deployment.docker_base_image_url", None),
+    (
+        D + 'docker_base_image_url = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"\n',
+        "cerebrium.deployment.docker_base_image_url",
+        None,
+    ),
     (D + 'docker_base_image_url = ""\n', "cerebrium.deployment.docker_base_image_url", r"must be an image reference"),
-    (D + 'docker_base_image_url = "debian bookworm"\n', "cerebrium.deployment.docker_base_image_url", r"must be an image reference"),
+    (
+        D + 'docker_base_image_url = "debian bookworm"\n',
+        "cerebrium.deployment.docker_base_image_url",
+        r"must be an image reference",
+    ),
     (D + "use_uv = false\n", "cerebrium.deployment.use_uv", None),
     (D + "use_uv = 1\n", "cerebrium.deployment.use_uv", r"must be a boolean .* not an integer"),
     (D + "deployment_initialization_timeout = 60\n", "cerebrium.deployment.deployment_initialization_timeout", None),
     (D + "deployment_initialization_timeout = 830\n", "cerebrium.deployment.deployment_initialization_timeout", None),
-    (D + "deployment_initialization_timeout = 59\n", "cerebrium.deployment.deployment_initialization_timeout", r"between 60 and 830, not 59"),
-    (D + "deployment_initialization_timeout = 831\n", "cerebrium.deployment.deployment_initialization_timeout", r"between 60 and 830, not 831"),
-    (D + "deployment_initialization_timeout = true\n", "cerebrium.deployment.deployment_initialization_timeout", r"must be an integer, not a boolean"),
+    (
+        D + "deployment_initialization_timeout = 59\n",
+        "cerebrium.deployment.deployment_initialization_timeout",
+        r"between 60 and 830, not 59",
+    ),
+    (
+        D + "deployment_initialization_timeout = 831\n",
+        "cerebrium.deployment.deployment_initialization_timeout",
+        r"between 60 and 830, not 831",
+    ),
+    (
+        D + "deployment_initialization_timeout = true\n",
+        "cerebrium.deployment.deployment_initialization_timeout",
+        r"must be an integer, not a boolean",
+    ),
     # --- runtime.custom
     (RUNTIME, "cerebrium.runtime.custom.port", None),
-    ('[cerebrium.runtime.custom]\nentrypoint = ["python", "main.py"]\n', "cerebrium.runtime.custom.port", r"is required"),
-    ('[cerebrium.runtime.custom]\nport = 0\nentrypoint = ["a"]\n', "cerebrium.runtime.custom.port", r"between 1 and 65535, not 0"),
-    ('[cerebrium.runtime.custom]\nport = 65536\nentrypoint = ["a"]\n', "cerebrium.runtime.custom.port", r"between 1 and 65535, not 65536"),
-    ('[cerebrium.runtime.custom]\nport = "8000"\nentrypoint = ["a"]\n', "cerebrium.runtime.custom.port", r"must be an integer, not a string"),
-    ("[cerebrium.runtime.custom]\nport = 8000\n", "cerebrium.runtime.custom.entrypoint", r"is required unless dockerfile_path is set"),
-    ('[cerebrium.runtime.custom]\nport = 8000\ndockerfile_path = "Dockerfile"\n', "cerebrium.runtime.custom.entrypoint", None),
-    ('[cerebrium.runtime.custom]\nport = 8000\nentrypoint = "python main.py"\n', "cerebrium.runtime.custom.entrypoint", r"must be an array of strings"),
-    ("[cerebrium.runtime.custom]\nport = 8000\nentrypoint = []\n", "cerebrium.runtime.custom.entrypoint", r"must start with the program"),
-    ('[cerebrium.runtime.custom]\nport = 8000\nentrypoint = ["uvicorn", "m:app", "--port", "8000"]\n', "cerebrium.runtime.custom.entrypoint", None),
-    ('[cerebrium.runtime.custom]\nport = 8000\nentrypoint = ["uvicorn", "m:app", "--port", "8001"]\n', "cerebrium.runtime.custom.entrypoint", r"port 8001 but port = 8000"),
-    ('[cerebrium.runtime.custom]\nport = 8000\nentrypoint = ["uvicorn", "m:app", "--port=9000"]\n', "cerebrium.runtime.custom.entrypoint", r"port 9000 but port = 8000"),
-    ('[cerebrium.runtime.custom]\nport = 5000\nentrypoint = ["gunicorn", "--bind", "0.0.0.0:5000", "a:b"]\n', "cerebrium.runtime.custom.entrypoint", None),
-    ('[cerebrium.runtime.custom]\nport = 5000\nentrypoint = ["gunicorn", "-b", ":8000", "a:b"]\n', "cerebrium.runtime.custom.entrypoint", r"port 8000 but port = 5000"),
-    ('[cerebrium.runtime.custom]\nport = 5000\nentrypoint = ["sh", "-c", "flask run -p 5001"]\n', "cerebrium.runtime.custom.entrypoint", r"port 5001 but port = 5000"),
-    ('[cerebrium.runtime.custom]\nport = 8501\nentrypoint = ["streamlit", "run", "a.py", "--server.port=8501"]\n', "cerebrium.runtime.custom.entrypoint", None),
+    (
+        '[cerebrium.runtime.custom]\nentrypoint = ["python", "main.py"]\n',
+        "cerebrium.runtime.custom.port",
+        r"is required",
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = 0\nentrypoint = ["a"]\n',
+        "cerebrium.runtime.custom.port",
+        r"between 1 and 65535, not 0",
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = 65536\nentrypoint = ["a"]\n',
+        "cerebrium.runtime.custom.port",
+        r"between 1 and 65535, not 65536",
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = "8000"\nentrypoint = ["a"]\n',
+        "cerebrium.runtime.custom.port",
+        r"must be an integer, not a string",
+    ),
+    (
+        "[cerebrium.runtime.custom]\nport = 8000\n",
+        "cerebrium.runtime.custom.entrypoint",
+        r"is required unless dockerfile_path is set",
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = 8000\ndockerfile_path = "Dockerfile"\n',
+        "cerebrium.runtime.custom.entrypoint",
+        None,
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = 8000\nentrypoint = "python main.py"\n',
+        "cerebrium.runtime.custom.entrypoint",
+        r"must be an array of strings",
+    ),
+    (
+        "[cerebrium.runtime.custom]\nport = 8000\nentrypoint = []\n",
+        "cerebrium.runtime.custom.entrypoint",
+        r"must start with the program",
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = 8000\nentrypoint = ["uvicorn", "m:app", "--port", "8000"]\n',
+        "cerebrium.runtime.custom.entrypoint",
+        None,
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = 8000\nentrypoint = ["uvicorn", "m:app", "--port", "8001"]\n',
+        "cerebrium.runtime.custom.entrypoint",
+        r"port 8001 but port = 8000",
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = 8000\nentrypoint = ["uvicorn", "m:app", "--port=9000"]\n',
+        "cerebrium.runtime.custom.entrypoint",
+        r"port 9000 but port = 8000",
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = 5000\nentrypoint = ["gunicorn", "--bind", "0.0.0.0:5000", "a:b"]\n',
+        "cerebrium.runtime.custom.entrypoint",
+        None,
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = 5000\nentrypoint = ["gunicorn", "-b", ":8000", "a:b"]\n',
+        "cerebrium.runtime.custom.entrypoint",
+        r"port 8000 but port = 5000",
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = 5000\nentrypoint = ["sh", "-c", "flask run -p 5001"]\n',
+        "cerebrium.runtime.custom.entrypoint",
+        r"port 5001 but port = 5000",
+    ),
+    (
+        '[cerebrium.runtime.custom]\nport = 8501\nentrypoint = ["streamlit", "run", "a.py", "--server.port=8501"]\n',
+        "cerebrium.runtime.custom.entrypoint",
+        None,
+    ),
     (RUNTIME + 'healthcheck_endpoint = "/health"\n', "cerebrium.runtime.custom.healthcheck_endpoint", None),
     (RUNTIME + 'healthcheck_endpoint = ""\n', "cerebrium.runtime.custom.healthcheck_endpoint", None),
-    (RUNTIME + 'healthcheck_endpoint = "health"\n', "cerebrium.runtime.custom.healthcheck_endpoint", r'starting with "/"'),
+    (
+        RUNTIME + 'healthcheck_endpoint = "health"\n',
+        "cerebrium.runtime.custom.healthcheck_endpoint",
+        r'starting with "/"',
+    ),
     (RUNTIME + 'readycheck_endpoint = "/ready"\n', "cerebrium.runtime.custom.readycheck_endpoint", None),
-    (RUNTIME + "readycheck_endpoint = 200\n", "cerebrium.runtime.custom.readycheck_endpoint", r"must be a string, not an integer"),
+    (
+        RUNTIME + "readycheck_endpoint = 200\n",
+        "cerebrium.runtime.custom.readycheck_endpoint",
+        r"must be a string, not an integer",
+    ),
     (RUNTIME + 'readycheck_endpoint = "ready"\n', "cerebrium.runtime.custom.readycheck_endpoint", r'starting with "/"'),
     (RUNTIME + 'dockerfile_path = "docker/Dockerfile"\n', "cerebrium.runtime.custom.dockerfile_path", None),
-    (RUNTIME + 'dockerfile_path = "/etc/Dockerfile"\n', "cerebrium.runtime.custom.dockerfile_path", r"must be relative"),
-    (RUNTIME + 'dockerfile_path = "../Dockerfile"\n', "cerebrium.runtime.custom.dockerfile_path", r"must stay inside the project"),
+    (
+        RUNTIME + 'dockerfile_path = "/etc/Dockerfile"\n',
+        "cerebrium.runtime.custom.dockerfile_path",
+        r"must be relative",
+    ),
+    (
+        RUNTIME + 'dockerfile_path = "../Dockerfile"\n',
+        "cerebrium.runtime.custom.dockerfile_path",
+        r"must stay inside the project",
+    ),
     # --- hardware
     (H + "cpu = 2\n", "cerebrium.hardware.cpu", None),
     (H + "cpu = 0.5\n", "cerebrium.hardware.cpu", None),
@@ -110,7 +206,11 @@ ROWS: list[tuple[str, str, str | None]] = [
     # --- scaling
     (S + "min_replicas = 1\n", "cerebrium.scaling.min_replicas", None),
     (S + "min_replicas = -1\n", "cerebrium.scaling.min_replicas", r"at least 0, not -1"),
-    (S + "min_replicas = 3\n", "cerebrium.scaling.min_replicas", r"min_replicas \(3\) is greater than max_replicas \(2\)"),
+    (
+        S + "min_replicas = 3\n",
+        "cerebrium.scaling.min_replicas",
+        r"min_replicas \(3\) is greater than max_replicas \(2\)",
+    ),
     (S + "max_replicas = 10\n", "cerebrium.scaling.max_replicas", None),
     (S + "max_replicas = 2.0\n", "cerebrium.scaling.max_replicas", r"must be an integer, not a float"),
     (S + "min_replicas = 0\nmax_replicas = 0\n", "cerebrium.scaling.max_replicas", None),
@@ -127,7 +227,11 @@ ROWS: list[tuple[str, str, str | None]] = [
     (S + "scaling_target = 0\n", "cerebrium.scaling.scaling_target", r"at least 1, not 0"),
     (S + "scaling_buffer = 3\n", "cerebrium.scaling.scaling_buffer", None),
     (S + 'scaling_metric = "requests_per_second"\nscaling_buffer = 3\n', "cerebrium.scaling.scaling_buffer", None),
-    (S + 'scaling_metric = "cpu_utilization"\nscaling_buffer = 3\n', "cerebrium.scaling.scaling_buffer", r"only allowed with scaling_metric"),
+    (
+        S + 'scaling_metric = "cpu_utilization"\nscaling_buffer = 3\n',
+        "cerebrium.scaling.scaling_buffer",
+        r"only allowed with scaling_metric",
+    ),
     (S + "scaling_buffer = -1\n", "cerebrium.scaling.scaling_buffer", r"at least 0"),
     (S + "evaluation_interval = 6\n", "cerebrium.scaling.evaluation_interval", None),
     (S + "evaluation_interval = 300\n", "cerebrium.scaling.evaluation_interval", None),
@@ -135,23 +239,59 @@ ROWS: list[tuple[str, str, str | None]] = [
     (S + "evaluation_interval = 301\n", "cerebrium.scaling.evaluation_interval", r"between 6 and 300, not 301"),
     (S + "evaluation_interval_seconds = 60\n", "cerebrium.scaling.evaluation_interval_seconds", None),
     (S + "evaluation_interval_seconds = 1\n", "cerebrium.scaling.evaluation_interval_seconds", r"between 6 and 300"),
-    (S + "evaluation_interval = 60\nevaluation_interval_seconds = 30\n", "cerebrium.scaling.evaluation_interval_seconds", r"disagrees with evaluation_interval \(30 vs 60\)"),
+    (
+        S + "evaluation_interval = 60\nevaluation_interval_seconds = 30\n",
+        "cerebrium.scaling.evaluation_interval_seconds",
+        r"disagrees with evaluation_interval \(30 vs 60\)",
+    ),
     (S + 'load_balancing = "min-connections"\n', "cerebrium.scaling.load_balancing", None),
     (S + 'load_balancing = ""\n', "cerebrium.scaling.load_balancing", None),
     (S + 'load_balancing = "least-conn"\n', "cerebrium.scaling.load_balancing", r"must be one of"),
     (S + 'load_balancing_algorithm = "random-choice-2"\n', "cerebrium.scaling.load_balancing_algorithm", None),
-    (S + 'load_balancing_algorithm = "round_robin"\n', "cerebrium.scaling.load_balancing_algorithm", r'did you mean "round-robin"'),
+    (
+        S + 'load_balancing_algorithm = "round_robin"\n',
+        "cerebrium.scaling.load_balancing_algorithm",
+        r'did you mean "round-robin"',
+    ),
     (S + "roll_out_duration_seconds = 600\n", "cerebrium.scaling.roll_out_duration_seconds", None),
-    (S + "roll_out_duration_seconds = 601\n", "cerebrium.scaling.roll_out_duration_seconds", r"between 0 and 600, not 601"),
-    (S + "roll_out_duration_seconds = -1\n", "cerebrium.scaling.roll_out_duration_seconds", r"between 0 and 600, not -1"),
+    (
+        S + "roll_out_duration_seconds = 601\n",
+        "cerebrium.scaling.roll_out_duration_seconds",
+        r"between 0 and 600, not 601",
+    ),
+    (
+        S + "roll_out_duration_seconds = -1\n",
+        "cerebrium.scaling.roll_out_duration_seconds",
+        r"between 0 and 600, not -1",
+    ),
     # --- dependencies
-    ('[cerebrium.dependencies.pip]\ntorch = "==2.0.0"\n"pkg[a, b]" = ">=1"\n', "cerebrium.dependencies.pip.torch", None),
-    ("[cerebrium.dependencies.pip]\ntorch = 2.0\n", "cerebrium.dependencies.pip.torch", r"version must be a string, not a float"),
-    ('[cerebrium.dependencies]\npip = ["torch"]\n', "cerebrium.dependencies.pip", r"must be a table of name = version strings"),
+    (
+        '[cerebrium.dependencies.pip]\ntorch = "==2.0.0"\n"pkg[a, b]" = ">=1"\n',
+        "cerebrium.dependencies.pip.torch",
+        None,
+    ),
+    (
+        "[cerebrium.dependencies.pip]\ntorch = 2.0\n",
+        "cerebrium.dependencies.pip.torch",
+        r"version must be a string, not a float",
+    ),
+    (
+        '[cerebrium.dependencies]\npip = ["torch"]\n',
+        "cerebrium.dependencies.pip",
+        r"must be a table of name = version strings",
+    ),
     ('[cerebrium.dependencies.apt]\nffmpeg = "latest"\n', "cerebrium.dependencies.apt.ffmpeg", None),
-    ("[cerebrium.dependencies.apt]\nffmpeg = true\n", "cerebrium.dependencies.apt.ffmpeg", r"version must be a string, not a boolean"),
+    (
+        "[cerebrium.dependencies.apt]\nffmpeg = true\n",
+        "cerebrium.dependencies.apt.ffmpeg",
+        r"version must be a string, not a boolean",
+    ),
     ('[cerebrium.dependencies.conda]\ncuda = ">=11.7"\n', "cerebrium.dependencies.conda.cuda", None),
-    ("[cerebrium.dependencies.conda]\ncuda = {version = '11'}\n", "cerebrium.dependencies.conda.cuda", r"version must be a string, not a table"),
+    (
+        "[cerebrium.dependencies.conda]\ncuda = {version = '11'}\n",
+        "cerebrium.dependencies.conda.cuda",
+        r"version must be a string, not a table",
+    ),
     ('[cerebrium.dependencies]\nconda = "environment.yml"\n', "cerebrium.dependencies.conda", r"must be a table"),
     (P + 'pip = "requirements.txt"\n', "cerebrium.dependencies.paths.pip", None),
     (P + 'pip = "/abs/requirements.txt"\n', "cerebrium.dependencies.paths.pip", r"must be relative"),
@@ -163,8 +303,11 @@ ROWS: list[tuple[str, str, str | None]] = [
 ]
 
 
-
-@pytest.mark.parametrize(("snippet", "key_path", "regex"), ROWS, ids=[f"{i:03d}-{r[1].removeprefix('cerebrium.')}-{'ok' if r[2] is None else 'bad'}" for i, r in enumerate(ROWS)])
+@pytest.mark.parametrize(
+    ("snippet", "key_path", "regex"),
+    ROWS,
+    ids=[f"{i:03d}-{r[1].removeprefix('cerebrium.')}-{'ok' if r[2] is None else 'bad'}" for i, r in enumerate(ROWS)],
+)
 def test_option(tmp_path: Path, snippet: str, key_path: str, regex: str | None) -> None:
     result = load_snippet(tmp_path, snippet)
     errors = [d for d in result.errors if d.key_path == key_path]

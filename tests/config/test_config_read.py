@@ -22,11 +22,16 @@ def only_error(path: str | Path) -> str:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    assert only_error(tmp_path / "nope.toml").endswith("nope.toml: file not found (pass the path of cerebrium.toml or of its directory)")
+    assert only_error(tmp_path / "nope.toml").endswith(
+        "nope.toml: file not found (pass the path of cerebrium.toml or of its directory)"
+    )
 
 
 def test_directory_without_config(tmp_path: Path) -> None:
-    assert only_error(tmp_path) == f"{tmp_path}: no cerebrium.toml in this directory (create cerebrium.toml with a [cerebrium.deployment] name, or pass the file's path)"
+    assert (
+        only_error(tmp_path)
+        == f"{tmp_path}: no cerebrium.toml in this directory (create cerebrium.toml with a [cerebrium.deployment] name, or pass the file's path)"
+    )
 
 
 def test_directory_named_cerebrium_toml(tmp_path: Path) -> None:
@@ -38,7 +43,9 @@ def test_directory_named_cerebrium_toml(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content", [b"", b"   \n\n\t", b"\n"])
 def test_empty(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "cerebrium.toml").write_bytes(content)
-    assert only_error(tmp_path).endswith("cerebrium.toml: file is empty (add [cerebrium.deployment] with name = \"my-app\")")
+    assert only_error(tmp_path).endswith(
+        'cerebrium.toml: file is empty (add [cerebrium.deployment] with name = "my-app")'
+    )
 
 
 def test_binary(tmp_path: Path) -> None:
@@ -66,9 +73,18 @@ def test_exactly_one_mebibyte_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[cerebrium.deployment]\nname "x"\n', ":2: TOML syntax error at line 2, column 6: expected '=' after a key in a key/value pair"),
-        ("[cerebrium.deployment\n", ":1: TOML syntax error at line 1, column 22: expected ']' at the end of a table declaration"),
-        ('[cerebrium.deployment]\nname = "x"\nname = "y"\n', ":3: TOML syntax error at line 3, column 11: cannot overwrite a value"),
+        (
+            '[cerebrium.deployment]\nname "x"\n',
+            ":2: TOML syntax error at line 2, column 6: expected '=' after a key in a key/value pair",
+        ),
+        (
+            "[cerebrium.deployment\n",
+            ":1: TOML syntax error at line 1, column 22: expected ']' at the end of a table declaration",
+        ),
+        (
+            '[cerebrium.deployment]\nname = "x"\nname = "y"\n',
+            ":3: TOML syntax error at line 3, column 11: cannot overwrite a value",
+        ),
         ('[a]\nb = """open', "TOML syntax error at the end of the file: unterminated string"),
     ],
 )

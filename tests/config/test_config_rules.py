@@ -43,10 +43,28 @@ def test_defaults_of_the_reference(app_minimal: Path) -> None:
     assert (d.docker_base_image_url, d.deployment_initialization_timeout) == (DEFAULT_BASE_IMAGE, 600)
     assert config.runtime is None
     h = config.hardware
-    assert (h.cpu, h.memory, h.compute, h.gpu_count, h.provider, h.region) == (None, None, ("CPU",), 0, "aws", "us-east-1")
+    assert (h.cpu, h.memory, h.compute, h.gpu_count, h.provider, h.region) == (
+        None,
+        None,
+        ("CPU",),
+        0,
+        "aws",
+        "us-east-1",
+    )
     s = config.scaling
-    assert (s.min_replicas, s.max_replicas, s.replica_concurrency, s.response_grace_period, s.cooldown) == (0, 2, 10, 3600, 1800)
-    assert (s.scaling_metric, s.scaling_target, s.scaling_buffer, s.evaluation_interval) == ("concurrency_utilization", 100, None, 30)
+    assert (s.min_replicas, s.max_replicas, s.replica_concurrency, s.response_grace_period, s.cooldown) == (
+        0,
+        2,
+        10,
+        3600,
+        1800,
+    )
+    assert (s.scaling_metric, s.scaling_target, s.scaling_buffer, s.evaluation_interval) == (
+        "concurrency_utilization",
+        100,
+        None,
+        30,
+    )
     assert (s.load_balancing, s.roll_out_duration_seconds, s.effective_load_balancing) == ("", 0, "round-robin")
     assert config.dependencies.pip == config.dependencies.apt == config.dependencies.conda == ()
 
@@ -62,7 +80,9 @@ def test_complete_example(app_complete: Path) -> None:
     assert config.source_map is not None and config.source_map.line_of("cerebrium.hardware.compute") == 22
 
 
-@pytest.mark.parametrize(("concurrency", "expected"), [(1, "first-available"), (3, "first-available"), (4, "round-robin")])
+@pytest.mark.parametrize(
+    ("concurrency", "expected"), [(1, "first-available"), (3, "first-available"), (4, "round-robin")]
+)
 def test_effective_load_balancing(tmp_path: Path, concurrency: int, expected: str) -> None:
     config = valid(tmp_path, NAME + f"[cerebrium.scaling]\nreplica_concurrency = {concurrency}\n")
     assert config.scaling.effective_load_balancing == expected
@@ -80,7 +100,7 @@ def test_cpu_with_gpu_count_warns(tmp_path: Path) -> None:
     result = load_text(tmp_path, NAME + '[cerebrium.hardware]\ncompute = "CPU"\ngpu_count = 1\n')
     assert result.ok
     assert lines(result) == [
-        'warning 5 cerebrium.hardware.gpu_count: compute is CPU but gpu_count = 1; no GPU is attached '
+        "warning 5 cerebrium.hardware.gpu_count: compute is CPU but gpu_count = 1; no GPU is attached "
         '(set compute to a GPU type (e.g. "AMPERE_A10") or gpu_count = 0)'
     ]
 
@@ -89,17 +109,23 @@ def test_unknown_compute_is_a_warning_with_suggestion(tmp_path: Path) -> None:
     result = load_text(tmp_path, NAME + '[cerebrium.hardware]\ncompute = "A100"\n')
     assert result.ok and result.config is not None
     assert result.config.hardware.compute == ("A100",)
-    assert lines(result) == ['warning 4 cerebrium.hardware.compute: unknown compute type "A100" (did you mean "AMPERE_A100"?)']
+    assert lines(result) == [
+        'warning 4 cerebrium.hardware.compute: unknown compute type "A100" (did you mean "AMPERE_A100"?)'
+    ]
 
 
 def test_older_gpu_key_is_an_alias_of_compute(tmp_path: Path) -> None:
     result = load_text(tmp_path, NAME + '[cerebrium.hardware]\ngpu = "AMPERE_A10"\n')
     assert result.config is not None and result.config.hardware.compute == ("AMPERE_A10",)
-    assert lines(result) == ["warning 4 cerebrium.hardware.gpu: is an older spelling of compute; read as compute (rename it compute)"]
+    assert lines(result) == [
+        "warning 4 cerebrium.hardware.gpu: is an older spelling of compute; read as compute (rename it compute)"
+    ]
 
 
 def test_alias_spellings_same_value_warn(tmp_path: Path) -> None:
-    result = load_text(tmp_path, NAME + "[cerebrium.scaling]\nevaluation_interval = 60\nevaluation_interval_seconds = 60\n")
+    result = load_text(
+        tmp_path, NAME + "[cerebrium.scaling]\nevaluation_interval = 60\nevaluation_interval_seconds = 60\n"
+    )
     assert result.config is not None and result.config.scaling.evaluation_interval == 60
     assert lines(result) == [
         "warning 5 cerebrium.scaling.evaluation_interval_seconds: repeats evaluation_interval with the same value "
@@ -115,7 +141,9 @@ def test_alias_spelling_alone_sets_the_option(tmp_path: Path) -> None:
 def test_unknown_key_did_you_mean(tmp_path: Path) -> None:
     result = load_text(tmp_path, NAME + "python_versoin = '3.11'\n")
     assert result.ok
-    assert lines(result) == ["warning 3 cerebrium.deployment.python_versoin: unknown key; ignored (did you mean python_version?)"]
+    assert lines(result) == [
+        "warning 3 cerebrium.deployment.python_versoin: unknown key; ignored (did you mean python_version?)"
+    ]
 
 
 def test_key_in_the_wrong_section_names_its_home(tmp_path: Path) -> None:
@@ -156,7 +184,10 @@ def test_blank_shell_commands_are_dropped(tmp_path: Path) -> None:
     assert result.config is not None
     assert result.config.deployment.shell_commands == ()
     assert result.config.deployment.pre_build_commands == ("echo hi",)
-    assert [d.key_path for d in result.warnings] == ["cerebrium.deployment.shell_commands", "cerebrium.deployment.pre_build_commands"]
+    assert [d.key_path for d in result.warnings] == [
+        "cerebrium.deployment.shell_commands",
+        "cerebrium.deployment.pre_build_commands",
+    ]
 
 
 def test_other_runtimes_and_top_level_tables_warn(tmp_path: Path) -> None:
@@ -167,17 +198,23 @@ def test_other_runtimes_and_top_level_tables_warn(tmp_path: Path) -> None:
 
 def test_top_level_option_names_its_home(tmp_path: Path) -> None:
     result = load_text(tmp_path, 'name = "x"\n' + NAME)
-    assert lines(result)[0] == "warning 1 name: is outside [cerebrium.*]; ignored (name belongs in [cerebrium.deployment])"
+    assert (
+        lines(result)[0] == "warning 1 name: is outside [cerebrium.*]; ignored (name belongs in [cerebrium.deployment])"
+    )
 
 
 def test_unknown_cerebrium_section_did_you_mean(tmp_path: Path) -> None:
     result = load_text(tmp_path, NAME + "[cerebrium.scalling]\nmin_replicas = 1\n")
-    assert lines(result) == ["warning 3 cerebrium.scalling: unknown section; ignored (did you mean [cerebrium.scaling]?)"]
+    assert lines(result) == [
+        "warning 3 cerebrium.scalling: unknown section; ignored (did you mean [cerebrium.scaling]?)"
+    ]
 
 
 def test_unknown_dependency_table(tmp_path: Path) -> None:
     result = load_text(tmp_path, NAME + '[cerebrium.dependencies.pip3]\nnumpy = "1"\n')
-    assert lines(result) == ["warning 3 cerebrium.dependencies.pip3: unknown section; ignored (did you mean [cerebrium.dependencies.pip]?)"]
+    assert lines(result) == [
+        "warning 3 cerebrium.dependencies.pip3: unknown section; ignored (did you mean [cerebrium.dependencies.pip]?)"
+    ]
 
 
 def test_missing_cerebrium_table(tmp_path: Path) -> None:
@@ -218,7 +255,9 @@ def test_dependency_keys_kept_as_written_and_sorted(tmp_path: Path) -> None:
 def test_inline_table_dependencies_have_lines(tmp_path: Path) -> None:
     text = NAME + '[cerebrium.dependencies]\npip = { numpy = "1", torch = 2 }\n'
     result = load_text(tmp_path, text)
-    assert lines(result) == ['error 4 cerebrium.dependencies.pip.torch: version must be a string, not an integer (write "==2", "latest" or ">=…")']
+    assert lines(result) == [
+        'error 4 cerebrium.dependencies.pip.torch: version must be a string, not an integer (write "==2", "latest" or ">=…")'
+    ]
 
 
 def test_dotted_keys_have_lines(tmp_path: Path) -> None:

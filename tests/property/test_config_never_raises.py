@@ -37,7 +37,9 @@ SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 # --- strategies ---------------------------------------------------------------
 
 TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=20)
-KEY_WORDS = sorted({name for s in SECTIONS.values() for name in s.options} | {"gpu", "predict_data", "x", "torch", "pkg[a, b]"})
+KEY_WORDS = sorted(
+    {name for s in SECTIONS.values() for name in s.options} | {"gpu", "predict_data", "x", "torch", "pkg[a, b]"}
+)
 KEYS = st.one_of(st.sampled_from(KEY_WORDS), TEXT)
 ENUM_VALUES = ["3.10", "3.12", "CPU", "AMPERE_A10", "cpu_utilization", "round-robin", "/health", "latest", "==1.0", ""]
 SCALARS = st.one_of(
@@ -60,9 +62,10 @@ SECTION_PATHS = [s.path.split(".") for s in SECTIONS.values()] + [
     ["tool", "x"],
     ["cerebrium"],
 ]
-SECTION = st.one_of(st.sampled_from(SECTION_PATHS), st.lists(st.one_of(st.just("cerebrium"), KEYS), min_size=1, max_size=3))
+SECTION = st.one_of(
+    st.sampled_from(SECTION_PATHS), st.lists(st.one_of(st.just("cerebrium"), KEYS), min_size=1, max_size=3)
+)
 RANDOM_DOCUMENTS = st.lists(st.tuples(SECTION, st.dictionaries(KEYS, VALUES, max_size=5)), max_size=5)
-
 
 
 @st.composite
@@ -128,7 +131,11 @@ def mutated(draw: st.DrawFn) -> str:
         if op == "delete":
             text = text[:i] + text[j:]
         elif op == "insert":
-            text = text[:i] + draw(st.sampled_from(["[", "]", "=", '"', "'", "\n", "#", ".", "{", "}", ",", "1", "true"])) + text[i:]
+            text = (
+                text[:i]
+                + draw(st.sampled_from(["[", "]", "=", '"', "'", "\n", "#", ".", "{", "}", ",", "1", "true"]))
+                + text[i:]
+            )
         elif op == "duplicate":
             text = text[:j] + text[i:j] + text[j:]
         else:
@@ -182,13 +189,23 @@ def test_mutated_fixtures(workdir: Path, text: str) -> None:
 
 
 @settings(max_examples=600, **SETTINGS)
-@given(st.one_of(st.binary(max_size=300), st.builds(lambda s, b: s.encode() + b, st.sampled_from(SEEDS), st.binary(max_size=20))))
+@given(
+    st.one_of(
+        st.binary(max_size=300), st.builds(lambda s, b: s.encode() + b, st.sampled_from(SEEDS), st.binary(max_size=20))
+    )
+)
 def test_random_bytes(workdir: Path, data: bytes) -> None:
     check_result(load_bytes(workdir, data))
 
 
 @settings(max_examples=300, **SETTINGS)
-@given(st.one_of(DOCUMENTS.map(lambda d: render(d).encode("utf-8")), mutated().map(lambda t: t.encode("utf-8", "surrogatepass")), st.binary(max_size=100)))
+@given(
+    st.one_of(
+        DOCUMENTS.map(lambda d: render(d).encode("utf-8")),
+        mutated().map(lambda t: t.encode("utf-8", "surrogatepass")),
+        st.binary(max_size=100),
+    )
+)
 def test_cli_validate(workdir: Path, data: bytes) -> None:
     target = workdir / "cerebrium.toml"
     target.write_bytes(data)
