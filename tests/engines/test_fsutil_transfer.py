@@ -129,7 +129,7 @@ def test_only_manifest_entries_are_sent_and_parents_are_synthesized(tree: Path, 
     manifest = [FileEntry("a/b/deep.txt", mode=0o644, size=st_.st_size, mtime_ns=st_.st_mtime_ns)]
     sent, received, sender_packets, _ = transfer(tree, tmp_path / "out", manifest)
     assert received.paths == ["a", "a/b", "a/b/deep.txt"]
-    assert sent.requested == ("a/b/deep.txt",)
+    assert sent.requested == ["a/b/deep.txt"]
     modes = {p.stat.path: p.stat.mode for p in sender_packets if p.HasField("stat")}
     assert modes["a/b"] == 0o20000000750  # the real directory's mode
     assert (tmp_path / "out" / "a" / "b" / "deep.txt").read_text() == "deep\n"

@@ -93,6 +93,7 @@ def test_local_source_is_served_through_the_session(daemon: LoopbackDaemon, proj
     assert [e.relpath for e in walk_directory(tmp_path / "out")] == [e.relpath for e in walk_directory(project)]
     (report,) = files.transfers
     assert report.dir_name == "context"
+    assert report.complete
     assert sorted(report.requested) == ["big.bin", "notes.md", "src/main.py"]
 
 

@@ -6,6 +6,7 @@ import hashlib
 import os
 import stat
 import tarfile
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,8 @@ from builder.engines.buildkit.session import (
     TarballOutput,
     walk_directory,
 )
+from builder.engines.buildkit.session.plan_files import synced_dir_for_manifest
+from builder.plan.model import FileEntry, FileManifest
 
 IMAGE = "docker-image://docker.io/library/debian:bookworm-slim"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -139,7 +142,7 @@ def test_context_round_trip_and_incremental_resend(
         assert content(out.path) == content(project)
     first, second = files.transfers
     assert sorted(first.requested) == ["pkg/__init__.py", "pkg/sub/data.bin", "run.sh", "ünïcødé.txt"]
-    assert second.requested == ()  # same shared key: the engine kept its copy and asked for nothing
+    assert second.requested == []  # same shared key: the engine kept its copy and asked for nothing
     assert second.bytes_sent == 0
 
 
@@ -152,7 +155,7 @@ def test_changed_file_is_the_only_one_resent(engine: EngineClient, project: Path
     out = DirectoryOutput(tmp_path / "b")
     with Session.start(engine.control, files, FileSendProvider(out)) as session:
         solve(engine, session, context_definition(), "local")
-    assert files.transfers[-1].requested == ("run.sh",)
+    assert files.transfers[-1].requested == ["run.sh"]
     assert (out.path / "run.sh").read_text() == "#!/bin/sh\necho changed\n"
 
 
@@ -235,3 +238,44 @@ def test_unknown_local_name_fails_the_solve_clearly(engine: EngineClient, tmp_pa
     with Session.start(engine.control, files) as session, pytest.raises(grpc.RpcError) as info:
         solve(engine, session, context_definition(), "")
     assert "context" in info.value.details()  # type: ignore[attr-defined]
+
+
+def _solve_with_status(engine: EngineClient, session: Session) -> dict[str, bool]:
+    """Solve the context copy and return vertex name → cached."""
+    ref = f"builder-test-{uuid.uuid4().hex}"
+    seen: dict[str, bool] = {}
+
+    def read() -> None:
+        for update in engine.control.Status(control_pb2.StatusRequest(Ref=ref), timeout=120):
+            for vertex in update.vertexes:
+                seen[vertex.name] = vertex.cached
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    engine.control.Solve(
+        control_pb2.SolveRequest(Ref=ref, Definition=context_definition(), Session=session.id), timeout=300
+    )
+    reader.join(30)
+    return seen
+
+
+def test_plan_manifest_cache_follows_content_not_mtime_or_mode(engine: EngineClient, tmp_path: Path) -> None:
+    """With the plan's manifest, the copy step is cached unless content (or exec bit) changes."""
+    root = tmp_path / "app"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "main.py").write_text(f"# {uuid.uuid4().hex}\n")
+    manifest = FileManifest.of([FileEntry("src/main.py", "file", 35, "blake3:x")])
+
+    def build() -> tuple[tuple[str, ...], bool]:
+        files = FileSyncProvider({"context": synced_dir_for_manifest(root, manifest)})
+        with Session.start(engine.control, files) as session:
+            cached = _solve_with_status(engine, session)
+        return tuple(files.transfers[-1].requested), cached["copy / /"]
+
+    assert build() == (("src/main.py",), False)
+    assert build() == ((), True)
+    os.utime(root / "src" / "main.py", ns=(1, 1))
+    (root / "src" / "main.py").chmod(0o600)  # the plan says "file": sent as 0644 anyway
+    assert build() == (("src/main.py",), True)  # re-sent (mtime changed) but same content: still cached
+    (root / "src" / "main.py").write_text(f"# {uuid.uuid4().hex}\n")  # same size, new content
+    assert build() == (("src/main.py",), False)

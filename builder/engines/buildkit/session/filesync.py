@@ -43,7 +43,7 @@ class SyncedDir:
 
 
 class FileSyncProvider:
-    """Serve named directories to the daemon; ``transfers`` records every DiffCopy call."""
+    """Serve named directories to the daemon; ``transfers`` records every DiffCopy call (live)."""
 
     def __init__(self, dirs: Mapping[str, SyncedDir]) -> None:
         for name, synced in dirs.items():
@@ -75,12 +75,12 @@ class FileSyncProvider:
         )
         sender = DiffCopySender(synced.root, synced.entries, selector=selector, dir_name=name or "")
 
-        def record(report: TransferReport) -> None:
-            with self._lock:
-                self.transfers.append(report)
+        report = TransferReport(name or "")
+        with self._lock:
+            self.transfers.append(report)
 
         def work(stream: ServerCallStream[fsutil_pb2.Packet]) -> None:
-            sender.run(stream, on_complete=record)
+            sender.run(stream, report=report)
 
         return serve_stream(requests, context, fsutil_pb2.Packet.FromString, work, _encode, name=f"filesync-{name}")
 

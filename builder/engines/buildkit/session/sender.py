@@ -22,8 +22,8 @@ import contextlib
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from builder.engines.buildkit._pb import fsutil_pb2
 from builder.engines.buildkit.session.errors import TransferError
@@ -36,14 +36,21 @@ Packet = fsutil_pb2.Packet
 CHUNK_SIZE = 32 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TransferReport:
-    """What one DiffCopy call moved: entries described, files whose data was requested, bytes sent."""
+    """What one DiffCopy call moved, updated live while it runs.
 
-    dir_name: str
-    entries: int
-    requested: tuple[str, ...]
-    bytes_sent: int
+    ``requested`` lists the files whose data the receiver asked for, in order,
+    and grows before their data is sent, so it is complete by the time the
+    engine has everything (the engine may end its Solve before our FIN).
+    ``complete`` turns True when the receiver's FIN arrives.
+    """
+
+    dir_name: str = ""
+    entries: int = 0
+    requested: list[str] = field(default_factory=list)
+    bytes_sent: int = 0
+    complete: bool = False
 
 
 def _stat_for(entry: ManifestEntry | None, path: str, fallback: os.stat_result | None) -> fsutil_pb2.Stat:
@@ -118,13 +125,10 @@ class DiffCopySender:
         except OSError as exc:
             raise TransferError(f"cannot open the project directory {self._root}: {exc.strerror}") from exc
 
-    def run(
-        self, stream: MessageStream[Packet], *, on_complete: Callable[[TransferReport], None] | None = None
-    ) -> TransferReport:
+    def run(self, stream: MessageStream[Packet], *, report: TransferReport | None = None) -> TransferReport:
         """Describe every entry, serve requested files until the FIN handshake; raise on failure.
 
-        ``on_complete`` gets the report when the receiver's FIN arrives, before
-        our FIN answers it (the daemon may finish its Solve right after that).
+        Progress goes into ``report`` (a new one when not given) as it happens.
         """
         stats = self.wire_stats()
         self._ids = {}
@@ -133,7 +137,8 @@ class DiffCopySender:
             if entry is not None and not entry.is_dir and not entry.is_symlink:
                 self._ids[i] = entry
         root_fd = self._open_root()
-        state = _SendState(len(stats), on_complete)
+        state = _SendState(report or TransferReport(self._dir_name))
+        state.report.entries = len(stats)
         reader = threading.Thread(target=self._serve_requests, args=(stream, root_fd, state), daemon=True)
         reader.start()
         for st in stats:
@@ -145,10 +150,7 @@ class DiffCopySender:
         reader.join()
         if state.error is not None:
             raise state.error
-        return self._report(state)
-
-    def _report(self, state: _SendState) -> TransferReport:
-        return TransferReport(self._dir_name, state.entries, tuple(state.requested), state.bytes_sent)
+        return state.report
 
     def _serve_requests(self, stream: MessageStream[Packet], root_fd: int, state: _SendState) -> None:
         try:
@@ -159,8 +161,7 @@ class DiffCopySender:
                 if pkt.type == fsutil_pb2.PACKET_REQ:
                     self._send_file(stream, root_fd, pkt.ID, state)
                 elif pkt.type == fsutil_pb2.PACKET_FIN:
-                    if state.on_complete is not None:
-                        state.on_complete(self._report(state))
+                    state.report.complete = True
                     stream.send(Packet(type=fsutil_pb2.PACKET_FIN))
                     return
                 elif pkt.type == fsutil_pb2.PACKET_ERR:
@@ -186,7 +187,7 @@ class DiffCopySender:
         if entry is None:
             raise TransferError(f"the receiver requested unknown file ID {file_id}")
         path = entry.relpath
-        state.requested.append(path)
+        state.report.requested.append(path)
         fd = open_regular_file(root_fd, path)
         try:
             st = os.fstat(fd)
@@ -198,7 +199,7 @@ class DiffCopySender:
                 if not chunk:
                     raise TransferError(f"{path} shrank while it was being sent; run the build again")
                 left -= len(chunk)
-                state.bytes_sent += len(chunk)
+                state.report.bytes_sent += len(chunk)
                 stream.send(Packet(type=fsutil_pb2.PACKET_DATA, ID=file_id, data=chunk))
         finally:
             os.close(fd)
@@ -206,13 +207,10 @@ class DiffCopySender:
 
 
 class _SendState:
-    def __init__(self, entries: int, on_complete: Callable[[TransferReport], None] | None) -> None:
-        self.entries = entries
-        self.on_complete = on_complete
+    def __init__(self, report: TransferReport) -> None:
+        self.report = report
         self.failed = threading.Event()
         self.error: TransferError | None = None
-        self.requested: list[str] = []
-        self.bytes_sent = 0
 
     def fail(self, exc: TransferError) -> None:
         if self.error is None:
