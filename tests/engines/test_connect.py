@@ -64,6 +64,10 @@ class FakeDockerd:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # close() cuts connections mid-read
+            self._serve_one(conn)
+
+    def _serve_one(self, conn: socket.socket) -> None:
         with conn:
             buf = b""
             while b"\r\n\r\n" not in buf:
@@ -150,7 +154,11 @@ def fake(short_dir: Path) -> Iterator[FakeDockerd]:
 def _connect(path: str) -> socket.socket:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
-    s.connect(path)
+    try:
+        s.connect(path)
+    except OSError:
+        s.close()
+        raise
     return s
 
 
