@@ -283,3 +283,34 @@ def test_dotted_keys_have_lines(tmp_path: Path) -> None:
 )
 def test_entrypoint_ports(argv: list[str], ports: tuple[int, ...]) -> None:
     assert entrypoint_ports(argv) == ports
+
+
+@pytest.mark.parametrize(
+    ("section", "model"),
+    [
+        ("cerebrium.deployment", "Deployment"),
+        ("cerebrium.runtime.custom", "RuntimeCustom"),
+        ("cerebrium.hardware", "Hardware"),
+        ("cerebrium.scaling", "Scaling"),
+        ("cerebrium.dependencies.paths", "DependencyPaths"),
+    ],
+)
+def test_option_tables_match_the_model(section: str, model: str) -> None:
+    """The spec tables (validator + schema) and the frozen model never drift apart."""
+    import dataclasses
+
+    from builder.config import model as model_module
+    from builder.config.spec import SECTIONS
+
+    cls = getattr(model_module, model)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    options = SECTIONS[section].options
+    assert set(fields) == set(options)
+    for name, option in options.items():
+        default = fields[name].default
+        if default is dataclasses.MISSING or option.default is None:
+            continue
+        expected = tuple(option.default) if isinstance(option.default, list) else option.default
+        if name == "compute":
+            expected = (option.default,)
+        assert default == expected, name
