@@ -1,0 +1,184 @@
+"""``builder plan``: formats, exit codes, history, and a cache that cannot be used."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from builder.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project(app_fastapi_cpu: Path) -> Path:
+    return app_fastapi_cpu
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    target = tmp_path / "cache"
+    monkeypatch.setenv("BUILDER_CACHE_DIR", str(target))
+    return target
+
+
+def _plan(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["plan", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _mark_built(cache: Path, plan_doc: dict, seconds: float = 3.0) -> None:  # type: ignore[type-arg]
+    from cache import StepRecord, open_cache
+
+    with open_cache(cache) as store:
+        for step in plan_doc["steps"]:
+            now = time.time()
+            store.steps.record_step(StepRecord(step["key"], step["kind"], step["id"], plan_doc["app"], "test", {},
+                                               None, seconds, 0, now, now))
+
+
+def test_text_tree(project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _plan(capsys, str(project))
+    assert code == 0
+    assert out.splitlines()[0] == "plan for fastapi-cpu: 6 of 6 steps rebuild"
+    assert "├─ ✗ base" in out and "why: not built before" in out
+    assert err == ""
+
+
+def test_json_then_hits_after_build(project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _plan(capsys, str(project), "--format", "json")
+    document = json.loads(out)
+    assert code == 0
+    assert [s["id"] for s in document["steps"]] == ["base", "python", "apt", "pip", "files", "config"]
+    assert {s["status"] for s in document["steps"]} == {"miss"}
+    _mark_built(cache_dir, document)
+    code, out, _ = _plan(capsys, str(project), "--format", "json", "--fail-on-miss")
+    assert code == 0
+    assert {s["status"] for s in json.loads(out)["steps"]} == {"hit"}
+    (project / "main.py").write_text("print('changed')\n")
+    code, out, err = _plan(capsys, str(project), "--format", "json", "--fail-on-miss")
+    assert code == 3
+    steps = {s["id"]: s for s in json.loads(out)["steps"]}
+    assert steps["files"]["reason"] == "files: 1 changed (main.py)"
+    assert steps["files"]["estimated_seconds"] == 3.0
+    assert steps["config"]["reason"] == "parent changed (files)"
+    assert steps["pip"]["status"] == "hit"
+    assert "--fail-on-miss" in err
+
+
+def test_no_record_keeps_history_unchanged(project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _plan(capsys, str(project), "--no-record")
+    _, out, _ = _plan(capsys, str(project))
+    assert "no earlier plan" in out
+    _, out, _ = _plan(capsys, str(project))
+    assert "same key as the last plan" in out
+
+
+def test_fail_on_miss_on_first_plan(project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = _plan(capsys, str(project), "--fail-on-miss")
+    assert code == 3
+
+
+def test_dot(project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _plan(capsys, str(project), "--format", "dot")
+    assert code == 0
+    assert out.startswith('digraph "plan fastapi-cpu" {')
+    assert '"pip" -> "files";' in out and out.rstrip().endswith("}")
+
+
+def test_cache_dir_flag(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "elsewhere"
+    _plan(capsys, str(project), "--cache-dir", str(other))
+    assert other.is_dir() and any(other.iterdir())
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_cache_degrades_with_one_warning(project: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, out, err = _plan(capsys, str(project), "--cache-dir", str(locked / "c"))
+    assert code == 0 and "plan for fastapi-cpu" in out
+    assert err.count("warning:") == 1 and "planning without history" in err
+
+
+def test_cache_path_that_is_a_file_degrades_with_one_warning(project: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code, out, err = _plan(capsys, str(project), "--cache-dir", str(blocker))
+    assert code == 0 and "plan for fastapi-cpu" in out
+    assert err.count("warning:") == 1 and "without history" in err
+
+
+def test_garbage_cache_database_never_crashes(project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _plan(capsys, str(project))
+    for db in cache_dir.rglob("*.db"):
+        db.write_bytes(b"garbage" * 1000)
+    code, out, _ = _plan(capsys, str(project))
+    assert code == 0 and "plan for fastapi-cpu" in out
+    code, out, _ = _plan(capsys, str(project))
+    assert code == 0
+
+
+def test_concurrent_plans_share_one_cache(project: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "shared"
+    env = {**os.environ, "BUILDER_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-m", "builder", "plan", str(project), "--format", "json"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    assert [r[2] for r in results] == [0, 0, 0, 0], [r[1] for r in results]
+    keys = {json.dumps([s["key"] for s in json.loads(r[0])["steps"]]) for r in results}
+    assert len(keys) == 1
+    again = subprocess.run([sys.executable, "-m", "builder", "plan", str(project)], env=env, capture_output=True,
+                           text=True, check=False)
+    assert again.returncode == 0 and "same key as the last plan" in again.stdout
+
+
+def test_invalid_config_exits_2(tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "x"\npython_version = "2.7"\n')
+    code, _, err = _plan(capsys, str(tmp_path))
+    assert code == 2 and "python_version" in err
+
+
+def test_bad_base_image_exits_2(tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "x"\n'
+                                             'docker_base_image_url = "Not A Ref"\n')
+    code, _, err = _plan(capsys, str(tmp_path))
+    assert code == 2
+    assert "docker_base_image_url" in err and "Traceback" not in err
+
+
+def test_resolve_without_uv_result_warns_and_plans(project: Path, cache_dir: Path,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from builder.deps.lock import uv
+    from builder.errors import LockError
+
+    def fail(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise LockError("index unreachable")
+
+    monkeypatch.setattr(uv, "compile_pip", fail)
+    code, out, err = _plan(capsys, str(project), "--resolve")
+    assert code == 0 and "plan for fastapi-cpu" in out
+    assert "keys are based on the specs as written" in err
+
+
+@pytest.mark.network
+@pytest.mark.skipif(shutil.which("uv") is None and not (REPO / ".venv" / "bin" / "uv").exists(), reason="needs uv")
+def test_resolve_pins_unpinned_requirements(tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "r"\n'
+                                             '[cerebrium.dependencies.pip]\nsix = "latest"\n')
+    code, out, err = _plan(capsys, str(tmp_path), "--resolve", "--format", "json")
+    assert code == 0, err
+    pip = next(s for s in json.loads(out)["steps"] if s["id"] == "pip")
+    assert "six==" in pip["inputs"]["requirements_txt"]
+    assert pip["inputs"]["locked"] is True
