@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 
 from cache.location import resolve_cache_dir
-from cache.prune import PruneResult, collect_stats, prune
+from cache.prune import PruneResult, collect_stats, list_entries, prune
 from cache.records import CacheStats
 from cache.resolution import ResolutionCache
 from cache.stat import StatCache
@@ -60,7 +60,8 @@ class CacheStore:
 
     def clear(self) -> int:
         """Remove every entry (and stores of other versions); the number of entries removed."""
-        removed = self._store.clear()
+        removed = len(list_entries(self._store))
+        self._store.clear()
         self.stats.invalidate()
         remove_other_stores(self.path)
         return removed

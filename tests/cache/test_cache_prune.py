@@ -94,6 +94,7 @@ def test_pruning_old_plans_keeps_the_index_consistent(store: CacheStore, clock: 
 def test_clear_removes_everything(store: CacheStore) -> None:
     store.steps.record_step(make_record("k1"))
     store.resolutions.put("r", {"v": 1})
-    assert store.clear() == 2
+    store.steps.record_plan("a", plan("a"))
+    assert store.clear() == 3
     assert store.summary().entry_bytes == 0
     assert not store.steps.is_built("k1")
