@@ -8,6 +8,7 @@ escapes) and no shell metacharacters where the syntax has no use for them.
 from __future__ import annotations
 
 import re
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from builder.errors import DependencyError
@@ -24,6 +25,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _URL_CHARS = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!*+,=%-]+$")
 _URL_SCHEMES = frozenset({"http", "https", "file"})
 _VCS_SCHEMES = frozenset({"git+https", "git+http", "git+ssh", "git+file", "hg+https", "hg+http", "svn+https", "bzr+https"})
+
+
+class WhereKw(TypedDict):
+    """The location keywords every DependencyError and check takes."""
+
+    key_path: str
+    file: str | None
+    line: int | None
 
 
 def describe_char(ch: str) -> str:

@@ -21,7 +21,7 @@ class HasCanonical(Protocol):
 
 def canonical_bytes(value: HasCanonical | dict[str, Any] | list[Any] | str | None) -> bytes:
     """Deterministic bytes of a set (via ``canonical()``) or of plain JSON data."""
-    data = value.canonical() if hasattr(value, "canonical") else value
+    data = value.canonical() if value is not None and not isinstance(value, (dict, list, str)) else value
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from builder.deps._text import WhereKw
 from builder.errors import DependencyError
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -36,7 +37,7 @@ def project_relative(project_dir: Path, rel: str, *, key_path: str, file: str | 
     Raises DependencyError for absolute paths, ``..`` escapes, NULs and
     symlinks that leave the project.  The file itself need not exist.
     """
-    where = {"key_path": key_path, "file": file, "line": line}
+    where: WhereKw = {"key_path": key_path, "file": file, "line": line}
     if not rel or "\x00" in rel or "\n" in rel or "\r" in rel:
         raise DependencyError(f"invalid path {rel!r}", hint="give a path relative to the project directory", **where)
     if rel.startswith(("/", "\\")) or PurePosixPath(rel).is_absolute() or (len(rel) > 1 and rel[1] == ":"):
@@ -60,7 +61,7 @@ def read_project_file(project_dir: Path, rel: str, *, key_path: str, file: str |
                       line: int | None = None) -> ProjectFile:
     """Read a UTF-8 text file inside the project, enforcing the size and line limits."""
     norm, target = project_relative(project_dir, rel, key_path=key_path, file=file, line=line)
-    where = {"key_path": key_path, "file": file, "line": line}
+    where: WhereKw = {"key_path": key_path, "file": file, "line": line}
     try:
         st = target.stat()
     except FileNotFoundError as exc:

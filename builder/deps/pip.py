@@ -24,7 +24,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from builder.deps._text import UNPINNED, check_no_shell, check_plain, check_url, key_path_for
+from builder.deps._text import UNPINNED, WhereKw, check_no_shell, check_plain, check_url, key_path_for
 from builder.deps.model import PipRequirement, PipSet
 from builder.deps.paths import join_rel, project_relative, read_project_file
 from builder.errors import DependencyError
@@ -61,7 +61,7 @@ class _Where:
         return DependencyError(message, key_path=self.key_path, file=self.file, line=self.line, hint=hint)
 
     @property
-    def kw(self) -> dict[str, object]:
+    def kw(self) -> WhereKw:
         return {"key_path": self.key_path, "file": self.file, "line": self.line}
 
 
@@ -94,8 +94,8 @@ def pip_set_from_inline(
 
 
 def _inline_requirement(key: str, value: str, where: _Where) -> PipRequirement:
-    check_plain(key, what="package name", **where.kw)  # type: ignore[arg-type]
-    check_plain(value, what="version", **where.kw)  # type: ignore[arg-type]
+    check_plain(key, what="package name", **where.kw)
+    check_plain(value, what="version", **where.kw)
     try:
         base = Requirement(key.strip())
     except InvalidRequirement as exc:
@@ -133,18 +133,16 @@ def _marker(text: str, where: _Where) -> str:
         raise where.error(f"invalid environment marker {text!r}: {_first_line(exc)}") from exc
 
 
-def _make(name: str, extras: Sequence[str], specifier: str, marker: str, **kw: object) -> PipRequirement:
+def _make(name: str, extras: Sequence[str], specifier: str, marker: str, *, url: str = "") -> PipRequirement:
     """A PipRequirement with its canonical line: ``name[extras]specifier ; marker``."""
     cname = canonicalize_name(name)
     cextras = tuple(sorted({canonicalize_name(e) for e in extras}))
     line = cname + (f"[{','.join(cextras)}]" if cextras else "") + specifier
-    url = str(kw.get("url") or "")
     if url:
         line += f" @ {url}"
     if marker:
         line += f" ; {marker}"
-    return PipRequirement(name=cname, line=line, extras=cextras, specifier=specifier, marker=marker,
-                          **kw)  # type: ignore[arg-type]
+    return PipRequirement(name=cname, line=line, extras=cextras, specifier=specifier, marker=marker, url=url)
 
 
 def _first_line(exc: Exception) -> str:
@@ -255,7 +253,7 @@ def _split_option(line: str, where: _Where) -> tuple[str, str]:
     elif head[:2] in _VALUE_OPTIONS and len(head) > 2 and not head.startswith("--"):
         head, rest = head[:2], (head[2:] + " " + rest).strip()
     if head not in _VALUE_OPTIONS:
-        check_plain(head, what="option", **where.kw)  # type: ignore[arg-type]
+        check_plain(head, what="option", **where.kw)
         raise where.error(f"unsupported requirements-file option {head!r}",
                           "supported: -r, -c, -e, --index-url, --extra-index-url, --find-links, --no-index, --hash")
     return head, rest.strip()
@@ -270,26 +268,26 @@ def _option(state: _FileState, line: str, rel: str, where: _Where, *, constraint
     if not value or " " in value:
         raise where.error(f"option {option} needs exactly one value, got {value!r}")
     if kind in ("requirement", "constraint"):
-        check_no_shell(value, what="included file", **where.kw)  # type: ignore[arg-type]
-        target, _ = project_relative(state.project_dir, join_rel(rel, value), **where.kw)  # type: ignore[arg-type]
+        check_no_shell(value, what="included file", **where.kw)
+        target, _ = project_relative(state.project_dir, join_rel(rel, value), **where.kw)
         _read_file(state, target, constraint=constraint or kind == "constraint", where=where)
     elif kind == "index_url":
-        url = check_url(value, what="index URL", **where.kw)  # type: ignore[arg-type]
+        url = check_url(value, what="index URL", **where.kw)
         if state.index_url not in (None, url):
             raise where.error(f"a second --index-url {url!r} (first was {state.index_url!r})",
                               "use --extra-index-url for additional indexes")
         state.index_url = url
     elif kind == "extra_index_url":
-        state.extra_index_urls.append(check_url(value, what="extra index URL", **where.kw))  # type: ignore[arg-type]
+        state.extra_index_urls.append(check_url(value, what="extra index URL", **where.kw))
     else:  # find_links
         state.find_links.append(_find_links(state, value, rel, where))
 
 
 def _find_links(state: _FileState, value: str, rel: str, where: _Where) -> str:
     if _SCHEME.match(value) and len(value.split(":", 1)[0]) > 1:
-        return check_url(value, what="find-links URL", **where.kw)  # type: ignore[arg-type]
-    check_no_shell(value, what="find-links path", **where.kw)  # type: ignore[arg-type]
-    target, _ = project_relative(state.project_dir, join_rel(rel, value), **where.kw)  # type: ignore[arg-type]
+        return check_url(value, what="find-links URL", **where.kw)
+    check_no_shell(value, what="find-links path", **where.kw)
+    target, _ = project_relative(state.project_dir, join_rel(rel, value), **where.kw)
     return "./" + target if target != "." else "."
 
 
@@ -304,7 +302,7 @@ def _requirement_line(state: _FileState, line: str, rel: str, where: _Where) -> 
     hashes = _hashes(options, where)
     if not text:
         raise where.error("an option line without a requirement")
-    check_plain(text, what="requirement", **where.kw)  # type: ignore[arg-type]
+    check_plain(text, what="requirement", **where.kw)
     if _looks_like_url(text):
         req = _url_requirement(text, where, editable=editable)
     elif _looks_like_path(text):
@@ -323,7 +321,7 @@ def _hashes(options: list[str], where: _Where) -> tuple[str, ...]:
         if token == "--hash":
             token = "--hash=" + next(it, "")
         if not token.startswith("--hash="):
-            check_plain(token, what="option", **where.kw)  # type: ignore[arg-type]
+            check_plain(token, what="option", **where.kw)
             raise where.error(f"unsupported per-requirement option {token.split('=')[0]!r}", "only --hash is supported")
         value = token.partition("=")[2]
         if not _HASH.match(value):
@@ -355,7 +353,7 @@ def _pep508(text: str, where: _Where) -> PipRequirement:
     if req.url:
         if req.url.startswith("file:"):
             raise where.error(f"file: URL in {text!r}", "write a path relative to the file instead, e.g. ./pkg")
-        url = check_url(req.url, what="requirement URL", vcs=True, **where.kw)  # type: ignore[arg-type]
+        url = check_url(req.url, what="requirement URL", vcs=True, **where.kw)
     return _make(req.name, sorted(req.extras), str(req.specifier), str(req.marker) if req.marker else "", url=url)
 
 
@@ -364,7 +362,7 @@ def _url_requirement(text: str, where: _Where, *, editable: bool) -> PipRequirem
     url = url.strip()
     if url.startswith("file:"):
         raise where.error(f"file: URL {url!r}", "write a path relative to the requirements file instead, e.g. ./pkg")
-    check_url(url, what="requirement URL", vcs=True, **where.kw)  # type: ignore[arg-type]
+    check_url(url, what="requirement URL", vcs=True, **where.kw)
     marker = _marker(marker_text.strip(), where) if marker_text.strip() else ""
     egg = re.search(r"[#&]egg=([A-Za-z0-9_.-]+)", url)
     wheel = _WHEEL_NAME.match(url.rsplit("/", 1)[-1].split("#")[0])
@@ -386,10 +384,10 @@ def _path_requirement(state: _FileState, text: str, rel: str, where: _Where, *, 
     m = _EXTRAS_SUFFIX.match(text)
     assert m is not None  # the pattern matches every string
     path, extras_text = m.group("path"), m.group("extras") or ""
-    check_no_shell(path, what="local path", **where.kw)  # type: ignore[arg-type]
+    check_no_shell(path, what="local path", **where.kw)
     if path.startswith("~"):
         raise where.error(f"local path {path!r} uses ~", "use a path relative to the requirements file")
-    target, absolute = project_relative(state.project_dir, join_rel(rel, path), **where.kw)  # type: ignore[arg-type]
+    target, absolute = project_relative(state.project_dir, join_rel(rel, path), **where.kw)
     if not absolute.exists():
         raise where.error(f"local path {path!r} does not exist (resolved to {target!r})")
     extras = tuple(sorted({canonicalize_name(e.strip()) for e in extras_text.split(",") if e.strip()}))

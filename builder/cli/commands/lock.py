@@ -45,7 +45,8 @@ def open_store(cache_dir: Path | None) -> ResolutionStore:
     try:
         import cache
 
-        return cache.open_cache(cache_dir).resolutions  # type: ignore[attr-defined,no-any-return]
+        store: ResolutionStore = cache.open_cache(cache_dir).resolutions
+        return store
     except (ImportError, AttributeError):
         return MemoryResolutionStore()
 
@@ -63,7 +64,11 @@ def _report(result: LockResult, project_dir: Path) -> None:
     if result.exported is not None:
         output.info(f"exported uv.lock to {_show(result.exported, project_dir)}")
     if result.pip_lock is not None:
-        how = "from the resolution cache" if result.pip_from_cache else "resolved with uv"
+        how = "resolved with uv"
+        if result.exported is not None:
+            how = "from uv.lock"
+        elif result.pip_from_cache:
+            how = "from the resolution cache"
         output.out(f"wrote {_show(result.pip_lock, project_dir)} ({result.pip_pins} pins, {how})")
     if result.conda_lock is not None:
         how = "from the resolution cache" if result.conda_from_cache else f"solved with {result.conda_solver}"

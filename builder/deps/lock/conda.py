@@ -32,11 +32,25 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from builder.deps.lock import ResolutionStore
 from builder.deps.lock.files import CONDA_PLATFORM, DIGEST_KEY, conda_input_digest
+
+__all__ = [
+    "CONDA_PLATFORM",
+    "CondaLockSolver",
+    "CondaSolver",
+    "RattlerSolver",
+    "SolvedPackage",
+    "build_lockfile",
+    "conda_input_digest",
+    "lock_conda",
+    "select_solver",
+    "solve_cached",
+    "write_conda_lock",
+]
 from builder.deps.model import CondaSet
 from builder.errors import LockError
 
 if TYPE_CHECKING:
-    from conda_lock.lockfile.v2prelim.models import Lockfile
+    from conda_lock.lockfile.v2prelim.models import Lockfile  # type: ignore[import-untyped]
 
 DEFAULT_TIMEOUT = 120.0
 CONDA_EXECUTABLES = ("micromamba", "mamba", "conda")
@@ -102,7 +116,7 @@ class RattlerSolver:
                 [channel_url(c) for c in conda_set.channels],
                 [s.spec for s in conda_set.specs],
                 gateway=gateway,
-                platforms=[platform, "noarch"],
+                platforms=[rattler.Subdir(platform), rattler.Subdir("noarch")],
                 virtual_packages=virtual,
                 timeout=datetime.timedelta(seconds=60),
                 timestamp_policy="allow-missing",
@@ -219,7 +233,7 @@ def build_lockfile(conda_set: CondaSet, packages: Sequence[SolvedPackage], *, so
     """conda-lock's Lockfile model for a solution, stamped with our input digest."""
     _conda_lock_api()
     from conda_lock.lockfile.v2prelim.models import HashModel, LockedDependency, Lockfile, LockMeta
-    from conda_lock.models.channel import Channel
+    from conda_lock.models.channel import Channel  # type: ignore[import-untyped]
 
     input_digest = conda_input_digest(conda_set)
     deps = [
@@ -266,9 +280,9 @@ def _conda_lock_api() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", PendingDeprecationWarning)
-        import conda_lock.lockfile
-        import conda_lock.lockfile.v2prelim.models
-        import conda_lock.models.channel
+        import conda_lock.lockfile  # type: ignore[import-untyped]
+        import conda_lock.lockfile.v2prelim.models  # type: ignore[import-untyped]
+        import conda_lock.models.channel  # type: ignore[import-untyped]
 
     return conda_lock.lockfile
 
