@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 
-class CacheUnavailable(Exception):  # noqa: N818 - the name is the public contract
+class CacheUnavailable(Exception):
     """The cache directory cannot be opened, created or repaired.
 
     Callers should plan without history and show the message once as a warning.

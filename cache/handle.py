@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from cache.location import resolve_cache_dir
 from cache.prune import PruneResult, collect_stats, list_entries, prune
@@ -70,7 +71,7 @@ class CacheStore:
         """Close the database (idempotent)."""
         self._store.close()
 
-    def __enter__(self) -> CacheStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -89,7 +89,9 @@ def remove_entry(store: Store, entry: Entry) -> None:
     elif entry.kind == "resolution":
         store.delete(RESOLUTION_PREFIX + entry.name)
     elif entry.kind == "stat":
-        store.transact("pruning a stat snapshot", None, lambda t: _delete(t, ROOT_PREFIX + entry.name, META_PREFIX + entry.name))
+        store.transact(
+            "pruning a stat snapshot", None, lambda t: _delete(t, ROOT_PREFIX + entry.name, META_PREFIX + entry.name)
+        )
     elif entry.kind == "plan":
         app, _, seq = entry.name.rpartition("/")
         store.transact(f"pruning a plan of {app}", None, lambda t: _drop_plan(t, app, int(seq)))

@@ -215,8 +215,15 @@ class CacheStats:
         ints = {
             name: _field(d, name, (int,), what)
             for name in (
-                "steps", "apps", "plans", "stat_roots", "stat_files",
-                "resolutions", "entry_bytes", "disk_bytes", "layer_bytes",
+                "steps",
+                "apps",
+                "plans",
+                "stat_roots",
+                "stat_files",
+                "resolutions",
+                "entry_bytes",
+                "disk_bytes",
+                "layer_bytes",
             )
         }
         oldest = _field(d, "oldest_used_at", (*_NUMBER, type(None)), what)

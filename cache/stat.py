@@ -164,7 +164,11 @@ class StatCache:
         append = out.append
         for path, size, mtime_ns, inode in keys:
             entry = get(path[cut:])
-            append(entry[3] if entry is not None and entry[0] == size and entry[1] == mtime_ns and entry[2] == inode else None)
+            append(
+                entry[3]
+                if entry is not None and entry[0] == size and entry[1] == mtime_ns and entry[2] == inode
+                else None
+            )
         if root == spanned:
             self._batch[root] = paths
         return out
@@ -323,14 +327,14 @@ class RootStatSource:
 
     def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
         """The remembered digest of relative ``path`` when its stat tuple is unchanged."""
-        return _match(self._cache._snapshot(self.root).get(path), size, mtime_ns, inode)  # noqa: SLF001
+        return _match(self._cache._snapshot(self.root).get(path), size, mtime_ns, inode)
 
     def get_digests(self, keys: Sequence[StatKey]) -> list[str | None]:
         """Digests for relative paths, aligned with ``keys``."""
-        get = self._cache._snapshot(self.root).get  # noqa: SLF001
+        get = self._cache._snapshot(self.root).get
         return [_match(get(path), size, mtime_ns, inode) for path, size, mtime_ns, inode in keys]
 
     def put_digests(self, entries: Mapping[StatKey, str]) -> None:
         """Merge entries (relative paths) into the root's snapshot and save it."""
         new = {path: (size, mtime_ns, inode, digest) for (path, size, mtime_ns, inode), digest in entries.items()}
-        self._cache._merge(self.root, new)  # noqa: SLF001
+        self._cache._merge(self.root, new)

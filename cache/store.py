@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import diskcache
+import diskcache  # type: ignore[import-untyped]  # no stubs published
 
 from cache.errors import CacheUnavailable, RecordError
 from cache.records import loads
@@ -217,7 +217,9 @@ def open_store(
         marker = root / REPAIR_MARKER
         if marker.exists():
             moved = _move_aside(root)
-            warnings.append(f"cache {root}: an earlier run found the database damaged; moved it to {moved} and started empty")
+            warnings.append(
+                f"cache {root}: an earlier run found the database damaged; moved it to {moved} and started empty"
+            )
             _remove(marker)
         try:
             db = _connect(root / STORE_DIRNAME, timeout)
@@ -231,7 +233,7 @@ def open_store(
     return Store(root, db, clock=clock, warnings=warnings)
 
 
-class _Damaged(Exception):  # noqa: N818 - internal signal
+class _Damaged(Exception):
     """The store exists but is not a usable database."""
 
 

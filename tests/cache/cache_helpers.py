@@ -23,9 +23,19 @@ class FakeClock:
 
 def make_record(key: str, *, app: str = "app", duration: float = 3.0, used: float = 0.0, size: int = 10) -> StepRecord:
     """A StepRecord with the given key and defaults elsewhere."""
-    return StepRecord(key=key, kind="pip", step_id="pip", app=app, engine="buildkit",
-                      inputs_manifest={"k": key}, result_digest=None, duration_s=duration,
-                      size_bytes=size, created_at=used, last_used_at=used)
+    return StepRecord(
+        key=key,
+        kind="pip",
+        step_id="pip",
+        app=app,
+        engine="buildkit",
+        inputs_manifest={"k": key},
+        result_digest=None,
+        duration_s=duration,
+        size_bytes=size,
+        created_at=used,
+        last_used_at=used,
+    )
 
 
 def plan(app: str, *keys: str) -> dict[str, Any]:

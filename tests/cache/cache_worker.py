@@ -17,14 +17,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cache import StepRecord, open_cache  # noqa: E402
+from cache import StepRecord, open_cache
 
 
 def record(key: str, app: str, i: int) -> StepRecord:
     now = time.time()
-    return StepRecord(key=key, kind="pip", step_id="pip", app=app, engine="buildkit",
-                      inputs_manifest={"i": i, "pad": "x" * (i % 5) * 1000}, result_digest=f"sha256:{i:064x}",
-                      duration_s=float(i), size_bytes=i * 1000, created_at=now, last_used_at=now)
+    return StepRecord(
+        key=key,
+        kind="pip",
+        step_id="pip",
+        app=app,
+        engine="buildkit",
+        inputs_manifest={"i": i, "pad": "x" * (i % 5) * 1000},
+        result_digest=f"sha256:{i:064x}",
+        duration_s=float(i),
+        size_bytes=i * 1000,
+        created_at=now,
+        last_used_at=now,
+    )
 
 
 def round_of_work(c, worker: str, i: int) -> str:  # type: ignore[no-untyped-def]

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cache_helpers import FakeClock
 
 from cache import CacheStore, open_cache
-from cache_helpers import FakeClock
 
 
 @pytest.fixture

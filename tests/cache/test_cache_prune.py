@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cache_helpers import FakeClock, make_record, plan
+
 from cache import CacheStore
 from cache.prune import list_entries
-
-from cache_helpers import FakeClock, make_record, plan
 
 
 def test_stats_count_everything(store: CacheStore, tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_stats_count_everything(store: CacheStore, tmp_path: Path) -> None:
     s = store.summary()
     assert (s.steps, s.apps, s.plans, s.stat_roots, s.stat_files, s.resolutions) == (2, 2, 3, 2, 3, 1)
     assert s.layer_bytes == 1024
-    assert s.entry_bytes == sum(e.size for e in list_entries(store._store))  # noqa: SLF001
+    assert s.entry_bytes == sum(e.size for e in list_entries(store._store))
     assert s.entry_bytes > 0
     assert s.disk_bytes >= s.entry_bytes
     assert s.oldest_used_at == 5.0
@@ -38,7 +38,7 @@ def test_prune_to_size_removes_least_recently_used_first(store: CacheStore, cloc
     for i in range(10):
         store.steps.record_step(make_record(f"k{i}", used=float(i)))
     store.steps.touch("k0", when=100.0)  # k0 is now the most recently used
-    sizes = {e.name: e.size for e in list_entries(store._store)}  # noqa: SLF001
+    sizes = {e.name: e.size for e in list_entries(store._store)}
     bound = sum(sizes.values()) - sizes["k1"] - sizes["k2"] - 1  # forces exactly three removals
     result = store.prune(max_bytes=bound)
     assert result.removed == 3

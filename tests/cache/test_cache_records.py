@@ -39,9 +39,17 @@ step_records = st.builds(
 
 def _step(**changes: Any) -> StepRecord:
     base = {
-        "key": "k" * 64, "kind": "pip", "step_id": "pip", "app": "app", "engine": "buildkit",
-        "inputs_manifest": {"requirements": ["torch==2.1.0"]}, "result_digest": "sha256:00",
-        "duration_s": 12.5, "size_bytes": 1024, "created_at": 10.0, "last_used_at": 20.0,
+        "key": "k" * 64,
+        "kind": "pip",
+        "step_id": "pip",
+        "app": "app",
+        "engine": "buildkit",
+        "inputs_manifest": {"requirements": ["torch==2.1.0"]},
+        "result_digest": "sha256:00",
+        "duration_s": 12.5,
+        "size_bytes": 1024,
+        "created_at": 10.0,
+        "last_used_at": 20.0,
     }
     base.update(changes)
     return StepRecord(**base)
@@ -59,9 +67,21 @@ def test_plan_record_round_trips(app: str, created: float, plan: dict[str, Any])
 
 
 def test_cache_stats_round_trip() -> None:
-    stats = CacheStats(path="/c", schema=RECORD_SCHEMA, steps=1, apps=2, plans=3, stat_roots=4, stat_files=5,
-                       resolutions=6, entry_bytes=7, disk_bytes=8, layer_bytes=9, oldest_used_at=None,
-                       newest_used_at=1.5)
+    stats = CacheStats(
+        path="/c",
+        schema=RECORD_SCHEMA,
+        steps=1,
+        apps=2,
+        plans=3,
+        stat_roots=4,
+        stat_files=5,
+        resolutions=6,
+        entry_bytes=7,
+        disk_bytes=8,
+        layer_bytes=9,
+        oldest_used_at=None,
+        newest_used_at=1.5,
+    )
     assert CacheStats.from_json(json.loads(json.dumps(stats.to_json()))) == stats
 
 

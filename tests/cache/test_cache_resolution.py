@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cache_helpers import FakeClock
 
 from cache import CacheStore, RecordError, open_cache
 from cache.records import dumps
 from cache.resolution import resolution_key
-
-from cache_helpers import FakeClock
 
 
 def test_put_get_persist(cache_dir: Path) -> None:
@@ -38,10 +37,16 @@ def test_non_json_objects_are_refused(store: CacheStore, bad: object) -> None:
     assert store.resolutions.get("k") is None
 
 
-@pytest.mark.parametrize("stored", [b"garbage", dumps({"schema": 99, "value": {}, "created_at": 1, "last_used_at": 1}),
-                                    dumps({"schema": 1, "value": [], "created_at": 1, "last_used_at": 1})])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        b"garbage",
+        dumps({"schema": 99, "value": {}, "created_at": 1, "last_used_at": 1}),
+        dumps({"schema": 1, "value": [], "created_at": 1, "last_used_at": 1}),
+    ],
+)
 def test_foreign_or_broken_values_read_as_missing(store: CacheStore, stored: bytes) -> None:
-    store._store.set(resolution_key("k"), stored)  # noqa: SLF001 - simulating a foreign writer
+    store._store.set(resolution_key("k"), stored)
     assert store.resolutions.get("k") is None
 
 

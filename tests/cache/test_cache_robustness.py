@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
+from cache_helpers import make_record, plan
 
 from cache import CacheUnavailable, open_cache
 from cache.store import REPAIR_MARKER, STORE_DIRNAME
-from cache_helpers import make_record, plan
 
 WORKER = Path(__file__).with_name("cache_worker.py")
 

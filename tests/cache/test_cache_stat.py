@@ -6,14 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cache_helpers import FakeClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builder.plan.protocols import MemoryStatSource, StatSource
 from cache import CacheStore, open_cache
 from cache.stat import ROOT_PREFIX, common_root, decode_snapshot, encode_snapshot, normalise_root
-
-from cache_helpers import FakeClock
 
 
 @pytest.fixture(params=["disk", "disk-root", "memory"])
@@ -66,7 +65,7 @@ def test_walk_batches_round_trip_and_forget_deleted_files(cache_dir: Path, prefi
         assert c.stats.get_digest(f"{prefix}e.py", 1, 1, 1) == "d-e"
     with open_cache(cache_dir) as c:
         root = common_root([f"{prefix}a.py", f"{prefix}pkg/c/d.py"])
-        assert sorted(c.stats._snapshot(root)) == ["a.py", "e.py", "pkg/c/d.py"]  # noqa: SLF001 - b.py dropped
+        assert sorted(c.stats._snapshot(root)) == ["a.py", "e.py", "pkg/c/d.py"]
         assert c.summary().stat_roots == 1
 
 
@@ -79,8 +78,12 @@ def test_batch_of_one_project_is_one_snapshot(cache_dir: Path) -> None:
         assert c.summary().stat_files == 1000
 
 
-@given(st.lists(st.lists(st.sampled_from(["a", "b", "ab", "."]), min_size=1, max_size=4).map("/".join),
-                min_size=1, max_size=6), st.sampled_from(["", "/", "/x/"]))
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["a", "b", "ab", "."]), min_size=1, max_size=4).map("/".join), min_size=1, max_size=6
+    ),
+    st.sampled_from(["", "/", "/x/"]),
+)
 def test_common_root_is_a_directory_holding_every_path(parts: list[str], prefix: str) -> None:
     paths = [prefix + p for p in parts]
     root = common_root(paths)
@@ -144,13 +147,17 @@ def test_for_root_shares_the_snapshot(store: CacheStore, tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     "blob",
-    [b"\xff\xfe", b"[]", b'{"format":"other"}', b'{"format":"stat-snapshot/1","paths":["a"],"sizes":[],'
-     b'"mtimes":[],"inodes":[],"digests":[]}', b'{"format":"stat-snapshot/1","paths":[1],"sizes":[1],'
-     b'"mtimes":[1],"inodes":[1],"digests":["d"]}'],
+    [
+        b"\xff\xfe",
+        b"[]",
+        b'{"format":"other"}',
+        b'{"format":"stat-snapshot/1","paths":["a"],"sizes":[],"mtimes":[],"inodes":[],"digests":[]}',
+        b'{"format":"stat-snapshot/1","paths":[1],"sizes":[1],"mtimes":[1],"inodes":[1],"digests":["d"]}',
+    ],
 )
 def test_malformed_blobs_read_as_empty(store: CacheStore, tmp_path: Path, blob: bytes) -> None:
-    store._store.set(ROOT_PREFIX + normalise_root(tmp_path), blob)  # noqa: SLF001 - simulating damage
-    store._store.set(ROOT_PREFIX + "/x", blob)  # noqa: SLF001
+    store._store.set(ROOT_PREFIX + normalise_root(tmp_path), blob)
+    store._store.set(ROOT_PREFIX + "/x", blob)
     assert store.stats.load_snapshot(tmp_path) == {}
     assert store.stats.get_digest("/x/a", 1, 1, 1) is None
 

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cache_helpers import FakeClock, make_record, plan
 
 from builder.plan.protocols import MemoryStepHistory, StepHistory
-from cache import CacheStore, PlanRecord, RecordError, StepRecord, open_cache
+from cache import CacheStore, PlanRecord, RecordError, open_cache
 from cache.records import dumps
 from cache.steps import step_key
-
-from cache_helpers import FakeClock, make_record, plan
 
 
 @pytest.fixture(params=["disk", "memory"])
@@ -111,7 +110,7 @@ def test_ls_is_most_recent_first_and_filters_by_app(store: CacheStore) -> None:
 def test_records_of_another_schema_read_as_missing(store: CacheStore) -> None:
     data = make_record("k1").to_json()
     data["schema"] = 99
-    store._store.set(step_key("k1"), dumps(data))  # noqa: SLF001 - simulating a foreign writer
+    store._store.set(step_key("k1"), dumps(data))
     assert store.steps.get("k1") is None
     assert not store.steps.is_built("k1")
     assert store.steps.duration("k1") is None
@@ -119,8 +118,8 @@ def test_records_of_another_schema_read_as_missing(store: CacheStore) -> None:
 
 
 def test_garbage_values_read_as_missing(store: CacheStore) -> None:
-    store._store.set(step_key("k1"), b"\x00not json")  # noqa: SLF001 - simulating damage
-    store._store.set("planidx/a", b"{broken")  # noqa: SLF001
+    store._store.set(step_key("k1"), b"\x00not json")
+    store._store.set("planidx/a", b"{broken")
     assert store.steps.get("k1") is None
     assert store.steps.last_plan("a") is None
     store.steps.record_plan("a", plan("a", "k1"))  # a broken index is replaced, not fatal

@@ -18,9 +18,19 @@ from cache.store import STORE_DIRNAME
 
 
 def _record(key: str, *, app: str = "app", used: float = 1_800_000_000.0) -> StepRecord:
-    return StepRecord(key=key, kind="pip", step_id="pip", app=app, engine="buildkit",
-                      inputs_manifest={"k": key}, result_digest="sha256:ab", duration_s=12.25,
-                      size_bytes=3 * 1024 * 1024, created_at=used, last_used_at=used)
+    return StepRecord(
+        key=key,
+        kind="pip",
+        step_id="pip",
+        app=app,
+        engine="buildkit",
+        inputs_manifest={"k": key},
+        result_digest="sha256:ab",
+        duration_s=12.25,
+        size_bytes=3 * 1024 * 1024,
+        created_at=used,
+        last_used_at=used,
+    )
 
 
 @pytest.fixture
@@ -58,8 +68,9 @@ def test_stats_text(filled: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "plans:        1 of 1 app\n" in out
 
 
-def test_cache_dir_from_environment(filled: Path, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_cache_dir_from_environment(
+    filled: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("BUILDER_CACHE_DIR", str(filled))
     assert main(["cache", "stats", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["steps"] == 2
@@ -114,8 +125,9 @@ def test_bad_bounds_are_usage_errors(filled: Path, flag: str, value: str, capsys
     assert f"invalid {'size' if flag == '--max-size' else 'age'} '{value}'" in capsys.readouterr().err
 
 
-def test_clear_refuses_without_yes_when_not_interactive(filled: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_clear_refuses_without_yes_when_not_interactive(
+    filled: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # not a tty: an answer on stdin is not consent
     assert main(["cache", "clear", "--cache-dir", str(filled)]) == 1
     assert "refusing to delete everything" in capsys.readouterr().err
@@ -129,8 +141,14 @@ class _Tty(io.StringIO):
 
 
 @pytest.mark.parametrize(("answer", "code", "steps_left"), [("y\n", 0, 0), ("n\n", 1, 2), ("\n", 1, 2)])
-def test_clear_asks_when_interactive(filled: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                                     answer: str, code: int, steps_left: int) -> None:
+def test_clear_asks_when_interactive(
+    filled: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    answer: str,
+    code: int,
+    steps_left: int,
+) -> None:
     monkeypatch.setattr("sys.stdin", _Tty(answer))
     assert main(["cache", "clear", "--cache-dir", str(filled)]) == code
     assert "[y/N]" in capsys.readouterr().err
@@ -167,8 +185,18 @@ def test_damaged_database_warns_once_and_works(filled: Path, capsys: pytest.Capt
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("0", 0), ("4096", 4096), ("1K", 1024), ("1kb", 1024), ("500MB", 500 * 1024**2), ("500 MiB", 500 * 1024**2),
-     ("1G", 1024**3), ("1.5GiB", 3 * 1024**3 // 2), ("2T", 2 * 1024**4), ("10B", 10)],
+    [
+        ("0", 0),
+        ("4096", 4096),
+        ("1K", 1024),
+        ("1kb", 1024),
+        ("500MB", 500 * 1024**2),
+        ("500 MiB", 500 * 1024**2),
+        ("1G", 1024**3),
+        ("1.5GiB", 3 * 1024**3 // 2),
+        ("2T", 2 * 1024**4),
+        ("10B", 10),
+    ],
 )
 def test_parse_size(text: str, expected: int) -> None:
     assert parse_size(text) == expected
@@ -194,7 +222,9 @@ def test_parse_age_rejects(text: str) -> None:
         parse_age(text)
 
 
-@given(st.integers(min_value=0, max_value=2**50), st.sampled_from(["", "B", "K", "KB", "KiB", "M", "MB", "MiB", "G", "GB"]))
+@given(
+    st.integers(min_value=0, max_value=2**50), st.sampled_from(["", "B", "K", "KB", "KiB", "M", "MB", "MiB", "G", "GB"])
+)
 def test_parse_size_scales_by_powers_of_1024(n: int, unit: str) -> None:
     power = {"": 0, "B": 0, "K": 1, "KB": 1, "KiB": 1, "M": 2, "MB": 2, "MiB": 2, "G": 3, "GB": 3}[unit]
     assert parse_size(f"{n}{unit}") == n * 1024**power
@@ -210,7 +240,9 @@ def test_parse_size_and_age_only_raise_value_error(text: str) -> None:
             pass
 
 
-@pytest.mark.parametrize(("n", "text"), [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (3 * 1024**2, "3.0 MiB"),
-                                          (5 * 1024**4, "5120.0 GiB")])
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (3 * 1024**2, "3.0 MiB"), (5 * 1024**4, "5120.0 GiB")],
+)
 def test_format_size(n: int, text: str) -> None:
     assert format_size(n) == text

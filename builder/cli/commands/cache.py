@@ -78,11 +78,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``cache`` command and its subcommands."""
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a --cache-dir given before the subcommand (or globally) is not overwritten.
-    common.add_argument("--cache-dir", default=argparse.SUPPRESS, help="cache directory (default: BUILDER_CACHE_DIR, "
-                        "else $XDG_CACHE_HOME/builder, else ~/.cache/builder)")
+    common.add_argument(
+        "--cache-dir",
+        default=argparse.SUPPRESS,
+        help="cache directory (default: BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder, else ~/.cache/builder)",
+    )
     common.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
-    parser = sub.add_parser("cache", help="inspect and trim the step cache",
-                            description="Inspect and trim the step cache (built steps, plan history, file digests).")
+    parser = sub.add_parser(
+        "cache",
+        help="inspect and trim the step cache",
+        description="Inspect and trim the step cache (built steps, plan history, file digests).",
+    )
     parser.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
     actions = parser.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
 
@@ -93,9 +99,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.add_argument("--app", default=None, help="only steps of this app")
     ls.set_defaults(func=run_ls)
 
-    prune = actions.add_parser("prune", parents=[common], help="drop least recently used entries",
-                               description="Drop entries unused for --older-than, then the least recently used "
-                               "ones until the cache is within --max-size.")
+    prune = actions.add_parser(
+        "prune",
+        parents=[common],
+        help="drop least recently used entries",
+        description="Drop entries unused for --older-than, then the least recently used "
+        "ones until the cache is within --max-size.",
+    )
     prune.add_argument("--max-size", type=_argtype(parse_size), default=None, help="size bound, e.g. 500MB or 1G")
     prune.add_argument("--older-than", type=_argtype(parse_age), default=None, help="age bound, e.g. 7d or 12h")
     prune.set_defaults(func=run_prune)
@@ -146,8 +156,15 @@ def run_ls(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [("KEY", "STEP", "APP", "ENGINE", "DURATION", "SIZE", "LAST USED")]
     rows += [
-        (r.key[:12], r.step_id, r.app, r.engine, f"{r.duration_s:.1f}s", format_size(r.size_bytes),
-         format_time(r.last_used_at))
+        (
+            r.key[:12],
+            r.step_id,
+            r.app,
+            r.engine,
+            f"{r.duration_s:.1f}s",
+            format_size(r.size_bytes),
+            format_time(r.last_used_at),
+        )
         for r in records
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
