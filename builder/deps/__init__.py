@@ -126,8 +126,9 @@ def _apply_pip_lock(config: Config, pip_set: PipSet, notes: list[str]) -> PipSet
     if recorded != pip_input_digest(pip_set, config.deployment.python_version):
         notes.append(PIP_LOCK_STALE)
         return pip_set
-    locked = pip.parse_requirements_text(text, rel=_lock_rel_for_paths(), project_dir=config.project_dir,
-                                         key_path="cerebrium.lock")
+    locked = pip.parse_requirements_text(
+        text, rel=_lock_rel_for_paths(), project_dir=config.project_dir, key_path="cerebrium.lock"
+    )
     return replace(locked, locked=True, source=PIP_LOCK)
 
 

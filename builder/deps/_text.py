@@ -24,7 +24,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # RFC 3986 characters minus the ones a shell would act on (; $ ' ( ) and whitespace).
 _URL_CHARS = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!*+,=%-]+$")
 _URL_SCHEMES = frozenset({"http", "https", "file"})
-_VCS_SCHEMES = frozenset({"git+https", "git+http", "git+ssh", "git+file", "hg+https", "hg+http", "svn+https", "bzr+https"})
+_VCS_SCHEMES = frozenset(
+    {"git+https", "git+http", "git+ssh", "git+file", "hg+https", "hg+http", "svn+https", "bzr+https"}
+)
 
 
 class WhereKw(TypedDict):
@@ -68,8 +70,9 @@ def check_no_shell(value: str, *, what: str, key_path: str, file: str | None = N
         )
 
 
-def check_url(url: str, *, what: str, key_path: str, file: str | None = None, line: int | None = None,
-              vcs: bool = False) -> str:
+def check_url(
+    url: str, *, what: str, key_path: str, file: str | None = None, line: int | None = None, vcs: bool = False
+) -> str:
     """Validate an index/find-links/requirement URL and return it unchanged.
 
     ``&`` is accepted only in the fragment (``#egg=x&subdirectory=y``).

@@ -6,8 +6,8 @@ and ``"*"`` leave it unpinned).  A pkglist file lists packages one per line
 are accepted too), ``#`` starts a comment.  Names and versions are checked
 against Debian policy syntax, so nothing else can reach ``apt-get``.
 
->>> apt_set_from_inline((("ffmpeg", "latest"), ("curl", "7.88.1-10+deb12u5")))
-AptSet(packages=(AptPackage(name='curl', version='7.88.1-10+deb12u5'), AptPackage(name='ffmpeg', version='')), source='inline')
+>>> apt_set_from_inline((("ffmpeg", "latest"), ("curl", "7.88.1-10+deb12u5"))).args()
+('curl=7.88.1-10+deb12u5', 'ffmpeg')
 """
 
 from __future__ import annotations
@@ -31,29 +31,35 @@ DEBIAN_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9][a-z0-9-]*)?$")
 DEBIAN_VERSION = re.compile(r"^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~-]*$")
 
 
-def validate_package(name: str, version: str, *, key_path: str, file: str | None = None,
-                     line: int | None = None) -> AptPackage:
+def validate_package(
+    name: str, version: str, *, key_path: str, file: str | None = None, line: int | None = None
+) -> AptPackage:
     """Check one Debian name/version pair and return the package."""
     check_plain(name, what="apt package name", key_path=key_path, file=file, line=line)
     check_plain(version, what="apt version", key_path=key_path, file=file, line=line)
     if not DEBIAN_NAME.match(name):
         raise DependencyError(
             f"{name!r} is not a valid Debian package name",
-            key_path=key_path, file=file, line=line,
+            key_path=key_path,
+            file=file,
+            line=line,
             hint="names are lowercase letters, digits, '+', '-' and '.', at least two characters",
         )
     version = "" if version.strip().lower() in UNPINNED else version.strip()
     if version and not DEBIAN_VERSION.match(version):
         raise DependencyError(
             f"{version!r} is not a valid Debian version for {name!r}",
-            key_path=key_path, file=file, line=line,
+            key_path=key_path,
+            file=file,
+            line=line,
             hint='apt installs exact versions only: use "latest" or a version like "7:5.1.4-0+deb12u1"',
         )
     return AptPackage(name=name, version=version)
 
 
-def apt_set_from_inline(table: Iterable[tuple[str, str]], *, config_file: str | None = None,
-                        lines: dict[str, int] | None = None) -> AptSet:
+def apt_set_from_inline(
+    table: Iterable[tuple[str, str]], *, config_file: str | None = None, lines: dict[str, int] | None = None
+) -> AptSet:
     """An AptSet from the inline table's (name, version) pairs."""
     found: dict[str, tuple[str, AptPackage]] = {}
     for key, value in table:
@@ -78,11 +84,21 @@ def apt_set_from_file(rel: str, *, project_dir: Path, key_path: str = PATHS_KEY)
     return AptSet(packages=tuple(sorted(p for _, p in found.values())), source=pf.rel)
 
 
-def _add(found: dict[str, tuple[str, AptPackage]], key: str, pkg: AptPackage, *, key_path: str,
-         file: str | None, line: int | None) -> None:
+def _add(
+    found: dict[str, tuple[str, AptPackage]],
+    key: str,
+    pkg: AptPackage,
+    *,
+    key_path: str,
+    file: str | None,
+    line: int | None,
+) -> None:
     if pkg.name in found:
         raise DependencyError(
             f"apt package {pkg.name!r} is listed twice ({found[pkg.name][0]!r} and {key!r})",
-            key_path=key_path, file=file, line=line, hint="keep one entry per package",
+            key_path=key_path,
+            file=file,
+            line=line,
+            hint="keep one entry per package",
         )
     found[pkg.name] = (key, pkg)

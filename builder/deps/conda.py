@@ -18,7 +18,13 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from builder.deps._text import SHELL_METACHARS, UNPINNED, check_plain, describe_char, key_path_for
+from builder.deps._text import (
+    SHELL_METACHARS,
+    UNPINNED,
+    check_plain,
+    describe_char,
+    key_path_for,
+)
 from builder.deps.model import CondaSet, CondaSpec
 from builder.deps.paths import project_relative, read_project_file
 from builder.errors import DependencyError
@@ -42,7 +48,9 @@ def parse_spec(text: str, *, key_path: str, file: str | None = None, line: int |
     if bad:
         raise DependencyError(
             f"conda spec {text!r} contains {', '.join(describe_char(c) for c in bad)}",
-            key_path=key_path, file=file, line=line,
+            key_path=key_path,
+            file=file,
+            line=line,
             hint="use the plain match-spec form: name, name >=1.0, channel::name 1.2.*",
         )
     channel = ""
@@ -53,7 +61,9 @@ def parse_spec(text: str, *, key_path: str, file: str | None = None, line: int |
     except Exception as exc:  # rattler raises its own InvalidMatchSpecError (not importable by name)
         raise DependencyError(
             f"invalid conda spec {text!r}: {str(exc).splitlines()[0]}",
-            key_path=key_path, file=file, line=line,
+            key_path=key_path,
+            file=file,
+            line=line,
             hint="write a conda match spec such as 'numpy >=1.24' or 'conda-forge::numpy 1.26.*'",
         ) from exc
     name = spec.name.normalized if hasattr(spec.name, "normalized") else str(spec.name)
@@ -67,7 +77,10 @@ def validate_channel(channel: str, *, key_path: str, file: str | None = None, li
         return channel.rstrip("/")
     raise DependencyError(
         f"{channel!r} is not a valid conda channel",
-        key_path=key_path, file=file, line=line, hint="use a channel name (conda-forge) or an http(s)/file URL",
+        key_path=key_path,
+        file=file,
+        line=line,
+        hint="use a channel name (conda-forge) or an http(s)/file URL",
     )
 
 
@@ -79,22 +92,27 @@ def _inline_text(key: str, value: str, key_path: str, line: int | None, file: st
     if " " in version:
         raise DependencyError(
             f"version {version!r} of {key!r} contains a space",
-            key_path=key_path, file=file, line=line, hint='write one version spec, e.g. ">=1.2,<2" or "1.2.*"',
+            key_path=key_path,
+            file=file,
+            line=line,
+            hint='write one version spec, e.g. ">=1.2,<2" or "1.2.*"',
         )
     if re.fullmatch(r"[A-Za-z0-9_.+!-]+", version):
         version = "==" + version  # a bare version pins exactly, as for pip
     return f"{key.strip()} {version}"
 
 
-def conda_set_from_inline(table: Iterable[tuple[str, str]], *, config_file: str | None = None,
-                          lines: dict[str, int] | None = None) -> CondaSet:
+def conda_set_from_inline(
+    table: Iterable[tuple[str, str]], *, config_file: str | None = None, lines: dict[str, int] | None = None
+) -> CondaSet:
     """A CondaSet from the inline table's (name, version) pairs."""
     found: dict[str, tuple[str, CondaSpec]] = {}
     for key, value in table:
         key_path = key_path_for(INLINE_KEY, key)
         line = (lines or {}).get(key_path)
-        spec = parse_spec(_inline_text(key, value, key_path, line, config_file), key_path=key_path,
-                          file=config_file, line=line)
+        spec = parse_spec(
+            _inline_text(key, value, key_path, line, config_file), key_path=key_path, file=config_file, line=line
+        )
         _add(found, key, spec, key_path=key_path, file=config_file, line=line)
     specs = tuple(sorted(s for _, s in found.values()))
     return CondaSet(specs=specs, channels=_channels([], specs), source="inline")
@@ -125,11 +143,21 @@ def _channels(explicit: list[str], specs: tuple[CondaSpec, ...]) -> tuple[str, .
     return tuple(ordered) or DEFAULT_CHANNELS
 
 
-def _add(found: dict[str, tuple[str, CondaSpec]], key: str, spec: CondaSpec, *, key_path: str,
-         file: str | None, line: int | None) -> None:
+def _add(
+    found: dict[str, tuple[str, CondaSpec]],
+    key: str,
+    spec: CondaSpec,
+    *,
+    key_path: str,
+    file: str | None,
+    line: int | None,
+) -> None:
     if spec.name in found:
         raise DependencyError(
             f"conda package {spec.name!r} is listed twice ({found[spec.name][0]!r} and {key!r})",
-            key_path=key_path, file=file, line=line, hint="keep one entry per package",
+            key_path=key_path,
+            file=file,
+            line=line,
+            hint="keep one entry per package",
         )
     found[spec.name] = (key, spec)

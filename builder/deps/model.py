@@ -60,6 +60,7 @@ class PipSet:
 
     @property
     def is_empty(self) -> bool:
+        """True when there is nothing to install."""
         return not self.requirements
 
     def canonical(self) -> dict[str, Any]:
@@ -98,22 +99,28 @@ class AptPackage:
 
     @property
     def arg(self) -> str:
+        """The ``apt-get install`` argument: ``name`` or ``name=version``."""
         return f"{self.name}={self.version}" if self.version else self.name
 
 
 @dataclass(frozen=True, slots=True)
 class AptSet:
+    """The apt packages to install (Debian names/versions, validated)."""
+
     packages: tuple[AptPackage, ...] = ()
     source: str = "inline"
 
     @property
     def is_empty(self) -> bool:
+        """True when there is nothing to install."""
         return not self.packages
 
     def canonical(self) -> dict[str, Any]:
+        """Sorted JSON-able form: the bytes the apt key hashes."""
         return {"packages": sorted(p.arg for p in self.packages)}
 
     def args(self) -> tuple[str, ...]:
+        """Sorted ``apt-get install`` arguments (one argv item each)."""
         return tuple(sorted(p.arg for p in self.packages))
 
 
@@ -128,6 +135,8 @@ class CondaSpec:
 
 @dataclass(frozen=True, slots=True)
 class CondaSet:
+    """Conda match specs plus the channels to search, in priority order."""
+
     specs: tuple[CondaSpec, ...] = ()
     channels: tuple[str, ...] = ()  # order matters for conda channel priority
     source: str = "inline"
@@ -135,9 +144,11 @@ class CondaSet:
 
     @property
     def is_empty(self) -> bool:
+        """True when there is nothing to install."""
         return not self.specs
 
     def canonical(self) -> dict[str, Any]:
+        """Sorted specs and ordered channels: the bytes the conda key hashes."""
         return {"specs": sorted(s.spec for s in self.specs), "channels": list(self.channels)}
 
 

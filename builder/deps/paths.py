@@ -30,8 +30,9 @@ class ProjectFile:
     text: str
 
 
-def project_relative(project_dir: Path, rel: str, *, key_path: str, file: str | None = None,
-                     line: int | None = None) -> tuple[str, Path]:
+def project_relative(
+    project_dir: Path, rel: str, *, key_path: str, file: str | None = None, line: int | None = None
+) -> tuple[str, Path]:
     """Resolve ``rel`` inside ``project_dir``; return (normalised rel, absolute path).
 
     Raises DependencyError for absolute paths, ``..`` escapes, NULs and
@@ -57,23 +58,28 @@ def project_relative(project_dir: Path, rel: str, *, key_path: str, file: str | 
     return target.relative_to(root).as_posix() or ".", target
 
 
-def read_project_file(project_dir: Path, rel: str, *, key_path: str, file: str | None = None,
-                      line: int | None = None) -> ProjectFile:
+def read_project_file(
+    project_dir: Path, rel: str, *, key_path: str, file: str | None = None, line: int | None = None
+) -> ProjectFile:
     """Read a UTF-8 text file inside the project, enforcing the size and line limits."""
     norm, target = project_relative(project_dir, rel, key_path=key_path, file=file, line=line)
     where: WhereKw = {"key_path": key_path, "file": file, "line": line}
     try:
         st = target.stat()
     except FileNotFoundError as exc:
-        raise DependencyError(f"file {norm!r} does not exist", hint="check the path (it is relative to the project directory)",
-                              **where) from exc
+        raise DependencyError(
+            f"file {norm!r} does not exist", hint="check the path (it is relative to the project directory)", **where
+        ) from exc
     except OSError as exc:
         raise DependencyError(f"cannot read {norm!r}: {exc.strerror}", **where) from exc
     if not _is_regular(st.st_mode):
         raise DependencyError(f"{norm!r} is not a regular file", **where)
     if st.st_size > MAX_FILE_BYTES:
-        raise DependencyError(f"{norm!r} is {st.st_size} bytes; the limit is {MAX_FILE_BYTES} (5 MiB)",
-                              hint="split the file or remove unused entries", **where)
+        raise DependencyError(
+            f"{norm!r} is {st.st_size} bytes; the limit is {MAX_FILE_BYTES} (5 MiB)",
+            hint="split the file or remove unused entries",
+            **where,
+        )
     try:
         data = target.read_bytes()
     except OSError as exc:
@@ -92,8 +98,12 @@ def _is_regular(mode: int) -> bool:
 def _decode(data: bytes, rel: str, key_path: str) -> str:
     for number, raw in enumerate(data.split(b"\n"), start=1):
         if len(raw) > MAX_LINE_BYTES:
-            raise DependencyError(f"line is {len(raw)} bytes; the limit is {MAX_LINE_BYTES} (64 KiB)",
-                                  file=rel, line=number, key_path=key_path)
+            raise DependencyError(
+                f"line is {len(raw)} bytes; the limit is {MAX_LINE_BYTES} (64 KiB)",
+                file=rel,
+                line=number,
+                key_path=key_path,
+            )
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise DependencyError("file contains a NUL byte (is it binary?)", file=rel, line=line, key_path=key_path)

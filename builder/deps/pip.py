@@ -1,4 +1,4 @@
-"""pip requirement sets from ``[cerebrium.dependencies.pip]`` or a requirements file.
+r"""pip requirement sets from ``[cerebrium.dependencies.pip]`` or a requirements file.
 
 PEP 508 parsing is done by :mod:`packaging`; this module adds the
 requirements-file layer pip understands: comments, ``\\`` continuations,
@@ -6,9 +6,9 @@ requirements-file layer pip understands: comments, ``\\`` continuations,
 index options, ``--hash``, URL/VCS requirements, local paths and ``-e``.
 
 >>> from pathlib import Path
->>> pip_set_from_inline((("Torch", "2.0.0"), ("numpy", "latest")), project_dir=Path("."))
-... # doctest: +ELLIPSIS
-PipSet(requirements=(PipRequirement(name='numpy', line='numpy', ...
+>>> s = pip_set_from_inline((("Torch", "2.0.0"), ("numpy", "latest")), project_dir=Path("."))
+>>> [r.line for r in s.requirements]
+['numpy', 'torch==2.0.0']
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from builder.deps._text import UNPINNED, WhereKw, check_no_shell, check_plain, check_url, key_path_for
+from builder.deps._text import (
+    UNPINNED,
+    WhereKw,
+    check_no_shell,
+    check_plain,
+    check_url,
+    key_path_for,
+)
 from builder.deps.model import PipRequirement, PipSet
 from builder.deps.paths import join_rel, project_relative, read_project_file
 from builder.errors import DependencyError
@@ -40,12 +47,17 @@ _WHEEL_NAME = re.compile(r"^(?P<name>[A-Za-z0-9_.]+)-[^-/]+(-[^-/]+)?-[^-/]+-[^-
 
 # Options taking a value, by every spelling pip accepts.
 _VALUE_OPTIONS = {
-    "-r": "requirement", "--requirement": "requirement",
-    "-c": "constraint", "--constraint": "constraint",
-    "-i": "index_url", "--index-url": "index_url",
+    "-r": "requirement",
+    "--requirement": "requirement",
+    "-c": "constraint",
+    "--constraint": "constraint",
+    "-i": "index_url",
+    "--index-url": "index_url",
     "--extra-index-url": "extra_index_url",
-    "-f": "find_links", "--find-links": "find_links",
-    "-e": "editable", "--editable": "editable",
+    "-f": "find_links",
+    "--find-links": "find_links",
+    "-e": "editable",
+    "--editable": "editable",
 }
 
 
@@ -87,8 +99,10 @@ def pip_set_from_inline(
         where = _Where(key_path, config_file, (lines or {}).get(key_path))
         req = _inline_requirement(key, value, where)
         if req.name in reqs:
-            raise where.error(f"keys {reqs[req.name][0]!r} and {key!r} name the same package {req.name!r}",
-                              "keep one entry per package (names are case- and separator-insensitive)")
+            raise where.error(
+                f"keys {reqs[req.name][0]!r} and {key!r} name the same package {req.name!r}",
+                "keep one entry per package (names are case- and separator-insensitive)",
+            )
         reqs[req.name] = (key, req)
     return PipSet(requirements=tuple(sorted((r for _, r in reqs.values()), key=lambda r: (r.name, r.line))))
 
@@ -99,11 +113,15 @@ def _inline_requirement(key: str, value: str, where: _Where) -> PipRequirement:
     try:
         base = Requirement(key.strip())
     except InvalidRequirement as exc:
-        raise where.error(f"{key!r} is not a valid package name: {_first_line(exc)}",
-                          "keys are PEP 508 names, optionally with extras: name or name[extra1,extra2]") from exc
+        raise where.error(
+            f"{key!r} is not a valid package name: {_first_line(exc)}",
+            "keys are PEP 508 names, optionally with extras: name or name[extra1,extra2]",
+        ) from exc
     if base.specifier or base.marker or base.url:
-        raise where.error(f"key {key!r} must be a package name (with optional extras) only",
-                          f'put the version in the value: {base.name} = "{base.specifier or ">=1.0"}"')
+        raise where.error(
+            f"key {key!r} must be a package name (with optional extras) only",
+            f'put the version in the value: {base.name} = "{base.specifier or ">=1.0"}"',
+        )
     spec_text, _, marker_text = value.partition(";")
     specifier = _version_spec(spec_text.strip(), key, where)
     marker = _marker(marker_text.strip(), where) if marker_text.strip() else ""
@@ -117,13 +135,17 @@ def _version_spec(value: str, key: str, where: _Where) -> str:
         try:
             return f"=={Version(value)}"
         except InvalidVersion as exc:
-            raise where.error(f"version {value!r} of {key!r} is not a valid version",
-                              'use "latest", a version like "2.0.0", or a specifier like ">=1.5,<2"') from exc
+            raise where.error(
+                f"version {value!r} of {key!r} is not a valid version",
+                'use "latest", a version like "2.0.0", or a specifier like ">=1.5,<2"',
+            ) from exc
     try:
         return str(SpecifierSet(value))
     except InvalidSpecifier as exc:
-        raise where.error(f"version {value!r} of {key!r} is not a valid version specifier",
-                          'use "latest", a version like "2.0.0", or a specifier like ">=1.5,<2"') from exc
+        raise where.error(
+            f"version {value!r} of {key!r} is not a valid version specifier",
+            'use "latest", a version like "2.0.0", or a specifier like ">=1.5,<2"',
+        ) from exc
 
 
 def _marker(text: str, where: _Where) -> str:
@@ -202,7 +224,7 @@ def parse_requirements_text(text: str, *, rel: str, project_dir: Path, key_path:
 
 def _read_file(state: _FileState, rel: str, *, constraint: bool, where: _Where) -> None:
     if rel in state.stack:
-        cycle = " -> ".join([*state.stack[state.stack.index(rel):], rel])
+        cycle = " -> ".join([*state.stack[state.stack.index(rel) :], rel])
         raise where.error(f"include cycle: {cycle}", "remove one of the -r/-c lines that form the cycle")
     if (rel, constraint) in state.done:
         return  # included twice through different files: read once
@@ -214,7 +236,7 @@ def _read_file(state: _FileState, rel: str, *, constraint: bool, where: _Where) 
 
 
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(first line number, text) per logical line: comments stripped, ``\\`` continuations joined, blanks dropped."""
+    r"""(first line number, text) per logical line: comments stripped, ``\`` continuations joined, blanks dropped."""
     buf: list[str] = []
     start = 0
     for number, raw in enumerate(text.split("\n"), start=1):
@@ -254,8 +276,10 @@ def _split_option(line: str, where: _Where) -> tuple[str, str]:
         head, rest = head[:2], (head[2:] + " " + rest).strip()
     if head not in _VALUE_OPTIONS:
         check_plain(head, what="option", **where.kw)
-        raise where.error(f"unsupported requirements-file option {head!r}",
-                          "supported: -r, -c, -e, --index-url, --extra-index-url, --find-links, --no-index, --hash")
+        raise where.error(
+            f"unsupported requirements-file option {head!r}",
+            "supported: -r, -c, -e, --index-url, --extra-index-url, --find-links, --no-index, --hash",
+        )
     return head, rest.strip()
 
 
@@ -274,8 +298,10 @@ def _option(state: _FileState, line: str, rel: str, where: _Where, *, constraint
     elif kind == "index_url":
         url = check_url(value, what="index URL", **where.kw)
         if state.index_url not in (None, url):
-            raise where.error(f"a second --index-url {url!r} (first was {state.index_url!r})",
-                              "use --extra-index-url for additional indexes")
+            raise where.error(
+                f"a second --index-url {url!r} (first was {state.index_url!r})",
+                "use --extra-index-url for additional indexes",
+            )
         state.index_url = url
     elif kind == "extra_index_url":
         state.extra_index_urls.append(check_url(value, what="extra index URL", **where.kw))
@@ -294,7 +320,7 @@ def _find_links(state: _FileState, value: str, rel: str, where: _Where) -> str:
 def _requirement_line(state: _FileState, line: str, rel: str, where: _Where) -> PipRequirement:
     editable = False
     if line.startswith(("-e", "--editable")):
-        option, line = _split_option(line, where)
+        _, line = _split_option(line, where)
         editable = True
     tokens = line.split()
     cut = next((i for i, t in enumerate(tokens) if t.startswith("--")), len(tokens))
@@ -317,13 +343,14 @@ def _requirement_line(state: _FileState, line: str, rel: str, where: _Where) -> 
 def _hashes(options: list[str], where: _Where) -> tuple[str, ...]:
     found: list[str] = []
     it = iter(options)
-    for token in it:
-        if token == "--hash":
-            token = "--hash=" + next(it, "")
-        if not token.startswith("--hash="):
-            check_plain(token, what="option", **where.kw)
-            raise where.error(f"unsupported per-requirement option {token.split('=')[0]!r}", "only --hash is supported")
-        value = token.partition("=")[2]
+    for raw in it:
+        option = "--hash=" + next(it, "") if raw == "--hash" else raw
+        if not option.startswith("--hash="):
+            check_plain(option, what="option", **where.kw)
+            raise where.error(
+                f"unsupported per-requirement option {option.split('=')[0]!r}", "only --hash is supported"
+            )
+        value = option.partition("=")[2]
         if not _HASH.match(value):
             raise where.error(f"invalid hash {value!r}", "use --hash=sha256:<64 hex digits>")
         found.append(value)
@@ -339,16 +366,17 @@ def _looks_like_path(text: str) -> bool:
     head = re.split(r"[\s;\[]", text, maxsplit=1)[0]
     if "@" in head:
         return False
-    return head.startswith((".", "/", "~")) or "/" in head or "\\" in head or head.endswith(
-        (".whl", ".tar.gz", ".zip"))
+    return head.startswith((".", "/", "~")) or "/" in head or "\\" in head or head.endswith((".whl", ".tar.gz", ".zip"))
 
 
 def _pep508(text: str, where: _Where) -> PipRequirement:
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
-        raise where.error(f"invalid requirement {text!r}: {_first_line(exc)}",
-                          "write a PEP 508 requirement such as name[extra]>=1.0 ; python_version >= \"3.10\"") from exc
+        raise where.error(
+            f"invalid requirement {text!r}: {_first_line(exc)}",
+            'write a PEP 508 requirement such as name[extra]>=1.0 ; python_version >= "3.10"',
+        ) from exc
     url = ""
     if req.url:
         if req.url.startswith("file:"):
@@ -382,8 +410,7 @@ def _path_requirement(state: _FileState, text: str, rel: str, where: _Where, *, 
     if " ;" in text:
         raise where.error(f"environment markers on a local path ({text!r}) are not supported")
     m = _EXTRAS_SUFFIX.match(text)
-    assert m is not None  # the pattern matches every string
-    path, extras_text = m.group("path"), m.group("extras") or ""
+    path, extras_text = (m.group("path"), m.group("extras") or "") if m else (text, "")
     check_no_shell(path, what="local path", **where.kw)
     if path.startswith("~"):
         raise where.error(f"local path {path!r} uses ~", "use a path relative to the requirements file")

@@ -22,7 +22,9 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "deps"
 
 
 def _helpers() -> Any:
-    spec = importlib.util.spec_from_file_location("deps_helpers_cli", FIXTURES.parents[1] / "tests/deps/deps_helpers.py")
+    spec = importlib.util.spec_from_file_location(
+        "deps_helpers_cli", FIXTURES.parents[1] / "tests/deps/deps_helpers.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -54,8 +56,12 @@ class SubprocessSpy:
         return self.real(argv, **kwargs)
 
 
-def test_lock_writes_exact_pins_offline(tmp_path: Path, shared_store: MemoryResolutionStore,
-                                        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_lock_writes_exact_pins_offline(
+    tmp_path: Path,
+    shared_store: MemoryResolutionStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     project = helpers.make_wheel_project(tmp_path / "proj")
     spy = SubprocessSpy(monkeypatch)
     assert main(["lock", str(project)]) == 0
@@ -78,8 +84,9 @@ def test_lock_writes_exact_pins_offline(tmp_path: Path, shared_store: MemoryReso
     assert deps.pip is not None and deps.pip.locked and deps.notes == ()
 
 
-def test_changed_inputs_resolve_again_and_stale_lock_is_noted(tmp_path: Path, shared_store: MemoryResolutionStore,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_changed_inputs_resolve_again_and_stale_lock_is_noted(
+    tmp_path: Path, shared_store: MemoryResolutionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = helpers.make_wheel_project(tmp_path / "proj")
     assert main(["lock", str(project)]) == 0
     (project / "requirements.txt").write_text("--no-index\n--find-links ./wheels\nalpha==1.0\n")
@@ -101,8 +108,9 @@ def test_output_and_hashes(tmp_path: Path, shared_store: MemoryResolutionStore) 
     assert not (project / PIP_LOCK).exists()
 
 
-def test_lock_errors_exit_2_without_traceback(tmp_path: Path, shared_store: MemoryResolutionStore,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_lock_errors_exit_2_without_traceback(
+    tmp_path: Path, shared_store: MemoryResolutionStore, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = helpers.make_wheel_project(tmp_path / "proj")
     (project / "requirements.txt").write_text("--no-index\n--find-links ./wheels\nalpha>=7\n")
     assert main(["lock", str(project)]) == 2
@@ -110,8 +118,9 @@ def test_lock_errors_exit_2_without_traceback(tmp_path: Path, shared_store: Memo
     assert "error: uv pip compile failed" in err and "Traceback" not in err
 
 
-def test_bad_dependency_file_exit_2(tmp_path: Path, shared_store: MemoryResolutionStore,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_dependency_file_exit_2(
+    tmp_path: Path, shared_store: MemoryResolutionStore, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = helpers.make_wheel_project(tmp_path / "proj")
     (project / "requirements.txt").write_text("six\nx; rm -rf /\n")
     assert main(["lock", str(project)]) == 2
@@ -129,15 +138,20 @@ def test_from_uv_lock(tmp_path: Path, shared_store: MemoryResolutionStore, capsy
     assert [r.line for r in deps.pip.requirements] == ["idna==3.20", "six==1.17.0"]
 
 
-def test_conda_lock_with_a_local_channel(tmp_path: Path, shared_store: MemoryResolutionStore,
-                                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_conda_lock_with_a_local_channel(
+    tmp_path: Path,
+    shared_store: MemoryResolutionStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     module = helpers.load_channel_module()
     channel = module.build_channel(tmp_path / "channel", module.DEFAULT_PACKAGES)
     project = tmp_path / "proj"
     project.mkdir()
     (project / "conda_pkglist.txt").write_text(f"-c {channel.as_uri()}\ngamma\n")
     (project / "cerebrium.toml").write_text(
-        '[cerebrium.deployment]\nname = "c"\n\n[cerebrium.dependencies.paths]\nconda = "conda_pkglist.txt"\n')
+        '[cerebrium.deployment]\nname = "c"\n\n[cerebrium.dependencies.paths]\nconda = "conda_pkglist.txt"\n'
+    )
     monkeypatch.setattr(shutil, "which", lambda exe, **kw: None)  # no conda executable: rattler solves
     assert main(["lock", str(project)]) == 0
     assert "(3 packages, solved with rattler)" in capsys.readouterr().out
@@ -148,13 +162,18 @@ def test_conda_lock_with_a_local_channel(tmp_path: Path, shared_store: MemoryRes
     assert "from the resolution cache" in capsys.readouterr().out
 
 
-def test_unreachable_conda_channel_fails_fast(tmp_path: Path, shared_store: MemoryResolutionStore,
-                                              monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_conda_channel_fails_fast(
+    tmp_path: Path,
+    shared_store: MemoryResolutionStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     project = tmp_path / "proj"
     project.mkdir()
     (project / "conda_pkglist.txt").write_text("-c http://127.0.0.1:9/chan\ngamma\n")
     (project / "cerebrium.toml").write_text(
-        '[cerebrium.deployment]\nname = "c"\n\n[cerebrium.dependencies.paths]\nconda = "conda_pkglist.txt"\n')
+        '[cerebrium.deployment]\nname = "c"\n\n[cerebrium.dependencies.paths]\nconda = "conda_pkglist.txt"\n'
+    )
     monkeypatch.setattr(shutil, "which", lambda exe, **kw: None)
     assert main(["lock", str(project)]) == 2
     assert "could not fetch conda repodata" in capsys.readouterr().err
@@ -179,8 +198,9 @@ def test_resolution_cache_persists_between_processes(tmp_path: Path, monkeypatch
 
 
 @pytest.mark.network
-def test_lock_unpinned_fixture_against_pypi(tmp_path: Path, shared_store: MemoryResolutionStore,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lock_unpinned_fixture_against_pypi(
+    tmp_path: Path, shared_store: MemoryResolutionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = tmp_path / "unpinned"
     shutil.copytree(FIXTURES / "unpinned", project)
     assert main(["lock", str(project)]) == 0

@@ -16,9 +16,15 @@ from builder.config.model import Config, Dependencies, DependencyPaths, Deployme
 FIXTURES_DEPS = Path(__file__).resolve().parents[2] / "fixtures" / "deps"
 
 
-def make_config(project: Path, *, pip: dict[str, str] | None = None, apt: dict[str, str] | None = None,
-                conda: dict[str, str] | None = None, paths: dict[str, str] | None = None,
-                python_version: str = "3.12") -> Config:
+def make_config(
+    project: Path,
+    *,
+    pip: dict[str, str] | None = None,
+    apt: dict[str, str] | None = None,
+    conda: dict[str, str] | None = None,
+    paths: dict[str, str] | None = None,
+    python_version: str = "3.12",
+) -> Config:
     """A Config rooted at ``project`` with the given dependency tables (as load_config stores them)."""
     project.mkdir(parents=True, exist_ok=True)
     deps = Dependencies(
@@ -27,8 +33,11 @@ def make_config(project: Path, *, pip: dict[str, str] | None = None, apt: dict[s
         conda=tuple(sorted((conda or {}).items())),
         paths=DependencyPaths(**(paths or {})),
     )
-    return Config(path=project / "cerebrium.toml", deployment=Deployment(name="t", python_version=python_version),  # type: ignore[arg-type]
-                  dependencies=deps)
+    return Config(
+        path=project / "cerebrium.toml",
+        deployment=Deployment(name="t", python_version=python_version),  # type: ignore[arg-type]
+        dependencies=deps,
+    )
 
 
 def write_wheel(directory: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
@@ -36,7 +45,8 @@ def write_wheel(directory: Path, name: str, version: str, requires: tuple[str, .
     directory.mkdir(parents=True, exist_ok=True)
     dist = f"{name}-{version}.dist-info"
     meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
-        f"Requires-Dist: {r}\n" for r in requires)
+        f"Requires-Dist: {r}\n" for r in requires
+    )
     files = {
         f"{name}/__init__.py": "",
         f"{dist}/METADATA": meta,
@@ -77,7 +87,8 @@ def make_wheel_project(project: Path) -> Path:
         write_wheel(project / "wheels", name, version, requires)
     (project / "requirements.txt").write_text("--no-index\n--find-links ./wheels\nalpha\n")
     (project / "cerebrium.toml").write_text(
-        '[cerebrium.deployment]\nname = "proj"\n\n[cerebrium.dependencies.paths]\npip = "requirements.txt"\n')
+        '[cerebrium.deployment]\nname = "proj"\n\n[cerebrium.dependencies.paths]\npip = "requirements.txt"\n'
+    )
     return project
 
 

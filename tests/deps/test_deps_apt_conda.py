@@ -60,7 +60,9 @@ def test_apt_pkglist_file(tmp_path: Path) -> None:
     assert apt_set.source == "pkglist.txt"
 
 
-@pytest.mark.parametrize(("text", "line"), [("ffmpeg\nbad;name\n", 2), ("a1\n\n\n`id`\n", 4), ("ffmpeg\nffmpeg=1.0\n", 2)])
+@pytest.mark.parametrize(
+    ("text", "line"), [("ffmpeg\nbad;name\n", 2), ("a1\n\n\n`id`\n", 4), ("ffmpeg\nffmpeg=1.0\n", 2)]
+)
 def test_apt_pkglist_errors_name_the_line(tmp_path: Path, text: str, line: int) -> None:
     (tmp_path / "pkglist.txt").write_text(text)
     with pytest.raises(DependencyError) as info:
@@ -124,7 +126,8 @@ def test_conda_duplicates() -> None:
 def test_conda_file(tmp_path: Path) -> None:
     (tmp_path / "conda_pkglist.txt").write_text(
         "# platform: linux-64\n-c pytorch\n--channel conda-forge\n"
-        "cudatoolkit=11.7\npytorch::pytorch >=2\nnumpy=1.24=py_0  # export format\n")
+        "cudatoolkit=11.7\npytorch::pytorch >=2\nnumpy=1.24=py_0  # export format\n"
+    )
     conda_set = conda_set_from_file("conda_pkglist.txt", project_dir=tmp_path)
     assert [s.spec for s in conda_set.specs] == ["cudatoolkit 11.7.*", "numpy ==1.24 py_0", "pytorch::pytorch >=2"]
     assert conda_set.channels == ("pytorch", "conda-forge")

@@ -29,9 +29,16 @@ class Entry:
 
 
 entries = st.lists(
-    st.builds(Entry, st.sampled_from(NAMES), st.sampled_from(VERSIONS),
-              st.frozensets(st.sampled_from(EXTRAS)), st.sampled_from(MARKERS)),
-    min_size=1, max_size=5, unique_by=lambda e: e.name,
+    st.builds(
+        Entry,
+        st.sampled_from(NAMES),
+        st.sampled_from(VERSIONS),
+        st.frozensets(st.sampled_from(EXTRAS)),
+        st.sampled_from(MARKERS),
+    ),
+    min_size=1,
+    max_size=5,
+    unique_by=lambda e: e.name,
 )
 
 
@@ -78,8 +85,11 @@ def render_file(items: list[Entry], data: st.DataObject) -> str:
 
 def canonical_text(items: list[Entry]) -> str:
     return "".join(
-        e.name + (f"[{','.join(sorted(e.extras))}]" if e.extras else "") + e.version
-        + (f" ; {e.marker}" if e.marker else "") + "\n"
+        e.name
+        + (f"[{','.join(sorted(e.extras))}]" if e.extras else "")
+        + e.version
+        + (f" ; {e.marker}" if e.marker else "")
+        + "\n"
         for e in sorted(items, key=lambda e: e.name)
     )
 
@@ -117,7 +127,7 @@ def test_any_change_changes_the_canonical_form(items: list[Entry], data: st.Data
         changed = Entry(e.name, e.version, e.extras ^ {data.draw(st.sampled_from(EXTRAS))}, e.marker)
     else:
         changed = Entry(e.name, e.version, e.extras, data.draw(st.sampled_from([m for m in MARKERS if m != e.marker])))
-    mutated = [*items[:index], changed, *items[index + 1:]]
+    mutated = [*items[:index], changed, *items[index + 1 :]]
     assert parse(canonical_text(mutated)) != parse(canonical_text(items))
 
 
@@ -125,21 +135,31 @@ inline_versions = st.sampled_from([("latest", ""), ("", ""), ("*", ""), ("2.0.0"
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.sampled_from(NAMES), inline_versions), min_size=1, max_size=5, unique_by=lambda t: t[0]),
-       st.data())
-def test_inline_tables_ignore_order_case_and_unpinned_spelling(items: list[tuple[str, tuple[str, str]]],
-                                                               data: st.DataObject) -> None:
+@given(
+    st.lists(st.tuples(st.sampled_from(NAMES), inline_versions), min_size=1, max_size=5, unique_by=lambda t: t[0]),
+    st.data(),
+)
+def test_inline_tables_ignore_order_case_and_unpinned_spelling(
+    items: list[tuple[str, tuple[str, str]]], data: st.DataObject
+) -> None:
     table = [(respell(n, data), v[0]) for n, v in data.draw(st.permutations(items))]
     reference = [(n, v[1] or "latest") for n, v in items]
     empty = Path(".")
     assert canonical_bytes(pip_set_from_inline(table, project_dir=empty)) == canonical_bytes(
-        pip_set_from_inline(reference, project_dir=empty))
+        pip_set_from_inline(reference, project_dir=empty)
+    )
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.sampled_from(["curl", "ffmpeg", "git", "libgl1"]),
-                          st.sampled_from(["latest", "", "*", "1.0-1"])), min_size=1, max_size=4,
-                unique_by=lambda t: t[0]), st.data())
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["curl", "ffmpeg", "git", "libgl1"]), st.sampled_from(["latest", "", "*", "1.0-1"])),
+        min_size=1,
+        max_size=4,
+        unique_by=lambda t: t[0],
+    ),
+    st.data(),
+)
 def test_apt_and_conda_sets_ignore_order(items: list[tuple[str, str]], data: st.DataObject) -> None:
     shuffled = data.draw(st.permutations(items))
     assert canonical_bytes(apt_set_from_inline(items)) == canonical_bytes(apt_set_from_inline(shuffled))

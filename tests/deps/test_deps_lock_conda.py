@@ -38,8 +38,9 @@ def test_rattler_solves_against_a_local_channel(conda_channel: Path) -> None:
 
 
 def test_specs_constrain_the_solution(conda_channel: Path) -> None:
-    packages = RattlerSolver().solve(local_set(conda_channel, gamma="latest", alpha="1.0"), platform="linux-64",
-                                     timeout=60)
+    packages = RattlerSolver().solve(
+        local_set(conda_channel, gamma="latest", alpha="1.0"), platform="linux-64", timeout=60
+    )
     assert [(p.name, p.version) for p in packages] == [("alpha", "1.0"), ("gamma", "0.3")]
 
 
@@ -128,7 +129,8 @@ def test_conda_lock_solver_drives_conda_lock(tmp_path: Path) -> None:
     conda_set = conda_set_from_inline((("zlib", ">=1.3"),))
     packages = CondaLockSolver("/usr/bin/micromamba", runner).solve(conda_set, platform="linux-64", timeout=10)
     assert [(p.name, p.version, p.subdir, p.depends) for p in packages] == [
-        ("zlib", "1.3.1", "linux-64", ("libgcc >=13",))]
+        ("zlib", "1.3.1", "linux-64", ("libgcc >=13",))
+    ]
     argv = runner.calls[0]
     assert argv[argv.index("--conda") + 1] == "/usr/bin/micromamba" and "--platform" in argv
 
@@ -138,8 +140,9 @@ def test_conda_lock_failure_is_a_lock_error() -> None:
         return subprocess.CompletedProcess(argv, 1, "", "could not solve")
 
     with pytest.raises(LockError, match="could not solve"):
-        CondaLockSolver("conda", failing).solve(conda_set_from_inline((("zlib", "1"),)), platform="linux-64",
-                                                timeout=10)
+        CondaLockSolver("conda", failing).solve(
+            conda_set_from_inline((("zlib", "1"),)), platform="linux-64", timeout=10
+        )
 
 
 def test_resolve_dependencies_sees_a_current_or_stale_conda_lock(conda_channel: Path, tmp_path: Path) -> None:
@@ -147,8 +150,9 @@ def test_resolve_dependencies_sees_a_current_or_stale_conda_lock(conda_channel: 
     conda_set = resolve_dependencies(config).conda
     assert conda_set is not None and conda_set.lock_file is None
     # Lock exactly the declared set (its default channel is replaced only inside the solver call).
-    packages = solve_cached(local_set(conda_channel, gamma="latest"), store=MemoryResolutionStore(),
-                            solver=RattlerSolver())
+    packages = solve_cached(
+        local_set(conda_channel, gamma="latest"), store=MemoryResolutionStore(), solver=RattlerSolver()
+    )
     from builder.deps.lock.conda import build_lockfile
 
     write_conda_lock(build_lockfile(conda_set, packages, source="cerebrium.toml"), tmp_path / CONDA_LOCK)

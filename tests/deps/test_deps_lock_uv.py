@@ -26,8 +26,9 @@ def test_memory_store_satisfies_the_protocol() -> None:
 def test_compile_pins_exact_versions_offline(wheel_project: Path) -> None:
     pip_set = pip_set_from_file("requirements.txt", project_dir=wheel_project)
     runner = CountingRunner(subprocess.run)
-    locked = compile_pip(pip_set, python_version="3.12", store=MemoryResolutionStore(), runner=runner,
-                         project_dir=wheel_project)
+    locked = compile_pip(
+        pip_set, python_version="3.12", store=MemoryResolutionStore(), runner=runner, project_dir=wheel_project
+    )
     assert [r.line for r in locked.requirements] == ["alpha==1.1", "beta==2.5"]
     assert locked.locked and locked.no_index and locked.find_links == ("./wheels",)
     argv = runner.calls[0]
@@ -46,8 +47,9 @@ def test_constraints_are_passed_to_uv(wheel_project: Path) -> None:
 
 def test_generate_hashes(wheel_project: Path) -> None:
     pip_set = pip_set_from_file("requirements.txt", project_dir=wheel_project)
-    locked = compile_pip(pip_set, python_version="3.12", store=MemoryResolutionStore(), generate_hashes=True,
-                         project_dir=wheel_project)
+    locked = compile_pip(
+        pip_set, python_version="3.12", store=MemoryResolutionStore(), generate_hashes=True, project_dir=wheel_project
+    )
     assert all(len(r.hashes) == 1 and r.hashes[0].startswith("sha256:") for r in locked.requirements)
 
 
@@ -67,18 +69,21 @@ def test_cache_key_covers_python_hashes_and_indexes() -> None:
         resolution_key(base, python_version="3.11", generate_hashes=False),
         resolution_key(base, python_version="3.12", generate_hashes=True),
         resolution_key(replace(base, index_url="https://x.org/simple"), python_version="3.12", generate_hashes=False),
-        resolution_key(replace(base, extra_index_urls=("https://y.org/simple",)), python_version="3.12",
-                       generate_hashes=False),
+        resolution_key(
+            replace(base, extra_index_urls=("https://y.org/simple",)), python_version="3.12", generate_hashes=False
+        ),
     }
     assert len(keys) == 5
     respelled = pip_set_from_inline((("Six", "*"),), project_dir=Path("."))
     assert resolution_key(respelled, python_version="3.12", generate_hashes=False) == resolution_key(
-        base, python_version="3.12", generate_hashes=False)
+        base, python_version="3.12", generate_hashes=False
+    )
 
 
 def test_unreachable_index_is_a_fast_clear_error() -> None:
-    pip_set = replace(pip_set_from_inline((("six", "latest"),), project_dir=Path(".")),
-                      index_url="http://127.0.0.1:9/simple")
+    pip_set = replace(
+        pip_set_from_inline((("six", "latest"),), project_dir=Path(".")), index_url="http://127.0.0.1:9/simple"
+    )
     start = time.monotonic()
     with pytest.raises(LockError, match="could not reach the package index") as info:
         compile_pip(pip_set, python_version="3.12", store=MemoryResolutionStore(), timeout=60)
@@ -121,7 +126,9 @@ def test_export_uv_lock_needs_the_files(tmp_path: Path) -> None:
 def test_export_uv_lock_is_offline() -> None:
     text = export_uv_lock(FIXTURE_UVPROJECT)
     assert sorted(line for line in text.splitlines() if line and not line.startswith("#")) == [
-        "idna==3.20", "six==1.17.0"]
+        "idna==3.20",
+        "six==1.17.0",
+    ]
 
 
 @pytest.mark.network

@@ -28,13 +28,18 @@ def lines_of(root: Path, rel: str = "requirements.txt") -> list[str]:
 
 
 def test_comments_blank_lines_and_continuations(tmp_path: Path) -> None:
-    write(tmp_path, {"requirements.txt": (
-        "# a comment\n\n"
-        "Torch==2.0.0   # trailing comment\n"
-        "numpy \\\n  >=1.24 \\\n  ; python_version >= '3.10'\n"
-        "   \n"
-        "requests[Socks, security]\n"
-    )})
+    write(
+        tmp_path,
+        {
+            "requirements.txt": (
+                "# a comment\n\n"
+                "Torch==2.0.0   # trailing comment\n"
+                "numpy \\\n  >=1.24 \\\n  ; python_version >= '3.10'\n"
+                "   \n"
+                "requests[Socks, security]\n"
+            )
+        },
+    )
     assert lines_of(tmp_path) == [
         'numpy>=1.24 ; python_version >= "3.10"',
         "requests[security,socks]",
@@ -68,12 +73,15 @@ def test_identical_duplicates_merge(tmp_path: Path) -> None:
 
 
 def test_includes_are_relative_to_the_including_file(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "requirements.txt": "-r reqs/base.txt\n--constraint=reqs/constraints.txt\nflask\n",
-        "reqs/base.txt": "-rmore/extra.txt\nrequests\n",
-        "reqs/more/extra.txt": "six\n",
-        "reqs/constraints.txt": "urllib3<2\n",
-    })
+    write(
+        tmp_path,
+        {
+            "requirements.txt": "-r reqs/base.txt\n--constraint=reqs/constraints.txt\nflask\n",
+            "reqs/base.txt": "-rmore/extra.txt\nrequests\n",
+            "reqs/more/extra.txt": "six\n",
+            "reqs/constraints.txt": "urllib3<2\n",
+        },
+    )
     pip_set = pip_set_from_file("requirements.txt", project_dir=tmp_path)
     assert [r.line for r in pip_set.requirements] == ["flask", "requests", "six"]
     assert [r.line for r in pip_set.constraints] == ["urllib3<2"]
@@ -84,10 +92,11 @@ def test_includes_are_relative_to_the_including_file(tmp_path: Path) -> None:
     ("files", "cycle"),
     [
         ({"requirements.txt": "-r requirements.txt\n"}, "requirements.txt -> requirements.txt"),
-        ({"requirements.txt": "-r a.txt\n", "a.txt": "-r b.txt\n", "b.txt": "-c a.txt\n"},
-         "a.txt -> b.txt -> a.txt"),
-        ({"requirements.txt": "-r sub/a.txt\n", "sub/a.txt": "-r ../requirements.txt\n"},
-         "requirements.txt -> sub/a.txt -> requirements.txt"),
+        ({"requirements.txt": "-r a.txt\n", "a.txt": "-r b.txt\n", "b.txt": "-c a.txt\n"}, "a.txt -> b.txt -> a.txt"),
+        (
+            {"requirements.txt": "-r sub/a.txt\n", "sub/a.txt": "-r ../requirements.txt\n"},
+            "requirements.txt -> sub/a.txt -> requirements.txt",
+        ),
     ],
 )
 def test_include_cycles_are_detected(tmp_path: Path, files: dict[str, str], cycle: str) -> None:
@@ -99,19 +108,27 @@ def test_include_cycles_are_detected(tmp_path: Path, files: dict[str, str], cycl
 
 
 def test_diamond_includes_are_not_a_cycle(tmp_path: Path) -> None:
-    write(tmp_path, {"requirements.txt": "-r a.txt\n-r b.txt\n", "a.txt": "-r c.txt\n", "b.txt": "-r c.txt\n",
-                     "c.txt": "six\n"})
+    write(
+        tmp_path,
+        {"requirements.txt": "-r a.txt\n-r b.txt\n", "a.txt": "-r c.txt\n", "b.txt": "-r c.txt\n", "c.txt": "six\n"},
+    )
     assert lines_of(tmp_path) == ["six"]
 
 
 def test_index_options(tmp_path: Path) -> None:
-    write(tmp_path, {"requirements.txt": (
-        "--index-url https://pypi.example/simple\n"
-        "--extra-index-url=https://b.example/simple\n"
-        "--extra-index-url https://a.example/simple\n"
-        "-f ./wheels\n--find-links https://download.pytorch.org/whl/torch_stable.html\n"
-        "--no-index\nsix\n"
-    ), "wheels/.keep": ""})
+    write(
+        tmp_path,
+        {
+            "requirements.txt": (
+                "--index-url https://pypi.example/simple\n"
+                "--extra-index-url=https://b.example/simple\n"
+                "--extra-index-url https://a.example/simple\n"
+                "-f ./wheels\n--find-links https://download.pytorch.org/whl/torch_stable.html\n"
+                "--no-index\nsix\n"
+            ),
+            "wheels/.keep": "",
+        },
+    )
     pip_set = pip_set_from_file("requirements.txt", project_dir=tmp_path)
     assert pip_set.index_url == "https://pypi.example/simple"
     assert pip_set.extra_index_urls == ("https://a.example/simple", "https://b.example/simple")
@@ -130,16 +147,36 @@ def test_hashes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "name", "url"),
     [
-        ("pkg @ https://files.example/pkg-1.0-py3-none-any.whl", "pkg @ https://files.example/pkg-1.0-py3-none-any.whl",
-         "pkg", "https://files.example/pkg-1.0-py3-none-any.whl"),
-        ("https://files.example/My_Pkg-1.0-py3-none-any.whl", "my-pkg @ https://files.example/My_Pkg-1.0-py3-none-any.whl",
-         "my-pkg", "https://files.example/My_Pkg-1.0-py3-none-any.whl"),
-        ("git+https://github.com/org/repo@v1.2#egg=Repo", "repo @ git+https://github.com/org/repo@v1.2",
-         "repo", "git+https://github.com/org/repo@v1.2"),
-        ("repo @ git+https://github.com/org/repo@abc123", "repo @ git+https://github.com/org/repo@abc123",
-         "repo", "git+https://github.com/org/repo@abc123"),
-        ("https://files.example/archive.tar.gz", "https://files.example/archive.tar.gz", "",
-         "https://files.example/archive.tar.gz"),
+        (
+            "pkg @ https://files.example/pkg-1.0-py3-none-any.whl",
+            "pkg @ https://files.example/pkg-1.0-py3-none-any.whl",
+            "pkg",
+            "https://files.example/pkg-1.0-py3-none-any.whl",
+        ),
+        (
+            "https://files.example/My_Pkg-1.0-py3-none-any.whl",
+            "my-pkg @ https://files.example/My_Pkg-1.0-py3-none-any.whl",
+            "my-pkg",
+            "https://files.example/My_Pkg-1.0-py3-none-any.whl",
+        ),
+        (
+            "git+https://github.com/org/repo@v1.2#egg=Repo",
+            "repo @ git+https://github.com/org/repo@v1.2",
+            "repo",
+            "git+https://github.com/org/repo@v1.2",
+        ),
+        (
+            "repo @ git+https://github.com/org/repo@abc123",
+            "repo @ git+https://github.com/org/repo@abc123",
+            "repo",
+            "git+https://github.com/org/repo@abc123",
+        ),
+        (
+            "https://files.example/archive.tar.gz",
+            "https://files.example/archive.tar.gz",
+            "",
+            "https://files.example/archive.tar.gz",
+        ),
     ],
 )
 def test_url_and_vcs_requirements(tmp_path: Path, text: str, line: str, name: str, url: str) -> None:
@@ -155,11 +192,16 @@ def test_editable_vcs(tmp_path: Path) -> None:
 
 
 def test_local_paths_and_editables_are_reported(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "requirements.txt": "-e ./libs/core\n./libs/extra[Fast]\n-r sub/more.txt\n",
-        "sub/more.txt": "../libs/third\n",
-        "libs/core/pyproject.toml": "", "libs/extra/pyproject.toml": "", "libs/third/pyproject.toml": "",
-    })
+    write(
+        tmp_path,
+        {
+            "requirements.txt": "-e ./libs/core\n./libs/extra[Fast]\n-r sub/more.txt\n",
+            "sub/more.txt": "../libs/third\n",
+            "libs/core/pyproject.toml": "",
+            "libs/extra/pyproject.toml": "",
+            "libs/third/pyproject.toml": "",
+        },
+    )
     pip_set = pip_set_from_file("requirements.txt", project_dir=tmp_path)
     assert pip_set.local_paths == ("libs/core", "libs/extra", "libs/third")
     texts = sorted(r.text for r in pip_set.requirements)

@@ -21,8 +21,9 @@ def test_empty_config_gives_no_sets(tmp_path: Path) -> None:
 
 
 def test_inline_tables(tmp_path: Path) -> None:
-    config = make_config(tmp_path, pip={"Torch": "2.0.0", "numpy": "latest"}, apt={"ffmpeg": "latest"},
-                         conda={"cuda": ">=11.7"})
+    config = make_config(
+        tmp_path, pip={"Torch": "2.0.0", "numpy": "latest"}, apt={"ffmpeg": "latest"}, conda={"cuda": ">=11.7"}
+    )
     deps = resolve_dependencies(config)
     assert deps.pip is not None and [r.line for r in deps.pip.requirements] == ["numpy", "torch==2.0.0"]
     assert deps.apt is not None and deps.apt.args() == ("ffmpeg",)
@@ -35,8 +36,9 @@ def test_paths_files(tmp_path: Path) -> None:
     (tmp_path / "lib").mkdir()
     (tmp_path / "pkglist.txt").write_text("curl\n")
     (tmp_path / "conda_pkglist.txt").write_text("numpy\n")
-    config = make_config(tmp_path, paths={"pip": "requirements.txt", "apt": "pkglist.txt",
-                                          "conda": "conda_pkglist.txt"})
+    config = make_config(
+        tmp_path, paths={"pip": "requirements.txt", "apt": "pkglist.txt", "conda": "conda_pkglist.txt"}
+    )
     deps = resolve_dependencies(config)
     assert deps.pip is not None and deps.pip.source == "requirements.txt"
     assert deps.pip.local_paths == ("lib",)
@@ -44,8 +46,9 @@ def test_paths_files(tmp_path: Path) -> None:
     assert deps.conda is not None and deps.conda.source == "conda_pkglist.txt"
 
 
-@pytest.mark.parametrize(("manager", "table"), [("pip", {"six": "latest"}), ("apt", {"curl": "latest"}),
-                                                ("conda", {"numpy": "latest"})])
+@pytest.mark.parametrize(
+    ("manager", "table"), [("pip", {"six": "latest"}), ("apt", {"curl": "latest"}), ("conda", {"numpy": "latest"})]
+)
 def test_inline_and_paths_for_the_same_manager_is_an_error(tmp_path: Path, manager: str, table: dict[str, str]) -> None:
     (tmp_path / "deps.txt").write_text("")
     config = make_config(tmp_path, paths={manager: "deps.txt"}, **{manager: table})  # type: ignore[arg-type]
@@ -72,8 +75,11 @@ def test_paths_escape_is_rejected_before_reading(tmp_path: Path) -> None:
 
 def _write_lock(config_dir: Path, pip: dict[str, str], pins: str, python: str = "3.12") -> None:
     declared = pip_set_from_inline(tuple(sorted(pip.items())), project_dir=config_dir)
-    locked = replace(pip_set_from_inline(tuple(sorted((n, v) for n, v in (p.split("==") for p in pins.split()))),
-                                         project_dir=config_dir))
+    locked = replace(
+        pip_set_from_inline(
+            tuple(sorted((n, v) for n, v in (p.split("==") for p in pins.split()))), project_dir=config_dir
+        )
+    )
     text = render_pip_lock(locked, input_digest=pip_input_digest(declared, python), python_version=python)
     (config_dir / "cerebrium.lock").mkdir(exist_ok=True)
     (config_dir / PIP_LOCK).write_text(text)
@@ -94,8 +100,10 @@ def test_use_lock_false_ignores_the_lock(tmp_path: Path) -> None:
     assert deps.pip is not None and not deps.pip.locked
 
 
-@pytest.mark.parametrize(("pip", "python"), [({"alpha": ">=1"}, "3.12"), ({"alpha": "latest", "gamma": "1"}, "3.12"),
-                                             ({"alpha": "latest"}, "3.11")])
+@pytest.mark.parametrize(
+    ("pip", "python"),
+    [({"alpha": ">=1"}, "3.12"), ({"alpha": "latest", "gamma": "1"}, "3.12"), ({"alpha": "latest"}, "3.11")],
+)
 def test_stale_lock_adds_a_note_and_uses_the_specs(tmp_path: Path, pip: dict[str, str], python: str) -> None:
     _write_lock(tmp_path, {"alpha": "latest"}, "alpha==1.1")
     deps = resolve_dependencies(make_config(tmp_path, pip=pip, python_version=python))

@@ -31,10 +31,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("path", nargs="?", default=".", help="cerebrium.toml or its directory (default: .)")
     parser.add_argument("--output", "-o", type=Path, help="write the pip lock here instead")
     parser.add_argument("--generate-hashes", action="store_true", help="record --hash values for every pin")
-    parser.add_argument("--from-uv-lock", action="store_true",
-                        help="export pins from pyproject.toml + uv.lock (uv export) instead of resolving")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="cache directory (default: $BUILDER_CACHE_DIR or the user cache directory)")
+    parser.add_argument(
+        "--from-uv-lock",
+        action="store_true",
+        help="export pins from pyproject.toml + uv.lock (uv export) instead of resolving",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="cache directory (default: $BUILDER_CACHE_DIR or the user cache directory)",
+    )
     parser.set_defaults(func=run)
 
 

@@ -1,4 +1,4 @@
-"""Locking: turn requirement sets into exact pins, remembering resolutions.
+r"""Locking: turn requirement sets into exact pins, remembering resolutions.
 
 Two back-ends sit behind small Protocols: :mod:`.uv` compiles pip sets with
 ``uv pip compile``; :mod:`.conda` solves conda sets with conda-lock (when a
@@ -9,9 +9,9 @@ implements the store on disk; :class:`MemoryResolutionStore` is the in-memory
 stand-in.
 
 >>> store = MemoryResolutionStore()
->>> store.put("k", {"requirements_txt": "six==1.16.0\\n"})
+>>> store.put("k", {"requirements_txt": "six==1.16.0\n"})
 >>> store.get("k")
-{'requirements_txt': 'six==1.16.0\\n'}
+{'requirements_txt': 'six==1.16.0\n'}
 """
 
 from __future__ import annotations

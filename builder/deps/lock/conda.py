@@ -55,8 +55,12 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 120.0
 CONDA_EXECUTABLES = ("micromamba", "mamba", "conda")
 # A linux-64 build host as the solver should assume it (glibc of debian bookworm).
-_VIRTUAL_PACKAGES = (("__unix", "0", "0"), ("__linux", "6.1", "0"), ("__glibc", "2.36", "0"),
-                     ("__archspec", "1", "x86_64"))
+_VIRTUAL_PACKAGES = (
+    ("__unix", "0", "0"),
+    ("__linux", "6.1", "0"),
+    ("__glibc", "2.36", "0"),
+    ("__archspec", "1", "x86_64"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +103,10 @@ class RattlerSolver:
         try:
             records = asyncio.run(asyncio.wait_for(self._solve(conda_set, platform), timeout))
         except TimeoutError as exc:
-            raise LockError(f"conda solve did not finish within {timeout:.0f} s",
-                            hint=f"check that the channels answer: {', '.join(conda_set.channels)}") from exc
+            raise LockError(
+                f"conda solve did not finish within {timeout:.0f} s",
+                hint=f"check that the channels answer: {', '.join(conda_set.channels)}",
+            ) from exc
         except _rattler_errors() as exc:
             raise _rattler_error(exc, conda_set) from exc
         return sorted((_from_record(r) for r in records), key=lambda p: p.name)
@@ -110,25 +116,37 @@ class RattlerSolver:
 
         with tempfile.TemporaryDirectory(prefix="builder-rattler-") as tmp:
             gateway = rattler.Gateway(cache_dir=self.cache_dir or Path(tmp))
-            virtual = [rattler.GenericVirtualPackage(rattler.PackageName(n), rattler.Version(v), rattler.BuildString(b))
-                       for n, v, b in _VIRTUAL_PACKAGES]
-            return list(await rattler.solve(
-                [channel_url(c) for c in conda_set.channels],
-                [s.spec for s in conda_set.specs],
-                gateway=gateway,
-                platforms=[rattler.Subdir(platform), rattler.Subdir("noarch")],
-                virtual_packages=virtual,
-                timeout=datetime.timedelta(seconds=60),
-                timestamp_policy="allow-missing",
-            ))
+            virtual = [
+                rattler.GenericVirtualPackage(rattler.PackageName(n), rattler.Version(v), rattler.BuildString(b))
+                for n, v, b in _VIRTUAL_PACKAGES
+            ]
+            return list(
+                await rattler.solve(
+                    [channel_url(c) for c in conda_set.channels],
+                    [s.spec for s in conda_set.specs],
+                    gateway=gateway,
+                    platforms=[rattler.Subdir(platform), rattler.Subdir("noarch")],
+                    virtual_packages=virtual,
+                    timeout=datetime.timedelta(seconds=60),
+                    timestamp_policy="allow-missing",
+                )
+            )
 
 
 def _rattler_errors() -> tuple[type[Exception], ...]:
-    """rattler's own exception classes for fetching and solving (it has no common base)."""
+    """Rattler's own exception classes for fetching and solving (it has no common base)."""
     from rattler import exceptions as rx
 
-    names = ("GatewayError", "SolverError", "FetchRepoDataError", "InvalidChannelError", "IoError",
-             "InvalidMatchSpecError", "CacheDirError", "InvalidUrlError")
+    names = (
+        "GatewayError",
+        "SolverError",
+        "FetchRepoDataError",
+        "InvalidChannelError",
+        "IoError",
+        "InvalidMatchSpecError",
+        "CacheDirError",
+        "InvalidUrlError",
+    )
     return tuple(getattr(rx, n) for n in names if hasattr(rx, n))
 
 
@@ -138,8 +156,10 @@ def _rattler_error(exc: Exception, conda_set: CondaSet) -> LockError:
     detail = "; ".join(lines[:8])
     lowered = text.lower()
     if any(s in lowered for s in ("connect", "dns", "failed to fetch", "error sending request", "no such file")):
-        return LockError(f"could not fetch conda repodata: {detail}",
-                         hint=f"check that these channels are reachable: {', '.join(conda_set.channels)}")
+        return LockError(
+            f"could not fetch conda repodata: {detail}",
+            hint=f"check that these channels are reachable: {', '.join(conda_set.channels)}",
+        )
     return LockError(f"conda solve failed: {detail}", hint="relax or fix the conda specs named above")
 
 
@@ -173,11 +193,31 @@ class CondaLockSolver:
         with tempfile.TemporaryDirectory(prefix="builder-conda-lock-") as tmp:
             env_file, out = Path(tmp) / "environment.yml", Path(tmp) / "conda-lock.yml"
             env_file.write_text(_environment_yml(conda_set), encoding="utf-8")
-            argv = [sys.executable, "-m", "conda_lock", "lock", "--file", str(env_file), "--platform", platform,
-                    "--lockfile", str(out), "--conda", self.executable, "--kind", "lock"]
+            argv = [
+                sys.executable,
+                "-m",
+                "conda_lock",
+                "lock",
+                "--file",
+                str(env_file),
+                "--platform",
+                platform,
+                "--lockfile",
+                str(out),
+                "--conda",
+                self.executable,
+                "--kind",
+                "lock",
+            ]
             try:
-                result = (self.runner or subprocess.run)(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                                     env={**os.environ, "NO_COLOR": "1"})
+                result = (self.runner or subprocess.run)(
+                    argv,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
+                    env={**os.environ, "NO_COLOR": "1"},
+                )
             except subprocess.TimeoutExpired as exc:
                 raise LockError(f"conda-lock did not finish within {timeout:.0f} s") from exc
             except OSError as exc:
@@ -200,13 +240,21 @@ def _environment_yml(conda_set: CondaSet) -> str:
 
 def _from_locked(dep: Any) -> SolvedPackage:
     depends = tuple(f"{n} {v}".strip() if v not in ("", "*") else n for n, v in sorted(dep.dependencies.items()))
-    return SolvedPackage(name=dep.name, version=dep.version, build=dep.build or "", url=dep.url,
-                         md5=dep.hash.md5 or "", sha256=dep.hash.sha256 or "", depends=depends,
-                         subdir=dep.url.rstrip("/").split("/")[-2] if "/" in dep.url else "")
+    return SolvedPackage(
+        name=dep.name,
+        version=dep.version,
+        build=dep.build or "",
+        url=dep.url,
+        md5=dep.hash.md5 or "",
+        sha256=dep.hash.sha256 or "",
+        depends=depends,
+        subdir=dep.url.rstrip("/").split("/")[-2] if "/" in dep.url else "",
+    )
 
 
-def select_solver(*, which: Callable[[str], str | None] | None = None, runner: Runner | None = None,
-                  cache_dir: Path | None = None) -> CondaSolver:
+def select_solver(
+    *, which: Callable[[str], str | None] | None = None, runner: Runner | None = None, cache_dir: Path | None = None
+) -> CondaSolver:
     """conda-lock when a conda/mamba/micromamba executable is on PATH, else rattler."""
     find = which or shutil.which
     for exe in CONDA_EXECUTABLES:
@@ -216,8 +264,14 @@ def select_solver(*, which: Callable[[str], str | None] | None = None, runner: R
     return RattlerSolver(cache_dir)
 
 
-def solve_cached(conda_set: CondaSet, *, store: ResolutionStore, solver: CondaSolver,
-                 platform: str = CONDA_PLATFORM, timeout: float = DEFAULT_TIMEOUT) -> list[SolvedPackage]:
+def solve_cached(
+    conda_set: CondaSet,
+    *,
+    store: ResolutionStore,
+    solver: CondaSolver,
+    platform: str = CONDA_PLATFORM,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[SolvedPackage]:
     """Solve through the store: the same specs + channels + platform are solved once."""
     key = f"conda-solve:{platform}:{conda_input_digest(conda_set)}"
     cached = store.get(key)
@@ -228,19 +282,31 @@ def solve_cached(conda_set: CondaSet, *, store: ResolutionStore, solver: CondaSo
     return packages
 
 
-def build_lockfile(conda_set: CondaSet, packages: Sequence[SolvedPackage], *, source: str,
-                   platform: str = CONDA_PLATFORM) -> Lockfile:
+def build_lockfile(
+    conda_set: CondaSet, packages: Sequence[SolvedPackage], *, source: str, platform: str = CONDA_PLATFORM
+) -> Lockfile:
     """conda-lock's Lockfile model for a solution, stamped with our input digest."""
     _conda_lock_api()
-    from conda_lock.lockfile.v2prelim.models import HashModel, LockedDependency, Lockfile, LockMeta
+    from conda_lock.lockfile.v2prelim.models import (
+        HashModel,
+        LockedDependency,
+        Lockfile,
+        LockMeta,
+    )
     from conda_lock.models.channel import Channel  # type: ignore[import-untyped]
 
     input_digest = conda_input_digest(conda_set)
     deps = [
         LockedDependency(
-            name=p.name, version=p.version, manager="conda", platform=platform, url=p.url, build=p.build,
+            name=p.name,
+            version=p.version,
+            manager="conda",
+            platform=platform,
+            url=p.url,
+            build=p.build,
             hash=HashModel(md5=p.md5 or None, sha256=p.sha256 or None),
-            dependencies=dict(_split_dep(d) for d in p.depends), categories={"main"},
+            dependencies=dict(_split_dep(d) for d in p.depends),
+            categories={"main"},
         )
         for p in packages
     ]
@@ -258,7 +324,7 @@ def _split_dep(spec: str) -> tuple[str, str]:
     import rattler
 
     ms = rattler.MatchSpec(spec)
-    name = ms.name.normalized if ms.name is not None else spec.split()[0]
+    name = ms.name.normalized if ms.name is not None else spec.split(maxsplit=1)[0]
     return name, str(ms.version) if ms.version is not None else "*"
 
 
@@ -287,8 +353,14 @@ def _conda_lock_api() -> Any:
     return conda_lock.lockfile
 
 
-def lock_conda(conda_set: CondaSet, *, store: ResolutionStore, solver: CondaSolver | None = None,
-               source: str = "cerebrium.toml", timeout: float = DEFAULT_TIMEOUT) -> Lockfile:
+def lock_conda(
+    conda_set: CondaSet,
+    *,
+    store: ResolutionStore,
+    solver: CondaSolver | None = None,
+    source: str = "cerebrium.toml",
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Lockfile:
     """Solve ``conda_set`` for linux-64 (cached) and return the conda-lock Lockfile model."""
     packages = solve_cached(conda_set, store=store, solver=solver or select_solver(), timeout=timeout)
     return build_lockfile(conda_set, packages, source=source)

@@ -36,12 +36,14 @@ _HEADER_DIGEST = re.compile(r"^# input-digest: (sha256:[0-9a-f]{64})\s*$", re.MU
 
 def pip_input_digest(pip_set: PipSet, python_version: str) -> str:
     """Digest of what a pip lock depends on: the specs as written, Python version, platform."""
-    return digest({
-        "scheme": LOCK_SCHEME,
-        "pip": pip_set.canonical() | {"locked": False},
-        "python_version": python_version,
-        "platform": PIP_PLATFORM,
-    })
+    return digest(
+        {
+            "scheme": LOCK_SCHEME,
+            "pip": pip_set.canonical() | {"locked": False},
+            "python_version": python_version,
+            "platform": PIP_PLATFORM,
+        }
+    )
 
 
 def conda_input_digest(conda_set: CondaSet) -> str:

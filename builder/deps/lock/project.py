@@ -12,17 +12,20 @@ conda: solve and write ``cerebrium.lock/conda-lock.yml``.  apt has no lock
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from builder.config.model import Config
 from builder.deps import pip as pip_parse
 from builder.deps import resolve_sets
-from builder.deps.lock import ResolutionStore
+from builder.deps.lock import ResolutionStore, uv
 from builder.deps.lock import conda as conda_lock
-from builder.deps.lock import uv
-from builder.deps.lock.files import CONDA_LOCK, PIP_LOCK, pip_input_digest, render_pip_lock
+from builder.deps.lock.files import (
+    CONDA_LOCK,
+    PIP_LOCK,
+    pip_input_digest,
+    render_pip_lock,
+)
 from builder.deps.model import AptSet, CondaSet, PipSet
 from builder.deps.paths import project_relative
 from builder.errors import DependencyError, LockError
@@ -77,36 +80,65 @@ def lock_project(
     return _with_notes(result, notes)
 
 
-def _lock_pip(config: Config, pip_set: PipSet, store: ResolutionStore, options: LockOptions,
-              runner: uv.Runner | None,
-              result: LockResult, *, exact: bool) -> LockResult:
+def _lock_pip(
+    config: Config,
+    pip_set: PipSet,
+    store: ResolutionStore,
+    options: LockOptions,
+    runner: uv.Runner | None,
+    result: LockResult,
+    *,
+    exact: bool,
+) -> LockResult:
     python = config.deployment.python_version
     key = uv.resolution_key(pip_set, python_version=python, generate_hashes=options.generate_hashes)
     from_cache = exact or store.get(key) is not None
-    locked = pip_set if exact else uv.compile_pip(
-        pip_set, python_version=python, store=store, generate_hashes=options.generate_hashes, runner=runner,
-        project_dir=config.project_dir, timeout=options.timeout)
+    locked = (
+        pip_set
+        if exact
+        else uv.compile_pip(
+            pip_set,
+            python_version=python,
+            store=store,
+            generate_hashes=options.generate_hashes,
+            runner=runner,
+            project_dir=config.project_dir,
+            timeout=options.timeout,
+        )
+    )
     text = render_pip_lock(locked, input_digest=pip_input_digest(pip_set, python), python_version=python)
     target = options.output or config.project_dir / PIP_LOCK
     _write(target, text)
     return _replace(result, pip_lock=target, pip_pins=len(locked.requirements), pip_from_cache=from_cache)
 
 
-def _lock_conda(config: Config, conda_set: CondaSet, store: ResolutionStore,
-                solver: conda_lock.CondaSolver | None, options: LockOptions, result: LockResult) -> LockResult:
+def _lock_conda(
+    config: Config,
+    conda_set: CondaSet,
+    store: ResolutionStore,
+    solver: conda_lock.CondaSolver | None,
+    options: LockOptions,
+    result: LockResult,
+) -> LockResult:
     chosen = solver or conda_lock.select_solver()
     key = f"conda-solve:{conda_lock.CONDA_PLATFORM}:{conda_lock.conda_input_digest(conda_set)}"
     from_cache = store.get(key) is not None
     source = config.dependencies.paths.conda or config.path.name
-    lockfile = conda_lock.lock_conda(conda_set, store=store, solver=chosen, source=source,
-                                     timeout=min(options.timeout, conda_lock.DEFAULT_TIMEOUT))
+    lockfile = conda_lock.lock_conda(
+        conda_set, store=store, solver=chosen, source=source, timeout=min(options.timeout, conda_lock.DEFAULT_TIMEOUT)
+    )
     target = config.project_dir / CONDA_LOCK
     try:
         conda_lock.write_conda_lock(lockfile, target)
     except OSError as exc:
         raise LockError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    return _replace(result, conda_lock=target, conda_packages=len(lockfile.package), conda_from_cache=from_cache,
-                    conda_solver=chosen.name)
+    return _replace(
+        result,
+        conda_lock=target,
+        conda_packages=len(lockfile.package),
+        conda_from_cache=from_cache,
+        conda_solver=chosen.name,
+    )
 
 
 def _export_uv_lock(config: Config, options: LockOptions, runner: uv.Runner | None, notes: list[str]) -> Path:
@@ -114,15 +146,15 @@ def _export_uv_lock(config: Config, options: LockOptions, runner: uv.Runner | No
     if deps.pip:
         raise DependencyError(
             "--from-uv-lock cannot be combined with an inline [cerebrium.dependencies.pip] table",
-            key_path="cerebrium.dependencies.pip", file=config.path.name,
+            key_path="cerebrium.dependencies.pip",
+            file=config.path.name,
             hint=f'remove the table and set [cerebrium.dependencies.paths] pip = "{DEFAULT_EXPORT}"',
         )
     rel = deps.paths.pip or DEFAULT_EXPORT
     if not deps.paths.pip:
         notes.append(f'add [cerebrium.dependencies.paths] pip = "{DEFAULT_EXPORT}" so builds use the export')
     _, target = project_relative(config.project_dir, rel, key_path="cerebrium.dependencies.paths.pip")
-    text = uv.export_uv_lock(config.project_dir, runner=runner, timeout=options.timeout,
-                             hashes=options.generate_hashes)
+    text = uv.export_uv_lock(config.project_dir, runner=runner, timeout=options.timeout, hashes=options.generate_hashes)
     _write(target, "# Exported from uv.lock by `builder lock --from-uv-lock`; do not edit.\n" + text)
     return target
 

@@ -29,8 +29,15 @@ from builder.errors import LockError
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 DEFAULT_TIMEOUT = 300.0
-_NETWORK_SIGNS = ("tcp connect error", "dns error", "failed to lookup address", "connection refused",
-                  "error sending request", "operation timed out", "network is unreachable")
+_NETWORK_SIGNS = (
+    "tcp connect error",
+    "dns error",
+    "failed to lookup address",
+    "connection refused",
+    "error sending request",
+    "operation timed out",
+    "network is unreachable",
+)
 
 
 def find_uv() -> str:
@@ -50,13 +57,15 @@ def find_uv() -> str:
 
 def resolution_key(pip_set: PipSet, *, python_version: str, generate_hashes: bool) -> str:
     """The store key of a compile: canonical input + indexes + python + platform + hashes flag."""
-    return "uv-pip-compile:" + digest({
-        "scheme": LOCK_SCHEME,
-        "input": pip_set.canonical() | {"locked": False},
-        "python_version": python_version,
-        "platform": PIP_PLATFORM,
-        "generate_hashes": generate_hashes,
-    })
+    return "uv-pip-compile:" + digest(
+        {
+            "scheme": LOCK_SCHEME,
+            "input": pip_set.canonical() | {"locked": False},
+            "python_version": python_version,
+            "platform": PIP_PLATFORM,
+            "generate_hashes": generate_hashes,
+        }
+    )
 
 
 def compile_pip(
@@ -88,16 +97,36 @@ def compile_pip(
 
 
 def _compiled_set(source: PipSet, text: str, project_dir: Path | None) -> PipSet:
-    parsed = parse_requirements_text(text, rel="requirements.txt", project_dir=project_dir or Path.cwd(),
-                                     key_path="uv pip compile")
-    return replace(parsed, index_url=source.index_url, extra_index_urls=source.extra_index_urls,
-                   find_links=source.find_links, no_index=source.no_index, source=source.source, locked=True)
+    parsed = parse_requirements_text(
+        text, rel="requirements.txt", project_dir=project_dir or Path.cwd(), key_path="uv pip compile"
+    )
+    return replace(
+        parsed,
+        index_url=source.index_url,
+        extra_index_urls=source.extra_index_urls,
+        find_links=source.find_links,
+        no_index=source.no_index,
+        source=source.source,
+        locked=True,
+    )
 
 
 def _compile_argv(pip_set: PipSet, python_version: str, generate_hashes: bool, constraints: str | None) -> list[str]:
-    argv = [find_uv(), "pip", "compile", "-", "--python-version", python_version,
-            "--python-platform", PIP_PLATFORM, "--no-header", "--no-annotate", "--quiet",
-            "--no-config", "--no-python-downloads"]
+    argv = [
+        find_uv(),
+        "pip",
+        "compile",
+        "-",
+        "--python-version",
+        python_version,
+        "--python-platform",
+        PIP_PLATFORM,
+        "--no-header",
+        "--no-annotate",
+        "--quiet",
+        "--no-config",
+        "--no-python-downloads",
+    ]
     if generate_hashes:
         argv.append("--generate-hashes")
     if pip_set.no_index:
@@ -113,8 +142,14 @@ def _compile_argv(pip_set: PipSet, python_version: str, generate_hashes: bool, c
     return argv
 
 
-def _run_compile(pip_set: PipSet, python_version: str, generate_hashes: bool, runner: Runner | None,
-                 project_dir: Path | None, timeout: float) -> str:
+def _run_compile(
+    pip_set: PipSet,
+    python_version: str,
+    generate_hashes: bool,
+    runner: Runner | None,
+    project_dir: Path | None,
+    timeout: float,
+) -> str:
     stdin = "".join(r.text + "\n" for r in pip_set.requirements)
     with tempfile.TemporaryDirectory(prefix="builder-lock-") as tmp:
         constraints = None
@@ -122,12 +157,12 @@ def _run_compile(pip_set: PipSet, python_version: str, generate_hashes: bool, ru
             constraints = str(Path(tmp) / "constraints.txt")
             Path(constraints).write_text(pip_set.constraints_txt(), encoding="utf-8")
         argv = _compile_argv(pip_set, python_version, generate_hashes, constraints)
-        result = run_uv(argv, runner=runner, cwd=project_dir, stdin=stdin, timeout=timeout, what="uv pip compile")
-    return result
+        return run_uv(argv, runner=runner, cwd=project_dir, stdin=stdin, timeout=timeout, what="uv pip compile")
 
 
-def export_uv_lock(project_dir: Path, *, runner: Runner | None = None, timeout: float = DEFAULT_TIMEOUT,
-                   hashes: bool = False) -> str:
+def export_uv_lock(
+    project_dir: Path, *, runner: Runner | None = None, timeout: float = DEFAULT_TIMEOUT, hashes: bool = False
+) -> str:
     """Requirements text exported from ``pyproject.toml`` + ``uv.lock`` without re-resolving.
 
     The project itself is left out (``--no-emit-project``): the build copies
@@ -135,31 +170,59 @@ def export_uv_lock(project_dir: Path, *, runner: Runner | None = None, timeout: 
     """
     for name in ("pyproject.toml", "uv.lock"):
         if not (project_dir / name).is_file():
-            raise LockError(f"--from-uv-lock needs {name} in {project_dir}",
-                            hint="run `uv lock` (or `uv sync`) in the project first")
-    argv = [find_uv(), "export", "--format", "requirements-txt", "--frozen", "--no-header", "--no-annotate",
-            "--no-emit-project", "--no-dev", "--no-config", "--no-python-downloads", "--project", str(project_dir)]
+            raise LockError(
+                f"--from-uv-lock needs {name} in {project_dir}",
+                hint="run `uv lock` (or `uv sync`) in the project first",
+            )
+    argv = [
+        find_uv(),
+        "export",
+        "--format",
+        "requirements-txt",
+        "--frozen",
+        "--no-header",
+        "--no-annotate",
+        "--no-emit-project",
+        "--no-dev",
+        "--no-config",
+        "--no-python-downloads",
+        "--project",
+        str(project_dir),
+    ]
     if not hashes:
         argv.append("--no-hashes")
     return run_uv(argv, runner=runner, cwd=project_dir, stdin=None, timeout=timeout, what="uv export")
 
 
-def run_uv(argv: Sequence[str], *, runner: Runner | None, cwd: Path | None, stdin: str | None, timeout: float,
-           what: str) -> str:
+def run_uv(
+    argv: Sequence[str], *, runner: Runner | None, cwd: Path | None, stdin: str | None, timeout: float, what: str
+) -> str:
     """Run a uv command and return stdout; every failure becomes a LockError."""
-    env = {**os.environ, "UV_HTTP_RETRIES": os.environ.get("UV_HTTP_RETRIES", "1"),
-           "UV_HTTP_TIMEOUT": os.environ.get("UV_HTTP_TIMEOUT", "30"), "UV_PYTHON_DOWNLOADS": "never",
-           "NO_COLOR": "1"}
-    kwargs: dict[str, Any] = {"capture_output": True, "text": True, "cwd": cwd, "env": env, "timeout": timeout,
-                              "check": False}
+    env = {
+        **os.environ,
+        "UV_HTTP_RETRIES": os.environ.get("UV_HTTP_RETRIES", "1"),
+        "UV_HTTP_TIMEOUT": os.environ.get("UV_HTTP_TIMEOUT", "30"),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "NO_COLOR": "1",
+    }
+    kwargs: dict[str, Any] = {
+        "capture_output": True,
+        "text": True,
+        "cwd": cwd,
+        "env": env,
+        "timeout": timeout,
+        "check": False,
+    }
     if stdin is not None:
         kwargs["input"] = stdin
     run = runner or subprocess.run  # looked up per call, so tests can patch subprocess.run
     try:
         result = run(list(argv), **kwargs)
     except subprocess.TimeoutExpired as exc:
-        raise LockError(f"{what} did not finish within {timeout:.0f} s",
-                        hint="check network access to the package index, or raise the timeout") from exc
+        raise LockError(
+            f"{what} did not finish within {timeout:.0f} s",
+            hint="check network access to the package index, or raise the timeout",
+        ) from exc
     except OSError as exc:
         raise LockError(f"cannot run {what}: {exc.strerror or exc}", hint="is uv installed?") from exc
     if result.returncode != 0:
@@ -171,7 +234,8 @@ def _failure(what: str, stderr: str) -> LockError:
     lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("warning:")]
     detail = "; ".join(ln.strip() for ln in lines[-6:]) or "no error output"
     if any(sign in stderr.lower() for sign in _NETWORK_SIGNS):
-        return LockError(f"{what} could not reach the package index: {detail}",
-                         hint="check network access and the index URL; without a lock, plans use the specs "
-                              "as written")
+        return LockError(
+            f"{what} could not reach the package index: {detail}",
+            hint="check network access and the index URL; without a lock, plans use the specs as written",
+        )
     return LockError(f"{what} failed: {detail}", hint="fix the requirement named above and run `builder lock` again")
