@@ -319,22 +319,37 @@ class StatCache:
 
 
 class RootStatSource:
-    """A ``StatSource`` over paths relative to one root (from ``StatCache.for_root``)."""
+    """A ``StatSource`` over the files of one root (from ``StatCache.for_root``).
+
+    Paths may be relative to the root or absolute under it (``/root/a.py``
+    and ``a.py`` are the same entry).  A ``get_digests`` batch describes the
+    tree: the next ``put_digests`` keeps only that batch's paths, so deleted
+    files drop out; without a batch, ``put_digests`` merges.
+    """
 
     def __init__(self, cache: StatCache, root: str) -> None:
         self._cache = cache
         self.root = root
+        self._prefix = root if not root or root.endswith(os.sep) else root + os.sep
+
+    def _rel(self, path: str) -> str:
+        prefix = self._prefix
+        return path[len(prefix) :] if prefix and path.startswith(prefix) else path
 
     def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
-        """The remembered digest of relative ``path`` when its stat tuple is unchanged."""
-        return _match(self._cache._snapshot(self.root).get(path), size, mtime_ns, inode)
+        """The remembered digest of ``path`` when its stat tuple is unchanged."""
+        return _match(self._cache._snapshot(self.root).get(self._rel(path)), size, mtime_ns, inode)
 
     def get_digests(self, keys: Sequence[StatKey]) -> list[str | None]:
-        """Digests for relative paths, aligned with ``keys``."""
+        """Digests aligned with ``keys``; the batch is remembered as the tree's file list."""
         get = self._cache._snapshot(self.root).get
-        return [_match(get(path), size, mtime_ns, inode) for path, size, mtime_ns, inode in keys]
+        rel = self._rel
+        out = [_match(get(rel(path)), size, mtime_ns, inode) for path, size, mtime_ns, inode in keys]
+        self._cache._batch[self.root] = [self._prefix + rel(k[0]) for k in keys]
+        return out
 
     def put_digests(self, entries: Mapping[StatKey, str]) -> None:
-        """Merge entries (relative paths) into the root's snapshot and save it."""
-        new = {path: (size, mtime_ns, inode, digest) for (path, size, mtime_ns, inode), digest in entries.items()}
+        """Merge entries into the root's snapshot and save it."""
+        rel = self._rel
+        new = {rel(path): (size, mtime_ns, inode, digest) for (path, size, mtime_ns, inode), digest in entries.items()}
         self._cache._merge(self.root, new)

@@ -175,3 +175,29 @@ def test_snapshot_encoding_round_trips_and_is_order_independent(entries: dict, s
     blob = encode_snapshot(entries, saved_at)
     assert decode_snapshot(blob) == (entries, saved_at)
     assert encode_snapshot(dict(reversed(list(entries.items()))), saved_at) == blob
+
+
+def test_root_view_accepts_absolute_and_relative_paths(store: CacheStore, tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    view = store.stats.for_root(root)
+    view.put_digests({(f"{root}/a.py", 1, 1, 1): "d-a", ("b.py", 2, 2, 2): "d-b"})
+    assert view.get_digest("a.py", 1, 1, 1) == "d-a"
+    assert view.get_digest(f"{root}/b.py", 2, 2, 2) == "d-b"
+    assert store.stats.load_snapshot(root) == {"a.py": (1, 1, 1, "d-a"), "b.py": (2, 2, 2, "d-b")}
+    # The unbound cache finds the same entries through the root's snapshot.
+    assert store.stats.get_digests([(f"{root}/a.py", 1, 1, 1), (f"{root}/b.py", 2, 2, 2)]) == ["d-a", "d-b"]
+
+
+def test_root_view_batch_drops_deleted_files(cache_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    with open_cache(cache_dir) as c:
+        view = c.stats.for_root(root)
+        keys = [(f"{root}/{n}", 1, 1, 1) for n in ("a.py", "b.py", "c.py")]
+        assert view.get_digests(keys) == [None] * 3
+        view.put_digests(dict.fromkeys(keys, "d"))
+    with open_cache(cache_dir) as c:
+        view = c.stats.for_root(root)
+        keys = [(f"{root}/{n}", 1, 1, 1) for n in ("a.py", "d.py")]  # b and c were deleted, d added
+        assert view.get_digests(keys) == ["d", None]
+        view.put_digests({keys[1]: "d"})
+        assert sorted(c.stats.load_snapshot(root)) == ["a.py", "d.py"]
