@@ -137,3 +137,14 @@ def test_compile_against_pypi() -> None:
     locked = compile_pip(pip_set, python_version="3.12", store=MemoryResolutionStore())
     assert {r.name for r in locked.requirements} == {"idna", "six"}
     assert all(r.specifier.startswith("==") for r in locked.requirements)
+
+
+def test_cache_key_follows_local_package_metadata(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "pyproject.toml").write_text('[project]\nname = "lib"\ndependencies = ["six"]\n')
+    (tmp_path / "requirements.txt").write_text("-e ./lib\n")
+    pip_set = pip_set_from_file("requirements.txt", project_dir=tmp_path)
+    before = resolution_key(pip_set, python_version="3.12", generate_hashes=False, project_dir=tmp_path)
+    (tmp_path / "lib" / "pyproject.toml").write_text('[project]\nname = "lib"\ndependencies = ["six", "idna"]\n')
+    after = resolution_key(pip_set, python_version="3.12", generate_hashes=False, project_dir=tmp_path)
+    assert before != after

@@ -91,7 +91,9 @@ def _lock_pip(
     exact: bool,
 ) -> LockResult:
     python = config.deployment.python_version
-    key = uv.resolution_key(pip_set, python_version=python, generate_hashes=options.generate_hashes)
+    key = uv.resolution_key(
+        pip_set, python_version=python, generate_hashes=options.generate_hashes, project_dir=config.project_dir
+    )
     from_cache = exact or store.get(key) is not None
     locked = (
         pip_set

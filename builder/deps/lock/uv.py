@@ -12,6 +12,7 @@ hashes flag; a hit does no subprocess or network work.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -55,8 +56,15 @@ def find_uv() -> str:
         return found
 
 
-def resolution_key(pip_set: PipSet, *, python_version: str, generate_hashes: bool) -> str:
-    """The store key of a compile: canonical input + indexes + python + platform + hashes flag."""
+def resolution_key(
+    pip_set: PipSet, *, python_version: str, generate_hashes: bool, project_dir: Path | None = None
+) -> str:
+    """The store key of a compile: canonical input + indexes + python + platform + hashes flag.
+
+    With ``project_dir``, the build metadata files of local-path requirements
+    (pyproject.toml, setup.cfg, setup.py) are part of the key too, so editing
+    a local package's dependencies is not answered from a stale resolution.
+    """
     return "uv-pip-compile:" + digest(
         {
             "scheme": LOCK_SCHEME,
@@ -64,8 +72,25 @@ def resolution_key(pip_set: PipSet, *, python_version: str, generate_hashes: boo
             "python_version": python_version,
             "platform": PIP_PLATFORM,
             "generate_hashes": generate_hashes,
+            "local_metadata": _local_metadata(pip_set, project_dir),
         }
     )
+
+
+_METADATA_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
+
+
+def _local_metadata(pip_set: PipSet, project_dir: Path | None) -> dict[str, str]:
+    """sha256 of each local requirement's metadata files (``{"libs/x/pyproject.toml": "…"}``)."""
+    if project_dir is None:
+        return {}
+    found: dict[str, str] = {}
+    for rel in pip_set.local_paths:
+        for name in _METADATA_FILES:
+            path = project_dir / rel / name
+            if path.is_file():
+                found[f"{rel}/{name}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
 
 
 def compile_pip(
@@ -84,7 +109,9 @@ def compile_pip(
     hashes when asked.  Raises :class:`LockError` when uv fails, the index
     is unreachable, or ``timeout`` seconds pass.
     """
-    key = resolution_key(pip_set, python_version=python_version, generate_hashes=generate_hashes)
+    key = resolution_key(
+        pip_set, python_version=python_version, generate_hashes=generate_hashes, project_dir=project_dir
+    )
     cached = store.get(key)
     if cached is not None and isinstance(cached.get("requirements_txt"), str):
         text = cached["requirements_txt"]
