@@ -26,6 +26,8 @@ COMMANDS: tuple[str, ...] = (
     "cache",
     "plan",
     "diff",
+    "dockerfile",
+    "verify",
 )
 
 

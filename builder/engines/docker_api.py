@@ -152,6 +152,12 @@ class DockerAPI:
             raise EngineError(f"Docker daemon at {self.where}: could not remove container {container_id[:12]}: "
                               f"HTTP {status} {_message(data)}")
 
+    def list_images(self, *, label: str | None = None) -> list[dict[str, Any]]:
+        """Images, optionally only those carrying ``label`` (``key`` or ``key=value``)."""
+        query = {"filters": json.dumps({"label": [label]})} if label else None
+        result: list[dict[str, Any]] = self._json("GET", "/images/json", query=query)
+        return result
+
     def list_containers(self, *, label: str | None = None) -> list[dict[str, Any]]:
         """Every container (running or not), optionally only those carrying ``label``."""
         query = {"all": "1"}

@@ -1,0 +1,82 @@
+"""``builder verify IMAGE|PATH``: start a built image and wait until the app is ready.
+
+``PATH`` (cerebrium.toml or its directory) verifies the newest image built for
+that app (label ``ai.cerebrium.app``), or ``--tag``, with the port, endpoints
+and timeout from the config; ``IMAGE`` reads them back from the image's labels.
+Exit 0 when ready, 5 when the app times out or exits (its last 100 log lines
+are printed), 4 when no engine answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from builder.api import load_plan_config
+from builder.cli import output
+from builder.cli.errors import EXIT_OK
+from builder.engines.docker_api import DockerAPI, DockerNotFound
+from builder.errors import VerifyFailed
+from builder.verify import VerifyResult, VerifySettings, docker_for_engine, verify_image
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``verify`` command."""
+    parser = sub.add_parser(
+        "verify",
+        help="start a built image and wait for its ready/health checks",
+        description="Start IMAGE (or the image built for the project at PATH) on the engine's Docker daemon "
+        "with host networking, poll readycheck_endpoint (else a TCP connect to the port), then "
+        "healthcheck_endpoint, until ready or deployment_initialization_timeout. Exit 5 with the app's "
+        "last 100 log lines when it times out or exits. The container is always removed.",
+    )
+    parser.add_argument("target", metavar="IMAGE|PATH", help="an image reference, or cerebrium.toml / its directory")
+    parser.add_argument("--engine", default=None, help="engine address (default: $BUILDKIT_HOST, else auto-detect)")
+    parser.add_argument("--tag", default=None, help="with PATH: the image to verify (default: newest built for the app)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds to wait, 60..830 (default: deployment_initialization_timeout)")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve the image and its settings, verify, report."""
+    docker = docker_for_engine(args.engine)
+    if _is_project(args.target):
+        config, warnings = load_plan_config(args.target)
+        output.diagnostics(warnings)
+        image = args.tag or newest_app_image(docker, config.deployment.name)
+        settings = VerifySettings.from_config(config, timeout=args.timeout)
+    else:
+        image = args.target
+        try:
+            settings = VerifySettings.from_image(docker.inspect_image(image).get("Config") or {}, timeout=args.timeout)
+        except DockerNotFound as exc:
+            raise VerifyFailed(f"no image {image} on {docker.where}", hint="build it first with `builder build`") from exc
+    output.info(f"verifying {image}: port {settings.port}, timeout {settings.timeout:g}s")
+    result = verify_image(image, settings, docker=docker)
+    report(result, args.format)
+    return EXIT_OK
+
+
+def report(result: VerifyResult, fmt: str = "text") -> None:
+    """Print a verification result (also used by ``builder build --verify``)."""
+    if fmt == "json":
+        output.print_json(result.to_json())
+    else:
+        output.out(f"ready: {result.image} in {result.seconds_to_ready:.1f}s ({'; '.join(result.checks)})")
+
+
+def _is_project(target: str) -> bool:
+    return os.path.isdir(target) or target.endswith(".toml") or os.path.isfile(target)
+
+
+def newest_app_image(docker: DockerAPI, app: str) -> str:
+    """The most recently built image labelled ``ai.cerebrium.app=<app>`` (its first tag, else its id)."""
+    images = docker.list_images(label=f"ai.cerebrium.app={app}")
+    if not images:
+        raise VerifyFailed(f"no image built for app {app!r} on {docker.where}",
+                           hint="run `builder build` first, or pass --tag IMAGE")
+    newest = max(images, key=lambda i: (int(i.get("Created") or 0), str(i.get("Id"))))
+    tags = [t for t in newest.get("RepoTags") or [] if t != "<none>:<none>"]
+    return sorted(tags)[0] if tags else str(newest["Id"])

@@ -1,0 +1,155 @@
+"""render_dockerfile: one group per step in plan order, same mounts/markers/config, exact .dockerignore."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from builder.api import plan_project
+from builder.cli import main
+from builder.engines.buildkit.session import CA_BUNDLE_SECRET_ID, PatternSelector
+from builder.engines.dockerfile import render_dockerfile, render_dockerignore
+from builder.plan.model import Plan, StepKind
+from tests.conftest import APP_NAMES
+
+
+def make(path: Path) -> Plan:
+    plan, _, _ = plan_project(path, record=False, cache_dir=str(path.parent / "cache"))
+    return plan
+
+
+def groups(dockerfile: str) -> list[tuple[str, str, list[str]]]:
+    """(step id, key, instruction lines) per ``# [step] key=`` group."""
+    out: list[tuple[str, str, list[str]]] = []
+    for line in dockerfile.splitlines():
+        m = re.match(r"^# \[(\w+)\] key=(\S+)$", line)
+        if m:
+            out.append((m.group(1), m.group(2), []))
+        elif out and line.strip():
+            out[-1][2].append(line)
+    return out
+
+
+def ignore_patterns(text: str) -> tuple[str, ...]:
+    return tuple(ln for ln in text.splitlines() if ln and not ln.startswith("#"))
+
+
+def project_files(root: Path) -> list[str]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            found.append(os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/"))
+    return found
+
+
+@pytest.mark.parametrize("app_dir", APP_NAMES, indirect=True)
+def test_one_group_per_step_in_plan_order(app_dir: Path) -> None:
+    plan = make(app_dir)
+    rendered = groups(render_dockerfile(plan).dockerfile)
+    assert [(g[0], g[1]) for g in rendered] == [(s.id.value, s.key) for s in plan.steps]
+    assert all(g[2] for g in rendered), "every group has at least one instruction"
+
+
+@pytest.mark.parametrize("app_dir", APP_NAMES, indirect=True)
+def test_dockerignore_selects_exactly_the_planned_files(app_dir: Path) -> None:
+    plan = make(app_dir)
+    export = render_dockerfile(plan)
+    for rel, text in export.files:  # the generated files are in the context too
+        (app_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (app_dir / rel).write_text(text)
+    (app_dir / "Dockerfile").write_text(export.dockerfile)
+    (app_dir / ".dockerignore").write_text(export.dockerignore)
+    selector = PatternSelector(exclude=ignore_patterns(export.dockerignore))
+    selected = [p for p in project_files(app_dir) if selector.selects(p)]
+    planned = set()
+    for step in plan.steps:
+        manifest = getattr(step.inputs, "manifest", None) or getattr(step.inputs, "context", None)
+        if manifest is not None:
+            planned |= {e.path for e in manifest.entries}
+    expected = planned | {"cerebrium.toml"} | {rel for rel, _ in export.files}
+    assert sorted(selected) == sorted(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sets(st.from_regex(r"\.?[a-z_][a-z0-9_.]{0,6}(/\.?[a-z0-9_*?\[][a-z0-9_.*?\[]{0,5}){0,2}", fullmatch=True), max_size=12),
+       st.sets(st.from_regex(r"\.?[a-z_][a-z0-9_.]{0,6}(/\.?[a-z0-9_][a-z0-9_.]{0,5}){0,2}", fullmatch=True), max_size=12))
+def test_dockerignore_is_exact_for_any_paths(wanted: set[str], others: set[str]) -> None:
+    selector = PatternSelector(exclude=ignore_patterns(render_dockerignore(sorted(wanted))))
+    universe = wanted | {p for p in others if not any(p.startswith(w + "/") or w.startswith(p + "/") for w in wanted)}
+    assert {p for p in universe if selector.selects(p)} == wanted
+
+
+def test_install_steps_keep_mounts_markers_and_ca_secret(app_complete: Path) -> None:
+    plan = make(app_complete)
+    by_step = {g[0]: "\n".join(g[2]) for g in groups(render_dockerfile(plan).dockerfile)}
+    for kind in (StepKind.APT, StepKind.PIP):
+        for mount in plan.step(kind).inputs.cache_mounts:
+            assert f"--mount=type=cache,id={mount.id},target={mount.target},sharing={mount.sharing}" in by_step[kind]
+        assert f"--mount=type=secret,id={CA_BUNDLE_SECRET_ID}" in by_step[kind]
+    pip_lines = [ln.strip().rstrip("; \\") for ln in by_step["pip"].splitlines() if not ln.lstrip().startswith(
+        ("RUN --mount", "--mount"))]
+    assert pip_lines[:2] == ["set -eu", "echo UV_PIP_INSTALL_STARTED"]  # complete uses uv
+
+
+def test_pip_marker_for_pip_installer(app_fastapi_cpu: Path) -> None:
+    text = render_dockerfile(make(app_fastapi_cpu)).dockerfile
+    assert "echo PIP_INSTALL_STARTED" in text and "UV_PIP_INSTALL_STARTED" not in text
+
+
+def test_config_instructions(app_fastapi_cpu: Path) -> None:
+    plan = make(app_fastapi_cpu)
+    image = plan.step("config").inputs.image
+    lines = dict(groups(render_dockerfile(plan).dockerfile)[-1:][0:1] and [("x", groups(
+        render_dockerfile(plan).dockerfile)[-1][2])])["x"]
+    assert f"ENTRYPOINT {json.dumps(list(image.entrypoint))}" in lines
+    assert "CMD []" in lines
+    assert "EXPOSE 8000/tcp" in lines
+    assert "WORKDIR /app" in lines
+    assert 'ENV PATH="/opt/venv/bin:${PATH}"' in lines
+    assert 'COPY ["cerebrium.toml", "/app/cerebrium.toml"]' in lines
+    for name, value in image.labels:
+        assert f'LABEL "{name}"="{value}"' in lines
+    health = [ln for ln in lines if ln.startswith("HEALTHCHECK")]
+    assert health and health[0].endswith(json.dumps(list(image.healthcheck.test[1:])))
+    assert "--start-period=600s" in health[0]
+    assert not render_dockerfile(plan).dockerfile.startswith("# syntax")
+
+
+def test_user_dockerfile_is_kept_and_directives_hoisted(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "df"\n[cerebrium.runtime.custom]\nport = 8080\n'
+                                        'dockerfile_path = "build/Dockerfile"\n')
+    (app / "build").mkdir()
+    (app / "build" / "Dockerfile").write_text("# syntax=docker/dockerfile:1\nFROM debian:bookworm-slim\nCOPY app.py /srv/\n")
+    (app / "app.py").write_text("print(1)\n")
+    export = render_dockerfile(make(app))
+    lines = export.dockerfile.splitlines()
+    assert lines[0] == "# syntax=docker/dockerfile:1"
+    assert "FROM debian:bookworm-slim" in lines and "COPY app.py /srv/" in lines
+    assert lines.index("COPY app.py /srv/") < lines.index('COPY ["cerebrium.toml", "/app/cerebrium.toml"]')
+    assert "!app.py" in export.dockerignore.splitlines()
+
+
+def test_label_and_path_escaping() -> None:
+    from builder.engines.dockerfile import _json, _quote
+
+    assert _quote('a"b$c\\d') == '"a\\"b\\$c\\\\d"'
+    assert json.loads(_json(["$HOME/x"])) == ["\\$HOME/x"]
+
+
+def test_cli_writes_export(app_paths_files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dockerfile", str(app_paths_files), "-o", str(app_paths_files),
+                 "--cache-dir", str(app_paths_files.parent / "c")]) == 0
+    assert (app_paths_files / "Dockerfile").read_text().startswith("# Generated by builder")
+    assert (app_paths_files / ".dockerignore").read_text().splitlines()[1] == "*"
+    assert (app_paths_files / ".builder" / "pip" / "requirements.txt").is_file()
+    assert main(["dockerfile", str(app_paths_files), "--cache-dir", str(app_paths_files.parent / "c")]) == 0
+    assert capsys.readouterr().out.startswith("# Generated by builder")
