@@ -14,6 +14,7 @@ raises.  Parents that are only implied (``cerebrium`` by
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import re
 from collections.abc import Sequence
@@ -21,6 +22,11 @@ from collections.abc import Sequence
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 # A bare scalar: number, bool, date/time (which may hold one space).
 _SCALAR = re.compile(r"[^\s,\]\}#]+(?: [0-9][0-9:.+\-Z]*)?")
+_BLANK = re.compile(r"(?:[ \t]+|#[^\n]*)+")
+_BLANK_LINES = re.compile(r"(?:[ \t\r\n]+|#[^\n]*)+")
+_BASIC_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+_LITERAL_STRING = re.compile(r"'([^'\n]*)'")
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
 
@@ -57,34 +63,37 @@ class _Scanner:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
-        self.line = 1
         self.lines: dict[str, int] = {}
+        # Offsets of every newline: a position's line is a binary search away,
+        # so moving through the text never has to count.
+        self._newlines = [m.start() for m in re.finditer("\n", text)]
+
+    @property
+    def line(self) -> int:
+        """The 1-based line of the current position."""
+        return bisect.bisect_left(self._newlines, self.pos) + 1
 
     # -- low level -------------------------------------------------------
     def peek(self, n: int = 1) -> str:
         return self.text[self.pos : self.pos + n]
 
     def advance(self, n: int = 1) -> None:
-        chunk = self.text[self.pos : self.pos + n]
-        self.line += chunk.count("\n")
         self.pos += n
 
     def skip_blank(self, *, newlines: bool) -> None:
         """Skip spaces and comments (and newlines when ``newlines``)."""
-        while self.pos < len(self.text):
-            ch = self.text[self.pos]
-            if ch in " \t" or (newlines and ch in "\r\n"):
-                self.advance()
-            elif ch == "#":
-                end = self.text.find("\n", self.pos)
-                self.advance((len(self.text) if end < 0 else end) - self.pos)
-            else:
-                return
+        pattern = _BLANK_LINES if newlines else _BLANK
+        match = pattern.match(self.text, self.pos)
+        if match:
+            self.pos = match.end()
 
     def record(self, parts: Sequence[str], line: int) -> None:
         """Record ``parts`` and each implied parent (first mention wins)."""
-        for i in range(1, len(parts) + 1):
-            self.lines.setdefault(join_key(parts[:i]), line)
+        path = ""
+        for part in parts:
+            piece = part if _BARE_KEY.fullmatch(part) else _quote(part)
+            path = f"{path}.{piece}" if path else piece
+            self.lines.setdefault(path, line)
 
     # -- grammar ---------------------------------------------------------
     def document(self) -> None:
@@ -189,28 +198,18 @@ class _Scanner:
             raw = self.text[self.pos + 3 : end]
             self.advance(end + 3 - self.pos)
             return raw
-        self.advance()
-        out: list[str] = []
-        while True:
-            ch = self.peek()
-            if not ch or ch == "\n":
-                raise _StopScanError
-            self.advance()
-            if ch == quote:
-                return "".join(out)
-            if ch == "\\" and quote == '"':
-                out.append(self.escape())
-            else:
-                out.append(ch)
-
-    def escape(self) -> str:
-        ch = self.peek()
-        self.advance()
-        if ch in _ESCAPES:
-            return _ESCAPES[ch]
-        width = {"u": 4, "U": 8}.get(ch)
-        if width is None:
+        match = (_BASIC_STRING if quote == '"' else _LITERAL_STRING).match(self.text, self.pos)
+        if not match:
             raise _StopScanError
-        digits = self.peek(width)
-        self.advance(width)
-        return chr(int(digits, 16))
+        self.pos = match.end()
+        body = match.group(1)
+        if quote == '"' and "\\" in body:
+            body = _ESCAPE.sub(_unescape, body)
+        return body
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if code in _ESCAPES:
+        return _ESCAPES[code]
+    return chr(int(code[1:], 16))
