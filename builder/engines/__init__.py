@@ -1,0 +1,104 @@
+"""Engines execute plans.  :class:`Engine` is the seam; BuildKit is the implementation.
+
+>>> # from builder.engines.buildkit import BuildKitEngine
+>>> # result = BuildKitEngine.connect().build(plan, project_dir, BuildOptions(tag="app:dev"))
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from builder.engines.events import EventSink, Mismatch, Prediction
+from builder.plan.model import Plan
+
+NetworkMode = Literal["host", "none", "default"]
+OutputType = Literal["oci", "tar", "docker"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """``--output type=oci,dest=FILE``: a tarball received over the session."""
+
+    type: OutputType
+    dest: Path
+
+    @classmethod
+    def parse(cls, text: str) -> OutputSpec:
+        """Parse ``type=oci,dest=out.tar`` (ValueError naming the problem)."""
+        fields = dict(part.partition("=")[::2] for part in text.split(",") if part)
+        kind, dest = fields.get("type", ""), fields.get("dest", "")
+        if kind not in ("oci", "tar", "docker"):
+            raise ValueError(f"--output type must be oci, tar or docker, not {kind!r}")
+        if not dest:
+            raise ValueError("--output needs dest=FILE")
+        return cls(kind, Path(dest))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    """How to build and where the result goes.
+
+    ``network`` None picks the engine's default (``host`` on dockerd, whose
+    local engine runs without a bridge; ``default`` sandbox networking on
+    buildkitd).  ``ca_bundle`` is mounted as a secret into install steps.
+    ``timeout`` (seconds) cancels the solve on the engine when exceeded.
+    """
+
+    tag: str | None = None
+    push: bool = False
+    output: OutputSpec | None = None
+    network: NetworkMode | None = None
+    ca_bundle: Path | None = None
+    timeout: float | None = None
+    predictions: tuple[tuple[str, Prediction], ...] = ()
+    merge: bool | None = None  # None: use MergeOp when the engine has it
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What happened to one plan step in a build."""
+
+    step: str
+    key: str
+    vertex: str
+    cached: bool
+    seconds: float
+    predicted: Prediction | None
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """The outcome of a successful build."""
+
+    image: str | None
+    image_id: str | None
+    steps: tuple[StepOutcome, ...]
+    mismatches: tuple[Mismatch, ...]
+    seconds: float
+    engine: str
+    exporter_response: tuple[tuple[str, str], ...] = field(default=())
+
+    def step(self, step_id: str) -> StepOutcome:
+        for s in self.steps:
+            if s.step == step_id:
+                return s
+        raise KeyError(step_id)
+
+
+class Engine(Protocol):
+    """Something that executes a plan into an image."""
+
+    def build(self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions,
+              on_event: EventSink | None = None) -> BuildResult:
+        """Build ``plan`` from the files under ``project_dir``; raise SolveFailed/EngineError on failure."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+__all__ = ["BuildOptions", "BuildResult", "Engine", "NetworkMode", "OutputSpec", "StepOutcome"]

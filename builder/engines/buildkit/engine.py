@@ -1,0 +1,169 @@
+""":class:`BuildKitEngine`: execute a plan on a BuildKit engine (the :class:`~builder.engines.Engine` seam).
+
+One build = convert the plan to LLB (request shapes chosen from the engine's
+capabilities), open a session serving the plan's files, the CA bundle secret
+and any tarball output, run the solve with the Status stream, then compare
+every step's cached flag with the plan's prediction.
+
+>>> with BuildKitEngine.connect() as engine:                                 # doctest: +SKIP
+...     result = engine.build(plan, "path/to/app", BuildOptions(tag="app:dev"), on_event=print)
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Self
+
+from builder.engines import BuildOptions, BuildResult, NetworkMode, StepOutcome
+from builder.engines.buildkit.caps import Capabilities
+from builder.engines.buildkit.client import EngineClient, open_engine
+from builder.engines.buildkit.connect import TLSConfig
+from builder.engines.buildkit.convert import ConvertOptions, Converted, convert_plan
+from builder.engines.buildkit.export import ExportPlan, plan_export
+from builder.engines.buildkit.image import image_config_bytes
+from builder.engines.buildkit.progress import ProgressTracker, StepObservation
+from builder.engines.buildkit.session import (
+    FileSendProvider,
+    FileSyncProvider,
+    SecretsProvider,
+    Session,
+    SyncedDir,
+    TarballOutput,
+)
+from builder.engines.buildkit.session.manifest import entry_from_stat
+from builder.engines.buildkit.solve import SolveSpec, run_solve
+from builder.engines.events import BuildFinished, BuildStarted, Event, EventSink, Mismatch
+from builder.errors import EngineError, PlanError
+from builder.plan.model import FileManifest, Plan, StepKind
+
+
+def default_network(caps: Capabilities) -> NetworkMode:
+    """``host`` on dockerd (our local dockerd runs with ``--bridge=none``), else the engine's sandbox network."""
+    return "host" if caps.kind == "dockerd" else "default"
+
+
+def synced_entries(root: Path, manifest: FileManifest) -> list[object]:
+    """Session entries for the manifest's files, with their current stat (mtime drives incremental resend)."""
+    entries: list[object] = []
+    for item in manifest:
+        full = root / item.path
+        try:
+            st = os.lstat(full)
+            target = os.readlink(full) if item.type == "symlink" else ""
+        except OSError as exc:
+            raise PlanError(f"{item.path}: the project file changed or vanished since planning ({exc.strerror})",
+                            hint="run the build again") from exc
+        entries.append(entry_from_stat(item.path, st, target))
+    return entries
+
+
+class BuildKitEngine:
+    """Builds plans on one engine connection (close it, or use it as a context manager)."""
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls, address: str | None = None, *, tls: TLSConfig | None = None,
+                env: Mapping[str, str] | None = None) -> BuildKitEngine:
+        """Connect like ``builder engine info`` does (``--engine``, ``BUILDKIT_HOST``, auto-detect)."""
+        return cls(open_engine(address, tls=tls, env=env))
+
+    def prepare(self, plan: Plan, options: BuildOptions) -> tuple[Converted, ExportPlan, bytes | None, NetworkMode]:
+        """The conversion and request shape this engine will use for ``plan`` (no build)."""
+        caps = self.client.capabilities
+        network = options.network or default_network(caps)
+        merge = caps.supports_mergeop if options.merge is None else options.merge
+        if merge:
+            caps.require("mergeop", "keeping the files layer independent of dependency layers (MergeOp)")
+        converted = convert_plan(plan, ConvertOptions(network=network, ca_bundle=options.ca_bundle is not None,
+                                                      merge=merge, shared_key_hint=f"builder-{plan.app}"))
+        config = image_config_bytes(plan) if plan.get(StepKind.CONFIG) is not None else None
+        return converted, plan_export(caps, options, config), config, network
+
+    def build(self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions,
+              on_event: EventSink | None = None, cancel: threading.Event | None = None) -> BuildResult:
+        """Build ``plan`` with the files under ``project_dir``; events go to ``on_event`` as they happen."""
+        started = time.monotonic()
+        converted, export, config, network = self.prepare(plan, options)
+        predictions = dict(options.predictions)
+        tracker = ProgressTracker(converted, on_event, predictions)
+        if on_event is not None:
+            on_event(BuildStarted(plan.app, tuple(s.id.value for s in plan.steps), self.client.capabilities.describe()))
+        root = Path(project_dir)
+        dirs = {name: SyncedDir(root, synced_entries(root, m)) for name, m in converted.local_dirs}
+        attachables: list[object] = [FileSyncProvider(dirs)]
+        if options.ca_bundle is not None:
+            attachables.append(SecretsProvider.with_ca_bundle(options.ca_bundle))
+        tarball = TarballOutput(export.tarball.dest) if export.tarball is not None else None
+        if tarball is not None:
+            attachables.append(FileSendProvider(tarball))
+        entitlements = ("network.host",) if network == "host" else ()
+        spec = SolveSpec(converted.definition, export, None, entitlements, config, options.timeout)
+        with Session.start(self.client.control, *attachables) as session:  # type: ignore[arg-type]
+            spec = SolveSpec(converted.definition, export, session.id, entitlements, config, options.timeout)
+            response = run_solve(self.client, spec, tracker, cancel)
+        if tarball is not None and not tarball.done:
+            raise EngineError(f"the engine did not send the {export.tarball.type} output")  # type: ignore[union-attr]
+        outcomes, mismatches = _outcomes(plan, tracker.observations(), predictions)
+        seconds = round(time.monotonic() - started, 3)
+        image = export.image_name or (str(export.tarball.dest) if export.tarball else None)
+        if on_event is not None:
+            on_event(BuildFinished(image, seconds, mismatches))
+        return BuildResult(image=image, image_id=response.get("containerimage.digest"), steps=outcomes,
+                           mismatches=mismatches, seconds=seconds, engine=self.client.capabilities.describe(),
+                           exporter_response=tuple(sorted(response.items())))
+
+    def iter_build(self, plan: Plan, project_dir: str | os.PathLike[str],
+                   options: BuildOptions) -> Iterator[Event]:
+        """:meth:`build` as an iterator of events (the last is BuildFinished; errors are raised)."""
+        events: queue.Queue[object] = queue.Queue()
+        done = object()
+        failure: list[BaseException] = []
+        cancel = threading.Event()
+
+        def work() -> None:
+            try:
+                self.build(plan, project_dir, options, events.put, cancel)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+                failure.append(exc)
+            finally:
+                events.put(done)
+
+        thread = threading.Thread(target=work, name="builder-build", daemon=True)
+        thread.start()
+        try:
+            while (item := events.get()) is not done:
+                yield item  # type: ignore[misc]
+        finally:
+            cancel.set()
+            thread.join()
+        if failure:
+            raise failure[0]
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _outcomes(plan: Plan, observed: Mapping[StepKind, StepObservation],
+              predictions: Mapping[str, str]) -> tuple[tuple[StepOutcome, ...], tuple[Mismatch, ...]]:
+    outcomes, mismatches = [], []
+    for step in plan.steps:
+        seen = observed[step.id]
+        predicted = predictions.get(step.id.value)
+        outcomes.append(StepOutcome(step.id.value, step.key, seen.vertex, seen.cached, seen.seconds,
+                                    predicted if predicted in ("hit", "miss") else None))  # type: ignore[arg-type]
+        if predicted in ("hit", "miss") and (predicted == "hit") != seen.cached:
+            mismatches.append(Mismatch(step.id.value, step.key, predicted, seen.cached, seen.vertex))  # type: ignore[arg-type]
+    return tuple(outcomes), tuple(mismatches)

@@ -1,0 +1,177 @@
+"""Status stream → build events: vertex digests mapped back to plan steps.
+
+:class:`ProgressTracker` keeps the last copy of every vertex, turns vertex
+updates into :mod:`builder.engines.events` values for the sink, splits log
+bytes into lines (keeping the last 50 per step for failure reports) and, at
+the end, tells each step's cached flag and duration.  Digests are matched to
+the converter's; a vertex with an unknown digest (a daemon that re-hashes
+ops) is matched by its ``[step]`` name.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass, field
+
+from builder.engines.buildkit._pb import control_pb2
+from builder.engines.buildkit.convert import Converted, step_from_name
+from builder.engines.events import EngineProgress, EventSink, StepFinished, StepLog, StepStarted
+from builder.plan.model import StepKind
+
+TAIL_LINES = 50
+
+
+@dataclass(slots=True)
+class _VertexState:
+    name: str = ""
+    cached: bool = False
+    started: float | None = None
+    completed: float | None = None
+    error: str = ""
+    announced: bool = False
+    finished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StepObservation:
+    """BuildKit's view of one step's main vertex at the end of the build."""
+
+    step: StepKind
+    vertex: str
+    cached: bool
+    seconds: float
+    error: str
+    seen: bool
+
+
+def _seconds(ts: object) -> float | None:
+    seconds = getattr(ts, "seconds", 0)
+    nanos = getattr(ts, "nanos", 0)
+    if not seconds and not nanos:
+        return None
+    return float(seconds) + nanos / 1e9
+
+
+@dataclass(slots=True)
+class ProgressTracker:
+    """Feed StatusResponses in; read events out through ``sink`` and :meth:`observations` at the end."""
+
+    converted: Converted
+    sink: EventSink | None = None
+    predictions: dict[str, str] = field(default_factory=dict)
+    vertices: dict[str, _VertexState] = field(default_factory=dict)
+    tails: dict[StepKind, collections.deque[str]] = field(default_factory=dict)
+    _partial: dict[tuple[str, int], str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _mains: dict[str, StepKind] = field(init=False)
+    _main_names: dict[str, StepKind] = field(init=False)
+    _steps: dict[str, StepKind] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._mains = {d: k for k, d in self.converted.step_digests}
+        self._main_names = {self.converted.definition.names().get(d, ""): k for k, d in self.converted.step_digests}
+        self._steps = dict(self.converted.vertex_steps)
+
+    def step_of(self, digest: str, name: str = "") -> StepKind | None:
+        return self._steps.get(digest) or step_from_name(name)
+
+    def main_step(self, digest: str, name: str) -> StepKind | None:
+        return self._mains.get(digest) or self._main_names.get(name)
+
+    def _emit(self, event: object) -> None:
+        if self.sink is not None:
+            self.sink(event)  # type: ignore[arg-type]
+
+    def feed(self, response: control_pb2.StatusResponse) -> None:
+        """Apply one StatusResponse (thread-safe)."""
+        with self._lock:
+            for v in response.vertexes:
+                self._vertex(v)
+            for log in response.logs:
+                self._log(log.vertex, int(log.stream), bytes(log.msg))
+
+    def _vertex(self, v: control_pb2.Vertex) -> None:
+        state = self.vertices.setdefault(v.digest, _VertexState())
+        state.name = v.name or state.name
+        state.cached = bool(v.cached)
+        state.started = _seconds(v.started) if v.HasField("started") else state.started
+        state.completed = _seconds(v.completed) if v.HasField("completed") else state.completed
+        state.error = v.error or state.error
+        main = self.main_step(v.digest, state.name)
+        if main is not None:
+            if state.started is not None and not state.cached and not state.announced:
+                state.announced = True
+                self._emit(StepStarted(main.value, state.name))
+            if state.completed is not None and not state.finished:
+                state.finished = True
+                self._emit(self._finished(main, state))
+        elif self.step_of(v.digest, state.name) is None and state.completed is not None and not state.finished:
+            state.finished = True
+            self._emit(EngineProgress(state.name, True, state.cached, _duration(state)))
+
+    def _finished(self, step: StepKind, state: _VertexState) -> StepFinished:
+        predicted = self.predictions.get(step.value)
+        return StepFinished(step.value, state.name, state.cached, _duration(state),
+                            predicted if predicted in ("hit", "miss") else None,  # type: ignore[arg-type]
+                            state.error or None)
+
+    def _log(self, digest: str, stream: int, data: bytes) -> None:
+        step = self.step_of(digest, self.vertices.get(digest, _VertexState()).name)
+        text = self._partial.pop((digest, stream), "") + data.decode("utf-8", errors="replace")
+        *lines, rest = text.split("\n")
+        if rest:
+            self._partial[(digest, stream)] = rest
+        for line in lines:
+            self._line(step, line.rstrip("\r"), stream)
+
+    def _line(self, step: StepKind | None, line: str, stream: int) -> None:
+        if step is None:
+            return
+        self.tails.setdefault(step, collections.deque(maxlen=TAIL_LINES)).append(line)
+        self._emit(StepLog(step.value, line, stream))
+
+    def flush(self) -> None:
+        """Emit unterminated last lines (call once the stream has ended)."""
+        with self._lock:
+            for (digest, stream), rest in sorted(self._partial.items()):
+                self._line(self.step_of(digest, self.vertices.get(digest, _VertexState()).name), rest, stream)
+            self._partial.clear()
+
+    def observations(self) -> dict[StepKind, StepObservation]:
+        """Each plan step's main vertex as last reported (unseen steps count as cached: nothing ran)."""
+        out = {}
+        with self._lock:
+            for step, digest in self.converted.step_digests:
+                state = self._find(step, digest)
+                if state is None:
+                    out[step] = StepObservation(step, digest, True, 0.0, "", False)
+                else:
+                    out[step] = StepObservation(step, digest, state.cached, _duration(state), state.error, True)
+        return out
+
+    def _find(self, step: StepKind, digest: str) -> _VertexState | None:
+        if digest in self.vertices:
+            return self.vertices[digest]
+        for d, state in self.vertices.items():
+            if self._main_names.get(state.name) is step:
+                return state
+        return None
+
+    def failed_step(self) -> tuple[StepKind | None, str]:
+        """The step whose vertex failed first (ignoring cancellations) and its error."""
+        with self._lock:
+            for digest, state in self.vertices.items():
+                if state.error and "context canceled" not in state.error:
+                    return self.step_of(digest, state.name), state.error
+        return None, ""
+
+    def tail(self, step: StepKind) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(self.tails.get(step, ()))
+
+
+def _duration(state: _VertexState) -> float:
+    if state.started is None or state.completed is None:
+        return 0.0
+    return round(max(0.0, state.completed - state.started), 3)
