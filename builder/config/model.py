@@ -143,4 +143,5 @@ class Config:
 
     @property
     def project_dir(self) -> Path:
+        """The directory holding cerebrium.toml: the root of every relative path."""
         return self.path.parent
