@@ -40,7 +40,7 @@ from __future__ import annotations
 import gc
 import os
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cache.errors import RecordError
@@ -146,7 +146,8 @@ class StatCache:
         self._store = store
         self._roots: dict[str, Snapshot] = {}  # root → snapshot in use by this object
         self._stored: dict[str, Snapshot] = {}  # root → what the store holds (skips equal writes)
-        self._batch: dict[str, list[str]] = {}  # root → paths of the last get_digests batch spanning it
+        # root → (paths of the last get_digests batch spanning it, path → relative path)
+        self._batch: dict[str, tuple[list[str], Callable[[str], str]]] = {}
         self._covering: dict[str, str | None] = {}  # directory → root whose snapshot covers it
 
     # -- StatSource ---------------------------------------------------------
@@ -170,7 +171,7 @@ class StatCache:
                 else None
             )
         if root == spanned:
-            self._batch[root] = paths
+            self._batch[root] = (paths, lambda path: path[cut:])
         return out
 
     def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
@@ -281,8 +282,8 @@ class StatCache:
         current = self._snapshot(root)
         batch = self._batch.pop(root, None)
         if batch is not None:  # the last batch spanned this root: keep only its paths
-            cut = _strip(root)
-            current = {rel: current[rel] for rel in (p[cut:] for p in batch) if rel in current}
+            paths, relative = batch
+            current = {rel: current[rel] for rel in map(relative, paths) if rel in current}
         else:
             current = dict(current)
         current.update(new)
@@ -343,9 +344,17 @@ class RootStatSource:
     def get_digests(self, keys: Sequence[StatKey]) -> list[str | None]:
         """Digests aligned with ``keys``; the batch is remembered as the tree's file list."""
         get = self._cache._snapshot(self.root).get
-        rel = self._rel
-        out = [_match(get(rel(path)), size, mtime_ns, inode) for path, size, mtime_ns, inode in keys]
-        self._cache._batch[self.root] = [self._prefix + rel(k[0]) for k in keys]
+        prefix, cut = self._prefix, len(self._prefix)
+        out: list[str | None] = []
+        append = out.append
+        for path, size, mtime_ns, inode in keys:
+            entry = get(path[cut:] if prefix and path.startswith(prefix) else path)
+            append(
+                entry[3]
+                if entry is not None and entry[0] == size and entry[1] == mtime_ns and entry[2] == inode
+                else None
+            )
+        self._cache._batch[self.root] = ([k[0] for k in keys], self._rel)
         return out
 
     def put_digests(self, entries: Mapping[StatKey, str]) -> None:

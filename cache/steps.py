@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cache.errors import RecordError
-from cache.records import PlanRecord, StepRecord, dumps, loads
+from cache.records import RECORD_SCHEMA, PlanRecord, StepRecord, dumps, loads
 from cache.store import Store, Txn
 
 STEP_PREFIX = "step/"
@@ -33,6 +33,9 @@ PLAN_INDEX_PREFIX = "planidx/"
 PLAN_PREFIX = "plan/"
 HISTORY_LIMIT = 50
 """Plans kept per app; older ones are dropped when a new one is recorded."""
+
+HISTORY_MAX_BYTES = 64 * 1024 * 1024
+"""Stored bytes of plans kept per app (plans of 100,000-file projects are ~10 MB); the newest is always kept."""
 
 
 def step_key(key: str) -> str:
@@ -95,8 +98,9 @@ class StepCache:
         Raises ``RecordError`` when ``plan_json`` is not JSON-serialisable.
         """
         now = self._store.clock()
-        payload = dumps(PlanRecord(app=app, created_at=now, plan_json=plan_json).to_json())
-        digest = hashlib.sha256(dumps(dict(plan_json))).hexdigest()
+        plan_bytes = dumps(dict(plan_json))
+        payload = _plan_record_bytes(app, now, plan_bytes)
+        digest = hashlib.sha256(plan_bytes).hexdigest()
 
         def append(txn: Txn) -> None:
             index = read_index(txn.get(plan_index_key(app)))
@@ -108,7 +112,9 @@ class StepCache:
                 txn.set(plan_key(app, seq), payload)
                 entries.append({"seq": seq, "created_at": now, "seen_at": now, "digest": digest, "size": len(payload)})
                 index["next"] = seq + 1
-                while len(entries) > self._history_limit:
+                while len(entries) > self._history_limit or (
+                    len(entries) > 1 and sum(_size(e) for e in entries) > HISTORY_MAX_BYTES
+                ):
                     txn.delete(plan_key(app, entries.pop(0)["seq"]))
             txn.set(plan_index_key(app), dumps(index))
             for key in _plan_step_keys(plan_json):
@@ -173,6 +179,20 @@ class StepCache:
     def apps(self) -> list[str]:
         """Apps with a recorded plan history, sorted."""
         return [k[len(PLAN_INDEX_PREFIX) :] for k in self._store.keys(PLAN_INDEX_PREFIX)]
+
+
+def _plan_record_bytes(app: str, created_at: float, plan_bytes: bytes) -> bytes:
+    """``dumps(PlanRecord(...).to_json())`` without serialising a large plan a second time.
+
+    Keys are in sorted order (app, created_at, plan_json, schema), exactly as ``dumps`` writes them.
+    """
+    head = dumps({"app": app, "created_at": created_at})[:-1]
+    return head + b',"plan_json":' + plan_bytes + b',"schema":' + str(RECORD_SCHEMA).encode() + b"}"
+
+
+def _size(entry: dict[str, Any]) -> int:
+    size = entry.get("size")
+    return size if isinstance(size, int) else 0
 
 
 def _touch(txn: Txn, key: str, moment: float) -> bool:

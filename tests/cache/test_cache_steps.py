@@ -130,3 +130,24 @@ def test_apps_lists_apps_with_history(store: CacheStore) -> None:
     store.steps.record_plan("b", plan("b"))
     store.steps.record_plan("a/with/slash", plan("a/with/slash"))
     assert store.steps.apps() == ["a/with/slash", "b"]
+
+
+def test_plan_record_bytes_equal_the_canonical_encoding() -> None:
+    from cache.records import dumps as canonical
+    from cache.steps import _plan_record_bytes
+
+    plan_json = {"z": [1, {"b": 2, "a": "é"}], "app": "x"}
+    record = PlanRecord(app="my/app", created_at=1234.5, plan_json=plan_json)
+    assert _plan_record_bytes("my/app", 1234.5, canonical(plan_json)) == canonical(record.to_json())
+
+
+def test_history_is_bounded_by_bytes_but_keeps_the_newest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cache.steps
+
+    monkeypatch.setattr(cache.steps, "HISTORY_MAX_BYTES", 2500)
+    with open_cache(tmp_path / "c") as c:
+        for i in range(5):
+            c.steps.record_plan("a", {"i": i, "pad": "x" * 1000})
+        assert [p.plan_json["i"] for p in c.steps.history("a")] == [4, 3]
+        c.steps.record_plan("a", {"i": 5, "pad": "x" * 5000})  # alone over the bound: still kept
+        assert [p.plan_json["i"] for p in c.steps.history("a")] == [5]
