@@ -81,15 +81,19 @@ class _Patterns:
     wildcards (``.*``, ``*.pyc``) are checked on the base name with
     ``str.startswith``/``endswith``: since every directory on the way was
     checked the same way (and pruned when matched), testing the relative path
-    too could not add a match.
+    too could not add a match.  ``pre``/``suf`` hold those that apply to files
+    and directories alike (the walk inlines them); ``rest`` is None when no
+    other pattern exists.
     """
 
-    __slots__ = ("all", "dir_pre", "dir_re", "dir_suf", "file_pre", "file_re", "file_suf")
+    __slots__ = ("all", "dir_pre", "dir_re", "dir_suf", "file_re", "pre", "rest", "suf")
 
     def __init__(self, patterns: Iterable[str]) -> None:
         regex: dict[bool, list[str]] = {True: [], False: []}
-        pre: dict[bool, list[str]] = {True: [], False: []}
-        suf: dict[bool, list[str]] = {True: [], False: []}
+        pre: list[str] = []
+        suf: list[str] = []
+        dir_pre: list[str] = []
+        dir_suf: list[str] = []
         self.all = False
         for raw in patterns:
             pat = _normalise(raw)
@@ -100,28 +104,35 @@ class _Patterns:
                 continue
             dir_only = pat.endswith("/")
             body = pat.rstrip("/")
-            kinds = (True,) if dir_only else (True, False)
-            for is_dir in kinds:
-                if _literal(body[:-1]) and body.endswith("*"):
-                    pre[is_dir].append(body[:-1])
-                elif _literal(body[1:]) and body.startswith("*"):
-                    suf[is_dir].append(body[1:])
-                else:
-                    regex[is_dir].append(fnmatch.translate(body))
-        self.dir_pre, self.file_pre = tuple(pre[True]), tuple(pre[False])
-        self.dir_suf, self.file_suf = tuple(suf[True]), tuple(suf[False])
+            if _literal(body[:-1]) and body.endswith("*"):
+                (dir_pre if dir_only else pre).append(body[:-1])
+            elif _literal(body[1:]) and body.startswith("*"):
+                (dir_suf if dir_only else suf).append(body[1:])
+            else:
+                regex[True].append(fnmatch.translate(body))
+                if not dir_only:
+                    regex[False].append(fnmatch.translate(body))
+        self.pre, self.suf = tuple(pre), tuple(suf)
+        self.dir_pre, self.dir_suf = tuple(dir_pre), tuple(dir_suf)
         self.dir_re = re.compile("|".join(regex[True])).match if regex[True] else None
         self.file_re = re.compile("|".join(regex[False])).match if regex[False] else None
+        other = self.all or self.dir_pre or self.dir_suf or self.dir_re or self.file_re
+        self.rest = self._rest if other else None
 
     def matches(self, rel: str, name: str, is_dir: bool) -> bool:
+        if (self.pre and name.startswith(self.pre)) or (self.suf and name.endswith(self.suf)):
+            return True
+        return self._rest(rel, name, is_dir)
+
+    def _rest(self, rel: str, name: str, is_dir: bool) -> bool:
         if self.all:
             return True
         if is_dir:
-            pre, suf, m = self.dir_pre, self.dir_suf, self.dir_re
+            if (self.dir_pre and name.startswith(self.dir_pre)) or (self.dir_suf and name.endswith(self.dir_suf)):
+                return True
+            m = self.dir_re
         else:
-            pre, suf, m = self.file_pre, self.file_suf, self.file_re
-        if (pre and name.startswith(pre)) or (suf and name.endswith(suf)):
-            return True
+            m = self.file_re
         return m is not None and (m(name) is not None or m(rel) is not None)
 
 
@@ -146,8 +157,8 @@ def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None
     be read, or a selected name is not valid UTF-8.
     """
     base = _root(root)
-    found, notes, skipped = _walk(base, rules)
-    entries, hashed, remembered = _digest(base, found, stat_source)
+    found, executable, notes, skipped = _walk(base, rules)
+    entries, hashed, remembered = _digest(base, found, executable, stat_source)
     return FileSelection(FileManifest.from_sorted(tuple(entries)), tuple(notes), hashed, remembered, tuple(skipped))
 
 
@@ -161,51 +172,64 @@ def _root(root: Path) -> str:
     return str(resolved)
 
 
-# A found regular file: (rel, size, mtime_ns, inode, executable); a symlink: (rel, -1, 0, 0, False).
-_Found = tuple[str, int, int, int, bool]
+# A found file: (rel, size, mtime_ns, inode) — the StatSource key shape; size -1 marks a symlink.
+_Found = tuple[str, int, int, int]
 
 
-def _walk(base: str, rules: FileRules) -> tuple[list[_Found], list[Diagnostic], list[str]]:
+def _walk(base: str, rules: FileRules) -> tuple[list[_Found], set[str], list[Diagnostic], list[str]]:
+    """Sorted found files, the set of executable ones, notes and skipped special files."""
     include = _Patterns(rules.include)
-    excluded = _Patterns(rules.exclude).matches
+    exclude = _Patterns(rules.exclude)
+    ex_pre, ex_suf, ex_rest = exclude.pre, exclude.suf, exclude.rest
     included = include.matches
     always = frozenset(p.strip("/") for p in rules.always_exclude)
     always_names = tuple({p.rpartition("/")[2] for p in always})
     found: list[_Found] = []
+    append = found.append
+    executable: set[str] = set()
     skipped: list[str] = []
     stack: list[tuple[str, str, bool]] = [(base, "", include.all)]
     while stack:
         directory, prefix, inherited = stack.pop()
         for entry in _scan(directory, prefix):
             name = entry.name
+            if (ex_pre and name.startswith(ex_pre)) or (ex_suf and name.endswith(ex_suf)):
+                continue
             rel = prefix + name
             if not name.isascii():
                 _check_name(rel)
             is_dir = entry.is_dir(follow_symlinks=False)
-            if excluded(rel, name, is_dir) or (name in always_names and rel in always):
+            if (ex_rest is not None and ex_rest(rel, name, is_dir)) or (name in always_names and rel in always):
                 continue
             if is_dir:
                 stack.append((entry.path, rel + "/", inherited or included(rel, name, True)))
-            elif inherited or included(rel, name, False):
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # vanished during the walk
-                except OSError as exc:
-                    raise PlanError(f"cannot stat project file {rel!r}: {exc.strerror}") from exc
-                mode = st.st_mode
-                if mode & 0o170000 == stat.S_IFREG:
-                    found.append((rel, st.st_size, st.st_mtime_ns, st.st_ino, bool(mode & 0o111)))
-                elif stat.S_ISLNK(mode):
-                    found.append((rel, -1, 0, 0, False))
-                else:
-                    skipped.append(rel)
+                continue
+            if not (inherited or included(rel, name, False)):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # vanished during the walk
+            except OSError as exc:
+                raise PlanError(f"cannot stat project file {rel!r}: {exc.strerror}") from exc
+            mode = st.st_mode
+            if mode & 0o170000 == _S_IFREG:
+                append((rel, st.st_size, st.st_mtime_ns, st.st_ino))
+                if mode & 0o111:
+                    executable.add(rel)
+            elif stat.S_ISLNK(mode):
+                append((rel, -1, 0, 0))
+            else:
+                skipped.append(rel)
     notes: list[Diagnostic] = []
     if skipped:
         notes.append(Diagnostic("warning", "cerebrium.deployment.include",
                                 f"{len(skipped)} special file(s) skipped (sockets, fifos, devices): {_few(skipped)}"))
     found.sort()
-    return found, notes, skipped
+    return found, executable, notes, skipped
+
+
+_S_IFREG = stat.S_IFREG
 
 
 def _scan(directory: str, prefix: str) -> list[os.DirEntry[str]]:
@@ -237,20 +261,22 @@ def _few(items: list[str], n: int = 3) -> str:
     return shown + (", …" if len(items) > n else "")
 
 
-def _digest(base: str, found: list[_Found], source: StatSource | None) -> tuple[list[FileEntry], int, int]:
+def _digest(base: str, found: list[_Found], executable: set[str],
+            source: StatSource | None) -> tuple[list[FileEntry], int, int]:
     """Entries for ``found`` (sorted), reading only files the StatSource does not know."""
     prefix = base + os.sep
     # A StatSource bound to one project root (it has a ``root``, like cache.RootStatSource) is keyed
     # by project-relative paths; any other StatSource by absolute paths.
-    key_prefix = "" if getattr(source, "root", None) else prefix
-    keys = [(key_prefix + rel, size, mtime, ino) for rel, size, mtime, ino, _ in found]
+    keys = found if getattr(source, "root", None) else [(prefix + k[0], k[1], k[2], k[3]) for k in found]
     digests = _lookup(keys, source)
     remembered = len(keys) - digests.count(None)
     new = tuple.__new__
-    entries = [
-        new(FileEntry, (f[0], "exec" if f[4] else "file", f[1], d)) if d is not None else None
-        for f, d in zip(found, digests, strict=True)
-    ]
+    if executable:
+        entries = [new(FileEntry, (f[0], "exec" if f[0] in executable else "file", f[1], d)) if d is not None
+                   else None for f, d in zip(found, digests, strict=True)]
+    else:
+        entries = [new(FileEntry, (f[0], "file", f[1], d)) if d is not None else None
+                   for f, d in zip(found, digests, strict=True)]
     if remembered == len(keys):
         return entries, 0, remembered  # type: ignore[return-value]
     fresh: dict[_STAT_KEY, str] = {}
@@ -259,16 +285,15 @@ def _digest(base: str, found: list[_Found], source: StatSource | None) -> tuple[
     for i, entry in enumerate(entries):
         if entry is not None:
             continue
-        key = keys[i]
-        rel, size, mtime, _ino, executable = found[i]
+        rel, size, mtime, _ino = found[i]
         if size < 0:
             entries[i] = _symlink(prefix + rel, rel)
             continue
         digest, actual = _hash_file(prefix + rel, rel, size)
         hashed += 1
         if actual == size and mtime < racy_after:
-            fresh[key] = digest
-        entries[i] = FileEntry(rel, "exec" if executable else "file", actual, digest)
+            fresh[keys[i]] = digest
+        entries[i] = FileEntry(rel, "exec" if rel in executable else "file", actual, digest)
     if source is not None and fresh:
         source.put_digests(fresh)
     return entries, hashed, remembered  # type: ignore[return-value]
