@@ -5,7 +5,7 @@ The public API is re-exported here; everything else is private.
 
 from builder._version import __version__
 from builder.config import LoadResult, load, load_config
-from builder.api import diff_git, diff_projects, plan_project
+from builder.api import build, diff_git, diff_projects, plan_project
 from builder.config.model import Config
 from builder.diagnostics import Diagnostic
 from builder.errors import (
@@ -68,6 +68,7 @@ __all__ = [
     "VerifyFailed",
     "__version__",
     "analyze",
+    "build",
     "diff_git",
     "diff_plans",
     "diff_projects",

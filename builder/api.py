@@ -47,7 +47,7 @@ from builder.plan.make import make_plan
 from builder.plan.model import Plan
 from builder.plan.protocols import StatSource, StepHistory
 
-__all__ = ["analyze", "diff_git", "diff_plans", "diff_projects", "load_plan_config", "make_plan", "plan_project"]
+__all__ = ["analyze", "build", "diff_git", "diff_plans", "diff_projects", "load_plan_config", "make_plan", "plan_project"]
 
 
 def _warning(key_path: str, message: str, hint: str | None = None) -> Diagnostic:
@@ -307,3 +307,93 @@ def _extract(top: Path, rev: str, rel: str, dest: Path) -> None:
             archive.extractall(dest, filter="data")
     except (tarfile.TarError, OSError) as exc:
         raise PlanError(f"cannot unpack revision {rev}: {exc}") from exc
+
+
+# --- build (helper G): plan → BuildKit → step cache -----------------------------------------------
+
+
+def build(
+    path: str | os.PathLike[str] = ".",
+    *,
+    engine: str | None = None,
+    tag: str | None = None,
+    push: bool = False,
+    output: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    network: str | None = None,
+    timeout: float | None = None,
+    plan_file: str | os.PathLike[str] | None = None,
+    on_event: Any = None,
+) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
+    """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
+
+    Returns ``(BuildResult, analysis, diagnostics)``; ``on_event`` receives
+    :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
+    defaults to ``$BUILDER_CA_BUNDLE``.  Raises EngineUnavailable (no engine),
+    SolveFailed (a step failed: ``exc.failure`` has the step, command and log
+    tail) or EngineUnsupported (an option the engine cannot honour).
+
+    >>> # result, analysis, _ = build("fixtures/apps/minimal", tag="minimal:dev", on_event=print)
+    >>> # [m.step for m in result.mismatches]  →  []
+    """
+    from builder.engines import BuildOptions, OutputSpec
+    from builder.engines.buildkit import BuildKitEngine
+
+    plan, analysis, diagnostics = plan_project(path, cache_dir=cache_dir, record=True)
+    if plan_file is not None:
+        plan = _read_plan_file(plan_file)
+        warnings: list[Diagnostic] = []
+        with _opened_cache(cache_dir, warnings) as store:
+            analysis = analyze(plan, _SafeHistory(store.steps, warnings) if store is not None else None)
+        diagnostics = _dedupe([*diagnostics, *warnings])
+    bundle = ca_bundle if ca_bundle is not None else (os.environ.get("BUILDER_CA_BUNDLE") or None)
+    try:
+        spec = OutputSpec.parse(output) if output else None
+    except ValueError as exc:
+        raise ConfigError(str(exc), key_path="--output", hint="e.g. --output type=oci,dest=image.tar") from exc
+    options = BuildOptions(tag=tag, push=push, output=spec, network=network,  # type: ignore[arg-type]
+                           ca_bundle=Path(bundle) if bundle else None, timeout=timeout,
+                           predictions=tuple((s.id.value, s.status) for s in analysis.steps))
+    project = Path(path)
+    project_dir = project if project.is_dir() else project.parent
+    with BuildKitEngine.connect(engine) as bk:
+        result = bk.build(plan, project_dir, options, on_event=on_event)
+    warnings = []
+    _record_steps(plan, result, cache_dir, warnings)
+    return result, analysis, _dedupe([*diagnostics, *warnings])
+
+
+def _read_plan_file(path: str | os.PathLike[str]) -> Plan:
+    import json
+
+    try:
+        return Plan.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PlanError(f"{os.fspath(path)}: not a plan written by `builder plan --format json` ({exc})",
+                        hint="write it with: builder plan --format json > plan.json") from exc
+
+
+def _record_steps(plan: Plan, result: Any, cache_dir: str | os.PathLike[str] | None,
+                  warnings: list[Diagnostic]) -> None:
+    """Record every built step (new keys) and mark reused ones as used, so the next plan predicts hits."""
+    import time
+
+    with _opened_cache(cache_dir, warnings) as store:
+        if store is None:
+            return
+        try:
+            from cache import StepRecord
+
+            now = time.time()
+            for outcome in result.steps:
+                if store.steps.get(outcome.key) is not None:
+                    store.steps.touch(outcome.key, now)
+                    continue
+                step = plan.step(outcome.step)
+                store.steps.record_step(StepRecord(
+                    key=outcome.key, kind=step.kind.value, step_id=outcome.step, app=plan.app, engine=result.engine,
+                    inputs_manifest=step.inputs_json(), result_digest=outcome.vertex, duration_s=outcome.seconds,
+                    size_bytes=0, created_at=now, last_used_at=now))
+        except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
+            warnings.append(_warning("cache", f"could not record the built steps ({type(exc).__name__}: {exc})"))

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "cache",
     "plan",
     "diff",
+    "build",
     "dockerfile",
     "verify",
 )

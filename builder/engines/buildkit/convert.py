@@ -74,6 +74,10 @@ class Converted:
         """The main vertex digest of ``step``."""
         return dict(self.step_digests)[step]
 
+    def is_image_source(self, digest: str) -> bool:
+        """True for the base image's ``docker-image://`` source vertex."""
+        return dict(self.step_digests).get(StepKind.BASE) == digest
+
     def command_of(self, step: StepKind) -> str:
         return dict(self.commands).get(step, "")
 

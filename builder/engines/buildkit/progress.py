@@ -31,6 +31,8 @@ class _VertexState:
     error: str = ""
     announced: bool = False
     finished: bool = False
+    transferred: bool = False  # the engine reported byte/step progress (e.g. layers being pulled)
+    source: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ class ProgressTracker:
     def feed(self, response: control_pb2.StatusResponse) -> None:
         """Apply one StatusResponse (thread-safe)."""
         with self._lock:
+            for status in response.statuses:
+                self.vertices.setdefault(status.vertex, _VertexState()).transferred = True
             for v in response.vertexes:
                 self._vertex(v)
             for log in response.logs:
@@ -94,7 +98,10 @@ class ProgressTracker:
     def _vertex(self, v: control_pb2.Vertex) -> None:
         state = self.vertices.setdefault(v.digest, _VertexState())
         state.name = v.name or state.name
-        state.cached = bool(v.cached)
+        # An image source that pulled nothing is reused, whatever its flag says: BuildKit 0.8 reports
+        # a docker-image vertex resolved from the local store as run, not cached.
+        state.source = self.converted.is_image_source(v.digest)
+        state.cached = bool(v.cached) or (state.source and not state.transferred and not v.error)
         state.started = _seconds(v.started) if v.HasField("started") else state.started
         state.completed = _seconds(v.completed) if v.HasField("completed") else state.completed
         state.error = v.error or state.error
@@ -147,7 +154,8 @@ class ProgressTracker:
                 if state is None:
                     out[step] = StepObservation(step, digest, True, 0.0, "", False)
                 else:
-                    out[step] = StepObservation(step, digest, state.cached, _duration(state), state.error, True)
+                    cached = state.cached or (state.source and not state.transferred and not state.error)
+                    out[step] = StepObservation(step, digest, cached, _duration(state), state.error, True)
         return out
 
     def _find(self, step: StepKind, digest: str) -> _VertexState | None:

@@ -1,0 +1,73 @@
+"""``builder build [PATH]``: plan, build on BuildKit, record the steps, report predicted vs observed.
+
+Exit 0 built; 1 a step failed (its command and last 50 log lines are shown)
+or the engine cannot do what was asked; 2 invalid config/options; 4 no
+engine answers (with how to start one); 130 interrupted (the solve is
+cancelled on the engine).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from builder.api import build
+from builder.cli import output
+from builder.cli.errors import EXIT_OK
+from builder.cli.progress import make_writer
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``build`` command."""
+    parser = sub.add_parser(
+        "build",
+        help="build the app's image on BuildKit",
+        description="Plan cerebrium.toml and build it on a BuildKit engine (one vertex per plan step), then "
+        "record the steps in the step cache and compare each step's predicted hit/miss with BuildKit's "
+        "cached flag. The default network is host on dockerd (the local engine has no bridge) and the "
+        "engine's sandbox network on buildkitd.",
+    )
+    parser.add_argument("path", nargs="?", default=".", help="cerebrium.toml or its directory (default: .)")
+    parser.add_argument("--tag", "-t", help="image name: moby exporter on dockerd, image exporter on buildkitd")
+    parser.add_argument("--push", action="store_true", help="push the tagged image (buildkitd only)")
+    parser.add_argument("--output", "-o", metavar="type=oci|tar|docker,dest=FILE",
+                        help="also write the result as a tarball received over the session")
+    parser.add_argument("--engine", help="engine address (default: $BUILDKIT_HOST, else auto-detect)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="step cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)")
+    parser.add_argument("--progress", choices=("auto", "rich", "plain", "json"), default="auto",
+                        help="progress output (json: one object per line on stdout)")
+    parser.add_argument("--ca-bundle", default=None,
+                        help="extra CA certificates (PEM) mounted as a secret for apt/conda/pip steps "
+                        "(default: $BUILDER_CA_BUNDLE)")
+    parser.add_argument("--network", choices=("host", "none", "default"), default=None,
+                        help="network for build steps (default: host on dockerd, default on buildkitd)")
+    parser.add_argument("--timeout", type=float, default=None, help="cancel the build after SECONDS")
+    parser.add_argument("--plan", dest="plan_file", default=None,
+                        help="build this plan (from `builder plan --format json`) instead of planning")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build, stream progress, then print the predicted-versus-observed summary."""
+    writer = make_writer(args.progress)
+    try:
+        result, _analysis, diagnostics = build(
+            args.path, engine=args.engine, tag=args.tag, push=args.push, output=args.output,
+            cache_dir=args.cache_dir, ca_bundle=args.ca_bundle, network=args.network, timeout=args.timeout,
+            plan_file=args.plan_file, on_event=writer,
+        )
+    finally:
+        writer.close()
+    output.diagnostics(diagnostics)
+    if args.progress != "json":
+        output.info("step         predicted  observed   seconds")
+        for s in result.steps:
+            observed = "cached" if s.cached else "built"
+            output.info(f"{s.step:<12} {s.predicted or '-':<10} {observed:<10} {s.seconds:>7.1f}")
+    for m in result.mismatches:
+        seen = "cached" if m.cached else "built"
+        output.warn(f"step {m.step}: predicted {m.predicted} (step key {m.key}) but BuildKit {seen} it "
+                    f"(vertex {m.vertex})")
+    if args.progress != "json":
+        output.info(f"image: {result.image or '(not exported)'}" + (f" ({result.image_id})" if result.image_id else ""))
+    return EXIT_OK
