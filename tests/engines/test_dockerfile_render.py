@@ -86,21 +86,63 @@ def test_dockerignore_is_exact_for_any_paths(wanted: set[str], others: set[str])
     assert {p for p in universe if selector.selects(p)} == wanted
 
 
+def run_argvs(dockerfile: str) -> dict[str, list[list[str]]]:
+    """Every exec-form RUN argv per step group, with the CA-bundle wrapper taken off."""
+    found: dict[str, list[list[str]]] = {}
+    for step, _key, lines in groups(dockerfile):
+        for line in lines:
+            text = line.strip()
+            text = text[4:] if text.startswith("RUN [") else text
+            if text.startswith("["):
+                argv = json.loads(text)
+                if argv[3:4] == ["ca-bundle"]:
+                    argv = argv[4:]
+                found.setdefault(step, []).append(argv)
+    return found
+
+
+def llb_argvs(plan: Plan) -> dict[str, list[list[str]]]:
+    """The exec argv of every ``[step]`` vertex ``builder build`` sends (G's converter)."""
+    from builder.engines.buildkit._pb import ops_pb2
+    from builder.engines.buildkit.convert import convert_plan, step_from_name
+    from builder.engines.buildkit.llb.definition import digest_of
+
+    definition = convert_plan(plan).definition
+    names = definition.names()
+    found: dict[str, list[list[str]]] = {}
+    for raw in definition.ops:
+        op = ops_pb2.Op.FromString(raw)
+        if op.WhichOneof("op") == "exec":
+            step = step_from_name(names.get(digest_of(raw), ""))
+            assert step is not None
+            found.setdefault(step.value, []).append(list(op.exec.meta.args))
+    return found
+
+
+@pytest.mark.parametrize("app_dir", [a for a in APP_NAMES if a not in ("conda",)], indirect=True)
+def test_runs_exactly_the_commands_builder_build_runs(app_dir: Path) -> None:
+    plan = make(app_dir)
+    if plan.get(StepKind.DOCKERFILE) is not None:
+        pytest.skip("a user Dockerfile runs its own commands")
+    assert run_argvs(render_dockerfile(plan).dockerfile) == llb_argvs(plan)
+
+
 def test_install_steps_keep_mounts_markers_and_ca_secret(app_complete: Path) -> None:
     plan = make(app_complete)
     by_step = {g[0]: "\n".join(g[2]) for g in groups(render_dockerfile(plan).dockerfile)}
     for kind in (StepKind.APT, StepKind.PIP):
         for mount in plan.step(kind).inputs.cache_mounts:
             assert f"--mount=type=cache,id={mount.id},target={mount.target},sharing={mount.sharing}" in by_step[kind]
-        assert f"--mount=type=secret,id={CA_BUNDLE_SECRET_ID}" in by_step[kind]
-    pip_lines = [ln.strip().rstrip("; \\") for ln in by_step["pip"].splitlines() if not ln.lstrip().startswith(
-        ("RUN --mount", "--mount"))]
-    assert pip_lines[:2] == ["set -eu", "echo UV_PIP_INSTALL_STARTED"]  # complete uses uv
+        assert f"--mount=type=secret,id={CA_BUNDLE_SECRET_ID}," in by_step[kind]
+    (argv,) = run_argvs(render_dockerfile(plan).dockerfile)["pip"]
+    script = argv[2]
+    first_output = [ln for ln in script.splitlines() if ln.startswith(("echo", "if [ \"$installer\""))][0]
+    assert "UV_PIP_INSTALL_STARTED" in first_output and argv[4] == "uv"  # complete uses uv
 
 
 def test_pip_marker_for_pip_installer(app_fastapi_cpu: Path) -> None:
-    text = render_dockerfile(make(app_fastapi_cpu)).dockerfile
-    assert "echo PIP_INSTALL_STARTED" in text and "UV_PIP_INSTALL_STARTED" not in text
+    (argv,) = run_argvs(render_dockerfile(make(app_fastapi_cpu)).dockerfile)["pip"]
+    assert argv[3:5] == ["pip", "pip"] and "PIP_INSTALL_STARTED" in argv[2]
 
 
 def test_config_instructions(app_fastapi_cpu: Path) -> None:
@@ -112,7 +154,7 @@ def test_config_instructions(app_fastapi_cpu: Path) -> None:
     assert "CMD []" in lines
     assert "EXPOSE 8000/tcp" in lines
     assert "WORKDIR /app" in lines
-    assert 'ENV PATH="/opt/venv/bin:${PATH}"' in lines
+    assert 'ENV PATH="/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"' in lines
     assert 'COPY ["cerebrium.toml", "/app/cerebrium.toml"]' in lines
     for name, value in image.labels:
         assert f'LABEL "{name}"="{value}"' in lines
