@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -228,3 +229,44 @@ def test_empty_database_file_is_a_fresh_cache(tmp_path: Path) -> None:
     _populate(cache_dir)
     _db_file(cache_dir).write_bytes(b"")
     _assert_usable(cache_dir)
+
+
+# -- a directory the user really cannot write -------------------------------------
+
+_PROBE = """
+import json, sys
+from cache import CacheUnavailable, open_cache
+try:
+    with open_cache(sys.argv[1]) as c:
+        print(json.dumps({"opened": True, "warnings": list(c.warnings)}))
+except CacheUnavailable as exc:
+    print(json.dumps({"opened": False, "error": str(exc)}))
+"""
+
+
+def _as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run this interpreter as the unprivileged user ``nobody`` (via util-linux setpriv)."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to drop to an unprivileged user")
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": repo, "HOME": "/nonexistent"}
+    command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False, cwd="/")
+    if done.returncode != 0 and "cache" not in done.stderr:
+        pytest.skip(f"cannot run as an unprivileged user: {done.stderr.strip()[-200:]}")
+    return done
+
+
+@pytest.mark.parametrize("populated", [False, True])
+def test_directory_without_write_permission_is_unavailable(tmp_path: Path, populated: bool) -> None:
+    tmp_path.chmod(0o755)  # let the unprivileged user reach it, but not write in it
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir(mode=0o755)
+    if populated:
+        _populate(cache_dir, 20)
+    done = _as_nobody("-c", _PROBE, str(cache_dir))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result == {"opened": False, "error": result["error"]}
+    assert "Permission denied" in result["error"] and str(cache_dir) in result["error"]
