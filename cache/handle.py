@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from cache.errors import CacheUnavailable
 from cache.location import resolve_cache_dir
 from cache.prune import PruneResult, collect_stats, list_entries, prune
 from cache.records import CacheStats
@@ -98,5 +99,10 @@ def open_cache(
     plan without history.  ``clock`` and ``timeout`` (seconds to wait for a
     busy database) are for tests and tuning.
     """
-    root = resolve_cache_dir(cache_dir)
+    try:
+        root = resolve_cache_dir(cache_dir)
+    except (RuntimeError, KeyError) as exc:  # Path.home() without HOME or a passwd entry
+        raise CacheUnavailable(
+            f"cannot find a default cache directory ({exc}); pass --cache-dir or set BUILDER_CACHE_DIR"
+        ) from exc
     return CacheStore(open_store(root, clock=clock, timeout=timeout), history_limit=history_limit)

@@ -38,3 +38,16 @@ def test_default_reads_the_process_environment(tmp_path: Path, monkeypatch: pyte
     monkeypatch.delenv("BUILDER_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert resolve_cache_dir() == tmp_path / "builder"
+
+
+def test_no_home_at_all_is_cache_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cache import CacheUnavailable, open_cache
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    for name in ("BUILDER_CACHE_DIR", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    with pytest.raises(CacheUnavailable, match="BUILDER_CACHE_DIR"):
+        open_cache()
