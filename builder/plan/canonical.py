@@ -32,7 +32,7 @@ def canonical_bytes(value: Any) -> bytes:
     return json.dumps(tree, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def _prepare(value: Any) -> Any:  # noqa: PLR0911 - one branch per type
+def _prepare(value: Any) -> Any:
     if value is None or isinstance(value, bool | str):
         return value.value if isinstance(value, enum.Enum) else value
     if isinstance(value, int):
@@ -44,8 +44,9 @@ def _prepare(value: Any) -> Any:  # noqa: PLR0911 - one branch per type
     if isinstance(value, FileManifest):
         return {"$manifest": value.digest}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        if hasattr(type(value), "to_json"):
-            return _prepare(value.to_json())
+        to_json = getattr(value, "to_json", None)
+        if to_json is not None:
+            return _prepare(to_json())
         return _prepare_dataclass(value)
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
@@ -57,7 +58,7 @@ def _prepare(value: Any) -> Any:  # noqa: PLR0911 - one branch per type
 
 
 def _prepare_dataclass(value: Any) -> Any:
-    hints = field_hints(type(value))
+    hints = field_hints(type(value))  # type: ignore[arg-type]
     out: dict[str, Any] = {}
     for f in dataclasses.fields(value):
         raw = getattr(value, f.name)

@@ -15,6 +15,7 @@ import types
 import typing
 from typing import Any
 
+
 def to_json(value: Any) -> Any:
     """A JSON-able value (dicts, lists, scalars) for ``value``."""
     if value is None or isinstance(value, bool | int | float | str):
@@ -54,7 +55,7 @@ def field_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _decode(hint: Any, data: Any) -> Any:  # noqa: PLR0911 - one branch per supported type
+def _decode(hint: Any, data: Any) -> Any:
     origin = typing.get_origin(hint)
     if hint is Any:
         return data

@@ -19,6 +19,7 @@ Empty steps are removed and their children re-attached to their parents.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -34,7 +35,7 @@ def build_graph(present: Mapping[StepKind, Any], *, order: Iterable[StepKind],
     chain = list(order)
     graph = nx.DiGraph()
     graph.add_nodes_from(chain)
-    graph.add_edges_from(zip(chain, chain[1:], strict=False), use="layer")
+    graph.add_edges_from(itertools.pairwise(chain), use="layer")
     for kind in chain:
         if kind in present:
             continue
@@ -58,13 +59,13 @@ def _layers(graph: nx.DiGraph) -> nx.DiGraph:
 
 def layer_order(graph: nx.DiGraph) -> list[StepKind]:
     """Build order: a topological order of the layer edges, ties broken by chain position."""
-    return list(nx.lexicographical_topological_sort(_layers(graph), key=lambda k: k.index))
+    return list(nx.lexicographical_topological_sort(_layers(graph), key=lambda k: k.position))
 
 
 def layer_parents(graph: nx.DiGraph, kind: StepKind) -> tuple[StepKind, ...]:
     """The layer parents of ``kind`` in chain order."""
     return tuple(sorted((p for p in graph.predecessors(kind) if graph[p][kind]["use"] == "layer"),
-                        key=lambda k: k.index))
+                        key=lambda k: k.position))
 
 
 def source_refs(graph: nx.DiGraph, kind: StepKind) -> tuple[StepRef, ...]:

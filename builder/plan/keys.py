@@ -27,7 +27,7 @@ def step_key(kind: StepKind, inputs: bytes, parents: Iterable[tuple[StepKind, st
     h = hashlib.sha256()
     for part in (_TAG, str(KEY_SCHEME_VERSION).encode(), kind.value.encode(), inputs):
         _put(h, part)
-    ordered = sorted(parents, key=lambda p: p[0].index)
+    ordered = sorted(parents, key=lambda p: p[0].position)
     _put(h, str(len(ordered)).encode())
     for parent_kind, parent_key in ordered:
         _put(h, parent_kind.value.encode())
@@ -35,7 +35,7 @@ def step_key(kind: StepKind, inputs: bytes, parents: Iterable[tuple[StepKind, st
     return "sha256:" + h.hexdigest()
 
 
-def _put(h: "hashlib._Hash", data: bytes) -> None:
+def _put(h: hashlib._Hash, data: bytes) -> None:
     h.update(len(data).to_bytes(8, "big"))
     h.update(data)
 

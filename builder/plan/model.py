@@ -6,7 +6,7 @@ version, and the steps in build order.  Nothing here does I/O or knows about
 engines; engines import this module only.
 
 >>> from builder.plan.model import StepKind
->>> StepKind("pip").index < StepKind("files").index
+>>> StepKind("pip").position < StepKind("files").position
 True
 """
 
@@ -39,7 +39,7 @@ class StepKind(StrEnum):
     CONFIG = "config"
 
     @property
-    def index(self) -> int:
+    def position(self) -> int:
         """Position in the canonical chain order (used for fixed parent-key order)."""
         return _ORDER.index(self)
 

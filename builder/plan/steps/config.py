@@ -105,7 +105,7 @@ def _healthcheck(config: Config, port: int, python: str) -> HealthCheck:
     return HealthCheck(("CMD", python, "-c", script), start_period_seconds=start)
 
 
-def _num(value: float | int | None) -> str:
+def _num(value: float | None) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and not value.is_integer():
