@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,6 +39,17 @@ HEALTH = "/grpc.health.v1.Health/Check"
 SECRET = "/moby.buildkit.secrets.v1.Secrets/GetSecret"
 
 
+@pytest.fixture(params=["h2", "grpcio"])
+def impl(request: pytest.FixtureRequest) -> str:
+    """Every test runs with both gRPC server implementations."""
+    return str(request.param)
+
+
+@pytest.fixture
+def start(impl: str) -> Callable[..., Session]:
+    return functools.partial(Session.start, implementation=impl)
+
+
 @pytest.fixture
 def daemon() -> Iterator[LoopbackDaemon]:
     with LoopbackDaemon() as d:
@@ -63,10 +75,10 @@ def pull_dir(peer: AttachedSession, name: str, dest: Path, metadata: tuple[tuple
     stream.close()
 
 
-def test_headers_list_every_served_method(daemon: LoopbackDaemon, project: Path) -> None:
+def test_headers_list_every_served_method(daemon: LoopbackDaemon, project: Path, start: Callable[..., Session]) -> None:
     secrets = SecretsProvider({"k": b"v"})
     files = FileSyncProvider({"context": SyncedDir.whole(project)})
-    with Session.start(daemon.channel(), files, secrets, name="demo", shared_key="sk") as session:
+    with start(daemon.channel(), files, secrets, name="demo", shared_key="sk") as session:
         assert session.methods() == (HEALTH, SECRET, FILESYNC)
         peer = daemon.attached(session.id)
         assert peer.header("x-docker-expose-session-uuid") == [session.id]
@@ -84,9 +96,11 @@ def test_default_shared_key_is_stable_per_project(project: Path, tmp_path: Path)
     assert one.id != two.id
 
 
-def test_local_source_is_served_through_the_session(daemon: LoopbackDaemon, project: Path, tmp_path: Path) -> None:
+def test_local_source_is_served_through_the_session(
+    daemon: LoopbackDaemon, project: Path, tmp_path: Path, start: Callable[..., Session]
+) -> None:
     files = FileSyncProvider({"context": SyncedDir.whole(project)})
-    with Session.start(daemon.channel(), files) as session:
+    with start(daemon.channel(), files) as session:
         peer = daemon.attached(session.id)
         pull_dir(peer, "context", tmp_path / "out")
     assert (tmp_path / "out" / "big.bin").read_bytes() == (project / "big.bin").read_bytes()
@@ -97,26 +111,32 @@ def test_local_source_is_served_through_the_session(daemon: LoopbackDaemon, proj
     assert sorted(report.requested) == ["big.bin", "notes.md", "src/main.py"]
 
 
-def test_include_and_exclude_metadata_are_honoured(daemon: LoopbackDaemon, project: Path, tmp_path: Path) -> None:
+def test_include_and_exclude_metadata_are_honoured(
+    daemon: LoopbackDaemon, project: Path, tmp_path: Path, start: Callable[..., Session]
+) -> None:
     files = FileSyncProvider({"context": SyncedDir.whole(project)})
-    with Session.start(daemon.channel(), files) as session:
+    with start(daemon.channel(), files) as session:
         peer = daemon.attached(session.id)
         metadata = (("include-patterns", "src"), ("include-patterns", "notes%2Emd"), ("include-patterns-encoded", "1"))
         pull_dir(peer, "context", tmp_path / "out", (*metadata, ("exclude-patterns", "**/*.py")))
     assert [e.relpath for e in walk_directory(tmp_path / "out")] == ["notes.md", "src"]
 
 
-def test_unknown_directory_is_not_found(daemon: LoopbackDaemon, project: Path, tmp_path: Path) -> None:
+def test_unknown_directory_is_not_found(
+    daemon: LoopbackDaemon, project: Path, tmp_path: Path, start: Callable[..., Session]
+) -> None:
     files = FileSyncProvider({"context": SyncedDir.whole(project)})
-    with Session.start(daemon.channel(), files) as session:
+    with start(daemon.channel(), files) as session:
         peer = daemon.attached(session.id)
         with pytest.raises(TransferError, match="NOT_FOUND"):
             pull_dir(peer, "other", tmp_path / "out")
 
 
-def test_health_answers_while_a_transfer_is_in_flight(daemon: LoopbackDaemon, project: Path) -> None:
+def test_health_answers_while_a_transfer_is_in_flight(
+    daemon: LoopbackDaemon, project: Path, start: Callable[..., Session]
+) -> None:
     files = FileSyncProvider({"context": SyncedDir.whole(project)})
-    with Session.start(daemon.channel(), files) as session:
+    with start(daemon.channel(), files) as session:
         peer = daemon.attached(session.id)
         stream = ClientCallStream(
             peer.channel.stream_stream(FILESYNC), fsutil_pb2.Packet.FromString, metadata=(("dir-name", "context"),)
@@ -126,8 +146,8 @@ def test_health_answers_while_a_transfer_is_in_flight(daemon: LoopbackDaemon, pr
         stream.call.cancel()
 
 
-def test_unserved_methods_are_unimplemented(daemon: LoopbackDaemon) -> None:
-    with Session.start(daemon.channel()) as session:
+def test_unserved_methods_are_unimplemented(daemon: LoopbackDaemon, start: Callable[..., Session]) -> None:
+    with start(daemon.channel()) as session:
         peer = daemon.attached(session.id)
         credentials = peer.channel.unary_unary(
             "/moby.filesync.v1.Auth/Credentials",
@@ -148,11 +168,11 @@ def get_secret(peer: AttachedSession, secret_id: str) -> bytes:
     return bytes(call(secrets_pb2.GetSecretRequest(ID=secret_id), timeout=10).data)
 
 
-def test_secrets_found_and_not_found(daemon: LoopbackDaemon, tmp_path: Path) -> None:
+def test_secrets_found_and_not_found(daemon: LoopbackDaemon, tmp_path: Path, start: Callable[..., Session]) -> None:
     pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     (tmp_path / "ca.pem").write_bytes(pem)
     provider = SecretsProvider.with_ca_bundle(tmp_path / "ca.pem")
-    with Session.start(daemon.channel(), provider) as session:
+    with start(daemon.channel(), provider) as session:
         peer = daemon.attached(session.id)
         assert get_secret(peer, CA_BUNDLE_SECRET_ID) == pem
         with pytest.raises(grpc.RpcError) as info:
@@ -177,10 +197,10 @@ def send_bytes(peer: AttachedSession, chunks: list[bytes], metadata: tuple[tuple
     return responses  # type: ignore[return-value]
 
 
-def test_tarball_export_is_written_whole(daemon: LoopbackDaemon, tmp_path: Path) -> None:
+def test_tarball_export_is_written_whole(daemon: LoopbackDaemon, tmp_path: Path, start: Callable[..., Session]) -> None:
     target = TarballOutput(tmp_path / "out" / "image.tar")
     chunks = [os.urandom(n) for n in (1, 32 * 1024, 0, 100_000)]
-    with Session.start(daemon.channel(), FileSendProvider(target)) as session:
+    with start(daemon.channel(), FileSendProvider(target)) as session:
         peer = daemon.attached(session.id)
         call = send_bytes(peer, chunks, (("exporter-md-containerimage.digest", "sha256:abc"),))
         assert call.code() == grpc.StatusCode.OK
@@ -190,7 +210,9 @@ def test_tarball_export_is_written_whole(daemon: LoopbackDaemon, tmp_path: Path)
     assert os.listdir(tmp_path / "out") == ["image.tar"]
 
 
-def test_interrupted_tarball_export_leaves_no_file(daemon: LoopbackDaemon, tmp_path: Path) -> None:
+def test_interrupted_tarball_export_leaves_no_file(
+    daemon: LoopbackDaemon, tmp_path: Path, start: Callable[..., Session]
+) -> None:
     target = TarballOutput(tmp_path / "image.tar")
     gate = threading.Event()
 
@@ -198,7 +220,7 @@ def test_interrupted_tarball_export_leaves_no_file(daemon: LoopbackDaemon, tmp_p
         yield filesync_pb2.BytesMessage(data=b"partial").SerializeToString()
         gate.wait(10)
 
-    with Session.start(daemon.channel(), FileSendProvider(target)) as session:
+    with start(daemon.channel(), FileSendProvider(target)) as session:
         peer = daemon.attached(session.id)
         call = peer.channel.stream_stream(FILESEND)(requests())
         while target.bytes_written == 0:
@@ -209,9 +231,11 @@ def test_interrupted_tarball_export_leaves_no_file(daemon: LoopbackDaemon, tmp_p
     assert os.listdir(tmp_path) == []
 
 
-def test_local_export_is_received_into_a_directory(daemon: LoopbackDaemon, project: Path, tmp_path: Path) -> None:
+def test_local_export_is_received_into_a_directory(
+    daemon: LoopbackDaemon, project: Path, tmp_path: Path, start: Callable[..., Session]
+) -> None:
     target = DirectoryOutput(tmp_path / "export")
-    with Session.start(daemon.channel(), FileSendProvider(target)) as session:
+    with start(daemon.channel(), FileSendProvider(target)) as session:
         peer = daemon.attached(session.id)
         stream = ClientCallStream(peer.channel.stream_stream(FILESEND), fsutil_pb2.Packet.FromString)
         DiffCopySender(project, walk_directory(project)).run(stream)  # the daemon is the sender here
@@ -221,27 +245,29 @@ def test_local_export_is_received_into_a_directory(daemon: LoopbackDaemon, proje
     assert (tmp_path / "export" / "big.bin").read_bytes() == (project / "big.bin").read_bytes()
 
 
-def test_second_output_is_chosen_by_exporter_id(daemon: LoopbackDaemon, tmp_path: Path) -> None:
+def test_second_output_is_chosen_by_exporter_id(
+    daemon: LoopbackDaemon, tmp_path: Path, start: Callable[..., Session]
+) -> None:
     first, second = TarballOutput(tmp_path / "a.tar"), TarballOutput(tmp_path / "b.tar")
-    with Session.start(daemon.channel(), FileSendProvider(first, second)) as session:
+    with start(daemon.channel(), FileSendProvider(first, second)) as session:
         peer = daemon.attached(session.id)
         send_bytes(peer, [b"B"], (("buildkit-attachable-exporter-id", "1"),))
     assert not first.done
     assert (tmp_path / "b.tar").read_bytes() == b"B"
 
 
-def test_close_ends_the_session_and_removes_the_socket(daemon: LoopbackDaemon) -> None:
-    session = Session.start(daemon.channel())
+def test_close_ends_the_session_and_removes_the_socket(daemon: LoopbackDaemon, start: Callable[..., Session]) -> None:
+    session = start(daemon.channel())
     peer = daemon.attached(session.id)
-    server_dir = os.path.dirname(session._server.path)  # type: ignore[union-attr]
-    assert os.path.isdir(server_dir)
+    server_dir = os.path.dirname(session._server.path) if session._server else None
+    assert server_dir is None or os.path.isdir(server_dir)
     session.close()
     assert peer.closed.wait(10)
-    assert not os.path.exists(server_dir)
+    assert server_dir is None or not os.path.exists(server_dir)
     session.close()  # idempotent
 
 
-def test_engine_without_sessions_fails_clearly(tmp_path: Path) -> None:
+def test_engine_without_sessions_fails_clearly(tmp_path: Path, start: Callable[..., Session]) -> None:
     server = grpc.server(ThreadPoolExecutor(max_workers=2))  # answers every method with UNIMPLEMENTED
     server.add_insecure_port(f"unix:{tmp_path}/c.sock")
     server.start()
@@ -250,12 +276,12 @@ def test_engine_without_sessions_fails_clearly(tmp_path: Path) -> None:
             grpc.insecure_channel(f"unix:{tmp_path}/c.sock") as channel,
             pytest.raises(SessionError, match="did not attach"),
         ):
-            Session.start(channel)
+            start(channel)
     finally:
         server.stop(None)
 
 
-def test_upgraded_socket_transport(tmp_path: Path, project: Path) -> None:
+def test_upgraded_socket_transport(tmp_path: Path, project: Path, impl: str) -> None:
     """The /session route: the daemon's HTTP/2 client arrives on a raw socket we relay."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(tmp_path / "d.sock"))
@@ -270,7 +296,7 @@ def test_upgraded_socket_transport(tmp_path: Path, project: Path) -> None:
         return conn, b""
 
     files = FileSyncProvider({"context": SyncedDir.whole(project)})
-    with Session.start_upgraded(open_socket, files) as session:
+    with Session.start_upgraded(open_socket, files, implementation=impl) as session:
         assert ("x-docker-expose-session-uuid", session.id) in seen
         peer = AttachedSession(tuple(seen), str(tmp_path / "unused"))
         peer.channel = daemon_channel
@@ -281,8 +307,39 @@ def test_upgraded_socket_transport(tmp_path: Path, project: Path) -> None:
     assert (tmp_path / "out" / "src" / "main.py").read_text() == "print('hi')\n"
 
 
-def test_control_stub_works_like_a_channel(daemon: LoopbackDaemon) -> None:
+def test_control_stub_works_like_a_channel(daemon: LoopbackDaemon, start: Callable[..., Session]) -> None:
     stub = control_pb2_grpc.ControlStub(daemon.channel())
-    with Session.start(stub) as session:
+    with start(stub) as session:
         assert daemon.attached(session.id).check_health() == 1
     assert control_pb2.BytesMessage(data=b"x").SerializeToString() == b"\n\x01x"
+
+
+def test_large_messages_both_ways(daemon: LoopbackDaemon, tmp_path: Path, start: Callable[..., Session]) -> None:
+    """Messages far above HTTP/2's 16 KiB frames and 64 KiB default windows (flow control both ways)."""
+    big_secret = os.urandom(400 * 1024)
+    target = TarballOutput(tmp_path / "big.tar")
+    chunks = [os.urandom(3 * 1024 * 1024) for _ in range(3)]
+    with start(daemon.channel(), SecretsProvider({"big": big_secret}), FileSendProvider(target)) as session:
+        peer = daemon.attached(session.id)
+        assert get_secret(peer, "big") == big_secret
+        send_bytes(peer, chunks)
+    assert target.path.read_bytes() == b"".join(chunks)
+
+
+class Exploding:
+    """An attachable whose handler fails with a bug."""
+
+    def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        def boom(request: bytes, context: grpc.ServicerContext) -> bytes:
+            raise RuntimeError("bug in a handler")
+
+        return {"/test.Boom/Now": grpc.unary_unary_rpc_method_handler(boom)}
+
+
+def test_a_failing_handler_fails_only_its_call(daemon: LoopbackDaemon, start: Callable[..., Session]) -> None:
+    with start(daemon.channel(), Exploding()) as session:
+        peer = daemon.attached(session.id)
+        with pytest.raises(grpc.RpcError) as info:
+            peer.channel.unary_unary("/test.Boom/Now")(b"", timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
+        assert peer.check_health() == 1

@@ -16,11 +16,12 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import grpc
 
@@ -30,17 +31,25 @@ from builder.engines.buildkit.session.errors import SessionError
 from builder.engines.buildkit.session.health import HealthService
 from builder.engines.buildkit.session.relay import (
     SESSION_METHOD,
+    ControlSessionH2,
     ControlSessionRelay,
+    SocketH2,
     SocketRelay,
     docker_session_upgrade,
 )
 
 _MAX_MESSAGE = 32 * 1024 * 1024
 _READY_TIMEOUT = 10.0
+_WORKERS = 16
+
+#: Which gRPC server carries the session: our h2-based one (default) or grpcio behind a unix-socket relay.
+Implementation = Literal["h2", "grpcio"]
 
 
 class _Relay(Protocol):
     failure: Any
+    first_bytes: threading.Event
+    ended: threading.Event
 
     def close(self) -> None: ...
 
@@ -132,20 +141,23 @@ class Session:
         name: str = "builder",
         shared_key: str | None = None,
         session_id: str | None = None,
-        workers: int = 16,
+        implementation: Implementation = "h2",
     ) -> Session:
         """Open a session over ``Control.Session`` on ``control`` (a grpc.Channel or ControlStub).
 
         Returns once the daemon has attached (it sent its HTTP/2 preface); raises
-        SessionError if the call fails first.
+        SessionError if the call fails first.  ``implementation`` picks the
+        gRPC server (see :mod:`builder.engines.buildkit.session.relay`).
         """
         session = cls(attachables, name=name, shared_key=shared_key, session_id=session_id)
-        session._server = _LocalServer(session._table, workers)
         try:
-            conn = session._server.connect()
-            relay = ControlSessionRelay(_session_callable(control), session.headers(), conn)
-            session._relay = relay
-            session._await_attach(relay.first_bytes, relay.ended)
+            if implementation == "h2":
+                session._relay = ControlSessionH2(_session_callable(control), session.headers(), session._table)
+            else:
+                session._server = _LocalServer(session._table, _WORKERS)
+                conn = session._server.connect()
+                session._relay = ControlSessionRelay(_session_callable(control), session.headers(), conn)
+            session._await_attach()
         except BaseException:
             session.close()
             raise
@@ -159,7 +171,7 @@ class Session:
         name: str = "builder",
         shared_key: str | None = None,
         session_id: str | None = None,
-        workers: int = 16,
+        implementation: Implementation = "h2",
     ) -> Session:
         """Open a session over a raw upgraded socket (dockerd's ``POST /session``).
 
@@ -168,15 +180,17 @@ class Session:
         e.g. ``lambda h: engine.open_raw_stream("/session", h)``.
         """
         session = cls(attachables, name=name, shared_key=shared_key, session_id=session_id)
-        session._server = _LocalServer(session._table, workers)
         try:
             try:
                 daemon, initial = open_socket(session.headers())
             except (OSError, ConnectionError) as exc:
                 raise SessionError(f"could not open a session on the engine: {exc}") from exc
-            relay = SocketRelay(daemon, session._server.connect(), initial)
-            session._relay = relay
-            session._await_attach(relay.first_bytes, relay.ended)
+            if implementation == "h2":
+                session._relay = SocketH2(daemon, initial, session._table)
+            else:
+                session._server = _LocalServer(session._table, _WORKERS)
+                session._relay = SocketRelay(daemon, session._server.connect(), initial)
+            session._await_attach()
         except BaseException:
             session.close()
             raise
@@ -190,7 +204,7 @@ class Session:
         name: str = "builder",
         shared_key: str | None = None,
         session_id: str | None = None,
-        workers: int = 16,
+        implementation: Implementation = "h2",
     ) -> Session:
         """Open a session through dockerd's ``POST /session`` upgrade on the unix socket ``socket_path``."""
         return cls.start_upgraded(
@@ -199,12 +213,14 @@ class Session:
             name=name,
             shared_key=shared_key,
             session_id=session_id,
-            workers=workers,
+            implementation=implementation,
         )
 
-    def _await_attach(self, first_bytes: Any, ended: Any) -> None:
-        first_bytes.wait(_READY_TIMEOUT)
-        if ended.is_set() or not first_bytes.is_set():
+    def _await_attach(self) -> None:
+        relay = self._relay
+        assert relay is not None
+        relay.first_bytes.wait(_READY_TIMEOUT)
+        if relay.ended.is_set() or not relay.first_bytes.is_set():
             failure = self.failure
             detail = failure.details() if isinstance(failure, grpc.RpcError) else "no answer"
             raise SessionError(
