@@ -182,3 +182,28 @@ def test_resolve_pins_unpinned_requirements(tmp_path: Path, cache_dir: Path, cap
     pip = next(s for s in json.loads(out)["steps"] if s["id"] == "pip")
     assert "six==" in pip["inputs"]["requirements_txt"]
     assert pip["inputs"]["locked"] is True
+
+
+def test_sigkill_while_planning_leaves_a_usable_cache(tmp_path: Path) -> None:
+    """Kill ``builder plan`` at several points (while hashing, saving digests, recording); the next run works."""
+    import signal
+
+    project = tmp_path / "big"
+    project.mkdir()
+    (project / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "big"\n')
+    for i in range(3000):
+        (project / f"f{i}.py").write_text(f"x = {i}\n" * 20)
+    cache = tmp_path / "cache"
+    env = {**os.environ, "BUILDER_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)}
+    for delay in (0.4, 0.8, 1.2, 1.6):
+        proc = subprocess.Popen([sys.executable, "-m", "builder", "plan", str(project)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        (project / f"f{int(delay * 10)}.py").write_text("changed\n")
+    done = subprocess.run([sys.executable, "-m", "builder", "plan", str(project), "--format", "json"], env=env,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert json.loads(done.stdout)["app"] == "big"

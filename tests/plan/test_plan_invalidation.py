@@ -238,6 +238,7 @@ def test_dockerfile_replaces_the_chain(tmp_path: Path) -> None:
     root = write_project(tmp_path / "p", DOCKER_TOML, {"Dockerfile": "FROM python:3.12-slim\n", "app.py": "x\n"})
     plan = plan_of(root)
     assert [s.value for s in plan.ids] == ["dockerfile", "config"]
+    assert [n.key_path for n in plan.notes] == ["cerebrium.deployment.shell_commands"]
     assert plan.step("dockerfile").parents == ()
     assert [p.value for p in plan.step("config").parents] == ["dockerfile"]
     before = plan.keys

@@ -37,6 +37,11 @@ def inputs(ctx: PlanContext) -> Inputs | None:
     if any(s is not None and not s.is_empty for s in (deps.pip, deps.apt, deps.conda)):
         ctx.warn("cerebrium.dependencies", "dependencies are not installed when a Dockerfile is used",
                  hint="install them in the Dockerfile")
+    d = ctx.config.deployment
+    for key, value in (("shell_commands", d.shell_commands), ("pre_build_commands", d.pre_build_commands)):
+        if any(c.strip() for c in value):
+            ctx.warn(f"cerebrium.deployment.{key}", "is ignored when a Dockerfile is used",
+                     hint="put the commands in the Dockerfile as RUN lines")
     return Inputs(source.rel, source.text, ctx.files().manifest)
 
 
