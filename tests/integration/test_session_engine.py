@@ -28,6 +28,7 @@ from builder.engines.buildkit.session import (
     walk_directory,
 )
 from builder.engines.buildkit.session.plan_files import synced_dir_for_manifest
+from builder.engines.buildkit.session.server import Implementation
 from builder.plan.model import FileEntry, FileManifest
 
 IMAGE = "docker-image://docker.io/library/debian:bookworm-slim"
@@ -117,20 +118,21 @@ def content(root: Path) -> dict[str, tuple[object, ...]]:
 SessionOpener = Callable[..., Session]
 
 
-def openers(engine: EngineClient) -> dict[str, SessionOpener]:
-    ways: dict[str, SessionOpener] = {"control": lambda *a: Session.start(engine.control, *a)}
+def openers(engine: EngineClient, impl: Implementation) -> dict[str, SessionOpener]:
+    ways: dict[str, SessionOpener] = {"control": lambda *a: Session.start(engine.control, *a, implementation=impl)}
     if engine.kind == "dockerd":
         ways["docker-session"] = lambda *a: Session.start_upgraded(
-            lambda headers: engine.open_raw_stream("/session", headers), *a
+            lambda headers: engine.open_raw_stream("/session", headers), *a, implementation=impl
         )
     return ways
 
 
+@pytest.mark.parametrize("impl", ["h2", "grpcio"])
 @pytest.mark.parametrize("transport", ["control", "docker-session"])
 def test_context_round_trip_and_incremental_resend(
-    engine: EngineClient, project: Path, tmp_path: Path, transport: str
+    engine: EngineClient, project: Path, tmp_path: Path, transport: str, impl: Implementation
 ) -> None:
-    ways = openers(engine)
+    ways = openers(engine, impl)
     if transport not in ways:
         pytest.skip(f"{transport} exists only on dockerd")
     files = FileSyncProvider({"context": SyncedDir.whole(project)})
