@@ -1,0 +1,153 @@
+"""`builder build` against the real engine(s): build, run, rebuild cached, change pip, fail a step.
+
+The base + python layers are shared with every other build through the
+engine's cache; each test makes its pip set unique (a requirement behind a
+never-true marker carrying a nonce) so the pip step really executes once.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.api import build
+from builder.engines.events import Event, StepFinished, StepLog
+from builder.errors import EngineUnsupported, SolveFailed
+from tests.integration.conftest import EngineTarget
+
+CA = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def make_unique(app: Path, six: str = "1.16.0") -> None:
+    """Point the app at a requirements file whose set is new to the engine (nonce behind a false marker)."""
+    nonce = uuid.uuid4().int % 10**9
+    (app / "requirements.txt").write_text(f'six=={six}\nidna==3.7; python_version < "2.{nonce}"\n')
+    text = (app / "cerebrium.toml").read_text()
+    text = text.replace('[cerebrium.dependencies.pip]\nsix = "==1.16.0"\n', "")
+    if "[cerebrium.dependencies.paths]" not in text:
+        text += '\n[cerebrium.dependencies.paths]\npip = "requirements.txt"\n'
+    (app / "cerebrium.toml").write_text(text)
+
+
+def run_build(app: Path, target: EngineTarget, cache: Path, **kwargs: Any) -> tuple[Any, list[Event]]:
+    events: list[Event] = []
+    result, _, _ = build(app, engine=target.address, cache_dir=cache, ca_bundle=CA, on_event=events.append,
+                         **kwargs)
+    return result, events
+
+
+def markers(events: list[Event]) -> list[str]:
+    return [e.line for e in events if isinstance(e, StepLog) and e.line in ("UV_PIP_INSTALL_STARTED",
+                                                                            "PIP_INSTALL_STARTED")]
+
+
+def docker(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(["docker", *args], env=env, capture_output=True, text=True, check=True, timeout=120)
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get_health(port: int, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def test_build_run_rebuild_and_change_pip(app_build_basic: Path, engine_target: EngineTarget,
+                                         engine_env: dict[str, str], tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    tag = f"builder-test/build-basic:{uuid.uuid4().hex[:8]}"
+    make_unique(app_build_basic)
+
+    first, events = run_build(app_build_basic, engine_target, cache, tag=tag)
+    assert not first.step("pip").cached
+    assert markers(events) == ["UV_PIP_INSTALL_STARTED"]  # exactly once, and the uv one
+    assert {e.step for e in events if isinstance(e, StepFinished)} == {s.step for s in first.steps}
+
+    # The image config reached the image store (gateway route on dockerd).
+    config = json.loads(docker(engine_env, "image", "inspect", tag))[0]["Config"]
+    assert config["Entrypoint"] == ["python", "main.py"]
+    assert "8765/tcp" in config["ExposedPorts"]
+    assert config["WorkingDir"] == "/app"
+    assert config["Healthcheck"]["Test"][:2] == ["CMD", "/opt/venv/bin/python"]
+    assert config["Labels"]["ai.cerebrium.app"] == "build-basic"
+    assert any(e.startswith("PATH=/opt/venv/bin:") for e in config["Env"])
+
+    # It runs and answers its health endpoint; the CA bundle was not left in the image.
+    port = free_port()
+    name = f"builder-test-{uuid.uuid4().hex[:8]}"
+    docker(engine_env, "run", "-d", "--rm", "--network", "host", "-e", f"PORT={port}", "--name", name, tag)
+    try:
+        assert get_health(port) == "ok six=1.16.0\n"
+        listing = docker(engine_env, "exec", name, "sh", "-c", "ls /run/secrets 2>/dev/null; cat /app/six-version.txt")
+        assert listing.strip() == "1.16.0"
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], env=engine_env, capture_output=True, check=False)
+
+    # Unchanged: every vertex cached, no marker, predictions all hit and all confirmed.
+    again, events = run_build(app_build_basic, engine_target, cache, tag=tag)
+    assert all(s.cached for s in again.steps), [(s.step, s.cached) for s in again.steps]
+    assert all(s.predicted == "hit" for s in again.steps)
+    assert markers(events) == []
+    assert again.mismatches == ()
+
+    # One pip package changed: only pip → files → shell → config run, exactly as predicted.
+    make_unique(app_build_basic, six="1.17.0")
+    changed, events = run_build(app_build_basic, engine_target, cache, tag=tag)
+    observed = {s.step: ("hit" if s.cached else "miss") for s in changed.steps}
+    predicted = {s.step: s.predicted for s in changed.steps}
+    assert observed == predicted
+    assert observed == {"base": "hit", "python": "hit", "apt": "hit", "pip": "miss", "files": "miss",
+                        "shell": "miss", "config": "miss"}
+    assert markers(events) == ["UV_PIP_INSTALL_STARTED"]
+    docker(engine_env, "image", "rm", "-f", tag)
+
+
+def test_failing_step_reports_command_and_log_tail(app_build_basic: Path, engine_target: EngineTarget,
+                                                   tmp_path: Path) -> None:
+    nonce = uuid.uuid4().hex
+    toml = app_build_basic / "cerebrium.toml"
+    toml.write_text(toml.read_text().replace(
+        "shell_commands = [", f'shell_commands = ["echo boom-{nonce}; exit 3", '))
+    with pytest.raises(SolveFailed) as info:
+        run_build(app_build_basic, engine_target, tmp_path / "cache")
+    failure = info.value.failure
+    assert failure is not None and failure.step_id == "shell"
+    assert f"echo boom-{nonce}" in failure.command
+    assert f"boom-{nonce}" in failure.log_tail
+    assert len(failure.log_tail) <= 50
+
+
+def test_capability_dependent_outputs(app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path) -> None:
+    if "dockerd" not in engine_target.name and not engine_target.address.startswith("docker"):
+        pytest.skip("dockerd-specific exporter checks")
+    with pytest.raises(EngineUnsupported, match="oci"):
+        run_build(app_build_basic, engine_target, tmp_path / "c", output=f"type=oci,dest={tmp_path / 'x.tar'}")
+    with pytest.raises(EngineUnsupported, match="push"):
+        run_build(app_build_basic, engine_target, tmp_path / "c", tag="x/y:z", push=True)
+    result, _ = run_build(app_build_basic, engine_target, tmp_path / "c", output=f"type=tar,dest={tmp_path / 'r.tar'}")
+    import tarfile
+
+    with tarfile.open(tmp_path / "r.tar") as tar:
+        names = set(tar.getnames())
+    assert {"app/main.py", "app/cerebrium.toml", "opt/venv/bin/python"} <= {n.lstrip("./") for n in names}
+    assert result.image == str(tmp_path / "r.tar")
