@@ -30,6 +30,7 @@ from builder.engines.buildkit.session import (
     walk_directory,
 )
 from builder.engines.buildkit.session.loopback import AttachedSession, LoopbackDaemon
+from builder.engines.buildkit.session.relay import docker_session_upgrade
 from builder.engines.buildkit.session.stream import ClientCallStream
 from builder.errors import ConfigError
 
@@ -343,3 +344,67 @@ def test_a_failing_handler_fails_only_its_call(daemon: LoopbackDaemon, start: Ca
             peer.channel.unary_unary("/test.Boom/Now")(b"", timeout=10)
         assert info.value.code() == grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
         assert peer.check_health() == 1
+
+
+@pytest.mark.parametrize("max_chunk", [1, 7, 1000])
+def test_chunk_boundaries_mean_nothing(tmp_path: Path, project: Path, impl: str, max_chunk: int) -> None:
+    """The daemon may slice its HTTP/2 bytes anywhere, down to one byte per BytesMessage."""
+    (project / "big.bin").write_bytes(os.urandom(20_000))  # keep the 1-byte case quick
+    files = FileSyncProvider({"context": SyncedDir.whole(project)})
+    with (
+        LoopbackDaemon(max_chunk=max_chunk) as daemon,
+        Session.start(daemon.channel(), files, implementation=impl) as s,
+    ):
+        peer = daemon.attached(s.id)
+        assert peer.check_health() == 1
+        pull_dir(peer, "context", tmp_path / "out")
+    assert (tmp_path / "out" / "big.bin").read_bytes() == (project / "big.bin").read_bytes()
+
+
+def fake_dockerd(tmp_path: Path, reply: bytes) -> tuple[str, list[bytes], threading.Thread]:
+    """A one-shot unix-socket server that records the request and answers ``reply``."""
+    path = str(tmp_path / "docker.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(4096)
+        seen.append(data)
+        conn.sendall(reply)
+        conn.close()
+        listener.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return path, seen, thread
+
+
+def test_docker_session_upgrade_sends_canonical_headers(tmp_path: Path) -> None:
+    path, seen, thread = fake_dockerd(tmp_path, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\nPRI-early")
+    sock, early = docker_session_upgrade(
+        path, [("x-docker-expose-session-uuid", "abc"), ("x-docker-expose-session-grpc-method", "/a/B")]
+    )
+    sock.close()
+    thread.join(5)
+    request = seen[0].decode()
+    assert request.startswith("POST /session HTTP/1.1\r\n")
+    assert "Upgrade: h2c\r\n" in request and "Connection: Upgrade\r\n" in request
+    assert "X-Docker-Expose-Session-Uuid: abc\r\n" in request
+    assert "X-Docker-Expose-Session-Grpc-Method: /a/B\r\n" in request
+    assert early == b"PRI-early"
+
+
+def test_docker_session_refusal_and_bad_headers(tmp_path: Path) -> None:
+    path, _, thread = fake_dockerd(tmp_path, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    with pytest.raises(ConnectionError, match="404"):
+        docker_session_upgrade(path, [])
+    thread.join(5)
+    with pytest.raises(ConnectionError, match="invalid session header"):
+        docker_session_upgrade(path, [("x-evil", "a\r\nInjected: 1")])
+    with pytest.raises(SessionError, match="could not open a session"):
+        Session.start_docker(str(tmp_path / "nothing.sock"))

@@ -164,7 +164,7 @@ def test_changed_file_is_the_only_one_resent(engine: EngineClient, project: Path
 def test_tar_export_arrives_as_one_file(engine: EngineClient, project: Path, tmp_path: Path) -> None:
     files = FileSyncProvider({"context": SyncedDir.whole(project)})
     out = TarballOutput(tmp_path / "export.tar")
-    with Session.start(engine.control, files, FileSendProvider(out)) as session:
+    with Session.open(engine, files, FileSendProvider(out)) as session:  # dockerd: /session, else Control.Session
         solve(engine, session, context_definition(), "tar")
     assert out.done
     with tarfile.open(out.path) as tar:

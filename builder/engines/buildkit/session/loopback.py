@@ -56,7 +56,9 @@ class AttachedSession:
 class LoopbackDaemon:
     """Serve ``Control.Session`` like BuildKit; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_chunk: int = CHUNK) -> None:
+        """``max_chunk`` caps each BytesMessage the daemon sends (tiny values test arbitrary boundaries)."""
+        self._max_chunk = max_chunk
         self._dir = tempfile.mkdtemp(prefix="bk-loopback-")
         self._path = os.path.join(self._dir, "control.sock")
         self._sessions: dict[str, AttachedSession] = {}
@@ -122,7 +124,8 @@ class LoopbackDaemon:
             self._cond.notify_all()
         try:
             while data := conn.recv(CHUNK):
-                yield control_pb2.BytesMessage(data=data)
+                for i in range(0, len(data), self._max_chunk):
+                    yield control_pb2.BytesMessage(data=data[i : i + self._max_chunk])
         except OSError:
             pass
         finally:

@@ -141,6 +141,9 @@ def docker_session_upgrade(
     The second value is whatever arrived after the ``101`` reply (the start of
     the daemon's HTTP/2 preface), which must be passed on to the server.
     """
+    for key, value in headers:
+        if not key or any(c in key + value for c in "\r\n\x00"):
+            raise ConnectionError(f"invalid session header {key!r}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:

@@ -1,13 +1,16 @@
 """The client side of a BuildKit session: a gRPC server the daemon calls back into.
 
-A :class:`Session` runs a private grpcio server (unix socket in a fresh
-0700 temp dir) serving Health plus the given attachables, and carries it to
-the daemon over ``Control.Session`` (buildkitd and dockerd) or over dockerd's
-``POST /session`` upgrade.  Put ``session.id`` in ``SolveRequest.Session`` and
-close the session after Solve returns::
+A :class:`Session` serves Health plus the given attachables (FileSync,
+FileSend, Secrets...) to the daemon over ``Control.Session`` (buildkitd and
+dockerd) or over dockerd's ``POST /session`` upgrade.  Put ``session.id`` in
+``SolveRequest.Session`` and close the session after Solve returns::
 
-    with Session.start(channel, FileSyncProvider({"context": SyncedDir.whole(root)})) as session:
-        control.Solve(SolveRequest(Ref=ref, Definition=definition, Session=session.id))
+    with Session.open(engine, FileSyncProvider({"context": SyncedDir.whole(root)})) as session:
+        engine.control.Solve(SolveRequest(Ref=ref, Definition=definition, Session=session.id))
+
+The session's own gRPC server is :class:`~.h2server.H2GrpcServer` by
+default (``implementation="h2"``); ``implementation="grpcio"`` runs a grpcio
+server behind a unix-socket relay instead.
 """
 
 from __future__ import annotations
@@ -215,6 +218,31 @@ class Session:
             session_id=session_id,
             implementation=implementation,
         )
+
+    @classmethod
+    def open(
+        cls,
+        engine: Any,
+        *attachables: Attachable,
+        name: str = "builder",
+        shared_key: str | None = None,
+        session_id: str | None = None,
+    ) -> Session:
+        """Open a session on a connected engine (``builder.engines.buildkit.client.EngineClient``).
+
+        dockerd gets its raw ``POST /session`` route (measured about 2.5x
+        faster for large files than ``Control.Session``, which there runs
+        through the ``/grpc`` relay); buildkitd gets ``Control.Session``.
+        """
+        if getattr(engine, "kind", None) == "dockerd" and hasattr(engine, "open_raw_stream"):
+            return cls.start_upgraded(
+                lambda headers: engine.open_raw_stream("/session", headers),
+                *attachables,
+                name=name,
+                shared_key=shared_key,
+                session_id=session_id,
+            )
+        return cls.start(engine.control, *attachables, name=name, shared_key=shared_key, session_id=session_id)
 
     def _await_attach(self) -> None:
         relay = self._relay
