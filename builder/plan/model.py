@@ -13,7 +13,6 @@ True
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -137,10 +136,12 @@ class FileManifest:
     @classmethod
     def from_sorted(cls, ordered: tuple[FileEntry, ...]) -> FileManifest:
         """Like :meth:`of` for entries already sorted by path with unique paths (not re-checked)."""
-        # JSON (ASCII-escaped, C encoder) of [[path, type, size, digest], ...] is unambiguous and fast.
-        text = json.dumps(ordered, ensure_ascii=True, separators=(",", ":"))
-        h = hashlib.sha256(b"builder-manifest-v1\n")
-        h.update(text.encode("ascii"))
+        # Canonical bytes: the entry count, then path, type and digest of every entry, all separated by
+        # NUL.  No field can contain NUL (POSIX paths and link targets cannot), so with three fields per
+        # entry the split is unambiguous; the size is implied by the content digest (or link target).
+        flat = [field for e in ordered for field in (e[0], e[1], e[3])]
+        h = hashlib.sha256(f"builder-manifest-v2\0{len(ordered)}\0".encode())
+        h.update("\0".join(flat).encode("utf-8", "surrogateescape"))
         return cls(ordered, "sha256:" + h.hexdigest())
 
     def __len__(self) -> int:

@@ -60,12 +60,21 @@ def test_dataclasses_encode_pairs_as_maps_and_manifests_as_digests() -> None:
     assert '"mounts":[{"id":"id","sharing":"shared","target":"/c"}]' in text
 
 
-def test_manifest_digest_covers_every_field() -> None:
+def test_manifest_digest_covers_path_type_and_content() -> None:
     base = FileManifest.of([FileEntry("a", "file", 1, "blake3:00")])
     for other in (FileEntry("b", "file", 1, "blake3:00"), FileEntry("a", "exec", 1, "blake3:00"),
-                  FileEntry("a", "file", 2, "blake3:00"), FileEntry("a", "file", 1, "blake3:01")):
+                  FileEntry("a", "symlink", 1, "blake3:00"), FileEntry("a", "file", 1, "blake3:01")):
         assert FileManifest.of([other]).digest != base.digest
     assert FileManifest.of([]).digest != base.digest
+
+
+def test_manifest_encoding_is_unambiguous() -> None:
+    """Newlines in names or link targets cannot make two different manifests collide."""
+    one = FileManifest.of([FileEntry("a", "symlink", 9, "t\nb\0file"), FileEntry("c", "file", 1, "blake3:00")])
+    two = FileManifest.of([FileEntry("a", "symlink", 1, "t"), FileEntry("b", "file", 1, "x")])
+    three = FileManifest.of([FileEntry("a\nb", "file", 1, "blake3:00")])
+    four = FileManifest.of([FileEntry("a", "file", 1, "blake3:00"), FileEntry("b", "file", 1, "blake3:00")])
+    assert len({one.digest, two.digest, three.digest, four.digest}) == 4
 
 
 def test_manifest_order_does_not_matter() -> None:
