@@ -89,6 +89,10 @@ class BuildKitEngine:
     def build(self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions,
               on_event: EventSink | None = None, cancel: threading.Event | None = None) -> BuildResult:
         """Build ``plan`` with the files under ``project_dir``; events go to ``on_event`` as they happen."""
+        if plan.get(StepKind.DOCKERFILE) is not None:  # dockerfile_path: the user's Dockerfile via dockerfile.v0
+            from builder.engines.buildkit.dockerfile_build import build_plan_dockerfile
+
+            return build_plan_dockerfile(self.client, plan, project_dir, options, on_event)
         started = time.monotonic()
         converted, export, config, network = self.prepare(plan, options)
         predictions = dict(options.predictions)
