@@ -133,6 +133,21 @@ def _decode(raw: bytes) -> tuple[Snapshot, float]:
     return dict(zip(paths, zip(sizes, mtimes, inodes, digests, strict=True), strict=True)), when  # type: ignore[arg-type]
 
 
+def _nearest(directory: str, has: Callable[[str], bool]) -> str | None:
+    """``directory`` or its nearest ancestor for which ``has`` is true.
+
+    The root ``""`` (paths kept as given) is the ancestor of every path, absolute or not.
+    """
+    candidate = directory
+    while True:
+        if has(candidate):
+            return candidate
+        parent = os.path.dirname(candidate)
+        if parent == candidate:
+            return "" if candidate and has("") else None
+        candidate = parent
+
+
 def _match(entry: StatEntry | None, size: int, mtime_ns: int, inode: int) -> str | None:
     if entry is not None and entry[0] == size and entry[1] == mtime_ns and entry[2] == inode:
         return entry[3]
@@ -187,18 +202,24 @@ class StatCache:
         Paths under no existing snapshot go to a new one at their common directory.
         """
         groups: dict[str, dict[str, StatEntry]] = defaultdict(dict)
-        where: dict[str, tuple[str, int] | None] = {}  # directory → (root, cut), resolved once per directory
         homeless: dict[str, StatEntry] = {}
+        group: dict[str, StatEntry] | None = None
+        prefix = ""
         for (path, size, mtime_ns, inode), digest in entries.items():
-            directory = os.path.dirname(path)
-            if directory not in where:
-                root = self._cover(directory)
-                where[directory] = None if root is None else (root, _strip(root))
-            place = where[directory]
-            if place is None:
-                homeless[path] = (size, mtime_ns, inode, digest)
-            else:
-                groups[place[0]][path[place[1] :]] = (size, mtime_ns, inode, digest)
+            entry = (size, mtime_ns, inode, digest)
+            if group is not None and path.startswith(prefix):  # same root as the previous path
+                group[path[len(prefix) :]] = entry
+                continue
+            root = self._cover(os.path.dirname(path))
+            if root is None:
+                homeless[path] = entry
+                group = None
+                continue
+            prefix = path[: _strip(root)]
+            # The shortcut is only sound when no other snapshot in use sits below this root.
+            nested = any(other != root and other.startswith(prefix) for other in self._roots)
+            group = None if nested else groups[root]
+            groups[root][path[len(prefix) :]] = entry
         if homeless:
             root = common_root(list(homeless))
             cut = _strip(root)
@@ -252,19 +273,12 @@ class StatCache:
     # -- internals ----------------------------------------------------------
 
     def _cover(self, directory: str) -> str | None:
-        """The nearest directory at or above ``directory`` that has a snapshot."""
+        """The nearest directory at or above ``directory`` with a snapshot (in use here first, then stored)."""
         if directory in self._covering:
             return self._covering[directory]
-        found: str | None = None
-        candidate = directory
-        while True:
-            if candidate in self._roots or self._store.contains(ROOT_PREFIX + candidate):
-                found = candidate
-                break
-            parent = os.path.dirname(candidate)
-            if parent == candidate:
-                break
-            candidate = parent
+        found = _nearest(directory, self._roots.__contains__)
+        if found is None:
+            found = _nearest(directory, lambda d: self._store.contains(ROOT_PREFIX + d))
         self._covering[directory] = found
         return found
 

@@ -201,3 +201,49 @@ def test_root_view_batch_drops_deleted_files(cache_dir: Path, tmp_path: Path) ->
         assert view.get_digests(keys) == ["d", None]
         view.put_digests({keys[1]: "d"})
         assert sorted(c.stats.load_snapshot(root)) == ["a.py", "d.py"]
+
+
+_paths = st.sampled_from(["/p/a", "/p/b", "/p/sub/c", "/p/sub/d", "/p/sub/deep/e", "/q/f", "rel/g", "h"])
+_under_p = st.sampled_from(["/p/a", "/p/b", "/p/sub/c", "/p/sub/deep/e"])
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.lists(st.tuples(_paths, st.integers(0, 3)), min_size=1, max_size=5)),
+        st.tuples(st.just("batch"), st.lists(_paths, min_size=1, max_size=6, unique=True)),
+        st.tuples(st.just("view-batch"), st.lists(_under_p, min_size=1, max_size=4, unique=True)),
+        st.tuples(st.just("view-put"), st.lists(st.tuples(_under_p, st.integers(0, 3)), min_size=1, max_size=3)),
+        st.tuples(st.just("reopen"), st.just([])),
+    ),
+    max_size=12,
+)
+
+
+@given(_ops)
+@settings(max_examples=100, deadline=None)
+def test_never_a_wrong_digest_and_own_writes_are_read_back(tmp_path_factory: pytest.TempPathFactory, ops: list) -> None:  # type: ignore[type-arg]
+    """Whatever mix of batches, puts and reopens: a lookup is the latest digest or a miss."""
+    cache_dir = tmp_path_factory.mktemp("c")
+    truth: dict[str, tuple[int, str]] = {}  # path → (mtime, digest) last written
+    c = open_cache(cache_dir)
+    try:
+        for op, arg in ops:
+            if op == "reopen":
+                c.close()
+                c = open_cache(cache_dir)
+            elif op in ("batch", "view-batch"):
+                source = c.stats if op == "batch" else c.stats.for_root("/p")
+                got = source.get_digests([(p, 1, truth.get(p, (0, ""))[0], 1) for p in arg])
+                for p, d in zip(arg, got, strict=True):
+                    assert d is None or d == truth[p][1]
+            else:
+                # One stat tuple has one content: the digest is a function of (path, mtime) here.
+                entries = {(p, 1, m, 1): f"d-{p}-{m}" for p, m in arg}
+                (c.stats if op == "put" else c.stats.for_root("/p")).put_digests(entries)
+                for (p, _, m, _), d in entries.items():
+                    truth[p] = (m, d)
+                reader = c.stats if op == "put" else c.stats.for_root("/p")
+                for p, _, _, _ in entries:  # read back in the same process, the same way
+                    assert reader.get_digest(p, 1, truth[p][0], 1) == truth[p][1]
+        for p, (m, d) in truth.items():
+            assert c.stats.get_digest(p, 1, m, 1) in (None, d)
+    finally:
+        c.close()
