@@ -281,3 +281,26 @@ def test_plan_manifest_cache_follows_content_not_mtime_or_mode(engine: EngineCli
     assert build() == (("src/main.py",), True)  # re-sent (mtime changed) but same content: still cached
     (root / "src" / "main.py").write_text(f"# {uuid.uuid4().hex}\n")  # same size, new content
     assert build() == (("src/main.py",), False)
+
+
+def test_session_survives_a_long_step(engine: EngineClient, tmp_path: Path) -> None:
+    """Health checks (every second on BuildKit 0.8) keep the session alive through a 12 s step."""
+    graph = Graph()
+    image = graph.add(ops_pb2.Op(source=ops_pb2.SourceOp(identifier=IMAGE)))
+    script = f": {uuid.uuid4().hex}; sleep 12; mkdir -p /res && echo done > /res/marker"
+    run = graph.add(
+        ops_pb2.Op(
+            inputs=[ops_pb2.Input(digest=image, index=0)],
+            exec=ops_pb2.ExecOp(
+                meta=ops_pb2.Meta(args=["/bin/sh", "-c", script], env=[PATH_ENV], cwd="/"),
+                mounts=[ops_pb2.Mount(input=0, dest="/", output=0)],
+                network=ops_pb2.NONE,
+            ),
+        )
+    )
+    out = DirectoryOutput(tmp_path / "out")
+    with Session.start(engine.control, FileSendProvider(out)) as session:
+        solve(engine, session, graph.definition(_copy_into_scratch(graph, run, "/res")), "local")
+        assert session.failure is None
+    assert session.health.checks >= 1  # the engine really was checking on us meanwhile
+    assert (out.path / "marker").read_text() == "done\n"

@@ -12,7 +12,13 @@ CHECK = "/grpc.health.v1.Health/Check"
 
 
 class HealthService:
-    """Always answers SERVING; it must never block (v0.8 pings every second with a 10 s timeout)."""
+    """Always answers SERVING; it must never block (v0.8 pings every second with a 10 s timeout).
+
+    ``checks`` counts the checks answered.
+    """
+
+    def __init__(self) -> None:
+        self.checks = 0
 
     def handlers(self) -> Mapping[str, grpc.RpcMethodHandler]:
         """The Check handler."""
@@ -24,6 +30,8 @@ class HealthService:
             )
         }
 
-    @staticmethod
-    def _check(request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext) -> health_pb2.HealthCheckResponse:
+    def _check(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext
+    ) -> health_pb2.HealthCheckResponse:
+        self.checks += 1
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)

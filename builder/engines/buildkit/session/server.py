@@ -117,7 +117,8 @@ class Session:
         self.id = session_id or uuid.uuid4().hex
         self.name = name
         self.shared_key = shared_key or _default_shared_key(attachables)
-        self.attachables = (HealthService(), *attachables)
+        self.health = HealthService()
+        self.attachables = (self.health, *attachables)
         self._table = MethodTable(self.attachables)
         self._server: _LocalServer | None = None
         self._relay: _Relay | None = None
