@@ -30,7 +30,7 @@ import os
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
@@ -122,6 +122,18 @@ class _SafeStats:
         except Exception as exc:  # noqa: BLE001 - degrade to hashing
             self._fail(exc)
             return None
+
+    def get_digests(self, keys: Sequence[tuple[str, int, int, int]]) -> Sequence[str | None]:
+        """Bulk lookup (one call for the whole tree) when the inner source has it."""
+        if not self._failed:
+            try:
+                bulk = getattr(self._inner, "get_digests", None)
+                if bulk is not None:
+                    return list(bulk(keys))
+                return [self._inner.get_digest(*key) for key in keys]
+            except Exception as exc:  # noqa: BLE001 - degrade to hashing
+                self._fail(exc)
+        return [None] * len(keys)
 
     def put_digests(self, entries: Mapping[tuple[str, int, int, int], str]) -> None:
         if self._failed:

@@ -76,13 +76,16 @@ class Analysis:
 
 
 def analyze(plan: Plan, history: StepHistory | None) -> Analysis:
-    """Mark each step of ``plan`` hit or miss against ``history`` and explain every miss."""
-    previous = history.last_plan(plan.app) if history is not None else None
+    """Mark each step of ``plan`` hit or miss against ``history`` and explain every miss.
+
+    The last recorded plan is only read when something misses (a hit needs no reason).
+    """
+    built = [history is not None and history.is_built(step.key) for step in plan.steps]
+    previous = history.last_plan(plan.app) if history is not None and not all(built) else None
     diff = diff_plans(previous, plan) if previous else None
     statuses = []
-    for step in plan.steps:
-        built = history is not None and history.is_built(step.key)
-        if built:
+    for step, hit in zip(plan.steps, built, strict=True):
+        if hit:
             statuses.append(StepStatus(step.id, "hit", "cached", 0.0))
         else:
             reason = _reason(step, diff, plan.app)
@@ -91,7 +94,8 @@ def analyze(plan: Plan, history: StepHistory | None) -> Analysis:
                    and [s.id for s in statuses if s.status == "miss"] == [StepKind.CONFIG])
     if config_only:
         statuses = [_no_layer(s) if s.id is StepKind.CONFIG else s for s in statuses]
-    return Analysis(plan.app, tuple(statuses), diff.cause if diff else None, previous is not None, config_only)
+    has_history = previous is not None or (history is not None and all(built))
+    return Analysis(plan.app, tuple(statuses), diff.cause if diff else None, has_history, config_only)
 
 
 def _no_layer(status: StepStatus) -> StepStatus:
