@@ -94,13 +94,15 @@ class StepCache:
     def record_plan(self, app: str, plan_json: Mapping[str, Any]) -> None:
         """Append a plan to ``app``'s history (consecutive duplicates are merged).
 
+        Two plans are the same when their steps have the same ids and keys
+        (keys are Merkle digests over every input; see ``plan_fingerprint``),
+        so re-planning an unchanged project writes a timestamp, not the plan.
         Steps of the plan that are recorded as built count as used now (LRU).
         Raises ``RecordError`` when ``plan_json`` is not JSON-serialisable.
         """
         now = self._store.clock()
-        plan_bytes = dumps(dict(plan_json))
-        payload = _plan_record_bytes(app, now, plan_bytes)
-        digest = hashlib.sha256(plan_bytes).hexdigest()
+        digest = plan_fingerprint(plan_json)
+        serialised: list[bytes] = []  # serialise a (possibly 10 MB) plan only when it is new
 
         def append(txn: Txn) -> None:
             index = read_index(txn.get(plan_index_key(app)))
@@ -108,6 +110,9 @@ class StepCache:
             if entries and entries[-1].get("digest") == digest:
                 entries[-1]["seen_at"] = now
             else:
+                if not serialised:
+                    serialised.append(_plan_record_bytes(app, now, dumps(dict(plan_json))))
+                payload = serialised[0]
                 seq = index["next"]
                 txn.set(plan_key(app, seq), payload)
                 entries.append({"seq": seq, "created_at": now, "seen_at": now, "digest": digest, "size": len(payload)})
@@ -179,6 +184,26 @@ class StepCache:
     def apps(self) -> list[str]:
         """Apps with a recorded plan history, sorted."""
         return [k[len(PLAN_INDEX_PREFIX) :] for k in self._store.keys(PLAN_INDEX_PREFIX)]
+
+
+def plan_fingerprint(plan_json: Mapping[str, Any]) -> str:
+    """sha256 identifying a plan: its app, scheme and step (id, key) list when every step has a key.
+
+    Falls back to the digest of the whole canonical JSON for plans without keyed steps.
+    """
+    steps = plan_json.get("steps")
+    if (
+        isinstance(steps, list)
+        and steps
+        and all(isinstance(s, Mapping) and isinstance(s.get("key"), str) for s in steps)
+    ):
+        ident = {
+            "app": plan_json.get("app"),
+            "scheme": plan_json.get("scheme"),
+            "steps": [[s.get("id"), s["key"]] for s in steps],
+        }
+        return "steps:" + hashlib.sha256(dumps(ident)).hexdigest()
+    return "json:" + hashlib.sha256(dumps(dict(plan_json))).hexdigest()
 
 
 def _plan_record_bytes(app: str, created_at: float, plan_bytes: bytes) -> bytes:

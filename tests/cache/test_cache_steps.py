@@ -151,3 +151,17 @@ def test_history_is_bounded_by_bytes_but_keeps_the_newest(tmp_path: Path, monkey
         assert [p.plan_json["i"] for p in c.steps.history("a")] == [4, 3]
         c.steps.record_plan("a", {"i": 5, "pad": "x" * 5000})  # alone over the bound: still kept
         assert [p.plan_json["i"] for p in c.steps.history("a")] == [5]
+
+
+def test_fingerprint_is_the_step_keys_when_every_step_has_one() -> None:
+    from cache.steps import plan_fingerprint
+
+    a = {"app": "x", "scheme": 1, "steps": [{"id": "base", "key": "k1", "inputs": {"image": "debian"}}]}
+    b = {"app": "x", "scheme": 1, "steps": [{"id": "base", "key": "k1", "inputs": {"image": "debian"}, "name": "n"}]}
+    assert plan_fingerprint(a) == plan_fingerprint(b)  # display-only fields do not make a new plan
+    assert plan_fingerprint(a) != plan_fingerprint({**a, "app": "y"})
+    assert plan_fingerprint(a) != plan_fingerprint({**a, "steps": [{"id": "base", "key": "k2"}]})
+    assert plan_fingerprint(a) != plan_fingerprint({**a, "steps": [{"id": "python", "key": "k1"}]})
+    keyless = {"app": "x", "steps": [{"id": "base"}]}
+    assert plan_fingerprint(keyless).startswith("json:")
+    assert plan_fingerprint(keyless) != plan_fingerprint({"app": "x", "steps": [{"id": "pip"}]})
