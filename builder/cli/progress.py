@@ -17,7 +17,15 @@ import json
 import sys
 from typing import Any, TextIO
 
-from builder.engines.events import BuildFinished, BuildStarted, EngineProgress, Event, StepFinished, StepLog, StepStarted
+from builder.engines.events import (
+    BuildFinished,
+    BuildStarted,
+    EngineProgress,
+    Event,
+    StepFinished,
+    StepLog,
+    StepStarted,
+)
 
 
 class JsonWriter:

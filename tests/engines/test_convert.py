@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 from builder.api import plan_project
 from builder.engines.buildkit import scripts
 from builder.engines.buildkit._pb import ops_pb2
-from builder.engines.buildkit.convert import ConvertOptions, convert_plan, step_from_name
+from builder.engines.buildkit.convert import (
+    ConvertOptions,
+    convert_plan,
+    step_from_name,
+)
 from builder.engines.buildkit.image import image_config, image_config_bytes
 from builder.plan.model import Plan, Step, StepKind
 from builder.plan.steps import apt, base, pip, python, shell

@@ -18,7 +18,13 @@ from builder.engines.buildkit.convert import convert_plan
 from builder.engines.buildkit.export import plan_export
 from builder.engines.buildkit.progress import TAIL_LINES, ProgressTracker
 from builder.engines.buildkit.solve import SolveSpec, _control_request
-from builder.engines.events import BuildFinished, Mismatch, StepFinished, StepLog, StepStarted
+from builder.engines.events import (
+    BuildFinished,
+    Mismatch,
+    StepFinished,
+    StepLog,
+    StepStarted,
+)
 from builder.errors import EngineUnsupported
 from builder.plan.model import StepKind
 

@@ -23,10 +23,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from builder.engines.buildkit.llb import Copy, Definition, Mkdir, Mkfile, Mount, Platform, State
+from builder.engines.buildkit import scripts
+from builder.engines.buildkit.llb import (
+    Copy,
+    Definition,
+    Mkdir,
+    Mkfile,
+    Mount,
+    Platform,
+    State,
+)
 from builder.engines.buildkit.llb.ops import Network
 from builder.engines.buildkit.llb.state import DEFAULT_PATH
-from builder.engines.buildkit import scripts
 from builder.errors import EngineUnsupported
 from builder.plan.model import FileManifest, Plan, Step, StepKind
 

@@ -23,7 +23,7 @@ from builder.engines import BuildOptions, BuildResult, NetworkMode, StepOutcome
 from builder.engines.buildkit.caps import Capabilities
 from builder.engines.buildkit.client import EngineClient, open_engine
 from builder.engines.buildkit.connect import TLSConfig
-from builder.engines.buildkit.convert import ConvertOptions, Converted, convert_plan
+from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_plan
 from builder.engines.buildkit.export import ExportPlan, plan_export
 from builder.engines.buildkit.image import image_config_bytes
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
@@ -35,9 +35,15 @@ from builder.engines.buildkit.session import (
     SyncedDir,
     TarballOutput,
 )
-from builder.engines.buildkit.session.manifest import entry_from_stat
+from builder.engines.buildkit.session.manifest import ManifestEntry, entry_from_stat
 from builder.engines.buildkit.solve import SolveSpec, run_solve
-from builder.engines.events import BuildFinished, BuildStarted, Event, EventSink, Mismatch
+from builder.engines.events import (
+    BuildFinished,
+    BuildStarted,
+    Event,
+    EventSink,
+    Mismatch,
+)
 from builder.errors import EngineError, PlanError
 from builder.plan.model import FileManifest, Plan, StepKind
 
@@ -47,9 +53,9 @@ def default_network(caps: Capabilities) -> NetworkMode:
     return "host" if caps.kind == "dockerd" else "default"
 
 
-def synced_entries(root: Path, manifest: FileManifest) -> list[object]:
+def synced_entries(root: Path, manifest: FileManifest) -> list[ManifestEntry]:
     """Session entries for the manifest's files, with their current stat (mtime drives incremental resend)."""
-    entries: list[object] = []
+    entries: list[ManifestEntry] = []
     for item in manifest:
         full = root / item.path
         try:
@@ -95,7 +101,7 @@ class BuildKitEngine:
             return build_plan_dockerfile(self.client, plan, project_dir, options, on_event)
         started = time.monotonic()
         converted, export, config, network = self.prepare(plan, options)
-        predictions = dict(options.predictions)
+        predictions: dict[str, str] = dict(options.predictions)
         tracker = ProgressTracker(converted, on_event, predictions)
         if on_event is not None:
             on_event(BuildStarted(plan.app, tuple(s.id.value for s in plan.steps), self.client.capabilities.describe()))

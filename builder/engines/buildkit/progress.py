@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 
 from builder.engines.buildkit._pb import control_pb2
 from builder.engines.buildkit.convert import Converted, step_from_name
-from builder.engines.events import EngineProgress, EventSink, StepFinished, StepLog, StepStarted
+from builder.engines.events import (
+    EngineProgress,
+    EventSink,
+    StepFinished,
+    StepLog,
+    StepStarted,
+)
 from builder.plan.model import StepKind
 
 TAIL_LINES = 50
@@ -161,7 +167,7 @@ class ProgressTracker:
     def _find(self, step: StepKind, digest: str) -> _VertexState | None:
         if digest in self.vertices:
             return self.vertices[digest]
-        for d, state in self.vertices.items():
+        for state in self.vertices.values():
             if self._main_names.get(state.name) is step:
                 return state
         return None

@@ -10,7 +10,7 @@ checks its own invariants in :meth:`validate`.  Display names live in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Union
 
 from builder.engines.buildkit._pb import ops_pb2
