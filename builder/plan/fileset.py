@@ -304,15 +304,17 @@ def _lookup(keys: list[_STAT_KEY], source: StatSource | None) -> list[str | None
         return [None] * len(keys)
     bulk = getattr(source, "get_digests", None)
     if bulk is not None:
-        got = list(bulk(keys))
+        got = bulk(keys)
+        got = got if type(got) is list else list(got)
         if len(got) != len(keys):
             raise PlanError("the stat cache answered a different number of digests than asked")
     else:
         get = source.get_digest
         got = [get(*key) for key in keys]
-    for i, key in enumerate(keys):  # symlinks are never remembered (their size is -1)
-        if key[1] < 0:
-            got[i] = None
+    if any(key[1] < 0 for key in keys):  # symlinks are never remembered (their size is -1)
+        for i, key in enumerate(keys):
+            if key[1] < 0:
+                got[i] = None
     return got
 
 
