@@ -253,7 +253,7 @@ def _config(step: Step, out: _Out) -> None:
         out.lines.append(_healthcheck(image.healthcheck))
     if image.entrypoint is not None:
         out.lines.append("ENTRYPOINT " + _exec_json(image.entrypoint))
-    if image.cmd is not None:
+    if image.cmd:  # an empty Cmd needs no line: ENTRYPOINT already drops the base image's CMD
         out.lines.append("CMD " + _exec_json(image.cmd))
 
 

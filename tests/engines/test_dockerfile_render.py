@@ -151,7 +151,7 @@ def test_config_instructions(app_fastapi_cpu: Path) -> None:
     lines = dict(groups(render_dockerfile(plan).dockerfile)[-1:][0:1] and [("x", groups(
         render_dockerfile(plan).dockerfile)[-1][2])])["x"]
     assert f"ENTRYPOINT {json.dumps(list(image.entrypoint))}" in lines
-    assert "CMD []" in lines
+    assert not any(ln.startswith("CMD") for ln in lines)  # empty Cmd: ENTRYPOINT already resets it
     assert "EXPOSE 8000/tcp" in lines
     assert "WORKDIR /app" in lines
     assert 'ENV PATH="/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"' in lines

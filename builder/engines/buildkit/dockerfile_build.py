@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -54,6 +55,7 @@ from builder.errors import EngineError, SolveFailed, StepFailure
 from builder.plan.model import Plan, StepKind
 
 BUILD_ID_KEY = "buildkit-controlapi-buildid"
+_INSTRUCTION = re.compile(r"^\[(?:[^\]\s]+ )?\d+/\d+\] ")
 FRONTEND = "dockerfile.v0"
 CONFIG_KEY = "containerimage.config"
 _NS = 1_000_000_000
@@ -215,9 +217,8 @@ class InstructionTracker:
 
 
 def is_instruction(name: str) -> bool:
-    """``[2/4] RUN …`` (a Dockerfile instruction) rather than ``[internal] …`` or ``exporting …``."""
-    head = name[1:].partition("]")[0] if name.startswith("[") else ""
-    return "/" in head and head.replace("/", "").replace(" ", "").isalnum() and not head.startswith("internal")
+    """``[2/4] RUN …`` or ``[stage-0 2/4] RUN …`` (a Dockerfile instruction), not ``[internal] …``/``exporting …``."""
+    return _INSTRUCTION.match(name) is not None
 
 
 def _ts(ts: Any) -> float | None:
