@@ -15,8 +15,9 @@ had in the last plan).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.model import Plan, Step, StepKind
@@ -82,7 +83,9 @@ def analyze(plan: Plan, history: StepHistory | None) -> Analysis:
     """
     built = [history is not None and history.is_built(step.key) for step in plan.steps]
     previous = history.last_plan(plan.app) if history is not None and not all(built) else None
-    diff = diff_plans(previous, plan) if previous else None
+    diff = _diff_or_none(previous, plan)
+    if diff is None:
+        previous = None
     statuses = []
     for step, hit in zip(plan.steps, built, strict=True):
         if hit:
@@ -96,6 +99,16 @@ def analyze(plan: Plan, history: StepHistory | None) -> Analysis:
         statuses = [_no_layer(s) if s.id is StepKind.CONFIG else s for s in statuses]
     has_history = previous is not None or (history is not None and all(built))
     return Analysis(plan.app, tuple(statuses), diff.cause if diff else None, has_history, config_only)
+
+
+def _diff_or_none(previous: Mapping[str, Any] | None, plan: Plan) -> PlanDiff | None:
+    """The diff against the recorded plan; None when there is none or it cannot be read (old/foreign form)."""
+    if not previous:
+        return None
+    try:
+        return diff_plans(previous, plan)
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def _no_layer(status: StepStatus) -> StepStatus:

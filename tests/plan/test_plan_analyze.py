@@ -134,3 +134,12 @@ def test_installer_switch_is_named(tmp_path: Path) -> None:
     before, after = _edit(tmp_path, "use_uv = false", "use_uv = true")
     reason = analyze(after, built(before, MemoryStepHistory())).status("pip").reason
     assert "installer pip → uv" in reason
+
+
+def test_unreadable_recorded_plan_is_treated_as_no_history(tmp_path: Path) -> None:
+    plan = plan_of(write_project(tmp_path / "p", FULL_TOML))
+    history = MemoryStepHistory()
+    for garbage in ({"steps": [{"id": "no-such-kind", "key": "k"}]}, {"steps": [{"key": "k"}]}, {"steps": "x"}):
+        history.record_plan(plan.app, garbage)
+        analysis = analyze(plan, history)
+        assert all(s.status == "miss" and "not built before" in s.reason for s in analysis.steps)
