@@ -289,7 +289,7 @@ def _wait_ready(image: str, container_id: str, settings: VerifySettings, runtime
         if not state.running:
             why = f"exited with code {state.exit_code}" + (f" ({state.error})" if state.error else "")
             raise _failed(f"{image}: the app {why} after {clock() - started:.1f}s, before it became ready",
-                          runtime, container_id)
+                          runtime, container_id, hint="the app exited: its last log lines above show why")
         outcome = probe_fn(settings.host, settings.port, stages[len(passed)], _PROBE_TIMEOUT)
         if outcome.ok:
             passed.append(outcome.detail)
@@ -303,11 +303,12 @@ def _wait_ready(image: str, container_id: str, settings: VerifySettings, runtime
         sleep(settings.interval)
 
 
-def _failed(message: str, runtime: ContainerRuntime, container_id: str) -> VerifyFailed:
-    logs = _safe_logs(runtime, container_id, LOG_TAIL)
-    return VerifyFailed(message, logs=logs,
-                        hint="the app's last log lines are shown above; raise "
-                             "deployment_initialization_timeout if it only needs longer to start")
+_SLOW_HINT = ("the app's last log lines are shown above; raise deployment_initialization_timeout "
+              "if it only needs longer to start")
+
+
+def _failed(message: str, runtime: ContainerRuntime, container_id: str, hint: str = _SLOW_HINT) -> VerifyFailed:
+    return VerifyFailed(message, logs=_safe_logs(runtime, container_id, LOG_TAIL), hint=hint)
 
 
 def _safe_logs(runtime: ContainerRuntime, container_id: str, tail: int) -> list[str]:

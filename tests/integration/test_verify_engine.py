@@ -96,3 +96,16 @@ def test_missing_image_is_a_verify_failure(engine_target: EngineTarget, monkeypa
         monkeypatch.setenv(key, value)
     assert main(["verify", f"builder-no-such-image-{os.getpid()}:x"]) == 5
     assert "no image" in capsys.readouterr().err
+
+
+def test_build_verify_flag(app_quickstart: Path, app_crash_start: Path, engine_target: EngineTarget,
+                           docker: DockerAPI, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--engine", engine_target.address, "--cache-dir", str(tmp_path / "cache"), "--ca-bundle", CA,
+              "--progress", "plain", "--verify"]
+    tag = f"builder-verify-flag:{uuid.uuid4().hex[:8]}"
+    assert main(["build", str(app_quickstart), "--tag", tag, *common]) == 0
+    assert f"ready: {tag} in " in capsys.readouterr().out
+    assert main(["build", str(app_crash_start), "--tag", tag + "-crash", *common]) == 5
+    assert "FileNotFoundError" in capsys.readouterr().err
+    assert main(["build", str(app_quickstart), *common]) == 2  # --verify without --tag
+    assert leftovers(docker) == []

@@ -14,6 +14,7 @@ from builder.api import build
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
 from builder.cli.progress import make_writer
+from builder.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,11 +45,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--timeout", type=float, default=None, help="cancel the build after SECONDS")
     parser.add_argument("--plan", dest="plan_file", default=None,
                         help="build this plan (from `builder plan --format json`) instead of planning")
+    parser.add_argument("--verify", action="store_true",
+                        help="then start the image and wait for its ready/health checks (needs --tag and dockerd; "
+                        "exit 5 when the app does not become ready)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build, stream progress, then print the predicted-versus-observed summary."""
+    if args.verify and not args.tag:
+        raise ConfigError("--verify needs --tag NAME: the image must be in the engine's image store to run it",
+                          key_path="--verify", hint="add --tag app:dev, or run `builder verify IMAGE` later")
     writer = make_writer(args.progress)
     try:
         result, _analysis, diagnostics = build(
@@ -70,4 +77,19 @@ def run(args: argparse.Namespace) -> int:
                     f"(vertex {m.vertex})")
     if args.progress != "json":
         output.info(f"image: {result.image or '(not exported)'}" + (f" ({result.image_id})" if result.image_id else ""))
+    if args.verify:
+        _verify(args, result.image or args.tag)
     return EXIT_OK
+
+
+def _verify(args: argparse.Namespace, image: str) -> None:
+    """``--verify``: run the built image with the project's port, endpoints and init timeout."""
+    from builder.api import load_plan_config
+    from builder.cli.commands.verify import report
+    from builder.verify import VerifySettings, docker_for_engine, verify_image
+
+    docker = docker_for_engine(args.engine)  # VerifyUnavailable (exit 5) on a standalone buildkitd
+    config, _warnings = load_plan_config(args.path)
+    settings = VerifySettings.from_config(config)
+    output.info(f"verifying {image}: port {settings.port}, timeout {settings.timeout:g}s")
+    report(verify_image(image, settings, docker=docker), "json" if args.progress == "json" else "text")
