@@ -29,7 +29,8 @@ def render_plan(plan: Plan, analysis: Analysis) -> str:
             lines.append(f"{cont}     {' ' * width}  why: {status.reason}")
             last_reason = status.reason
         for source in step.sources:
-            lines.append(f"{cont}     {' ' * width}  reads source files of {source.value} (local requirements)")
+            paths = ", ".join(getattr(getattr(step.inputs, "local", None), "paths", ()))
+            lines.append(f"{cont}     {' ' * width}  ⇠ reads {paths or 'files'} from the {source.value} step's sources")
     return "\n".join(lines)
 
 

@@ -81,7 +81,4 @@ def _local(ctx: PlanContext, paths: tuple[str, ...]) -> LocalSource | None:
 def summary(value: Inputs) -> str:
     lines = [ln for ln in value.requirements_txt.splitlines() if ln and not ln.startswith("--")]
     shown = " ".join(lines[:4]) + (f" (+{len(lines) - 4} more)" if len(lines) > 4 else "")
-    text = f"{value.installer} install {shown}"
-    if value.local is not None:
-        text += f" (reads {', '.join(value.local.paths)} from files)"
-    return text
+    return f"{value.installer} install {shown}"
