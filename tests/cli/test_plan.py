@@ -110,6 +110,14 @@ def test_unwritable_cache_degrades_with_one_warning(project: Path, tmp_path: Pat
     assert err.count("warning:") == 1 and "planning without history" in err
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+def test_uncreatable_cache_dir_degrades_with_one_warning_even_as_root(project: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _plan(capsys, str(project), "--cache-dir", "/proc/builder-no-such-cache/c")
+    assert code == 0 and "plan for fastapi-cpu" in out
+    assert err.count("warning:") == 1 and "without history" in err
+
+
 def test_cache_path_that_is_a_file_degrades_with_one_warning(project: Path, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "file"
