@@ -27,8 +27,6 @@ Comparing two revisions without a cache::
 from __future__ import annotations
 
 import os
-import subprocess
-import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -46,6 +44,7 @@ from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
 from builder.plan.model import Plan
 from builder.plan.protocols import StatSource, StepHistory
+from builder.plan.revisions import export_revision, repository_root
 
 __all__ = ["analyze", "build", "diff_git", "diff_plans", "diff_projects", "load_plan_config", "make_plan", "plan_project"]
 
@@ -276,7 +275,7 @@ def diff_git(rev_old: str, rev_new: str, path: str | os.PathLike[str] = ".") -> 
     """
     project = Path(path).resolve()
     directory = project if project.is_dir() else project.parent
-    top = Path(_git(directory, "rev-parse", "--show-toplevel").strip())
+    top = repository_root(directory)
     rel = directory.relative_to(top).as_posix()
     name = project.name if project.is_file() else None
     with tempfile.TemporaryDirectory(prefix="builder-diff-") as tmp:
@@ -284,41 +283,10 @@ def diff_git(rev_old: str, rev_new: str, path: str | os.PathLike[str] = ".") -> 
         for label, rev in (("old", rev_old), ("new", rev_new)):
             dest = Path(tmp) / label
             dest.mkdir()
-            _extract(top, rev, rel, dest)
+            export_revision(top, rev, rel, dest)
             target = dest / rel if rel != "." else dest
             targets.append(target / name if name else target)
         return diff_projects(targets[0], targets[1])
-
-
-def _git(cwd: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise PlanError(f"cannot run git: {exc}", hint="install git, or compare two directories") from exc
-    if done.returncode != 0:
-        raise PlanError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
-
-
-def _extract(top: Path, rev: str, rel: str, dest: Path) -> None:
-    if rev.startswith("-"):
-        raise PlanError(f"invalid git revision {rev!r}")
-    spec = [rel] if rel != "." else []
-    try:
-        done = subprocess.run(["git", "archive", "--format=tar", rev, "--", *spec], cwd=top,
-                              capture_output=True, check=False, timeout=300)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise PlanError(f"cannot run git archive: {exc}") from exc
-    if done.returncode != 0:
-        raise PlanError(f"git archive {rev} failed: {done.stderr.decode(errors='replace').strip()}",
-                        hint="check the revision name (a branch, tag or commit)")
-    import io
-
-    try:
-        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-            archive.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise PlanError(f"cannot unpack revision {rev}: {exc}") from exc
 
 
 # --- build (helper G): plan → BuildKit → step cache -----------------------------------------------
