@@ -282,7 +282,8 @@ def _stages(settings: VerifySettings) -> tuple[str, ...]:
 def _wait_ready(image: str, container_id: str, settings: VerifySettings, runtime: ContainerRuntime,
                 probe_fn: ProbeFn, clock: Callable[[], float], sleep: Callable[[float], None],
                 started: float) -> tuple[str, ...]:
-    stages, passed = _stages(settings), []
+    stages = _stages(settings)
+    passed: list[str] = []
     last = "no check ran yet"
     while True:
         state = runtime.state(container_id)

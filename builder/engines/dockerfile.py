@@ -231,7 +231,7 @@ def _dockerfile(step: Step, out: _Out) -> None:
 
 def _is_directive(line: str) -> bool:
     text = line.strip().lower().replace(" ", "")
-    return text.startswith("#syntax=") or text.startswith("#escape=")
+    return text.startswith(("#syntax=", "#escape="))
 
 
 def _config(step: Step, out: _Out) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from builder.config import load_config
 from builder.engines.buildkit._pb import control_pb2
 from builder.engines.buildkit.dockerfile_build import (
     ConfigPatch,
@@ -17,7 +18,6 @@ from builder.engines.buildkit.dockerfile_build import (
     plan_source,
 )
 from builder.engines.events import EngineProgress, StepFinished, StepLog, StepStarted
-from builder.config import load_config
 from builder.plan.make import make_plan
 from builder.plan.steps.config import HealthCheck
 

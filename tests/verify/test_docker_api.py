@@ -58,3 +58,18 @@ def test_buildkitd_socket_cannot_verify() -> None:
 def test_missing_socket_is_engine_unavailable(tmp_path: os.PathLike[str]) -> None:
     with pytest.raises(EngineUnavailable):
         docker_for_engine(f"docker://{os.path.join(tmp_path, 'docker.sock')}", env={})
+
+
+def test_cli_verify_without_engine_exits_4(tmp_path: os.PathLike[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from builder.cli import main
+
+    code = main(["verify", "img:tag", "--engine", f"docker://{os.path.join(tmp_path, 'docker.sock')}"])
+    assert code == 4
+    assert "no engine found to run the image" in capsys.readouterr().err
+
+
+def test_cli_verify_on_buildkitd_exits_5(capsys: pytest.CaptureFixture[str]) -> None:
+    from builder.cli import main
+
+    assert main(["verify", "img:tag", "--engine", "tcp://127.0.0.1:1234"]) == 5
+    assert "verification unavailable" in capsys.readouterr().err

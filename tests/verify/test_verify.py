@@ -34,7 +34,7 @@ class App:
         app = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 app.requests.append(self.path)
                 if self.path == "/ready":
                     code = 200 if len(app.requests) > app.ready_after else 503

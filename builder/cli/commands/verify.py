@@ -79,4 +79,4 @@ def newest_app_image(docker: DockerAPI, app: str) -> str:
                            hint="run `builder build` first, or pass --tag IMAGE")
     newest = max(images, key=lambda i: (int(i.get("Created") or 0), str(i.get("Id"))))
     tags = [t for t in newest.get("RepoTags") or [] if t != "<none>:<none>"]
-    return sorted(tags)[0] if tags else str(newest["Id"])
+    return min(tags) if tags else str(newest["Id"])

@@ -39,7 +39,12 @@ from builder.engines import BuildOptions, BuildResult, StepOutcome
 from builder.engines.buildkit._pb import control_pb2, gateway_pb2, rpc_status_pb2
 from builder.engines.buildkit.client import EngineClient
 from builder.engines.buildkit.errors import map_rpc_error, rpc_code, rpc_details
-from builder.engines.buildkit.session import FileSyncProvider, SecretsProvider, Session, SyncedDir
+from builder.engines.buildkit.session import (
+    FileSyncProvider,
+    SecretsProvider,
+    Session,
+    SyncedDir,
+)
 from builder.engines.buildkit.session.manifest import walk_directory
 from builder.engines.buildkit.session.plan_files import synced_dir_for_manifest
 from builder.engines.events import (
@@ -109,7 +114,7 @@ def amend_config(document: Mapping[str, Any], patch: ConfigPatch) -> dict[str, A
     Dockerfile's PATH is kept), the health check is replaced, and the
     entrypoint/cmd/working dir are set only when cerebrium.toml sets them.
     """
-    doc = json.loads(json.dumps(document))  # a deep copy of plain JSON
+    doc: dict[str, Any] = json.loads(json.dumps(document))  # a deep copy of plain JSON
     config = doc.setdefault("config", {})
     if patch.exposed_ports:
         ports = dict(config.get("ExposedPorts") or {})
@@ -386,7 +391,7 @@ def build_plan_dockerfile(client: EngineClient, plan: Plan, project_dir: str | o
         seconds = sum(s for _, _, s in built.instructions) if step.id == StepKind.DOCKERFILE else 0.0
         predicted = predictions.get(step.id.value)
         steps.append(StepOutcome(step.id.value, step.key, step.id.value, cached, round(seconds, 3),
-                                 predicted if predicted in ("hit", "miss") else None))  # type: ignore[arg-type]
+                                 "hit" if predicted == "hit" else "miss" if predicted == "miss" else None))
     response = dict(built.exporter_response)
     if on_event is not None:
         on_event(BuildFinished(options.tag, built.seconds, ()))
