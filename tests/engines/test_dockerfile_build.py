@@ -122,3 +122,35 @@ def test_plan_source_serves_exactly_the_selected_context(app_dockerfile_app: Pat
     assert files == ["app.py", "docker/Dockerfile"]  # notes/ excluded, cerebrium.toml never in the context
     patch = ConfigPatch.from_plan(plan)
     assert patch.exposed_ports == ("8093/tcp",) and patch.entrypoint is None
+
+
+def test_config_layer_goes_on_the_result_vertex() -> None:
+    import hashlib
+
+    from builder.engines.buildkit._pb import ops_pb2
+    from builder.engines.buildkit.config_layer import with_config_file
+
+    def dg(b: bytes) -> str:
+        return "sha256:" + hashlib.sha256(b).hexdigest()
+
+    source = ops_pb2.Op(source=ops_pb2.SourceOp(identifier="docker-image://docker.io/library/debian:bookworm-slim"))
+    source.platform.OS, source.platform.Architecture = "linux", "amd64"
+    src = source.SerializeToString(deterministic=True)
+    terminal = ops_pb2.Op(inputs=[ops_pb2.Input(digest=dg(src), index=0)]).SerializeToString(deterministic=True)
+    definition = ops_pb2.Definition()
+    getattr(definition, "def").extend([src, terminal])
+    definition.metadata[dg(src)].description["llb.customname"] = "[1/1] FROM debian"
+    out = with_config_file(definition, "/app/cerebrium.toml", "x = 1\n")
+    assert out is not None
+    ops = [ops_pb2.Op.FromString(b) for b in getattr(out, "def")]
+    assert len(ops) == 3 and ops[0] == source
+    layer, end = ops[1], ops[2]
+    assert [(i.digest, i.index) for i in layer.inputs] == [(dg(src), 0)]
+    assert [a.mkdir.path for a in layer.file.actions[:1]] == ["/app"]
+    assert (layer.file.actions[1].mkfile.path, layer.file.actions[1].mkfile.data) == ("/app/cerebrium.toml", b"x = 1\n")
+    assert layer.platform.Architecture == "amd64"
+    layer_digest = dg(getattr(out, "def")[1])
+    assert [i.digest for i in end.inputs] == [layer_digest]
+    assert out.metadata[layer_digest].description["llb.customname"].startswith("[config] ")
+    assert out.metadata[dg(src)].description["llb.customname"] == "[1/1] FROM debian"
+    assert with_config_file(ops_pb2.Definition(), "/app/c.toml", "") is None

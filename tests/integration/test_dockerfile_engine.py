@@ -74,6 +74,7 @@ def test_dockerfile_path_app_builds_and_verifies(app_dockerfile_app: Path, engin
     instructions = [e.name for e in events if isinstance(e, StepFinished) and e.step == "dockerfile"]
     assert any(name.startswith("[") and "COPY app.py" in name for name in instructions)
     assert [s.step for s in result.steps] == ["dockerfile", "config"]
+    assert any(isinstance(e, StepFinished) and e.step == "config" for e in events)  # the cerebrium.toml layer
     config = inspect(engine_target, tag)
     assert config["ExposedPorts"] == {"8093/tcp": {}}
     assert config["Cmd"] == ["python3", "app.py"] and config["WorkingDir"] == "/srv"  # the Dockerfile's own
@@ -96,3 +97,7 @@ def test_dockerfile_path_context_is_the_selected_files(app_dockerfile_app: Path,
                           "cd /ctx && find . -type f | sort"], env=engine_env, check=True, capture_output=True,
                          text=True, timeout=120).stdout.split()
     assert out == ["./app.py", "./docker/Dockerfile"]  # notes/ and cerebrium.toml are outside include/exclude
+    toml = subprocess.run(["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/cat", tag,
+                           "/app/cerebrium.toml"], env=engine_env, check=True, capture_output=True, text=True,
+                          timeout=120).stdout
+    assert toml == (app_dockerfile_app / "cerebrium.toml").read_text()  # the config step's layer

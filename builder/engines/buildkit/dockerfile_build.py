@@ -9,7 +9,9 @@ step) and for building an exported Dockerfile (``builder dockerfile``):
    ``filename``, ``build-arg:*``, ``force-network-mode``); the frontend reads
    ``local://context`` and ``local://dockerfile`` from our session;
 3. the result's ``containerimage.config`` is amended with cerebrium.toml's
-   port, health check, labels (and entrypoint/env when configured);
+   port, health check, labels (and entrypoint/env when configured), and with
+   ``config_file`` a second ``LLBBridge/Solve`` adds cerebrium.toml as the
+   ``config`` step's layer (:mod:`builder.engines.buildkit.config_layer`);
 4. ``LLBBridge/Return`` hands the result and the amended config back, and the
    exporter writes the image.
 
@@ -38,6 +40,7 @@ import grpc
 from builder.engines import BuildOptions, BuildResult, StepOutcome
 from builder.engines.buildkit._pb import control_pb2, gateway_pb2, rpc_status_pb2
 from builder.engines.buildkit.client import EngineClient
+from builder.engines.buildkit.config_layer import with_config_file
 from builder.engines.buildkit.errors import map_rpc_error, rpc_code, rpc_details
 from builder.engines.buildkit.session import (
     FileSyncProvider,
@@ -52,6 +55,8 @@ from builder.engines.events import (
     BuildStarted,
     EngineProgress,
     EventSink,
+    Mismatch,
+    Prediction,
     StepFinished,
     StepLog,
     StepStarted,
@@ -60,6 +65,8 @@ from builder.errors import EngineError, SolveFailed, StepFailure
 from builder.plan.model import Plan, StepKind
 
 BUILD_ID_KEY = "buildkit-controlapi-buildid"
+CONFIG_STEP = StepKind.CONFIG.value
+_FROM = re.compile(r"^\[(?:[^\]\s]+ )?\d+/\d+\] FROM ")
 _INSTRUCTION = re.compile(r"^\[(?:[^\]\s]+ )?\d+/\d+\] ")
 FRONTEND = "dockerfile.v0"
 CONFIG_KEY = "containerimage.config"
@@ -197,15 +204,15 @@ class InstructionTracker:
         state.started = _ts(v.started) or state.started
         state.completed = _ts(v.completed) or state.completed
         state.error = v.error or state.error
-        instruction = is_instruction(state.name)
-        if instruction and state.started and not state.announced and not state.cached:
+        step = self.step if is_instruction(state.name) else CONFIG_STEP if state.name.startswith("[config] ") else None
+        if step and state.started and not state.announced and not state.cached:
             state.announced = True
-            self._emit(StepStarted(self.step, state.name))
+            self._emit(StepStarted(step, state.name))
         if state.completed and not state.finished:
             state.finished = True
             seconds = max(0.0, (state.completed or 0) - (state.started or state.completed or 0))
-            if instruction:
-                self._emit(StepFinished(self.step, state.name, state.cached, seconds, None, state.error or None))
+            if step:
+                self._emit(StepFinished(step, state.name, state.cached, seconds, None, state.error or None))
             else:
                 self._emit(EngineProgress(state.name, True, state.cached, seconds))
 
@@ -216,6 +223,10 @@ class InstructionTracker:
     def instructions(self) -> list[_Vertex]:
         """The instruction vertices in first-seen order."""
         return [self.vertices[d] for d in self.order if is_instruction(self.vertices[d].name)]
+
+    def config_vertex(self) -> _Vertex | None:
+        """The ``[config]`` layer's vertex, when one was built."""
+        return next((self.vertices[d] for d in self.order if self.vertices[d].name.startswith("[config] ")), None)
 
     def failed(self) -> _Vertex | None:
         return next((v for v in (self.vertices[d] for d in self.order) if v.error), None)
@@ -239,11 +250,12 @@ class DockerfileBuild:
     instructions: tuple[tuple[str, bool, float], ...]
     config: dict[str, Any]
     seconds: float
+    config_layer: tuple[bool, float] | None = None  # (cached, seconds) of the cerebrium.toml layer
 
     @property
     def cached(self) -> bool:
-        """True when every instruction came from the cache."""
-        return all(c for _, c, _ in self.instructions)
+        """True when every instruction came from the cache (FROM is a source: it only resolves the base image)."""
+        return all(c for name, c, _ in self.instructions if not _FROM.match(name))
 
 
 def _exporter(client: EngineClient, tag: str | None) -> tuple[str, dict[str, str]]:
@@ -262,6 +274,7 @@ def build_dockerfile(
     ca_bundle: str | os.PathLike[str] | None = None,
     on_event: EventSink | None = None,
     timeout: float | None = None,
+    config_file: tuple[str, str] | None = None,
 ) -> DockerfileBuild:
     """Build ``source`` with dockerfile.v0, amend its config with ``patch``, export as ``tag``.
 
@@ -278,15 +291,21 @@ def build_dockerfile(
         attachables.append(SecretsProvider.with_ca_bundle(ca_bundle))
     tracker = InstructionTracker(on_event)
     with Session.start(client.control, *attachables) as session:
-        response, config = _solve(client, session.id, source, tag, patch or ConfigPatch(), network, tracker, timeout)
+        response, config = _solve(client, session.id, source, tag, patch or ConfigPatch(), network, tracker, timeout,
+                                  config_file)
     instructions = tuple((v.name, v.cached, max(0.0, (v.completed or 0) - (v.started or v.completed or 0)))
                          for v in tracker.instructions())
+    layer = tracker.config_vertex()
+    layer_outcome = None
+    if layer is not None:
+        layer_outcome = (layer.cached, max(0.0, (layer.completed or 0) - (layer.started or layer.completed or 0)))
     return DockerfileBuild(tuple(sorted(response.items())), instructions, config,
-                           round(time.monotonic() - started, 3))
+                           round(time.monotonic() - started, 3), layer_outcome)
 
 
 def _solve(client: EngineClient, session_id: str, source: DockerfileSource, tag: str | None, patch: ConfigPatch,
-           network: str | None, tracker: InstructionTracker, timeout: float | None) -> tuple[dict[str, str], dict[str, Any]]:
+           network: str | None, tracker: InstructionTracker, timeout: float | None,
+           config_file: tuple[str, str] | None) -> tuple[dict[str, str], dict[str, Any]]:
     ref = f"builder-df-{uuid.uuid4().hex}"
     exporter, attrs = _exporter(client, tag)
     request = control_pb2.SolveRequest(Ref=ref, Session=session_id, Exporter=exporter,
@@ -313,7 +332,7 @@ def _solve(client: EngineClient, session_id: str, source: DockerfileSource, tag:
             raise
         config = amend_config(json.loads(result.metadata.get(CONFIG_KEY) or b"{}"), patch)
         returned = gateway_pb2.Result()
-        returned.ref.id = _result_ref(result)
+        returned.ref.id = _with_config_layer(client, result, config_file, metadata, timeout)
         for key, value in result.metadata.items():
             returned.metadata[key] = value
         returned.metadata[CONFIG_KEY] = json.dumps(config, sort_keys=True, separators=(",", ":")).encode("utf-8")
@@ -329,6 +348,21 @@ def _solve(client: EngineClient, session_id: str, source: DockerfileSource, tag:
         raise
     reader.join(10)
     return dict(response.ExporterResponse), config
+
+
+def _with_config_layer(client: EngineClient, result: gateway_pb2.Result, config_file: tuple[str, str] | None,
+                       metadata: tuple[tuple[str, str], ...], timeout: float | None) -> str:
+    """The ref to export: the frontend's, or (with ``config_file``) a second solve adding that file on top."""
+    ref_id = _result_ref(result)
+    if config_file is None or result.WhichOneof("result") != "ref":
+        return ref_id
+    definition = with_config_file(getattr(result.ref, "def"), *config_file)
+    if definition is None:
+        return ref_id
+    layered = client.bridge.Solve(gateway_pb2.SolveRequest(Definition=definition, allowResultReturn=True,
+                                                           allowResultArrayRef=True),
+                                  metadata=metadata, timeout=timeout).result
+    return _result_ref(layered)
 
 
 def _result_ref(result: gateway_pb2.Result) -> str:
@@ -382,21 +416,30 @@ def build_plan_dockerfile(client: EngineClient, plan: Plan, project_dir: str | o
     if on_event is not None:
         on_event(BuildStarted(plan.app, tuple(s.id.value for s in plan.steps), engine))
     predictions = dict(options.predictions)
+    config_step = plan.get(StepKind.CONFIG)
+    config_file = (config_step.inputs.toml_path, config_step.inputs.toml_text) if config_step is not None else None
     built = build_dockerfile(client, plan_source(plan, project_dir), tag=options.tag,
                              patch=ConfigPatch.from_plan(plan), network=options.network,
-                             ca_bundle=options.ca_bundle, on_event=on_event, timeout=options.timeout)
+                             ca_bundle=options.ca_bundle, on_event=on_event, timeout=options.timeout,
+                             config_file=config_file)
     steps = []
+    mismatches = []
     for step in plan.steps:
-        cached = built.cached if step.id == StepKind.DOCKERFILE else True  # config is metadata: no layer
-        seconds = sum(s for _, _, s in built.instructions) if step.id == StepKind.DOCKERFILE else 0.0
+        if step.id == StepKind.DOCKERFILE:
+            cached, seconds = built.cached, sum(s for _, _, s in built.instructions)
+        else:  # the config layer (cerebrium.toml); without one the step is image metadata only
+            cached, seconds = built.config_layer or (True, 0.0)
         predicted = predictions.get(step.id.value)
-        steps.append(StepOutcome(step.id.value, step.key, step.id.value, cached, round(seconds, 3),
-                                 "hit" if predicted == "hit" else "miss" if predicted == "miss" else None))
+        expected: Prediction | None = "hit" if predicted == "hit" else "miss" if predicted == "miss" else None
+        steps.append(StepOutcome(step.id.value, step.key, step.id.value, cached, round(seconds, 3), expected))
+        if expected is not None and (expected == "hit") != cached:
+            mismatches.append(Mismatch(step.id.value, step.key, expected, cached, step.id.value))
     response = dict(built.exporter_response)
     if on_event is not None:
-        on_event(BuildFinished(options.tag, built.seconds, ()))
+        on_event(BuildFinished(options.tag, built.seconds, tuple(mismatches)))
     return BuildResult(image=options.tag, image_id=response.get("containerimage.digest"), steps=tuple(steps),
-                       mismatches=(), seconds=built.seconds, engine=engine, exporter_response=built.exporter_response)
+                       mismatches=tuple(mismatches), seconds=built.seconds, engine=engine,
+                       exporter_response=built.exporter_response)
 
 
 __all__: Sequence[str] = (
