@@ -38,6 +38,7 @@ from builder.plan import (
     diff_plans,
     make_plan,
 )
+from builder.verify import VerifyResult, VerifySettings, verify_image
 
 __all__ = [
     "Analysis",
@@ -66,6 +67,8 @@ __all__ = [
     "StepRef",
     "StepStatus",
     "VerifyFailed",
+    "VerifyResult",
+    "VerifySettings",
     "__version__",
     "analyze",
     "build",
@@ -76,4 +79,5 @@ __all__ = [
     "load_config",
     "make_plan",
     "plan_project",
+    "verify_image",
 ]
