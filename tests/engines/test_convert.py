@@ -201,3 +201,19 @@ def test_shell_commands_are_one_argv_item_each(commands: list[str]) -> None:
 
 def test_shell_module_is_the_commands_shape() -> None:
     assert shell.Inputs is CommandInputs
+
+
+def test_local_requirements_are_mounted_from_their_own_session_dir() -> None:
+    from builder.plan.model import FileEntry, FileManifest, StepRef
+
+    manifest = FileManifest.of([FileEntry("pkg/setup.py", "file", 10, "blake3:00")])
+    local = pip.LocalSource(StepRef(StepKind.FILES, "source"), ("pkg",), manifest)
+    steps = (_base(), Step(StepKind.PYTHON, "k1", (), python.Inputs("3.11")),
+             Step(StepKind.PIP, "k2", (), pip.Inputs("pip", "-e ./pkg\n", local=local)))
+    converted = convert_plan(_plan(*steps))
+    assert dict(converted.local_dirs) == {"pip-local": manifest}
+    op = ops_by_name(converted)["[pip] pip install -r requirements.txt"]
+    app = next(m for m in op.exec.mounts if m.dest == "/app")
+    assert app.input >= 0 and not app.readonly and app.output == -1
+    assert op.exec.meta.cwd == "/app"
+    assert "exec.mount.bind.readwrite-nooutput" in converted.definition.caps()

@@ -200,3 +200,19 @@ def test_unreachable_engine_exits_4(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 4
     err = capsys.readouterr().err
     assert "nothing.sock" in err and "hint:" in err
+
+
+def test_rich_writer_renders_without_a_terminal() -> None:
+    from builder.cli.progress import RichWriter
+    from builder.engines.events import BuildStarted
+
+    writer = RichWriter()
+    writer.console.file = io.StringIO()
+    writer(BuildStarted("app", ("base", "pip"), "dockerd"))
+    writer(StepStarted("pip", "[pip] x"))
+    writer(StepLog("pip", "downloading"))
+    writer(StepFinished("pip", "[pip] x", False, 2.0, "miss"))
+    writer(BuildFinished("app:1", 2.5, ()))
+    writer.close()
+    assert writer.rows["pip"][:2] == ["[green]done[/]", "2.0s"]
+    assert writer.rows["base"][0] == "waiting"

@@ -151,3 +151,34 @@ def test_capability_dependent_outputs(app_build_basic: Path, engine_target: Engi
         names = set(tar.getnames())
     assert {"app/main.py", "app/cerebrium.toml", "opt/venv/bin/python"} <= {n.lstrip("./") for n in names}
     assert result.image == str(tmp_path / "r.tar")
+
+
+def test_timeout_cancels_the_solve(app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path) -> None:
+    nonce = uuid.uuid4().hex
+    toml = app_build_basic / "cerebrium.toml"
+    toml.write_text(toml.read_text().replace("shell_commands = [", f'shell_commands = ["sleep 120 # {nonce}", '))
+    events: list[Event] = []
+    with pytest.raises(SolveFailed, match="timed out"):
+        build(app_build_basic, engine=engine_target.address, cache_dir=tmp_path / "cache", ca_bundle=CA,
+              timeout=20, on_event=events.append)
+    assert not any(isinstance(e, StepFinished) and e.step == "shell" and not e.error for e in events)
+
+
+def test_cli_builds_a_saved_plan_with_json_progress(app_build_basic: Path, engine_target: EngineTarget,
+                                                    engine_env: dict[str, str], tmp_path: Path) -> None:
+    import sys
+
+    env = {**engine_env, "BUILDER_CA_BUNDLE": CA}
+    plan = subprocess.run([sys.executable, "-m", "builder", "plan", str(app_build_basic), "--format", "json",
+                           "--no-record", "--cache-dir", str(tmp_path / "c")], env=env, capture_output=True,
+                          text=True, check=True).stdout
+    (tmp_path / "plan.json").write_text(plan)
+    done = subprocess.run([sys.executable, "-m", "builder", "build", str(app_build_basic), "--plan",
+                           str(tmp_path / "plan.json"), "--progress", "json", "--cache-dir", str(tmp_path / "c")],
+                          env=env, capture_output=True, text=True, check=False, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    steps = [line["id"] for line in lines if line["event"] == "step"]
+    assert sorted(steps) == sorted(s["id"] for s in json.loads(plan)["steps"])
+    assert lines[-1]["event"] == "done" and "mismatches" in lines[-1]
+    assert all(set(line) == {"event", "id", "line"} for line in lines if line["event"] == "log")

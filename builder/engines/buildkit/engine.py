@@ -114,7 +114,6 @@ class BuildKitEngine:
         if tarball is not None:
             attachables.append(FileSendProvider(tarball))
         entitlements = ("network.host",) if network == "host" else ()
-        spec = SolveSpec(converted.definition, export, None, entitlements, config, options.timeout)
         with Session.start(self.client.control, *attachables) as session:  # type: ignore[arg-type]
             spec = SolveSpec(converted.definition, export, session.id, entitlements, config, options.timeout)
             response = run_solve(self.client, spec, tracker, cancel)
