@@ -33,11 +33,13 @@ never read twice.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import os
 import re
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,9 +159,24 @@ def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None
     be read, or a selected name is not valid UTF-8.
     """
     base = _root(root)
-    found, executable, notes, skipped = _walk(base, rules)
-    entries, hashed, remembered = _digest(base, found, executable, stat_source)
-    return FileSelection(FileManifest.from_sorted(tuple(entries)), tuple(notes), hashed, remembered, tuple(skipped))
+    with _gc_paused():
+        found, executable, notes, skipped = _walk(base, rules)
+        entries, hashed, remembered = _digest(base, found, executable, stat_source)
+        manifest = FileManifest.from_sorted(tuple(entries))
+    return FileSelection(manifest, tuple(notes), hashed, remembered, tuple(skipped))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC: a walk allocates ~500,000 acyclic tuples and strings, and every automatic
+    collection would re-traverse everything the process holds (measured: up to 40% of a warm plan)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _root(root: Path) -> str:
