@@ -43,6 +43,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from cache import statfile
@@ -143,7 +144,7 @@ class StatCache:
         self._columns: dict[str, Columns] = {}  # root → as loaded, until first needed as a dict
         self._tables: dict[str, Snapshot] = {}  # root → table in use by this object
         self._stored: dict[str, Columns | Snapshot] = {}  # root → what the store holds (skips equal writes)
-        self._batch: dict[str, list[str]] = {}  # root → relative paths of the last batch spanning it
+        self._batch: dict[str, tuple[list[str], str]] = {}  # root → (paths, prefix) of the last batch spanning it
         self._covering: dict[str, str | None] = {}  # directory → root whose snapshot covers it
 
     # -- StatSource ---------------------------------------------------------
@@ -152,14 +153,13 @@ class StatCache:
         """Digests for a batch (aligned with ``keys``), answered from one snapshot."""
         if not keys:
             return []
-        paths = [k[0] for k in keys]
+        paths = list(map(itemgetter(0), keys))
         spanned = common_root(paths)
         covered = self._cover(spanned)
         root = spanned if covered is None else covered
-        rels = _relative(paths, _prefix(root))
         if root == spanned:
-            self._batch[root] = rels
-        return self._answer(root, keys, rels)
+            self._batch[root] = (paths, _prefix(root))
+        return self._answer(root, keys, paths)
 
     def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
         """The remembered digest of ``path`` when its stat tuple is unchanged, else None."""
@@ -266,19 +266,23 @@ class StatCache:
             del self._columns[root]
         return table
 
-    def _answer(self, root: str, keys: Sequence[StatKey], rels: list[str]) -> list[str | None]:
+    def _answer(self, root: str, keys: Sequence[StatKey], paths: list[str]) -> list[str | None]:
+        """Look ``keys`` (whose paths are ``paths``) up in ``root``'s snapshot."""
+        prefix = _prefix(root)
         if root not in self._tables:
             columns = self._load(root)
-            if rels == columns.paths:  # the usual warm walk: same files, same (sorted) order
-                given = [k[1:] for k in keys]
-                stored = list(zip(columns.sizes, columns.mtimes, columns.inodes, strict=True))
-                if given == stored:
+            # The usual warm walk asks for exactly the stored files in stored (sorted) order:
+            # two string compares and one list compare, no per-file Python code.
+            if len(paths) == columns.count and "\0".join(paths) == columns.full_paths(prefix):
+                stored = list(zip(paths, columns.sizes, columns.mtimes, columns.inodes, strict=True))
+                given = keys if isinstance(keys, list) else list(keys)
+                if stored == given:
                     return list(columns.digests)
-                return [d if g == s else None for g, s, d in zip(given, stored, columns.digests, strict=True)]
+                return [d if a == b else None for a, b, d in zip(given, stored, columns.digests, strict=True)]
         get = self._table(root).get
         out: list[str | None] = []
         append = out.append
-        for rel, (_, size, mtime_ns, inode) in zip(rels, keys, strict=True):
+        for rel, (_, size, mtime_ns, inode) in zip(_relative(paths, prefix), keys, strict=True):
             entry = get(rel)
             append(
                 entry[3]
@@ -291,7 +295,7 @@ class StatCache:
         current = self._table(root)
         batch = self._batch.pop(root, None)
         if batch is not None:  # the last batch spanned this root: keep only its paths
-            current = {rel: current[rel] for rel in batch if rel in current}
+            current = {rel: current[rel] for rel in _relative(*batch) if rel in current}
         else:
             current = dict(current)
         current.update(new)
@@ -353,9 +357,9 @@ class RootStatSource:
 
     def get_digests(self, keys: Sequence[StatKey]) -> list[str | None]:
         """Digests aligned with ``keys``; the batch is remembered as the tree's file list."""
-        rels = _relative([k[0] for k in keys], self._prefix)
-        self._cache._batch[self.root] = rels
-        return self._cache._answer(self.root, keys, rels)
+        paths = list(map(itemgetter(0), keys))
+        self._cache._batch[self.root] = (paths, self._prefix)
+        return self._cache._answer(self.root, keys, paths)
 
     def put_digests(self, entries: Mapping[StatKey, str]) -> None:
         """Merge entries into the root's snapshot and save it."""

@@ -22,7 +22,6 @@ import gc
 import sys
 from array import array
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from cache.errors import RecordError
 from cache.records import dumps, loads
@@ -35,15 +34,46 @@ StatEntry = tuple[int, int, int, str]
 """(size, mtime_ns, inode, digest)."""
 
 
-class Columns(NamedTuple):
-    """A decoded snapshot, column by column, sorted by path."""
+class Columns:
+    """A decoded snapshot, column by column, sorted by path.
 
-    paths: list[str]
-    sizes: list[int]
-    mtimes: list[int]
-    inodes: list[int]
-    digests: list[str]
-    saved_at: float
+    The paths stay one NUL-separated string until a list is asked for: the
+    warm-walk check compares whole strings (see ``full_paths``).
+    """
+
+    __slots__ = ("_paths", "_text", "count", "digests", "inodes", "mtimes", "saved_at", "sizes")
+
+    def __init__(
+        self,
+        text: str,
+        count: int,
+        sizes: list[int],
+        mtimes: list[int],
+        inodes: list[int],
+        digests: list[str],
+        saved_at: float,
+    ) -> None:
+        self._text = text
+        self._paths: list[str] | None = None
+        self.count = count
+        self.sizes = sizes
+        self.mtimes = mtimes
+        self.inodes = inodes
+        self.digests = digests
+        self.saved_at = saved_at
+
+    @property
+    def paths(self) -> list[str]:
+        """The relative paths, sorted."""
+        if self._paths is None:
+            self._paths = self._text.split("\0") if self.count else []
+        return self._paths
+
+    def full_paths(self, prefix: str) -> str:
+        """NUL-joined ``prefix + path`` of every entry, built with one C-level replace."""
+        if not self.count:
+            return ""
+        return prefix + self._text.replace("\0", "\0" + prefix) if prefix else self._text
 
     def as_dict(self) -> dict[str, StatEntry]:
         """{path: (size, mtime_ns, inode, digest)}."""
@@ -52,8 +82,26 @@ class Columns(NamedTuple):
                 zip(self.paths, zip(self.sizes, self.mtimes, self.inodes, self.digests, strict=True), strict=True)
             )
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Columns):
+            return NotImplemented
+        return (self._text, self.count, self.sizes, self.mtimes, self.inodes, self.digests, self.saved_at) == (
+            other._text,
+            other.count,
+            other.sizes,
+            other.mtimes,
+            other.inodes,
+            other.digests,
+            other.saved_at,
+        )
 
-EMPTY = Columns([], [], [], [], [], 0.0)
+    __hash__ = None  # type: ignore[assignment]  # mutable lists inside
+
+    def __repr__(self) -> str:
+        return f"Columns(count={self.count}, saved_at={self.saved_at})"
+
+
+EMPTY = Columns("", 0, [], [], [], [], 0.0)
 
 
 class _gc_paused:
@@ -132,9 +180,9 @@ def decode(raw: bytes | None) -> Columns:
     count, paths_len, digests_len, saved_at, swap = layout
     body = memoryview(raw)[end + 1 :]
     with _gc_paused():
-        paths = _split(bytes(body[:paths_len]), count)
+        text = _text(bytes(body[:paths_len]), count)
         digests = _split(bytes(body[paths_len : paths_len + digests_len]), count)
-        if paths is None or digests is None:
+        if text is None or digests is None:
             return EMPTY
         at = paths_len + digests_len
         columns = []
@@ -145,7 +193,7 @@ def decode(raw: bytes | None) -> Columns:
                 column.byteswap()
             columns.append(column.tolist())
             at += 8 * count
-    return Columns(paths, columns[0], columns[1], columns[2], digests, saved_at)
+    return Columns(text, count, columns[0], columns[1], columns[2], digests, saved_at)
 
 
 def _layout(header: object, body_len: int) -> tuple[int, int, int, float, bool] | None:
@@ -161,6 +209,14 @@ def _layout(header: object, body_len: int) -> tuple[int, int, int, float, bool] 
     if array("q").itemsize != 8 or body_len != paths_len + digests_len + 24 * count:
         return None
     return count, paths_len, digests_len, float(saved_at), order != sys.byteorder
+
+
+def _text(data: bytes, count: int) -> str | None:
+    """The NUL-joined paths, when they are exactly ``count``."""
+    text = data.decode("utf-8", "surrogateescape")
+    if count == 0:
+        return "" if not text else None
+    return text if text.count("\0") == count - 1 else None
 
 
 def _split(data: bytes, count: int) -> list[str] | None:

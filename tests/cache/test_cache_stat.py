@@ -248,3 +248,30 @@ def test_never_a_wrong_digest_and_own_writes_are_read_back(tmp_path_factory: pyt
             assert c.stats.get_digest(p, 1, m, 1) in (None, d)
     finally:
         c.close()
+
+
+@pytest.mark.parametrize("change", ["none", "edit", "add", "delete", "reorder", "tuple-keys"])
+def test_warm_walk_fast_path_agrees_with_lookups(cache_dir: Path, change: str) -> None:
+    """The list-compare fast path and the dict path give the same answers."""
+    keys = [(f"/r/d{i % 3}/f{i:03d}.py", i, i * 10, i + 7) for i in range(60)]
+    keys.sort()
+    with open_cache(cache_dir) as c:
+        c.stats.get_digests(keys)
+        c.stats.put_digests({k: f"d{k[0]}" for k in keys})
+    asked = list(keys)
+    if change == "edit":
+        asked[5] = (asked[5][0], asked[5][1] + 1, asked[5][2], asked[5][3])
+    elif change == "add":
+        asked.insert(7, ("/r/d0/new.py", 1, 1, 1))
+    elif change == "delete":
+        del asked[9]
+    elif change == "reorder":
+        asked.reverse()
+    expected = [None if k not in keys else f"d{k[0]}" for k in asked]
+    with open_cache(cache_dir) as c:
+        got = c.stats.get_digests(tuple(asked) if change == "tuple-keys" else asked)
+        assert got == expected
+        singles = [c.stats.get_digest(*k) for k in asked]
+        assert singles == expected
+    with open_cache(cache_dir) as c:
+        assert c.stats.for_root("/r").get_digests(asked) == expected

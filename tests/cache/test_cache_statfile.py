@@ -54,7 +54,7 @@ def test_unstorable_entries_are_left_out_not_fatal() -> None:
 
 
 def test_empty_table_round_trips() -> None:
-    assert statfile.decode(statfile.encode({}, 5.0)) == statfile.Columns([], [], [], [], [], 5.0)
+    assert statfile.decode(statfile.encode({}, 5.0)) == statfile.Columns("", 0, [], [], [], [], 5.0)
 
 
 def test_other_byte_order_is_read_correctly() -> None:
