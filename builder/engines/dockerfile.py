@@ -72,6 +72,7 @@ class _Out:
     files: dict[str, str] = field(default_factory=dict)  # generated context files
     directives: list[str] = field(default_factory=list)  # parser directives hoisted from a user Dockerfile
     venv: str = "/opt/venv"
+    user_dockerfile: bool = False  # the plan builds the user's Dockerfile: its PATH is kept
 
 
 def render_dockerfile(plan: Plan) -> DockerfileExport:
@@ -222,6 +223,7 @@ def _files(step: Step, out: _Out) -> None:
 def _dockerfile(step: Step, out: _Out) -> None:
     inputs = step.inputs
     out.context.update(e.path for e in inputs.context.entries)
+    out.user_dockerfile = True
     body = inputs.dockerfile.splitlines()
     while body and _is_directive(body[0]):
         out.directives.append(body.pop(0))
@@ -240,7 +242,8 @@ def _config(step: Step, out: _Out) -> None:
     source = posixpath.basename(inputs.toml_path)
     out.context.add(source)
     out.lines.append("COPY " + _json([source, inputs.toml_path]))
-    out.lines.append("ENV PATH=" + _quote(":".join((*image.path_prepend, DEFAULT_PATH))))
+    if image.path_prepend or not out.user_dockerfile:  # as builder build's image config (dockerfile_build keeps PATH)
+        out.lines.append("ENV PATH=" + _quote(":".join((*image.path_prepend, DEFAULT_PATH))))
     for name, value in image.env:
         out.lines.append(f"ENV {name}={_quote(value)}")
     if image.working_dir:

@@ -176,6 +176,7 @@ def test_user_dockerfile_is_kept_and_directives_hoisted(tmp_path: Path) -> None:
     assert "FROM debian:bookworm-slim" in lines and "COPY app.py /srv/" in lines
     assert lines.index("COPY app.py /srv/") < lines.index('COPY ["cerebrium.toml", "/app/cerebrium.toml"]')
     assert "!app.py" in export.dockerignore.splitlines()
+    assert not any(ln.startswith("ENV PATH=") for ln in lines)  # the user's Dockerfile keeps its PATH
 
 
 def test_label_and_path_escaping() -> None:
