@@ -48,7 +48,7 @@ from typing import Any
 
 from cache import statfile
 from cache.records import dumps
-from cache.statfile import Columns, StatEntry
+from cache.statfile import Columns, StatEntry, gc_paused
 from cache.store import Store, Txn
 
 Snapshot = dict[str, StatEntry]
@@ -268,6 +268,10 @@ class StatCache:
 
     def _answer(self, root: str, keys: Sequence[StatKey], paths: list[str]) -> list[str | None]:
         """Look ``keys`` (whose paths are ``paths``) up in ``root``'s snapshot."""
+        with gc_paused():  # 100,000 short-lived tuples would otherwise trigger collections of the whole heap
+            return self._lookup(root, keys, paths)
+
+    def _lookup(self, root: str, keys: Sequence[StatKey], paths: list[str]) -> list[str | None]:
         prefix = _prefix(root)
         if root not in self._tables:
             columns = self._load(root)

@@ -77,7 +77,7 @@ class Columns:
 
     def as_dict(self) -> dict[str, StatEntry]:
         """{path: (size, mtime_ns, inode, digest)}."""
-        with _gc_paused():
+        with gc_paused():
             return dict(
                 zip(self.paths, zip(self.sizes, self.mtimes, self.inodes, self.digests, strict=True), strict=True)
             )
@@ -104,7 +104,7 @@ class Columns:
 EMPTY = Columns("", 0, [], [], [], [], 0.0)
 
 
-class _gc_paused:
+class gc_paused:
     """Building 100,000 tuples would trigger many useless cyclic-GC passes (none of this is cyclic)."""
 
     def __enter__(self) -> None:
@@ -179,7 +179,7 @@ def decode(raw: bytes | None) -> Columns:
         return EMPTY
     count, paths_len, digests_len, saved_at, swap = layout
     body = memoryview(raw)[end + 1 :]
-    with _gc_paused():
+    with gc_paused():
         text = _text(bytes(body[:paths_len]), count)
         digests = _split(bytes(body[paths_len : paths_len + digests_len]), count)
         if text is None or digests is None:
