@@ -30,6 +30,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -240,9 +241,13 @@ def verify_image(
     try:
         checks = _wait_ready(image, container_id, settings, runtime, probe_fn, clock, sleep, started)
         elapsed = clock() - started
-        return VerifyResult(image, True, elapsed, checks, tuple(_safe_logs(runtime, container_id, 20)))
-    finally:
-        runtime.remove(container_id)
+        result = VerifyResult(image, True, elapsed, checks, tuple(_safe_logs(runtime, container_id, 20)))
+    except BaseException:
+        with suppress(BuilderError):  # removal is still attempted; the original failure is what gets reported
+            runtime.remove(container_id)
+        raise
+    runtime.remove(container_id)
+    return result
 
 
 def docker_for_engine(engine: str | None = None, env: Mapping[str, str] | None = None) -> DockerAPI:

@@ -234,3 +234,17 @@ def test_settings_from_image_labels(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.port, settings.readycheck_endpoint, settings.healthcheck_endpoint, settings.timeout) == (
         8123, "/ready", "/health", 90.0)
     assert VerifySettings.from_image({}).port == 8000
+
+
+def test_a_failing_removal_does_not_hide_the_verify_failure(port: int) -> None:
+    from builder.errors import EngineError
+
+    class BrokenRemove(FakeRuntime):
+        def remove(self, container_id: str) -> None:
+            super().remove(container_id)
+            raise EngineError("daemon went away")
+
+    runtime = BrokenRemove(mode="crash", exit_code=2)
+    with pytest.raises(VerifyFailed, match="exited with code 2"):
+        verify_image("img", VerifySettings(port=port), runtime=runtime, sleep=lambda s: None)
+    assert runtime.removed == ["c-img"]
