@@ -1,0 +1,74 @@
+"""The Python API: plan_project wiring (cache optional), make_plan defaults, public names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from plan_helpers import FULL_TOML, write_project
+
+import builder
+from builder.api import plan_project
+from builder.errors import ConfigError
+
+
+def test_public_names() -> None:
+    for name in ("make_plan", "analyze", "diff_plans", "plan_project", "diff_projects", "diff_git", "Plan", "Step",
+                 "StepKind", "StepRef", "CacheMount", "FileManifest", "Analysis", "PlanDiff", "KEY_SCHEME_VERSION"):
+        assert name in builder.__all__
+
+
+def test_make_plan_resolves_dependencies_itself(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", FULL_TOML)
+    plan = builder.make_plan(builder.load_config(root))
+    assert "torch==2.0.0" in plan.step("pip").inputs.requirements_txt
+
+
+def test_plan_project_records_history(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", FULL_TOML)
+    cache = tmp_path / "cache"
+    plan, analysis, diagnostics = plan_project(root, cache_dir=cache, record=False)
+    assert "no earlier plan" in analysis.steps[0].reason
+    assert not any(d.key_path == "cache" for d in diagnostics)
+    plan_project(root, cache_dir=cache)
+    (root / "main.py").write_text("changed\n")
+    plan2, analysis2, _ = plan_project(root, cache_dir=cache)
+    assert plan2.step("base").key == plan.step("base").key
+    assert analysis2.status("files").reason == "files: 1 changed (main.py)"
+    assert analysis2.status("base").reason.startswith("same key as the last plan")
+
+
+def test_plan_project_without_the_cache_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cache", None)  # import cache → ImportError
+    root = write_project(tmp_path / "p", FULL_TOML)
+    plan, analysis, diagnostics = plan_project(root, cache_dir=tmp_path / "c")
+    assert [d.key_path for d in diagnostics].count("cache") == 1
+    assert len(analysis.misses) == len(plan.steps)
+
+
+def test_plan_project_survives_a_failing_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cache
+
+    def broken(self, key):  # type: ignore[no-untyped-def]
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(cache.StepCache, "is_built", broken)
+    root = write_project(tmp_path / "p", FULL_TOML)
+    _, analysis, diagnostics = plan_project(root, cache_dir=tmp_path / "c")
+    warnings = [d.message for d in diagnostics if d.key_path == "cache"]
+    assert len(warnings) == 1 and "disk on fire" in warnings[0]
+    assert all(s.status == "miss" for s in analysis.steps)
+
+
+def test_plan_project_reports_config_warnings(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", FULL_TOML + "\n[cerebrium.build]\nuse_uv = true\n")
+    _, _, diagnostics = plan_project(root, cache_dir=tmp_path / "c", record=False)
+    assert any(d.level == "warning" and "cerebrium.build" in d.key_path for d in diagnostics)
+
+
+def test_plan_project_invalid_config(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", FULL_TOML.replace('python_version = "3.11"', 'python_version = "2.7"'))
+    with pytest.raises(ConfigError):
+        plan_project(root, cache_dir=tmp_path / "c")
