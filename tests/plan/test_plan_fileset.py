@@ -205,3 +205,14 @@ def test_non_utf8_file_name_is_an_error(tmp_path: Path) -> None:
         pytest.skip("file system refuses non-UTF-8 names")
     with pytest.raises(PlanError, match="not valid UTF-8"):
         select_files(tmp_path, FileRules())
+
+
+def test_large_and_empty_files_hash_like_small_ones(tmp_path: Path) -> None:
+    import blake3
+
+    big = os.urandom(3 << 20)
+    (tmp_path / "big.bin").write_bytes(big)
+    (tmp_path / "empty").write_bytes(b"")
+    entries = {e.path: e for e in select_files(tmp_path, FileRules()).manifest}
+    assert entries["big.bin"] == ("big.bin", "file", len(big), "blake3:" + blake3.blake3(big).hexdigest())
+    assert entries["empty"] == ("empty", "file", 0, "blake3:" + blake3.blake3(b"").hexdigest())
