@@ -24,7 +24,8 @@ same snapshots:
 * ``load_snapshot(root)`` / ``save_snapshot(root, snapshot)`` — explicit bulk
   access with relative paths (``save_snapshot`` replaces, and writes nothing
   when the snapshot equals what the store already holds); ``for_root(root)``
-  wraps them as a ``StatSource`` over paths relative to ``root``::
+  wraps a root's snapshot as a ``StatSource`` (with ``get_digests``) that
+  takes paths relative to ``root`` or absolute under it::
 
       snap = stats.load_snapshot(root)        # {relpath: (size, mtime_ns, inode, digest)}
       e = snap.get(rel)
@@ -137,7 +138,22 @@ def _relative(paths: list[str], prefix: str) -> list[str]:
 
 
 class StatCache:
-    """Remembered content digests of files (see the module docstring for the three ways in)."""
+    """Remembered content digests of files; implements ``StatSource`` (+ ``get_digests``).
+
+    For planning a project tree, ask once for the whole walk, in walk order::
+
+        source = cache.stats.for_root(project_dir)       # or cache.stats itself
+        digests = source.get_digests(keys)               # keys: [(path, size, mtime_ns, inode), ...]
+        source.put_digests({key: digest for the files that were hashed})
+
+    ``get_digests`` loads the root's snapshot once (one read); a sorted,
+    unchanged tree is answered by list comparisons (~0.1 s for 100,000 files
+    including the load); ``put_digests`` after it writes the snapshot once,
+    keeping only the paths of that batch (deleted files drop out).
+    ``load_snapshot(root)`` / ``save_snapshot(root, table)`` give the table
+    ``{relative path: (size, mtime_ns, inode, digest)}`` directly.  See the
+    module docstring for per-path use and the rules for nested roots.
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store
