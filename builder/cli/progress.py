@@ -5,6 +5,7 @@ JSON events (stdout, one object per line, for CI runners)::
     {"event": "log", "id": "pip", "line": "UV_PIP_INSTALL_STARTED"}
     {"event": "step", "id": "pip", "cached": false, "seconds": 12.3, "predicted": "miss"}
     {"event": "done", "image": "app:dev", "mismatches": [{"id", "key", "predicted", "cached", "vertex"}]}
+    {"event": "error", "id": "shell", "message": "..."}      (instead of "done" when the build fails)
 
 ``step`` events come once per plan step when its vertex ends; ``predicted``
 is the plan's hit/miss (null without a step cache).  Plain and rich write to

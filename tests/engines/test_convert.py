@@ -217,3 +217,18 @@ def test_local_requirements_are_mounted_from_their_own_session_dir() -> None:
     assert app.input >= 0 and not app.readonly and app.output == -1
     assert op.exec.meta.cwd == "/app"
     assert "exec.mount.bind.readwrite-nooutput" in converted.definition.caps()
+
+
+@pytest.mark.parametrize(("text", "pinned"), [
+    ("six==1.16.0\n", True),
+    ('six==1.16.0\nidna==3.7; python_version < "3.0"\n', True),
+    ("six>=1.16\n", False),
+    ("six==1.*\n", False),
+    ("--index-url https://x\nsix==1.16.0\n", False),
+    ("pkg @ https://x/pkg.whl\n", False),
+    ("", False),
+])
+def test_offline_first_only_for_fully_pinned_sets(text: str, pinned: bool) -> None:
+    from builder.engines.buildkit.convert import all_pinned
+
+    assert all_pinned(text) is pinned

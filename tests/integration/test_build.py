@@ -182,3 +182,42 @@ def test_cli_builds_a_saved_plan_with_json_progress(app_build_basic: Path, engin
     assert sorted(steps) == sorted(s["id"] for s in json.loads(plan)["steps"])
     assert lines[-1]["event"] == "done" and "mismatches" in lines[-1]
     assert all(set(line) == {"event", "id", "line"} for line in lines if line["event"] == "log")
+
+
+def test_capability_dependent_request_shapes(app_build_basic: Path, engine_target: EngineTarget) -> None:
+    from builder.api import plan_project
+    from builder.engines import BuildOptions
+    from builder.engines.buildkit import BuildKitEngine
+
+    plan = plan_project(app_build_basic, record=False)[0]
+    with BuildKitEngine.connect(engine_target.address) as engine:
+        caps = engine.client.capabilities
+        converted, export, config, network = engine.prepare(plan, BuildOptions(tag="x:y"))
+    assert ("mergeop" in converted.definition.caps()) == caps.supports_mergeop
+    if caps.kind == "dockerd":
+        assert network == "host" and export.route == "gateway" and export.exporters[0].type == "moby"
+    else:
+        assert export.exporters[0].type == "image" and "containerimage.config" in dict(export.exporters[0].attrs)
+    assert config is not None and b'"Entrypoint":["python","main.py"]' in config
+
+
+def test_leaving_the_event_iterator_cancels_the_build(app_build_basic: Path, engine_target: EngineTarget) -> None:
+    from builder.api import plan_project
+    from builder.engines import BuildOptions
+    from builder.engines.buildkit import BuildKitEngine
+    from builder.engines.events import StepStarted
+
+    nonce = uuid.uuid4().hex
+    toml = app_build_basic / "cerebrium.toml"
+    toml.write_text(toml.read_text().replace("shell_commands = [", f'shell_commands = ["sleep 300 # {nonce}", '))
+    plan = plan_project(app_build_basic, record=False)[0]
+    seen = []
+    with BuildKitEngine.connect(engine_target.address) as engine:
+        events = engine.iter_build(plan, app_build_basic, BuildOptions(ca_bundle=Path(CA)))
+        for event in events:
+            seen.append(event)
+            if isinstance(event, StepStarted) and event.step == "shell":
+                break
+        events.close()  # like Ctrl-C in a CLI: the solve is cancelled on the engine, the thread ends
+    assert any(isinstance(e, StepStarted) and e.step == "shell" for e in seen)
+    assert not any(isinstance(e, StepFinished) and e.step == "shell" for e in seen)

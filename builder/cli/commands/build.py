@@ -9,12 +9,13 @@ cancelled on the engine).
 from __future__ import annotations
 
 import argparse
+import json
 
 from builder.api import build
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
 from builder.cli.progress import make_writer
-from builder.errors import ConfigError
+from builder.errors import BuilderError, ConfigError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,7 +26,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Plan cerebrium.toml and build it on a BuildKit engine (one vertex per plan step), then "
         "record the steps in the step cache and compare each step's predicted hit/miss with BuildKit's "
         "cached flag. The default network is host on dockerd (the local engine has no bridge) and the "
-        "engine's sandbox network on buildkitd.",
+        "engine's sandbox network on buildkitd. Without runtime.custom.entrypoint the image runs "
+        "`python main.py` in /app (port 8000). Python comes from the base image (python3.X), else "
+        "Debian's python3 when it is that version, else `uv python install` (needs network access to "
+        "uv's Python download source). Exit codes: 1 step failed, 2 invalid input, 4 no engine.",
     )
     parser.add_argument("path", nargs="?", default=".", help="cerebrium.toml or its directory (default: .)")
     parser.add_argument("--tag", "-t", help="image name: moby exporter on dockerd, image exporter on buildkitd")
@@ -63,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir, ca_bundle=args.ca_bundle, network=args.network, timeout=args.timeout,
             plan_file=args.plan_file, on_event=writer,
         )
+    except BuilderError as exc:
+        if args.progress == "json":  # CI runners reading stdout see the failure as an event too
+            failure = getattr(exc, "failure", None)
+            output.out(json.dumps({"event": "error", "id": failure.step_id if failure else None,
+                                   "message": exc.message}, ensure_ascii=False))
+        raise
     finally:
         writer.close()
     output.diagnostics(diagnostics)

@@ -193,12 +193,26 @@ def convert_pip(state: State, step: Step, b: _Build) -> State:
         mounts.append(Mount("/app", "bind", local.output))
         workdir = "/app"
     ca_mounts, ca_env = _ca(b)
+    mode = "offline-first" if inputs.installer == "uv" and all_pinned(inputs.requirements_txt) else "online"
     args = ["/bin/sh", "-c", scripts.PIP, "pip", inputs.installer, inputs.venv,
-            "/run/builder/pip/requirements.txt", "/run/builder/pip/constraints.txt"]
+            "/run/builder/pip/requirements.txt", "/run/builder/pip/constraints.txt", mode]
     text = ("uv pip" if inputs.installer == "uv" else "pip") + " install -r requirements.txt"
     b.commands[step.id] = text
     return state.dir(workdir).run(args, name=vertex_name(step.id, text), mounts=[*mounts, *ca_mounts],
                                   env=ca_env).dir("/")
+
+
+def all_pinned(requirements_txt: str) -> bool:
+    """True when every requirement line pins one exact version (``name==1.2.3``, markers allowed).
+
+    Only then may uv install from its cache without asking the index: an unpinned spec must
+    see the index's newest release.
+    """
+    lines = [ln.split(";", 1)[0].strip() for ln in requirements_txt.splitlines()]
+    reqs = [ln for ln in lines if ln and not ln.startswith("#")]
+    return bool(reqs) and all(
+        not ln.startswith("-") and ln.count("==") == 1 and "*" not in ln and "," not in ln and "@" not in ln
+        for ln in reqs)
 
 
 def convert_files(state: State, step: Step, b: _Build) -> State:

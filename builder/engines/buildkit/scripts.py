@@ -57,9 +57,11 @@ UV_PYTHON_INSTALL_DIR=/opt/python "$tools/bin/uv" venv --seed --python "$v" "$ve
 #: argv: apt [--no-install-recommends] PACKAGE...
 APT = "set -eu\n" + _APT_FUNCS + 'apt_install "$@"\n'
 
-#: argv: pip INSTALLER VENV REQUIREMENTS CONSTRAINTS  (the marker is the step's first output line)
+#: argv: pip INSTALLER VENV REQUIREMENTS CONSTRAINTS MODE  (the marker is the step's first output line)
+#: MODE ``offline-first``: every requirement is pinned, so uv first tries its cache alone (no index
+#: round trips when a changed set's wheels were downloaded before) and falls back to the index.
 PIP = f"""set -eu
-installer="$1"; venv="$2"; req="$3"; cons="$4"
+installer="$1"; venv="$2"; req="$3"; cons="$4"; mode="$5"
 if [ "$installer" = uv ]; then echo UV_PIP_INSTALL_STARTED; else echo PIP_INSTALL_STARTED; fi
 set -- -r "$req"
 if [ -s "$cons" ]; then set -- "$@" -c "$cons"; fi
@@ -68,7 +70,13 @@ if [ "$installer" = uv ]; then
   if [ ! -x "$tools/bin/uv" ]; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --target "$tools" uv
   fi
-  VIRTUAL_ENV="$venv" UV_CACHE_DIR=/root/.cache/uv UV_LINK_MODE=copy "$tools/bin/uv" pip install --python "$venv/bin/python" "$@"
+  export VIRTUAL_ENV="$venv" UV_CACHE_DIR=/root/.cache/uv UV_LINK_MODE=copy
+  if [ "$mode" = offline-first ] && out=$("$tools/bin/uv" pip install --offline --python "$venv/bin/python" "$@" 2>&1); then
+    printf '%s\n' "$out"
+  else
+    if [ "$mode" = offline-first ]; then echo "uv: not everything is in the cache; resolving with the index"; fi
+    "$tools/bin/uv" pip install --python "$venv/bin/python" "$@"
+  fi
 else
   PIP_CACHE_DIR=/root/.cache/pip "$venv/bin/python" -m pip install --disable-pip-version-check "$@"
 fi
