@@ -210,3 +210,19 @@ def test_lock_unpinned_fixture_against_pypi(
     spy = SubprocessSpy(monkeypatch)
     assert main(["lock", str(project)]) == 0
     assert spy.calls == []
+
+
+def test_lock_with_unusable_cache_dir_warns_and_still_runs(tmp_path, capsys):
+    """An unusable --cache-dir degrades to an in-memory store: a warning, never an internal error."""
+    from builder.cli import main
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "a"\n')
+    code = main(["lock", str(project), "--cache-dir", str(blocker / "sub")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "unusable" in err
+    assert "internal error" not in err

@@ -51,11 +51,18 @@ def open_store(cache_dir: Path | None) -> ResolutionStore:
         cache_dir = Path(os.environ["BUILDER_CACHE_DIR"])
     try:
         import cache
-
-        store: ResolutionStore = cache.open_cache(cache_dir).resolutions
-        return store
-    except (ImportError, AttributeError):
+    except ImportError:
         return MemoryResolutionStore()
+    try:
+        opened = cache.open_cache(cache_dir)
+    except cache.CacheUnavailable as exc:
+        # Locking still works without the cache; it just repeats network work.
+        output.warn(f"{exc}; resolving without the resolution cache")
+        return MemoryResolutionStore()
+    for message in opened.warnings:
+        output.warn(message)
+    store: ResolutionStore = opened.resolutions
+    return store
 
 
 def run(args: argparse.Namespace) -> int:
