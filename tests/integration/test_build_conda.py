@@ -13,6 +13,7 @@ import pytest
 
 from builder.api import build
 from builder.engines.events import Event, StepLog
+from builder.errors import SolveFailed
 from tests.deps.deps_helpers import load_channel_module
 from tests.integration.conftest import EngineTarget
 
@@ -44,8 +45,12 @@ def test_conda_packages_install_into_the_prefix(channel_url: str, engine_target:
     (app / "main.py").write_text("print('conda')\n")
     events: list[Event] = []
     out = tmp_path / "rootfs.tar"
-    result, _, _ = build(app, engine=engine_target.address, cache_dir=tmp_path / "cache", ca_bundle=CA,
-                         on_event=events.append, output=f"type=tar,dest={out}")
+    try:
+        result, _, _ = build(app, engine=engine_target.address, cache_dir=tmp_path / "cache", ca_bundle=CA,
+                             on_event=events.append, output=f"type=tar,dest={out}")
+    except SolveFailed as exc:
+        tail = "\n".join(exc.failure.log_tail) if exc.failure else ""
+        pytest.fail(f"{exc.message}\n{tail}")
     import tarfile
 
     with tarfile.open(out) as tar:
