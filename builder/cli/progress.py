@@ -43,10 +43,23 @@ class JsonWriter:
         if isinstance(event, StepLog):
             self._write({"event": "log", "id": event.step, "line": event.line})
         elif isinstance(event, StepFinished):
-            self._write({"event": "step", "id": event.step, "cached": event.cached, "seconds": event.seconds,
-                         "predicted": event.predicted})
+            self._write(
+                {
+                    "event": "step",
+                    "id": event.step,
+                    "cached": event.cached,
+                    "seconds": event.seconds,
+                    "predicted": event.predicted,
+                }
+            )
         elif isinstance(event, BuildFinished):
-            self._write({"event": "done", "image": event.image, "mismatches": [m.to_json() for m in event.mismatches]})
+            self._write(
+                {
+                    "event": "done",
+                    "image": event.image,
+                    "mismatches": [m.to_json() for m in event.mismatches],
+                }
+            )
 
     def close(self) -> None:
         """Nothing to tear down."""
@@ -69,7 +82,9 @@ class PlainWriter:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, BuildStarted):
-            self._write(f"building {event.app} on {event.engine}: {' → '.join(event.steps)}")
+            self._write(
+                f"building {event.app} on {event.engine}: {' → '.join(event.steps)}"
+            )
         elif isinstance(event, StepStarted):
             self._write(f"#{self._n(event.step)} {event.name}")
         elif isinstance(event, StepLog):
@@ -83,8 +98,10 @@ class PlainWriter:
             else:
                 self._write(f"#{n} DONE {event.seconds:.1f}s")
         elif isinstance(event, EngineProgress):
-            self._write(f"#{self._n(event.name)} {event.name} {'CACHED' if event.cached else 'DONE'} "
-                        f"{event.seconds:.1f}s")
+            self._write(
+                f"#{self._n(event.name)} {event.name} {'CACHED' if event.cached else 'DONE'} "
+                f"{event.seconds:.1f}s"
+            )
         elif isinstance(event, BuildFinished):
             self._write(f"built {event.image or '(no export)'} in {event.seconds:.1f}s")
 
@@ -102,7 +119,9 @@ class RichWriter:
         self.console = Console(stderr=True)
         self.rows: dict[str, list[str]] = {}
         self.title = "build"
-        self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
+        self.live = Live(
+            self._table(), console=self.console, refresh_per_second=8, transient=False
+        )
         self.live.start()
 
     def _table(self) -> Any:
@@ -125,7 +144,11 @@ class RichWriter:
             self.rows.setdefault(event.step, ["", "", ""])[2] = event.line
         elif isinstance(event, StepFinished):
             row = self.rows.setdefault(event.step, ["", "", ""])
-            row[0] = "[red]failed[/]" if event.error else ("[cyan]cached[/]" if event.cached else "[green]done[/]")
+            row[0] = (
+                "[red]failed[/]"
+                if event.error
+                else ("[cyan]cached[/]" if event.cached else "[green]done[/]")
+            )
             row[1] = f"{event.seconds:.1f}s"
         elif isinstance(event, BuildFinished):
             self.title += f" — {event.image or 'no export'} in {event.seconds:.1f}s"

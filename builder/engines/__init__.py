@@ -91,8 +91,13 @@ class BuildResult:
 class Engine(Protocol):
     """Something that executes a plan into an image."""
 
-    def build(self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions,
-              on_event: EventSink | None = None) -> BuildResult:
+    def build(
+        self,
+        plan: Plan,
+        project_dir: str | os.PathLike[str],
+        options: BuildOptions,
+        on_event: EventSink | None = None,
+    ) -> BuildResult:
         """Build ``plan`` from the files under ``project_dir``; raise SolveFailed/EngineError on failure."""
         ...
 
@@ -101,4 +106,11 @@ class Engine(Protocol):
         ...
 
 
-__all__ = ["BuildOptions", "BuildResult", "Engine", "NetworkMode", "OutputSpec", "StepOutcome"]
+__all__ = [
+    "BuildOptions",
+    "BuildResult",
+    "Engine",
+    "NetworkMode",
+    "OutputSpec",
+    "StepOutcome",
+]

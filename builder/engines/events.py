@@ -77,8 +77,13 @@ class Mismatch:
     vertex: str
 
     def to_json(self) -> dict[str, object]:
-        return {"id": self.step, "key": self.key, "predicted": self.predicted, "cached": self.cached,
-                "vertex": self.vertex}
+        return {
+            "id": self.step,
+            "key": self.key,
+            "predicted": self.predicted,
+            "cached": self.cached,
+            "vertex": self.vertex,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,5 +95,7 @@ class BuildFinished:
     mismatches: tuple[Mismatch, ...]
 
 
-Event = Union[BuildStarted, StepStarted, StepLog, StepFinished, EngineProgress, BuildFinished]  # noqa: UP007
+Event = Union[
+    BuildStarted, StepStarted, StepLog, StepFinished, EngineProgress, BuildFinished
+]  # noqa: UP007
 EventSink = Callable[[Event], None]

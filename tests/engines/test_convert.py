@@ -32,8 +32,13 @@ def fixture_plan(name: str) -> Plan:
 
 def ops_by_name(converted) -> dict[str, ops_pb2.Op]:  # type: ignore[no-untyped-def]
     names = converted.definition.names()
-    return {names[d]: ops_pb2.Op.FromString(b) for d, b in zip(converted.definition.digests, converted.definition.ops,
-                                                                strict=True) if d in names}
+    return {
+        names[d]: ops_pb2.Op.FromString(b)
+        for d, b in zip(
+            converted.definition.digests, converted.definition.ops, strict=True
+        )
+        if d in names
+    }
 
 
 def test_one_named_vertex_per_step() -> None:
@@ -44,26 +49,41 @@ def test_one_named_vertex_per_step() -> None:
     for kind, digest in converted.step_digests:
         assert names[digest].startswith(f"[{kind.value}] ")
         assert step_from_name(names[digest]) is kind
-    assert names[converted.digest_of(StepKind.PIP)] == "[pip] uv pip install -r requirements.txt"
+    assert (
+        names[converted.digest_of(StepKind.PIP)]
+        == "[pip] uv pip install -r requirements.txt"
+    )
     assert all(converted.step_of(d) is not None for d in names)
 
 
 def test_same_plan_gives_identical_definitions() -> None:
-    for options in (ConvertOptions(), ConvertOptions(merge=True, ca_bundle=True, network="none")):
+    for options in (
+        ConvertOptions(),
+        ConvertOptions(merge=True, ca_bundle=True, network="none"),
+    ):
         first = convert_plan(fixture_plan("build-basic"), options).definition.to_bytes()
-        assert all(convert_plan(fixture_plan("build-basic"), options).definition.to_bytes() == first
-                   for _ in range(5))
+        assert all(
+            convert_plan(fixture_plan("build-basic"), options).definition.to_bytes()
+            == first
+            for _ in range(5)
+        )
 
 
 def test_cache_mounts_and_ca_secret() -> None:
-    converted = convert_plan(fixture_plan("build-basic"), ConvertOptions(ca_bundle=True))
+    converted = convert_plan(
+        fixture_plan("build-basic"), ConvertOptions(ca_bundle=True)
+    )
     ops = ops_by_name(converted)
     apt_op = ops["[apt] apt-get install netbase"]
-    caches = {m.cacheOpt.ID: m for m in apt_op.exec.mounts if m.mountType == ops_pb2.CACHE}
+    caches = {
+        m.cacheOpt.ID: m for m in apt_op.exec.mounts if m.mountType == ops_pb2.CACHE
+    }
     assert set(caches) == {"builder-apt-archives", "builder-apt-lists"}
     assert all(m.cacheOpt.sharing == ops_pb2.LOCKED for m in caches.values())
     pip_op = ops["[pip] uv pip install -r requirements.txt"]
-    pip_caches = {m.cacheOpt.ID for m in pip_op.exec.mounts if m.mountType == ops_pb2.CACHE}
+    pip_caches = {
+        m.cacheOpt.ID for m in pip_op.exec.mounts if m.mountType == ops_pb2.CACHE
+    }
     assert {"builder-uv-cache", "builder-tools-uv"} <= pip_caches
     for op in (apt_op, pip_op):
         secrets = [m for m in op.exec.mounts if m.mountType == ops_pb2.SECRET]
@@ -84,7 +104,9 @@ def test_requirements_reach_pip_as_a_file() -> None:
     ops = ops_by_name(convert_plan(plan))
     req = ops["[pip] requirements.txt"]
     files = {a.mkfile.path: a.mkfile.data for a in req.file.actions}
-    assert files["/requirements.txt"].decode() == plan.step("pip").inputs.requirements_txt
+    assert (
+        files["/requirements.txt"].decode() == plan.step("pip").inputs.requirements_txt
+    )
     pip_op = ops["[pip] uv pip install -r requirements.txt"]
     assert "six" not in " ".join(pip_op.exec.meta.args)
     assert pip_op.exec.meta.args[2] == scripts.PIP
@@ -93,29 +115,49 @@ def test_requirements_reach_pip_as_a_file() -> None:
 def test_network_mode_and_merge_choice() -> None:
     plan = fixture_plan("build-basic")
     host = convert_plan(plan, ConvertOptions(network="host"))
-    assert all(op.exec.network == ops_pb2.HOST for op in ops_by_name(host).values() if op.WhichOneof("op") == "exec")
+    assert all(
+        op.exec.network == ops_pb2.HOST
+        for op in ops_by_name(host).values()
+        if op.WhichOneof("op") == "exec"
+    )
     assert "exec.meta.network" in host.definition.caps()
     chain = convert_plan(plan, ConvertOptions(merge=False))
     merged = convert_plan(plan, ConvertOptions(merge=True))
     assert "mergeop" not in chain.definition.caps()
     assert "mergeop" in merged.definition.caps()
     files = ops_by_name(merged)["[files] copy 1 project file → /app"]
-    assert files.file.actions[0].input == -1  # its own layer, independent of the dependency layers
+    assert (
+        files.file.actions[0].input == -1
+    )  # its own layer, independent of the dependency layers
 
 
 def test_files_source_is_stable_per_project() -> None:
-    converted = convert_plan(fixture_plan("build-basic"), ConvertOptions(shared_key_hint="builder-build-basic"))
-    local = next(op for op in ops_by_name(converted).values() if op.WhichOneof("op") == "source"
-                 and op.source.identifier == "local://context")
+    converted = convert_plan(
+        fixture_plan("build-basic"),
+        ConvertOptions(shared_key_hint="builder-build-basic"),
+    )
+    local = next(
+        op
+        for op in ops_by_name(converted).values()
+        if op.WhichOneof("op") == "source" and op.source.identifier == "local://context"
+    )
     assert dict(local.source.attrs) == {"local.sharedkeyhint": "builder-build-basic"}
     assert [name for name, _ in converted.local_dirs] == ["context"]
 
 
 def test_config_layer_writes_the_toml() -> None:
     plan = fixture_plan("build-basic")
-    config = ops_by_name(convert_plan(plan))["[config] /app/cerebrium.toml + image config"]
-    written = {a.mkfile.path: a.mkfile.data for a in config.file.actions if a.WhichOneof("action") == "mkfile"}
-    assert written["/app/cerebrium.toml"].decode() == plan.step("config").inputs.toml_text
+    config = ops_by_name(convert_plan(plan))[
+        "[config] /app/cerebrium.toml + image config"
+    ]
+    written = {
+        a.mkfile.path: a.mkfile.data
+        for a in config.file.actions
+        if a.WhichOneof("action") == "mkfile"
+    }
+    assert (
+        written["/app/cerebrium.toml"].decode() == plan.step("config").inputs.toml_text
+    )
 
 
 def test_conda_step_installs_from_a_spec_file() -> None:
@@ -133,7 +175,12 @@ def test_dockerfile_plans_are_refused_clearly() -> None:
     from builder.plan.model import FileManifest
     from builder.plan.steps import dockerfile
 
-    step = Step(StepKind.DOCKERFILE, "k", (), dockerfile.Inputs("Dockerfile", "FROM x", FileManifest.of([])))
+    step = Step(
+        StepKind.DOCKERFILE,
+        "k",
+        (),
+        dockerfile.Inputs("Dockerfile", "FROM x", FileManifest.of([])),
+    )
     with pytest.raises(EngineUnsupported, match="dockerfile_path"):
         convert_plan(Plan("a", (step,), 1))
 
@@ -149,14 +196,21 @@ def test_image_config_from_the_plan() -> None:
     assert config["Labels"]["ai.cerebrium.app"] == "build-basic"
     assert config["Labels"]["dev.builder.plan.pip"] == plan.step("pip").key
     health = config["Healthcheck"]
-    assert health["Test"][:2] == ["CMD", "/opt/venv/bin/python"] and "/health" in health["Test"][3]
+    assert (
+        health["Test"][:2] == ["CMD", "/opt/venv/bin/python"]
+        and "/health" in health["Test"][3]
+    )
     assert health["Interval"] == 10 * 10**9
     assert json.loads(image_config_bytes(plan)) == doc
 
 
 # --- user data never reaches a shell as text --------------------------------------------------
 
-_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=30)
+_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=30,
+)
 
 
 def _plan(*steps: Step) -> Plan:
@@ -164,7 +218,9 @@ def _plan(*steps: Step) -> Plan:
 
 
 def _base() -> Step:
-    return Step(StepKind.BASE, "k0", (), base.Inputs("docker.io/library/debian:bookworm-slim"))
+    return Step(
+        StepKind.BASE, "k0", (), base.Inputs("docker.io/library/debian:bookworm-slim")
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -172,7 +228,9 @@ def _base() -> Step:
 def test_apt_packages_are_argv_items(packages: list[str]) -> None:
     step = Step(StepKind.APT, "k1", (), apt.Inputs(tuple(packages)))
     converted = convert_plan(_plan(_base(), step))
-    op = ops_by_name(converted)[converted.definition.names()[converted.digest_of(StepKind.APT)]]
+    op = ops_by_name(converted)[
+        converted.definition.names()[converted.digest_of(StepKind.APT)]
+    ]
     args = list(op.exec.meta.args)
     assert args[:4] == ["/bin/sh", "-c", scripts.APT, "apt"]
     assert args[4:] == ["--no-install-recommends", *packages]
@@ -180,14 +238,22 @@ def test_apt_packages_are_argv_items(packages: list[str]) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(requirements=_TEXT, version=st.sampled_from(["3.10", "3.11", "3.12"]))
-def test_pip_requirements_and_versions_never_enter_the_script(requirements: str, version: str) -> None:
-    steps = (_base(), Step(StepKind.PYTHON, "k1", (), python.Inputs(version)),
-             Step(StepKind.PIP, "k2", (), pip.Inputs("pip", requirements)))
+def test_pip_requirements_and_versions_never_enter_the_script(
+    requirements: str, version: str
+) -> None:
+    steps = (
+        _base(),
+        Step(StepKind.PYTHON, "k1", (), python.Inputs(version)),
+        Step(StepKind.PIP, "k2", (), pip.Inputs("pip", requirements)),
+    )
     converted = convert_plan(_plan(*steps))
     for op in ops_by_name(converted).values():
         if op.WhichOneof("op") == "exec":
             assert op.exec.meta.args[2] in (scripts.PYTHON, scripts.PIP)
-            assert requirements not in op.exec.meta.args[2] or requirements in scripts.PIP + scripts.PYTHON
+            assert (
+                requirements not in op.exec.meta.args[2]
+                or requirements in scripts.PIP + scripts.PYTHON
+            )
 
 
 @settings(max_examples=60, deadline=None)
@@ -195,8 +261,17 @@ def test_pip_requirements_and_versions_never_enter_the_script(requirements: str,
 def test_shell_commands_are_one_argv_item_each(commands: list[str]) -> None:
     step = Step(StepKind.SHELL, "k1", (), CommandInputs(tuple(commands)))
     converted = convert_plan(_plan(_base(), step))
-    op = ops_by_name(converted)[converted.definition.names()[converted.digest_of(StepKind.SHELL)]]
-    assert list(op.exec.meta.args) == ["/bin/sh", "-c", scripts.COMMANDS, "run", "/app", *commands]
+    op = ops_by_name(converted)[
+        converted.definition.names()[converted.digest_of(StepKind.SHELL)]
+    ]
+    assert list(op.exec.meta.args) == [
+        "/bin/sh",
+        "-c",
+        scripts.COMMANDS,
+        "run",
+        "/app",
+        *commands,
+    ]
 
 
 def test_shell_module_is_the_commands_shape() -> None:
@@ -208,8 +283,11 @@ def test_local_requirements_are_mounted_from_their_own_session_dir() -> None:
 
     manifest = FileManifest.of([FileEntry("pkg/setup.py", "file", 10, "blake3:00")])
     local = pip.LocalSource(StepRef(StepKind.FILES, "source"), ("pkg",), manifest)
-    steps = (_base(), Step(StepKind.PYTHON, "k1", (), python.Inputs("3.11")),
-             Step(StepKind.PIP, "k2", (), pip.Inputs("pip", "-e ./pkg\n", local=local)))
+    steps = (
+        _base(),
+        Step(StepKind.PYTHON, "k1", (), python.Inputs("3.11")),
+        Step(StepKind.PIP, "k2", (), pip.Inputs("pip", "-e ./pkg\n", local=local)),
+    )
     converted = convert_plan(_plan(*steps))
     assert dict(converted.local_dirs) == {"pip-local": manifest}
     op = ops_by_name(converted)["[pip] pip install -r requirements.txt"]
@@ -219,15 +297,18 @@ def test_local_requirements_are_mounted_from_their_own_session_dir() -> None:
     assert "exec.mount.bind.readwrite-nooutput" in converted.definition.caps()
 
 
-@pytest.mark.parametrize(("text", "pinned"), [
-    ("six==1.16.0\n", True),
-    ('six==1.16.0\nidna==3.7; python_version < "3.0"\n', True),
-    ("six>=1.16\n", False),
-    ("six==1.*\n", False),
-    ("--index-url https://x\nsix==1.16.0\n", False),
-    ("pkg @ https://x/pkg.whl\n", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    ("text", "pinned"),
+    [
+        ("six==1.16.0\n", True),
+        ('six==1.16.0\nidna==3.7; python_version < "3.0"\n', True),
+        ("six>=1.16\n", False),
+        ("six==1.*\n", False),
+        ("--index-url https://x\nsix==1.16.0\n", False),
+        ("pkg @ https://x/pkg.whl\n", False),
+        ("", False),
+    ],
+)
 def test_offline_first_only_for_fully_pinned_sets(text: str, pinned: bool) -> None:
     from builder.engines.buildkit.convert import all_pinned
 

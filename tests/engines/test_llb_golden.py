@@ -23,7 +23,10 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 APPS = Path(__file__).resolve().parents[2] / "fixtures" / "apps"
 APP_NAMES = sorted(p.name for p in APPS.iterdir() if (p / "cerebrium.toml").is_file())
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
-LAYOUTS = (("chain", ConvertOptions(merge=False)), ("merge", ConvertOptions(merge=True)))
+LAYOUTS = (
+    ("chain", ConvertOptions(merge=False)),
+    ("merge", ConvertOptions(merge=True)),
+)
 
 
 def render(name: str) -> str:
@@ -38,7 +41,10 @@ def render(name: str) -> str:
         names = converted.definition.names()
         total = hashlib.sha256(converted.definition.to_bytes()).hexdigest()
         lines.append(f"{layout} definition sha256:{total}")
-        lines.extend(f"{layout} {step.value} {digest} {names[digest]}" for step, digest in converted.step_digests)
+        lines.extend(
+            f"{layout} {step.value} {digest} {names[digest]}"
+            for step, digest in converted.step_digests
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -51,4 +57,6 @@ def test_golden_llb_digests(name: str) -> None:
         path.write_text(text, encoding="utf-8")
         return
     assert path.exists(), f"missing {path.name}: run UPDATE_GOLDEN=1 pytest -m golden"
-    assert path.read_text(encoding="utf-8") == text, f"{path.name} differs (UPDATE_GOLDEN=1 to regenerate)"
+    assert path.read_text(encoding="utf-8") == text, (
+        f"{path.name} differs (UPDATE_GOLDEN=1 to regenerate)"
+    )

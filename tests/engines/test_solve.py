@@ -29,12 +29,24 @@ from builder.errors import EngineUnsupported
 from builder.plan.model import StepKind
 
 APPS = Path(__file__).resolve().parents[2] / "fixtures" / "apps"
-DOCKERD20 = derive_capabilities(kind="dockerd", buildkit_version=None, daemon_version="20.10.24",
-                                llb_caps=["exec.meta.base", "file.base"])
-DOCKERD26 = derive_capabilities(kind="dockerd", buildkit_version="v0.0.0+unknown", daemon_version="26.1.5",
-                                llb_caps=["exec.meta.base", "file.base", "mergeop", "exporter.multiple"])
-BUILDKITD = derive_capabilities(kind="buildkitd", buildkit_version="v0.13.2", daemon_version=None,
-                                llb_caps=["exec.meta.base", "file.base", "mergeop", "exporter.multiple"])
+DOCKERD20 = derive_capabilities(
+    kind="dockerd",
+    buildkit_version=None,
+    daemon_version="20.10.24",
+    llb_caps=["exec.meta.base", "file.base"],
+)
+DOCKERD26 = derive_capabilities(
+    kind="dockerd",
+    buildkit_version="v0.0.0+unknown",
+    daemon_version="26.1.5",
+    llb_caps=["exec.meta.base", "file.base", "mergeop", "exporter.multiple"],
+)
+BUILDKITD = derive_capabilities(
+    kind="buildkitd",
+    buildkit_version="v0.13.2",
+    daemon_version=None,
+    llb_caps=["exec.meta.base", "file.base", "mergeop", "exporter.multiple"],
+)
 CONFIG = b'{"config":{}}'
 
 
@@ -42,7 +54,9 @@ def test_dockerd_tag_uses_moby_through_the_gateway() -> None:
     for caps in (DOCKERD20, DOCKERD26):
         plan = plan_export(caps, BuildOptions(tag="app:1"), CONFIG)
         assert plan.route == "gateway"
-        assert [(e.type, dict(e.attrs)) for e in plan.exporters] == [("moby", {"name": "app:1"})]
+        assert [(e.type, dict(e.attrs)) for e in plan.exporters] == [
+            ("moby", {"name": "app:1"})
+        ]
 
 
 def test_buildkitd_tag_puts_config_in_the_image_exporter() -> None:
@@ -50,34 +64,59 @@ def test_buildkitd_tag_puts_config_in_the_image_exporter() -> None:
     assert plan.route == "direct"
     (exporter,) = plan.exporters
     assert exporter.type == "image"
-    assert dict(exporter.attrs) == {"name": "reg/app:1", "push": "true", "containerimage.config": CONFIG.decode()}
+    assert dict(exporter.attrs) == {
+        "name": "reg/app:1",
+        "push": "true",
+        "containerimage.config": CONFIG.decode(),
+    }
 
 
 def test_unsupported_outputs_name_the_engine() -> None:
     with pytest.raises(EngineUnsupported, match="20.10.24"):
         plan_export(DOCKERD20, BuildOptions(tag="a", push=True), CONFIG)
     with pytest.raises(EngineUnsupported, match="oci"):
-        plan_export(DOCKERD20, BuildOptions(output=OutputSpec("oci", Path("x"))), CONFIG)
+        plan_export(
+            DOCKERD20, BuildOptions(output=OutputSpec("oci", Path("x"))), CONFIG
+        )
     with pytest.raises(EngineUnsupported, match="one output per build"):
-        plan_export(DOCKERD20, BuildOptions(tag="a", output=OutputSpec("tar", Path("x"))), CONFIG)
+        plan_export(
+            DOCKERD20,
+            BuildOptions(tag="a", output=OutputSpec("tar", Path("x"))),
+            CONFIG,
+        )
     with pytest.raises(EngineUnsupported, match="--tag"):
         plan_export(BUILDKITD, BuildOptions(push=True), CONFIG)
 
 
 def test_two_outputs_use_the_exporters_list_where_it_exists() -> None:
-    plan = plan_export(BUILDKITD, BuildOptions(tag="a", output=OutputSpec("oci", Path("x.tar"))), CONFIG)
+    plan = plan_export(
+        BUILDKITD,
+        BuildOptions(tag="a", output=OutputSpec("oci", Path("x.tar"))),
+        CONFIG,
+    )
     assert plan.use_list and [e.type for e in plan.exporters] == ["image", "oci"]
-    definition = convert_plan(plan_project(APPS / "minimal", record=False)[0]).definition
-    request = _control_request("r", SolveSpec(definition, plan, "sid", ("network.host",), CONFIG), True)
-    assert [e.Type for e in request.Exporters] == ["image", "oci"] and request.Exporter == ""
+    definition = convert_plan(
+        plan_project(APPS / "minimal", record=False)[0]
+    ).definition
+    request = _control_request(
+        "r", SolveSpec(definition, plan, "sid", ("network.host",), CONFIG), True
+    )
+    assert [e.Type for e in request.Exporters] == [
+        "image",
+        "oci",
+    ] and request.Exporter == ""
     single = plan_export(DOCKERD20, BuildOptions(tag="a"), CONFIG)
-    gateway = _control_request("r", SolveSpec(definition, single, "sid", (), CONFIG), False)
+    gateway = _control_request(
+        "r", SolveSpec(definition, single, "sid", (), CONFIG), False
+    )
     assert gateway.Exporter == "moby" and dict(gateway.ExporterAttrs) == {"name": "a"}
     assert not gateway.HasField("Definition") and len(gateway.Exporters) == 0
 
 
 def test_output_spec_parsing() -> None:
-    assert OutputSpec.parse("type=oci,dest=out.tar") == OutputSpec("oci", Path("out.tar"))
+    assert OutputSpec.parse("type=oci,dest=out.tar") == OutputSpec(
+        "oci", Path("out.tar")
+    )
     for bad in ("type=zip,dest=x", "type=oci"):
         with pytest.raises(ValueError):
             OutputSpec.parse(bad)
@@ -90,8 +129,15 @@ def _ts(seconds: float) -> dict[str, int]:
     return {"seconds": int(seconds), "nanos": int((seconds % 1) * 1e9)}
 
 
-def _vertex(digest: str, name: str, *, cached: bool = False, started: float | None = None,
-            completed: float | None = None, error: str = "") -> control_pb2.Vertex:
+def _vertex(
+    digest: str,
+    name: str,
+    *,
+    cached: bool = False,
+    started: float | None = None,
+    completed: float | None = None,
+    error: str = "",
+) -> control_pb2.Vertex:
     v = control_pb2.Vertex(digest=digest, name=name, cached=cached, error=error)
     if started is not None:
         v.started.FromNanoseconds(int(started * 1e9))
@@ -100,7 +146,9 @@ def _vertex(digest: str, name: str, *, cached: bool = False, started: float | No
     return v
 
 
-def tracker_for(app: str = "build-basic") -> tuple[ProgressTracker, list[object], dict[StepKind, str], dict[str, str]]:
+def tracker_for(
+    app: str = "build-basic",
+) -> tuple[ProgressTracker, list[object], dict[StepKind, str], dict[str, str]]:
     plan = plan_project(APPS / app, record=False)[0]
     converted = convert_plan(plan)
     events: list[object] = []
@@ -112,30 +160,54 @@ def tracker_for(app: str = "build-basic") -> tuple[ProgressTracker, list[object]
 def test_vertices_map_to_steps_with_cached_flags_and_durations() -> None:
     tracker, events, mains, names = tracker_for()
     pip, apt = mains[StepKind.PIP], mains[StepKind.APT]
-    tracker.feed(control_pb2.StatusResponse(vertexes=[
-        _vertex(apt, names[apt], cached=True, started=10, completed=10),
-        _vertex(pip, names[pip], started=11),
-    ]))
-    tracker.feed(control_pb2.StatusResponse(
-        vertexes=[_vertex(pip, names[pip], started=11, completed=14.5)],
-        logs=[control_pb2.VertexLog(vertex=pip, stream=1, msg=b"UV_PIP_INSTALL_STARTED\npart"),
-              control_pb2.VertexLog(vertex=pip, stream=1, msg=b"ial line\n")]))
+    tracker.feed(
+        control_pb2.StatusResponse(
+            vertexes=[
+                _vertex(apt, names[apt], cached=True, started=10, completed=10),
+                _vertex(pip, names[pip], started=11),
+            ]
+        )
+    )
+    tracker.feed(
+        control_pb2.StatusResponse(
+            vertexes=[_vertex(pip, names[pip], started=11, completed=14.5)],
+            logs=[
+                control_pb2.VertexLog(
+                    vertex=pip, stream=1, msg=b"UV_PIP_INSTALL_STARTED\npart"
+                ),
+                control_pb2.VertexLog(vertex=pip, stream=1, msg=b"ial line\n"),
+            ],
+        )
+    )
     tracker.flush()
     finished = {e.step: e for e in events if isinstance(e, StepFinished)}
     assert finished["apt"].cached and finished["apt"].predicted == "hit"
     assert not finished["pip"].cached and finished["pip"].seconds == pytest.approx(3.5)
     assert finished["pip"].predicted == "miss"
-    assert [e.line for e in events if isinstance(e, StepLog)] == ["UV_PIP_INSTALL_STARTED", "partial line"]
-    assert [e.step for e in events if isinstance(e, StepStarted)] == ["pip"]  # cached steps never "start"
+    assert [e.line for e in events if isinstance(e, StepLog)] == [
+        "UV_PIP_INSTALL_STARTED",
+        "partial line",
+    ]
+    assert [e.step for e in events if isinstance(e, StepStarted)] == [
+        "pip"
+    ]  # cached steps never "start"
     observed = tracker.observations()
-    assert observed[StepKind.PIP].cached is False and observed[StepKind.SHELL].seen is False
+    assert (
+        observed[StepKind.PIP].cached is False
+        and observed[StepKind.SHELL].seen is False
+    )
 
 
 def test_unknown_digest_is_matched_by_name() -> None:
     tracker, events, mains, names = tracker_for()
     shell = mains[StepKind.SHELL]
-    tracker.feed(control_pb2.StatusResponse(vertexes=[
-        _vertex("sha256:" + "0" * 64, names[shell], started=1, completed=2)]))
+    tracker.feed(
+        control_pb2.StatusResponse(
+            vertexes=[
+                _vertex("sha256:" + "0" * 64, names[shell], started=1, completed=2)
+            ]
+        )
+    )
     assert [e.step for e in events if isinstance(e, StepFinished)] == ["shell"]
 
 
@@ -143,10 +215,21 @@ def test_failed_step_and_its_tail() -> None:
     tracker, _events, mains, names = tracker_for()
     shell = mains[StepKind.SHELL]
     lines = "".join(f"line {i}\n" for i in range(120)).encode()
-    tracker.feed(control_pb2.StatusResponse(
-        vertexes=[_vertex(shell, names[shell], started=1, completed=2, error="exit code: 3"),
-                  _vertex(mains[StepKind.CONFIG], names[mains[StepKind.CONFIG]], error="context canceled")],
-        logs=[control_pb2.VertexLog(vertex=shell, stream=2, msg=lines)]))
+    tracker.feed(
+        control_pb2.StatusResponse(
+            vertexes=[
+                _vertex(
+                    shell, names[shell], started=1, completed=2, error="exit code: 3"
+                ),
+                _vertex(
+                    mains[StepKind.CONFIG],
+                    names[mains[StepKind.CONFIG]],
+                    error="context canceled",
+                ),
+            ],
+            logs=[control_pb2.VertexLog(vertex=shell, stream=2, msg=lines)],
+        )
+    )
     step, error = tracker.failed_step()
     assert step is StepKind.SHELL and error == "exit code: 3"
     tail = tracker.tail(StepKind.SHELL)
@@ -156,12 +239,21 @@ def test_failed_step_and_its_tail() -> None:
 def test_base_image_that_pulled_nothing_counts_as_cached() -> None:
     tracker, _events, mains, names = tracker_for()
     base = mains[StepKind.BASE]
-    tracker.feed(control_pb2.StatusResponse(vertexes=[_vertex(base, names[base], started=1, completed=1.1)]))
+    tracker.feed(
+        control_pb2.StatusResponse(
+            vertexes=[_vertex(base, names[base], started=1, completed=1.1)]
+        )
+    )
     assert tracker.observations()[StepKind.BASE].cached
     tracker2, _e, _m, _n = tracker_for()
-    tracker2.feed(control_pb2.StatusResponse(
-        statuses=[control_pb2.VertexStatus(ID="layer", vertex=base, current=5, total=10)],
-        vertexes=[_vertex(base, names[base], started=1, completed=3)]))
+    tracker2.feed(
+        control_pb2.StatusResponse(
+            statuses=[
+                control_pb2.VertexStatus(ID="layer", vertex=base, current=5, total=10)
+            ],
+            vertexes=[_vertex(base, names[base], started=1, completed=3)],
+        )
+    )
     assert not tracker2.observations()[StepKind.BASE].cached
 
 
@@ -173,13 +265,34 @@ def test_json_writer_lines() -> None:
     writer = JsonWriter(stream)
     writer(StepLog("pip", "UV_PIP_INSTALL_STARTED"))
     writer(StepFinished("pip", "[pip] x", False, 1.5, "miss"))
-    writer(BuildFinished("app:1", 3.0, (Mismatch("pip", "sha256:k", "hit", False, "sha256:v"),)))
+    writer(
+        BuildFinished(
+            "app:1", 3.0, (Mismatch("pip", "sha256:k", "hit", False, "sha256:v"),)
+        )
+    )
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert lines == [
         {"event": "log", "id": "pip", "line": "UV_PIP_INSTALL_STARTED"},
-        {"event": "step", "id": "pip", "cached": False, "seconds": 1.5, "predicted": "miss"},
-        {"event": "done", "image": "app:1", "mismatches": [
-            {"id": "pip", "key": "sha256:k", "predicted": "hit", "cached": False, "vertex": "sha256:v"}]},
+        {
+            "event": "step",
+            "id": "pip",
+            "cached": False,
+            "seconds": 1.5,
+            "predicted": "miss",
+        },
+        {
+            "event": "done",
+            "image": "app:1",
+            "mismatches": [
+                {
+                    "id": "pip",
+                    "key": "sha256:k",
+                    "predicted": "hit",
+                    "cached": False,
+                    "vertex": "sha256:v",
+                }
+            ],
+        },
     ]
 
 
@@ -190,13 +303,29 @@ def test_plain_writer_numbers_steps() -> None:
     writer(StepLog("pip", "hello"))
     writer(StepFinished("pip", "[pip] x", False, 2.0))
     writer(StepFinished("files", "[files] copy", True, 0.0))
-    assert stream.getvalue().splitlines() == ["#1 [pip] uv pip install -r requirements.txt", "#1 hello",
-                                              "#1 DONE 2.0s", "#2 [files] copy CACHED"]
+    assert stream.getvalue().splitlines() == [
+        "#1 [pip] uv pip install -r requirements.txt",
+        "#1 hello",
+        "#1 DONE 2.0s",
+        "#2 [files] copy CACHED",
+    ]
 
 
-def test_unreachable_engine_exits_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["build", str(APPS / "minimal"), "--engine", f"unix://{tmp_path}/nothing.sock",
-                 "--cache-dir", str(tmp_path / "c"), "--progress", "plain"])
+def test_unreachable_engine_exits_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "build",
+            str(APPS / "minimal"),
+            "--engine",
+            f"unix://{tmp_path}/nothing.sock",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--progress",
+            "plain",
+        ]
+    )
     assert code == 4
     err = capsys.readouterr().err
     assert "nothing.sock" in err and "hint:" in err

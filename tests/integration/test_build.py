@@ -29,7 +29,9 @@ CA = "/etc/ssl/certs/ca-certificates.crt"
 def make_unique(app: Path, six: str = "1.16.0") -> None:
     """Point the app at a requirements file whose set is new to the engine (nonce behind a false marker)."""
     nonce = uuid.uuid4().int % 10**9
-    (app / "requirements.txt").write_text(f'six=={six}\nidna==3.7; python_version < "2.{nonce}"\n')
+    (app / "requirements.txt").write_text(
+        f'six=={six}\nidna==3.7; python_version < "2.{nonce}"\n'
+    )
     text = (app / "cerebrium.toml").read_text()
     text = text.replace('[cerebrium.dependencies.pip]\nsix = "==1.16.0"\n', "")
     if "[cerebrium.dependencies.paths]" not in text:
@@ -37,20 +39,39 @@ def make_unique(app: Path, six: str = "1.16.0") -> None:
     (app / "cerebrium.toml").write_text(text)
 
 
-def run_build(app: Path, target: EngineTarget, cache: Path, **kwargs: Any) -> tuple[Any, list[Event]]:
+def run_build(
+    app: Path, target: EngineTarget, cache: Path, **kwargs: Any
+) -> tuple[Any, list[Event]]:
     events: list[Event] = []
-    result, _, _ = build(app, engine=target.address, cache_dir=cache, ca_bundle=CA, on_event=events.append,
-                         **kwargs)
+    result, _, _ = build(
+        app,
+        engine=target.address,
+        cache_dir=cache,
+        ca_bundle=CA,
+        on_event=events.append,
+        **kwargs,
+    )
     return result, events
 
 
 def markers(events: list[Event]) -> list[str]:
-    return [e.line for e in events if isinstance(e, StepLog) and e.line in ("UV_PIP_INSTALL_STARTED",
-                                                                            "PIP_INSTALL_STARTED")]
+    return [
+        e.line
+        for e in events
+        if isinstance(e, StepLog)
+        and e.line in ("UV_PIP_INSTALL_STARTED", "PIP_INSTALL_STARTED")
+    ]
 
 
 def docker(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(["docker", *args], env=env, capture_output=True, text=True, check=True, timeout=120)
+    done = subprocess.run(
+        ["docker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return done.stdout
 
 
@@ -64,7 +85,9 @@ def get_health(port: int, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/health", timeout=2
+            ) as response:
                 return response.read().decode()
         except OSError:
             if time.monotonic() > deadline:
@@ -72,8 +95,12 @@ def get_health(port: int, timeout: float = 30.0) -> str:
             time.sleep(0.3)
 
 
-def test_build_run_rebuild_and_change_pip(app_build_basic: Path, engine_target: EngineTarget,
-                                         engine_env: dict[str, str], tmp_path: Path) -> None:
+def test_build_run_rebuild_and_change_pip(
+    app_build_basic: Path,
+    engine_target: EngineTarget,
+    engine_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
     cache = tmp_path / "cache"
     tag = f"builder-test/build-basic:{uuid.uuid4().hex[:8]}"
     make_unique(app_build_basic)
@@ -81,7 +108,9 @@ def test_build_run_rebuild_and_change_pip(app_build_basic: Path, engine_target: 
     first, events = run_build(app_build_basic, engine_target, cache, tag=tag)
     assert not first.step("pip").cached
     assert markers(events) == ["UV_PIP_INSTALL_STARTED"]  # exactly once, and the uv one
-    assert {e.step for e in events if isinstance(e, StepFinished)} == {s.step for s in first.steps}
+    assert {e.step for e in events if isinstance(e, StepFinished)} == {
+        s.step for s in first.steps
+    }
 
     # The image config reached the image store (gateway route on dockerd).
     config = json.loads(docker(engine_env, "image", "inspect", tag))[0]["Config"]
@@ -95,13 +124,37 @@ def test_build_run_rebuild_and_change_pip(app_build_basic: Path, engine_target: 
     # It runs and answers its health endpoint; the CA bundle was not left in the image.
     port = free_port()
     name = f"builder-test-{uuid.uuid4().hex[:8]}"
-    docker(engine_env, "run", "-d", "--rm", "--network", "host", "-e", f"PORT={port}", "--name", name, tag)
+    docker(
+        engine_env,
+        "run",
+        "-d",
+        "--rm",
+        "--network",
+        "host",
+        "-e",
+        f"PORT={port}",
+        "--name",
+        name,
+        tag,
+    )
     try:
         assert get_health(port) == "ok six=1.16.0\n"
-        listing = docker(engine_env, "exec", name, "sh", "-c", "ls /run/secrets 2>/dev/null; cat /app/six-version.txt")
+        listing = docker(
+            engine_env,
+            "exec",
+            name,
+            "sh",
+            "-c",
+            "ls /run/secrets 2>/dev/null; cat /app/six-version.txt",
+        )
         assert listing.strip() == "1.16.0"
     finally:
-        subprocess.run(["docker", "rm", "-f", name], env=engine_env, capture_output=True, check=False)
+        subprocess.run(
+            ["docker", "rm", "-f", name],
+            env=engine_env,
+            capture_output=True,
+            check=False,
+        )
 
     # Unchanged: every vertex cached, no marker, predictions all hit and all confirmed.
     again, events = run_build(app_build_basic, engine_target, cache, tag=tag)
@@ -116,18 +169,29 @@ def test_build_run_rebuild_and_change_pip(app_build_basic: Path, engine_target: 
     observed = {s.step: ("hit" if s.cached else "miss") for s in changed.steps}
     predicted = {s.step: s.predicted for s in changed.steps}
     assert observed == predicted
-    assert observed == {"base": "hit", "python": "hit", "apt": "hit", "pip": "miss", "files": "miss",
-                        "shell": "miss", "config": "miss"}
+    assert observed == {
+        "base": "hit",
+        "python": "hit",
+        "apt": "hit",
+        "pip": "miss",
+        "files": "miss",
+        "shell": "miss",
+        "config": "miss",
+    }
     assert markers(events) == ["UV_PIP_INSTALL_STARTED"]
     docker(engine_env, "image", "rm", "-f", tag)
 
 
-def test_failing_step_reports_command_and_log_tail(app_build_basic: Path, engine_target: EngineTarget,
-                                                   tmp_path: Path) -> None:
+def test_failing_step_reports_command_and_log_tail(
+    app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path
+) -> None:
     nonce = uuid.uuid4().hex
     toml = app_build_basic / "cerebrium.toml"
-    toml.write_text(toml.read_text().replace(
-        "shell_commands = [", f'shell_commands = ["echo boom-{nonce}; exit 3", '))
+    toml.write_text(
+        toml.read_text().replace(
+            "shell_commands = [", f'shell_commands = ["echo boom-{nonce}; exit 3", '
+        )
+    )
     with pytest.raises(SolveFailed) as info:
         run_build(app_build_basic, engine_target, tmp_path / "cache")
     failure = info.value.failure
@@ -137,54 +201,127 @@ def test_failing_step_reports_command_and_log_tail(app_build_basic: Path, engine
     assert len(failure.log_tail) <= 50
 
 
-def test_capability_dependent_outputs(app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path) -> None:
-    if "dockerd" not in engine_target.name and not engine_target.address.startswith("docker"):
+def test_capability_dependent_outputs(
+    app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path
+) -> None:
+    if "dockerd" not in engine_target.name and not engine_target.address.startswith(
+        "docker"
+    ):
         pytest.skip("dockerd-specific exporter checks")
     with pytest.raises(EngineUnsupported, match="oci"):
-        run_build(app_build_basic, engine_target, tmp_path / "c", output=f"type=oci,dest={tmp_path / 'x.tar'}")
+        run_build(
+            app_build_basic,
+            engine_target,
+            tmp_path / "c",
+            output=f"type=oci,dest={tmp_path / 'x.tar'}",
+        )
     with pytest.raises(EngineUnsupported, match="push"):
-        run_build(app_build_basic, engine_target, tmp_path / "c", tag="x/y:z", push=True)
-    result, _ = run_build(app_build_basic, engine_target, tmp_path / "c", output=f"type=tar,dest={tmp_path / 'r.tar'}")
+        run_build(
+            app_build_basic, engine_target, tmp_path / "c", tag="x/y:z", push=True
+        )
+    result, _ = run_build(
+        app_build_basic,
+        engine_target,
+        tmp_path / "c",
+        output=f"type=tar,dest={tmp_path / 'r.tar'}",
+    )
     import tarfile
 
     with tarfile.open(tmp_path / "r.tar") as tar:
         names = set(tar.getnames())
-    assert {"app/main.py", "app/cerebrium.toml", "opt/venv/bin/python"} <= {n.lstrip("./") for n in names}
+    assert {"app/main.py", "app/cerebrium.toml", "opt/venv/bin/python"} <= {
+        n.lstrip("./") for n in names
+    }
     assert result.image == str(tmp_path / "r.tar")
 
 
-def test_timeout_cancels_the_solve(app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path) -> None:
+def test_timeout_cancels_the_solve(
+    app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path
+) -> None:
     nonce = uuid.uuid4().hex
     toml = app_build_basic / "cerebrium.toml"
-    toml.write_text(toml.read_text().replace("shell_commands = [", f'shell_commands = ["sleep 120 # {nonce}", '))
+    toml.write_text(
+        toml.read_text().replace(
+            "shell_commands = [", f'shell_commands = ["sleep 120 # {nonce}", '
+        )
+    )
     events: list[Event] = []
     with pytest.raises(SolveFailed, match="timed out"):
-        build(app_build_basic, engine=engine_target.address, cache_dir=tmp_path / "cache", ca_bundle=CA,
-              timeout=20, on_event=events.append)
-    assert not any(isinstance(e, StepFinished) and e.step == "shell" and not e.error for e in events)
+        build(
+            app_build_basic,
+            engine=engine_target.address,
+            cache_dir=tmp_path / "cache",
+            ca_bundle=CA,
+            timeout=20,
+            on_event=events.append,
+        )
+    assert not any(
+        isinstance(e, StepFinished) and e.step == "shell" and not e.error
+        for e in events
+    )
 
 
-def test_cli_builds_a_saved_plan_with_json_progress(app_build_basic: Path, engine_target: EngineTarget,
-                                                    engine_env: dict[str, str], tmp_path: Path) -> None:
+def test_cli_builds_a_saved_plan_with_json_progress(
+    app_build_basic: Path,
+    engine_target: EngineTarget,
+    engine_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
     import sys
 
     env = {**engine_env, "BUILDER_CA_BUNDLE": CA}
-    plan = subprocess.run([sys.executable, "-m", "builder", "plan", str(app_build_basic), "--format", "json",
-                           "--no-record", "--cache-dir", str(tmp_path / "c")], env=env, capture_output=True,
-                          text=True, check=True).stdout
+    plan = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "builder",
+            "plan",
+            str(app_build_basic),
+            "--format",
+            "json",
+            "--no-record",
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     (tmp_path / "plan.json").write_text(plan)
-    done = subprocess.run([sys.executable, "-m", "builder", "build", str(app_build_basic), "--plan",
-                           str(tmp_path / "plan.json"), "--progress", "json", "--cache-dir", str(tmp_path / "c")],
-                          env=env, capture_output=True, text=True, check=False, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "builder",
+            "build",
+            str(app_build_basic),
+            "--plan",
+            str(tmp_path / "plan.json"),
+            "--progress",
+            "json",
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     steps = [line["id"] for line in lines if line["event"] == "step"]
     assert sorted(steps) == sorted(s["id"] for s in json.loads(plan)["steps"])
     assert lines[-1]["event"] == "done" and "mismatches" in lines[-1]
-    assert all(set(line) == {"event", "id", "line"} for line in lines if line["event"] == "log")
+    assert all(
+        set(line) == {"event", "id", "line"} for line in lines if line["event"] == "log"
+    )
 
 
-def test_capability_dependent_request_shapes(app_build_basic: Path, engine_target: EngineTarget) -> None:
+def test_capability_dependent_request_shapes(
+    app_build_basic: Path, engine_target: EngineTarget
+) -> None:
     from builder.api import plan_project
     from builder.engines import BuildOptions
     from builder.engines.buildkit import BuildKitEngine
@@ -192,16 +329,26 @@ def test_capability_dependent_request_shapes(app_build_basic: Path, engine_targe
     plan = plan_project(app_build_basic, record=False)[0]
     with BuildKitEngine.connect(engine_target.address) as engine:
         caps = engine.client.capabilities
-        converted, export, config, network = engine.prepare(plan, BuildOptions(tag="x:y"))
+        converted, export, config, network = engine.prepare(
+            plan, BuildOptions(tag="x:y")
+        )
     assert ("mergeop" in converted.definition.caps()) == caps.supports_mergeop
     if caps.kind == "dockerd":
-        assert network == "host" and export.route == "gateway" and export.exporters[0].type == "moby"
+        assert (
+            network == "host"
+            and export.route == "gateway"
+            and export.exporters[0].type == "moby"
+        )
     else:
-        assert export.exporters[0].type == "image" and "containerimage.config" in dict(export.exporters[0].attrs)
+        assert export.exporters[0].type == "image" and "containerimage.config" in dict(
+            export.exporters[0].attrs
+        )
     assert config is not None and b'"Entrypoint":["python","main.py"]' in config
 
 
-def test_leaving_the_event_iterator_cancels_the_build(app_build_basic: Path, engine_target: EngineTarget) -> None:
+def test_leaving_the_event_iterator_cancels_the_build(
+    app_build_basic: Path, engine_target: EngineTarget
+) -> None:
     from builder.api import plan_project
     from builder.engines import BuildOptions
     from builder.engines.buildkit import BuildKitEngine
@@ -209,11 +356,17 @@ def test_leaving_the_event_iterator_cancels_the_build(app_build_basic: Path, eng
 
     nonce = uuid.uuid4().hex
     toml = app_build_basic / "cerebrium.toml"
-    toml.write_text(toml.read_text().replace("shell_commands = [", f'shell_commands = ["sleep 300 # {nonce}", '))
+    toml.write_text(
+        toml.read_text().replace(
+            "shell_commands = [", f'shell_commands = ["sleep 300 # {nonce}", '
+        )
+    )
     plan = plan_project(app_build_basic, record=False)[0]
     seen = []
     with BuildKitEngine.connect(engine_target.address) as engine:
-        events = engine.iter_build(plan, app_build_basic, BuildOptions(ca_bundle=Path(CA)))
+        events = engine.iter_build(
+            plan, app_build_basic, BuildOptions(ca_bundle=Path(CA))
+        )
         for event in events:
             seen.append(event)
             if isinstance(event, StepStarted) and event.step == "shell":

@@ -23,8 +23,14 @@ CA = "/etc/ssl/certs/ca-certificates.crt"
 @pytest.fixture(scope="module")
 def channel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     module = load_channel_module()
-    channel = Path(module.build_channel(tmp_path_factory.mktemp("channel"), module.DEFAULT_PACKAGES))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(channel))
+    channel = Path(
+        module.build_channel(
+            tmp_path_factory.mktemp("channel"), module.DEFAULT_PACKAGES
+        )
+    )
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(channel)
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -32,22 +38,30 @@ def channel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.shutdown()
 
 
-def test_conda_packages_install_into_the_prefix(channel_url: str, engine_target: EngineTarget,
-                                                tmp_path: Path) -> None:
+def test_conda_packages_install_into_the_prefix(
+    channel_url: str, engine_target: EngineTarget, tmp_path: Path
+) -> None:
     app = tmp_path / "app"
     app.mkdir()
     nonce = uuid.uuid4().hex[:8]
     (app / "cerebrium.toml").write_text(
         '[cerebrium.deployment]\nname = "conda-build"\npython_version = "3.11"\n'
         f'shell_commands = ["ls /opt/conda/conda-meta > /app/conda-meta-{nonce}.txt"]\n\n'
-        '[cerebrium.dependencies.paths]\nconda = "conda_pkglist.txt"\n')
+        '[cerebrium.dependencies.paths]\nconda = "conda_pkglist.txt"\n'
+    )
     (app / "conda_pkglist.txt").write_text(f"-c {channel_url}\nalpha\n")
     (app / "main.py").write_text("print('conda')\n")
     events: list[Event] = []
     out = tmp_path / "rootfs.tar"
     try:
-        result, _, _ = build(app, engine=engine_target.address, cache_dir=tmp_path / "cache", ca_bundle=CA,
-                             on_event=events.append, output=f"type=tar,dest={out}")
+        result, _, _ = build(
+            app,
+            engine=engine_target.address,
+            cache_dir=tmp_path / "cache",
+            ca_bundle=CA,
+            on_event=events.append,
+            output=f"type=tar,dest={out}",
+        )
     except SolveFailed as exc:
         tail = "\n".join(exc.failure.log_tail) if exc.failure else ""
         pytest.fail(f"{exc.message}\n{tail}")
@@ -55,6 +69,14 @@ def test_conda_packages_install_into_the_prefix(channel_url: str, engine_target:
 
     with tarfile.open(out) as tar:
         names = {n.lstrip("./") for n in tar.getnames()}
-    assert any(n.startswith("opt/conda/conda-meta/alpha-") for n in names), sorted(n for n in names if "conda" in n)
-    assert any(e.line.startswith("conda: installing") for e in events if isinstance(e, StepLog)) or \
-        result.step("conda").cached
+    assert any(n.startswith("opt/conda/conda-meta/alpha-") for n in names), sorted(
+        n for n in names if "conda" in n
+    )
+    assert (
+        any(
+            e.line.startswith("conda: installing")
+            for e in events
+            if isinstance(e, StepLog)
+        )
+        or result.step("conda").cached
+    )

@@ -31,47 +31,108 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Debian's python3 when it is that version, else `uv python install` (needs network access to "
         "uv's Python download source). Exit codes: 1 step failed, 2 invalid input, 4 no engine.",
     )
-    parser.add_argument("path", nargs="?", default=".", help="cerebrium.toml or its directory (default: .)")
-    parser.add_argument("--tag", "-t", help="image name: moby exporter on dockerd, image exporter on buildkitd")
-    parser.add_argument("--push", action="store_true", help="push the tagged image (buildkitd only)")
-    parser.add_argument("--output", "-o", metavar="type=oci|tar|docker,dest=FILE",
-                        help="also write the result as a tarball received over the session")
-    parser.add_argument("--engine", help="engine address (default: $BUILDKIT_HOST, else auto-detect)")
-    parser.add_argument("--cache-dir", default=None,
-                        help="step cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)")
-    parser.add_argument("--progress", choices=("auto", "rich", "plain", "json"), default="auto",
-                        help="progress output (json: one object per line on stdout)")
-    parser.add_argument("--ca-bundle", default=None,
-                        help="extra CA certificates (PEM) mounted as a secret for apt/conda/pip steps "
-                        "(default: $BUILDER_CA_BUNDLE)")
-    parser.add_argument("--network", choices=("host", "none", "default"), default=None,
-                        help="network for build steps (default: host on dockerd, default on buildkitd)")
-    parser.add_argument("--timeout", type=float, default=None, help="cancel the build after SECONDS")
-    parser.add_argument("--plan", dest="plan_file", default=None,
-                        help="build this plan (from `builder plan --format json`) instead of planning")
-    parser.add_argument("--verify", action="store_true",
-                        help="then start the image and wait for its ready/health checks (needs --tag and dockerd; "
-                        "exit 5 when the app does not become ready)")
+    parser.add_argument(
+        "path",
+        nargs="?",
+        default=".",
+        help="cerebrium.toml or its directory (default: .)",
+    )
+    parser.add_argument(
+        "--tag",
+        "-t",
+        help="image name: moby exporter on dockerd, image exporter on buildkitd",
+    )
+    parser.add_argument(
+        "--push", action="store_true", help="push the tagged image (buildkitd only)"
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        metavar="type=oci|tar|docker,dest=FILE",
+        help="also write the result as a tarball received over the session",
+    )
+    parser.add_argument(
+        "--engine", help="engine address (default: $BUILDKIT_HOST, else auto-detect)"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="step cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)",
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "rich", "plain", "json"),
+        default="auto",
+        help="progress output (json: one object per line on stdout)",
+    )
+    parser.add_argument(
+        "--ca-bundle",
+        default=None,
+        help="extra CA certificates (PEM) mounted as a secret for apt/conda/pip steps "
+        "(default: $BUILDER_CA_BUNDLE)",
+    )
+    parser.add_argument(
+        "--network",
+        choices=("host", "none", "default"),
+        default=None,
+        help="network for build steps (default: host on dockerd, default on buildkitd)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="cancel the build after SECONDS"
+    )
+    parser.add_argument(
+        "--plan",
+        dest="plan_file",
+        default=None,
+        help="build this plan (from `builder plan --format json`) instead of planning",
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="then start the image and wait for its ready/health checks (needs --tag and dockerd; "
+        "exit 5 when the app does not become ready)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build, stream progress, then print the predicted-versus-observed summary."""
     if args.verify and not args.tag:
-        raise ConfigError("--verify needs --tag NAME: the image must be in the engine's image store to run it",
-                          key_path="--verify", hint="add --tag app:dev, or run `builder verify IMAGE` later")
+        raise ConfigError(
+            "--verify needs --tag NAME: the image must be in the engine's image store to run it",
+            key_path="--verify",
+            hint="add --tag app:dev, or run `builder verify IMAGE` later",
+        )
     writer = make_writer(args.progress)
     try:
         result, _analysis, diagnostics = build(
-            args.path, engine=args.engine, tag=args.tag, push=args.push, output=args.output,
-            cache_dir=args.cache_dir, ca_bundle=args.ca_bundle, network=args.network, timeout=args.timeout,
-            plan_file=args.plan_file, on_event=writer,
+            args.path,
+            engine=args.engine,
+            tag=args.tag,
+            push=args.push,
+            output=args.output,
+            cache_dir=args.cache_dir,
+            ca_bundle=args.ca_bundle,
+            network=args.network,
+            timeout=args.timeout,
+            plan_file=args.plan_file,
+            on_event=writer,
         )
     except BuilderError as exc:
-        if args.progress == "json":  # CI runners reading stdout see the failure as an event too
+        if (
+            args.progress == "json"
+        ):  # CI runners reading stdout see the failure as an event too
             failure = getattr(exc, "failure", None)
-            output.out(json.dumps({"event": "error", "id": failure.step_id if failure else None,
-                                   "message": exc.message}, ensure_ascii=False))
+            output.out(
+                json.dumps(
+                    {
+                        "event": "error",
+                        "id": failure.step_id if failure else None,
+                        "message": exc.message,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         raise
     finally:
         writer.close()
@@ -80,13 +141,20 @@ def run(args: argparse.Namespace) -> int:
         output.info("step         predicted  observed   seconds")
         for s in result.steps:
             observed = "cached" if s.cached else "built"
-            output.info(f"{s.step:<12} {s.predicted or '-':<10} {observed:<10} {s.seconds:>7.1f}")
+            output.info(
+                f"{s.step:<12} {s.predicted or '-':<10} {observed:<10} {s.seconds:>7.1f}"
+            )
     for m in result.mismatches:
         seen = "cached" if m.cached else "built"
-        output.warn(f"step {m.step}: predicted {m.predicted} (step key {m.key}) but BuildKit {seen} it "
-                    f"(vertex {m.vertex})")
+        output.warn(
+            f"step {m.step}: predicted {m.predicted} (step key {m.key}) but BuildKit {seen} it "
+            f"(vertex {m.vertex})"
+        )
     if args.progress != "json":
-        output.info(f"image: {result.image or '(not exported)'}" + (f" ({result.image_id})" if result.image_id else ""))
+        output.info(
+            f"image: {result.image or '(not exported)'}"
+            + (f" ({result.image_id})" if result.image_id else "")
+        )
     if args.verify:
         _verify(args, result.image or args.tag)
     return EXIT_OK
@@ -98,8 +166,15 @@ def _verify(args: argparse.Namespace, image: str) -> None:
     from builder.cli.commands.verify import report
     from builder.verify import VerifySettings, docker_for_engine, verify_image
 
-    docker = docker_for_engine(args.engine)  # VerifyUnavailable (exit 5) on a standalone buildkitd
+    docker = docker_for_engine(
+        args.engine
+    )  # VerifyUnavailable (exit 5) on a standalone buildkitd
     config, _warnings = load_plan_config(args.path)
     settings = VerifySettings.from_config(config)
-    output.info(f"verifying {image}: port {settings.port}, timeout {settings.timeout:g}s")
-    report(verify_image(image, settings, docker=docker), "json" if args.progress == "json" else "text")
+    output.info(
+        f"verifying {image}: port {settings.port}, timeout {settings.timeout:g}s"
+    )
+    report(
+        verify_image(image, settings, docker=docker),
+        "json" if args.progress == "json" else "text",
+    )

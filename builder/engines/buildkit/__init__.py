@@ -10,7 +10,9 @@ if TYPE_CHECKING:
 __all__ = ["BuildKitEngine"]
 
 
-def __getattr__(name: str) -> Any:  # lazy: importing a submodule must not pull in the whole engine
+def __getattr__(
+    name: str,
+) -> Any:  # lazy: importing a submodule must not pull in the whole engine
     if name == "BuildKitEngine":
         from builder.engines.buildkit.engine import BuildKitEngine
 

@@ -42,7 +42,9 @@ from builder.plan.model import FileManifest, Plan, Step, StepKind
 CONTEXT_NAME = "context"
 #: The session directory name of files a pip step reads (local / ``-e`` requirements).
 PIP_LOCAL_NAME = "pip-local"
-CA_SECRET_ID = "ca-bundle"  # same ID as builder.engines.buildkit.session.CA_BUNDLE_SECRET_ID
+CA_SECRET_ID = (
+    "ca-bundle"  # same ID as builder.engines.buildkit.session.CA_BUNDLE_SECRET_ID
+)
 _NAME_MAX = 100
 
 
@@ -70,9 +72,15 @@ class Converted:
     definition: Definition
     state: State
     step_digests: tuple[tuple[StepKind, str], ...]  # the main vertex of every plan step
-    vertex_steps: tuple[tuple[str, StepKind], ...]  # every vertex digest → the step it belongs to
-    commands: tuple[tuple[StepKind, str], ...]  # what each step runs (for failure reports)
-    local_dirs: tuple[tuple[str, FileManifest], ...]  # session directories the build reads
+    vertex_steps: tuple[
+        tuple[str, StepKind], ...
+    ]  # every vertex digest → the step it belongs to
+    commands: tuple[
+        tuple[StepKind, str], ...
+    ]  # what each step runs (for failure reports)
+    local_dirs: tuple[
+        tuple[str, FileManifest], ...
+    ]  # session directories the build reads
 
     def step_of(self, digest: str) -> StepKind | None:
         """The plan step a vertex belongs to (None for engine-made vertices such as exporting)."""
@@ -110,8 +118,10 @@ def vertex_name(step: StepKind, text: str) -> str:
 
 
 def _cache_mounts(step: Step) -> list[Mount]:
-    return [Mount(m.target, "cache", cache_id=m.id, sharing=m.sharing)
-            for m in getattr(step.inputs, "cache_mounts", ())]
+    return [
+        Mount(m.target, "cache", cache_id=m.id, sharing=m.sharing)
+        for m in getattr(step.inputs, "cache_mounts", ())
+    ]
 
 
 def _ca(b: _Build) -> tuple[list[Mount], list[tuple[str, str]]]:
@@ -119,17 +129,27 @@ def _ca(b: _Build) -> tuple[list[Mount], list[tuple[str, str]]]:
     if not b.options.ca_bundle:
         return [], []
     mount = Mount(scripts.CA_PATH, "secret", secret_id=CA_SECRET_ID, mode=0o444)
-    env = [(k, scripts.CA_PATH) for k in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")]
+    env = [
+        (k, scripts.CA_PATH)
+        for k in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+    ]
     return [mount], env
 
 
 def _tools_mount(name: str) -> Mount:
-    return Mount(f"{scripts.TOOLS_DIR}/{name}", "cache", cache_id=f"builder-tools-{name}", sharing="locked")
+    return Mount(
+        f"{scripts.TOOLS_DIR}/{name}",
+        "cache",
+        cache_id=f"builder-tools-{name}",
+        sharing="locked",
+    )
 
 
 _APT_MOUNTS = (
     Mount("/var/cache/apt", "cache", cache_id="builder-apt-archives", sharing="locked"),
-    Mount("/var/lib/apt/lists", "cache", cache_id="builder-apt-lists", sharing="locked"),
+    Mount(
+        "/var/lib/apt/lists", "cache", cache_id="builder-apt-lists", sharing="locked"
+    ),
 )
 
 
@@ -140,18 +160,27 @@ def convert_base(state: State, step: Step, b: _Build) -> State:
     inputs = step.inputs
     b.platform = Platform.parse(inputs.platform)
     b.commands[step.id] = f"FROM {inputs.image}"
-    return State.image(inputs.image, platform=b.platform, name=vertex_name(step.id, inputs.image)).with_network(
-        b.options.network)
+    return State.image(
+        inputs.image, platform=b.platform, name=vertex_name(step.id, inputs.image)
+    ).with_network(b.options.network)
 
 
 def convert_python(state: State, step: Step, b: _Build) -> State:
     inputs = step.inputs
     ca_mounts, ca_env = _ca(b)
     args = ["/bin/sh", "-c", scripts.PYTHON, "python", inputs.version, inputs.venv]
-    b.commands[step.id] = f"install Python {inputs.version} and create the virtualenv {inputs.venv}"
-    done = state.run(args, name=vertex_name(step.id, f"python {inputs.version} → {inputs.venv}"),
-                     mounts=[*_APT_MOUNTS, _tools_mount("uv"), *ca_mounts], env=ca_env)
-    return done.env("VIRTUAL_ENV", inputs.venv).env("PATH", f"{inputs.venv}/bin:{DEFAULT_PATH}")
+    b.commands[step.id] = (
+        f"install Python {inputs.version} and create the virtualenv {inputs.venv}"
+    )
+    done = state.run(
+        args,
+        name=vertex_name(step.id, f"python {inputs.version} → {inputs.venv}"),
+        mounts=[*_APT_MOUNTS, _tools_mount("uv"), *ca_mounts],
+        env=ca_env,
+    )
+    return done.env("VIRTUAL_ENV", inputs.venv).env(
+        "PATH", f"{inputs.venv}/bin:{DEFAULT_PATH}"
+    )
 
 
 def _commands(state: State, step: Step, b: _Build) -> State:
@@ -172,7 +201,12 @@ def convert_apt(state: State, step: Step, b: _Build) -> State:
     args = ["/bin/sh", "-c", scripts.APT, "apt", *flags, *inputs.packages]
     text = "apt-get install " + " ".join(inputs.packages)
     b.commands[step.id] = text
-    return state.run(args, name=vertex_name(step.id, text), mounts=[*_cache_mounts(step), *ca_mounts], env=ca_env)
+    return state.run(
+        args,
+        name=vertex_name(step.id, text),
+        mounts=[*_cache_mounts(step), *ca_mounts],
+        env=ca_env,
+    )
 
 
 def convert_pip(state: State, step: Step, b: _Build) -> State:
@@ -182,24 +216,53 @@ def convert_pip(state: State, step: Step, b: _Build) -> State:
         Mkfile("/constraints.txt", inputs.constraints_txt.encode("utf-8")),
         name=vertex_name(step.id, "requirements.txt"),
     )
-    mounts = [Mount("/run/builder/pip", "bind", files.output, readonly=True), *_cache_mounts(step)]
+    mounts = [
+        Mount("/run/builder/pip", "bind", files.output, readonly=True),
+        *_cache_mounts(step),
+    ]
     if inputs.installer == "uv":
         mounts.append(_tools_mount("uv"))
     workdir = "/"
     if inputs.local is not None:
-        local = State.local(PIP_LOCAL_NAME, [("local.sharedkeyhint", f"{b.options.shared_key_hint}-pip")],
-                            name=vertex_name(step.id, f"local://{PIP_LOCAL_NAME}"))
+        local = State.local(
+            PIP_LOCAL_NAME,
+            [("local.sharedkeyhint", f"{b.options.shared_key_hint}-pip")],
+            name=vertex_name(step.id, f"local://{PIP_LOCAL_NAME}"),
+        )
         b.local_dirs[PIP_LOCAL_NAME] = inputs.local.manifest
         mounts.append(Mount("/app", "bind", local.output))
         workdir = "/app"
     ca_mounts, ca_env = _ca(b)
-    mode = "offline-first" if inputs.installer == "uv" and all_pinned(inputs.requirements_txt) else "online"
-    args = ["/bin/sh", "-c", scripts.PIP, "pip", inputs.installer, inputs.venv,
-            "/run/builder/pip/requirements.txt", "/run/builder/pip/constraints.txt", mode]
-    text = ("uv pip" if inputs.installer == "uv" else "pip") + " install -r requirements.txt"
+    mode = (
+        "offline-first"
+        if inputs.installer == "uv" and all_pinned(inputs.requirements_txt)
+        else "online"
+    )
+    args = [
+        "/bin/sh",
+        "-c",
+        scripts.PIP,
+        "pip",
+        inputs.installer,
+        inputs.venv,
+        "/run/builder/pip/requirements.txt",
+        "/run/builder/pip/constraints.txt",
+        mode,
+    ]
+    text = (
+        "uv pip" if inputs.installer == "uv" else "pip"
+    ) + " install -r requirements.txt"
     b.commands[step.id] = text
-    return state.dir(workdir).run(args, name=vertex_name(step.id, text), mounts=[*mounts, *ca_mounts],
-                                  env=ca_env).dir("/")
+    return (
+        state.dir(workdir)
+        .run(
+            args,
+            name=vertex_name(step.id, text),
+            mounts=[*mounts, *ca_mounts],
+            env=ca_env,
+        )
+        .dir("/")
+    )
 
 
 def all_pinned(requirements_txt: str) -> bool:
@@ -211,51 +274,86 @@ def all_pinned(requirements_txt: str) -> bool:
     lines = [ln.split(";", 1)[0].strip() for ln in requirements_txt.splitlines()]
     reqs = [ln for ln in lines if ln and not ln.startswith("#")]
     return bool(reqs) and all(
-        not ln.startswith("-") and ln.count("==") == 1 and "*" not in ln and "," not in ln and "@" not in ln
-        for ln in reqs)
+        not ln.startswith("-")
+        and ln.count("==") == 1
+        and "*" not in ln
+        and "," not in ln
+        and "@" not in ln
+        for ln in reqs
+    )
 
 
 def convert_files(state: State, step: Step, b: _Build) -> State:
     inputs = step.inputs
     b.local_dirs[CONTEXT_NAME] = inputs.manifest
-    local = State.local(CONTEXT_NAME, [("local.sharedkeyhint", b.options.shared_key_hint)],
-                        name=vertex_name(step.id, f"local://{CONTEXT_NAME}"))
+    local = State.local(
+        CONTEXT_NAME,
+        [("local.sharedkeyhint", b.options.shared_key_hint)],
+        name=vertex_name(step.id, f"local://{CONTEXT_NAME}"),
+    )
     count = len(inputs.manifest)
     text = f"copy {count} project file{'s' if count != 1 else ''} → {inputs.dest}"
     b.commands[step.id] = text
     copy = Copy(local.output, "/", inputs.dest)
     if not b.options.merge:
         return state.file(copy, name=vertex_name(step.id, text))
-    layer = State.scratch(platform=b.platform).file(copy, name=vertex_name(step.id, text))
+    layer = State.scratch(platform=b.platform).file(
+        copy, name=vertex_name(step.id, text)
+    )
     b.mains[step.id] = layer
-    return State.merge([state, layer], name=vertex_name(step.id, "merge onto the dependency layers"))
+    return State.merge(
+        [state, layer], name=vertex_name(step.id, "merge onto the dependency layers")
+    )
 
 
 def convert_config(state: State, step: Step, b: _Build) -> State:
     inputs = step.inputs
     parent = inputs.toml_path.rpartition("/")[0] or "/"
     b.commands[step.id] = f"write {inputs.toml_path}"
-    return state.file(Mkdir(parent), Mkfile(inputs.toml_path, inputs.toml_text.encode("utf-8")),
-                      name=vertex_name(step.id, f"{inputs.toml_path} + image config"))
+    return state.file(
+        Mkdir(parent),
+        Mkfile(inputs.toml_path, inputs.toml_text.encode("utf-8")),
+        name=vertex_name(step.id, f"{inputs.toml_path} + image config"),
+    )
 
 
 def convert_conda(state: State, step: Step, b: _Build) -> State:
     inputs = step.inputs
-    spec = {"specs": list(inputs.specs), "channels": list(inputs.channels), "lock": inputs.lock,
-            "platform": f"{b.platform.os}-{_conda_arch(b.platform.architecture)}",
-            "cache": inputs.cache_mounts[0].target if inputs.cache_mounts else ""}
+    spec = {
+        "specs": list(inputs.specs),
+        "channels": list(inputs.channels),
+        "lock": inputs.lock,
+        "platform": f"{b.platform.os}-{_conda_arch(b.platform.architecture)}",
+        "cache": inputs.cache_mounts[0].target if inputs.cache_mounts else "",
+    }
     files = State.scratch(platform=b.platform).file(
-        Mkfile("/spec.json", json.dumps(spec, sort_keys=True, indent=1).encode("utf-8")),
+        Mkfile(
+            "/spec.json", json.dumps(spec, sort_keys=True, indent=1).encode("utf-8")
+        ),
         Mkfile("/install.py", _conda_installer()),
         name=vertex_name(step.id, "conda spec"),
     )
     ca_mounts, ca_env = _ca(b)
-    mounts = [Mount("/run/builder/conda", "bind", files.output, readonly=True), _tools_mount("rattler"),
-              *_cache_mounts(step), *ca_mounts]
+    mounts = [
+        Mount("/run/builder/conda", "bind", files.output, readonly=True),
+        _tools_mount("rattler"),
+        *_cache_mounts(step),
+        *ca_mounts,
+    ]
     venv = _venv(state)
-    args = ["/bin/sh", "-c", scripts.CONDA, "conda", inputs.prefix, "/run/builder/conda/spec.json",
-            "/run/builder/conda/install.py", venv]
-    text = "conda install " + " ".join(inputs.specs) + (" (locked)" if inputs.lock else "")
+    args = [
+        "/bin/sh",
+        "-c",
+        scripts.CONDA,
+        "conda",
+        inputs.prefix,
+        "/run/builder/conda/spec.json",
+        "/run/builder/conda/install.py",
+        venv,
+    ]
+    text = (
+        "conda install " + " ".join(inputs.specs) + (" (locked)" if inputs.lock else "")
+    )
     b.commands[step.id] = text
     done = state.run(args, name=vertex_name(step.id, text), mounts=mounts, env=ca_env)
     return done.env("PATH", f"{venv}/bin:{inputs.prefix}/bin:{DEFAULT_PATH}")
@@ -272,7 +370,11 @@ def _conda_arch(arch: str) -> str:
 def _conda_installer() -> bytes:
     from importlib import resources
 
-    return resources.files("builder.engines.buildkit").joinpath("conda_installer.py").read_bytes()
+    return (
+        resources.files("builder.engines.buildkit")
+        .joinpath("conda_installer.py")
+        .read_bytes()
+    )
 
 
 def convert_dockerfile(state: State, step: Step, b: _Build) -> State:
@@ -308,8 +410,14 @@ def convert_plan(plan: Plan, options: ConvertOptions | None = None) -> Converted
     by_name = _steps_by_name(definition)
     vertex_steps = dict(by_name)
     vertex_steps.update({d: k for k, d in step_digests})
-    return Converted(definition, state, step_digests, tuple(sorted(vertex_steps.items())),
-                     tuple(b.commands.items()), tuple(sorted(b.local_dirs.items())))
+    return Converted(
+        definition,
+        state,
+        step_digests,
+        tuple(sorted(vertex_steps.items())),
+        tuple(b.commands.items()),
+        tuple(sorted(b.local_dirs.items())),
+    )
 
 
 def _steps_by_name(definition: Definition) -> dict[str, StepKind]:

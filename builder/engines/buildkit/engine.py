@@ -62,8 +62,10 @@ def synced_entries(root: Path, manifest: FileManifest) -> list[ManifestEntry]:
             st = os.lstat(full)
             target = os.readlink(full) if item.type == "symlink" else ""
         except OSError as exc:
-            raise PlanError(f"{item.path}: the project file changed or vanished since planning ({exc.strerror})",
-                            hint="run the build again") from exc
+            raise PlanError(
+                f"{item.path}: the project file changed or vanished since planning ({exc.strerror})",
+                hint="run the build again",
+            ) from exc
         entries.append(entry_from_stat(item.path, st, target))
     return entries
 
@@ -75,61 +77,119 @@ class BuildKitEngine:
         self.client = client
 
     @classmethod
-    def connect(cls, address: str | None = None, *, tls: TLSConfig | None = None,
-                env: Mapping[str, str] | None = None) -> BuildKitEngine:
+    def connect(
+        cls,
+        address: str | None = None,
+        *,
+        tls: TLSConfig | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> BuildKitEngine:
         """Connect like ``builder engine info`` does (``--engine``, ``BUILDKIT_HOST``, auto-detect)."""
         return cls(open_engine(address, tls=tls, env=env))
 
-    def prepare(self, plan: Plan, options: BuildOptions) -> tuple[Converted, ExportPlan, bytes | None, NetworkMode]:
+    def prepare(
+        self, plan: Plan, options: BuildOptions
+    ) -> tuple[Converted, ExportPlan, bytes | None, NetworkMode]:
         """The conversion and request shape this engine will use for ``plan`` (no build)."""
         caps = self.client.capabilities
         network = options.network or default_network(caps)
         merge = caps.supports_mergeop if options.merge is None else options.merge
         if merge:
-            caps.require("mergeop", "keeping the files layer independent of dependency layers (MergeOp)")
-        converted = convert_plan(plan, ConvertOptions(network=network, ca_bundle=options.ca_bundle is not None,
-                                                      merge=merge, shared_key_hint=f"builder-{plan.app}"))
-        config = image_config_bytes(plan) if plan.get(StepKind.CONFIG) is not None else None
+            caps.require(
+                "mergeop",
+                "keeping the files layer independent of dependency layers (MergeOp)",
+            )
+        converted = convert_plan(
+            plan,
+            ConvertOptions(
+                network=network,
+                ca_bundle=options.ca_bundle is not None,
+                merge=merge,
+                shared_key_hint=f"builder-{plan.app}",
+            ),
+        )
+        config = (
+            image_config_bytes(plan) if plan.get(StepKind.CONFIG) is not None else None
+        )
         return converted, plan_export(caps, options, config), config, network
 
-    def build(self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions,
-              on_event: EventSink | None = None, cancel: threading.Event | None = None) -> BuildResult:
+    def build(
+        self,
+        plan: Plan,
+        project_dir: str | os.PathLike[str],
+        options: BuildOptions,
+        on_event: EventSink | None = None,
+        cancel: threading.Event | None = None,
+    ) -> BuildResult:
         """Build ``plan`` with the files under ``project_dir``; events go to ``on_event`` as they happen."""
-        if plan.get(StepKind.DOCKERFILE) is not None:  # dockerfile_path: the user's Dockerfile via dockerfile.v0
+        if (
+            plan.get(StepKind.DOCKERFILE) is not None
+        ):  # dockerfile_path: the user's Dockerfile via dockerfile.v0
             from builder.engines.buildkit.dockerfile_build import build_plan_dockerfile
 
-            return build_plan_dockerfile(self.client, plan, project_dir, options, on_event)
+            return build_plan_dockerfile(
+                self.client, plan, project_dir, options, on_event
+            )
         started = time.monotonic()
         converted, export, config, network = self.prepare(plan, options)
         predictions: dict[str, str] = dict(options.predictions)
         tracker = ProgressTracker(converted, on_event, predictions)
         if on_event is not None:
-            on_event(BuildStarted(plan.app, tuple(s.id.value for s in plan.steps), self.client.capabilities.describe()))
+            on_event(
+                BuildStarted(
+                    plan.app,
+                    tuple(s.id.value for s in plan.steps),
+                    self.client.capabilities.describe(),
+                )
+            )
         root = Path(project_dir)
-        dirs = {name: SyncedDir(root, synced_entries(root, m)) for name, m in converted.local_dirs}
+        dirs = {
+            name: SyncedDir(root, synced_entries(root, m))
+            for name, m in converted.local_dirs
+        }
         attachables: list[object] = [FileSyncProvider(dirs)]
         if options.ca_bundle is not None:
             attachables.append(SecretsProvider.with_ca_bundle(options.ca_bundle))
-        tarball = TarballOutput(export.tarball.dest) if export.tarball is not None else None
+        tarball = (
+            TarballOutput(export.tarball.dest) if export.tarball is not None else None
+        )
         if tarball is not None:
             attachables.append(FileSendProvider(tarball))
         entitlements = ("network.host",) if network == "host" else ()
         with Session.start(self.client.control, *attachables) as session:  # type: ignore[arg-type]
-            spec = SolveSpec(converted.definition, export, session.id, entitlements, config, options.timeout)
+            spec = SolveSpec(
+                converted.definition,
+                export,
+                session.id,
+                entitlements,
+                config,
+                options.timeout,
+            )
             response = run_solve(self.client, spec, tracker, cancel)
         if tarball is not None and not tarball.done:
-            raise EngineError(f"the engine did not send the {export.tarball.type} output")  # type: ignore[union-attr]
+            raise EngineError(
+                f"the engine did not send the {export.tarball.type} output"
+            )  # type: ignore[union-attr]
         outcomes, mismatches = _outcomes(plan, tracker.observations(), predictions)
         seconds = round(time.monotonic() - started, 3)
-        image = export.image_name or (str(export.tarball.dest) if export.tarball else None)
+        image = export.image_name or (
+            str(export.tarball.dest) if export.tarball else None
+        )
         if on_event is not None:
             on_event(BuildFinished(image, seconds, mismatches))
-        return BuildResult(image=image, image_id=response.get("containerimage.digest"), steps=outcomes,
-                           mismatches=mismatches, seconds=seconds, engine=self.client.capabilities.describe(),
-                           exporter_response=tuple(sorted(response.items())))
+        return BuildResult(
+            image=image,
+            image_id=response.get("containerimage.digest"),
+            steps=outcomes,
+            mismatches=mismatches,
+            seconds=seconds,
+            engine=self.client.capabilities.describe(),
+            exporter_response=tuple(sorted(response.items())),
+        )
 
-    def iter_build(self, plan: Plan, project_dir: str | os.PathLike[str],
-                   options: BuildOptions) -> Iterator[Event]:
+    def iter_build(
+        self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions
+    ) -> Iterator[Event]:
         """:meth:`build` as an iterator of events (the last is BuildFinished; errors are raised)."""
         events: queue.Queue[object] = queue.Queue()
         done = object()
@@ -165,14 +225,27 @@ class BuildKitEngine:
         self.close()
 
 
-def _outcomes(plan: Plan, observed: Mapping[StepKind, StepObservation],
-              predictions: Mapping[str, str]) -> tuple[tuple[StepOutcome, ...], tuple[Mismatch, ...]]:
+def _outcomes(
+    plan: Plan,
+    observed: Mapping[StepKind, StepObservation],
+    predictions: Mapping[str, str],
+) -> tuple[tuple[StepOutcome, ...], tuple[Mismatch, ...]]:
     outcomes, mismatches = [], []
     for step in plan.steps:
         seen = observed[step.id]
         predicted = predictions.get(step.id.value)
-        outcomes.append(StepOutcome(step.id.value, step.key, seen.vertex, seen.cached, seen.seconds,
-                                    predicted if predicted in ("hit", "miss") else None))  # type: ignore[arg-type]
+        outcomes.append(
+            StepOutcome(
+                step.id.value,
+                step.key,
+                seen.vertex,
+                seen.cached,
+                seen.seconds,
+                predicted if predicted in ("hit", "miss") else None,
+            )
+        )  # type: ignore[arg-type]
         if predicted in ("hit", "miss") and (predicted == "hit") != seen.cached:
-            mismatches.append(Mismatch(step.id.value, step.key, predicted, seen.cached, seen.vertex))  # type: ignore[arg-type]
+            mismatches.append(
+                Mismatch(step.id.value, step.key, predicted, seen.cached, seen.vertex)
+            )  # type: ignore[arg-type]
     return tuple(outcomes), tuple(mismatches)

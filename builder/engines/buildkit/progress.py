@@ -37,7 +37,9 @@ class _VertexState:
     error: str = ""
     announced: bool = False
     finished: bool = False
-    transferred: bool = False  # the engine reported byte/step progress (e.g. layers being pulled)
+    transferred: bool = (
+        False  # the engine reported byte/step progress (e.g. layers being pulled)
+    )
     source: bool = False
 
 
@@ -78,7 +80,10 @@ class ProgressTracker:
 
     def __post_init__(self) -> None:
         self._mains = {d: k for k, d in self.converted.step_digests}
-        self._main_names = {self.converted.definition.names().get(d, ""): k for k, d in self.converted.step_digests}
+        self._main_names = {
+            self.converted.definition.names().get(d, ""): k
+            for k, d in self.converted.step_digests
+        }
         self._steps = dict(self.converted.vertex_steps)
 
     def step_of(self, digest: str, name: str = "") -> StepKind | None:
@@ -95,7 +100,9 @@ class ProgressTracker:
         """Apply one StatusResponse (thread-safe)."""
         with self._lock:
             for status in response.statuses:
-                self.vertices.setdefault(status.vertex, _VertexState()).transferred = True
+                self.vertices.setdefault(
+                    status.vertex, _VertexState()
+                ).transferred = True
             for v in response.vertexes:
                 self._vertex(v)
             for log in response.logs:
@@ -107,9 +114,13 @@ class ProgressTracker:
         # An image source that pulled nothing is reused, whatever its flag says: BuildKit 0.8 reports
         # a docker-image vertex resolved from the local store as run, not cached.
         state.source = self.converted.is_image_source(v.digest)
-        state.cached = bool(v.cached) or (state.source and not state.transferred and not v.error)
+        state.cached = bool(v.cached) or (
+            state.source and not state.transferred and not v.error
+        )
         state.started = _seconds(v.started) if v.HasField("started") else state.started
-        state.completed = _seconds(v.completed) if v.HasField("completed") else state.completed
+        state.completed = (
+            _seconds(v.completed) if v.HasField("completed") else state.completed
+        )
         state.error = v.error or state.error
         main = self.main_step(v.digest, state.name)
         if main is not None:
@@ -119,19 +130,30 @@ class ProgressTracker:
             if state.completed is not None and not state.finished:
                 state.finished = True
                 self._emit(self._finished(main, state))
-        elif self.step_of(v.digest, state.name) is None and state.completed is not None and not state.finished:
+        elif (
+            self.step_of(v.digest, state.name) is None
+            and state.completed is not None
+            and not state.finished
+        ):
             state.finished = True
             self._emit(EngineProgress(state.name, True, state.cached, _duration(state)))
 
     def _finished(self, step: StepKind, state: _VertexState) -> StepFinished:
         predicted = self.predictions.get(step.value)
-        return StepFinished(step.value, state.name, state.cached, _duration(state),
-                            predicted if predicted in ("hit", "miss") else None,  # type: ignore[arg-type]
-                            state.error or None)
+        return StepFinished(
+            step.value,
+            state.name,
+            state.cached,
+            _duration(state),
+            predicted if predicted in ("hit", "miss") else None,  # type: ignore[arg-type]
+            state.error or None,
+        )
 
     def _log(self, digest: str, stream: int, data: bytes) -> None:
         step = self.step_of(digest, self.vertices.get(digest, _VertexState()).name)
-        text = self._partial.pop((digest, stream), "") + data.decode("utf-8", errors="replace")
+        text = self._partial.pop((digest, stream), "") + data.decode(
+            "utf-8", errors="replace"
+        )
         *lines, rest = text.split("\n")
         if rest:
             self._partial[(digest, stream)] = rest
@@ -148,7 +170,13 @@ class ProgressTracker:
         """Emit unterminated last lines (call once the stream has ended)."""
         with self._lock:
             for (digest, stream), rest in sorted(self._partial.items()):
-                self._line(self.step_of(digest, self.vertices.get(digest, _VertexState()).name), rest, stream)
+                self._line(
+                    self.step_of(
+                        digest, self.vertices.get(digest, _VertexState()).name
+                    ),
+                    rest,
+                    stream,
+                )
             self._partial.clear()
 
     def observations(self) -> dict[StepKind, StepObservation]:
@@ -160,8 +188,12 @@ class ProgressTracker:
                 if state is None:
                     out[step] = StepObservation(step, digest, True, 0.0, "", False)
                 else:
-                    cached = state.cached or (state.source and not state.transferred and not state.error)
-                    out[step] = StepObservation(step, digest, cached, _duration(state), state.error, True)
+                    cached = state.cached or (
+                        state.source and not state.transferred and not state.error
+                    )
+                    out[step] = StepObservation(
+                        step, digest, cached, _duration(state), state.error, True
+                    )
         return out
 
     def _find(self, step: StepKind, digest: str) -> _VertexState | None:

@@ -24,7 +24,10 @@ apt_install() {{
 """
 
 #: argv: python VERSION VENV
-PYTHON = "set -eu\n" + _APT_FUNCS + f"""
+PYTHON = (
+    "set -eu\n"
+    + _APT_FUNCS
+    + f"""
 v="$1"; venv="$2"
 have() {{ command -v "$1" >/dev/null 2>&1; }}
 matches() {{ [ "$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$v" ]; }}
@@ -53,6 +56,7 @@ fi
 UV_PYTHON_INSTALL_DIR=/opt/python "$tools/bin/uv" python install "$v"
 UV_PYTHON_INSTALL_DIR=/opt/python "$tools/bin/uv" venv --seed --python "$v" "$venv"
 """
+)
 
 #: argv: apt [--no-install-recommends] PACKAGE...
 APT = "set -eu\n" + _APT_FUNCS + 'apt_install "$@"\n'

@@ -51,9 +51,12 @@ class SolveSpec:
     timeout: float | None = None
 
 
-def _control_request(ref: str, spec: SolveSpec, with_definition: bool) -> control_pb2.SolveRequest:
-    request = control_pb2.SolveRequest(Ref=ref, Session=spec.session_id or "",
-                                       Entitlements=list(spec.entitlements))
+def _control_request(
+    ref: str, spec: SolveSpec, with_definition: bool
+) -> control_pb2.SolveRequest:
+    request = control_pb2.SolveRequest(
+        Ref=ref, Session=spec.session_id or "", Entitlements=list(spec.entitlements)
+    )
     if with_definition:
         request.Definition.CopyFrom(spec.definition.to_pb())
     exporters = spec.export.exporters
@@ -69,11 +72,15 @@ def _control_request(ref: str, spec: SolveSpec, with_definition: bool) -> contro
 class _StatusReader:
     """Reads ``Control/Status`` for ``ref`` in a thread, feeding the tracker."""
 
-    def __init__(self, client: EngineClient, ref: str, tracker: ProgressTracker) -> None:
+    def __init__(
+        self, client: EngineClient, ref: str, tracker: ProgressTracker
+    ) -> None:
         self._call = client.control.Status(control_pb2.StatusRequest(Ref=ref))
         self.tracker = tracker
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="builder-status", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="builder-status", daemon=True
+        )
         self._thread.start()
 
     def _run(self) -> None:
@@ -108,8 +115,12 @@ def _wait(future: Any, deadline: float | None, cancelled: Callable[[], bool]) ->
                 raise TimeoutError from None
 
 
-def run_solve(client: EngineClient, spec: SolveSpec, tracker: ProgressTracker,
-              cancel: threading.Event | None = None) -> dict[str, str]:
+def run_solve(
+    client: EngineClient,
+    spec: SolveSpec,
+    tracker: ProgressTracker,
+    cancel: threading.Event | None = None,
+) -> dict[str, str]:
     """Solve and export; returns the exporter response. Raises SolveFailed / EngineError."""
     ref = f"builder-{uuid.uuid4().hex}"
     address = str(client.address)
@@ -117,7 +128,9 @@ def run_solve(client: EngineClient, spec: SolveSpec, tracker: ProgressTracker,
     deadline = time.monotonic() + spec.timeout if spec.timeout else None
     is_cancelled = cancel.is_set if cancel is not None else (lambda: False)
     calls: list[Any] = []
-    solve = client.control.Solve.future(_control_request(ref, spec, with_definition=not gateway))
+    solve = client.control.Solve.future(
+        _control_request(ref, spec, with_definition=not gateway)
+    )
     calls.append(solve)
     status = _StatusReader(client, ref, tracker)
     try:
@@ -127,9 +140,13 @@ def run_solve(client: EngineClient, spec: SolveSpec, tracker: ProgressTracker,
     except TimeoutError as exc:
         _cancel(calls, status)
         if is_cancelled():
-            raise SolveFailed("build cancelled; the engine was told to stop the solve") from exc
-        raise SolveFailed(f"build timed out after {spec.timeout:g} s; the solve was cancelled on the engine",
-                          hint="raise --timeout, or find the slow step in the log") from exc
+            raise SolveFailed(
+                "build cancelled; the engine was told to stop the solve"
+            ) from exc
+        raise SolveFailed(
+            f"build timed out after {spec.timeout:g} s; the solve was cancelled on the engine",
+            hint="raise --timeout, or find the slow step in the log",
+        ) from exc
     except KeyboardInterrupt:
         _cancel(calls, status)
         raise
@@ -148,13 +165,24 @@ def _cancel(calls: Sequence[Any], status: _StatusReader) -> None:
     status.finish(wait=2.0)
 
 
-def _gateway(client: EngineClient, ref: str, spec: SolveSpec, calls: list[Any], deadline: float | None,
-             cancelled: Callable[[], bool]) -> None:
+def _gateway(
+    client: EngineClient,
+    ref: str,
+    spec: SolveSpec,
+    calls: list[Any],
+    deadline: float | None,
+    cancelled: Callable[[], bool],
+) -> None:
     """LLBBridge Solve then Return with the image config (the control Solve is already waiting)."""
     metadata = ((BUILD_ID_KEY, ref),)
-    request = gateway_pb2.SolveRequest(Definition=spec.definition.to_pb(), allowResultReturn=True,
-                                       allowResultArrayRef=True)
-    bridge_solve = client.bridge.Solve.future(request, metadata=metadata, wait_for_ready=True)
+    request = gateway_pb2.SolveRequest(
+        Definition=spec.definition.to_pb(),
+        allowResultReturn=True,
+        allowResultArrayRef=True,
+    )
+    bridge_solve = client.bridge.Solve.future(
+        request, metadata=metadata, wait_for_ready=True
+    )
     calls.append(bridge_solve)
     try:
         result = _wait(bridge_solve, deadline, cancelled)
@@ -162,13 +190,19 @@ def _gateway(client: EngineClient, ref: str, spec: SolveSpec, calls: list[Any], 
         # Hand the error back so the waiting Control/Solve ends with it too.
         error = rpc_status_pb2.Status(code=2, message=rpc_details(exc))
         with suppress(grpc.RpcError):
-            client.bridge.Return(gateway_pb2.ReturnRequest(error=error), metadata=metadata, timeout=_BRIDGE_WAIT)
+            client.bridge.Return(
+                gateway_pb2.ReturnRequest(error=error),
+                metadata=metadata,
+                timeout=_BRIDGE_WAIT,
+            )
         raise
     ret = gateway_pb2.Result()
     ret.ref.id = result.result.ref.id
     if spec.image_config:
         ret.metadata["containerimage.config"] = spec.image_config
-    client.bridge.Return(gateway_pb2.ReturnRequest(result=ret), metadata=metadata, timeout=_BRIDGE_WAIT)
+    client.bridge.Return(
+        gateway_pb2.ReturnRequest(result=ret), metadata=metadata, timeout=_BRIDGE_WAIT
+    )
 
 
 def _failure(exc: grpc.RpcError, tracker: ProgressTracker, address: str) -> EngineError:
@@ -178,5 +212,8 @@ def _failure(exc: grpc.RpcError, tracker: ProgressTracker, address: str) -> Engi
         return mapped
     command = tracker.converted.command_of(step)
     failure = StepFailure(step.value, command, tracker.tail(step))
-    return SolveFailed(f"step {step.value} failed: {error or rpc_details(exc)}", failure=failure,
-                       hint="fix the command or dependency named above and build again")
+    return SolveFailed(
+        f"step {step.value} failed: {error or rpc_details(exc)}",
+        failure=failure,
+        hint="fix the command or dependency named above and build again",
+    )

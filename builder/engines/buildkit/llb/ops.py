@@ -20,8 +20,17 @@ Sharing = Literal["shared", "private", "locked"]
 MountKind = Literal["bind", "cache", "secret", "tmpfs"]
 
 _NETWORK = {"default": ops_pb2.UNSET, "host": ops_pb2.HOST, "none": ops_pb2.NONE}
-_SHARING = {"shared": ops_pb2.SHARED, "private": ops_pb2.PRIVATE, "locked": ops_pb2.LOCKED}
-_MOUNT = {"bind": ops_pb2.BIND, "cache": ops_pb2.CACHE, "secret": ops_pb2.SECRET, "tmpfs": ops_pb2.TMPFS}
+_SHARING = {
+    "shared": ops_pb2.SHARED,
+    "private": ops_pb2.PRIVATE,
+    "locked": ops_pb2.LOCKED,
+}
+_MOUNT = {
+    "bind": ops_pb2.BIND,
+    "cache": ops_pb2.CACHE,
+    "secret": ops_pb2.SECRET,
+    "tmpfs": ops_pb2.TMPFS,
+}
 _UNSET_TIME = -1
 
 
@@ -45,7 +54,9 @@ class Platform:
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
 
     def to_pb(self) -> ops_pb2.Platform:
-        return ops_pb2.Platform(OS=self.os, Architecture=self.architecture, Variant=self.variant)
+        return ops_pb2.Platform(
+            OS=self.os, Architecture=self.architecture, Variant=self.variant
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +75,13 @@ def _unique(outputs: Sequence[Output | None]) -> tuple[Output, ...]:
     return tuple(seen)
 
 
-def _input_pb(inputs: tuple[Output, ...], digests: Sequence[str]) -> list[ops_pb2.Input]:
-    return [ops_pb2.Input(digest=d, index=o.index) for o, d in zip(inputs, digests, strict=True)]
+def _input_pb(
+    inputs: tuple[Output, ...], digests: Sequence[str]
+) -> list[ops_pb2.Input]:
+    return [
+        ops_pb2.Input(digest=d, index=o.index)
+        for o, d in zip(inputs, digests, strict=True)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,17 +107,23 @@ class SourceOp:
         if scheme == "local":
             caps = {"source.local"}
             for key, _ in self.attrs:
-                caps.add({"local.sharedkeyhint": "source.local.sharedkeyhint",
-                          "local.includepattern": "source.local.includepatterns",
-                          "local.excludepatterns": "source.local.excludepatterns",
-                          "local.followpaths": "source.local.followpaths",
-                          "local.unique": "source.local.unique",
-                          "local.session": "source.local.sessionid"}.get(key, "source.local"))
+                caps.add(
+                    {
+                        "local.sharedkeyhint": "source.local.sharedkeyhint",
+                        "local.includepattern": "source.local.includepatterns",
+                        "local.excludepatterns": "source.local.excludepatterns",
+                        "local.followpaths": "source.local.followpaths",
+                        "local.unique": "source.local.unique",
+                        "local.session": "source.local.sessionid",
+                    }.get(key, "source.local")
+                )
             return frozenset(caps)
         return frozenset({f"source.{scheme}"})
 
     def to_op(self, digests: Sequence[str]) -> ops_pb2.Op:
-        op = ops_pb2.Op(source=ops_pb2.SourceOp(identifier=self.identifier, attrs=dict(self.attrs)))
+        op = ops_pb2.Op(
+            source=ops_pb2.SourceOp(identifier=self.identifier, attrs=dict(self.attrs))
+        )
         if self.platform is not None:
             op.platform.CopyFrom(self.platform.to_pb())
         return op
@@ -130,8 +152,12 @@ class Mount:
             raise LLBError(f"secret mount at {self.dest} needs an id and no source")
 
     def caps(self) -> frozenset[str]:
-        caps = {"bind": {"exec.mount.bind"}, "cache": {"exec.mount.cache", "exec.mount.cache.sharing"},
-                "secret": {"exec.mount.secret"}, "tmpfs": {"exec.mount.tmpfs"}}[self.kind]
+        caps = {
+            "bind": {"exec.mount.bind"},
+            "cache": {"exec.mount.cache", "exec.mount.cache.sharing"},
+            "secret": {"exec.mount.secret"},
+            "tmpfs": {"exec.mount.tmpfs"},
+        }[self.kind]
         if self.selector:
             caps = caps | {"exec.mount.selector"}
         if self.kind == "bind" and self.dest != "/" and not self.readonly:
@@ -185,17 +211,30 @@ class ExecOp:
         position = {o: i for i, o in enumerate(inputs)}
         mounts = []
         for m in self.sorted_mounts():
-            pb = ops_pb2.Mount(dest=m.dest, selector=m.selector, readonly=m.readonly, mountType=_MOUNT[m.kind],
-                               input=position[m.source] if m.source is not None else -1,
-                               output=0 if m.dest == "/" else -1)
+            pb = ops_pb2.Mount(
+                dest=m.dest,
+                selector=m.selector,
+                readonly=m.readonly,
+                mountType=_MOUNT[m.kind],
+                input=position[m.source] if m.source is not None else -1,
+                output=0 if m.dest == "/" else -1,
+            )
             if m.kind == "cache":
-                pb.cacheOpt.CopyFrom(ops_pb2.CacheOpt(ID=m.cache_id, sharing=_SHARING[m.sharing]))
+                pb.cacheOpt.CopyFrom(
+                    ops_pb2.CacheOpt(ID=m.cache_id, sharing=_SHARING[m.sharing])
+                )
             elif m.kind == "secret":
                 pb.secretOpt.CopyFrom(ops_pb2.SecretOpt(ID=m.secret_id, mode=m.mode))
             mounts.append(pb)
-        meta = ops_pb2.Meta(args=list(self.args), env=list(self.env), cwd=self.cwd, user=self.user)
-        op = ops_pb2.Op(inputs=_input_pb(inputs, digests),
-                        exec=ops_pb2.ExecOp(meta=meta, mounts=mounts, network=_NETWORK[self.network]))
+        meta = ops_pb2.Meta(
+            args=list(self.args), env=list(self.env), cwd=self.cwd, user=self.user
+        )
+        op = ops_pb2.Op(
+            inputs=_input_pb(inputs, digests),
+            exec=ops_pb2.ExecOp(
+                meta=meta, mounts=mounts, network=_NETWORK[self.network]
+            ),
+        )
         if self.platform is not None:
             op.platform.CopyFrom(self.platform.to_pb())
         return op
@@ -247,7 +286,9 @@ class FileOp:
     name: str = ""
 
     def inputs(self) -> tuple[Output, ...]:
-        return _unique([self.base, *(a.source for a in self.actions if isinstance(a, Copy))])
+        return _unique(
+            [self.base, *(a.source for a in self.actions if isinstance(a, Copy))]
+        )
 
     def validate(self) -> None:
         if not self.actions:
@@ -276,28 +317,58 @@ class FileOp:
             pb = ops_pb2.FileAction(input=current, secondaryInput=-1, output=output)
             _fill_action(pb, action, position)
             actions.append(pb)
-        op = ops_pb2.Op(inputs=_input_pb(inputs, digests), file=ops_pb2.FileOp(actions=actions))
+        op = ops_pb2.Op(
+            inputs=_input_pb(inputs, digests), file=ops_pb2.FileOp(actions=actions)
+        )
         if self.platform is not None:
             op.platform.CopyFrom(self.platform.to_pb())
         return op
 
 
-def _fill_action(pb: ops_pb2.FileAction, action: FileAction, position: dict[Output, int]) -> None:
+def _fill_action(
+    pb: ops_pb2.FileAction, action: FileAction, position: dict[Output, int]
+) -> None:
     if isinstance(action, Mkdir):
-        pb.mkdir.CopyFrom(ops_pb2.FileActionMkDir(path=action.path, mode=action.mode, makeParents=action.parents,
-                                                  timestamp=_UNSET_TIME))
+        pb.mkdir.CopyFrom(
+            ops_pb2.FileActionMkDir(
+                path=action.path,
+                mode=action.mode,
+                makeParents=action.parents,
+                timestamp=_UNSET_TIME,
+            )
+        )
     elif isinstance(action, Mkfile):
-        pb.mkfile.CopyFrom(ops_pb2.FileActionMkFile(path=action.path, mode=action.mode, data=action.data,
-                                                    timestamp=_UNSET_TIME))
+        pb.mkfile.CopyFrom(
+            ops_pb2.FileActionMkFile(
+                path=action.path,
+                mode=action.mode,
+                data=action.data,
+                timestamp=_UNSET_TIME,
+            )
+        )
     elif isinstance(action, Rm):
-        pb.rm.CopyFrom(ops_pb2.FileActionRm(path=action.path, allowNotFound=action.allow_not_found,
-                                            allowWildcard=action.allow_wildcard))
+        pb.rm.CopyFrom(
+            ops_pb2.FileActionRm(
+                path=action.path,
+                allowNotFound=action.allow_not_found,
+                allowWildcard=action.allow_wildcard,
+            )
+        )
     else:
         pb.secondaryInput = position[action.source] if action.source is not None else -1
-        pb.copy.CopyFrom(ops_pb2.FileActionCopy(
-            src=action.src, dest=action.dest, mode=-1, followSymlink=action.follow_symlinks,
-            dirCopyContents=action.contents, createDestPath=action.create_parents, allowWildcard=True,
-            allowEmptyWildcard=True, timestamp=_UNSET_TIME))
+        pb.copy.CopyFrom(
+            ops_pb2.FileActionCopy(
+                src=action.src,
+                dest=action.dest,
+                mode=-1,
+                followSymlink=action.follow_symlinks,
+                dirCopyContents=action.contents,
+                createDestPath=action.create_parents,
+                allowWildcard=True,
+                allowEmptyWildcard=True,
+                timestamp=_UNSET_TIME,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +391,9 @@ class MergeOp:
     def to_op(self, digests: Sequence[str]) -> ops_pb2.Op:
         inputs = self.inputs()
         position = {o: i for i, o in enumerate(inputs)}
-        merge = ops_pb2.MergeOp(inputs=[ops_pb2.MergeInput(input=position[o]) for o in self.layers])
+        merge = ops_pb2.MergeOp(
+            inputs=[ops_pb2.MergeInput(input=position[o]) for o in self.layers]
+        )
         return ops_pb2.Op(inputs=_input_pb(inputs, digests), merge=merge)
 
 

@@ -56,15 +56,31 @@ class State:
         return cls(platform=platform)
 
     @classmethod
-    def image(cls, ref: str, *, platform: Platform | None = None, name: str = "") -> State:
+    def image(
+        cls, ref: str, *, platform: Platform | None = None, name: str = ""
+    ) -> State:
         """A ``docker-image://`` source; ``ref`` must be fully qualified (``docker.io/library/x:tag``)."""
         plat = platform or Platform()
-        return cls(Output(SourceOp(f"docker-image://{ref}", (), plat, name or ref)), platform=plat)
+        return cls(
+            Output(SourceOp(f"docker-image://{ref}", (), plat, name or ref)),
+            platform=plat,
+        )
 
     @classmethod
-    def local(cls, dir_name: str, attrs: Iterable[tuple[str, str]] = (), *, name: str = "") -> State:
+    def local(
+        cls, dir_name: str, attrs: Iterable[tuple[str, str]] = (), *, name: str = ""
+    ) -> State:
         """A ``local://<dir_name>`` source served over the build session."""
-        return cls(Output(SourceOp(f"local://{dir_name}", tuple(sorted(attrs)), None, name or f"local://{dir_name}")))
+        return cls(
+            Output(
+                SourceOp(
+                    f"local://{dir_name}",
+                    tuple(sorted(attrs)),
+                    None,
+                    name or f"local://{dir_name}",
+                )
+            )
+        )
 
     # --- defaults ------------------------------------------------------------------------------
 
@@ -102,17 +118,30 @@ class State:
 
     # --- operations ----------------------------------------------------------------------------
 
-    def run(self, args: Sequence[str], *, name: str, mounts: Sequence[Mount] = (),
-            env: Sequence[tuple[str, str]] = ()) -> State:
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        name: str,
+        mounts: Sequence[Mount] = (),
+        env: Sequence[tuple[str, str]] = (),
+    ) -> State:
         """Execute ``args`` (argv, never a shell string unless args says ``sh -c``) on this state."""
         state = self
         for key, value in env:
             state = state.env(key, value)
         extra = {m.dest: m for m in (*self.mounts, *mounts)}
         root = Mount("/", "bind", self.output)
-        op = ExecOp(tuple(args), (root, *(m for d, m in sorted(extra.items()) if d != "/")),
-                    tuple(f"{k}={v}" for k, v in state.env_vars), self.cwd, self.user, self.network,
-                    self.platform, name)
+        op = ExecOp(
+            tuple(args),
+            (root, *(m for d, m in sorted(extra.items()) if d != "/")),
+            tuple(f"{k}={v}" for k, v in state.env_vars),
+            self.cwd,
+            self.user,
+            self.network,
+            self.platform,
+            name,
+        )
         op.validate()
         return replace(self, output=Output(op))
 
