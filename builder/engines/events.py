@@ -97,5 +97,5 @@ class BuildFinished:
 
 Event = Union[
     BuildStarted, StepStarted, StepLog, StepFinished, EngineProgress, BuildFinished
-]  # noqa: UP007
+]
 EventSink = Callable[[Event], None]
