@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 Prediction = Literal["hit", "miss"]
 
@@ -95,7 +95,5 @@ class BuildFinished:
     mismatches: tuple[Mismatch, ...]
 
 
-Event = Union[
-    BuildStarted, StepStarted, StepLog, StepFinished, EngineProgress, BuildFinished
-]
+Event = BuildStarted | StepStarted | StepLog | StepFinished | EngineProgress | BuildFinished
 EventSink = Callable[[Event], None]
