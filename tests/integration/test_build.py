@@ -374,3 +374,29 @@ def test_leaving_the_event_iterator_cancels_the_build(
         events.close()  # like Ctrl-C in a CLI: the solve is cancelled on the engine, the thread ends
     assert any(isinstance(e, StepStarted) and e.step == "shell" for e in seen)
     assert not any(isinstance(e, StepFinished) and e.step == "shell" for e in seen)
+
+
+def test_editable_local_requirement_reads_its_files_from_the_session(
+    engine_target: EngineTarget, tmp_path: Path
+) -> None:
+    app = tmp_path / "app"
+    pkg = app / "localpkg" / "src" / "localpkg"
+    pkg.mkdir(parents=True)
+    nonce = uuid.uuid4().hex
+    (app / "cerebrium.toml").write_text(
+        '[cerebrium.deployment]\nname = "local-req"\npython_version = "3.11"\nuse_uv = true\n'
+        "shell_commands = [\"python -c 'import localpkg; print(localpkg.VALUE)'\"]\n\n"
+        '[cerebrium.dependencies.paths]\npip = "requirements.txt"\n'
+    )
+    (app / "requirements.txt").write_text("-e ./localpkg\n")
+    (app / "main.py").write_text("print('x')\n")
+    (app / "localpkg" / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["flit_core>=3.2,<4"]\nbuild-backend = "flit_core.buildapi"\n\n'
+        '[project]\nname = "localpkg"\nversion = "0.1.0"\ndescription = "x"\n'
+    )
+    (pkg / "__init__.py").write_text(f"VALUE = '{nonce}'\n")
+    result, events = run_build(app, engine_target, tmp_path / "cache")
+    assert not result.step("pip").cached
+    assert nonce in [
+        e.line for e in events if isinstance(e, StepLog) and e.step == "shell"
+    ]
