@@ -345,3 +345,27 @@ def test_rich_writer_renders_without_a_terminal() -> None:
     writer.close()
     assert writer.rows["pip"][:2] == ["[green]done[/]", "2.0s"]
     assert writer.rows["base"][0] == "waiting"
+
+
+def test_session_entries_carry_current_stats_and_links(tmp_path: Path) -> None:
+    import os
+
+    from builder.engines.buildkit.engine import synced_entries
+    from builder.errors import PlanError
+    from builder.plan.model import FileEntry, FileManifest
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    os.symlink("a.py", tmp_path / "link")
+    os.utime(tmp_path / "a.py", ns=(1_000_000_000, 1_234_567_890_123))
+    manifest = FileManifest.of(
+        [
+            FileEntry("a.py", "file", 6, "blake3:00"),
+            FileEntry("link", "symlink", 4, "a.py"),
+        ]
+    )
+    entries = {e.relpath: e for e in synced_entries(tmp_path, manifest)}
+    assert entries["a.py"].mtime_ns == 1_234_567_890_123 and entries["a.py"].size == 6
+    assert entries["link"].is_symlink and entries["link"].link_target == "a.py"
+    (tmp_path / "a.py").unlink()
+    with pytest.raises(PlanError, match="a.py"):
+        synced_entries(tmp_path, manifest)
