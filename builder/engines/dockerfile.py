@@ -199,9 +199,9 @@ def _pip(step: Step, out: _Out) -> None:
         mounts.append("--mount=type=bind,source=.,target=/app,rw")
         out.lines.append("WORKDIR /app")
     out.lines.append(f"# {inputs.installer} install -r {_PIP_DIR}/requirements.txt into {inputs.venv}")
-    argv = ["/bin/sh", "-c", scripts.PIP, "pip", inputs.installer, inputs.venv,
-            "/run/builder/pip/requirements.txt", "/run/builder/pip/constraints.txt"]
-    _run(out, argv, mounts, ca=True)
+    from builder.engines.buildkit.convert import pip_argv  # the exact argv builder build runs
+
+    _run(out, pip_argv(inputs), mounts, ca=True)
     if inputs.local is not None:
         out.lines.append("WORKDIR /")
 

@@ -233,22 +233,7 @@ def convert_pip(state: State, step: Step, b: _Build) -> State:
         mounts.append(Mount("/app", "bind", local.output))
         workdir = "/app"
     ca_mounts, ca_env = _ca(b)
-    mode = (
-        "offline-first"
-        if inputs.installer == "uv" and all_pinned(inputs.requirements_txt)
-        else "online"
-    )
-    args = [
-        "/bin/sh",
-        "-c",
-        scripts.PIP,
-        "pip",
-        inputs.installer,
-        inputs.venv,
-        "/run/builder/pip/requirements.txt",
-        "/run/builder/pip/constraints.txt",
-        mode,
-    ]
+    args = pip_argv(inputs)
     text = (
         "uv pip" if inputs.installer == "uv" else "pip"
     ) + " install -r requirements.txt"
@@ -263,6 +248,25 @@ def convert_pip(state: State, step: Step, b: _Build) -> State:
         )
         .dir("/")
     )
+
+
+def pip_argv(inputs: Any) -> list[str]:
+    """The pip step's argv (shared with the Dockerfile export so both run exactly the same command).
+
+    ``offline-first`` lets uv install a fully pinned set from its cache without index round trips.
+    """
+    pinned = inputs.installer == "uv" and all_pinned(inputs.requirements_txt)
+    return [
+        "/bin/sh",
+        "-c",
+        scripts.PIP,
+        "pip",
+        inputs.installer,
+        inputs.venv,
+        "/run/builder/pip/requirements.txt",
+        "/run/builder/pip/constraints.txt",
+        "offline-first" if pinned else "online",
+    ]
 
 
 def all_pinned(requirements_txt: str) -> bool:
