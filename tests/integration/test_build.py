@@ -400,3 +400,38 @@ def test_editable_local_requirement_reads_its_files_from_the_session(
     assert nonce in [
         e.line for e in events if isinstance(e, StepLog) and e.step == "shell"
     ]
+
+
+def test_tag_and_tarball_in_one_build_where_the_engine_allows(
+    app_build_basic: Path,
+    engine_target: EngineTarget,
+    engine_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    from builder.engines.buildkit.client import open_engine
+
+    with open_engine(engine_target.address) as client:
+        multiple = client.capabilities.exporters_list_field
+    tag = f"builder-test/multi:{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "rootfs.tar"
+    if not multiple:  # BuildKit 0.8: one exporter per solve, said clearly
+        with pytest.raises(EngineUnsupported, match="one output per build"):
+            run_build(
+                app_build_basic,
+                engine_target,
+                tmp_path / "c",
+                tag=tag,
+                output=f"type=tar,dest={out}",
+            )
+        return
+    run_build(
+        app_build_basic,
+        engine_target,
+        tmp_path / "c",
+        tag=tag,
+        output=f"type=tar,dest={out}",
+    )
+    assert out.stat().st_size > 0
+    config = json.loads(docker(engine_env, "image", "inspect", tag))[0]["Config"]
+    assert config["Entrypoint"] == ["python", "main.py"]
+    docker(engine_env, "image", "rm", "-f", tag)

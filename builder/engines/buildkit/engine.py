@@ -154,7 +154,8 @@ class BuildKitEngine:
             TarballOutput(export.tarball.dest) if export.tarball is not None else None
         )
         if tarball is not None:
-            attachables.append(FileSendProvider(tarball))
+            # Newer engines name the exporter position of a FileSend call; only the tarball exporter sends.
+            attachables.append(FileSendProvider(*([tarball] * len(export.exporters))))
         entitlements = ("network.host",) if network == "host" else ()
         with Session.start(self.client.control, *attachables) as session:  # type: ignore[arg-type]
             spec = SolveSpec(
