@@ -1,44 +1,72 @@
 """builder: plan, cache and build cerebrium.toml apps on BuildKit.
 
-The public API is re-exported here; everything else is private.
+The public API is re-exported here; everything else is private.  The
+re-exports are resolved on first access (PEP 562), so ``python -m builder``
+and ``import builder.<submodule>`` do not pay for the whole library.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from builder._version import __version__
-from builder.config import LoadResult, load, load_config
-from builder.api import build, diff_git, diff_projects, plan_project
-from builder.config.model import Config
-from builder.diagnostics import Diagnostic
-from builder.errors import (
-    BuilderError,
-    CacheError,
-    ConfigError,
-    DependencyError,
-    EngineError,
-    EngineUnavailable,
-    EngineUnsupported,
-    LockError,
-    PlanError,
-    SolveFailed,
-    VerifyFailed,
-)
-from builder.plan import (
-    KEY_SCHEME_VERSION,
-    Analysis,
-    CacheMount,
-    FileEntry,
-    FileManifest,
-    Plan,
-    PlanDiff,
-    Step,
-    StepChange,
-    StepKind,
-    StepRef,
-    StepStatus,
-    analyze,
-    diff_plans,
-    make_plan,
-)
-from builder.verify import VerifyResult, VerifySettings, verify_image
+
+if TYPE_CHECKING:
+    from builder.api import build, diff_git, diff_projects, plan_project
+    from builder.config import LoadResult, load, load_config
+    from builder.config.model import Config
+    from builder.diagnostics import Diagnostic
+    from builder.errors import (
+        BuilderError,
+        CacheError,
+        ConfigError,
+        DependencyError,
+        EngineError,
+        EngineUnavailable,
+        EngineUnsupported,
+        LockError,
+        PlanError,
+        SolveFailed,
+        VerifyFailed,
+    )
+    from builder.plan import (
+        KEY_SCHEME_VERSION,
+        Analysis,
+        CacheMount,
+        FileEntry,
+        FileManifest,
+        Plan,
+        PlanDiff,
+        Step,
+        StepChange,
+        StepKind,
+        StepRef,
+        StepStatus,
+        analyze,
+        diff_plans,
+        make_plan,
+    )
+    from builder.verify import VerifyResult, VerifySettings, verify_image
+
+# Public name -> the module that defines it (imported on first access).
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("build", "diff_git", "diff_projects", "plan_project"), "builder.api"),
+    **dict.fromkeys(("LoadResult", "load", "load_config"), "builder.config"),
+    "Config": "builder.config.model",
+    "Diagnostic": "builder.diagnostics",
+    **dict.fromkeys(
+        ("BuilderError", "CacheError", "ConfigError", "DependencyError", "EngineError", "EngineUnavailable",
+         "EngineUnsupported", "LockError", "PlanError", "SolveFailed", "VerifyFailed"),
+        "builder.errors",
+    ),
+    **dict.fromkeys(
+        ("KEY_SCHEME_VERSION", "Analysis", "CacheMount", "FileEntry", "FileManifest", "Plan", "PlanDiff", "Step",
+         "StepChange", "StepKind", "StepRef", "StepStatus", "analyze", "diff_plans", "make_plan"),
+        "builder.plan",
+    ),
+    **dict.fromkeys(("VerifyResult", "VerifySettings", "verify_image"), "builder.verify"),
+}
 
 __all__ = [
     "Analysis",
@@ -81,3 +109,17 @@ __all__ = [
     "plan_project",
     "verify_image",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a public re-export on first access and keep it in the module namespace."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'builder' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
