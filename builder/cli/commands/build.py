@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from builder.api import build
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
-from builder.cli.progress import make_writer
 from builder.errors import BuilderError, ConfigError
 
 
@@ -97,6 +95,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build, stream progress, then print the predicted-versus-observed summary."""
+    from builder.api import build
+    from builder.cli.progress import make_writer
+
     if args.verify and not args.tag:
         raise ConfigError(
             "--verify needs --tag NAME: the image must be in the engine's image store to run it",

@@ -14,11 +14,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import cache
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
 from builder.errors import CacheError
+
+if TYPE_CHECKING:  # opened in _opened(): registering the command must stay cheap
+    import cache
 
 _SIZE_UNITS = {"": 0, "b": 0, "k": 1, "m": 2, "g": 3, "t": 4}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
@@ -117,6 +120,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 @contextmanager
 def _opened(args: argparse.Namespace) -> Iterator[cache.CacheStore]:
+    import cache
+
     try:
         store = cache.open_cache(getattr(args, "cache_dir", None))
     except cache.CacheUnavailable as exc:

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from builder.api import diff_git, diff_projects
 from builder.cli import output
 from builder.cli.errors import EXIT_INVALID, EXIT_MISS, EXIT_OK
-from builder.plan.render.json import diff_document
-from builder.plan.render.text import render_diff
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +32,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Diff, print, exit."""
+    from builder.api import diff_git, diff_projects
+    from builder.plan.render.json import diff_document
+    from builder.plan.render.text import render_diff
+
     if args.git:
         if len(args.paths) > 1:
             output.error("with --git give at most one PATH (the project inside the repository)")

@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from builder.api import plan_project
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
-from builder.engines.dockerfile import DockerfileExport, render_dockerfile
 from builder.errors import BuilderError
+
+if TYPE_CHECKING:  # imported in run(): registering the command must stay cheap
+    from builder.engines.dockerfile import DockerfileExport
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +40,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Plan, render, print or write."""
+    from builder.api import plan_project
+    from builder.engines.dockerfile import render_dockerfile
+
     plan, _analysis, diagnostics = plan_project(args.path, cache_dir=args.cache_dir, record=False)
     output.diagnostics(diagnostics)
     export = render_dockerfile(plan)

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
-from builder.engines.buildkit.caps import Capabilities
-from builder.engines.buildkit.client import EngineClient, EngineInfo, open_engine
-from builder.engines.buildkit.connect import TLSConfig
+
+if TYPE_CHECKING:  # the engine modules (grpc, protobuf) load only when a command talks to an engine
+    from builder.engines.buildkit.caps import Capabilities
+    from builder.engines.buildkit.client import EngineClient, EngineInfo
+    from builder.engines.buildkit.connect import TLSConfig
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,11 +44,15 @@ def tls_from_args(args: argparse.Namespace) -> TLSConfig | None:
     values = (args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)
     if all(v is None for v in values):
         return None
+    from builder.engines.buildkit.connect import TLSConfig
+
     return TLSConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key, server_name=args.tls_server_name)
 
 
 def open_engine_from_args(args: argparse.Namespace) -> EngineClient:
     """Connect to the engine the flags (or the environment) name."""
+    from builder.engines.buildkit.client import open_engine
+
     return open_engine(args.engine, tls=tls_from_args(args))
 
 

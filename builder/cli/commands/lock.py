@@ -12,11 +12,14 @@ import argparse
 import os
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
-from builder.config import load_config
-from builder.deps.lock import MemoryResolutionStore, ResolutionStore
-from builder.deps.lock.project import LockOptions, LockResult, lock_project
+
+if TYPE_CHECKING:  # imported in the functions: registering the command must stay cheap
+    from builder.deps.lock import ResolutionStore
+    from builder.deps.lock.project import LockResult
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,6 +50,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def open_store(cache_dir: Path | None) -> ResolutionStore:
     """The on-disk resolution store, or an in-memory one when the cache package is unavailable."""
+    from builder.deps.lock import MemoryResolutionStore
+
     if cache_dir is None and os.environ.get("BUILDER_CACHE_DIR"):
         cache_dir = Path(os.environ["BUILDER_CACHE_DIR"])
     try:
@@ -67,6 +72,9 @@ def open_store(cache_dir: Path | None) -> ResolutionStore:
 
 def run(args: argparse.Namespace) -> int:
     """Lock and report what was written."""
+    from builder.config import load_config
+    from builder.deps.lock.project import LockOptions, lock_project
+
     config = load_config(args.path)
     options = LockOptions(output=args.output, generate_hashes=args.generate_hashes, from_uv_lock=args.from_uv_lock)
     result = lock_project(config, store=open_store(args.cache_dir), options=options)

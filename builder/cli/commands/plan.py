@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from builder.api import plan_project
 from builder.cli import output
 from builder.cli.errors import EXIT_MISS, EXIT_OK
-from builder.plan.render.dot import render_dot
-from builder.plan.render.json import plan_document
-from builder.plan.render.text import render_plan
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,14 +37,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Plan, print, and turn misses into exit 3 when asked."""
+    from builder.api import plan_project
+
     plan, analysis, diagnostics = plan_project(args.path, cache_dir=args.cache_dir, resolve=args.resolve,
                                                record=not args.no_record)
     output.diagnostics(diagnostics)
     if args.format == "json":
+        from builder.plan.render.json import plan_document
+
         output.print_json(plan_document(plan, analysis))
     elif args.format == "dot":
+        from builder.plan.render.dot import render_dot
+
         output.out(render_dot(plan, analysis))
     else:
+        from builder.plan.render.text import render_plan
+
         output.out(render_plan(plan, analysis))
     if args.fail_on_miss and analysis.misses:
         output.info(f"--fail-on-miss: {len(analysis.misses)} step(s) would rebuild")

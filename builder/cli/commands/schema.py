@@ -6,7 +6,6 @@ import argparse
 
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
-from builder.config.schema import json_schema
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,6 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the schema."""
+    from builder.config.schema import json_schema
+
     del args
     output.print_json(json_schema())
     return EXIT_OK

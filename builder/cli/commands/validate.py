@@ -11,7 +11,6 @@ import argparse
 
 from builder.cli import output
 from builder.cli.errors import EXIT_INVALID, EXIT_OK
-from builder.config import load
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate and report; the exit code says whether the config is valid."""
+    from builder.config import load
+
     result = load(args.path)
     if args.format == "json":
         output.print_json(

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
-from builder.api import load_plan_config
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
-from builder.engines.docker_api import DockerAPI, DockerNotFound
 from builder.errors import VerifyFailed
-from builder.verify import VerifyResult, VerifySettings, docker_for_engine, verify_image
+
+if TYPE_CHECKING:  # imported in run(): registering the command must stay cheap
+    from builder.engines.docker_api import DockerAPI
+    from builder.verify import VerifyResult
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +43,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the image and its settings, verify, report."""
+    from builder.api import load_plan_config
+    from builder.engines.docker_api import DockerNotFound
+    from builder.verify import VerifySettings, docker_for_engine, verify_image
+
     docker = docker_for_engine(args.engine)
     if _is_project(args.target):
         config, warnings = load_plan_config(args.target)
