@@ -211,23 +211,30 @@ def plan_project(
     >>> # plan, analysis, diags = plan_project("fixtures/apps/minimal", record=False)
     >>> # analysis.status("base").status  →  'hit' or 'miss'
     """
-    from builder.deps import resolve_dependencies
-
     config, config_warnings = load_plan_config(path)
     warnings: list[Diagnostic] = list(config_warnings)
     with _opened_cache(cache_dir, warnings) as store:
-        deps = resolve_dependencies(config, use_lock=True)
-        warnings.extend(_warning("cerebrium.dependencies", note) for note in deps.notes)
-        if resolve:
-            deps = _resolve_pip(config, deps, store, warnings)
-        stats = _stat_source(store, config, warnings)
-        plan = make_plan(config, deps, stat_source=stats)
-        history = _SafeHistory(store.steps, warnings) if store is not None else None
-        analysis = analyze(plan, history)
-        if record and history is not None:
-            history.record_plan(plan.app, plan.to_json())
+        plan, analysis = _plan_in(config, store, warnings, resolve=resolve, record=record)
     warnings.extend(plan.notes)
     return plan, analysis, _dedupe(warnings)
+
+
+def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve: bool,
+             record: bool) -> tuple[Plan, Analysis]:
+    """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended."""
+    from builder.deps import resolve_dependencies
+
+    deps = resolve_dependencies(config, use_lock=True)
+    warnings.extend(_warning("cerebrium.dependencies", note) for note in deps.notes)
+    if resolve:
+        deps = _resolve_pip(config, deps, store, warnings)
+    stats = _stat_source(store, config, warnings)
+    plan = make_plan(config, deps, stat_source=stats)
+    history = _SafeHistory(store.steps, warnings) if store is not None else None
+    analysis = analyze(plan, history)
+    if record and history is not None:
+        history.record_plan(plan.app, plan.to_json())
+    return plan, analysis
 
 
 def _stat_source(store: Any, config: Config, warnings: list[Diagnostic]) -> StatSource | None:
@@ -320,28 +327,29 @@ def build(
     from builder.engines import BuildOptions, OutputSpec
     from builder.engines.buildkit import BuildKitEngine
 
-    plan, analysis, diagnostics = plan_project(path, cache_dir=cache_dir, record=True)
-    if plan_file is not None:
-        plan = _read_plan_file(plan_file)
-        warnings: list[Diagnostic] = []
-        with _opened_cache(cache_dir, warnings) as store:
-            analysis = analyze(plan, _SafeHistory(store.steps, warnings) if store is not None else None)
-        diagnostics = _dedupe([*diagnostics, *warnings])
     bundle = ca_bundle if ca_bundle is not None else (os.environ.get("BUILDER_CA_BUNDLE") or None)
     try:
         spec = OutputSpec.parse(output) if output else None
     except ValueError as exc:
         raise ConfigError(str(exc), key_path="--output", hint="e.g. --output type=oci,dest=image.tar") from exc
-    options = BuildOptions(tag=tag, push=push, output=spec, network=network,  # type: ignore[arg-type]
-                           ca_bundle=Path(bundle) if bundle else None, timeout=timeout,
-                           predictions=tuple((s.id.value, s.status) for s in analysis.steps))
-    project = Path(path)
-    project_dir = project if project.is_dir() else project.parent
-    with BuildKitEngine.connect(engine) as bk:
-        result = bk.build(plan, project_dir, options, on_event=on_event)
-    warnings = []
-    _record_steps(plan, result, cache_dir, warnings)
-    return result, analysis, _dedupe([*diagnostics, *warnings])
+    config, config_warnings = load_plan_config(path)
+    warnings: list[Diagnostic] = list(config_warnings)
+    # One cache connection for the whole build: plan, analyse, then record the built steps.
+    with _opened_cache(cache_dir, warnings) as store:
+        plan, analysis = _plan_in(config, store, warnings, resolve=False, record=True)
+        warnings.extend(plan.notes)
+        if plan_file is not None:
+            plan = _read_plan_file(plan_file)
+            analysis = analyze(plan, _SafeHistory(store.steps, warnings) if store is not None else None)
+        options = BuildOptions(tag=tag, push=push, output=spec, network=network,  # type: ignore[arg-type]
+                               ca_bundle=Path(bundle) if bundle else None, timeout=timeout,
+                               predictions=tuple((s.id.value, s.status) for s in analysis.steps))
+        project = Path(path)
+        project_dir = project if project.is_dir() else project.parent
+        with BuildKitEngine.connect(engine) as bk:
+            result = bk.build(plan, project_dir, options, on_event=on_event)
+        _record_steps(plan, result, store, warnings)
+    return result, analysis, _dedupe(warnings)
 
 
 def _read_plan_file(path: str | os.PathLike[str]) -> Plan:
@@ -354,26 +362,24 @@ def _read_plan_file(path: str | os.PathLike[str]) -> Plan:
                         hint="write it with: builder plan --format json > plan.json") from exc
 
 
-def _record_steps(plan: Plan, result: Any, cache_dir: str | os.PathLike[str] | None,
-                  warnings: list[Diagnostic]) -> None:
+def _record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic]) -> None:
     """Record every built step (new keys) and mark reused ones as used, so the next plan predicts hits."""
     import time
 
-    with _opened_cache(cache_dir, warnings) as store:
-        if store is None:
-            return
-        try:
-            from cache import StepRecord
+    if store is None:
+        return
+    try:
+        from cache import StepRecord
 
-            now = time.time()
-            for outcome in result.steps:
-                if store.steps.get(outcome.key) is not None:
-                    store.steps.touch(outcome.key, now)
-                    continue
-                step = plan.step(outcome.step)
-                store.steps.record_step(StepRecord(
-                    key=outcome.key, kind=step.kind.value, step_id=outcome.step, app=plan.app, engine=result.engine,
-                    inputs_manifest=step.inputs_json(), result_digest=outcome.vertex, duration_s=outcome.seconds,
-                    size_bytes=0, created_at=now, last_used_at=now))
-        except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
-            warnings.append(_warning("cache", f"could not record the built steps ({type(exc).__name__}: {exc})"))
+        now = time.time()
+        for outcome in result.steps:
+            if store.steps.get(outcome.key) is not None:
+                store.steps.touch(outcome.key, now)
+                continue
+            step = plan.step(outcome.step)
+            store.steps.record_step(StepRecord(
+                key=outcome.key, kind=step.kind.value, step_id=outcome.step, app=plan.app, engine=result.engine,
+                inputs_manifest=step.inputs_json(), result_digest=outcome.vertex, duration_s=outcome.seconds,
+                size_bytes=0, created_at=now, last_used_at=now))
+    except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
+        warnings.append(_warning("cache", f"could not record the built steps ({type(exc).__name__}: {exc})"))
