@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from builder.cli import main
+from tests.privileges import copy_tree_readable, run_python, traversable_tmp_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,14 +101,22 @@ def test_cache_dir_flag(project: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert other.is_dir() and any(other.iterdir())
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_unwritable_cache_degrades_with_one_warning(project: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    code, out, err = _plan(capsys, str(project), "--cache-dir", str(locked / "c"))
-    assert code == 0 and "plan for fastapi-cpu" in out
-    assert err.count("warning:") == 1 and "planning without history" in err
+_CLI_AS_USER = "import sys; from builder.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def test_unwritable_cache_degrades_with_one_warning() -> None:
+    # Root writes anywhere whatever the mode bits, so the CLI runs as an unprivileged user (tests/privileges.py).
+    with traversable_tmp_dir() as root:
+        project = copy_tree_readable(REPO / "fixtures" / "apps" / "fastapi-cpu", root / "fastapi-cpu")
+        locked = root / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)  # everyone may look inside, nobody but root may create the cache there
+        done = run_python(_CLI_AS_USER, "plan", str(project), "--cache-dir", str(locked / "c"))
+        created = (locked / "c").exists()
+    assert done.returncode == 0, done.stderr
+    assert "plan for fastapi-cpu" in done.stdout
+    assert done.stderr.count("warning:") == 1 and "planning without history" in done.stderr, done.stderr
+    assert not created
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from builder.config import load, load_config
 from builder.config.read import MAX_BYTES
 from builder.errors import ConfigError
+from tests.privileges import run_python, traversable_tmp_dir
 
 
 def only_error(path: str | Path) -> str:
@@ -93,12 +94,28 @@ def test_toml_syntax_error_has_line_and_column(tmp_path: Path, text: str, expect
     assert expected in only_error(tmp_path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
-def test_unreadable(tmp_path: Path) -> None:
-    target = tmp_path / "cerebrium.toml"
-    target.write_text('[cerebrium.deployment]\nname = "x"\n')
-    target.chmod(0)
-    assert "cannot read the file" in only_error(tmp_path)
+_LOAD_AS_USER = """
+import json, sys
+from builder.config import load
+result = load(sys.argv[1])
+print(json.dumps({"config": result.config is not None,
+                  "diagnostics": [[d.level, d.format()] for d in result.diagnostics]}))
+"""
+
+
+def test_unreadable() -> None:
+    # Root reads every file whatever its mode, so load() runs as an unprivileged user (see tests/privileges.py).
+    with traversable_tmp_dir() as root:
+        target = root / "cerebrium.toml"
+        target.write_text('[cerebrium.deployment]\nname = "x"\n')
+        target.chmod(0)
+        done = run_python(_LOAD_AS_USER, str(root))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["config"] is False
+    [(level, message)] = result["diagnostics"]
+    assert level == "error"
+    assert "cannot read the file" in message and "cerebrium.toml" in message
 
 
 def test_bom_is_accepted(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from builder.errors import PlanError
 from builder.plan.fileset import FileRules, select_files
 from builder.plan.protocols import MemoryStatSource
+from tests.privileges import run_python, traversable_tmp_dir
 
 TREE = {
     "main.py": "m",
@@ -170,26 +172,49 @@ def test_bulk_lookup_of_wrong_length_is_an_error(tmp_path: Path) -> None:
         select_files(tmp_path, FileRules(), stat_source=Broken())
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
-def test_unreadable_file_is_a_plan_error_naming_it(tmp_path: Path) -> None:
-    make_tree(tmp_path, {"secret.py": "s"})
-    os.chmod(tmp_path / "secret.py", 0)
-    with pytest.raises(PlanError, match="secret.py") as info:
-        select_files(tmp_path, FileRules())
-    assert "exclude" in (info.value.hint or "")
+_SELECT_AS_USER = """
+import json, sys
+from pathlib import Path
+from builder.errors import PlanError
+from builder.plan.fileset import FileRules, select_files
+rules = FileRules(*(tuple(json.loads(arg)) for arg in sys.argv[2:]))
+try:
+    selection = select_files(Path(sys.argv[1]), rules)
+except PlanError as exc:
+    print(json.dumps({"error": str(exc), "hint": exc.hint}))
+else:
+    print(json.dumps({"paths": [e.path for e in selection.manifest]}))
+"""
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
-def test_unreadable_directory_is_a_plan_error_naming_it(tmp_path: Path) -> None:
-    make_tree(tmp_path, {"locked/a.py": "a"})
-    os.chmod(tmp_path / "locked", 0)
-    try:
-        with pytest.raises(PlanError, match="locked"):
-            select_files(tmp_path, FileRules())
-        assert [e.path for e in select_files(tmp_path, FileRules((".*",), ("locked",))).manifest] == []
-    finally:
-        os.chmod(tmp_path / "locked", 0o755)
+def _select_as_user(root: Path, *patterns: tuple[str, ...]) -> dict[str, object]:
+    """select_files(root, FileRules(*patterns)) as an unprivileged user: ``{"error", "hint"}`` or ``{"paths"}``.
 
+    Root reads everything whatever the mode bits, so permission tests cannot run in-process as root.
+    """
+    done = run_python(_SELECT_AS_USER, str(root), *(json.dumps(p) for p in patterns))
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_unreadable_file_is_a_plan_error_naming_it() -> None:
+    with traversable_tmp_dir() as root:
+        make_tree(root, {"secret.py": "s", "open.py": "o"})
+        os.chmod(root / "secret.py", 0)
+        result = _select_as_user(root)
+    assert "secret.py" in str(result.get("error")), result
+    assert "exclude" in str(result["hint"] or "")
+
+
+def test_unreadable_directory_is_a_plan_error_naming_it() -> None:
+    with traversable_tmp_dir() as root:
+        make_tree(root, {"locked/a.py": "a", "open.py": "o"})
+        os.chmod(root / "locked", 0)
+        refused = _select_as_user(root)
+        excluded = _select_as_user(root, ("*",), (".*", "locked"))
+    assert "locked" in str(refused.get("error")), refused
+    assert excluded == {"paths": ["open.py"]}
 
 def test_missing_project_directory(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="cannot be read"):
