@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,9 @@ def _fail(display: str, message: str, hint: str | None = None, line: int | None 
 
 def _read_bytes(original: str, display: str, absolute: Path) -> tuple[bytes | None, Diagnostic | None]:
     if not absolute.exists():
+        if absolute.is_symlink():
+            return None, _fail(display, f"is a symlink to {os.readlink(absolute)!r}, which does not exist",
+                               f"point the link at {CONFIG_NAME}, or pass the real file's path")
         if os.path.isdir(original):
             return None, _fail(
                 os.path.normpath(original),
@@ -88,14 +92,20 @@ def _read_bytes(original: str, display: str, absolute: Path) -> tuple[bytes | No
     if absolute.is_dir():
         return None, _fail(display, "is a directory, not a file", f"pass the path of {CONFIG_NAME}")
     try:
-        size = absolute.stat().st_size
+        st = absolute.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            return None, _fail(display, "is not a regular file (a FIFO, socket or device)",
+                               f"pass the path of {CONFIG_NAME}, a plain text file")
+        size = st.st_size
         if size > MAX_BYTES:
             return None, _fail(
                 display,
                 f"file is too large ({size} bytes; the limit is 1 MiB)",
                 f"is this really {CONFIG_NAME}? a config is a few kB",
             )
-        with absolute.open("rb") as handle:
+        # O_NONBLOCK: if the path was swapped for a FIFO after the check, open fails or reads nothing
+        fd = os.open(absolute, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         return None, _fail(display, f"cannot read the file: {exc.strerror or exc}")
