@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from builder.config.model import Config
 from builder.engines.buildkit.address import START_HINT, candidate_addresses
 from builder.engines.docker_api import ContainerState, DockerAPI
-from builder.errors import BuilderError, EngineUnavailable, VerifyFailed
+from builder.errors import BuilderError, ConfigError, EngineUnavailable, VerifyFailed
 
 #: Label put on every verification container (tests list containers by it).
 VERIFY_LABEL = "dev.builder.verify"
@@ -105,13 +105,14 @@ def resolve_timeout(configured: int, requested: float | None = None,
         except ValueError:
             value = -1.0
         if not 0 < value <= TIMEOUT_RANGE[1]:
-            raise BuilderError(f"{TIMEOUT_ENV}={override!r} is not a number of seconds in (0, 830]")
+            raise ConfigError(f"{TIMEOUT_ENV}={override!r} is not a number of seconds in (0, 830]",
+                              key_path=TIMEOUT_ENV)
         return value
     if requested is not None:
         low, high = TIMEOUT_RANGE
         if not low <= requested <= high:
-            raise BuilderError(f"--timeout {requested:g} is out of range",
-                               hint=f"deployment_initialization_timeout allows {low}..{high} seconds")
+            raise ConfigError(f"{requested:g} is out of range", key_path="--timeout",
+                              hint=f"deployment_initialization_timeout allows {low}..{high} seconds")
         return float(requested)
     return float(configured)
 

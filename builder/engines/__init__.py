@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
 from builder.engines.events import EventSink, Mismatch, Prediction
+from builder.errors import ConfigError
 from builder.plan.model import Plan
 
 NetworkMode = Literal["host", "none", "default"]
@@ -55,6 +57,12 @@ class BuildOptions:
     timeout: float | None = None
     predictions: tuple[tuple[str, Prediction], ...] = ()
     merge: bool | None = None  # None: use MergeOp when the engine has it
+
+    def __post_init__(self) -> None:
+        # Checked here, before any engine is contacted: -1 cancelled at once, 0/nan/inf meant no timeout.
+        if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise ConfigError(f"{self.timeout:g} is not a positive number of seconds",
+                              key_path="--timeout", hint="give the build's time limit in seconds, e.g. --timeout 1800")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from builder.errors import EngineError
+from builder.errors import ConfigError, EngineError
 
 AddressKind = Literal["unix", "tcp", "docker"]
 
@@ -41,8 +41,11 @@ _HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port
 _SYNTAX = "unix:///path, tcp://host:port, docker:// or docker:///path/to/docker.sock"
 
 
-class EngineAddressError(EngineError):
-    """An engine address (``--engine`` or ``BUILDKIT_HOST``) is not valid."""
+class EngineAddressError(EngineError, ConfigError):
+    """An engine address (``--engine`` or ``BUILDKIT_HOST``) is not valid.
+
+    Also a :class:`ConfigError`: it is bad user input (exit 2), not an engine failure.
+    """
 
 
 @dataclass(frozen=True, slots=True)
