@@ -110,7 +110,12 @@ class FileEntry(NamedTuple):
         path, ftype, size, digest = data
         if ftype not in ("file", "exec", "symlink"):
             raise ValueError(f"invalid file type {ftype!r} for {path!r}")
-        return cls(str(path), ftype, int(size), str(digest))
+        path = str(path)
+        parts = path.split("/")
+        # A plan file is input: its paths must stay inside the project directory it is built from.
+        if not path or "\x00" in path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"file path {path!r} is not a plain path inside the project directory")
+        return cls(path, ftype, int(size), str(digest))
 
 
 @dataclass(frozen=True, slots=True)
