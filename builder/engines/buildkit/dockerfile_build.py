@@ -42,6 +42,11 @@ from builder.engines.buildkit._pb import control_pb2, gateway_pb2, rpc_status_pb
 from builder.engines.buildkit.client import EngineClient
 from builder.engines.buildkit.config_layer import with_config_file
 from builder.engines.buildkit.errors import map_rpc_error, rpc_code, rpc_details
+from builder.engines.buildkit.progress import (
+    VertexState,
+    timestamp_seconds,
+    vertex_seconds,
+)
 from builder.engines.buildkit.session import (
     FileSyncProvider,
     SecretsProvider,
@@ -165,23 +170,12 @@ def frontend_options(source: DockerfileSource, network: str | None) -> dict[str,
 
 
 @dataclass(slots=True)
-class _Vertex:
-    name: str
-    cached: bool = False
-    started: float | None = None
-    completed: float | None = None
-    error: str = ""
-    announced: bool = False
-    finished: bool = False
-
-
-@dataclass(slots=True)
 class InstructionTracker:
     """Status stream → ``dockerfile`` step events, one per instruction vertex (``[n/m] …``)."""
 
     sink: EventSink | None = None
     step: str = StepKind.DOCKERFILE.value
-    vertices: dict[str, _Vertex] = field(default_factory=dict)
+    vertices: dict[str, VertexState] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     tail: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -198,11 +192,11 @@ class InstructionTracker:
     def _vertex(self, v: Any) -> None:
         state = self.vertices.get(v.digest)
         if state is None:
-            state = self.vertices[v.digest] = _Vertex(v.name)
+            state = self.vertices[v.digest] = VertexState(v.name)
             self.order.append(v.digest)
         state.cached = state.cached or bool(v.cached)
-        state.started = _ts(v.started) or state.started
-        state.completed = _ts(v.completed) or state.completed
+        state.started = timestamp_seconds(v.started) or state.started
+        state.completed = timestamp_seconds(v.completed) or state.completed
         state.error = v.error or state.error
         step = self.step if is_instruction(state.name) else CONFIG_STEP if state.name.startswith("[config] ") else None
         if step and state.started and not state.announced and not state.cached:
@@ -210,7 +204,7 @@ class InstructionTracker:
             self._emit(StepStarted(step, state.name))
         if state.completed and not state.finished:
             state.finished = True
-            seconds = max(0.0, (state.completed or 0) - (state.started or state.completed or 0))
+            seconds = vertex_seconds(state)
             if step:
                 self._emit(StepFinished(step, state.name, state.cached, seconds, None, state.error or None))
             else:
@@ -220,26 +214,21 @@ class InstructionTracker:
         if self.sink is not None:
             self.sink(event)
 
-    def instructions(self) -> list[_Vertex]:
+    def instructions(self) -> list[VertexState]:
         """The instruction vertices in first-seen order."""
         return [self.vertices[d] for d in self.order if is_instruction(self.vertices[d].name)]
 
-    def config_vertex(self) -> _Vertex | None:
+    def config_vertex(self) -> VertexState | None:
         """The ``[config]`` layer's vertex, when one was built."""
         return next((self.vertices[d] for d in self.order if self.vertices[d].name.startswith("[config] ")), None)
 
-    def failed(self) -> _Vertex | None:
+    def failed(self) -> VertexState | None:
         return next((v for v in (self.vertices[d] for d in self.order) if v.error), None)
 
 
 def is_instruction(name: str) -> bool:
     """``[2/4] RUN …`` or ``[stage-0 2/4] RUN …`` (a Dockerfile instruction), not ``[internal] …``/``exporting …``."""
     return _INSTRUCTION.match(name) is not None
-
-
-def _ts(ts: Any) -> float | None:
-    seconds, nanos = getattr(ts, "seconds", 0), getattr(ts, "nanos", 0)
-    return float(seconds) + nanos / 1e9 if seconds or nanos else None
 
 
 @dataclass(frozen=True, slots=True)

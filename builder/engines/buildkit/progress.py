@@ -29,7 +29,9 @@ TAIL_LINES = 50
 
 
 @dataclass(slots=True)
-class _VertexState:
+class VertexState:
+    """The latest known state of one BuildKit vertex (merged from its status updates)."""
+
     name: str = ""
     cached: bool = False
     started: float | None = None
@@ -55,7 +57,8 @@ class StepObservation:
     seen: bool
 
 
-def _seconds(ts: object) -> float | None:
+def timestamp_seconds(ts: object) -> float | None:
+    """A protobuf Timestamp as epoch seconds, or None when it is unset (zero)."""
     seconds = getattr(ts, "seconds", 0)
     nanos = getattr(ts, "nanos", 0)
     if not seconds and not nanos:
@@ -70,7 +73,7 @@ class ProgressTracker:
     converted: Converted
     sink: EventSink | None = None
     predictions: dict[str, str] = field(default_factory=dict)
-    vertices: dict[str, _VertexState] = field(default_factory=dict)
+    vertices: dict[str, VertexState] = field(default_factory=dict)
     tails: dict[StepKind, collections.deque[str]] = field(default_factory=dict)
     _partial: dict[tuple[str, int], str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,7 +104,7 @@ class ProgressTracker:
         with self._lock:
             for status in response.statuses:
                 self.vertices.setdefault(
-                    status.vertex, _VertexState()
+                    status.vertex, VertexState()
                 ).transferred = True
             for v in response.vertexes:
                 self._vertex(v)
@@ -109,7 +112,7 @@ class ProgressTracker:
                 self._log(log.vertex, int(log.stream), bytes(log.msg))
 
     def _vertex(self, v: control_pb2.Vertex) -> None:
-        state = self.vertices.setdefault(v.digest, _VertexState())
+        state = self.vertices.setdefault(v.digest, VertexState())
         state.name = v.name or state.name
         # An image source that pulled nothing is reused, whatever its flag says: BuildKit 0.8 reports
         # a docker-image vertex resolved from the local store as run, not cached.
@@ -117,9 +120,9 @@ class ProgressTracker:
         state.cached = bool(v.cached) or (
             state.source and not state.transferred and not v.error
         )
-        state.started = _seconds(v.started) if v.HasField("started") else state.started
+        state.started = timestamp_seconds(v.started) if v.HasField("started") else state.started
         state.completed = (
-            _seconds(v.completed) if v.HasField("completed") else state.completed
+            timestamp_seconds(v.completed) if v.HasField("completed") else state.completed
         )
         state.error = v.error or state.error
         main = self.main_step(v.digest, state.name)
@@ -136,21 +139,21 @@ class ProgressTracker:
             and not state.finished
         ):
             state.finished = True
-            self._emit(EngineProgress(state.name, True, state.cached, _duration(state)))
+            self._emit(EngineProgress(state.name, True, state.cached, vertex_seconds(state)))
 
-    def _finished(self, step: StepKind, state: _VertexState) -> StepFinished:
+    def _finished(self, step: StepKind, state: VertexState) -> StepFinished:
         predicted = self.predictions.get(step.value)
         return StepFinished(
             step.value,
             state.name,
             state.cached,
-            _duration(state),
+            vertex_seconds(state),
             predicted if predicted in ("hit", "miss") else None,  # type: ignore[arg-type]
             state.error or None,
         )
 
     def _log(self, digest: str, stream: int, data: bytes) -> None:
-        step = self.step_of(digest, self.vertices.get(digest, _VertexState()).name)
+        step = self.step_of(digest, self.vertices.get(digest, VertexState()).name)
         text = self._partial.pop((digest, stream), "") + data.decode(
             "utf-8", errors="replace"
         )
@@ -172,7 +175,7 @@ class ProgressTracker:
             for (digest, stream), rest in sorted(self._partial.items()):
                 self._line(
                     self.step_of(
-                        digest, self.vertices.get(digest, _VertexState()).name
+                        digest, self.vertices.get(digest, VertexState()).name
                     ),
                     rest,
                     stream,
@@ -192,11 +195,11 @@ class ProgressTracker:
                         state.source and not state.transferred and not state.error
                     )
                     out[step] = StepObservation(
-                        step, digest, cached, _duration(state), state.error, True
+                        step, digest, cached, vertex_seconds(state), state.error, True
                     )
         return out
 
-    def _find(self, step: StepKind, digest: str) -> _VertexState | None:
+    def _find(self, step: StepKind, digest: str) -> VertexState | None:
         if digest in self.vertices:
             return self.vertices[digest]
         for state in self.vertices.values():
@@ -217,7 +220,8 @@ class ProgressTracker:
             return tuple(self.tails.get(step, ()))
 
 
-def _duration(state: _VertexState) -> float:
+def vertex_seconds(state: VertexState) -> float:
+    """How long the vertex ran (0 when it never started: cached, or still unfinished)."""
     if state.started is None or state.completed is None:
         return 0.0
     return round(max(0.0, state.completed - state.started), 3)
