@@ -333,13 +333,15 @@ def build(
     except ValueError as exc:
         raise ConfigError(str(exc), key_path="--output", hint="e.g. --output type=oci,dest=image.tar") from exc
     config, config_warnings = load_plan_config(path)
+    given = _read_plan_file(plan_file, config.deployment.name) if plan_file is not None else None
     warnings: list[Diagnostic] = list(config_warnings)
     # One cache connection for the whole build: plan, analyse, then record the built steps.
     with _opened_cache(cache_dir, warnings) as store:
-        plan, analysis = _plan_in(config, store, warnings, resolve=False, record=True)
-        warnings.extend(plan.notes)
-        if plan_file is not None:
-            plan = _read_plan_file(plan_file)
+        if given is None:
+            plan, analysis = _plan_in(config, store, warnings, resolve=False, record=True)
+            warnings.extend(plan.notes)
+        else:  # the given plan is built as is; the project's history is left alone
+            plan = given
             analysis = analyze(plan, _SafeHistory(store.steps, warnings) if store is not None else None)
         options = BuildOptions(tag=tag, push=push, output=spec, network=network,  # type: ignore[arg-type]
                                ca_bundle=Path(bundle) if bundle else None, timeout=timeout,
@@ -352,14 +354,25 @@ def build(
     return result, analysis, _dedupe(warnings)
 
 
-def _read_plan_file(path: str | os.PathLike[str]) -> Plan:
+def _read_plan_file(path: str | os.PathLike[str], app: str) -> Plan:
+    """The plan in ``path`` (``builder plan --format json`` output), checked to be a plan of ``app``."""
     import json
 
+    hint = "write it with: builder plan --format json > plan.json"
     try:
-        return Plan.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise PlanError(f"{os.fspath(path)}: cannot read the plan file ({reason})", hint=hint) from exc
+    try:
+        plan = Plan.from_json(json.loads(text))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PlanError(f"{os.fspath(path)}: not a plan written by `builder plan --format json` ({exc})",
-                        hint="write it with: builder plan --format json > plan.json") from exc
+                        hint=hint) from exc
+    if plan.app != app:
+        raise PlanError(f"{os.fspath(path)}: the plan is for app {plan.app!r}, but this project is {app!r}",
+                        hint="build the plan from the project it was made for, or re-plan this project")
+    return plan
 
 
 def _record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic]) -> None:

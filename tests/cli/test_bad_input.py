@@ -172,6 +172,11 @@ CASES: list[tuple[str, Setup, int, str]] = [
     ("engine-bad-scheme", lambda t: ["engine", "info", "--engine", "garbage://"], 2, r"unknown scheme 'garbage'"),
     ("engine-bad-port", lambda t: ["engine", "info", "--engine", "tcp://host:99999"], 2, r"out of range"),
     ("plan-file-corrupt", _plan_file("{bad"), 2, r"not a plan written by `builder plan"),
+    ("plan-file-missing", lambda t: ["build", str(_project(t)), "--engine", NO_ENGINE, "--plan", str(t / "no.json")],
+     2, r"no\.json: cannot read the plan file \(No such file or directory\)"),
+    ("plan-file-other-app", _plan_file(json.dumps({"app": "someone-else", "steps": []})), 2,
+     r"the plan is for app 'someone-else', but this project is 'bad-input'"),
+    ("plan-file-not-an-object", _plan_file("[1, 2]"), 2, r"not a plan written by `builder plan"),
     ("plan-file-escaping-path", _escaping_plan, 2, r"'\.\./\.\./etc/passwd' is not a plain path inside the project"),
     ("diff-unknown-revision", _diff_unknown_revision, 2, r"no-such-revision"),
     ("diff-outside-git", _diff_outside_git, 2, r"not a git repository"),
@@ -224,3 +229,20 @@ def test_cache_dir_that_is_a_file_degrades_with_a_warning(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "warning: " in err and str(blocker) in err
     assert blocker.read_text(encoding="utf-8") == "x"
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", ".dockerignore"])
+def test_dockerfile_export_never_overwrites_the_users_files(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _project(tmp_path / "app", files={name: "FROM scratch\n"})
+    assert _run(["dockerfile", str(project), "-o", str(project)]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert (project / name).read_text(encoding="utf-8") == "FROM scratch\n"
+    assert sorted(p.name for p in project.iterdir()) == sorted(["cerebrium.toml", name])  # nothing half-written
+
+
+def test_dockerfile_export_rewrites_its_own_output(tmp_path: Path) -> None:
+    project = _project(tmp_path / "app")
+    assert _run(["dockerfile", str(project), "-o", str(project)]) == 0
+    assert _run(["dockerfile", str(project), "-o", str(project)]) == 0
