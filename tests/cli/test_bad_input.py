@@ -179,6 +179,7 @@ CASES: list[tuple[str, Setup, int, str]] = [
     ("plan-file-not-an-object", _plan_file("[1, 2]"), 2, r"not a plan written by `builder plan"),
     ("plan-file-escaping-path", _escaping_plan, 2, r"'\.\./\.\./etc/passwd' is not a plain path inside the project"),
     ("diff-unknown-revision", _diff_unknown_revision, 2, r"no-such-revision"),
+    ("cache-dir-typo", lambda t: ["cache", "ls", "--cache-dir", str(t / "no" / "cache")], 2, r"no cache at .*no/cache"),
     ("diff-outside-git", _diff_outside_git, 2, r"not a git repository"),
 ]
 

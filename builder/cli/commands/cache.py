@@ -14,11 +14,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
-from builder.errors import CacheError
+from builder.errors import CacheError, ConfigError
 
 if TYPE_CHECKING:  # opened in _opened(): registering the command must stay cheap
     import cache
@@ -122,6 +123,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _opened(args: argparse.Namespace) -> Iterator[cache.CacheStore]:
     import cache
 
+    given = getattr(args, "cache_dir", None)
+    if given and _missing_dir(cache.resolve_cache_dir(given)):
+        # A typo in --cache-dir must not create a new, empty cache and report on that.
+        raise ConfigError(
+            f"no cache at {cache.resolve_cache_dir(given)}",
+            key_path="--cache-dir",
+            hint="check the path: a cache directory is created by `builder plan` or `builder build`",
+        )
     try:
         store = cache.open_cache(getattr(args, "cache_dir", None))
     except cache.CacheUnavailable as exc:
@@ -130,6 +139,15 @@ def _opened(args: argparse.Namespace) -> Iterator[cache.CacheStore]:
         yield store
         for warning in store.warnings:
             output.warn(warning)
+
+
+def _missing_dir(path: Path) -> bool:
+    """True when ``path`` does not exist but could be created (under a file it is "unusable" instead)."""
+    if path.exists():
+        return False
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path.is_dir()
 
 
 def run_stats(args: argparse.Namespace) -> int:
