@@ -186,9 +186,6 @@ def test_open_store_falls_back_to_memory_or_uses_the_cache(tmp_path: Path) -> No
 
 
 def test_resolution_cache_persists_between_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = pytest.importorskip("cache")
-    if not hasattr(cache, "open_cache"):
-        pytest.skip("cache.open_cache has not landed yet")
     project = helpers.make_wheel_project(tmp_path / "proj")
     assert main(["lock", str(project), "--cache-dir", str(tmp_path / "c")]) == 0
     spy = SubprocessSpy(monkeypatch)
