@@ -111,7 +111,7 @@ def test_prune_by_size_and_age(filled: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_prune_needs_a_bound(filled: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["cache", "prune", "--cache-dir", str(filled)]) == 1
+    assert main(["cache", "prune", "--cache-dir", str(filled)]) == 2  # a usage error
     err = capsys.readouterr().err
     assert "error: cache prune needs a bound" in err
     assert "hint: pass --max-size" in err
@@ -129,7 +129,7 @@ def test_clear_refuses_without_yes_when_not_interactive(
     filled: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # not a tty: an answer on stdin is not consent
-    assert main(["cache", "clear", "--cache-dir", str(filled)]) == 1
+    assert main(["cache", "clear", "--cache-dir", str(filled)]) == 2  # a usage error: --yes is missing
     assert "refusing to delete everything" in capsys.readouterr().err
     with open_cache(filled) as c:
         assert c.summary().steps == 2
