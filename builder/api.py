@@ -160,8 +160,9 @@ def _opened_cache(cache_dir: str | os.PathLike[str] | None, warnings: list[Diagn
     try:
         store = cache_pkg.open_cache(cache_dir)
     except (cache_pkg.CacheUnavailable, CacheError, OSError) as exc:
+        fix = "pass --cache-dir DIR (or set BUILDER_CACHE_DIR) to a writable directory"
         warnings.append(_warning("cache", f"cache unavailable: {exc}; planning without history",
-                                 hint="pass --cache-dir DIR (or set BUILDER_CACHE_DIR) to a writable directory"))
+                                 hint=None if "--cache-dir" in str(exc) else fix))  # said once, not twice
         yield None
         return
     try:
