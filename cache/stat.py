@@ -293,7 +293,10 @@ class StatCache:
             columns = self._load(root)
             # The usual warm walk asks for exactly the stored files in stored (sorted) order:
             # two string compares and one list compare, no per-file Python code.
-            if len(paths) == columns.count and "\0".join(paths) == columns.full_paths(prefix):
+            # Paths may come relative to the root (RootStatSource) or absolute under it.
+            absolute = bool(prefix) and bool(paths) and paths[0].startswith(prefix)
+            stored_paths = columns.full_paths(prefix) if absolute else columns.full_paths("")
+            if len(paths) == columns.count and "\0".join(paths) == stored_paths:
                 stored = list(zip(paths, columns.sizes, columns.mtimes, columns.inodes, strict=True))
                 given = keys if isinstance(keys, list) else list(keys)
                 if stored == given:
