@@ -297,11 +297,17 @@ class StatCache:
             absolute = bool(prefix) and bool(paths) and paths[0].startswith(prefix)
             stored_paths = columns.full_paths(prefix) if absolute else columns.full_paths("")
             if len(paths) == columns.count and "\0".join(paths) == stored_paths:
-                stored = list(zip(paths, columns.sizes, columns.mtimes, columns.inodes, strict=True))
-                given = keys if isinstance(keys, list) else list(keys)
-                if stored == given:
+                # Column by column: no per-file tuple is built when everything matches.
+                sizes = list(map(itemgetter(1), keys))
+                mtimes = list(map(itemgetter(2), keys))
+                inodes = list(map(itemgetter(3), keys))
+                if sizes == columns.sizes and mtimes == columns.mtimes and inodes == columns.inodes:
                     return list(columns.digests)
-                return [d if a == b else None for a, b, d in zip(given, stored, columns.digests, strict=True)]
+                stored = zip(columns.sizes, columns.mtimes, columns.inodes, strict=True)
+                return [
+                    d if a == b else None
+                    for a, b, d in zip(zip(sizes, mtimes, inodes, strict=True), stored, columns.digests, strict=True)
+                ]
         get = self._table(root).get
         out: list[str | None] = []
         append = out.append
