@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 from builder.diagnostics import Diagnostic
@@ -118,6 +119,9 @@ class FileEntry(NamedTuple):
         return cls(path, ftype, int(size), str(digest))
 
 
+_PATH_TYPE_DIGEST = itemgetter(0, 1, 3)
+
+
 @dataclass(frozen=True, slots=True)
 class FileManifest:
     """The project files a step copies, sorted by path, with a Merkle ``digest``.
@@ -144,9 +148,10 @@ class FileManifest:
         # Canonical bytes: the entry count, then path, type and digest of every entry, all separated by
         # NUL.  No field can contain NUL (POSIX paths and link targets cannot), so with three fields per
         # entry the split is unambiguous; the size is implied by the content digest (or link target).
-        flat = [field for e in ordered for field in (e[0], e[1], e[3])]
+        # Joined at C level (no per-entry Python code): the same bytes as joining path, type, digest flat.
+        text = "\0".join(map("\0".join, map(_PATH_TYPE_DIGEST, ordered)))
         h = hashlib.sha256(f"builder-manifest-v2\0{len(ordered)}\0".encode())
-        h.update("\0".join(flat).encode("utf-8", "surrogateescape"))
+        h.update(text.encode("utf-8", "surrogateescape"))
         return cls(ordered, "sha256:" + h.hexdigest())
 
     def __len__(self) -> int:
