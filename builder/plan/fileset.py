@@ -41,6 +41,9 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 
 import blake3
@@ -162,7 +165,9 @@ def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None
     with _gc_paused():
         found, executable, notes, skipped = _walk(base, rules)
         entries, hashed, remembered = _digest(base, found, executable, stat_source)
+        del found  # 100,000 tuples freed before the GC is back on, so its first pass need not traverse them
         manifest = FileManifest.from_sorted(tuple(entries))
+        del entries
     return FileSelection(manifest, tuple(notes), hashed, remembered, tuple(skipped))
 
 
@@ -287,6 +292,10 @@ def _digest(base: str, found: list[_Found], executable: set[str],
     keys = found if getattr(source, "root", None) else [(prefix + k[0], k[1], k[2], k[3]) for k in found]
     digests = _lookup(keys, source)
     remembered = len(keys) - digests.count(None)
+    if remembered == len(keys):  # the warm case: every entry built at C level, no per-file Python code
+        rels = list(map(_PATH, found))
+        types = [_TYPE[r in executable] for r in rels] if executable else repeat("file")
+        return list(map(_new_entry, zip(rels, types, map(_SIZE, found), digests))), 0, remembered
     new = tuple.__new__
     if executable:
         entries = [new(FileEntry, (f[0], "exec" if f[0] in executable else "file", f[1], d)) if d is not None
@@ -294,8 +303,6 @@ def _digest(base: str, found: list[_Found], executable: set[str],
     else:
         entries = [new(FileEntry, (f[0], "file", f[1], d)) if d is not None else None
                    for f, d in zip(found, digests, strict=True)]
-    if remembered == len(keys):
-        return entries, 0, remembered  # type: ignore[return-value]
     fresh: dict[_STAT_KEY, str] = {}
     racy_after = time.time_ns() - _RACY_NS
     hashed = 0
@@ -316,6 +323,12 @@ def _digest(base: str, found: list[_Found], executable: set[str],
     return entries, hashed, remembered  # type: ignore[return-value]
 
 
+_PATH = itemgetter(0)
+_SIZE = itemgetter(1)
+_TYPE = ("file", "exec")
+_new_entry = partial(tuple.__new__, FileEntry)
+
+
 def _lookup(keys: list[_STAT_KEY], source: StatSource | None) -> list[str | None]:
     if source is None:
         return [None] * len(keys)
@@ -328,7 +341,7 @@ def _lookup(keys: list[_STAT_KEY], source: StatSource | None) -> list[str | None
     else:
         get = source.get_digest
         got = [get(*key) for key in keys]
-    if any(key[1] < 0 for key in keys):  # symlinks are never remembered (their size is -1)
+    if keys and min(map(_SIZE, keys)) < 0:  # symlinks are never remembered (their size is -1)
         for i, key in enumerate(keys):
             if key[1] < 0:
                 got[i] = None
