@@ -247,7 +247,7 @@ def _walk(base: str, rules: FileRules) -> tuple[list[_Found], set[str], list[Dia
     if skipped:
         notes.append(Diagnostic("warning", "cerebrium.deployment.include",
                                 f"{len(skipped)} special file(s) skipped (sockets, fifos, devices): {_few(skipped)}"))
-    found.sort()
+    found.sort(key=_PATH)  # paths are unique, so this is tuple order, with str-specialised compares
     return found, executable, notes, skipped
 
 
