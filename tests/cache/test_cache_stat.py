@@ -275,3 +275,30 @@ def test_warm_walk_fast_path_agrees_with_lookups(cache_dir: Path, change: str) -
         assert singles == expected
     with open_cache(cache_dir) as c:
         assert c.stats.for_root("/r").get_digests(asked) == expected
+
+
+@pytest.mark.parametrize("change", ["none", "size", "mtime", "inode", "add", "delete", "reorder"])
+def test_root_view_warm_walk_with_relative_paths(cache_dir: Path, change: str) -> None:
+    """A for_root batch of project-relative paths (what planning sends) hits only on an unchanged stat tuple."""
+    keys = sorted((f"d{i % 3}/f{i:03d}.py", i, i * 10, i + 7) for i in range(60))
+    with open_cache(cache_dir) as c:
+        view = c.stats.for_root("/r")
+        view.get_digests(keys)
+        view.put_digests({k: f"d{k[0]}" for k in keys})
+    asked = list(keys)
+    if change in ("size", "mtime", "inode"):
+        field = ("size", "mtime", "inode").index(change) + 1
+        bumped = list(asked[5])
+        bumped[field] += 1
+        asked[5] = tuple(bumped)  # type: ignore[call-overload]
+    elif change == "add":
+        asked.insert(7, ("d0/new.py", 1, 1, 1))
+    elif change == "delete":
+        del asked[9]
+    elif change == "reorder":
+        asked.reverse()
+    expected = [f"d{k[0]}" if k in keys else None for k in asked]
+    with open_cache(cache_dir) as c:
+        assert c.stats.for_root("/r").get_digests(asked) == expected
+    with open_cache(cache_dir) as c:  # the same files asked by absolute path agree
+        assert c.stats.for_root("/r").get_digests([("/r/" + k[0], *k[1:]) for k in asked]) == expected
