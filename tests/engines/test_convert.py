@@ -298,6 +298,33 @@ def test_local_requirements_are_mounted_from_their_own_session_dir() -> None:
 
 
 @pytest.mark.parametrize(
+    ("installer", "text", "mounts", "tail"),
+    [
+        ("uv", "six==1.16.0\n", pip.UV_CACHE, ["offline-first", "/root/.cache/uv/builder-known"]),
+        ("uv", "six>=1.16\n", pip.UV_CACHE, ["online"]),
+        ("uv", "six==1.16.0\n", (), ["online"]),  # no cache mount: nothing to install offline from
+        ("pip", "six==1.16.0\n", pip.PIP_CACHE, ["online"]),
+    ],
+)
+def test_pip_argv_records_known_lines_only_for_pinned_uv_sets_with_a_cache(
+    installer: str, text: str, mounts: tuple, tail: list[str]
+) -> None:
+    from builder.engines.buildkit.convert import pip_argv
+
+    argv = pip_argv(pip.Inputs(installer, text, cache_mounts=mounts))  # type: ignore[arg-type]
+    assert argv[:2] == ["/bin/sh", "-c"] and argv[2] == scripts.PIP
+    assert argv[3:8] == [
+        "pip",
+        installer,
+        "/opt/venv",
+        "/run/builder/pip/requirements.txt",
+        "/run/builder/pip/constraints.txt",
+    ]
+    assert argv[8:] == tail
+    assert text.strip() not in " ".join(argv)  # requirements arrive as a file, never as argv or script text
+
+
+@pytest.mark.parametrize(
     ("text", "pinned"),
     [
         ("six==1.16.0\n", True),

@@ -250,13 +250,18 @@ def convert_pip(state: State, step: Step, b: _Build) -> State:
     )
 
 
+#: Folder in the uv cache mount holding the pip step's records of requirement lines installed before.
+KNOWN_DIR = "builder-known"
+
+
 def pip_argv(inputs: Any) -> list[str]:
     """The pip step's argv (shared with the Dockerfile export so both run exactly the same command).
 
-    ``offline-first`` lets uv install a fully pinned set from its cache without index round trips.
+    ``offline-first`` (uv, every line pinned, a uv cache mount to keep things in): the script
+    installs the lines it installed before from the cache alone and asks the index only about
+    new lines; its record of those lines lives in ``<uv cache mount>/builder-known``.
     """
-    pinned = inputs.installer == "uv" and all_pinned(inputs.requirements_txt)
-    return [
+    argv = [
         "/bin/sh",
         "-c",
         scripts.PIP,
@@ -265,8 +270,11 @@ def pip_argv(inputs: Any) -> list[str]:
         inputs.venv,
         "/run/builder/pip/requirements.txt",
         "/run/builder/pip/constraints.txt",
-        "offline-first" if pinned else "online",
     ]
+    mounts = getattr(inputs, "cache_mounts", ())
+    if inputs.installer == "uv" and mounts and all_pinned(inputs.requirements_txt):
+        return [*argv, "offline-first", f"{mounts[0].target}/{KNOWN_DIR}"]
+    return [*argv, "online"]
 
 
 def all_pinned(requirements_txt: str) -> bool:

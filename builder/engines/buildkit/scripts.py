@@ -61,30 +61,95 @@ UV_PYTHON_INSTALL_DIR=/opt/python "$tools/bin/uv" venv --seed --python "$v" "$ve
 #: argv: apt [--no-install-recommends] PACKAGE...
 APT = "set -eu\n" + _APT_FUNCS + 'apt_install "$@"\n'
 
-#: argv: pip INSTALLER VENV REQUIREMENTS CONSTRAINTS MODE  (the marker is the step's first output line)
-#: MODE ``offline-first``: every requirement is pinned, so uv first tries its cache alone (no index
-#: round trips when a changed set's wheels were downloaded before) and falls back to the index.
-PIP = f"""set -eu
-installer="$1"; venv="$2"; req="$3"; cons="$4"; mode="$5"
+#: Prints the record key of the venv's interpreter: Python version, platform and libc, which decide
+#: the wheels it can use (``cpython-311-linux-x86_64-glibc2.36``).  The pip step's inputs do not
+#: carry the Python version, and the interpreter knows itself exactly (a uv-installed Python too).
+_PY_KEY = """import os, sys, sysconfig
+try:
+    libc = os.confstr("CS_GNU_LIBC_VERSION") or "other"
+except (ValueError, OSError):
+    libc = "other"
+print(sys.implementation.cache_tag, sysconfig.get_platform(), libc.replace(" ", ""), sep="-")
+"""
+
+#: uv's ``offline-first`` mode (every line pinned).  ``RECORD_DIR/<key>.txt`` in the uv cache
+#: mount lists the requirement lines installed successfully before with this cache and Python.
+#: Those lines are installed with ``--offline`` (no index requests); then, only when some lines are
+#: new, one online ``uv pip install -r REQUIREMENTS`` of the whole file: uv asks the index only
+#: for what is not installed yet, and the result satisfies the whole set.  An offline failure
+#: (cache pruned) falls back to the plain online install.  The mount is ``shared`` between
+#: concurrent builds: the record is replaced by rename from a unique temporary directory, so a
+#: reader sees the old or the new file, never a partial one (a lost concurrent update only makes a
+#: later build resolve those lines online again).  POSIX sh, grep, mktemp, tail and mv only.
+_UV_FUNCS = r"""
+uv_install() { "$tools/bin/uv" pip install --python "$venv/bin/python" "$@"; }
+install_file() {  # FILE [uv options]: -r FILE, with the constraints when there are any
+  file="$1"; shift
+  if [ -s "$cons" ]; then uv_install "$@" -r "$file" -c "$cons"; else uv_install "$@" -r "$file"; fi
+}
+record_setup() {  # RECORD_DIR: sets $work and $rec, or fails (then: plain online install)
+  key=$("$venv/bin/python" -I -S -c "$py_key" 2>/dev/null) || return 1
+  case "$key" in ""|*/*|.*) return 1;; esac
+  mkdir -p "$1" 2>/dev/null || return 1
+  work=$(mktemp -d "$1/.run.XXXXXX" 2>/dev/null) || return 1
+  trap 'rm -rf "$work"' EXIT
+  trap 'exit 1' HUP INT TERM
+  rec="$1/$key.txt"
+}
+known_first() {
+  grep -v -e '^[[:space:]]*$' -e '^[[:space:]]*#' "$req" > "$work/lines" || true
+  : > "$work/known"
+  if [ -s "$rec" ]; then grep -F -x -f "$rec" "$work/lines" > "$work/known" || true; fi
+  total=$(grep -c '' "$work/lines" || true)
+  known=$(grep -c '' "$work/known" || true)
+  new=$((total - known))
+  online=yes
+  if [ "$known" -gt 0 ]; then
+    if out=$(install_file "$work/known" --offline 2>&1); then
+      printf '%s\n' "$out"
+      echo "uv: $known of $total requirements installed from the cache (offline)"
+      if [ "$new" -eq 0 ]; then online=no
+      else echo "uv: $new of $total requirements are new here: resolving them with the index"; fi
+    else
+      echo "uv: the cache no longer has what the $known known requirements need (pruned?): resolving all $total with the index"
+    fi
+  else
+    echo "uv: $total of $total requirements are new here: resolving them with the index"
+  fi
+  if [ "$online" = yes ]; then install_file "$req"; fi
+  { if [ -s "$rec" ]; then grep -v -F -x -f "$work/lines" "$rec" || true; fi; cat "$work/lines"; } \
+    | tail -n 5000 > "$work/record"
+  mv -f "$work/record" "$rec"
+}
+"""
+
+#: argv: pip INSTALLER VENV REQUIREMENTS CONSTRAINTS MODE [RECORD_DIR]  (the marker is the step's
+#: first output line, and nothing else prints it).  MODE ``offline-first`` with RECORD_DIR: see
+#: ``_UV_FUNCS``; ``online``: one plain install.
+PIP = (
+    """set -eu
+installer="$1"; venv="$2"; req="$3"; cons="$4"; mode="$5"; record_dir="${6:-}"
 if [ "$installer" = uv ]; then echo UV_PIP_INSTALL_STARTED; else echo PIP_INSTALL_STARTED; fi
-set -- -r "$req"
+"""
+    + f"tools={TOOLS_DIR}/uv\npy_key='{_PY_KEY}'"
+    + _UV_FUNCS
+    + """set -- -r "$req"
 if [ -s "$cons" ]; then set -- "$@" -c "$cons"; fi
 if [ "$installer" = uv ]; then
-  tools={TOOLS_DIR}/uv
   if [ ! -x "$tools/bin/uv" ]; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --target "$tools" uv
   fi
   export VIRTUAL_ENV="$venv" UV_CACHE_DIR=/root/.cache/uv UV_LINK_MODE=copy
-  if [ "$mode" = offline-first ] && out=$("$tools/bin/uv" pip install --offline --python "$venv/bin/python" "$@" 2>&1); then
-    printf '%s\n' "$out"
+  if [ "$mode" = offline-first ] && [ -n "$record_dir" ] && record_setup "$record_dir"; then
+    known_first
   else
-    if [ "$mode" = offline-first ]; then echo "uv: not everything is in the cache; resolving with the index"; fi
-    "$tools/bin/uv" pip install --python "$venv/bin/python" "$@"
+    uv_install "$@"
   fi
 else
   PIP_CACHE_DIR=/root/.cache/pip "$venv/bin/python" -m pip install --disable-pip-version-check "$@"
 fi
 """
+)
 
 #: argv: run WORKDIR COMMAND...  (each command is the user's shell text, run as /bin/sh -c COMMAND)
 COMMANDS = """set -e
