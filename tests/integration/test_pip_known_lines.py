@@ -1,0 +1,62 @@
+"""uv's pip step on the real engine: after one pin changes, only that requirement is resolved with the index.
+
+Each requirement line carries a nonce in an always-true marker, so both lines are new to the
+engine's shared uv cache (and to the record the pip step keeps there) at the first build; the
+second build changes one pin.  Tiny pure-python wheels keep it quick.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from builder.api import build
+from builder.engines.events import Event, StepLog
+from tests.integration.conftest import EngineTarget
+
+CA = "/etc/ssl/certs/ca-certificates.crt"
+MARKERS = ("UV_PIP_INSTALL_STARTED", "PIP_INSTALL_STARTED")
+
+
+def write_requirements(app: Path, nonce: int, six: str) -> None:
+    marker = f'python_version > "2.{nonce}"'  # always true, but makes the line new to the engine
+    (app / "requirements.txt").write_text(f"six=={six}; {marker}\nidna==3.7; {marker}\n")
+    text = (app / "cerebrium.toml").read_text().replace('[cerebrium.dependencies.pip]\nsix = "==1.16.0"\n', "")
+    if "[cerebrium.dependencies.paths]" not in text:
+        text += '\n[cerebrium.dependencies.paths]\npip = "requirements.txt"\n'
+    (app / "cerebrium.toml").write_text(text)
+
+
+def pip_log(app: Path, target: EngineTarget, cache: Path) -> list[str]:
+    events: list[Event] = []
+    result, _, _ = build(app, engine=target.address, cache_dir=cache, ca_bundle=CA, on_event=events.append)
+    assert not result.step("pip").cached
+    lines = [e.line for e in events if isinstance(e, StepLog) and e.step == "pip"]
+    assert lines[0] == "UV_PIP_INSTALL_STARTED"
+    assert [ln for ln in lines if ln in MARKERS] == ["UV_PIP_INSTALL_STARTED"]  # exactly once
+    return lines
+
+
+def summary(lines: list[str]) -> list[str]:
+    return [ln for ln in lines if ln.startswith("uv: ")]
+
+
+def test_changed_pin_is_the_only_requirement_resolved_online(
+    app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path
+) -> None:
+    nonce = uuid.uuid4().int % 10**9
+    cache = tmp_path / "cache"
+    write_requirements(app_build_basic, nonce, six="1.16.0")
+    first = pip_log(app_build_basic, engine_target, cache)
+    assert summary(first) == ["uv: 2 of 2 requirements are new here: resolving them with the index"]
+
+    write_requirements(app_build_basic, nonce, six="1.17.0")
+    second = pip_log(app_build_basic, engine_target, cache)
+    assert summary(second) == [
+        "uv: 1 of 2 requirements installed from the cache (offline)",
+        "uv: 1 of 2 requirements are new here: resolving them with the index",
+    ]
+    offline_done = second.index("uv: 1 of 2 requirements installed from the cache (offline)")
+    installed = [ln.strip() for ln in second if ln.strip().startswith("+ ")]
+    assert installed == ["+ idna==3.7", "+ six==1.17.0"]  # idna once (offline), six once (online)
+    assert any(ln.strip() == "+ idna==3.7" for ln in second[:offline_done])
