@@ -1,7 +1,5 @@
-"""``python -m builder``."""
+"""``python -m builder``: the same launcher as the ``builder`` command."""
 
-import sys
+from builder._launch import main
 
-from builder.cli import main
-
-sys.exit(main())
+main()

@@ -8,12 +8,17 @@ change here.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# CLI runs in subprocesses stay in-process: a test run must not leave warm servers behind.
+# (tests/server starts its own, in private directories, and stops them.)
+os.environ["BUILDER_SERVER"] = "off"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT / "fixtures"

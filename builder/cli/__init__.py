@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "build",
     "dockerfile",
     "verify",
+    "server",
 )
 
 
@@ -47,9 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_prebuilt: argparse.ArgumentParser | None = None
+
+
+def prebuild_parser() -> None:
+    """Build the parser now (the warm server does this once; parsing never mutates it)."""
+    global _prebuilt
+    _prebuilt = build_parser()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (see ``builder.cli.errors``)."""
-    parser = build_parser()
+    parser = _prebuilt or build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
@@ -57,5 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_guarded(args.func, args, debug=bool(args.debug))
 
 
-def entrypoint() -> None:  # pragma: no cover - console-script shim
-    sys.exit(main())
+def entrypoint() -> None:  # pragma: no cover - console-script shim of older installs
+    from builder._launch import main as launch
+
+    launch()

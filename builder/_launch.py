@@ -1,0 +1,37 @@
+"""The ``builder`` console script: a warm server when one answers, else the CLI in-process.
+
+Kept to the standard library modules a bare interpreter has loaded, so a
+command served by a warm server costs an interpreter start and one socket
+round trip.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> None:
+    """Run ``builder`` with ``sys.argv`` (see :mod:`builder.server`)."""
+    argv = sys.argv[1:]
+    use_server = _serverable(argv)
+    if use_server:
+        from builder.server.client import run_via_server
+
+        code = run_via_server(argv, os.environ)
+        if code is not None:
+            sys.exit(code)
+    from builder.cli import main as cli_main
+
+    code = cli_main(argv)
+    if use_server:
+        from builder.server.spawn import spawn
+
+        spawn(os.environ)  # the next command finds everything imported
+    sys.exit(code)
+
+
+def _serverable(argv: list[str]) -> bool:
+    from builder.server.paths import enabled
+
+    return enabled(os.environ) and not (argv and argv[0] == "server")

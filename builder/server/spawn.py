@@ -1,0 +1,74 @@
+"""Starting a server in the background, detached from the terminal and the caller's session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Mapping
+
+from builder.server import paths
+
+
+def spawn(environ: Mapping[str, str]) -> int | None:
+    """Start a server for the current code in the background; its pid, or None when it cannot start.
+
+    The server detaches (new session, stdin from /dev/null, log to its log
+    file) and exits on its own if another server with the same fingerprint
+    already holds the lock.
+    """
+    directory = paths.server_dir(environ)
+    if directory is None:
+        return None
+    print_ = paths.fingerprint(environ)
+    env = {k: v for k, v in environ.items()}
+    argv = [sys.executable, "-P", "-m", "builder.server", paths.socket_path(directory, print_),
+            paths.lock_path(directory, print_), str(paths.idle_seconds(environ))]
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, paths.log_path(directory, print_), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    try:
+        return os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
+    except OSError:
+        return None
+
+
+def start_and_wait(environ: Mapping[str, str], timeout: float = 30.0) -> str | None:
+    """Make sure a server for the current code answers; its socket path, or None after ``timeout``."""
+    directory = paths.server_dir(environ)
+    if directory is None:
+        return None
+    path = paths.socket_path(directory, paths.fingerprint(environ))
+    if _answers(path):
+        return path
+    pid = spawn(environ)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _answers(path):
+            return path
+        if pid is not None and _exited(pid):
+            pid = None  # lost the lock race: another server is starting; keep waiting for it
+        time.sleep(0.05)
+    return None
+
+
+def _answers(path: str) -> bool:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def _exited(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done == pid

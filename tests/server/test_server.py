@@ -1,0 +1,237 @@
+"""The warm server: commands served by it behave exactly like in-process runs.
+
+Each test uses its own private server directory and stops its servers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from builder.server import paths
+
+REPO = Path(__file__).resolve().parents[2]
+APPS = REPO / "fixtures" / "apps"
+INVALID = REPO / "fixtures" / "invalid"
+
+
+def _env(directory: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUILDER_")}
+    env.update({"BUILDER_SERVER": "auto", "BUILDER_SERVER_DIR": str(directory), "BUILDER_SERVER_IDLE": "120", **extra})
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path | None = None, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "builder", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=120, check=False, **kw)  # type: ignore[call-overload]
+
+
+def _served_commands(directory: Path) -> list[str]:
+    lines: list[str] = []
+    for log in directory.glob("s-*.log"):
+        lines += [ln.split(": ", 1)[1] for ln in log.read_text().splitlines() if "] pid " in ln]
+    return lines
+
+
+def _wait_until_no_server(directory: Path, env: dict[str, str], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "no server is running" in _run(["server", "status"], env).stderr:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture()
+def server_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "srv"
+    directory.mkdir(mode=0o700)
+    yield directory
+    env = _env(directory)
+    _run(["server", "stop"], env)
+    assert _wait_until_no_server(directory, env), "a test server did not stop"
+
+
+@pytest.fixture()
+def started(server_dir: Path) -> Path:
+    done = _run(["server", "start"], _env(server_dir))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("server: ")
+    return server_dir
+
+
+def _same_as_in_process(args: list[str], directory: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    served = _run(args, _env(directory), cwd=cwd)
+    local = _run(args, _env(directory, BUILDER_SERVER="off"), cwd=cwd)
+    assert (served.returncode, served.stdout, served.stderr) == (local.returncode, local.stdout, local.stderr)
+    return served
+
+
+def test_valid_and_invalid_configs_give_identical_output_and_exit_codes(started: Path) -> None:
+    ok = _same_as_in_process(["validate", str(APPS / "complete"), "--format", "json"], started)
+    assert ok.returncode == 0 and '"valid": true' in ok.stdout
+    bad = _same_as_in_process(["validate", str(INVALID / "alias-conflict")], started)
+    assert bad.returncode == 2 and "evaluation_interval" in bad.stderr
+    assert _served_commands(started) == [f"validate {APPS / 'complete'} --format json",
+                                         f"validate {INVALID / 'alias-conflict'}"]
+
+
+def test_the_child_uses_the_clients_working_directory_and_environment(started: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache-from-env"
+    env = _env(started, BUILDER_CACHE_DIR=str(cache))
+    done = _run(["plan", "--format", "json"], env, cwd=APPS / "minimal")
+    assert done.returncode == 0, done.stderr
+    assert '"app": "minimal"' in done.stdout
+    assert cache.is_dir(), "BUILDER_CACHE_DIR from the client's environment was not used"
+    assert _served_commands(started) == ["plan --format json"]
+
+
+def test_output_redirected_to_a_file_arrives_complete(started: Path, tmp_path: Path) -> None:
+    target = tmp_path / "schema.json"
+    with target.open("w") as handle:
+        done = subprocess.run([sys.executable, "-m", "builder", "schema"], env=_env(started), stdout=handle,
+                              stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    local = _run(["schema"], _env(started, BUILDER_SERVER="off"))
+    assert done.returncode == 0
+    assert target.read_text() == local.stdout and len(local.stdout) > 1000
+
+
+def test_the_umask_of_the_client_applies_to_files_the_command_writes(started: Path, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    code = (f"import os, sys; os.umask(0o077); sys.argv = ['builder', 'dockerfile', {str(APPS / 'minimal')!r}, "
+            f"'--output', {str(out)!r}]; from builder._launch import main; main()")
+    done = subprocess.run([sys.executable, "-c", code], env=_env(started), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert written and all(p.stat().st_mode & 0o077 == 0 for p in written)
+    assert _served_commands(started) == [f"dockerfile {APPS / 'minimal'} --output {out}"]
+
+
+def test_ctrl_c_reaches_the_served_command(started: Path) -> None:
+    # An "engine" that accepts connections and never answers: the command blocks until interrupted.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}"],
+                                env=_env(started), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while not _served_commands(started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert _served_commands(started) == [f"engine info --engine tcp://127.0.0.1:{port}"]
+
+
+def test_changed_code_is_never_served_by_an_old_server(started: Path) -> None:
+    # PYTHON* variables are part of the fingerprint, like a changed source file: another server's socket.
+    env = _env(started, PYTHONBUILDERTEST="1")
+    assert paths.fingerprint(env) != paths.fingerprint(_env(started))
+    done = _run(["validate", str(APPS / "minimal")], env)
+    assert done.returncode == 0
+    assert _served_commands(started) == []  # ran in-process, then started a server for the new code
+
+
+def test_first_command_starts_a_server_and_the_next_one_uses_it(server_dir: Path) -> None:
+    env = _env(server_dir)
+    first = _run(["validate", str(APPS / "minimal")], env)
+    assert first.returncode == 0
+    assert _run(["server", "start"], env).returncode == 0  # waits for the server the first command spawned
+    second = _run(["validate", str(APPS / "minimal")], env)
+    assert (second.returncode, second.stdout, second.stderr) == (first.returncode, first.stdout, first.stderr)
+    assert _served_commands(server_dir) == [f"validate {APPS / 'minimal'}"]
+    status = _run(["server", "status"], env)
+    assert status.stdout.count("current") == 1
+
+
+def test_idle_server_exits(server_dir: Path) -> None:
+    env = _env(server_dir, BUILDER_SERVER_IDLE="1")
+    assert _run(["server", "start"], env).returncode == 0
+    assert _wait_until_no_server(server_dir, env, timeout=15)
+    assert not list(server_dir.glob("*.sock"))
+
+
+def test_off_never_starts_a_server(server_dir: Path) -> None:
+    env = _env(server_dir, BUILDER_SERVER="off")
+    assert _run(["validate", str(APPS / "minimal")], env).returncode == 0
+    time.sleep(0.5)
+    assert not list(server_dir.glob("s-*"))
+    assert _run(["server", "start"], env).returncode == 1
+
+
+def test_unsafe_server_directory_is_not_used(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert paths.server_dir({"BUILDER_SERVER_DIR": str(shared)}) is None
+    link = tmp_path / "link"
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    link.symlink_to(private)
+    assert paths.server_dir({"BUILDER_SERVER_DIR": str(link)}) is None
+    assert paths.server_dir({"BUILDER_SERVER_DIR": str(private)}) == str(private)
+    created = tmp_path / "new"
+    assert paths.server_dir({"BUILDER_SERVER_DIR": str(created)}) == str(created)
+    assert created.stat().st_mode & 0o777 == 0o700
+
+
+def test_fingerprint_follows_source_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "pkg"
+    (package / "sub" / "__pycache__").mkdir(parents=True)
+    source = package / "sub" / "mod.py"
+    source.write_text("x = 1\n")
+    monkeypatch.setattr(paths, "_package_dirs", lambda: [str(package)])
+    before = paths.fingerprint({})
+    assert paths.fingerprint({}) == before
+    (package / "sub" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"ignored")
+    assert paths.fingerprint({}) == before
+    source.write_text("x = 22\n")
+    assert paths.fingerprint({}) != before
+    assert paths.fingerprint({"GRPC_VERBOSITY": "debug"}) != paths.fingerprint({})
+    assert paths.fingerprint({"UNRELATED": "1"}) == paths.fingerprint({})
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("auto", True), ("off", False), ("0", False), ("NO", False)])
+def test_enabled(value: str | None, on: bool) -> None:
+    assert paths.enabled({} if value is None else {"BUILDER_SERVER": value}) is on
+
+
+def test_the_client_side_imports_nothing_heavy() -> None:
+    probe = ("import sys\nimport builder._launch, builder.server.client, builder.server.paths\n"
+             "print(' '.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    heavy = ("grpc", "google", "h2", "networkx", "packaging", "cache", "builder.cli", "builder.api", "tomllib")
+    assert [m for m in loaded if m.split(".")[0] in heavy or m.startswith(heavy)] == []
