@@ -326,7 +326,6 @@ def build(
     >>> # [m.step for m in result.mismatches]  →  []
     """
     from builder.engines import BuildOptions, OutputSpec
-    from builder.engines.buildkit import BuildKitEngine
 
     bundle = ca_bundle if ca_bundle is not None else (os.environ.get("BUILDER_CA_BUNDLE") or None)
     try:
@@ -336,8 +335,8 @@ def build(
     config, config_warnings = load_plan_config(path)
     given = _read_plan_file(plan_file, config.deployment.name) if plan_file is not None else None
     warnings: list[Diagnostic] = list(config_warnings)
-    # One cache connection for the whole build: plan, analyse, then record the built steps.
-    with _opened_cache(cache_dir, warnings) as store:
+    # Connecting and probing the engine is a few network round trips: they overlap planning.
+    with _EngineConnection(engine) as connecting, _opened_cache(cache_dir, warnings) as store:
         if given is None:
             plan, analysis = _plan_in(config, store, warnings, resolve=False, record=True)
             warnings.extend(plan.notes)
@@ -349,10 +348,66 @@ def build(
                                predictions=tuple((s.id.value, s.status) for s in analysis.steps))
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
-        with BuildKitEngine.connect(engine) as bk:
+        with connecting.engine() as bk:
             result = bk.build(plan, project_dir, options, on_event=on_event)
         _record_steps(plan, result, store, warnings)
     return result, analysis, _dedupe(warnings)
+
+
+class _EngineConnection:
+    """Connects to the engine (and detects its capabilities) in a background thread.
+
+    ``engine()`` waits for it and returns the connected engine, or raises what
+    connecting raised; if the build stops before asking, the connection is
+    closed as soon as it is made.
+    """
+
+    def __init__(self, address: str | None) -> None:
+        import threading
+
+        self._address = address
+        self._lock = threading.Lock()
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._abandoned = False
+        self._taken = False
+        self._thread = threading.Thread(target=self._connect, name="builder-connect", daemon=True)
+
+    def __enter__(self) -> _EngineConnection:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._abandoned = True
+            engine = None if self._taken else self._result
+        if engine is not None:
+            engine.close()
+
+    def _connect(self) -> None:
+        from builder.engines.buildkit import BuildKitEngine
+
+        try:
+            engine = BuildKitEngine.connect(self._address)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by engine()
+            self._error = exc
+            return
+        with suppress(Exception):  # a failed probe is retried (and reported) when the build needs it
+            engine.client.capabilities
+        with self._lock:
+            self._result = engine
+            abandoned = self._abandoned
+        if abandoned:
+            engine.close()
+
+    def engine(self) -> Any:
+        """The connected :class:`BuildKitEngine` (the caller closes it)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        with self._lock:
+            self._taken = True
+            return self._result
 
 
 def _read_plan_file(path: str | os.PathLike[str], app: str) -> Plan:

@@ -231,12 +231,26 @@ def detect_capabilities(
     kind: EngineKind,
     daemon_version: str | None = None,
 ) -> Capabilities:
-    """Ask the engine (Info, then the Ping probe) and derive its :class:`Capabilities`."""
-    version = query_info(control, address)
+    """Ask the engine (Info and the Ping probe, concurrently) and derive its :class:`Capabilities`."""
+    info: list[str | None | BaseException] = []
+
+    def ask_info() -> None:
+        try:
+            info.append(query_info(control, address))
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller's thread
+            info.append(exc)
+
+    thread = threading.Thread(target=ask_info, name="builder-info", daemon=True)
+    thread.start()
     try:
         pong = ping_caps(control, bridge, address)
     except EngineError as exc:
         raise EngineError(f"cannot detect the capabilities of the engine at {address}: {exc.message}") from exc
+    finally:
+        thread.join()
+    version = info[0]
+    if isinstance(version, BaseException):
+        raise version
     return derive_capabilities(
         kind=kind,
         buildkit_version=version,

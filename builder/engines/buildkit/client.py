@@ -17,7 +17,7 @@ import os
 import socket
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Self
 
 import grpc
@@ -149,13 +149,19 @@ class EngineClient:
             return self._capabilities
 
     def _detect(self) -> Capabilities:
-        return detect_capabilities(
-            self.control,
-            self.bridge,
-            address=str(self.address),
-            kind=self.kind,
-            daemon_version=self._daemon_version(),
-        )
+        # dockerd's /version is its own HTTP round trip: ask it while the gRPC probes run.
+        found: list[str | None] = []
+        thread = None
+        if self.docker_socket is not None:
+            thread = threading.Thread(target=lambda: found.append(self._daemon_version()),
+                                      name="builder-daemon-version", daemon=True)
+            thread.start()
+        try:
+            caps = detect_capabilities(self.control, self.bridge, address=str(self.address), kind=self.kind)
+        finally:
+            if thread is not None:
+                thread.join()
+        return replace(caps, daemon_version=found[0]) if found else caps
 
     def _daemon_version(self) -> str | None:
         docker = self.docker_socket
