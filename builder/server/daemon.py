@@ -297,6 +297,7 @@ def _log(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m builder.server SOCKET LOCK IDLE``: warm up, then serve (the log is stderr)."""
     socket_file, lock_file, idle = (argv or sys.argv[1:])[:3]
+    os.chdir("/")  # never keep the first client's directory (or its mount) busy
     server = Server(socket_file, lock_file, float(idle))
     if not server.acquire():
         return 0
