@@ -49,6 +49,7 @@ def server_dir(environ: Mapping[str, str], *, create: bool = True) -> str | None
     if not base:
         runtime = environ.get("XDG_RUNTIME_DIR")
         base = os.path.join(runtime, "builder") if runtime else f"/tmp/builder-{uid}"
+    base = os.path.abspath(base)  # the server runs from /
     try:
         if create:
             try:
