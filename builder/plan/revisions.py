@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import subprocess
-import tarfile
 from pathlib import Path
 
 from builder.errors import PlanError
@@ -34,6 +33,8 @@ def export_revision(top: Path, rev: str, rel: str, dest: Path) -> None:
     if done.returncode != 0:
         raise PlanError(f"git archive {rev} failed: {done.stderr.decode(errors='replace').strip()}",
                         hint="check the revision name (a branch, tag or commit)")
+    import tarfile  # only `builder diff --git` unpacks archives; builder.api imports this module on every run
+
     try:
         with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
             archive.extractall(dest, filter="data")
