@@ -18,12 +18,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from packaging.markers import InvalidMarker, Marker
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
-
 from builder.deps._text import (
     UNPINNED,
     WhereKw,
@@ -35,6 +29,10 @@ from builder.deps._text import (
 from builder.deps.model import PipRequirement, PipSet
 from builder.deps.paths import join_rel, project_relative, read_project_file
 from builder.errors import DependencyError
+
+# packaging is imported in the functions that parse a requirement: importing it (with the logging,
+# platform and subprocess modules it pulls in) costs ~20 ms, which apps without pip requirements
+# and every command that never reads dependencies need not pay.
 
 INLINE_KEY = "cerebrium.dependencies.pip"
 PATHS_KEY = "cerebrium.dependencies.paths.pip"
@@ -108,6 +106,8 @@ def pip_set_from_inline(
 
 
 def _inline_requirement(key: str, value: str, where: _Where) -> PipRequirement:
+    from packaging.requirements import InvalidRequirement, Requirement
+
     check_plain(key, what="package name", **where.kw)
     check_plain(value, what="version", **where.kw)
     try:
@@ -129,6 +129,9 @@ def _inline_requirement(key: str, value: str, where: _Where) -> PipRequirement:
 
 
 def _version_spec(value: str, key: str, where: _Where) -> str:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
     if value.lower() in UNPINNED:
         return ""
     if value[:1].isalnum():  # a bare version: "2.0.0" means ==2.0.0
@@ -149,6 +152,8 @@ def _version_spec(value: str, key: str, where: _Where) -> str:
 
 
 def _marker(text: str, where: _Where) -> str:
+    from packaging.markers import InvalidMarker, Marker
+
     try:
         return str(Marker(text))
     except InvalidMarker as exc:
@@ -157,6 +162,8 @@ def _marker(text: str, where: _Where) -> str:
 
 def _make(name: str, extras: Sequence[str], specifier: str, marker: str, *, url: str = "") -> PipRequirement:
     """A PipRequirement with its canonical line: ``name[extras]specifier ; marker``."""
+    from packaging.utils import canonicalize_name
+
     cname = canonicalize_name(name)
     cextras = tuple(sorted({canonicalize_name(e) for e in extras}))
     line = cname + (f"[{','.join(cextras)}]" if cextras else "") + specifier
@@ -370,6 +377,8 @@ def _looks_like_path(text: str) -> bool:
 
 
 def _pep508(text: str, where: _Where) -> PipRequirement:
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
@@ -386,6 +395,8 @@ def _pep508(text: str, where: _Where) -> PipRequirement:
 
 
 def _url_requirement(text: str, where: _Where, *, editable: bool) -> PipRequirement:
+    from packaging.utils import canonicalize_name
+
     url, _, marker_text = text.partition(" ;")
     url = url.strip()
     if url.startswith("file:"):
@@ -407,6 +418,8 @@ def _url_requirement(text: str, where: _Where, *, editable: bool) -> PipRequirem
 
 
 def _path_requirement(state: _FileState, text: str, rel: str, where: _Where, *, editable: bool) -> PipRequirement:
+    from packaging.utils import canonicalize_name
+
     if " ;" in text:
         raise where.error(f"environment markers on a local path ({text!r}) are not supported")
     m = _EXTRAS_SUFFIX.match(text)
