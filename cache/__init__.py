@@ -18,14 +18,18 @@ Example::
         store.warnings                    # repairs/degradation to show once
 """
 
+from typing import TYPE_CHECKING
+
 from cache.errors import CacheUnavailable, RecordError, RecordSchemaError
 from cache.handle import CacheStore, open_cache
 from cache.location import resolve_cache_dir
-from cache.prune import PruneResult
 from cache.records import CacheStats, PlanRecord, StepRecord
 from cache.resolution import ResolutionCache
 from cache.stat import RootStatSource, Snapshot, StatCache, StatEntry
 from cache.steps import StepCache
+
+if TYPE_CHECKING:
+    from cache.prune import PruneResult
 
 __all__ = [
     "CacheStats",
@@ -45,3 +49,12 @@ __all__ = [
     "open_cache",
     "resolve_cache_dir",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # PruneResult is resolved on first use: cache.prune is only needed to scan or prune the store.
+    if name == "PruneResult":
+        from cache.prune import PruneResult
+
+        return PruneResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

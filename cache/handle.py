@@ -7,16 +7,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from cache.errors import CacheUnavailable
 from cache.location import resolve_cache_dir
-from cache.prune import PruneResult, collect_stats, list_entries, prune
 from cache.records import CacheStats
 from cache.resolution import ResolutionCache
 from cache.stat import StatCache
 from cache.steps import HISTORY_LIMIT, StepCache
 from cache.store import DEFAULT_TIMEOUT_S, Store, open_store, remove_other_stores
+
+if TYPE_CHECKING:
+    from cache.prune import PruneResult
+
+# cache.prune is imported by the methods that scan the whole store (summary, prune, clear): a build or
+# plan only looks keys up, and importing it (two dataclasses) is a measurable part of a cached build.
 
 
 class CacheStore:
@@ -52,16 +57,22 @@ class CacheStore:
 
     def summary(self) -> CacheStats:
         """Counts and sizes of everything stored."""
+        from cache.prune import collect_stats
+
         return collect_stats(self._store)
 
     def prune(self, *, max_bytes: int | None = None, older_than_s: float | None = None) -> PruneResult:
         """Drop entries unused for ``older_than_s`` seconds, then LRU ones until within ``max_bytes``."""
+        from cache.prune import prune
+
         result = prune(self._store, max_bytes=max_bytes, older_than_s=older_than_s)
         self.stats.invalidate()
         return result
 
     def clear(self) -> int:
         """Remove every entry (and stores of other versions); the number of entries removed."""
+        from cache.prune import list_entries
+
         removed = len(list_entries(self._store))
         self._store.clear()
         self.stats.invalidate()
