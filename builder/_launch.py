@@ -16,19 +16,35 @@ def main() -> None:
     argv = sys.argv[1:]
     use_server = _serverable(argv)
     if use_server:
-        from builder.server.client import run_via_server
-
-        code = run_via_server(argv, os.environ)
+        code = _served(argv)
         if code is not None:
             sys.exit(code)
     from builder.cli import main as cli_main
 
     code = cli_main(argv)
     if use_server:
+        _spawn()  # the next command finds everything imported
+    sys.exit(code)
+
+
+# The server only saves time: any failure to reach or start it means running in-process.
+# (run_via_server itself never returns None once the server has started the command.)
+def _served(argv: list[str]) -> int | None:
+    try:
+        from builder.server.client import run_via_server
+
+        return run_via_server(argv, os.environ)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _spawn() -> None:
+    try:
         from builder.server.spawn import spawn
 
-        spawn(os.environ)  # the next command finds everything imported
-    sys.exit(code)
+        spawn(os.environ)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _serverable(argv: list[str]) -> bool:

@@ -44,14 +44,17 @@ def run_via_server(argv: Sequence[str], environ: Mapping[str, str]) -> int | Non
             return None
         if not first.startswith(b"pid "):
             return None  # refused before anything ran
+        # From here on the command is running: whatever happens, never fall back (it would run twice).
         child = int(first[4:])
         previous = {sig: signal.signal(sig, _forwarder(child)) for sig in _FORWARDED}
         try:
             last = reader.readline()
+        except OSError:
+            last = b""
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-    if last.startswith(b"exit "):
+    if last.startswith(b"exit ") and last[5:].strip().isdigit():
         return int(last[5:])
     sys.stderr.write("error: the builder server stopped before the command finished "
                      "(run it again, or set BUILDER_SERVER=off to run without a server)\n")
