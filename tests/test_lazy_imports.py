@@ -1,7 +1,9 @@
 """Start-up cost: importing the package and building the CLI parser load no engine or graph library.
 
 ``builder --help`` / ``builder validate`` must not pay for grpc, protobuf, h2 or
-networkx; those load only when a command talks to an engine or builds a plan graph.
+networkx; grpc, protobuf and h2 load only when a command talks to an engine, and
+networkx only when a caller asks for the plan graph as a ``networkx.DiGraph``
+(planning itself orders the steps without it).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("grpc", "google.protobuf", "h2", "networkx", "packaging", "cache")
 
@@ -31,3 +34,25 @@ def test_cli_parser_loads_nothing_heavy() -> None:
 def test_public_names_still_resolve_lazily() -> None:
     loaded = _loaded_after("import builder\nbuilder.EngineError\nbuilder.load_config")
     assert "grpc" not in loaded and "networkx" not in loaded
+
+
+def test_planning_a_project_loads_no_networkx(tmp_path: Path) -> None:
+    """make_plan (through plan_project) orders steps without networkx, also with a pip ⇠ files source edge."""
+    app = tmp_path / "app"
+    (app / "localpkg").mkdir(parents=True)
+    (app / "localpkg" / "setup.py").write_text("from setuptools import setup\nsetup(name='localpkg')\n")
+    (app / "main.py").write_text("print('hi')\n")
+    (app / "requirements.txt").write_text("requests==2.32.3\n-e ./localpkg\n")
+    (app / "cerebrium.toml").write_text(
+        '[cerebrium.deployment]\nname = "lazy"\npython_version = "3.11"\ninclude = ["*"]\n'
+        'shell_commands = ["echo done"]\n\n[cerebrium.dependencies.apt]\ncurl = "latest"\n\n'
+        '[cerebrium.dependencies.paths]\npip = "requirements.txt"\n'
+    )
+    probe = (
+        "from builder.api import plan_project\n"
+        f"plan, _, _ = plan_project({str(app)!r}, cache_dir={str(tmp_path / 'cache')!r}, record=False)\n"
+        "assert plan.step('pip').sources == (plan.step('files').id,), plan.step('pip').refs\n"
+        "assert [s.id.value for s in plan.steps] == "
+        "['base', 'python', 'apt', 'pip', 'files', 'shell', 'config'], plan.ids\n"
+    )
+    assert "networkx" not in _loaded_after(probe)
