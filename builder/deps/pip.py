@@ -30,9 +30,28 @@ from builder.deps.model import PipRequirement, PipSet
 from builder.deps.paths import join_rel, project_relative, read_project_file
 from builder.errors import DependencyError
 
-# packaging is imported in the functions that parse a requirement: importing it (with the logging,
-# platform and subprocess modules it pulls in) costs ~20 ms, which apps without pip requirements
-# and every command that never reads dependencies need not pay.
+# packaging is imported only by the functions that parse a requirement, and only for text the
+# simple forms below do not cover: importing it (with the logging, platform and subprocess modules
+# it pulls in) costs 20-50 ms, more than planning a cached app.  The simple forms are what most
+# requirement lines are: a name, at most one comparison with a normalised version and at most one
+# single-comparison marker; for them the result equals packaging's (tests/deps/test_deps_pip_simple.py).
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_NUM = r"(?:0|[1-9][0-9]*)"
+# PEP 440 normalised form (str(Version(v)) == v): release, then optional pre-, post- and dev-release.
+_VERSION = rf"{_NUM}(?:\.{_NUM})*(?:(?:a|b|rc){_NUM})?(?:\.post{_NUM})?(?:\.dev{_NUM})?"
+_SPEC = rf"(?P<op>==|!=|<=|>=|<|>) *(?P<version>{_VERSION})"
+# Marker variables packaging keeps as written (its aliases such as os.name, and extra, are left to it).
+_MARKER_VAR = (
+    "python_version|python_full_version|os_name|sys_platform|platform_release|platform_system"
+    "|platform_version|platform_machine|platform_python_implementation|implementation_name|implementation_version"
+)
+_MARKER = rf"(?P<var>{_MARKER_VAR}) *(?P<mop>===|==|~=|!=|<=|>=|<|>) *(?:\"(?P<dq>[^\"']*)\"|'(?P<sq>[^\"']*)')"
+_SIMPLE_NAME = re.compile(_NAME)
+_SIMPLE_VERSION = re.compile(_VERSION)
+_SIMPLE_SPEC = re.compile(_SPEC)
+_SIMPLE_MARKER = re.compile(_MARKER)
+_SIMPLE_REQUIREMENT = re.compile(rf"(?P<name>{_NAME}) *(?:{_SPEC})? *(?:; *{_MARKER})? *")
+_NAME_SEPARATORS = re.compile(r"[-_.]+")
 
 INLINE_KEY = "cerebrium.dependencies.pip"
 PATHS_KEY = "cerebrium.dependencies.paths.pip"
@@ -106,10 +125,19 @@ def pip_set_from_inline(
 
 
 def _inline_requirement(key: str, value: str, where: _Where) -> PipRequirement:
-    from packaging.requirements import InvalidRequirement, Requirement
-
     check_plain(key, what="package name", **where.kw)
     check_plain(value, what="version", **where.kw)
+    name, extras = (key.strip(), []) if _SIMPLE_NAME.fullmatch(key.strip()) else _inline_key(key, where)
+    spec_text, _, marker_text = value.partition(";")
+    specifier = _version_spec(spec_text.strip(), key, where)
+    marker = _marker(marker_text.strip(), where) if marker_text.strip() else ""
+    return _make(name, extras, specifier, marker)
+
+
+def _inline_key(key: str, where: _Where) -> tuple[str, list[str]]:
+    """The name and extras of an inline key that is not a plain name (parsed by packaging)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         base = Requirement(key.strip())
     except InvalidRequirement as exc:
@@ -122,18 +150,20 @@ def _inline_requirement(key: str, value: str, where: _Where) -> PipRequirement:
             f"key {key!r} must be a package name (with optional extras) only",
             f'put the version in the value: {base.name} = "{base.specifier or ">=1.0"}"',
         )
-    spec_text, _, marker_text = value.partition(";")
-    specifier = _version_spec(spec_text.strip(), key, where)
-    marker = _marker(marker_text.strip(), where) if marker_text.strip() else ""
-    return _make(base.name, sorted(base.extras), specifier, marker)
+    return base.name, sorted(base.extras)
 
 
 def _version_spec(value: str, key: str, where: _Where) -> str:
+    if value.lower() in UNPINNED:
+        return ""
+    if _SIMPLE_VERSION.fullmatch(value):
+        return "==" + value
+    simple = _SIMPLE_SPEC.fullmatch(value)
+    if simple:
+        return simple["op"] + simple["version"]
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
     from packaging.version import InvalidVersion, Version
 
-    if value.lower() in UNPINNED:
-        return ""
     if value[:1].isalnum():  # a bare version: "2.0.0" means ==2.0.0
         try:
             return f"=={Version(value)}"
@@ -152,6 +182,9 @@ def _version_spec(value: str, key: str, where: _Where) -> str:
 
 
 def _marker(text: str, where: _Where) -> str:
+    simple = _SIMPLE_MARKER.fullmatch(text)
+    if simple:
+        return _simple_marker(simple)
     from packaging.markers import InvalidMarker, Marker
 
     try:
@@ -162,16 +195,28 @@ def _marker(text: str, where: _Where) -> str:
 
 def _make(name: str, extras: Sequence[str], specifier: str, marker: str, *, url: str = "") -> PipRequirement:
     """A PipRequirement with its canonical line: ``name[extras]specifier ; marker``."""
-    from packaging.utils import canonicalize_name
-
-    cname = canonicalize_name(name)
-    cextras = tuple(sorted({canonicalize_name(e) for e in extras}))
+    cname = _canonical_name(name)
+    cextras = tuple(sorted({_canonical_name(e) for e in extras}))
     line = cname + (f"[{','.join(cextras)}]" if cextras else "") + specifier
     if url:
         line += f" @ {url}"
     if marker:
         line += f" ; {marker}"
     return PipRequirement(name=cname, line=line, extras=cextras, specifier=specifier, marker=marker, url=url)
+
+
+def _canonical_name(name: str) -> str:
+    """The PEP 503 normalised name (what ``packaging.utils.canonicalize_name`` returns).
+
+    >>> _canonical_name("Zope.Interface__x")
+    'zope-interface-x'
+    """
+    return _NAME_SEPARATORS.sub("-", name).lower()
+
+
+def _simple_marker(m: re.Match[str]) -> str:
+    value = m["dq"] if m["dq"] is not None else m["sq"]
+    return f'{m["var"]} {m["mop"]} "{value}"'
 
 
 def _first_line(exc: Exception) -> str:
@@ -377,6 +422,11 @@ def _looks_like_path(text: str) -> bool:
 
 
 def _pep508(text: str, where: _Where) -> PipRequirement:
+    simple = _SIMPLE_REQUIREMENT.fullmatch(text)
+    if simple:
+        specifier = simple["op"] + simple["version"] if simple["op"] else ""
+        marker = _simple_marker(simple) if simple["var"] else ""
+        return _make(simple["name"], (), specifier, marker)
     from packaging.requirements import InvalidRequirement, Requirement
 
     try:
@@ -395,8 +445,6 @@ def _pep508(text: str, where: _Where) -> PipRequirement:
 
 
 def _url_requirement(text: str, where: _Where, *, editable: bool) -> PipRequirement:
-    from packaging.utils import canonicalize_name
-
     url, _, marker_text = text.partition(" ;")
     url = url.strip()
     if url.startswith("file:"):
@@ -409,7 +457,7 @@ def _url_requirement(text: str, where: _Where, *, editable: bool) -> PipRequirem
     if editable:
         if not egg:
             raise where.error(f"editable URL {url!r} needs #egg=<name>")
-        cname = canonicalize_name(name)
+        cname = _canonical_name(name)
         return PipRequirement(name=cname, line=url, url=url, editable=True, marker=marker)
     if not name:
         return PipRequirement(name="", line=url + (f" ; {marker}" if marker else ""), url=url, marker=marker)
@@ -418,8 +466,6 @@ def _url_requirement(text: str, where: _Where, *, editable: bool) -> PipRequirem
 
 
 def _path_requirement(state: _FileState, text: str, rel: str, where: _Where, *, editable: bool) -> PipRequirement:
-    from packaging.utils import canonicalize_name
-
     if " ;" in text:
         raise where.error(f"environment markers on a local path ({text!r}) are not supported")
     m = _EXTRAS_SUFFIX.match(text)
@@ -430,7 +476,7 @@ def _path_requirement(state: _FileState, text: str, rel: str, where: _Where, *, 
     target, absolute = project_relative(state.project_dir, join_rel(rel, path), **where.kw)
     if not absolute.exists():
         raise where.error(f"local path {path!r} does not exist (resolved to {target!r})")
-    extras = tuple(sorted({canonicalize_name(e.strip()) for e in extras_text.split(",") if e.strip()}))
+    extras = tuple(sorted({_canonical_name(e.strip()) for e in extras_text.split(",") if e.strip()}))
     line = ("./" + target if target != "." else ".") + (f"[{','.join(extras)}]" if extras else "")
     return PipRequirement(name="", line=line, extras=extras, editable=editable, local_path=target)
 
