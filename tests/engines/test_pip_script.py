@@ -16,6 +16,7 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,17 +24,29 @@ from builder.engines.buildkit import scripts
 from builder.engines.buildkit.convert import KNOWN_DIR, pip_argv
 from builder.plan.steps import pip
 
+#: A fake ``uv`` with a cache: online installs (and the ``--target`` fetch) add their lines to
+#: FAKE_UV_CACHE; an ``--offline`` install fails unless every line it asks for is there.
+#: FAKE_UV_FAIL=online (every online call) or =target (just the fetch) makes those calls fail.
 FAKE_UV = """#!{python}
 import json, os, sys
 args = sys.argv[1:]
 files = {{a: open(a).read().splitlines() for p, a in zip(args, args[1:]) if p in ("-r", "-c")}}
 with open(os.environ["FAKE_UV_LOG"], "a") as log:
     log.write(json.dumps({{"argv": args, "files": files}}) + "\\n")
-offline = "--offline" in args
-if os.environ.get("FAKE_UV_FAIL") == ("offline" if offline else "online"):
-    print("error: fake uv failed", file=sys.stderr)
-    sys.exit(2)
-print("fake uv installed " + " ".join(files[args[args.index("-r") + 1]]))
+wanted = files[args[args.index("-r") + 1]]
+cache = os.environ["FAKE_UV_CACHE"]
+cached = open(cache).read().splitlines() if os.path.exists(cache) else []
+fail = os.environ.get("FAKE_UV_FAIL")
+if "--offline" in args:
+    missing = [w for w in wanted if w not in cached]
+    if missing:
+        sys.exit("error: not in the cache: " + " ".join(missing))
+elif fail == "online" or (fail == "target" and "--target" in args):
+    sys.exit("error: fake index failure")
+else:
+    with open(cache, "a") as out:
+        out.writelines(w + "\\n" for w in wanted)
+print("fake uv installed " + " ".join(wanted))
 """
 
 
@@ -41,11 +54,32 @@ print("fake uv installed " + " ".join(files[args[args.index("-r") + 1]]))
 class Run:
     returncode: int
     lines: list[str]
-    calls: list[dict[str, object]]
+    calls: list[dict[str, Any]]
+
+    @property
+    def installs(self) -> list[tuple[str, list[str]]]:
+        """("offline" | "online", the lines of its ``-r`` file) per install into the venv, in order."""
+        return [("offline" if "--offline" in c["argv"] else "online", requirement_lines(c))
+                for c in self.calls if "--target" not in c["argv"]]
+
+    @property
+    def fetches(self) -> list[list[str]]:
+        """The lines of each ``--target`` fetch (it runs beside the offline install: order unknown)."""
+        return [requirement_lines(c) for c in self.calls if "--target" in c["argv"]]
+
+    @property
+    def summary(self) -> list[str]:
+        return [ln for ln in self.lines if ln.startswith("uv: ")]
+
+
+def requirement_lines(call: dict[str, Any]) -> list[str]:
+    argv = call["argv"]
+    assert argv[:3] == ["pip", "install", "--python"]
+    return list(call["files"][argv[argv.index("-r") + 1]])
 
 
 class PipStep:
-    """One project's pip step on the host: fixed tools/venv/cache paths under ``root``."""
+    """One project's pip step on the host: fake uv in its tools dir, a venv, a record dir, a fake cache."""
 
     def __init__(self, root: Path, venv_python: str | None = None) -> None:
         self.root = root
@@ -62,39 +96,39 @@ class PipStep:
         else:
             python.write_text(venv_python)
             python.chmod(0o755)
-        self.cache = root / "uv-cache"
+        self.records = root / "uv-cache" / KNOWN_DIR
+        self.fake_cache = root / "fake-uv-cache.txt"
         self.log = root / "uv-calls.jsonl"
 
-    @property
-    def records(self) -> Path:
-        return self.cache / KNOWN_DIR
-
-    def run(self, requirements: str, constraints: str = "", fail: str = "", records: Path | None = None) -> Run:
-        inputs = pip.Inputs("uv", requirements, constraints, cache_mounts=pip.UV_CACHE)
-        argv = pip_argv(inputs)
-        assert argv[8:] == ["offline-first", f"{pip.UV_CACHE[0].target}/{KNOWN_DIR}"]
-        return self.run_argv(argv, requirements, constraints, fail=fail, records=records)
-
-    def run_argv(self, argv: list[str], requirements: str, constraints: str = "", fail: str = "",
-                 records: Path | None = None) -> Run:
-        line = f"tools={scripts.TOOLS_DIR}/uv\n"
-        assert argv[2].count(line) == 1
-        script = argv[2].replace(line, f"tools={self.tools}/uv\n")
+    def argv(self, requirements: str, constraints: str = "", records: Path | None = None) -> list[str]:
+        """pip_argv's argv with the host's paths in place of the build's."""
+        argv = pip_argv(pip.Inputs("uv", requirements, constraints, cache_mounts=pip.UV_CACHE))
+        tools = f"tools={scripts.TOOLS_DIR}/uv\n"
+        assert argv[2].count(tools) == 1
         req, cons = self.root / "requirements.txt", self.root / "constraints.txt"
         req.write_text(requirements)
         cons.write_text(constraints)
-        host = [str(self.venv), str(req), str(cons)]
-        if len(argv) > 9:
+        assert argv[5:8] == ["/opt/venv", "/run/builder/pip/requirements.txt", "/run/builder/pip/constraints.txt"]
+        host = [*argv[:2], argv[2].replace(tools, f"tools={self.tools}/uv\n"), *argv[3:5],
+                str(self.venv), str(req), str(cons), argv[8]]
+        if argv[8] == "offline-first":
+            assert argv[9:] == [f"{pip.UV_CACHE[0].target}/{KNOWN_DIR}"]
             host.append(str(records or self.records))
-        args = [*argv[:2], script, argv[3], argv[4], host[0], host[1], host[2], argv[8], *host[3:]]
+        return host
+
+    def env(self, fail: str = "") -> dict[str, str]:
+        return {"PATH": os.environ["PATH"], "FAKE_UV_LOG": str(self.log), "FAKE_UV_CACHE": str(self.fake_cache),
+                "FAKE_UV_FAIL": fail}
+
+    def run(self, requirements: str, constraints: str = "", fail: str = "", records: Path | None = None) -> Run:
         self.log.unlink(missing_ok=True)
-        env = {"PATH": os.environ["PATH"], "FAKE_UV_LOG": str(self.log), "FAKE_UV_FAIL": fail}
-        done = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=60, check=False)
+        done = subprocess.run(self.argv(requirements, constraints, records), env=self.env(fail),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
         calls = [json.loads(ln) for ln in self.log.read_text().splitlines()] if self.log.exists() else []
         lines = done.stdout.splitlines()
         assert lines[0] == "UV_PIP_INSTALL_STARTED", lines
         assert [ln for ln in lines if "INSTALL_STARTED" in ln] == ["UV_PIP_INSTALL_STARTED"]
+        assert not list((records or self.records).glob(".run.*"))  # its temporary directory is gone
         return Run(done.returncode, lines, calls)
 
     def record(self) -> list[str]:
@@ -102,26 +136,11 @@ class PipStep:
         return path.read_text().splitlines()
 
 
-def uv_lines(run: Run) -> list[str]:
-    return [ln for ln in run.lines if ln.startswith("uv: ")]
-
-
-def installs(run: Run) -> list[tuple[bool, list[str]]]:
-    """(offline?, the requirement lines of its ``-r`` file) per uv call."""
-    out = []
-    for call in run.calls:
-        argv = call["argv"]
-        assert isinstance(argv, list) and argv[:4] == ["pip", "install", "--python", argv[3]]
-        files = call["files"]
-        assert isinstance(files, dict)
-        out.append(("--offline" in argv, files[argv[argv.index("-r") + 1]]))
-    return out
-
-
 A = "six==1.16.0"
 B = "idna==3.7"
 B2 = "idna==3.8"
 C = 'tomli==2.0.1; python_version < "3.11"'
+NEW_2 = "uv: 2 of 2 requirements are new here: resolving them with the index"
 
 
 @pytest.fixture
@@ -132,64 +151,82 @@ def step(tmp_path: Path) -> PipStep:
 def test_first_build_resolves_everything_online(step: PipStep) -> None:
     run = step.run(f"{A}\n{B}\n")
     assert run.returncode == 0
-    assert installs(run) == [(False, [A, B])]
-    assert uv_lines(run) == ["uv: 2 of 2 requirements are new here: resolving them with the index"]
+    assert run.installs == [("online", [A, B])] and run.fetches == []
+    assert run.summary == [NEW_2]
     assert step.record() == [A, B]
 
 
-def test_changed_pin_installs_known_lines_offline_then_the_whole_file_online(step: PipStep) -> None:
+def test_changed_pin_known_lines_offline_new_line_fetched_meanwhile(step: PipStep) -> None:
     step.run(f"{A}\n{B}\n{C}\n")
     run = step.run(f"{A}\n{B2}\n{C}\n")
     assert run.returncode == 0
-    assert installs(run) == [(True, [A, C]), (False, [A, B2, C])]
-    assert uv_lines(run) == [
+    assert run.fetches == [[B2]]  # only the changed line asks the index
+    (fetch,) = (c["argv"] for c in run.calls if "--target" in c["argv"])
+    assert fetch[fetch.index("--link-mode") + 1] == "symlink"
+    assert Path(fetch[fetch.index("--target") + 1]).parent.parent == step.records  # in the cache mount
+    assert run.installs == [("offline", [A, C]), ("offline", [A, B2, C])]  # the whole file, last
+    assert run.summary == [
         "uv: 2 of 3 requirements installed from the cache (offline)",
         "uv: 1 of 3 requirements are new here: resolving them with the index",
     ]
-    assert "fake uv installed " + " ".join([A, C]) in run.lines  # the offline install's own output is shown
+    assert f"fake uv installed {A} {C}" in run.lines  # uv's own output of the offline installs is shown
     assert step.record() == [B, A, B2, C]  # older lines first, so the cap drops them first
 
 
 def test_unchanged_set_never_asks_the_index(step: PipStep) -> None:
     step.run(f"{A}\n{B}\n")
     run = step.run(f"{A}\n{B}\n")
-    assert installs(run) == [(True, [A, B])]
-    assert uv_lines(run) == ["uv: 2 of 2 requirements installed from the cache (offline)"]
+    assert run.installs == [("offline", [A, B])] and run.fetches == []
+    assert run.summary == ["uv: 2 of 2 requirements installed from the cache (offline)"]
 
 
 def test_going_back_to_an_earlier_pin_is_offline(step: PipStep) -> None:
     step.run(f"{A}\n{B}\n")
     step.run(f"{A}\n{B2}\n")
     run = step.run(f"{A}\n{B}\n")
-    assert installs(run) == [(True, [A, B])]
+    assert run.installs == [("offline", [A, B])] and run.fetches == []
 
 
-def test_offline_failure_falls_back_to_the_whole_file_online(step: PipStep) -> None:
+def test_pruned_cache_falls_back_to_the_whole_file_online(step: PipStep) -> None:
     step.run(f"{A}\n{B}\n")
-    run = step.run(f"{A}\n{B2}\n", fail="offline")
+    step.fake_cache.unlink()
+    run = step.run(f"{A}\n{B2}\n")
     assert run.returncode == 0
-    assert installs(run) == [(True, [A]), (False, [A, B2])]
-    assert uv_lines(run) == [
+    assert run.installs == [("offline", [A]), ("online", [A, B2])]
+    assert run.summary == [
         "uv: the cache no longer has what the 1 known requirements need (pruned?): resolving all 2 with the index"
     ]
-    assert "error: fake uv failed" not in run.lines  # one clear line instead of uv's offline error
+    assert not any(ln.startswith("error:") for ln in run.lines)  # one clear line instead of uv's offline error
     assert step.record() == [B, A, B2]
+
+
+def test_failed_fetch_falls_back_to_the_whole_file_online(step: PipStep) -> None:
+    step.run(f"{A}\n")
+    run = step.run(f"{A}\n{B}\n", fail="target")  # e.g. a uv without --target
+    assert run.returncode == 0
+    assert run.installs == [("offline", [A]), ("offline", [A, B]), ("online", [A, B])]
+    assert run.summary == [
+        "uv: 1 of 2 requirements installed from the cache (offline)",
+        "uv: 1 of 2 requirements are new here: resolving them with the index",
+        "uv: the cache still misses something the new requirements need: resolving all 2 with the index",
+    ]
+    assert step.record() == [A, B]
 
 
 def test_failed_install_fails_the_step_and_leaves_the_record(step: PipStep) -> None:
     step.run(f"{A}\n")
     run = step.run(f"{A}\n{B}\n", fail="online")
     assert run.returncode != 0
-    assert "error: fake uv failed" in run.lines
+    assert run.lines[-1] == "error: fake index failure"  # uv's own error, from the online install
     assert step.record() == [A]
-    assert not list(step.records.glob(".run.*"))  # the temporary directory went with the failure
 
 
-def test_constraints_go_with_both_installs(step: PipStep) -> None:
+def test_constraints_go_with_every_call(step: PipStep) -> None:
+    cons = str(step.root / "constraints.txt")
     step.run(f"{A}\n", constraints="idna<4\n")
     run = step.run(f"{A}\n{B}\n", constraints="idna<4\n")
-    assert [c["argv"][-2:] for c in run.calls] == [["-c", str(step.root / "constraints.txt")]] * 2
-    assert [c["files"][str(step.root / "constraints.txt")] for c in run.calls] == [["idna<4"]] * 2
+    assert len(run.calls) == 3
+    assert all(c["argv"][-2:] == ["-c", cons] and c["files"][cons] == ["idna<4"] for c in run.calls)
 
 
 def test_record_is_keyed_by_the_venv_interpreter(tmp_path: Path) -> None:
@@ -205,7 +242,7 @@ def test_record_is_keyed_by_the_venv_interpreter(tmp_path: Path) -> None:
     shared = step.records  # another Python (same uv cache mount) does not take this record
     other = PipStep(tmp_path / "other", venv_python="#!/bin/sh\necho cpython-312-linux-aarch64-glibc2.36\n")
     run = other.run(f"{A}\n", records=shared)
-    assert installs(run) == [(False, [A])]
+    assert run.installs == [("online", [A])]
     assert sorted(p.name for p in shared.iterdir()) == sorted([f"{key}.txt", "cpython-312-linux-aarch64-glibc2.36.txt"])
 
 
@@ -213,18 +250,17 @@ def test_no_record_when_the_interpreter_gives_no_key(tmp_path: Path) -> None:
     step = PipStep(tmp_path, venv_python="#!/bin/sh\nexit 1\n")
     for _ in range(2):
         run = step.run(f"{A}\n")
-        assert installs(run) == [(False, [A])]
-        assert uv_lines(run) == []
+        assert run.installs == [("online", [A])]
+        assert run.summary == []
     assert not step.records.exists()
 
 
 def test_online_mode_is_one_plain_install(step: PipStep) -> None:
-    argv = pip_argv(pip.Inputs("uv", "six>=1.16\n", cache_mounts=pip.UV_CACHE))
-    assert argv[8:] == ["online"]
+    assert step.argv("six>=1.16\n")[8:] == ["online"]
     for _ in range(2):
-        run = step.run_argv(argv, "six>=1.16\n")
+        run = step.run("six>=1.16\n")
         assert run.returncode == 0
-        assert installs(run) == [(False, ["six>=1.16"])]
+        assert run.installs == [("online", ["six>=1.16"])] and run.summary == []
     assert not step.records.exists()
 
 
@@ -233,7 +269,7 @@ def test_record_keeps_the_newest_lines_within_its_cap(step: PipStep) -> None:
     (path,) = step.records.glob("*.txt")
     path.write_text("".join(f"pkg{i}==1.0\n" for i in range(5000)) + f"{A}\n")
     run = step.run(f"{A}\n{B}\n")
-    assert installs(run) == [(True, [A]), (False, [A, B])]
+    assert run.installs == [("offline", [A]), ("offline", [A, B])] and run.fetches == [[B]]
     record = path.read_text().splitlines()
     assert len(record) == 5000
     assert record[-2:] == [A, B] and "pkg0==1.0" not in record and "pkg2==1.0" in record
@@ -246,15 +282,8 @@ def test_concurrent_builds_leave_a_whole_record(tmp_path: Path) -> None:
     sets = [[f"pkg{j}==1.{i}" for j in range(200)] for i in range(len(steps))]
     procs = []
     for step, lines in zip(steps, sets, strict=True):
-        req = step.root / "requirements.txt"
-        req.write_text("\n".join(lines) + "\n")
-        (step.root / "constraints.txt").write_text("")
-        argv = pip_argv(pip.Inputs("uv", req.read_text(), cache_mounts=pip.UV_CACHE))
-        script = argv[2].replace(f"tools={scripts.TOOLS_DIR}/uv\n", f"tools={step.tools}/uv\n")
-        args = [*argv[:2], script, "pip", "uv", str(step.venv), str(req), str(step.root / "constraints.txt"),
-                "offline-first", str(shared)]
-        env = {"PATH": os.environ["PATH"], "FAKE_UV_LOG": str(step.log), "FAKE_UV_FAIL": ""}
-        procs.append(subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        argv = step.argv("\n".join(lines) + "\n", records=shared)
+        procs.append(subprocess.Popen(argv, env=step.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     assert [p.wait(timeout=60) for p in procs] == [0] * len(procs)
     (path,) = shared.glob("*.txt")
     record = path.read_text().splitlines()
@@ -279,3 +308,30 @@ def test_pip_installer_marker(tmp_path: Path) -> None:
         "PIP_INSTALL_STARTED",
         f"python -m pip install --disable-pip-version-check -r {req}",
     ]
+
+
+def test_record_lives_in_the_shared_uv_cache_mount_in_llb_and_dockerfile(app_build_basic: Path) -> None:
+    """Both engines run the same argv, and its record dir is inside the uv cache mount, never in a layer."""
+    from builder.api import plan_project
+    from builder.engines.buildkit._pb import ops_pb2
+    from builder.engines.buildkit.convert import convert_plan
+    from builder.engines.dockerfile import render_dockerfile
+
+    plan, _, _ = plan_project(app_build_basic, record=False, cache_dir=str(app_build_basic.parent / "cache"))
+    inputs = plan.step("pip").inputs
+    assert inputs.installer == "uv"
+    argv = pip_argv(inputs)
+    assert argv[8] == "offline-first"
+    (mount,) = (m for m in inputs.cache_mounts if argv[9].startswith(m.target + "/"))
+    assert mount.sharing == "shared"  # concurrent builds share it: hence the rename-only record updates
+
+    converted = convert_plan(plan)
+    execs = [ops_pb2.Op.FromString(b).exec for b in converted.definition.ops]
+    (pip_exec,) = (e for e in execs if list(e.meta.args) == argv)
+    caches = {m.dest: m for m in pip_exec.mounts if m.mountType == ops_pb2.CACHE}
+    assert caches[mount.target].cacheOpt.ID == mount.id
+    assert caches[mount.target].cacheOpt.sharing == ops_pb2.SHARED
+
+    dockerfile = render_dockerfile(plan).dockerfile
+    assert f"--mount=type=cache,id={mount.id},target={mount.target},sharing=shared" in dockerfile
+    assert json.dumps(argv[3:])[1:-1] in dockerfile  # the same argv, record dir included

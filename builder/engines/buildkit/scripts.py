@@ -74,13 +74,15 @@ print(sys.implementation.cache_tag, sysconfig.get_platform(), libc.replace(" ", 
 
 #: uv's ``offline-first`` mode (every line pinned).  ``RECORD_DIR/<key>.txt`` in the uv cache
 #: mount lists the requirement lines installed successfully before with this cache and Python.
-#: Those lines are installed with ``--offline`` (no index requests); then, only when some lines are
-#: new, one online ``uv pip install -r REQUIREMENTS`` of the whole file: uv asks the index only
-#: for what is not installed yet, and the result satisfies the whole set.  An offline failure
-#: (cache pruned) falls back to the plain online install.  The mount is ``shared`` between
+#: Those lines are installed with ``--offline`` (no index requests).  New lines are meanwhile
+#: resolved with the index and brought into the cache (a throwaway ``--target`` install of
+#: symlinks), so the index round trips overlap the copying of the known wheels; then one
+#: ``--offline`` install of the whole file makes the venv satisfy the whole set.  Whatever fails
+#: offline (cache pruned, a new line the index could not give) falls back to the plain online
+#: install, which shows uv's own error if there is one.  The mount is ``shared`` between
 #: concurrent builds: the record is replaced by rename from a unique temporary directory, so a
 #: reader sees the old or the new file, never a partial one (a lost concurrent update only makes a
-#: later build resolve those lines online again).  POSIX sh, grep, mktemp, tail and mv only.
+#: later build resolve those lines online again).  POSIX sh, grep, cp, mktemp, tail and mv only.
 _UV_FUNCS = r"""
 uv_install() { "$tools/bin/uv" pip install --python "$venv/bin/python" "$@"; }
 install_file() {  # FILE [uv options]: -r FILE, with the constraints when there are any
@@ -98,25 +100,42 @@ record_setup() {  # RECORD_DIR: sets $work and $rec, or fails (then: plain onlin
 }
 known_first() {
   grep -v -e '^[[:space:]]*$' -e '^[[:space:]]*#' "$req" > "$work/lines" || true
+  cp "$work/lines" "$work/new"
   : > "$work/known"
-  if [ -s "$rec" ]; then grep -F -x -f "$rec" "$work/lines" > "$work/known" || true; fi
+  if [ -s "$rec" ]; then
+    grep -F -x -f "$rec" "$work/lines" > "$work/known" || true
+    grep -v -F -x -f "$rec" "$work/lines" > "$work/new" || true
+  fi
   total=$(grep -c '' "$work/lines" || true)
   known=$(grep -c '' "$work/known" || true)
   new=$((total - known))
-  online=yes
-  if [ "$known" -gt 0 ]; then
+  if [ "$known" -eq 0 ]; then
+    echo "uv: $total of $total requirements are new here: resolving them with the index"
+    install_file "$req"
+  else
+    fetch=""
+    if [ "$new" -gt 0 ]; then  # meanwhile the index brings the new lines into the cache (symlinks: no copies)
+      install_file "$work/new" --target "$work/fetch" --link-mode symlink > "$work/fetch.log" 2>&1 &
+      fetch=$!
+    fi
     if out=$(install_file "$work/known" --offline 2>&1); then
       printf '%s\n' "$out"
       echo "uv: $known of $total requirements installed from the cache (offline)"
-      if [ "$new" -eq 0 ]; then online=no
-      else echo "uv: $new of $total requirements are new here: resolving them with the index"; fi
+      if [ -n "$fetch" ]; then
+        echo "uv: $new of $total requirements are new here: resolving them with the index"
+        wait "$fetch" || true
+        if out=$(install_file "$req" --offline 2>&1); then printf '%s\n' "$out"
+        else
+          echo "uv: the cache still misses something the new requirements need: resolving all $total with the index"
+          install_file "$req"
+        fi
+      fi
     else
+      if [ -n "$fetch" ]; then wait "$fetch" || true; fi
       echo "uv: the cache no longer has what the $known known requirements need (pruned?): resolving all $total with the index"
+      install_file "$req"
     fi
-  else
-    echo "uv: $total of $total requirements are new here: resolving them with the index"
   fi
-  if [ "$online" = yes ]; then install_file "$req"; fi
   { if [ -s "$rec" ]; then grep -v -F -x -f "$work/lines" "$rec" || true; fi; cat "$work/lines"; } \
     | tail -n 5000 > "$work/record"
   mv -f "$work/record" "$rec"
