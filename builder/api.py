@@ -157,8 +157,15 @@ def _opened_cache(cache_dir: str | os.PathLike[str] | None, warnings: list[Diagn
         warnings.append(_warning("cache", f"the cache package is not available ({exc}); planning without history"))
         yield None
         return
+    held, _prepared.store = _prepared.store, None
     try:
-        store = cache_pkg.open_cache(cache_dir)
+        if held is not None and held[0] == _resolved_cache_root(cache_dir):
+            store = held[1]
+        else:
+            if held is not None:
+                with suppress(Exception):
+                    held[1].close()
+            store = cache_pkg.open_cache(cache_dir)
     except (cache_pkg.CacheUnavailable, CacheError, OSError) as exc:
         fix = "pass --cache-dir DIR (or set BUILDER_CACHE_DIR) to a writable directory"
         warnings.append(_warning("cache", f"cache unavailable: {exc}; planning without history",
@@ -351,7 +358,94 @@ def build(
         with connecting.engine() as bk:
             result = bk.build(plan, project_dir, options, on_event=on_event)
         _record_steps(plan, result, store, warnings)
+    _note_hint(engine, cache_dir)
     return result, analysis, _dedupe(warnings)
+
+
+class _Prepared:
+    """An engine connection and an open cache made ahead of a command (the warm server's spare child)."""
+
+    def __init__(self) -> None:
+        self.engine: tuple[str, Any, float] | None = None  # (address, BuildKitEngine, monotonic time)
+        self.store: tuple[str, Any] | None = None  # (resolved cache root, CacheStore)
+
+
+_prepared = _Prepared()
+#: Set by the warm server in the processes it runs commands in: told which engine and cache a build used,
+#: so the next command's process can connect and open them before that command arrives.
+_hint_sink: Any = None
+#: A prepared connection older than this is checked with one cheap call before it is used.
+_PREPARED_FRESH_S = 10.0
+
+
+def prepare(engine: str | None, cache_dir: str | None) -> None:
+    """Connect to ``engine`` (detecting its capabilities) and open the cache at ``cache_dir`` ahead of a build.
+
+    Used by the warm server while it waits for the next command; ``build`` uses
+    them when that command names the same engine and cache, and ignores them
+    otherwise.  Failures are left for the build itself to meet and report.
+    """
+    import time
+
+    if engine:
+        with suppress(Exception):
+            from builder.engines.buildkit import BuildKitEngine
+
+            connected = BuildKitEngine.connect(engine)
+            connected.client.capabilities
+            _prepared.engine = (engine, connected, time.monotonic())
+    if cache_dir:
+        with suppress(Exception):
+            import cache as cache_pkg
+
+            _prepared.store = (cache_dir, cache_pkg.open_cache(cache_dir))
+
+
+def _explicit_engine(address: str | None) -> str | None:
+    """The one engine address ``address`` or ``$BUILDKIT_HOST`` names (None when auto-detecting)."""
+    from builder.engines.buildkit.address import candidate_addresses
+
+    try:
+        found = candidate_addresses(address, os.environ)
+    except Exception:  # noqa: BLE001 - a bad address is reported by the real connect
+        return None
+    return str(found[0]) if len(found) == 1 else None
+
+
+def _take_prepared_engine(address: str | None) -> Any:
+    """The prepared engine when it is the one this build asks for (and still answers), else None."""
+    import time
+
+    held, _prepared.engine = _prepared.engine, None
+    if held is None:
+        return None
+    wanted, engine, made = held
+    if _explicit_engine(address) != wanted:
+        engine.close()
+        return None
+    if time.monotonic() - made > _PREPARED_FRESH_S:
+        try:
+            engine.client.workers()
+        except Exception:  # noqa: BLE001 - a stale connection: connect afresh
+            engine.close()
+            return None
+    return engine
+
+
+def _resolved_cache_root(cache_dir: str | os.PathLike[str] | None) -> str | None:
+    try:
+        from cache import resolve_cache_dir
+
+        return str(resolve_cache_dir(cache_dir))
+    except Exception:  # noqa: BLE001 - open_cache reports it
+        return None
+
+
+def _note_hint(engine: str | None, cache_dir: str | os.PathLike[str] | None) -> None:
+    if _hint_sink is None:
+        return
+    with suppress(Exception):
+        _hint_sink({"engine": _explicit_engine(engine), "cache_dir": _resolved_cache_root(cache_dir)})
 
 
 class _EngineConnection:
@@ -374,7 +468,11 @@ class _EngineConnection:
         self._thread = threading.Thread(target=self._connect, name="builder-connect", daemon=True)
 
     def __enter__(self) -> _EngineConnection:
-        self._thread.start()
+        ready = _take_prepared_engine(self._address)
+        if ready is not None:
+            self._result = ready
+        else:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -402,7 +500,8 @@ class _EngineConnection:
 
     def engine(self) -> Any:
         """The connected :class:`BuildKitEngine` (the caller closes it)."""
-        self._thread.join()
+        if self._thread.is_alive() or self._thread.ident is not None:
+            self._thread.join()
         if self._error is not None:
             raise self._error
         with self._lock:

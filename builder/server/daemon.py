@@ -49,6 +49,23 @@ class _Running:
     pidfd: int
 
 
+@dataclass
+class _Spare:
+    """A child forked ahead of the next command: it connects to the last build's engine and opens its
+    cache, then waits for a request on ``sock``."""
+
+    pid: int
+    sock: socket.socket
+    pidfd: int
+    born: float
+
+
+#: A spare older than this is replaced rather than used (its connection may have gone stale).
+SPARE_MAX_AGE_S = 300.0
+#: After a spare dies unused (a crash while preparing), wait this long before forking another.
+SPARE_RETRY_S = 30.0
+
+
 def warm() -> None:
     """Import what commands use and pre-build the CLI parser (children inherit both)."""
     for name in WARM_MODULES:
@@ -77,6 +94,9 @@ class Server:
         self.selector = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
         self.lock_fd = -1
+        self.hint_file = socket_file.removesuffix(".sock") + ".hint.json"
+        self.spare: _Spare | None = None
+        self.spare_failed_at = -SPARE_RETRY_S
 
     def acquire(self) -> bool:
         """Take the lock file; False when another server with this fingerprint runs."""
@@ -121,18 +141,23 @@ class Server:
                 return
             if not self.running and time.monotonic() - last_work > self.idle:
                 return
+            if not self.running and not self.stopping:
+                self._ensure_spare()
             for key, _ in self.selector.select(timeout=1.0):
                 if key.data == "accept":
                     self._accept()
                 elif key.data[0] == "child":
                     self._reap(key.data[1])
+                elif key.data[0] == "spare":
+                    self._spare_died()
                 else:
                     self._client_gone(key.data[1])
             if self.running:
                 last_work = time.monotonic()
 
     def close(self) -> None:
-        """Remove the socket (if it is still ours) and release the lock."""
+        """Remove the socket (if it is still ours), end the spare and release the lock."""
+        self._drop_spare()
         if self.listener is not None:
             self.listener.close()
             self._unlink_socket()
@@ -168,33 +193,104 @@ class Server:
                 conn.sendall(b"busy\n")
             conn.close()
             return
-        self._fork(conn, request, fds)
+        if not self._hand_to_spare(conn, request, fds):
+            self._fork(conn, request, fds)
+
+    def _close_in_child(self) -> None:
+        """In a freshly forked process: drop every descriptor that belongs to the server."""
+        self.selector.close()
+        if self.listener is not None:
+            self.listener.close()
+        for other in self.running.values():
+            other.conn.close()
+            os.close(other.pidfd)
+        if self.spare is not None:
+            self.spare.sock.close()
+            os.close(self.spare.pidfd)
+        os.close(self.lock_fd)
 
     def _fork(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
         pid = os.fork()
         if pid == 0:  # the child never returns into the server loop
             code = 1
             try:
-                self.selector.close()
-                if self.listener is not None:
-                    self.listener.close()
-                for other in self.running.values():
-                    other.conn.close()
-                    os.close(other.pidfd)
-                os.close(self.lock_fd)
+                self._close_in_child()
                 conn.close()
-                code = run_child(request, fds)
+                code = run_child(request, fds, self.hint_file)
             finally:
                 os._exit(code)
         for fd in fds:
             os.close(fd)
-        pidfd = os.pidfd_open(pid)
+        self._started(pid, conn, os.pidfd_open(pid), request)
+
+    def _started(self, pid: int, conn: socket.socket, pidfd: int, request: dict[str, Any], via: str = "fork") -> None:
         self.running[pid] = _Running(pid, conn, pidfd)
         self.selector.register(pidfd, selectors.EVENT_READ, ("child", pid))
         self.selector.register(conn, selectors.EVENT_READ, ("conn", pid))
-        _log(f"pid {pid}: {' '.join(request['argv'])[:200]}")
+        _log(f"pid {pid} ({via}): {' '.join(request['argv'])[:200]}")
         with contextlib.suppress(OSError):
             conn.sendall(f"pid {pid}\n".encode())
+
+    def _ensure_spare(self) -> None:
+        """Fork a spare when there is none and the last one did not just die unused."""
+        if self.spare is not None or time.monotonic() - self.spare_failed_at < SPARE_RETRY_S:
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                self._close_in_child()
+                ours.close()
+                code = run_spare(theirs, self.hint_file)
+            finally:
+                os._exit(code)
+        theirs.close()
+        pidfd = os.pidfd_open(pid)
+        self.spare = _Spare(pid, ours, pidfd, time.monotonic())
+        self.selector.register(pidfd, selectors.EVENT_READ, ("spare", pid))
+
+    def _hand_to_spare(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> bool:
+        """Give the command to the spare; False (and no spare) when there is none fit to take it."""
+        spare = self.spare
+        if spare is None:
+            return False
+        if time.monotonic() - spare.born > SPARE_MAX_AGE_S:
+            self._drop_spare()
+            return False
+        body = json.dumps(request).encode("utf-8", "surrogateescape")
+        payload = len(body).to_bytes(_HEADER, "big") + body
+        try:
+            sent = socket.send_fds(spare.sock, [payload], fds)
+            spare.sock.sendall(payload[sent:])
+        except OSError:
+            self._drop_spare()
+            return False
+        self.spare = None
+        self.selector.unregister(spare.pidfd)
+        spare.sock.close()
+        for fd in fds:
+            os.close(fd)
+        self._started(spare.pid, conn, spare.pidfd, request, via="spare")
+        return True
+
+    def _spare_died(self) -> None:
+        """The spare exited before any command reached it: reap it and back off."""
+        self._drop_spare()
+        self.spare_failed_at = time.monotonic()
+
+    def _drop_spare(self) -> None:
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(spare.pidfd)
+        spare.sock.close()  # the spare sees EOF instead of a command and exits
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(spare.pid, signal.SIGTERM)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(spare.pid, 0)
+        os.close(spare.pidfd)
 
     def _reap(self, pid: int) -> None:
         entry = self.running.pop(pid)
@@ -255,13 +351,63 @@ def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     return request, fds
 
 
-def run_child(request: dict[str, Any], fds: list[int]) -> int:
-    """In the forked child: become the client's process (streams, cwd, umask, env) and run the CLI."""
+def _child_defaults() -> None:
     for sig in (signal.SIGTERM, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # A command is short-lived and allocates a lot: collect young objects far less often than the default 700.
     gc.set_threshold(50_000, 20, 20)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def run_spare(sock: socket.socket, hint_file: str) -> int:
+    """In a spare child: prepare what the last build used, then run the command the server hands over."""
+    _child_defaults()
+    try:
+        with open(hint_file, encoding="utf-8") as handle:
+            hint = json.load(handle)
+    except (OSError, ValueError):
+        hint = None
+    if isinstance(hint, dict):
+        from builder import api
+
+        api.prepare(hint.get("engine") or None, hint.get("cache_dir") or None)
+    try:
+        request, fds = _read_handoff(sock)
+    except (EOFError, OSError, ValueError):
+        return 0  # dropped by the server: nothing to run
+    sock.close()
+    return run_child(request, fds, hint_file)
+
+
+def _read_handoff(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 3)
+    if not data:
+        raise EOFError
+    size = int.from_bytes(data[:_HEADER], "big")
+    body = bytearray(data[_HEADER:])
+    while len(body) < size:
+        chunk = sock.recv(min(1 << 20, size - len(body)))
+        if not chunk:
+            raise EOFError
+        body += chunk
+    return json.loads(body.decode("utf-8", "surrogateescape")), list(fds)
+
+
+def _write_hint(hint_file: str, hint: dict[str, Any]) -> None:
+    """Remember the engine and cache of the last build (atomically: another child may read it)."""
+    temporary = f"{hint_file}.{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(hint, handle)
+    os.replace(temporary, hint_file)
+
+
+def run_child(request: dict[str, Any], fds: list[int], hint_file: str | None = None) -> int:
+    """In the forked child: become the client's process (streams, cwd, umask, env) and run the CLI."""
+    _child_defaults()
+    if hint_file is not None:
+        from builder import api
+
+        api._hint_sink = lambda hint: _write_hint(hint_file, hint)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
