@@ -210,3 +210,16 @@ def test_digests_are_stable_across_hash_seeds() -> None:
         )
         outs.add(done.stdout.strip())
     assert len(outs) == 1
+
+
+def test_marshal_with_digests_equals_separate_marshals() -> None:
+    from builder.engines.buildkit.llb.state import State
+
+    base = State.image("docker.io/library/debian:bookworm-slim")
+    mid = base.run(["/bin/sh", "-c", "echo one"], name="one")
+    top = mid.run(["/bin/sh", "-c", "echo two"], name="two")
+    elsewhere = base.run(["/bin/sh", "-c", "echo other"], name="other")
+    definition, digests = top.marshal_with_digests([base, mid, top, elsewhere])
+    assert definition.to_pb().SerializeToString(deterministic=True) == \
+        top.marshal().to_pb().SerializeToString(deterministic=True)
+    assert digests == (base.digest(), mid.digest(), top.digest(), elsewhere.digest())

@@ -417,8 +417,8 @@ def convert_plan(plan: Plan, options: ConvertOptions | None = None) -> Converted
     for step in plan.steps:
         state = CONVERTERS[step.id](state, step, b)
         b.mains.setdefault(step.id, state)
-    definition = state.marshal()
-    step_digests = tuple((kind, s.digest()) for kind, s in b.mains.items())
+    definition, digests = state.marshal_with_digests(b.mains.values())
+    step_digests = tuple(zip(b.mains.keys(), digests, strict=True))
     by_name = _steps_by_name(definition)
     vertex_steps = dict(by_name)
     vertex_steps.update({d: k for k, d in step_digests})

@@ -172,9 +172,23 @@ class State:
 
     def marshal(self) -> Definition:
         """The deterministic Definition whose result is this state (inputs first, deduplicated by digest)."""
+        return self.marshal_with_digests(())[0]
+
+    def marshal_with_digests(self, states: Iterable[State]) -> tuple[Definition, tuple[str, ...]]:
+        """``marshal()`` plus the vertex digests of ``states`` from the same pass (each op is encoded once).
+
+        States outside this state's graph are marshalled too but add nothing to the Definition.
+        """
         output = _require(self.output)
         m = _Marshaller()
         root = m.visit(output.vertex)
+        ops_before, meta_before = dict(m.ops), dict(m.meta)
+        digests = tuple(m.visit(_require(s.output).vertex) for s in states)
+        m.ops, m.meta = ops_before, meta_before  # only this state's graph belongs to the Definition
+        definition = self._finish(m, root, output)
+        return definition, digests
+
+    def _finish(self, m: _Marshaller, root: str, output: Output) -> Definition:
         terminal = ops_pb2.Op(inputs=[ops_pb2.Input(digest=root, index=output.index)])
         data = terminal.SerializeToString(deterministic=True)
         digest = m.add(data)
