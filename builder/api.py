@@ -157,6 +157,7 @@ def _opened_cache(cache_dir: str | os.PathLike[str] | None, warnings: list[Diagn
         warnings.append(_warning("cache", f"the cache package is not available ({exc}); planning without history"))
         yield None
         return
+    _prepared.settle()
     held, _prepared.store = _prepared.store, None
     try:
         if held is not None and held[0] == _resolved_cache_root(cache_dir):
@@ -368,6 +369,13 @@ class _Prepared:
     def __init__(self) -> None:
         self.engine: tuple[str, Any, float] | None = None  # (address, BuildKitEngine, monotonic time)
         self.store: tuple[str, Any] | None = None  # (resolved cache root, CacheStore)
+        self.pending: Any = None  # the thread preparing them, if still running
+
+    def settle(self) -> None:
+        """Wait for a preparation still under way (a build would have to connect anyway)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.join()
 
 
 _prepared = _Prepared()
@@ -401,6 +409,16 @@ def prepare(engine: str | None, cache_dir: str | None) -> None:
             _prepared.store = (cache_dir, cache_pkg.open_cache(cache_dir))
 
 
+def prepare_in_background(engine: str | None, cache_dir: str | None) -> None:
+    """``prepare`` in a thread, so a command that arrives meanwhile starts at once (and waits only if it
+    needs the engine or the cache)."""
+    import threading
+
+    thread = threading.Thread(target=prepare, args=(engine, cache_dir), name="builder-prepare", daemon=True)
+    _prepared.pending = thread
+    thread.start()
+
+
 def _explicit_engine(address: str | None) -> str | None:
     """The one engine address ``address`` or ``$BUILDKIT_HOST`` names (None when auto-detecting)."""
     from builder.engines.buildkit.address import candidate_addresses
@@ -416,6 +434,7 @@ def _take_prepared_engine(address: str | None) -> Any:
     """The prepared engine when it is the one this build asks for (and still answers), else None."""
     import time
 
+    _prepared.settle()
     held, _prepared.engine = _prepared.engine, None
     if held is None:
         return None

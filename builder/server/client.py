@@ -4,21 +4,51 @@ The server forks a child that runs the ordinary CLI with our stdin/stdout/stderr
 file descriptors (passed over the Unix socket), so output, colours and
 terminal detection are exactly those of an in-process run.  Signals we receive
 (Ctrl-C, SIGTERM, SIGHUP) are forwarded to that child; its exit code becomes ours.
+
+Only C modules are imported here (``_socket``, ``_signal``): ``socket``, ``signal``
+and ``json`` build enums and compile regular expressions at import, which costs more
+than everything else the client does.
 """
 
 from __future__ import annotations
 
-import json
+import _signal
+import _socket
 import os
-import signal
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 
 from builder.server import paths
 
-PROTOCOL = 1
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+PROTOCOL = "builder-1"
+_FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
+
+
+def encode_request(argv: Sequence[str], cwd: str, environ: Mapping[str, str], umask: int,
+                   encoding: str, errors: str) -> bytes:
+    """The request frame: a 4-byte length, then NUL-separated fields (NUL cannot occur in argv or env).
+
+    Fields: protocol, cwd, umask, stdout encoding, errors, argument count, the arguments, then
+    ``NAME=value`` for every environment variable.
+    """
+    fields = [PROTOCOL, cwd, str(umask), encoding, errors, str(len(argv)), *argv,
+              *(f"{k}={v}" for k, v in environ.items())]
+    body = "\0".join(fields).encode("utf-8", "surrogateescape")
+    return len(body).to_bytes(4, "big") + body
+
+
+def decode_request(body: bytes) -> dict[str, object]:
+    """The inverse of :func:`encode_request` (without the length); ValueError when malformed."""
+    fields = body.decode("utf-8", "surrogateescape").split("\0")
+    if len(fields) < 6 or fields[0] != PROTOCOL:
+        raise ValueError("unknown protocol version")
+    count = int(fields[5])
+    argv, env_items = fields[6:6 + count], fields[6 + count:]
+    if len(argv) != count:
+        raise ValueError("truncated argument list")
+    env = dict(item.split("=", 1) for item in env_items if "=" in item)
+    return {"cwd": fields[1], "umask": int(fields[2]), "encoding": fields[3], "errors": fields[4],
+            "argv": argv, "env": env}
 
 
 def run_via_server(argv: Sequence[str], environ: Mapping[str, str]) -> int | None:
@@ -30,30 +60,32 @@ def run_via_server(argv: Sequence[str], environ: Mapping[str, str]) -> int | Non
     directory = paths.server_dir(environ, create=False)
     if directory is None:
         return None
-    sock = _connect(paths.socket_path(directory, paths.fingerprint(environ)))
-    if sock is None:
-        return None
-    with sock:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         try:
+            sock.connect(paths.socket_path(directory, paths.fingerprint(environ)))
             request = _request(argv, environ)
-            sent = socket.send_fds(sock, [request], [0, 1, 2])
-            sock.sendall(request[sent:])
-            reader = sock.makefile("rb")
-            first = reader.readline()
+            fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2))
+            sent = sock.sendmsg([request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+            _send_all(sock, request[sent:])
+            lines = _Lines(sock)
+            first = lines.readline()
         except OSError:
             return None
-        if not first.startswith(b"pid "):
+        if not first.startswith(b"pid ") or not first[4:].strip().isdigit():
             return None  # refused before anything ran
         # From here on the command is running: whatever happens, never fall back (it would run twice).
         child = int(first[4:])
-        previous = {sig: signal.signal(sig, _forwarder(child)) for sig in _FORWARDED}
+        previous = {sig: _signal.signal(sig, _forwarder(child)) for sig in _FORWARDED}
         try:
-            last = reader.readline()
+            last = lines.readline()
         except OSError:
             last = b""
         finally:
             for sig, handler in previous.items():
-                signal.signal(sig, handler)
+                _signal.signal(sig, handler)
+    finally:
+        sock.close()
     if last.startswith(b"exit ") and last[5:].strip().isdigit():
         return int(last[5:])
     sys.stderr.write("error: the builder server stopped before the command finished "
@@ -61,30 +93,35 @@ def run_via_server(argv: Sequence[str], environ: Mapping[str, str]) -> int | Non
     return 1
 
 
-def _connect(path: str) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError:
-        sock.close()
-        return None
-    return sock
+class _Lines:
+    """Newline-terminated replies read from a raw socket."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def readline(self) -> bytes:
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(256)
+            if not chunk:
+                line, self.buffer = self.buffer, b""
+                return line
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line + b"\n"
+
+
+def _send_all(sock: _socket.socket, data: bytes) -> None:
+    while data:
+        data = data[sock.send(data):]
 
 
 def _request(argv: Sequence[str], environ: Mapping[str, str]) -> bytes:
     mask = os.umask(0o022)
     os.umask(mask)
     out = sys.stdout
-    body = json.dumps({
-        "v": PROTOCOL,
-        "argv": list(argv),
-        "cwd": os.getcwd(),
-        "env": dict(environ),
-        "umask": mask,
-        "encoding": getattr(out, "encoding", None) or "utf-8",
-        "errors": getattr(out, "errors", None) or "strict",
-    }).encode("utf-8", "surrogateescape")
-    return len(body).to_bytes(4, "big") + body
+    return encode_request(argv, os.getcwd(), environ, mask, getattr(out, "encoding", None) or "utf-8",
+                          getattr(out, "errors", None) or "strict")
 
 
 def _forwarder(pid: int):  # type: ignore[no-untyped-def]

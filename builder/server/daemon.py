@@ -29,6 +29,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from builder.server.client import decode_request
+
 #: Modules a command may need; importing them is the whole point of the server.
 WARM_MODULES = (
     "builder.api", "builder.cli.progress", "builder.engines.buildkit.engine",
@@ -258,8 +260,8 @@ class Server:
         if time.monotonic() - spare.born > SPARE_MAX_AGE_S:
             self._drop_spare()
             return False
-        body = json.dumps(request).encode("utf-8", "surrogateescape")
-        payload = len(body).to_bytes(_HEADER, "big") + body
+        payload = json.dumps(request).encode("utf-8", "surrogateescape")
+        payload = len(payload).to_bytes(_HEADER, "big") + payload
         try:
             sent = socket.send_fds(spare.sock, [payload], fds)
             spare.sock.sendall(payload[sent:])
@@ -340,9 +342,7 @@ def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
             if not chunk:
                 raise ValueError("truncated request")
             body += chunk
-        request = json.loads(body.decode("utf-8", "surrogateescape"))
-        if not isinstance(request, dict) or request.get("v") != 1:
-            raise ValueError("unknown protocol version")
+        request = decode_request(bytes(body))
     except BaseException:
         for fd in fds:
             os.close(fd)
@@ -370,7 +370,7 @@ def run_spare(sock: socket.socket, hint_file: str) -> int:
     if isinstance(hint, dict):
         from builder import api
 
-        api.prepare(hint.get("engine") or None, hint.get("cache_dir") or None)
+        api.prepare_in_background(hint.get("engine") or None, hint.get("cache_dir") or None)
     try:
         request, fds = _read_handoff(sock)
     except (EOFError, OSError, ValueError):

@@ -235,3 +235,15 @@ def test_the_client_side_imports_nothing_heavy() -> None:
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     heavy = ("grpc", "google", "h2", "networkx", "packaging", "cache", "builder.cli", "builder.api", "tomllib")
     assert [m for m in loaded if m.split(".")[0] in heavy or m.startswith(heavy)] == []
+
+
+def test_request_frames_round_trip() -> None:
+    from builder.server.client import decode_request, encode_request
+
+    env = {"A": "1", "B": "x=y", "UNI": "é\udcff", "EMPTY": ""}
+    frame = encode_request(["build", "--tag", "a b", "", "ünï"], "/tmp/wd", env, 0o027, "utf-8", "strict")
+    assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+    assert decode_request(frame[4:]) == {"cwd": "/tmp/wd", "umask": 0o027, "encoding": "utf-8", "errors": "strict",
+                                          "argv": ["build", "--tag", "a b", "", "ünï"], "env": env}
+    with pytest.raises(ValueError):
+        decode_request(b"other\0/\x000")
