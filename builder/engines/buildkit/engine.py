@@ -56,9 +56,9 @@ def default_network(caps: Capabilities) -> NetworkMode:
 def synced_entries(root: Path, manifest: FileManifest) -> list[ManifestEntry]:
     """Session entries for the manifest's files, with their current stat (mtime drives incremental resend)."""
     entries: list[ManifestEntry] = []
-    base = os.fspath(root)
+    base = os.fspath(root).rstrip("/") + "/"
     for item in manifest:
-        full = os.path.join(base, item.path)  # str joins: a Path per file cost ~15 us x 10,000 files
+        full = base + item.path  # plain concatenation: a Path (or posixpath.join) per file adds up over 10,000
         try:
             st = os.lstat(full)
             target = os.readlink(full) if item.type == "symlink" else ""

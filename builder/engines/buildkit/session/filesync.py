@@ -46,8 +46,10 @@ class FileSyncProvider:
     """Serve named directories to the daemon; ``transfers`` records every DiffCopy call (live)."""
 
     def __init__(self, dirs: Mapping[str, SyncedDir]) -> None:
+        self._validated: dict[str, Mapping[str, ManifestEntry]] = {}
         for name, synced in dirs.items():
-            validate_entries(synced.entries)  # fail in the caller, not inside a gRPC thread
+            # Fail in the caller, not inside a gRPC thread; every DiffCopy of this dir reuses the result.
+            self._validated[name] = validate_entries(synced.entries)
             if not name:
                 raise ValueError("a synced directory needs a non-empty name")
         self._dirs = dict(dirs)
@@ -73,7 +75,8 @@ class FileSyncProvider:
             include=tuple(metadata_values(context, "include-patterns")),
             exclude=tuple(metadata_values(context, "exclude-patterns")),
         )
-        sender = DiffCopySender(synced.root, synced.entries, selector=selector, dir_name=name or "")
+        sender = DiffCopySender(synced.root, synced.entries, selector=selector, dir_name=name or "",
+                                validated=self._validated.get(name or ""))
 
         report = TransferReport(name or "")
         with self._lock:

@@ -22,7 +22,7 @@ import contextlib
 import os
 import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from builder.engines.buildkit._pb import fsutil_pb2
@@ -89,13 +89,14 @@ class DiffCopySender:
         selector: PatternSelector | None = None,
         chunk_size: int = CHUNK_SIZE,
         dir_name: str = "",
+        validated: Mapping[str, ManifestEntry] | None = None,
     ) -> None:
         if not 0 < chunk_size <= 1 << 20:
             raise ValueError("chunk_size must be between 1 byte and 1 MiB")
         self._root = os.path.realpath(root)
         self._chunk = chunk_size
         self._dir_name = dir_name
-        by_path = validate_entries(entries)
+        by_path = validated if validated is not None else validate_entries(entries)  # the provider checked them
         chosen = set((selector or PatternSelector()).select(sorted(by_path)))
         for path in list(chosen):  # parents of every selected entry are described too
             parent = path.rpartition("/")[0]
