@@ -560,8 +560,7 @@ def _record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic
 
         now = time.time()
         for outcome in result.steps:
-            if store.steps.get(outcome.key) is not None:
-                store.steps.touch(outcome.key, now)
+            if store.steps.touch(outcome.key, now):  # already recorded: only its last use changes
                 continue
             step = plan.step(outcome.step)
             store.steps.record_step(StepRecord(

@@ -220,6 +220,11 @@ def _size(entry: dict[str, Any]) -> int:
     return size if isinstance(size, int) else 0
 
 
+#: A step used again within this many seconds keeps its recorded last use: LRU pruning needs no finer
+#: clock, and a files step's record holds its whole manifest (megabytes for a big project) to rewrite.
+TOUCH_GRANULARITY_S = 60.0
+
+
 def _touch(txn: Txn, key: str, moment: float) -> bool:
     raw = txn.get(step_key(key))
     if raw is None:
@@ -228,7 +233,7 @@ def _touch(txn: Txn, key: str, moment: float) -> bool:
         record = StepRecord.from_json(loads(raw))
     except RecordError:
         return False
-    if record.last_used_at < moment:
+    if record.last_used_at < moment - TOUCH_GRANULARITY_S:
         txn.set(step_key(key), dumps(record.used_at(moment).to_json()))
     return True
 

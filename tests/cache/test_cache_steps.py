@@ -165,3 +165,18 @@ def test_fingerprint_is_the_step_keys_when_every_step_has_one() -> None:
     keyless = {"app": "x", "steps": [{"id": "base"}]}
     assert plan_fingerprint(keyless).startswith("json:")
     assert plan_fingerprint(keyless) != plan_fingerprint({"app": "x", "steps": [{"id": "pip"}]})
+
+
+def test_touch_within_a_minute_keeps_the_recorded_last_use(store: CacheStore, clock: FakeClock) -> None:
+    from cache.steps import TOUCH_GRANULARITY_S
+
+    store.steps.record_step(make_record("k1", used=clock.now))
+    first_use = clock.now
+    clock.advance(TOUCH_GRANULARITY_S / 2)
+    assert store.steps.touch("k1")  # still reported as recorded
+    record = store.steps.get("k1")
+    assert record is not None and record.last_used_at == first_use
+    clock.advance(TOUCH_GRANULARITY_S)
+    assert store.steps.touch("k1")
+    record = store.steps.get("k1")
+    assert record is not None and record.last_used_at == clock.now
