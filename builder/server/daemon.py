@@ -441,6 +441,51 @@ def run_child(request: dict[str, Any], fds: list[int], hint_file: str | None = N
     return code
 
 
+#: Files of servers for other code (older builder versions or edits) are removed once this old.
+STALE_AFTER_S = 24 * 3600.0
+
+
+def remove_stale(directory: str, keep: str, now: float | None = None) -> list[str]:
+    """Delete the socket, lock, log and hint of servers that are gone and unused for a day.
+
+    A server is gone when nobody holds its lock; ``keep`` (our own prefix) is never touched.
+    Returns the removed prefixes.
+    """
+    moment = time.time() if now is None else now
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        if not (name.startswith("s-") and name.endswith(".lock")):
+            continue
+        prefix = os.path.join(directory, name[:-5])
+        if prefix == keep:
+            continue
+        try:
+            fd = os.open(prefix + ".lock", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            newest = max(_mtime(prefix + suffix) for suffix in (".lock", ".log", ".hint.json"))
+            if moment - newest < STALE_AFTER_S:
+                continue
+            for suffix in (".sock", ".log", ".hint.json", ".lock"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(prefix + suffix)
+            removed.append(prefix)
+        except BlockingIOError:
+            continue  # that server is running
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
 def _log(text: str) -> None:
     with contextlib.suppress(Exception):
         sys.stderr.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} [{os.getpid()}] {text}\n")
@@ -455,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     if not server.acquire():
         return 0
     try:
+        with contextlib.suppress(OSError):
+            remove_stale(os.path.dirname(socket_file), socket_file.removesuffix(".sock"))
         started = time.perf_counter()
         warm()
         server.bind()

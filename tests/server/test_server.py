@@ -247,3 +247,26 @@ def test_request_frames_round_trip() -> None:
                                           "argv": ["build", "--tag", "a b", "", "ünï"], "env": env}
     with pytest.raises(ValueError):
         decode_request(b"other\0/\x000")
+
+
+def test_files_of_servers_gone_for_a_day_are_removed(tmp_path: Path) -> None:
+    import fcntl
+
+    from builder.server.daemon import STALE_AFTER_S, remove_stale
+
+    now = time.time()
+    for name in ("old", "recent", "running", "mine"):
+        for suffix in (".lock", ".log", ".hint.json"):
+            path = tmp_path / f"s-{name}{suffix}"
+            path.write_text("1\n")
+            if name in ("old", "running", "mine"):
+                os.utime(path, (now - 2 * STALE_AFTER_S, now - 2 * STALE_AFTER_S))
+    held = os.open(tmp_path / "s-running.lock", os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        removed = remove_stale(str(tmp_path), str(tmp_path / "s-mine"), now=now)
+    finally:
+        os.close(held)
+    assert removed == [str(tmp_path / "s-old")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"s-{n}{s}" for n in ("recent", "running", "mine") for s in (".lock", ".log", ".hint.json"))
