@@ -519,7 +519,7 @@ class _EngineConnection:
 
     def engine(self) -> Any:
         """The connected :class:`BuildKitEngine` (the caller closes it)."""
-        if self._thread.is_alive() or self._thread.ident is not None:
+        if self._thread.ident is not None:  # started (not when a prepared engine was taken)
             self._thread.join()
         if self._error is not None:
             raise self._error

@@ -26,6 +26,7 @@ import struct
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,7 +181,7 @@ class Server:
         except (BlockingIOError, InterruptedError):
             return
         try:
-            request, fds = _read_request(conn)
+            frame, request, fds = _read_request(conn)
         except EOFError:  # a liveness probe (`builder server start`): connected and closed
             conn.close()
             return
@@ -195,7 +196,7 @@ class Server:
                 conn.sendall(b"busy\n")
             conn.close()
             return
-        if not self._hand_to_spare(conn, request, fds):
+        if not self._hand_to_spare(conn, frame, request, fds):
             self._fork(conn, request, fds)
 
     def _close_in_child(self) -> None:
@@ -211,16 +212,24 @@ class Server:
             os.close(self.spare.pidfd)
         os.close(self.lock_fd)
 
-    def _fork(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+    def _forked(self, run: Callable[[], int]) -> int:
+        """Fork; the child drops the server's descriptors, runs ``run`` and exits with its code."""
         pid = os.fork()
         if pid == 0:  # the child never returns into the server loop
             code = 1
             try:
                 self._close_in_child()
-                conn.close()
-                code = run_child(request, fds, self.hint_file)
+                code = run()
             finally:
                 os._exit(code)
+        return pid
+
+    def _fork(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+        def run() -> int:
+            conn.close()
+            return run_child(request, fds, self.hint_file)
+
+        pid = self._forked(run)
         for fd in fds:
             os.close(fd)
         self._started(pid, conn, os.pidfd_open(pid), request)
@@ -238,21 +247,18 @@ class Server:
         if self.spare is not None or time.monotonic() - self.spare_failed_at < SPARE_RETRY_S:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                self._close_in_child()
-                ours.close()
-                code = run_spare(theirs, self.hint_file)
-            finally:
-                os._exit(code)
+
+        def run() -> int:
+            ours.close()
+            return run_spare(theirs, self.hint_file)
+
+        pid = self._forked(run)
         theirs.close()
         pidfd = os.pidfd_open(pid)
         self.spare = _Spare(pid, ours, pidfd, time.monotonic())
         self.selector.register(pidfd, selectors.EVENT_READ, ("spare", pid))
 
-    def _hand_to_spare(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> bool:
+    def _hand_to_spare(self, conn: socket.socket, frame: bytes, request: dict[str, Any], fds: list[int]) -> bool:
         """Give the command to the spare; False (and no spare) when there is none fit to take it."""
         spare = self.spare
         if spare is None:
@@ -260,11 +266,9 @@ class Server:
         if time.monotonic() - spare.born > SPARE_MAX_AGE_S:
             self._drop_spare()
             return False
-        payload = json.dumps(request).encode("utf-8", "surrogateescape")
-        payload = len(payload).to_bytes(_HEADER, "big") + payload
-        try:
-            sent = socket.send_fds(spare.sock, [payload], fds)
-            spare.sock.sendall(payload[sent:])
+        try:  # the client's own frame, as it came
+            sent = socket.send_fds(spare.sock, [frame], fds)
+            spare.sock.sendall(frame[sent:])
         except OSError:
             self._drop_spare()
             return False
@@ -321,34 +325,41 @@ class Server:
             os.kill(pid, signal.SIGINT)
 
 
-def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+def _read_request(conn: socket.socket) -> tuple[bytes, dict[str, Any], list[int]]:
+    """A client's frame, decoded, and its three streams (only from our own user)."""
     conn.settimeout(5.0)
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
-    data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
+    frame, request, fds = _read_frame(conn, peer_uid=uid)
+    conn.settimeout(None)
+    return frame, request, fds
+
+
+def _read_frame(sock: socket.socket, peer_uid: int | None = None) -> tuple[bytes, dict[str, Any], list[int]]:
+    """One request frame with its passed stdin/stdout/stderr; EOFError when the peer sent nothing."""
+    data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 3)
     if not data and not fds:
         raise EOFError
     try:
-        if uid != os.getuid():
-            raise ValueError(f"connection from uid {uid}")
+        if peer_uid is not None and peer_uid != os.getuid():
+            raise ValueError(f"connection from uid {peer_uid}")
         if len(fds) != 3 or len(data) < _HEADER:
             raise ValueError("missing standard streams")
         size = int.from_bytes(data[:_HEADER], "big")
         if size > _MAX_REQUEST:
             raise ValueError("request too large")
-        body = bytearray(data[_HEADER:])
-        while len(body) < size:
-            chunk = conn.recv(min(1 << 20, size - len(body)))
+        frame = bytearray(data)
+        while len(frame) < _HEADER + size:
+            chunk = sock.recv(min(1 << 20, _HEADER + size - len(frame)))
             if not chunk:
                 raise ValueError("truncated request")
-            body += chunk
-        request = decode_request(bytes(body))
+            frame += chunk
+        request = decode_request(bytes(frame[_HEADER:]))
     except BaseException:
         for fd in fds:
             os.close(fd)
         raise
-    conn.settimeout(None)
-    return request, fds
+    return bytes(frame), request, list(fds)
 
 
 def _child_defaults() -> None:
@@ -372,25 +383,11 @@ def run_spare(sock: socket.socket, hint_file: str) -> int:
 
         api.prepare_in_background(hint.get("engine") or None, hint.get("cache_dir") or None)
     try:
-        request, fds = _read_handoff(sock)
+        _frame, request, fds = _read_frame(sock)
     except (EOFError, OSError, ValueError):
         return 0  # dropped by the server: nothing to run
     sock.close()
     return run_child(request, fds, hint_file)
-
-
-def _read_handoff(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 3)
-    if not data:
-        raise EOFError
-    size = int.from_bytes(data[:_HEADER], "big")
-    body = bytearray(data[_HEADER:])
-    while len(body) < size:
-        chunk = sock.recv(min(1 << 20, size - len(body)))
-        if not chunk:
-            raise EOFError
-        body += chunk
-    return json.loads(body.decode("utf-8", "surrogateescape")), list(fds)
 
 
 def _write_hint(hint_file: str, hint: dict[str, Any]) -> None:

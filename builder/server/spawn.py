@@ -22,7 +22,6 @@ def spawn(environ: Mapping[str, str]) -> int | None:
     if directory is None:
         return None
     print_ = paths.fingerprint(environ)
-    env = {k: v for k, v in environ.items()}
     argv = [sys.executable, "-P", "-m", "builder.server", paths.socket_path(directory, print_),
             paths.lock_path(directory, print_), str(paths.idle_seconds(environ))]
     actions = [
@@ -31,7 +30,7 @@ def spawn(environ: Mapping[str, str]) -> int | None:
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
     try:
-        return os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
+        return os.posix_spawn(sys.executable, argv, dict(environ), file_actions=actions, setsid=True)
     except OSError:
         return None
 
