@@ -321,12 +321,14 @@ def build(
     timeout: float | None = None,
     plan_file: str | os.PathLike[str] | None = None,
     on_event: Any = None,
+    engine_history: bool = False,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
     Returns ``(BuildResult, analysis, diagnostics)``; ``on_event`` receives
     :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
-    defaults to ``$BUILDER_CA_BUNDLE``.  Raises EngineUnavailable (no engine),
+    defaults to ``$BUILDER_CA_BUNDLE``.  ``engine_history`` also records the build in
+    the engine's build history (see :class:`builder.engines.BuildOptions`).  Raises EngineUnavailable (no engine),
     SolveFailed (a step failed: ``exc.failure`` has the step, command and log
     tail) or EngineUnsupported (an option the engine cannot honour).
 
@@ -353,6 +355,7 @@ def build(
             analysis = analyze(plan, _SafeHistory(store.steps, warnings) if store is not None else None)
         options = BuildOptions(tag=tag, push=push, output=spec, network=network,  # type: ignore[arg-type]
                                ca_bundle=Path(bundle) if bundle else None, timeout=timeout,
+                               engine_history=engine_history,
                                predictions=tuple((s.id.value, s.status) for s in analysis.steps))
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent

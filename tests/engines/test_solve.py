@@ -111,6 +111,10 @@ def test_two_outputs_use_the_exporters_list_where_it_exists() -> None:
     )
     assert gateway.Exporter == "moby" and dict(gateway.ExporterAttrs) == {"name": "a"}
     assert not gateway.HasField("Definition") and len(gateway.Exporters) == 0
+    # Builds stay out of the engine's build history unless asked (the field is "internal").
+    assert request.Internal and gateway.Internal
+    kept = _control_request("r", SolveSpec(definition, single, "sid", (), CONFIG, engine_history=True), False)
+    assert not kept.Internal
 
 
 def test_output_spec_parsing() -> None:

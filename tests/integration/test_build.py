@@ -435,3 +435,34 @@ def test_tag_and_tarball_in_one_build_where_the_engine_allows(
     config = json.loads(docker(engine_env, "image", "inspect", tag))[0]["Config"]
     assert config["Entrypoint"] == ["python", "main.py"]
     docker(engine_env, "image", "rm", "-f", tag)
+
+
+def _history_refs(engine: Any) -> set[str] | None:
+    """The refs of every build in the engine's build history; None when it keeps none (BuildKit < 0.11)."""
+    import grpc
+
+    from builder.engines.buildkit._pb import control_pb2
+
+    try:
+        events = engine.control.ListenBuildHistory(control_pb2.BuildHistoryRequest(EarlyExit=True), timeout=60)
+        return {event.record.Ref for event in events}
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.UNIMPLEMENTED, exc
+        return None
+
+
+def test_engine_history_only_on_request(
+    app_build_basic: Path, engine_target: EngineTarget, engine: Any, tmp_path: Path
+) -> None:
+    """Builds stay out of the engine's build history unless --engine-history asks for a record."""
+    before = _history_refs(engine)
+    run_build(app_build_basic, engine_target, tmp_path / "cache", tag="builder-history:plain")
+    after_plain = _history_refs(engine)
+    run_build(app_build_basic, engine_target, tmp_path / "cache", tag="builder-history:kept", engine_history=True)
+    after_kept = _history_refs(engine)
+    if before is None:  # dockerd 20.10 (BuildKit 0.8): no history to write to; both builds simply work
+        assert after_plain is None and after_kept is None
+        assert not engine.capabilities.has_info
+        return
+    assert after_plain == before
+    assert after_kept is not None and len(after_kept - before) == 1

@@ -79,6 +79,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--timeout", type=float, default=None, help="cancel the build after SECONDS"
     )
     parser.add_argument(
+        "--engine-history",
+        action="store_true",
+        help="also record the build in the engine's build history (BuildKit >= 0.11: "
+        "`docker buildx history`, Docker Desktop); off by default, it costs time on every build",
+    )
+    parser.add_argument(
         "--plan",
         dest="plan_file",
         default=None,
@@ -118,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             plan_file=args.plan_file,
             on_event=writer,
+            engine_history=args.engine_history,
         )
     except BuilderError as exc:
         if (

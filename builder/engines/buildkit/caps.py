@@ -198,7 +198,8 @@ def ping_caps(
 
     def solve() -> None:
         try:
-            control.Solve(control_pb2.SolveRequest(Ref=ref), timeout=_PROBE_TIMEOUT)
+            # Internal: a probe is no build of the user's, so it stays out of the engine's build history.
+            control.Solve(control_pb2.SolveRequest(Ref=ref, Internal=True), timeout=_PROBE_TIMEOUT)
         except grpc.RpcError as exc:
             outcome["error"] = exc
 

@@ -166,6 +166,7 @@ class BuildKitEngine:
                 entitlements,
                 config,
                 options.timeout,
+                options.engine_history,
             )
             response = run_solve(self.client, spec, tracker, cancel)
         if tarball is not None and not tarball.done:

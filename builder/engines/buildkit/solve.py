@@ -49,13 +49,18 @@ class SolveSpec:
     entitlements: tuple[str, ...]
     image_config: bytes | None
     timeout: float | None = None
+    engine_history: bool = False
 
 
 def _control_request(
     ref: str, spec: SolveSpec, with_definition: bool
 ) -> control_pb2.SolveRequest:
     request = control_pb2.SolveRequest(
-        Ref=ref, Session=spec.session_id or "", Entitlements=list(spec.entitlements)
+        Ref=ref,
+        Session=spec.session_id or "",
+        Entitlements=list(spec.entitlements),
+        # An internal build is left out of the engine's build history (older engines ignore the field).
+        Internal=not spec.engine_history,
     )
     if with_definition:
         request.Definition.CopyFrom(spec.definition.to_pb())

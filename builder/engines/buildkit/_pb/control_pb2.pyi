@@ -308,3 +308,27 @@ class InfoResponse(_message.Message):
     BUILDKITVERSION_FIELD_NUMBER: _ClassVar[int]
     buildkitVersion: _worker_pb2.BuildkitVersion
     def __init__(self, buildkitVersion: _Optional[_Union[_worker_pb2.BuildkitVersion, _Mapping]] = ...) -> None: ...
+
+class BuildHistoryRequest(_message.Message):
+    __slots__ = ("ActiveOnly", "Ref", "EarlyExit")
+    ACTIVEONLY_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    EARLYEXIT_FIELD_NUMBER: _ClassVar[int]
+    ActiveOnly: bool
+    Ref: str
+    EarlyExit: bool
+    def __init__(self, ActiveOnly: _Optional[bool] = ..., Ref: _Optional[str] = ..., EarlyExit: _Optional[bool] = ...) -> None: ...
+
+class BuildHistoryEvent(_message.Message):
+    __slots__ = ("type", "record")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    type: int
+    record: BuildHistoryRecord
+    def __init__(self, type: _Optional[int] = ..., record: _Optional[_Union[BuildHistoryRecord, _Mapping]] = ...) -> None: ...
+
+class BuildHistoryRecord(_message.Message):
+    __slots__ = ("Ref",)
+    REF_FIELD_NUMBER: _ClassVar[int]
+    Ref: str
+    def __init__(self, Ref: _Optional[str] = ...) -> None: ...

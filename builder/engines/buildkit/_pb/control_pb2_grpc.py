@@ -69,6 +69,11 @@ class ControlStub:
                 request_serializer=control__pb2.InfoRequest.SerializeToString,
                 response_deserializer=control__pb2.InfoResponse.FromString,
                 _registered_method=True)
+        self.ListenBuildHistory = channel.unary_stream(
+                '/moby.buildkit.v1.Control/ListenBuildHistory',
+                request_serializer=control__pb2.BuildHistoryRequest.SerializeToString,
+                response_deserializer=control__pb2.BuildHistoryEvent.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -117,6 +122,13 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListenBuildHistory(self, request, context):
+        """BuildKit >= 0.11
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +166,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=control__pb2.InfoRequest.FromString,
                     response_serializer=control__pb2.InfoResponse.SerializeToString,
+            ),
+            'ListenBuildHistory': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListenBuildHistory,
+                    request_deserializer=control__pb2.BuildHistoryRequest.FromString,
+                    response_serializer=control__pb2.BuildHistoryEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -345,6 +362,33 @@ class Control:
             '/moby.buildkit.v1.Control/Info',
             control__pb2.InfoRequest.SerializeToString,
             control__pb2.InfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListenBuildHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/moby.buildkit.v1.Control/ListenBuildHistory',
+            control__pb2.BuildHistoryRequest.SerializeToString,
+            control__pb2.BuildHistoryEvent.FromString,
             options,
             channel_credentials,
             insecure,
