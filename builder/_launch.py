@@ -18,7 +18,14 @@ def main() -> None:
     if use_server:
         code = _served(argv)
         if code is not None:
-            sys.exit(code)
+            # The command ran elsewhere and this process holds nothing worth finalizing: skip the
+            # interpreter's teardown (about 3 ms of a 25 ms served command).
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # noqa: BLE001 - a closed stream has nothing to flush
+                    pass
+            os._exit(code)
     from builder.cli import main as cli_main
 
     code = cli_main(argv)

@@ -226,8 +226,7 @@ class Server:
 
     def _fork(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
         def run() -> int:
-            conn.close()
-            return run_child(request, fds, self.hint_file)
+            return run_child(request, [*fds, conn.detach()], self.hint_file)
 
         pid = self._forked(run)
         for fd in fds:
@@ -235,12 +234,13 @@ class Server:
         self._started(pid, conn, os.pidfd_open(pid), request)
 
     def _started(self, pid: int, conn: socket.socket, pidfd: int, request: dict[str, Any], via: str = "fork") -> None:
+        # The child itself tells the client its pid (before it runs anything) and its exit code (as
+        # soon as its output is flushed); the server's own "exit" line after reaping covers a child
+        # that died without saying it.
         self.running[pid] = _Running(pid, conn, pidfd)
         self.selector.register(pidfd, selectors.EVENT_READ, ("child", pid))
         self.selector.register(conn, selectors.EVENT_READ, ("conn", pid))
         _log(f"pid {pid} ({via}): {' '.join(request['argv'])[:200]}")
-        with contextlib.suppress(OSError):
-            conn.sendall(f"pid {pid}\n".encode())
 
     def _ensure_spare(self) -> None:
         """Fork a spare when there is none and the last one did not just die unused."""
@@ -266,8 +266,8 @@ class Server:
         if time.monotonic() - spare.born > SPARE_MAX_AGE_S:
             self._drop_spare()
             return False
-        try:  # the client's own frame, as it came
-            sent = socket.send_fds(spare.sock, [frame], fds)
+        try:  # the client's own frame, as it came, with its streams and its connection to report on
+            sent = socket.send_fds(spare.sock, [frame], [*fds, conn.fileno()])
             spare.sock.sendall(frame[sent:])
         except OSError:
             self._drop_spare()
@@ -306,8 +306,9 @@ class Server:
             code = 128 - code
         self.selector.unregister(entry.pidfd)
         os.close(entry.pidfd)
-        self.selector.unregister(entry.conn)
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(KeyError, ValueError):  # not registered any more once the client went away
+            self.selector.unregister(entry.conn)
+        with contextlib.suppress(OSError):  # usually the child said it already and the client is gone
             entry.conn.sendall(f"exit {code}\n".encode())
         entry.conn.close()
 
@@ -335,15 +336,17 @@ def _read_request(conn: socket.socket) -> tuple[bytes, dict[str, Any], list[int]
     return frame, request, fds
 
 
-def _read_frame(sock: socket.socket, peer_uid: int | None = None) -> tuple[bytes, dict[str, Any], list[int]]:
-    """One request frame with its passed stdin/stdout/stderr; EOFError when the peer sent nothing."""
-    data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 3)
+def _read_frame(sock: socket.socket, peer_uid: int | None = None,
+                streams: int = 3) -> tuple[bytes, dict[str, Any], list[int]]:
+    """One request frame with its ``streams`` passed descriptors (a client's stdin/stdout/stderr; the
+    server adds the client's connection for a spare); EOFError when the peer sent nothing."""
+    data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, streams)
     if not data and not fds:
         raise EOFError
     try:
         if peer_uid is not None and peer_uid != os.getuid():
             raise ValueError(f"connection from uid {peer_uid}")
-        if len(fds) != 3 or len(data) < _HEADER:
+        if len(fds) != streams or len(data) < _HEADER:
             raise ValueError("missing standard streams")
         size = int.from_bytes(data[:_HEADER], "big")
         if size > _MAX_REQUEST:
@@ -383,7 +386,7 @@ def run_spare(sock: socket.socket, hint_file: str) -> int:
 
         api.prepare_in_background(hint.get("engine") or None, hint.get("cache_dir") or None)
     try:
-        _frame, request, fds = _read_frame(sock)
+        _frame, request, fds = _read_frame(sock, streams=4)
     except (EOFError, OSError, ValueError):
         return 0  # dropped by the server: nothing to run
     sock.close()
@@ -399,8 +402,18 @@ def _write_hint(hint_file: str, hint: dict[str, Any]) -> None:
 
 
 def run_child(request: dict[str, Any], fds: list[int], hint_file: str | None = None) -> int:
-    """In the forked child: become the client's process (streams, cwd, umask, env) and run the CLI."""
+    """In the forked child: become the client's process (streams, cwd, umask, env) and run the CLI.
+
+    ``fds`` are the client's stdin, stdout and stderr, then its connection: the child announces
+    itself there before it runs anything and reports its exit code as soon as its output is out, so
+    the client returns without waiting for this process to be torn down and reaped.
+    """
     _child_defaults()
+    report = socket.socket(fileno=fds.pop())
+    try:
+        report.sendall(f"pid {os.getpid()}\n".encode())
+    except OSError:  # the client is gone: nothing to run for
+        return 1
     if hint_file is not None:
         from builder import api
 
@@ -435,6 +448,14 @@ def run_child(request: dict[str, Any], fds: list[int], hint_file: str | None = N
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
+    # Everything is written: release the client's streams now (a reader waiting for EOF need not wait
+    # for the exit), and let a Ctrl-C that comes from here on find nothing left to interrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    with contextlib.suppress(OSError):
+        report.sendall(f"exit {code}\n".encode())
     return code
 
 

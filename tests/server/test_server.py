@@ -156,6 +156,39 @@ def test_ctrl_c_reaches_the_served_command(started: Path) -> None:
     assert _served_commands(started) == [f"engine info --engine tcp://127.0.0.1:{port}"]
 
 
+def test_a_client_killed_mid_command_interrupts_it_and_the_server_carries_on(started: Path) -> None:
+    # An "engine" that never answers holds the command; the client then dies without a word.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}"],
+                                env=_env(started), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not _served_commands(started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.kill()
+        proc.wait(timeout=10)
+        log = next(started.glob("s-*.log"))
+        child = int(log.read_text().split("] pid ")[1].split()[0])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the command of a dead client kept running")
+    finally:
+        listener.close()
+    done = _run(["validate", str(APPS / "minimal")], _env(started))
+    assert done.returncode == 0, done.stderr
+    assert len(_served_commands(started)) == 2
+
+
 def test_changed_code_is_never_served_by_an_old_server(started: Path) -> None:
     # PYTHON* variables are part of the fingerprint, like a changed source file: another server's socket.
     env = _env(started, PYTHONBUILDERTEST="1")
