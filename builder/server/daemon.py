@@ -268,10 +268,16 @@ class Server:
             return False
         try:  # the client's own frame, as it came, with its streams and its connection to report on
             sent = socket.send_fds(spare.sock, [frame], [*fds, conn.fileno()])
-            spare.sock.sendall(frame[sent:])
         except OSError:
             self._drop_spare()
             return False
+        # From here the spare holds the command: it runs it, or (a truncated frame) exits without a
+        # word and the client runs it in-process.  Never fork a second child for it: a spare that has
+        # read the frame and closed its end makes even an empty send fail, and two children would
+        # run one command.
+        with contextlib.suppress(OSError):
+            if sent < len(frame):
+                spare.sock.sendall(frame[sent:])
         self.spare = None
         self.selector.unregister(spare.pidfd)
         spare.sock.close()

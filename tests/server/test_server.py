@@ -303,3 +303,36 @@ def test_files_of_servers_gone_for_a_day_are_removed(tmp_path: Path) -> None:
     assert removed == [str(tmp_path / "s-old")]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         f"s-{n}{s}" for n in ("recent", "running", "mine") for s in (".lock", ".log", ".hint.json"))
+
+
+def test_a_spare_that_has_the_frame_keeps_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spare that reads the frame and closes its end at once still owns the command: no second child."""
+    import selectors
+
+    from builder.server import daemon
+
+    server = daemon.Server(str(tmp_path / "s.sock"), str(tmp_path / "s.lock"), 60.0)
+    sleeper = subprocess.Popen(["sleep", "30"])
+    ours, theirs = socket.socketpair()
+    server.spare = daemon._Spare(sleeper.pid, ours, os.pidfd_open(sleeper.pid), time.monotonic())
+    server.selector.register(server.spare.pidfd, selectors.EVENT_READ, ("spare", sleeper.pid))
+    real_send_fds = socket.send_fds
+
+    def send_then_peer_closes(sock: socket.socket, buffers: list[bytes], fds: list[int]) -> int:
+        sent = real_send_fds(sock, buffers, fds)
+        _data, got, _flags, _addr = socket.recv_fds(theirs, 1 << 16, 4)
+        for fd in got:
+            os.close(fd)
+        theirs.close()  # the spare has everything and closed its end before the server's next call
+        return sent
+
+    monkeypatch.setattr(daemon.socket, "send_fds", send_then_peer_closes)
+    client, conn = socket.socketpair()
+    try:
+        handed = server._hand_to_spare(conn, b"frame", {"argv": ["--version"]}, [os.dup(0), os.dup(1), os.dup(2)])
+        assert handed and server.spare is None and list(server.running) == [sleeper.pid]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        client.close()
+        server.selector.close()
