@@ -6,7 +6,10 @@ such a connection directly (it needs a relay through a unix socket) and sends
 one message at a time, which makes fsutil's many small packets slow.  This
 server speaks just the gRPC we need straight on the connection: it runs the
 same ``grpc.RpcMethodHandler`` objects the attachables hand out, and every
-write is queued, so many messages leave in one transport chunk.
+write is queued, so many messages leave in one transport chunk.  A handler may
+yield a :class:`~builder.engines.buildkit.session.stream.MessageBatch` (its
+context says ``accepts_batches``): all its messages go into DATA frames (gRPC
+lets messages share and straddle frames) with a single flush.
 
 Threads: the transport's reader calls :meth:`H2GrpcServer.receive` with
 incoming bytes; each call runs its handler in its own thread; outgoing bytes
@@ -33,8 +36,10 @@ import h2.settings
 
 from builder.engines.buildkit.session.attachable import MethodTable
 from builder.engines.buildkit.session.errors import SessionError
+from builder.engines.buildkit.session.stream import MessageBatch
 
 _WINDOW = 16 * 1024 * 1024
+_FLUSH_AT = 256 * 1024  # hand a long batch to the transport in pieces (a BytesMessage stays small)
 _END = object()
 _RESET = object()
 
@@ -49,6 +54,8 @@ class CallCancelled(SessionError):
 
 class _Call:
     """One gRPC call (HTTP/2 stream) and the ServicerContext its handler sees."""
+
+    accepts_batches = True  # the handler may yield MessageBatch values (see stream.serve_stream)
 
     def __init__(
         self, server: H2GrpcServer, stream_id: int, method: str, metadata: tuple[tuple[str, str], ...]
@@ -201,7 +208,10 @@ class H2GrpcServer:
             return
         try:
             for response in self._responses(handler, call):
-                self.send_message(call, response)
+                if type(response) is MessageBatch:
+                    self.send_messages(call, response)
+                else:
+                    self.send_message(call, response)
             self._finish(call, call.code, call.details)
         except _Abort:
             self._finish(call, call.code, call.details)
@@ -230,7 +240,7 @@ class H2GrpcServer:
         result = behaviour(request, call)
         if handler.response_streaming:
             for item in result:
-                yield encode(item)
+                yield item if type(item) is MessageBatch else encode(item)
         else:
             yield encode(result)
 
@@ -242,19 +252,34 @@ class H2GrpcServer:
 
     def send_message(self, call: _Call, payload: bytes) -> None:
         """Send one gRPC message on ``call``, waiting for flow-control window as needed."""
-        frame = memoryview(len(payload).to_bytes(5, "big") + payload)  # first byte 0: not compressed
+        self._send_bytes(call, len(payload).to_bytes(5, "big") + payload)  # first byte 0: not compressed
+
+    def send_messages(self, call: _Call, payloads: list[bytes]) -> None:
+        """Send several gRPC messages on ``call`` in order, packed into as few DATA frames as fit."""
+        self._send_bytes(call, b"".join([b for p in payloads for b in (len(p).to_bytes(5, "big"), p)]))
+
+    def _send_bytes(self, call: _Call, data: bytes) -> None:
+        """Length-prefixed messages → DATA frames within the flow-control window; flush at the end."""
+        frame = memoryview(data)
         with self.lock:
             self._send_headers_locked(call)
+            pending = 0
             while frame:
                 if not call.is_active():
                     raise CallCancelled("the call ended while sending")
                 room = min(self._conn.local_flow_control_window(call.stream_id), self._conn.max_outbound_frame_size)
                 if room <= 0:
                     self._flush()
+                    pending = 0
                     self.lock.wait(1.0)
                     continue
-                self._conn.send_data(call.stream_id, frame[:room].tobytes())
+                piece = frame[:room]
+                self._conn.send_data(call.stream_id, piece.tobytes())
                 frame = frame[room:]
+                pending += len(piece)
+                if pending >= _FLUSH_AT:
+                    self._flush()
+                    pending = 0
             self._flush()
 
     def _finish(self, call: _Call, code: grpc.StatusCode, details: str) -> None:

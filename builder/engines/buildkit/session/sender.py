@@ -34,6 +34,8 @@ from builder.engines.buildkit.session.stream import MessageStream
 
 Packet = fsutil_pb2.Packet
 CHUNK_SIZE = 32 * 1024
+STAT_BATCH = 512  # STAT packets per send_many: one transport write each, while the receiver starts early
+DATA_BATCH = 256 * 1024  # file bytes per send_many (a small file's DATA and its EOF go together)
 
 
 @dataclass(slots=True)
@@ -142,12 +144,14 @@ class DiffCopySender:
         state.report.entries = len(stats)
         reader = threading.Thread(target=self._serve_requests, args=(stream, root_fd, state), daemon=True)
         reader.start()
-        for st in stats:
+        stat_type = fsutil_pb2.PACKET_STAT
+        for start in range(0, len(stats) + 1, STAT_BATCH):
             if state.failed.is_set():
                 break
-            stream.send(Packet(type=fsutil_pb2.PACKET_STAT, stat=st))
-        else:
-            stream.send(Packet(type=fsutil_pb2.PACKET_STAT))
+            batch = [Packet(type=stat_type, stat=st) for st in stats[start : start + STAT_BATCH]]
+            if start + STAT_BATCH > len(stats):
+                batch.append(Packet(type=stat_type))  # the empty STAT ends the listing
+            stream.send_many(batch)
         reader.join()
         if state.error is not None:
             raise state.error
@@ -195,16 +199,23 @@ class DiffCopySender:
             if st.st_size != entry.size or (entry.mtime_ns and st.st_mtime_ns != entry.mtime_ns):
                 raise TransferError(f"{path} changed after the plan was made; run the build again")
             left = entry.size
+            batch: list[Packet] = []
+            queued = 0
             while left > 0:
                 chunk = os.read(fd, min(self._chunk, left))
                 if not chunk:
                     raise TransferError(f"{path} shrank while it was being sent; run the build again")
                 left -= len(chunk)
                 state.report.bytes_sent += len(chunk)
-                stream.send(Packet(type=fsutil_pb2.PACKET_DATA, ID=file_id, data=chunk))
+                batch.append(Packet(type=fsutil_pb2.PACKET_DATA, ID=file_id, data=chunk))
+                queued += len(chunk)
+                if queued >= DATA_BATCH:
+                    stream.send_many(batch)
+                    batch, queued = [], 0
         finally:
             os.close(fd)
-        stream.send(Packet(type=fsutil_pb2.PACKET_DATA, ID=file_id))
+        batch.append(Packet(type=fsutil_pb2.PACKET_DATA, ID=file_id))  # empty DATA: end of this file
+        stream.send_many(batch)
 
 
 class _SendState:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, Protocol, TypeVar
 
 import grpc
@@ -25,6 +25,9 @@ class MessageStream(Protocol[T]):
 
     def send(self, message: T) -> None:
         """Queue ``message`` for the peer (thread-safe)."""
+
+    def send_many(self, messages: Sequence[T]) -> None:
+        """Queue ``messages`` in order, as one unit when the transport can (one handoff, one write)."""
 
     def recv(self) -> T | None:
         """The next message from the peer, or None once the peer has closed its side."""
@@ -42,6 +45,10 @@ class _PipeEnd(Generic[T]):
             raise TransferError("send on a closed pipe")
         self.sent.append(message)
         self._outbox.put(message)
+
+    def send_many(self, messages: Sequence[T]) -> None:
+        for message in messages:
+            self.send(message)
 
     def recv(self) -> T | None:
         return self._inbox.get()
@@ -61,6 +68,18 @@ def memory_pipe() -> tuple[_PipeEnd[T], _PipeEnd[T]]:
 
 
 _DONE = object()
+
+
+class MessageBatch(list[bytes]):
+    """Encoded messages a server call yields as one unit (only to a transport that accepts batches).
+
+    :class:`~builder.engines.buildkit.session.h2server.H2GrpcServer` writes a
+    batch into DATA frames with one flush, instead of one flush (and one thread
+    handoff) per message.  A handler yields batches only when its context has
+    ``accepts_batches`` set; grpcio's contexts do not, so they get single messages.
+    """
+
+    __slots__ = ()
 
 
 def ended_cleanly(context: grpc.ServicerContext, grace: float = 0.1) -> bool:
@@ -103,11 +122,18 @@ class ServerCallStream(Generic[M]):
         return self._decode(raw)
 
     def send(self, message: object) -> None:
+        self._put(message)
+
+    def send_many(self, messages: Sequence[object]) -> None:
+        if messages:
+            self._put(_Many(messages))
+
+    def _put(self, item: object) -> None:
         while True:
             if self._over.is_set() or not self._context.is_active():
                 raise TransferError("the daemon closed the call")
             try:
-                self._out.put(message, timeout=0.5)
+                self._out.put(item, timeout=0.5)
             except queue.Full:
                 continue
             return
@@ -123,11 +149,18 @@ class ServerCallStream(Generic[M]):
             return
 
     def _responses(self) -> Iterator[object]:
+        """Queued messages; a ``send_many`` group comes out as one :class:`_Many` list."""
         while True:
             item = self._out.get()
             if item is _DONE:
                 return
             yield item
+
+
+class _Many(list[object]):
+    """The messages of one ``send_many`` call, queued as one item."""
+
+    __slots__ = ()
 
 
 def serve_stream(
@@ -157,8 +190,14 @@ def serve_stream(
 
     worker = threading.Thread(target=run, name=name, daemon=True)
     worker.start()
+    batches = bool(getattr(context, "accepts_batches", False))
     for item in stream._responses():
-        yield encode(item)
+        if type(item) is not _Many:
+            yield encode(item)
+        elif batches:
+            yield MessageBatch(map(encode, item))
+        else:
+            yield from map(encode, item)
     worker.join()
     if failure:
         exc = failure[0]
@@ -194,6 +233,10 @@ class ClientCallStream(Generic[M]):
 
     def send(self, message: object) -> None:
         self._queue.put(message)
+
+    def send_many(self, messages: Sequence[object]) -> None:
+        for message in messages:
+            self._queue.put(message)
 
     def recv(self) -> M | None:
         try:
