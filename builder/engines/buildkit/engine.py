@@ -35,6 +35,7 @@ from builder.engines.buildkit.session import (
     SyncedDir,
     TarballOutput,
 )
+from builder.engines.buildkit.session.manifest import FileEntry as SessionFileEntry
 from builder.engines.buildkit.session.manifest import ManifestEntry, entry_from_stat
 from builder.engines.buildkit.solve import SolveSpec, run_solve
 from builder.engines.events import (
@@ -54,20 +55,32 @@ def default_network(caps: Capabilities) -> NetworkMode:
 
 
 def synced_entries(root: Path, manifest: FileManifest) -> list[ManifestEntry]:
-    """Session entries for the manifest's files, with their current stat (mtime drives incremental resend)."""
+    """Session entries for the manifest's files, with their current stat (mtime drives incremental resend).
+
+    A file that vanished since planning raises PlanError here, before the session opens.  One lstat
+    per file and, for regular files, a tuple built without keyword parsing: 10,000 files go through here.
+    """
     entries: list[ManifestEntry] = []
+    append = entries.append
     base = os.fspath(root).rstrip("/") + "/"
-    for item in manifest:
-        full = base + item.path  # plain concatenation: a Path (or posixpath.join) per file adds up over 10,000
+    lstat, new = os.lstat, tuple.__new__
+    for path, ftype, _size, _digest in manifest.entries:
+        full = base + path  # plain concatenation: a Path (or posixpath.join) per file adds up over 10,000
         try:
-            st = os.lstat(full)
-            target = os.readlink(full) if item.type == "symlink" else ""
+            st = lstat(full)
+            if ftype == "symlink":
+                append(entry_from_stat(path, st, os.readlink(full)))
+                continue
         except OSError as exc:
             raise PlanError(
-                f"{item.path}: the project file changed or vanished since planning ({exc.strerror})",
+                f"{path}: the project file changed or vanished since planning ({exc.strerror})",
                 hint="run the build again",
             ) from exc
-        entries.append(entry_from_stat(item.path, st, target))
+        mode = st.st_mode
+        if mode & 0o170000 == 0o100000:  # S_IFREG
+            append(new(SessionFileEntry, (path, False, False, mode & 0o7777, st.st_size, st.st_mtime_ns, "")))
+        else:
+            append(entry_from_stat(path, st))
     return entries
 
 

@@ -18,10 +18,10 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from builder.engines.buildkit.session.errors import TransferError, UnsafePathError
-from builder.engines.buildkit.session.paths import check_relpath, sort_key
+from builder.engines.buildkit.session.paths import check_relpath, check_relpaths, sort_key
 
 
 class ManifestEntry(Protocol):
@@ -56,9 +56,8 @@ class ManifestEntry(Protocol):
         """The symlink target ('' unless ``is_symlink``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    """A plain :class:`ManifestEntry` value."""
+class FileEntry(NamedTuple):
+    """A plain :class:`ManifestEntry` value (a named tuple: a build makes one per project file)."""
 
     relpath: str
     is_dir: bool = False
@@ -69,18 +68,19 @@ class FileEntry:
     link_target: str = ""
 
 
+_new_entry = tuple.__new__
+_S_IFMT = 0o170000
+
+
 def entry_from_stat(relpath: str, st: os.stat_result, link_target: str = "") -> FileEntry:
     """A :class:`FileEntry` for ``relpath`` from its ``lstat`` result."""
-    is_link = stat.S_ISLNK(st.st_mode)
-    return FileEntry(
-        relpath=relpath,
-        is_dir=stat.S_ISDIR(st.st_mode),
-        is_symlink=is_link,
-        mode=stat.S_IMODE(st.st_mode),
-        size=st.st_size if stat.S_ISREG(st.st_mode) else 0,
-        mtime_ns=st.st_mtime_ns,
-        link_target=link_target if is_link else "",
-    )
+    mode = st.st_mode
+    kind = mode & _S_IFMT
+    if kind == stat.S_IFREG:  # the common case, without the keyword-argument constructor
+        return _new_entry(FileEntry, (relpath, False, False, mode & 0o7777, st.st_size, st.st_mtime_ns, ""))
+    is_link = kind == stat.S_IFLNK
+    return FileEntry(relpath, kind == stat.S_IFDIR, is_link, mode & 0o7777, 0, st.st_mtime_ns,
+                     link_target if is_link else "")
 
 
 def walk_directory(root: str | os.PathLike[str]) -> list[FileEntry]:
@@ -106,18 +106,28 @@ def walk_directory(root: str | os.PathLike[str]) -> list[FileEntry]:
 
 def validate_entries(entries: Iterable[ManifestEntry]) -> dict[str, ManifestEntry]:
     """Index entries by path, rejecting unsafe paths, duplicates and non-directory parents."""
-    by_path: dict[str, ManifestEntry] = {}
-    for entry in entries:
-        path = check_relpath(entry.relpath)
-        if path in by_path:
-            raise TransferError(f"manifest lists {path!r} twice")
-        by_path[path] = entry
+    listed = list(entries)
+    by_path: dict[str, ManifestEntry] = {entry.relpath: entry for entry in listed}
+    check_relpaths(list(by_path))
+    if len(by_path) != len(listed):
+        seen: set[str] = set()
+        for entry in listed:
+            if entry.relpath in seen:
+                raise TransferError(f"manifest lists {entry.relpath!r} twice")
+            seen.add(entry.relpath)
+    # Check each distinct parent directory once (thousands of files share a few directories).
+    parents: dict[str, str] = {}  # parent -> one path below it, for the message
     for path in by_path:
         parent = path.rpartition("/")[0]
-        while parent:
+        if parent and parent not in parents:
+            parents[parent] = path
+    checked: set[str] = set()
+    for parent, below in parents.items():
+        while parent and parent not in checked:
+            checked.add(parent)
             above = by_path.get(parent)
             if above is not None and not above.is_dir:
-                raise UnsafePathError(f"manifest entry {path!r} lies under {parent!r}, which is not a directory")
+                raise UnsafePathError(f"manifest entry {below!r} lies under {parent!r}, which is not a directory")
             parent = parent.rpartition("/")[0]
     return by_path
 

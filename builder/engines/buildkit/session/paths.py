@@ -35,9 +35,31 @@ def check_relpath(path: str) -> str:
     return path
 
 
-def sort_key(path: str) -> tuple[bytes, ...]:
-    """Depth-first, byte-wise order: a directory comes right before its children."""
-    return tuple(part.encode("utf-8") for part in path.split("/"))
+def check_relpaths(paths: list[str]) -> None:
+    """:func:`check_relpath` for many paths, with the common all-clean case in a few C-level scans.
+
+    Every path is wrapped in ``/`` and joined with newlines, so each of its
+    components sits between two slashes: one search per bad pattern covers
+    them all (a file name with a newline can only cause a false alarm, which
+    the per-path check below then settles).  Raises UnsafePathError naming the
+    first bad path.
+    """
+    blob = "/" + "/\n/".join(paths) + "/"
+    suspicious = "//" in blob or "/./" in blob or "/../" in blob or "\\" in blob or "\x00" in blob
+    if suspicious or not blob.isascii():
+        for path in paths:
+            check_relpath(path)
+
+
+def sort_key(path: str) -> str:
+    """Depth-first, byte-wise order: a directory comes right before its children.
+
+    The order is that of the tuple of each component's UTF-8 bytes.  Code point
+    order is UTF-8 byte order, and a component ending must sort before any
+    character, so the key is the path with ``/`` replaced by NUL (which no
+    transfer path contains): one C-level call instead of a tuple of encodes.
+    """
+    return path.replace("/", "\x00")
 
 
 def parent_of(path: str) -> str:

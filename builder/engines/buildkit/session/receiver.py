@@ -64,7 +64,7 @@ class DiffCopyReceiver:
         self._files: set[str] = set()
         self._dir_stats: list[fsutil_pb2.Stat] = []
         self._pending: dict[int, _Pending] = {}
-        self._last: tuple[bytes, ...] | None = None
+        self._last: str | None = None
         self._next_id = 0
         self._stats_done = False
         self.report = ReceiveReport()
@@ -129,7 +129,7 @@ class DiffCopyReceiver:
         path = check_relpath(st.path)
         key = sort_key(path)
         if self._last is not None and key <= self._last:
-            raise TransferError(f"changes out of order: {path!r} after {'/'.join(p.decode() for p in self._last)!r}")
+            raise TransferError(f"changes out of order: {path!r} after {self._last.replace(chr(0), '/')!r}")
         if parent_of(path) not in self._dirs:
             raise UnsafePathError(f"{path!r} arrived before its parent directory (or its parent is not a directory)")
         self._last = key
