@@ -18,7 +18,7 @@ from typing import Any, Literal
 from builder.plan.changes import describe
 from builder.plan.model import Plan, Step, StepKind
 
-ChangeKind = Literal["same", "inputs", "parent", "added", "removed"]
+ChangeKind = Literal["same", "inputs", "parent", "recipe", "added", "removed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,8 @@ class StepChange:
 
     ``change``: ``same`` (equal key), ``inputs`` (its own inputs changed;
     ``details`` says how), ``parent`` (own inputs equal, a parent changed),
-    ``added`` / ``removed`` (present in only one plan).
+    ``recipe`` (inputs and parents equal: builder now carries the step out
+    differently, after an upgrade), ``added`` / ``removed`` (present in only one plan).
     """
 
     id: StepKind
@@ -45,6 +46,8 @@ class StepChange:
             return text + (" (invalidates every step)" if self.id is StepKind.BASE else "")
         if self.change == "parent":
             return f"parent changed ({self.cause.value})" if self.cause else "parent changed"
+        if self.change == "recipe":
+            return f"{self.id.value}: same inputs, but this builder version builds the step differently"
         return {"same": "unchanged", "added": "new step", "removed": "step removed"}[self.change]
 
 
@@ -64,7 +67,7 @@ class PlanDiff:
     def cause(self) -> StepKind | None:
         """The first step (in build order) whose own inputs changed, was added or removed."""
         for c in self.changes:
-            if c.change in ("inputs", "added", "removed"):
+            if c.change in ("inputs", "recipe", "added", "removed"):
                 return c.id
         return None
 
@@ -92,7 +95,7 @@ def diff_plans(old: Plan | Mapping[str, Any], new: Plan | Mapping[str, Any]) -> 
     touched: dict[str, StepKind] = {}  # step id → the changed step that invalidates it
     for step in after:
         change = _compare(before.get(step["id"]), step, touched)
-        if change.change in ("inputs", "added"):
+        if change.change in ("inputs", "recipe", "added"):
             touched[step["id"]] = change.id
         elif change.change == "parent" and change.cause is not None:
             touched[step["id"]] = change.cause
@@ -156,4 +159,6 @@ def _compare(old: Mapping[str, Any] | None, new: Mapping[str, Any], touched: dic
     if cause is None and list(old.get("parents", ())) != list(new.get("parents", ())):
         removed = [p for p in old.get("parents", ()) if p not in new.get("parents", ())]
         cause = StepKind(removed[0]) if removed else None
+    if cause is None:  # same inputs, same parents: only the way the step is built can differ
+        return StepChange(kind, "recipe", **keys)
     return StepChange(kind, "parent", cause=cause, **keys)

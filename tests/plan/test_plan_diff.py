@@ -31,6 +31,22 @@ def test_diff_names_cause_and_parents(tmp_path: Path) -> None:
     assert by_id["pip"].change == "parent" and by_id["pip"].reason == "parent changed (python)"
 
 
+def test_a_new_recipe_for_a_step_is_named_as_the_cause(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same inputs, other key: builder now builds the step differently (its recipe revision changed)."""
+    from builder.plan import keys, recipes
+
+    project = write_project(tmp_path / "p", FULL_TOML)
+    old = plan_of(project)
+    monkeypatch.setattr(keys, "RECIPES", {**recipes.RECIPES, StepKind.PIP: recipes.RECIPES[StepKind.PIP] + 1})
+    new = plan_of(project)
+    diff = diff_plans(old.to_json(), new)
+    assert diff.cause is StepKind.PIP
+    assert diff.change_for("pip").change == "recipe"  # type: ignore[union-attr]
+    assert "builds the step differently" in diff.change_for("pip").reason  # type: ignore[union-attr]
+    assert diff.change_for("files").reason == "parent changed (pip)"  # type: ignore[union-attr]
+    assert diff.change_for("apt").change == "same"  # type: ignore[union-attr]
+
+
 def test_diff_accepts_json_forms_and_reports_removed_steps(tmp_path: Path) -> None:
     old = plan_of(write_project(tmp_path / "old", FULL_TOML))
     new = plan_of(write_project(tmp_path / "new", FULL_TOML.replace('pre_build_commands = ["echo pre"]',

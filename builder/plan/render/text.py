@@ -36,7 +36,7 @@ def render_plan(plan: Plan, analysis: Analysis) -> str:
 
 def render_diff(diff: PlanDiff) -> str:
     """One line per step: ``= base``, ``~ pip  pip: torch ==2.0.0 → ==2.1.0``, ``+``/``-``."""
-    marks = {"same": "=", "inputs": "~", "parent": "~", "added": "+", "removed": "-"}
+    marks = {"same": "=", "inputs": "~", "parent": "~", "recipe": "~", "added": "+", "removed": "-"}
     changed = diff.changed
     if not changed:
         head = "no step changes"

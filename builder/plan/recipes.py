@@ -1,0 +1,32 @@
+"""How builder carries out each step kind, as a revision number that is part of every step key.
+
+A step's key covers its inputs and its parents, but the layer also depends on
+*how* builder turns those inputs into work: the step's shell script, its
+mounts, its environment, the LLB ops around it.  When a builder release
+changes that for a kind, the engine rebuilds the step although its inputs are
+the same; bumping the kind's revision here changes its key (and so the keys
+after it), so ``builder plan`` predicts that rebuild instead of a cache hit.
+
+The golden LLB test (``tests/engines/test_llb_golden.py``) enforces it: a step
+whose vertex digest changed while its key did not fails the test and names the
+revision to bump.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from builder.plan.model import StepKind
+
+RECIPES = MappingProxyType({
+    StepKind.BASE: 1,
+    StepKind.PYTHON: 1,
+    StepKind.PRE_BUILD: 1,
+    StepKind.APT: 1,
+    StepKind.CONDA: 1,
+    StepKind.PIP: 1,
+    StepKind.FILES: 1,
+    StepKind.SHELL: 1,
+    StepKind.CONFIG: 1,
+    StepKind.DOCKERFILE: 1,
+})
