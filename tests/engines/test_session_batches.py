@@ -188,3 +188,40 @@ def test_grpcio_contexts_get_single_messages() -> None:
     out = list(serve_stream(iter(()), ctx, bytes, lambda s: s.send_many([b"a", b"b"]), bytes, name="t"))  # type: ignore[arg-type]
     assert out == [MessageBatch([b"a", b"b"])] and type(out[0]) is MessageBatch
 
+
+
+class _Recorder:
+    """A MessageStream that records send_many groups and answers FIN once the listing is over."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[fsutil_pb2.Packet]] = []
+        self._done = threading.Event()
+
+    def send(self, message: fsutil_pb2.Packet) -> None:
+        self.groups.append([message])
+
+    def send_many(self, messages: list[fsutil_pb2.Packet]) -> None:
+        self.groups.append(list(messages))
+        if messages and not messages[-1].HasField("stat"):
+            self._done.set()
+
+    def recv(self) -> fsutil_pb2.Packet | None:
+        self._done.wait(10)
+        if not self._done.is_set():
+            return None
+        self._done.clear()
+        return fsutil_pb2.Packet(type=fsutil_pb2.PACKET_FIN)
+
+
+@pytest.mark.parametrize("count", [0, 1, STAT_BATCH - 1, STAT_BATCH, 2 * STAT_BATCH + 1])
+def test_stat_listing_is_batched_and_ends_once(count: int) -> None:
+    from builder.engines.buildkit.session import DiffCopySender, FileEntry
+
+    entries = [FileEntry(f"f{i:05d}", size=1) for i in range(count)]
+    recorder = _Recorder()
+    report = DiffCopySender("/", entries).run(recorder)
+    stats = [p for g in recorder.groups for p in g if p.type == fsutil_pb2.PACKET_STAT]
+    assert [p.stat.path for p in stats[:-1]] == [e.relpath for e in entries]
+    assert not stats[-1].HasField("stat") and all(p.HasField("stat") for p in stats[:-1])
+    assert all(len(g) <= STAT_BATCH + 1 for g in recorder.groups)
+    assert report.complete and report.entries == count

@@ -22,7 +22,7 @@ import contextlib
 import os
 import stat
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from builder.engines.buildkit._pb import fsutil_pb2
@@ -130,19 +130,27 @@ class DiffCopySender:
 
     def wire_stats(self) -> list[fsutil_pb2.Stat]:
         """The STAT records this sender describes, in wire order (IDs are their positions)."""
-        return [pkt.stat for pkt in self._stat_packets()]
-
-    def _stat_packets(self) -> list[Packet]:
         root_fd = self._open_root()
         try:
-            out = []
-            for path, entry in self._entries.items():  # in wire order
-                pkt = Packet()  # type 0: PACKET_STAT
-                _fill_stat(pkt.stat, entry, path, lstat_under(root_fd, path) if entry is None else None)
-                out.append(pkt)
-            return out
+            return [pkt.stat for batch in self._stat_batches(root_fd) for pkt in batch if pkt.HasField("stat")]
         finally:
             os.close(root_fd)
+
+    def _stat_batches(self, root_fd: int) -> Iterator[list[Packet]]:
+        """STAT packets in wire order, ``STAT_BATCH`` at a time; the last batch ends with the empty STAT.
+
+        Made batch by batch, so the receiver works on the first ones while later ones are built.
+        """
+        items = list(self._entries.items())
+        for start in range(0, len(items) + 1, STAT_BATCH):
+            batch = []
+            for path, entry in items[start : start + STAT_BATCH]:
+                pkt = Packet()  # type 0: PACKET_STAT
+                _fill_stat(pkt.stat, entry, path, lstat_under(root_fd, path) if entry is None else None)
+                batch.append(pkt)
+            if start + STAT_BATCH > len(items):
+                batch.append(Packet(type=fsutil_pb2.PACKET_STAT))  # the empty STAT ends the listing
+            yield batch
 
     def _open_root(self) -> int:
         try:
@@ -155,24 +163,28 @@ class DiffCopySender:
 
         Progress goes into ``report`` (a new one when not given) as it happens.
         """
-        stats = self._stat_packets()
         self._ids = {
             i: entry
             for i, entry in enumerate(self._entries.values())
             if entry is not None and not entry.is_dir and not entry.is_symlink
         }
-        root_fd = self._open_root()
+        stat_fd = self._open_root()
+        try:
+            root_fd = self._open_root()  # the reader's own (it closes it when it ends)
+        except TransferError:
+            os.close(stat_fd)
+            raise
         state = _SendState(report or TransferReport(self._dir_name))
-        state.report.entries = len(stats)
+        state.report.entries = len(self._entries)
         reader = threading.Thread(target=self._serve_requests, args=(stream, root_fd, state), daemon=True)
         reader.start()
-        for start in range(0, len(stats) + 1, STAT_BATCH):
-            if state.failed.is_set():
-                break
-            batch = stats[start : start + STAT_BATCH]
-            if start + STAT_BATCH > len(stats):
-                batch.append(Packet(type=fsutil_pb2.PACKET_STAT))  # the empty STAT ends the listing
-            stream.send_many(batch)
+        try:
+            for batch in self._stat_batches(stat_fd):
+                if state.failed.is_set():
+                    break
+                stream.send_many(batch)
+        finally:
+            os.close(stat_fd)
         reader.join()
         if state.error is not None:
             raise state.error
