@@ -86,12 +86,14 @@ class _Patterns:
     wildcards (``.*``, ``*.pyc``) are checked on the base name with
     ``str.startswith``/``endswith``: since every directory on the way was
     checked the same way (and pruned when matched), testing the relative path
-    too could not add a match.  ``pre``/``suf`` hold those that apply to files
+    too could not add a match.  Patterns without any wildcard or ``/``
+    (``Dockerfile``, ``build/``) are base names compared with a set lookup, for
+    the same reason.  ``pre``/``suf``/``names`` hold those that apply to files
     and directories alike (the walk inlines them); ``rest`` is None when no
     other pattern exists.
     """
 
-    __slots__ = ("all", "dir_pre", "dir_re", "dir_suf", "file_re", "pre", "rest", "suf")
+    __slots__ = ("all", "dir_names", "dir_pre", "dir_re", "dir_suf", "file_re", "names", "pre", "rest", "suf")
 
     def __init__(self, patterns: Iterable[str]) -> None:
         regex: dict[bool, list[str]] = {True: [], False: []}
@@ -99,6 +101,8 @@ class _Patterns:
         suf: list[str] = []
         dir_pre: list[str] = []
         dir_suf: list[str] = []
+        names: set[str] = set()
+        dir_names: set[str] = set()
         self.all = False
         for raw in patterns:
             pat = _normalise(raw)
@@ -109,7 +113,9 @@ class _Patterns:
                 continue
             dir_only = pat.endswith("/")
             body = pat.rstrip("/")
-            if _literal(body[:-1]) and body.endswith("*"):
+            if _literal(body):
+                (dir_names if dir_only else names).add(body)
+            elif _literal(body[:-1]) and body.endswith("*"):
                 (dir_pre if dir_only else pre).append(body[:-1])
             elif _literal(body[1:]) and body.startswith("*"):
                 (dir_suf if dir_only else suf).append(body[1:])
@@ -119,13 +125,14 @@ class _Patterns:
                     regex[False].append(fnmatch.translate(body))
         self.pre, self.suf = tuple(pre), tuple(suf)
         self.dir_pre, self.dir_suf = tuple(dir_pre), tuple(dir_suf)
+        self.names, self.dir_names = frozenset(names), frozenset(dir_names)
         self.dir_re = re.compile("|".join(regex[True])).match if regex[True] else None
         self.file_re = re.compile("|".join(regex[False])).match if regex[False] else None
-        other = self.all or self.dir_pre or self.dir_suf or self.dir_re or self.file_re
+        other = self.all or self.dir_pre or self.dir_suf or self.dir_names or self.dir_re or self.file_re
         self.rest = self._rest if other else None
 
     def matches(self, rel: str, name: str, is_dir: bool) -> bool:
-        if (self.pre and name.startswith(self.pre)) or (self.suf and name.endswith(self.suf)):
+        if (self.pre and name.startswith(self.pre)) or (self.suf and name.endswith(self.suf)) or name in self.names:
             return True
         return self._rest(rel, name, is_dir)
 
@@ -134,6 +141,8 @@ class _Patterns:
             return True
         if is_dir:
             if (self.dir_pre and name.startswith(self.dir_pre)) or (self.dir_suf and name.endswith(self.dir_suf)):
+                return True
+            if name in self.dir_names:
                 return True
             m = self.dir_re
         else:
@@ -202,7 +211,7 @@ def _walk(base: str, rules: FileRules) -> tuple[list[_Found], set[str], list[Dia
     """Sorted found files, the set of executable ones, notes and skipped special files."""
     include = _Patterns(rules.include)
     exclude = _Patterns(rules.exclude)
-    ex_pre, ex_suf, ex_rest = exclude.pre, exclude.suf, exclude.rest
+    ex_pre, ex_suf, ex_names, ex_rest = exclude.pre, exclude.suf, exclude.names, exclude.rest
     included = include.matches
     always = frozenset(p.strip("/") for p in rules.always_exclude)
     always_names = tuple({p.rpartition("/")[2] for p in always})
@@ -215,7 +224,7 @@ def _walk(base: str, rules: FileRules) -> tuple[list[_Found], set[str], list[Dia
         directory, prefix, inherited = stack.pop()
         for entry in _scan(directory, prefix):
             name = entry.name
-            if (ex_pre and name.startswith(ex_pre)) or (ex_suf and name.endswith(ex_suf)):
+            if (ex_pre and name.startswith(ex_pre)) or (ex_suf and name.endswith(ex_suf)) or name in ex_names:
                 continue
             rel = prefix + name
             if not name.isascii():
