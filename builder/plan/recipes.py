@@ -18,13 +18,14 @@ from types import MappingProxyType
 
 from builder.plan.model import StepKind
 
+# 2 (python, pip, conda): uv, py-rattler and pyyaml pinned, one tools folder per version.
 RECIPES = MappingProxyType({
     StepKind.BASE: 1,
-    StepKind.PYTHON: 1,
+    StepKind.PYTHON: 2,
     StepKind.PRE_BUILD: 1,
     StepKind.APT: 1,
-    StepKind.CONDA: 1,
-    StepKind.PIP: 1,
+    StepKind.CONDA: 2,
+    StepKind.PIP: 2,
     StepKind.FILES: 1,
     StepKind.SHELL: 1,
     StepKind.CONFIG: 1,

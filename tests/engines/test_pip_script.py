@@ -84,7 +84,7 @@ class PipStep:
     def __init__(self, root: Path, venv_python: str | None = None) -> None:
         self.root = root
         self.tools = root / "tools"
-        uv = self.tools / "uv" / "bin" / "uv"
+        uv = self.tools / "uv" / scripts.UV_VERSION / "bin" / "uv"
         uv.parent.mkdir(parents=True)
         uv.write_text(FAKE_UV.format(python=sys.executable))
         uv.chmod(0o755)
@@ -103,13 +103,13 @@ class PipStep:
     def argv(self, requirements: str, constraints: str = "", records: Path | None = None) -> list[str]:
         """pip_argv's argv with the host's paths in place of the build's."""
         argv = pip_argv(pip.Inputs("uv", requirements, constraints, cache_mounts=pip.UV_CACHE))
-        tools = f"tools={scripts.TOOLS_DIR}/uv\n"
+        tools = f"tools={scripts.TOOLS_DIR}/uv/{scripts.UV_VERSION}\n"
         assert argv[2].count(tools) == 1
         req, cons = self.root / "requirements.txt", self.root / "constraints.txt"
         req.write_text(requirements)
         cons.write_text(constraints)
         assert argv[5:8] == ["/opt/venv", "/run/builder/pip/requirements.txt", "/run/builder/pip/constraints.txt"]
-        host = [*argv[:2], argv[2].replace(tools, f"tools={self.tools}/uv\n"), *argv[3:5],
+        host = [*argv[:2], argv[2].replace(tools, f"tools={self.tools}/uv/{scripts.UV_VERSION}\n"), *argv[3:5],
                 str(self.venv), str(req), str(cons), argv[8]]
         if argv[8] == "offline-first":
             assert argv[9:] == [f"{pip.UV_CACHE[0].target}/{KNOWN_DIR}"]

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 #: Where the optional extra CA bundle is mounted (a secret mount: never in a layer).
 CA_PATH = "/run/secrets/builder-ca"
-#: Tools the build needs but the image must not keep (uv, py-rattler) live in cache mounts here.
+#: Tools the build needs but the image must not keep (uv, py-rattler) live in cache mounts here,
+#: one folder per pinned version (an upgraded pin never runs the old tool left in the mount).
 TOOLS_DIR = "/opt/builder-tools"
+#: The tool versions the steps install from PyPI (pinned: every machine builds with the same tools;
+#: a change here changes the steps' LLB, so bump their revisions in builder/plan/recipes.py).
+UV_VERSION = "0.13.9"
+RATTLER_VERSION = "0.28.0"
+PYYAML_VERSION = "6.0.4"
 
 _APT_FUNCS = f"""
 apt_opts=""
@@ -47,10 +53,10 @@ fi
 echo "python: no Python $v in the image or its distribution; installing it with uv python install"
 echo "python: (this needs network access to uv's Python download source)"
 have python3 || {{ echo "python: no python3 to bootstrap uv with" >&2; exit 1; }}
-tools={TOOLS_DIR}/uv
+tools={TOOLS_DIR}/uv/{UV_VERSION}
 if [ ! -x "$tools/bin/uv" ]; then
   python3 -m venv /tmp/builder-uv-boot
-  /tmp/builder-uv-boot/bin/python -m pip install -q --disable-pip-version-check --target "$tools" uv
+  /tmp/builder-uv-boot/bin/python -m pip install -q --disable-pip-version-check --target "$tools" uv=={UV_VERSION}
   rm -rf /tmp/builder-uv-boot
 fi
 UV_PYTHON_INSTALL_DIR=/opt/python "$tools/bin/uv" python install "$v"
@@ -150,13 +156,13 @@ PIP = (
 installer="$1"; venv="$2"; req="$3"; cons="$4"; mode="$5"; record_dir="${6:-}"
 if [ "$installer" = uv ]; then echo UV_PIP_INSTALL_STARTED; else echo PIP_INSTALL_STARTED; fi
 """
-    + f"tools={TOOLS_DIR}/uv\npy_key='{_PY_KEY}'"
+    + f"tools={TOOLS_DIR}/uv/{UV_VERSION}\nuv_pin=uv=={UV_VERSION}\npy_key='{_PY_KEY}'"
     + _UV_FUNCS
     + """set -- -r "$req"
 if [ -s "$cons" ]; then set -- "$@" -c "$cons"; fi
 if [ "$installer" = uv ]; then
   if [ ! -x "$tools/bin/uv" ]; then
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check --target "$tools" uv
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --target "$tools" "$uv_pin"
   fi
   export VIRTUAL_ENV="$venv" UV_CACHE_DIR=/root/.cache/uv UV_LINK_MODE=copy
   if [ "$mode" = offline-first ] && [ -n "$record_dir" ] && record_setup "$record_dir"; then
@@ -182,10 +188,11 @@ done
 #: argv: conda PREFIX SPEC_JSON INSTALLER_PY  (py-rattler in a cache-mounted tools venv)
 CONDA = f"""set -eu
 prefix="$1"; spec="$2"; installer="$3"; venv="$4"
-tools={TOOLS_DIR}/rattler
+pyv=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+tools={TOOLS_DIR}/rattler/{RATTLER_VERSION}-py$pyv  # a venv belongs to the Python that made it
 if [ ! -x "$tools/bin/python" ]; then
   "$venv/bin/python" -m venv "$tools"
-  "$tools/bin/python" -m pip install -q --disable-pip-version-check py-rattler pyyaml
+  "$tools/bin/python" -m pip install -q --disable-pip-version-check py-rattler=={RATTLER_VERSION} pyyaml=={PYYAML_VERSION}
 fi
 "$tools/bin/python" "$installer" "$spec" "$prefix"
 """
