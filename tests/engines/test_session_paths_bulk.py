@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,3 +60,35 @@ def test_validate_entries_rejects_duplicates_unsafe_paths_and_file_parents() -> 
         validate_entries([FileEntry("f"), FileEntry("f/g/h"), FileEntry("f/g/i")])
     with pytest.raises(UnsafePathError, match="lies under 'top/f'"):
         validate_entries([FileEntry("top", is_dir=True), FileEntry("top/f"), FileEntry("top/f/deep/x")])
+
+
+def test_dir_cache_opens_each_directory_once_and_never_follows_links(tmp_path: Path) -> None:
+    import os
+
+    from builder.engines.buildkit.session.paths import DirCache
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "f").write_text("x")
+    (tmp_path / "a" / "b" / "g").write_text("y")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "f").write_text("secret")
+    os.symlink(tmp_path / "outside", tmp_path / "a" / "link")
+    os.symlink("b/f", tmp_path / "a" / "flink")
+    root_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    cache = DirCache(root_fd)
+    try:
+        for name in ("f", "g", "f"):
+            fd = cache.open_regular_file(f"a/b/{name}")
+            assert os.read(fd, 10) == (b"x" if name == "f" else b"y")
+            os.close(fd)
+        assert len(cache._fds) == 2  # "a" and "a/b"
+        with pytest.raises(UnsafePathError, match="not a real directory"):
+            cache.open_regular_file("a/link/f")
+        with pytest.raises(UnsafePathError, match="cannot be opened as a regular file"):
+            cache.open_regular_file("a/flink")
+        with pytest.raises(UnsafePathError, match="is not a regular file"):
+            cache.open_regular_file("a/b")
+    finally:
+        cache.close()
+    os.fstat(root_fd)  # still open: the cache never closes the root
+    os.close(root_fd)

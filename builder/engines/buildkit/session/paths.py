@@ -89,12 +89,54 @@ def open_regular_file(root_fd: int, relpath: str) -> int:
     check_relpath(relpath)
     parent, _, name = relpath.rpartition("/")
     with open_dir_fd(root_fd, parent) as dir_fd:
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
-        except OSError as exc:
-            raise UnsafePathError(
-                f"{relpath!r} cannot be opened as a regular file inside the root: {exc.strerror}"
-            ) from exc
+        return _open_regular_in(dir_fd, name, relpath)
+
+
+class DirCache:
+    """Directory descriptors under ``root_fd``, each opened once (component by component, no symlinks).
+
+    For a sender serving many files: one ``openat`` per requested file instead
+    of one per path component.  A directory swapped for a symlink after it was
+    opened changes nothing: the descriptor is the real directory inside the
+    root.  ``close()`` closes what it opened (never ``root_fd``).
+    """
+
+    def __init__(self, root_fd: int) -> None:
+        self._root = root_fd
+        self._fds: dict[str, int] = {}
+
+    def dir_fd(self, relpath: str) -> int:
+        """The descriptor of directory ``relpath`` ('' = the root)."""
+        if not relpath:
+            return self._root
+        fd = self._fds.get(relpath)
+        if fd is None:
+            parent, _, name = relpath.rpartition("/")
+            base = self.dir_fd(parent)
+            try:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=base)
+            except OSError as exc:
+                raise UnsafePathError(f"{relpath!r}: {name!r} is not a real directory inside the root") from exc
+            self._fds[relpath] = fd
+        return fd
+
+    def open_regular_file(self, relpath: str) -> int:
+        """:func:`open_regular_file` through the cached directories."""
+        check_relpath(relpath)
+        parent, _, name = relpath.rpartition("/")
+        return _open_regular_in(self.dir_fd(parent), name, relpath)
+
+    def close(self) -> None:
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
+
+
+def _open_regular_in(dir_fd: int, name: str, relpath: str) -> int:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError as exc:
+        raise UnsafePathError(f"{relpath!r} cannot be opened as a regular file inside the root: {exc.strerror}") from exc
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)

@@ -29,7 +29,7 @@ from builder.engines.buildkit._pb import fsutil_pb2
 from builder.engines.buildkit.session.errors import TransferError
 from builder.engines.buildkit.session.fsmode import go_mode
 from builder.engines.buildkit.session.manifest import ManifestEntry, PatternSelector, validate_entries, walk_directory
-from builder.engines.buildkit.session.paths import lstat_under, open_regular_file, sort_key
+from builder.engines.buildkit.session.paths import DirCache, lstat_under, sort_key
 from builder.engines.buildkit.session.stream import MessageStream
 
 Packet = fsutil_pb2.Packet
@@ -191,13 +191,14 @@ class DiffCopySender:
         return state.report
 
     def _serve_requests(self, stream: MessageStream[Packet], root_fd: int, state: _SendState) -> None:
+        dirs = DirCache(root_fd)
         try:
             while True:
                 pkt = stream.recv()
                 if pkt is None:
                     raise TransferError("the receiver closed the stream before the FIN handshake")
                 if pkt.type == fsutil_pb2.PACKET_REQ:
-                    self._send_file(stream, root_fd, pkt.ID, state)
+                    self._send_file(stream, dirs, pkt.ID, state)
                 elif pkt.type == fsutil_pb2.PACKET_FIN:
                     state.report.complete = True
                     stream.send(Packet(type=fsutil_pb2.PACKET_FIN))
@@ -212,6 +213,7 @@ class DiffCopySender:
         except TransferError as exc:
             self._fail(stream, state, exc)
         finally:
+            dirs.close()
             os.close(root_fd)
 
     @staticmethod
@@ -220,13 +222,13 @@ class DiffCopySender:
         with contextlib.suppress(TransferError):  # the call may be gone; run() still raises
             stream.send(Packet(type=fsutil_pb2.PACKET_ERR, data=str(exc).encode("utf-8")))
 
-    def _send_file(self, stream: MessageStream[Packet], root_fd: int, file_id: int, state: _SendState) -> None:
+    def _send_file(self, stream: MessageStream[Packet], dirs: DirCache, file_id: int, state: _SendState) -> None:
         entry = self._ids.get(file_id)
         if entry is None:
             raise TransferError(f"the receiver requested unknown file ID {file_id}")
         path = entry.relpath
         state.report.requested.append(path)
-        fd = open_regular_file(root_fd, path)
+        fd = dirs.open_regular_file(path)
         try:
             st = os.fstat(fd)
             if st.st_size != entry.size or (entry.mtime_ns and st.st_mtime_ns != entry.mtime_ns):
