@@ -129,7 +129,7 @@ class _SafeStats:
                 bulk = getattr(self._inner, "get_digests", None)
                 if bulk is not None:
                     return list(bulk(keys))
-                return [self._inner.get_digest(*key) for key in keys]
+                return [self._inner.get_digest(key[0], key[1], key[2], key[3]) for key in keys]
             except Exception as exc:  # noqa: BLE001 - degrade to hashing
                 self._fail(exc)
         return [None] * len(keys)

@@ -311,11 +311,11 @@ class StatCache:
         get = self._table(root).get
         out: list[str | None] = []
         append = out.append
-        for rel, (_, size, mtime_ns, inode) in zip(_relative(paths, prefix), keys, strict=True):
+        for rel, key in zip(_relative(paths, prefix), keys, strict=True):  # keys may carry more than four items
             entry = get(rel)
             append(
                 entry[3]
-                if entry is not None and entry[0] == size and entry[1] == mtime_ns and entry[2] == inode
+                if entry is not None and entry[0] == key[1] and entry[1] == key[2] and entry[2] == key[3]
                 else None
             )
         return out

@@ -174,8 +174,8 @@ def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None
     with _gc_paused():
         found, executable, notes, skipped = _walk(base, rules)
         entries, hashed, remembered = _digest(base, found, executable, stat_source)
+        manifest = FileManifest.from_sorted(tuple(entries), tuple(found))
         del found  # 100,000 tuples freed before the GC is back on, so its first pass need not traverse them
-        manifest = FileManifest.from_sorted(tuple(entries))
         del entries
     return FileSelection(manifest, tuple(notes), hashed, remembered, tuple(skipped))
 
@@ -203,12 +203,14 @@ def _root(root: Path) -> str:
     return str(resolved)
 
 
-# A found file: (rel, size, mtime_ns, inode) — the StatSource key shape; size -1 marks a symlink.
-_Found = tuple[str, int, int, int]
+# A found file: (rel, size, mtime_ns, inode, permission bits); size -1 marks a symlink.  The first four
+# are the StatSource key shape (bulk lookups read those columns; single ones and new digests use four).
+_Found = tuple[str, int, int, int, int]
 
 
 def _walk(base: str, rules: FileRules) -> tuple[list[_Found], set[str], list[Diagnostic], list[str]]:
-    """Sorted found files, the set of executable ones, notes and skipped special files."""
+    """Sorted found files (with their permission bits), the set of executable ones, notes and
+    skipped special files."""
     include = _Patterns(rules.include)
     exclude = _Patterns(rules.exclude)
     ex_pre, ex_suf, ex_names, ex_rest = exclude.pre, exclude.suf, exclude.names, exclude.rest
@@ -245,11 +247,11 @@ def _walk(base: str, rules: FileRules) -> tuple[list[_Found], set[str], list[Dia
                 raise PlanError(f"cannot stat project file {rel!r}: {exc.strerror}") from exc
             mode = st.st_mode
             if mode & 0o170000 == _S_IFREG:
-                append((rel, st.st_size, st.st_mtime_ns, st.st_ino))
+                append((rel, st.st_size, st.st_mtime_ns, st.st_ino, mode & 0o7777))
                 if mode & 0o111:
                     executable.add(rel)
             elif stat.S_ISLNK(mode):
-                append((rel, -1, 0, 0))
+                append((rel, -1, 0, 0, 0))
             else:
                 skipped.append(rel)
     notes: list[Diagnostic] = []
@@ -298,7 +300,7 @@ def _digest(base: str, found: list[_Found], executable: set[str],
     prefix = base + os.sep
     # A StatSource bound to one project root (it has a ``root``, like cache.RootStatSource) is keyed
     # by project-relative paths; any other StatSource by absolute paths.
-    keys = found if getattr(source, "root", None) else [(prefix + k[0], k[1], k[2], k[3]) for k in found]
+    keys = found if getattr(source, "root", None) else [(prefix + k[0], k[1], k[2], k[3], k[4]) for k in found]
     digests = _lookup(keys, source)
     remembered = len(keys) - digests.count(None)
     if remembered == len(keys):  # the warm case: every entry built at C level, no per-file Python code
@@ -318,14 +320,14 @@ def _digest(base: str, found: list[_Found], executable: set[str],
     for i, entry in enumerate(entries):
         if entry is not None:
             continue
-        rel, size, mtime, _ino = found[i]
+        rel, size, mtime = found[i][:3]
         if size < 0:
             entries[i] = _symlink(prefix + rel, rel)
             continue
         digest, actual = _hash_file(prefix + rel, rel, size)
         hashed += 1
         if actual == size and mtime < racy_after:
-            fresh[keys[i]] = digest
+            fresh[keys[i][:4]] = digest
         entries[i] = FileEntry(rel, "exec" if rel in executable else "file", actual, digest)
     if source is not None and fresh:
         source.put_digests(fresh)
@@ -349,7 +351,7 @@ def _lookup(keys: list[_STAT_KEY], source: StatSource | None) -> list[str | None
             raise PlanError("the stat cache answered a different number of digests than asked")
     else:
         get = source.get_digest
-        got = [get(*key) for key in keys]
+        got = [get(key[0], key[1], key[2], key[3]) for key in keys]
     if keys and min(map(_SIZE, keys)) < 0:  # symlinks are never remembered (their size is -1)
         for i, key in enumerate(keys):
             if key[1] < 0:

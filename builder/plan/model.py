@@ -130,6 +130,12 @@ class FileManifest:
     hashes the digest instead of re-encoding every entry.  Build it with
     :meth:`of`, which sorts and computes the digest.
 
+    ``observed`` is what the walk saw, aligned with ``entries``: ``(path, size, mtime_ns,
+    inode, permission bits)`` per entry (size -1 for a symlink).  It is an observation,
+    not part of the manifest's value, its digest or its JSON (None for a manifest read
+    from JSON).  The engine describes the files to BuildKit with it instead of stat'ing
+    every file again, which also keeps what it describes equal to what the plan hashed.
+
     >>> m = FileManifest.of([FileEntry("b.py", "file", 1, "blake3:00"), FileEntry("a.py", "exec", 2, "blake3:11")])
     >>> [e.path for e in m.entries]
     ['a.py', 'b.py']
@@ -137,13 +143,15 @@ class FileManifest:
 
     entries: tuple[FileEntry, ...]
     digest: str
+    observed: tuple[tuple[str, int, int, int, int], ...] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, entries: Any) -> FileManifest:
         return cls.from_sorted(tuple(sorted(entries)))  # paths are unique, so this is path order
 
     @classmethod
-    def from_sorted(cls, ordered: tuple[FileEntry, ...]) -> FileManifest:
+    def from_sorted(cls, ordered: tuple[FileEntry, ...],
+                    observed: tuple[tuple[str, int, int, int, int], ...] | None = None) -> FileManifest:
         """Like :meth:`of` for entries already sorted by path with unique paths (not re-checked)."""
         # Canonical bytes: the entry count, then path, type and digest of every entry, all separated by
         # NUL.  No field can contain NUL (POSIX paths and link targets cannot), so with three fields per
@@ -152,7 +160,7 @@ class FileManifest:
         text = "\0".join(map("\0".join, map(_PATH_TYPE_DIGEST, ordered)))
         h = hashlib.sha256(f"builder-manifest-v2\0{len(ordered)}\0".encode())
         h.update(text.encode("utf-8", "surrogateescape"))
-        return cls(ordered, "sha256:" + h.hexdigest())
+        return cls(ordered, "sha256:" + h.hexdigest(), observed)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -169,8 +177,10 @@ class FileManifest:
         norm = tuple(p.strip("/") for p in prefixes)
         if "" in norm or "." in norm:
             return self
-        picked = [e for e in self.entries if any(e.path == p or e.path.startswith(p + "/") for p in norm)]
-        return FileManifest.of(picked)
+        keep = [i for i, e in enumerate(self.entries) if any(e.path == p or e.path.startswith(p + "/") for p in norm)]
+        seen = self.observed
+        return FileManifest.from_sorted(tuple(self.entries[i] for i in keep),
+                                        tuple(seen[i] for i in keep) if seen is not None else None)
 
     def to_json(self) -> JSON:
         return {"digest": self.digest, "count": len(self.entries), "files": [e.to_json() for e in self.entries]}

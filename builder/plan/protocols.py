@@ -30,8 +30,9 @@ class BulkStatSource(StatSource, Protocol):
     """Optional extension: look up many stat tuples in one call.
 
     Planning uses ``get_digests`` when a StatSource has it (one query instead of
-    one per file, which matters for 100,000-file projects); keys are the same
-    (path, size, mtime_ns, inode) tuples as ``get_digest``.
+    one per file, which matters for 100,000-file projects); keys start with the
+    same (path, size, mtime_ns, inode) as ``get_digest`` and may carry more items
+    after those four (the walk's permission bits), which a source ignores.
     """
 
     def get_digests(self, keys: Sequence[tuple[str, int, int, int]]) -> Sequence[str | None]:
@@ -65,7 +66,7 @@ class MemoryStatSource:
 
     def get_digests(self, keys: Sequence[tuple[str, int, int, int]]) -> Sequence[str | None]:
         get = self._d.get
-        return [get(k) for k in keys]
+        return [get(k[:4]) for k in keys]
 
     def put_digests(self, entries: Mapping[tuple[str, int, int, int], str]) -> None:
         self._d.update(entries)

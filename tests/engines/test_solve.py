@@ -373,3 +373,31 @@ def test_session_entries_carry_current_stats_and_links(tmp_path: Path) -> None:
     (tmp_path / "a.py").unlink()
     with pytest.raises(PlanError, match="a.py"):
         synced_entries(tmp_path, manifest)
+
+
+def test_session_entries_describe_files_as_the_plan_observed_them(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from builder.engines.buildkit.engine import synced_entries
+    from builder.plan.fileset import FileRules, select_files
+
+    (tmp_path / "run.sh").write_text("echo hi\n")
+    os.chmod(tmp_path / "run.sh", 0o750)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    os.symlink("a.py", tmp_path / "link")
+    manifest = select_files(tmp_path, FileRules(include=("*",), exclude=())).manifest
+    seen = {w[0]: w for w in manifest.observed}  # type: ignore[union-attr]
+    assert [w[0] for w in manifest.observed] == [e.path for e in manifest.entries]  # type: ignore[union-attr]
+    for path in ("run.sh", "a.py"):  # the walk's observation is the file's real stat
+        st = os.lstat(tmp_path / path)
+        assert seen[path][1:] == (st.st_size, st.st_mtime_ns, st.st_ino, stat.S_IMODE(st.st_mode))
+    assert seen["link"][1] == -1
+    assert manifest == type(manifest).of(manifest.entries)  # an observation is not part of the value
+
+    planned_mtime = seen["a.py"][2]
+    os.utime(tmp_path / "a.py", ns=(1, 2))  # changed after planning: BuildKit is told what the plan saw
+    entries = {e.relpath: e for e in synced_entries(tmp_path, manifest)}
+    assert entries["a.py"].mtime_ns == planned_mtime
+    assert entries["run.sh"].mode == 0o750 and entries["run.sh"].size == 8
+    assert entries["link"].is_symlink and entries["link"].link_target == "a.py"  # links are read now

@@ -54,17 +54,31 @@ def default_network(caps: Capabilities) -> NetworkMode:
     return "host" if caps.kind == "dockerd" else "default"
 
 
-def synced_entries(root: Path, manifest: FileManifest) -> list[ManifestEntry]:
-    """Session entries for the manifest's files, with their current stat (mtime drives incremental resend).
+_UNSEEN = ("", -2, 0, 0, 0)
 
-    A file that vanished since planning raises PlanError here, before the session opens.  One lstat
-    per file and, for regular files, a tuple built without keyword parsing: 10,000 files go through here.
+
+def synced_entries(root: Path, manifest: FileManifest) -> list[ManifestEntry]:
+    """Session entries for the manifest's files (mode, size and mtime: mtime drives incremental resend).
+
+    A regular file the plan's walk observed (``manifest.observed``, with the size the plan hashed)
+    is described as the plan saw it: no second stat, and BuildKit is told exactly what the plan hashed.  If the file changed
+    since, BuildKit either keeps its copy of the planned content or asks for the file, and the
+    sender refuses to send content that no longer has the planned size and mtime ("changed after
+    the plan was made").  Other entries (symlinks, a manifest read from a plan file) are stat'ed
+    now, and one that vanished since planning raises PlanError before the session opens.
     """
     entries: list[ManifestEntry] = []
     append = entries.append
     base = os.fspath(root).rstrip("/") + "/"
     lstat, new = os.lstat, tuple.__new__
-    for path, ftype, _size, _digest in manifest.entries:
+    observed = manifest.observed
+    if observed is None or len(observed) != len(manifest.entries):
+        observed = (_UNSEEN,) * len(manifest.entries)
+    for (path, ftype, size, _digest), seen in zip(manifest.entries, observed):
+        # (path, size, mtime_ns, inode, perms) as walked; a file that changed while hashed has another size
+        if seen[1] == size and seen[0] == path and ftype != "symlink":
+            append(new(SessionFileEntry, (path, False, False, seen[4], size, seen[2], "")))
+            continue
         full = base + path  # plain concatenation: a Path (or posixpath.join) per file adds up over 10,000
         try:
             st = lstat(full)
