@@ -552,6 +552,21 @@ def _read_plan_file(path: str | os.PathLike[str], app: str) -> Plan:
     return plan
 
 
+def _recorded_inputs(value: Any) -> Any:
+    """A step's inputs as its cache record keeps them: file manifests by digest and count only.
+
+    The record is read on every plan and build (is it built? touch it), so a 10,000-file list in
+    it was parsed several times per build; the full list stays in the plan history for diffs.
+    """
+    if isinstance(value, dict):
+        if "files" in value and "digest" in value and "count" in value:
+            return {"digest": value["digest"], "count": value["count"]}
+        return {k: _recorded_inputs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_recorded_inputs(v) for v in value]
+    return value
+
+
 def _record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic]) -> None:
     """Record every built step (new keys) and mark reused ones as used, so the next plan predicts hits."""
     import time
@@ -568,7 +583,8 @@ def _record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic
             step = plan.step(outcome.step)
             store.steps.record_step(StepRecord(
                 key=outcome.key, kind=step.kind.value, step_id=outcome.step, app=plan.app, engine=result.engine,
-                inputs_manifest=step.inputs_json(), result_digest=outcome.vertex, duration_s=outcome.seconds,
+                inputs_manifest=_recorded_inputs(step.inputs_json()), result_digest=outcome.vertex,
+                duration_s=outcome.seconds,
                 size_bytes=0, created_at=now, last_used_at=now))
     except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
         warnings.append(_warning("cache", f"could not record the built steps ({type(exc).__name__}: {exc})"))

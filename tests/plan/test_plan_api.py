@@ -72,3 +72,18 @@ def test_plan_project_invalid_config(tmp_path: Path) -> None:
     root = write_project(tmp_path / "p", FULL_TOML.replace('python_version = "3.11"', 'python_version = "2.7"'))
     with pytest.raises(ConfigError):
         plan_project(root, cache_dir=tmp_path / "c")
+
+
+def test_step_records_keep_file_manifests_by_digest_only(tmp_path: Path) -> None:
+    """A step record is read on every plan and build: a file list in it is not (the plan history has it)."""
+    from builder.api import _recorded_inputs
+
+    root = write_project(tmp_path / "p", FULL_TOML)
+    plan = builder.make_plan(builder.load_config(root))
+    files = plan.step("files").inputs_json()
+    recorded = _recorded_inputs(files)
+    assert recorded["manifest"] == {"digest": files["manifest"]["digest"], "count": files["manifest"]["count"]}
+    assert {k: v for k, v in recorded.items() if k != "manifest"} == {k: v for k, v in files.items() if k != "manifest"}
+    nested = {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1, "files": [["a", "file", 1, "b"]]}}}
+    assert _recorded_inputs(nested) == {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1}}}
+    assert _recorded_inputs(plan.step("pip").inputs_json()) == plan.step("pip").inputs_json()
