@@ -242,7 +242,7 @@ def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve:
     history = _SafeHistory(store.steps, warnings) if store is not None else None
     analysis = analyze(plan, history)
     if record and history is not None:
-        history.record_plan(plan.app, plan.to_json())
+        history.record_plan(plan.app, plan.json_view())
     return plan, analysis
 
 

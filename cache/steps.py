@@ -110,8 +110,9 @@ class StepCache:
             if entries and entries[-1].get("digest") == digest:
                 entries[-1]["seen_at"] = now
             else:
-                if not serialised:
-                    serialised.append(_plan_record_bytes(app, now, dumps(dict(plan_json))))
+                if not serialised:  # a lazy view (builder's Plan.json_view) encodes its inputs only here
+                    full = plan_json.to_json() if hasattr(plan_json, "to_json") else dict(plan_json)
+                    serialised.append(_plan_record_bytes(app, now, dumps(full)))
                 payload = serialised[0]
                 seq = index["next"]
                 txn.set(plan_key(app, seq), payload)

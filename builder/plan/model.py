@@ -291,6 +291,11 @@ class Plan:
         """``{"app", "scheme", "steps": [Step.to_json()...]}``."""
         return {"app": self.app, "scheme": self.scheme, "steps": [s.to_json() for s in self.steps]}
 
+    def json_view(self) -> PlanJSONView:
+        """:meth:`to_json` as a read-only mapping whose steps' inputs are encoded only when read
+        (the plan history looks at ids and keys first and stores the whole JSON only for a new plan)."""
+        return PlanJSONView(self)
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
         """Read :meth:`to_json` output (or ``builder plan --format json``; extra fields are ignored)."""
@@ -301,3 +306,53 @@ class Plan:
             steps=tuple(Step.from_json(s) for s in data["steps"]),
             scheme=int(data.get("scheme", KEY_SCHEME_VERSION)),
         )
+
+
+class _StepJSONView(Mapping[str, Any]):
+    """:meth:`Step.to_json` as a mapping that encodes ``inputs`` on first access."""
+
+    __slots__ = ("_step", "_data")
+
+    def __init__(self, step: Step) -> None:
+        self._step = step
+        self._data: dict[str, Any] = {"id": step.id.value, "kind": step.id.value, "key": step.key,
+                                      "parents": [p.value for p in step.parents]}
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "inputs" and name not in self._data:
+            self._data["inputs"] = self._step.inputs_json()
+        return self._data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("id", "kind", "key", "parents", "inputs"))
+
+    def __len__(self) -> int:
+        return 5
+
+
+class PlanJSONView(Mapping[str, Any]):
+    """A plan's JSON form (see :meth:`Plan.to_json`), built lazily; ``to_json()`` gives the real dict."""
+
+    __slots__ = ("_plan", "_steps")
+
+    def __init__(self, plan: Plan) -> None:
+        self._plan = plan
+        self._steps = [_StepJSONView(s) for s in plan.steps]
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "app":
+            return self._plan.app
+        if name == "scheme":
+            return self._plan.scheme
+        if name == "steps":
+            return self._steps
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("app", "scheme", "steps"))
+
+    def __len__(self) -> int:
+        return 3
+
+    def to_json(self) -> JSON:
+        return self._plan.to_json()

@@ -87,3 +87,27 @@ def test_step_records_keep_file_manifests_by_digest_only(tmp_path: Path) -> None
     nested = {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1, "files": [["a", "file", 1, "b"]]}}}
     assert _recorded_inputs(nested) == {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1}}}
     assert _recorded_inputs(plan.step("pip").inputs_json()) == plan.step("pip").inputs_json()
+
+
+def test_plan_history_reads_a_lazy_view_and_stores_the_full_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cache as cache_pkg
+    from builder.plan.model import Step
+    from cache.steps import plan_fingerprint
+
+    root = write_project(tmp_path / "p", FULL_TOML)
+    plan = builder.make_plan(builder.load_config(root))
+    view = plan.json_view()
+    assert plan_fingerprint(view) == plan_fingerprint(plan.to_json())
+    assert {k: view[k] for k in ("app", "scheme")} == {"app": plan.app, "scheme": plan.scheme}
+    assert [dict(s) for s in view["steps"]] == plan.to_json()["steps"]
+    store = cache_pkg.open_cache(tmp_path / "cache")
+    try:
+        store.steps.record_plan(plan.app, plan.json_view())
+        assert store.steps.last_plan(plan.app) == plan.to_json()  # stored whole
+        encoded: list[str] = []
+        original = Step.inputs_json
+        monkeypatch.setattr(Step, "inputs_json", lambda self: encoded.append(self.id.value) or original(self))
+        store.steps.record_plan(plan.app, plan.json_view())  # the same plan again: only ids and keys are read
+        assert encoded == []
+    finally:
+        store.close()
