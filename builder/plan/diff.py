@@ -11,12 +11,12 @@ their JSON form (as stored in history).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from builder.plan.changes import describe
-from builder.plan.model import Plan, Step, StepKind
+from builder.plan.model import Plan, StepKind
 
 ChangeKind = Literal["same", "inputs", "parent", "recipe", "added", "removed"]
 
@@ -112,28 +112,8 @@ def _app(plan: Plan | Mapping[str, Any]) -> str:
 def _steps(plan: Plan | Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """Step mappings with ``id``, ``key``, ``parents`` and a lazily serialised ``inputs``."""
     if isinstance(plan, Plan):
-        return [_LazyStep(step) for step in plan.steps]
+        return list(plan.json_view()["steps"])
     return list(plan.get("steps", ()))
-
-
-class _LazyStep(Mapping[str, Any]):
-    """A read-only JSON view of a Step whose ``inputs`` are encoded on first access."""
-
-    def __init__(self, step: Step) -> None:
-        self._step = step
-        self._data: dict[str, Any] = {"id": step.id.value, "key": step.key,
-                                      "parents": [p.value for p in step.parents]}
-
-    def __getitem__(self, name: str) -> Any:
-        if name == "inputs" and name not in self._data:
-            self._data["inputs"] = self._step.inputs_json()
-        return self._data[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(("id", "key", "parents", "inputs"))
-
-    def __len__(self) -> int:
-        return 4
 
 
 def own_inputs(inputs: Mapping[str, Any]) -> Mapping[str, Any]:
