@@ -24,6 +24,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -39,6 +40,7 @@ WARM_MODULES = (
     "builder.engines.dockerfile", "builder.verify", "builder.deps.lock.uv", "builder.deps.lock.project",
     "builder.plan.render", "cache", "networkx", "grpc._channel", "grpc.experimental",
     "rich.console", "rich.live", "rich.table", "encodings.utf_8_sig", "encodings.idna",
+    "builder.server.prefault", "ctypes",
 )
 MAX_CHILDREN = 16
 _HEADER = 4
@@ -387,14 +389,22 @@ def run_spare(sock: socket.socket, hint_file: str) -> int:
             hint = json.load(handle)
     except (OSError, ValueError):
         hint = None
+    preparing = None
     if isinstance(hint, dict):
         from builder import api
 
         api.prepare_in_background(hint.get("engine") or None, hint.get("cache_dir") or None)
+        preparing = api._prepared.pending
+    from builder.server import prefault
+
+    idle = threading.Event()  # set when the command arrives: the prefault stops within one chunk
+    prefault.start(idle, after=preparing)
     try:
         _frame, request, fds = _read_frame(sock, streams=4)
     except (EOFError, OSError, ValueError):
         return 0  # dropped by the server: nothing to run
+    finally:
+        idle.set()
     sock.close()
     return run_child(request, fds, hint_file)
 
