@@ -279,7 +279,7 @@ def build_dockerfile(
     if ca_bundle is not None:
         attachables.append(SecretsProvider.with_ca_bundle(ca_bundle))
     tracker = InstructionTracker(on_event)
-    with Session.start(client.control, *attachables) as session:
+    with Session.open(client, *attachables) as session:
         response, config = _solve(client, session.id, source, tag, patch or ConfigPatch(), network, tracker, timeout,
                                   config_file)
     instructions = tuple((v.name, v.cached, max(0.0, (v.completed or 0) - (v.started or v.completed or 0)))

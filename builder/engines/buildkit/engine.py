@@ -185,7 +185,7 @@ class BuildKitEngine:
             # Newer engines name the exporter position of a FileSend call; only the tarball exporter sends.
             attachables.append(FileSendProvider(*([tarball] * len(export.exporters))))
         entitlements = ("network.host",) if network == "host" else ()
-        with Session.start(self.client.control, *attachables) as session:  # type: ignore[arg-type]
+        with Session.open(self.client, *attachables) as session:  # type: ignore[arg-type]
             spec = SolveSpec(
                 converted.definition,
                 export,
