@@ -174,8 +174,8 @@ def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None
     with _gc_paused():
         found, executable, notes, skipped = _walk(base, rules)
         entries, hashed, remembered = _digest(base, found, executable, stat_source)
-        manifest = FileManifest.from_sorted(tuple(entries), tuple(found))
-        del found  # 100,000 tuples freed before the GC is back on, so its first pass need not traverse them
+        manifest = FileManifest.from_sorted(tuple(entries), tuple(found))  # found's tuples live on there
+        del found
         del entries
     return FileSelection(manifest, tuple(notes), hashed, remembered, tuple(skipped))
 
@@ -300,7 +300,7 @@ def _digest(base: str, found: list[_Found], executable: set[str],
     prefix = base + os.sep
     # A StatSource bound to one project root (it has a ``root``, like cache.RootStatSource) is keyed
     # by project-relative paths; any other StatSource by absolute paths.
-    keys = found if getattr(source, "root", None) else [(prefix + k[0], k[1], k[2], k[3], k[4]) for k in found]
+    keys = found if getattr(source, "root", None) else [(prefix + k[0], k[1], k[2], k[3]) for k in found]
     digests = _lookup(keys, source)
     remembered = len(keys) - digests.count(None)
     if remembered == len(keys):  # the warm case: every entry built at C level, no per-file Python code

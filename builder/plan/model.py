@@ -264,6 +264,7 @@ class Plan:
     steps: tuple[Step, ...]
     scheme: int
     notes: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    _view: PlanJSONView | None = field(default=None, init=False, compare=False, repr=False)
 
     def step(self, step_id: str | StepKind) -> Step:
         """The step with this id; KeyError when the plan has none."""
@@ -293,8 +294,14 @@ class Plan:
 
     def json_view(self) -> PlanJSONView:
         """:meth:`to_json` as a read-only mapping whose steps' inputs are encoded only when read
-        (the plan history looks at ids and keys first and stores the whole JSON only for a new plan)."""
-        return PlanJSONView(self)
+        (the plan history looks at ids and keys first and stores the whole JSON only for a new plan).
+
+        One view per plan: inputs that a diff against the last plan encoded are not encoded again
+        when the history stores the plan."""
+        if self._view is None:
+            object.__setattr__(self, "_view", PlanJSONView(self))
+        assert self._view is not None
+        return self._view
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
@@ -355,4 +362,5 @@ class PlanJSONView(Mapping[str, Any]):
         return 3
 
     def to_json(self) -> JSON:
-        return self._plan.to_json()
+        """The plain dict :meth:`Plan.to_json` returns, reusing the inputs already encoded."""
+        return {"app": self._plan.app, "scheme": self._plan.scheme, "steps": [dict(s) for s in self._steps]}

@@ -15,7 +15,8 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
 from pathlib import Path
 from typing import Self
 
@@ -60,41 +61,37 @@ _UNSEEN = ("", -2, 0, 0, 0)
 def synced_entries(root: Path, manifest: FileManifest) -> list[ManifestEntry]:
     """Session entries for the manifest's files (mode, size and mtime: mtime drives incremental resend).
 
-    A regular file the plan's walk observed (``manifest.observed``, with the size the plan hashed)
-    is described as the plan saw it: no second stat, and BuildKit is told exactly what the plan hashed.  If the file changed
-    since, BuildKit either keeps its copy of the planned content or asks for the file, and the
-    sender refuses to send content that no longer has the planned size and mtime ("changed after
-    the plan was made").  Other entries (symlinks, a manifest read from a plan file) are stat'ed
-    now, and one that vanished since planning raises PlanError before the session opens.
+    A regular file the plan's walk observed (``manifest.observed``, with the size the plan
+    hashed) is described as the plan saw it: no second stat, and BuildKit is told exactly what
+    the plan hashed.  If the file changed since, BuildKit either keeps its copy of the planned
+    content or asks for the file, and the sender refuses to send content that no longer has the
+    planned size and mtime ("changed after the plan was made").  Other entries (symlinks, a
+    manifest read from a plan file) are stat'ed now, and one that vanished since planning raises
+    PlanError before the session opens.
     """
     entries: list[ManifestEntry] = []
     append = entries.append
     base = os.fspath(root).rstrip("/") + "/"
-    lstat, new = os.lstat, tuple.__new__
-    observed = manifest.observed
-    if observed is None or len(observed) != len(manifest.entries):
-        observed = (_UNSEEN,) * len(manifest.entries)
+    new = tuple.__new__
+    walked = manifest.observed
+    observed: Iterable[tuple[str, int, int, int, int]] = (
+        walked if walked is not None and len(walked) == len(manifest.entries) else repeat(_UNSEEN)
+    )
     for (path, ftype, size, _digest), seen in zip(manifest.entries, observed):
         # (path, size, mtime_ns, inode, perms) as walked; a file that changed while hashed has another size
         if seen[1] == size and seen[0] == path and ftype != "symlink":
             append(new(SessionFileEntry, (path, False, False, seen[4], size, seen[2], "")))
             continue
-        full = base + path  # plain concatenation: a Path (or posixpath.join) per file adds up over 10,000
+        full = base + path
         try:
-            st = lstat(full)
-            if ftype == "symlink":
-                append(entry_from_stat(path, st, os.readlink(full)))
-                continue
+            st = os.lstat(full)
+            target = os.readlink(full) if ftype == "symlink" else ""
         except OSError as exc:
             raise PlanError(
                 f"{path}: the project file changed or vanished since planning ({exc.strerror})",
                 hint="run the build again",
             ) from exc
-        mode = st.st_mode
-        if mode & 0o170000 == 0o100000:  # S_IFREG
-            append(new(SessionFileEntry, (path, False, False, mode & 0o7777, st.st_size, st.st_mtime_ns, "")))
-        else:
-            append(entry_from_stat(path, st))
+        append(entry_from_stat(path, st, target))
     return entries
 
 
