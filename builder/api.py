@@ -40,6 +40,7 @@ from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
 from builder.errors import CacheError, ConfigError, LockError, PlanError
 from builder.plan.analyze import Analysis, analyze
+from builder.plan.context import file_rules
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
 from builder.plan.model import Plan
@@ -362,7 +363,7 @@ def build(
         with connecting.engine() as bk:
             result = bk.build(plan, project_dir, options, on_event=on_event)
         _record_steps(plan, result, store, warnings)
-    _note_hint(engine, cache_dir)
+    _note_hint(engine, cache_dir, config)
     return result, analysis, _dedupe(warnings)
 
 
@@ -463,11 +464,15 @@ def _resolved_cache_root(cache_dir: str | os.PathLike[str] | None) -> str | None
         return None
 
 
-def _note_hint(engine: str | None, cache_dir: str | os.PathLike[str] | None) -> None:
+def _note_hint(engine: str | None, cache_dir: str | os.PathLike[str] | None, config: Config) -> None:
+    """Tell the warm server what the next build will likely use: engine, cache, project and file rules."""
     if _hint_sink is None:
         return
     with suppress(Exception):
-        _hint_sink({"engine": _explicit_engine(engine), "cache_dir": _resolved_cache_root(cache_dir)})
+        rules = file_rules(config)
+        _hint_sink({"engine": _explicit_engine(engine), "cache_dir": _resolved_cache_root(cache_dir),
+                    "project": str(Path(config.project_dir).resolve()),
+                    "rules": [list(rules.include), list(rules.exclude), list(rules.always_exclude)]})
 
 
 class _EngineConnection:

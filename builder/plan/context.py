@@ -19,6 +19,12 @@ VENV = "/opt/venv"
 CONDA_PREFIX = "/opt/conda"
 
 
+def file_rules(config: Config) -> FileRules:
+    """The ``files`` step's selection rules: the deployment's include/exclude; the config file never ships."""
+    d = config.deployment
+    return FileRules(tuple(d.include), tuple(d.exclude), (config.path.name,))
+
+
 @dataclass(slots=True)
 class PlanContext:
     """Inputs shared by the step modules while one plan is made (mutable scratch, not part of the plan)."""
@@ -38,8 +44,7 @@ class PlanContext:
 
     @property
     def rules(self) -> FileRules:
-        d = self.config.deployment
-        return FileRules(tuple(d.include), tuple(d.exclude), (self.config.path.name,))
+        return file_rules(self.config)
 
     def files(self) -> FileSelection:
         """The selected project files (walked once)."""

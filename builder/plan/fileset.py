@@ -38,7 +38,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -164,6 +164,11 @@ def _normalise(pattern: str) -> str | None:
     return pat or None
 
 
+#: Set by :mod:`builder.plan.watch` in a warm server's spare: ``(base, rules)`` → a walk made ahead
+#: of the command and still true (None when it has none for them).  Unset everywhere else.
+walked_ahead: Callable[[str, FileRules], Walked | None] | None = None
+
+
 def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None = None) -> FileSelection:
     """Walk ``root`` with ``rules`` and return the digested selection.
 
@@ -172,7 +177,8 @@ def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None
     """
     base = _root(root)
     with _gc_paused():
-        found, executable, notes, skipped = _walk(base, rules)
+        ahead = walked_ahead(base, rules) if walked_ahead is not None else None
+        found, executable, notes, skipped = ahead if ahead is not None else _walk(base, rules)
         entries, hashed, remembered = _digest(base, found, executable, stat_source)
         manifest = FileManifest.from_sorted(tuple(entries), tuple(found))  # found's tuples live on there
         del found
@@ -206,11 +212,19 @@ def _root(root: Path) -> str:
 # A found file: (rel, size, mtime_ns, inode, permission bits); size -1 marks a symlink.  The first four
 # are the StatSource key shape (bulk lookups read those columns; single ones and new digests use four).
 _Found = tuple[str, int, int, int, int]
+#: What a walk returns: sorted found files, the executable ones, notes and skipped special files.
+Walked = tuple[list[_Found], set[str], list[Diagnostic], list[str]]
 
 
-def _walk(base: str, rules: FileRules) -> tuple[list[_Found], set[str], list[Diagnostic], list[str]]:
+def _walk(base: str, rules: FileRules, scan: Callable[[str, str], list[os.DirEntry[str]]] | None = None,
+          links: list[tuple[str, _Found]] | None = None) -> Walked:
     """Sorted found files (with their permission bits), the set of executable ones, notes and
-    skipped special files."""
+    skipped special files.
+
+    ``scan`` replaces the directory listing (a watcher adds its watch first); ``links`` collects
+    the regular files with more than one hard link (they can change through a path outside the walk).
+    """
+    scan = scan or _scan
     include = _Patterns(rules.include)
     exclude = _Patterns(rules.exclude)
     ex_pre, ex_suf, ex_names, ex_rest = exclude.pre, exclude.suf, exclude.names, exclude.rest
@@ -224,7 +238,7 @@ def _walk(base: str, rules: FileRules) -> tuple[list[_Found], set[str], list[Dia
     stack: list[tuple[str, str, bool]] = [(base, "", include.all)]
     while stack:
         directory, prefix, inherited = stack.pop()
-        for entry in _scan(directory, prefix):
+        for entry in scan(directory, prefix):
             name = entry.name
             if (ex_pre and name.startswith(ex_pre)) or (ex_suf and name.endswith(ex_suf)) or name in ex_names:
                 continue
@@ -248,6 +262,8 @@ def _walk(base: str, rules: FileRules) -> tuple[list[_Found], set[str], list[Dia
             mode = st.st_mode
             if mode & 0o170000 == _S_IFREG:
                 append((rel, st.st_size, st.st_mtime_ns, st.st_ino, mode & 0o7777))
+                if links is not None and st.st_nlink > 1:
+                    links.append((rel, found[-1]))
                 if mode & 0o111:
                     executable.add(rel)
             elif stat.S_ISLNK(mode):

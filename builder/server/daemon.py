@@ -40,7 +40,7 @@ WARM_MODULES = (
     "builder.engines.dockerfile", "builder.verify", "builder.deps.lock.uv", "builder.deps.lock.project",
     "builder.plan.render", "cache", "networkx", "grpc._channel", "grpc.experimental",
     "rich.console", "rich.live", "rich.table", "encodings.utf_8_sig", "encodings.idna",
-    "builder.server.prefault", "ctypes",
+    "builder.server.prefault", "builder.server.prewalk", "ctypes",
 )
 MAX_CHILDREN = 16
 _HEADER = 4
@@ -395,9 +395,11 @@ def run_spare(sock: socket.socket, hint_file: str) -> int:
 
         api.prepare_in_background(hint.get("engine") or None, hint.get("cache_dir") or None)
         preparing = api._prepared.pending
-    from builder.server import prefault
+    from builder.server import prefault, prewalk
 
-    idle = threading.Event()  # set when the command arrives: the prefault stops within one chunk
+    idle = threading.Event()  # set when the command arrives: the prefault and the prewalk stop at once
+    if isinstance(hint, dict):
+        prewalk.start(hint, idle)
     prefault.start(idle, after=preparing)
     try:
         _frame, request, fds = _read_frame(sock, streams=4)

@@ -1,0 +1,179 @@
+"""Walk the last build's project ahead of the next command, and keep that walk true with inotify.
+
+A warm server's spare waits idle for its command.  Meanwhile it walks the
+project directory of the last build with that build's include/exclude rules
+(the hint file names both), adding an inotify watch on every directory
+*before* listing it, so a change made at any moment after the listing is
+reported.  When the command then plans the same directory with the same rules,
+:func:`builder.plan.fileset.select_files` takes that walk instead of listing
+and stat-ing every file again, but only when all of this holds:
+
+* no watched directory reported a change: an entry created, deleted, moved,
+  written or re-attributed, or the directory itself moved or deleted;
+* the kernel dropped no events (a full queue reports an overflow, which counts as a change);
+* every file with more than one hard link still has the size, mtime, inode and
+  mode the walk saw (a write through a path outside the project reaches no
+  watch on the project, so those few files are stat-ed again).
+
+Anything else, and any error on the way, means the normal walk.  The walk is
+used once: the next spare walks again.  What inotify does not report are writes
+through a shared memory mapping (the kernel updates the file's mtime but sends
+no event), and changes on network file systems made by other machines; set
+``BUILDER_PREWALK=off`` for projects edited that way.  Linux only (elsewhere,
+or without inotify, nothing is walked ahead).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from builder.errors import PlanError
+from builder.plan import fileset
+from builder.plan.fileset import FileRules, Walked
+
+_IN_MODIFY = 0x2
+_IN_ATTRIB = 0x4
+_IN_CLOSE_WRITE = 0x8
+_IN_MOVED_FROM = 0x40
+_IN_MOVED_TO = 0x80
+_IN_CREATE = 0x100
+_IN_DELETE = 0x200
+_IN_DELETE_SELF = 0x400
+_IN_MOVE_SELF = 0x800
+_IN_ONLYDIR = 0x01000000
+_IN_DONT_FOLLOW = 0x02000000
+#: Every change to a directory's entries or to the files in it (not reads or opens).
+MASK = (_IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE
+        | _IN_DELETE | _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_ONLYDIR | _IN_DONT_FOLLOW)
+
+
+class _Stopped(Exception):
+    """The command arrived (or the watch failed) before the walk was done."""
+
+
+class _Inotify:
+    """One inotify instance (non-blocking, close-on-exec)."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._add = libc.inotify_add_watch
+        self._add.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32)
+        self._add.restype = ctypes.c_int
+        init = libc.inotify_init1
+        init.argtypes = (ctypes.c_int,)
+        init.restype = ctypes.c_int
+        fd = init(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self.fd = fd
+
+    def watch(self, directory: str) -> None:
+        if self._add(self.fd, os.fsencode(directory), MASK) < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {directory}")
+
+    def quiet(self) -> bool:
+        """True when no event (and no overflow) has been queued since the first watch."""
+        try:
+            return not os.read(self.fd, 4096)
+        except BlockingIOError:
+            return True
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class WalkAhead:
+    """One walk of ``base`` with ``rules`` made ahead of a command, usable once while it stays true."""
+
+    def __init__(self, base: str, rules: FileRules) -> None:
+        self.base = base
+        self.rules = rules
+        self._inotify: _Inotify | None = None
+        self._walked: Walked | None = None
+        self._links: list[tuple[str, tuple[str, int, int, int, int]]] = []
+        self._lock = threading.Lock()
+
+    def run(self, stop: threading.Event) -> bool:
+        """Watch and walk; True when the walk is complete (False: stopped, or it could not watch)."""
+        try:
+            inotify = _Inotify()
+        except (OSError, AttributeError):  # no inotify here: nothing ahead
+            return False
+
+        def scan(directory: str, prefix: str) -> list[os.DirEntry[str]]:
+            if stop.is_set():
+                raise _Stopped
+            inotify.watch(directory)  # before listing: a change after the listing is reported
+            return fileset._scan(directory, prefix)
+
+        try:
+            walked = fileset._walk(self.base, self.rules, scan=scan, links=self._links)
+        except (_Stopped, OSError, ValueError, PlanError):
+            inotify.close()
+            return False
+        with self._lock:
+            if stop.is_set():
+                inotify.close()
+                return False
+            self._inotify, self._walked = inotify, walked
+        return True
+
+    def take(self, base: str, rules: FileRules) -> Walked | None:
+        """The walk, if it is for ``base`` and ``rules`` and nothing has changed since; used once."""
+        with self._lock:
+            inotify, walked = self._inotify, self._walked
+            self._inotify = self._walked = None
+        if inotify is None or walked is None:
+            return None
+        try:
+            if os.environ.get("BUILDER_PREWALK", "").lower() in ("off", "0", "false", "no"):
+                return None
+            if base != self.base or rules != self.rules or not inotify.quiet() or not self._links_unchanged():
+                return None
+            return walked
+        finally:
+            inotify.close()
+
+    def _links_unchanged(self) -> bool:
+        prefix = self.base + os.sep
+        for rel, (_, size, mtime, inode, perms) in self._links:
+            try:
+                st = os.lstat(prefix + rel)
+            except OSError:
+                return False
+            if (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode & 0o7777) != (size, mtime, inode, perms):
+                return False
+        return True
+
+
+def rules_from_hint(hint: Mapping[str, Any]) -> tuple[str, FileRules] | None:
+    """``(project, rules)`` from a hint written by :func:`builder.api.build` (None when it has none)."""
+    project, rules = hint.get("project"), hint.get("rules")
+    if not isinstance(project, str) or not isinstance(rules, list) or len(rules) != 3:
+        return None
+    if not all(isinstance(part, list) and all(isinstance(p, str) for p in part) for part in rules):
+        return None
+    return project, FileRules(tuple(rules[0]), tuple(rules[1]), tuple(rules[2]))
+
+
+def start(hint: Mapping[str, Any], stop: threading.Event) -> threading.Thread | None:
+    """Walk the hinted project in a daemon thread; once done, :func:`select_files` may take it."""
+    found = rules_from_hint(hint)
+    if found is None or os.environ.get("BUILDER_PREWALK", "").lower() in ("off", "0", "false", "no"):
+        return None
+    project, rules = found
+    ahead = WalkAhead(project, rules)
+
+    def run() -> None:
+        if ahead.run(stop):
+            fileset.walked_ahead = ahead.take
+
+    thread = threading.Thread(target=run, name="builder-prewalk", daemon=True)
+    thread.start()
+    return thread

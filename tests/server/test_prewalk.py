@@ -1,0 +1,218 @@
+"""The spare's walk ahead: it equals the normal walk, and any change since makes it unusable."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from builder.plan import fileset
+from builder.plan.fileset import FileRules, select_files
+from builder.server import prewalk
+from builder.server.prewalk import WalkAhead, rules_from_hint
+
+RULES = FileRules(("*",), (".*", "*.log"), ("cerebrium.toml",))
+
+
+@pytest.fixture(autouse=True)
+def _no_hook() -> Iterator[None]:
+    yield
+    fileset.walked_ahead = None
+
+
+def _project(root: Path) -> Path:
+    (root / "pkg" / "sub").mkdir(parents=True)
+    (root / "cerebrium.toml").write_text("[cerebrium.deployment]\nname = 'x'\n")
+    (root / "main.py").write_text("print('hi')\n")
+    (root / "run.sh").write_text("#!/bin/sh\n")
+    (root / "run.sh").chmod(0o755)
+    (root / "pkg" / "a.py").write_text("a = 1\n")
+    (root / "pkg" / "sub" / "b.txt").write_text("b\n")
+    (root / "pkg" / "debug.log").write_text("excluded\n")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref\n")
+    (root / "link").symlink_to("main.py")
+    return root
+
+
+def _ahead(root: Path, rules: FileRules = RULES) -> WalkAhead:
+    ahead = WalkAhead(str(root.resolve()), rules)
+    assert ahead.run(threading.Event())
+    return ahead
+
+
+def test_the_walk_ahead_is_the_normal_walk(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    walked = _ahead(root).take(str(root.resolve()), RULES)
+    assert walked == fileset._walk(str(root.resolve()), RULES)
+
+
+def test_select_files_takes_it_instead_of_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path)
+    expected = select_files(root, RULES).manifest
+    fileset.walked_ahead = _ahead(root).take
+
+    def no_listing(directory: str, prefix: str) -> list[os.DirEntry[str]]:
+        raise AssertionError(f"listed {directory}")
+
+    monkeypatch.setattr(fileset, "_scan", no_listing)
+    selection = select_files(root, RULES)
+    assert selection.manifest.digest == expected.digest
+    assert selection.manifest.entries == expected.entries
+
+
+def _write_same_size(root: Path) -> None:
+    (root / "pkg" / "a.py").write_text("a = 2\n")
+
+
+def _chmod(root: Path) -> None:
+    (root / "pkg" / "a.py").chmod(0o700)
+
+
+def _touch(root: Path) -> None:
+    os.utime(root / "pkg" / "sub" / "b.txt", ns=(1, 1))
+
+
+def _create_deep(root: Path) -> None:
+    (root / "pkg" / "sub" / "new.txt").write_text("new\n")
+
+
+def _delete(root: Path) -> None:
+    (root / "main.py").unlink()
+
+
+def _rename_dir(root: Path) -> None:
+    (root / "pkg" / "sub").rename(root / "pkg" / "moved")
+
+
+def _new_dir(root: Path) -> None:
+    (root / "pkg" / "sub" / "fresh").mkdir()
+
+
+def _replace_symlink(root: Path) -> None:
+    (root / "link").unlink()
+    (root / "link").symlink_to("run.sh")
+
+
+def _move_in(root: Path) -> None:
+    outside = root.parent / "outside.txt"
+    outside.write_text("from elsewhere\n")
+    outside.rename(root / "pkg" / "arrived.txt")
+
+
+CHANGES: list[Callable[[Path], None]] = [
+    _write_same_size, _chmod, _touch, _create_deep, _delete, _rename_dir, _new_dir, _replace_symlink, _move_in,
+]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
+def test_any_change_after_the_walk_makes_it_unusable(tmp_path: Path, change: Callable[[Path], None]) -> None:
+    root = _project(tmp_path / "p")
+    ahead = _ahead(root)
+    change(root)
+    assert ahead.take(str(root.resolve()), RULES) is None
+
+
+def test_a_hard_linked_file_changed_through_another_path_is_noticed(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    outside = tmp_path / "elsewhere.py"
+    os.link(root / "pkg" / "a.py", outside)
+    base = str(root.resolve())
+    assert _ahead(root).take(base, RULES) is not None  # linked but unchanged: usable
+    ahead = _ahead(root)
+    outside.write_text("a = 'changed from outside the project'\n")  # no watch on the project sees this
+    assert ahead.take(base, RULES) is None
+
+
+def test_other_rules_or_directory_or_a_second_take_get_nothing(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    base = str(root.resolve())
+    assert _ahead(root).take(base, FileRules(("*",), (".*",), ("cerebrium.toml",))) is None
+    assert _ahead(root).take(base + "-other", RULES) is None
+    ahead = _ahead(root)
+    assert ahead.take(base, RULES) is not None
+    assert ahead.take(base, RULES) is None
+
+
+def test_switched_off_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path)
+    ahead = _ahead(root)
+    monkeypatch.setenv("BUILDER_PREWALK", "off")
+    assert ahead.take(str(root.resolve()), RULES) is None
+
+
+def test_a_command_that_arrives_first_stops_the_walk(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    stop = threading.Event()
+    stop.set()
+    ahead = WalkAhead(str(root.resolve()), RULES)
+    assert not ahead.run(stop)
+    assert ahead.take(str(root.resolve()), RULES) is None
+
+
+def test_a_vanished_project_walks_nothing_ahead(tmp_path: Path) -> None:
+    ahead = WalkAhead(str(tmp_path / "gone"), RULES)
+    assert not ahead.run(threading.Event())
+
+
+def test_start_installs_the_walk_for_select_files(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    hint = {"project": str(root.resolve()), "rules": [list(RULES.include), list(RULES.exclude),
+                                                      list(RULES.always_exclude)]}
+    thread = prewalk.start(hint, threading.Event())
+    assert thread is not None
+    thread.join(10)
+    assert fileset.walked_ahead is not None
+    assert fileset.walked_ahead(str(root.resolve()), RULES) == fileset._walk(str(root.resolve()), RULES)
+
+
+@pytest.mark.parametrize("hint", [
+    {}, {"project": "/x"}, {"project": 3, "rules": [[], [], []]}, {"project": "/x", "rules": [["*"], []]},
+    {"project": "/x", "rules": [["*"], [1], []]}, {"project": "/x", "rules": "*"},
+])
+def test_hints_without_usable_rules_walk_nothing(hint: dict[str, object]) -> None:
+    assert rules_from_hint(hint) is None
+    assert prewalk.start(hint, threading.Event()) is None
+
+
+_NAMES = st.sampled_from(["a", "b.py", "c.log", ".hidden", "d", "e.txt", "cerebrium.toml"])
+_TREES = st.lists(st.tuples(st.lists(_NAMES, min_size=1, max_size=3), st.booleans()), max_size=12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tree=_TREES, include=st.sampled_from([("*",), ("a/*", "*.py"), ("d",)]),
+       exclude=st.sampled_from([(".*",), ("*.log", "d/e.txt"), ()]))
+def test_walk_ahead_equals_the_normal_walk_for_any_tree(tmp_path_factory: pytest.TempPathFactory,
+                                                         tree: list[tuple[list[str], bool]],
+                                                         include: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+    root = tmp_path_factory.mktemp("tree")
+    for parts, executable in tree:
+        path = root.joinpath(*parts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                continue
+            path.write_text("/".join(parts))
+        except (FileExistsError, NotADirectoryError):
+            continue  # a file already stands where this needs a directory
+        if executable:
+            path.chmod(0o755)
+    rules = FileRules(include, exclude, ("cerebrium.toml",))
+    base = str(root.resolve())
+    assert _ahead(root, rules).take(base, rules) == fileset._walk(base, rules)
+
+
+def test_a_build_hints_its_project_and_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    from builder import api
+    from builder.plan.context import file_rules
+
+    config, _ = api.load_plan_config(Path(__file__).parents[2] / "fixtures" / "apps" / "minimal")
+    hints: list[dict[str, object]] = []
+    monkeypatch.setattr(api, "_hint_sink", hints.append)
+    api._note_hint(None, None, config)
+    assert rules_from_hint(hints[0]) == (str(Path(config.project_dir).resolve()), file_rules(config))
