@@ -19,13 +19,14 @@ from types import MappingProxyType
 from builder.plan.model import StepKind
 
 # 2 (python, pip, conda): uv, py-rattler and pyyaml pinned, one tools folder per version.
+# 3 (pip): the offline-first bookkeeping runs in one Python process instead of ten shell commands.
 RECIPES = MappingProxyType({
     StepKind.BASE: 1,
     StepKind.PYTHON: 2,
     StepKind.PRE_BUILD: 1,
     StepKind.APT: 1,
     StepKind.CONDA: 2,
-    StepKind.PIP: 2,
+    StepKind.PIP: 3,
     StepKind.FILES: 1,
     StepKind.SHELL: 1,
     StepKind.CONFIG: 1,

@@ -229,6 +229,17 @@ def test_constraints_go_with_every_call(step: PipStep) -> None:
     assert all(c["argv"][-2:] == ["-c", cons] and c["files"][cons] == ["idna<4"] for c in run.calls)
 
 
+#: A Python that runs ``-I -S -c CODE ARGS`` like the real one but reports another platform.
+OTHER_PLATFORM = """#!{python}
+import sys, sysconfig
+sysconfig.get_platform = lambda: "linux-aarch64"
+args = sys.argv[1:]
+code = args[args.index("-c") + 1]
+sys.argv = ["-c", *args[args.index("-c") + 2:]]
+exec(compile(code, "<string>", "exec"), {{"__name__": "__main__"}})
+"""
+
+
 def test_record_is_keyed_by_the_venv_interpreter(tmp_path: Path) -> None:
     step = PipStep(tmp_path / "real")
     step.run(f"{A}\n")
@@ -240,10 +251,12 @@ def test_record_is_keyed_by_the_venv_interpreter(tmp_path: Path) -> None:
     assert [p.name for p in step.records.iterdir()] == [f"{key}.txt"]
 
     shared = step.records  # another Python (same uv cache mount) does not take this record
-    other = PipStep(tmp_path / "other", venv_python="#!/bin/sh\necho cpython-312-linux-aarch64-glibc2.36\n")
+    other = PipStep(tmp_path / "other", venv_python=OTHER_PLATFORM.format(python=sys.executable))
     run = other.run(f"{A}\n", records=shared)
     assert run.installs == [("online", [A])]
-    assert sorted(p.name for p in shared.iterdir()) == sorted([f"{key}.txt", "cpython-312-linux-aarch64-glibc2.36.txt"])
+    other_key = f"{sys.implementation.cache_tag}-linux-aarch64-{libc.replace(' ', '')}"
+    assert sorted(p.name for p in shared.iterdir()) == sorted([f"{key}.txt", f"{other_key}.txt"])
+    assert other.run(f"{A}\n", records=shared).installs == [("offline", [A])]  # its own record, next time
 
 
 def test_no_record_when_the_interpreter_gives_no_key(tmp_path: Path) -> None:
@@ -335,3 +348,12 @@ def test_record_lives_in_the_shared_uv_cache_mount_in_llb_and_dockerfile(app_bui
     dockerfile = render_dockerfile(plan).dockerfile
     assert f"--mount=type=cache,id={mount.id},target={mount.target},sharing=shared" in dockerfile
     assert json.dumps(argv[3:])[1:-1] in dockerfile  # the same argv, record dir included
+
+
+def test_blank_and_comment_lines_are_not_requirements(step: PipStep) -> None:
+    text = f"{A}\n\n   \n# a note\n  # indented\n{B}\n"
+    assert step.run(text).summary == [NEW_2]
+    assert step.record() == [A, B]
+    run = step.run(text)
+    assert run.installs == [("offline", [A, B])]
+    assert run.summary == ["uv: 2 of 2 requirements installed from the cache (offline)"]

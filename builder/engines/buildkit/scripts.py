@@ -67,15 +67,52 @@ UV_PYTHON_INSTALL_DIR=/opt/python "$tools/bin/uv" venv --seed --python "$v" "$ve
 #: argv: apt [--no-install-recommends] PACKAGE...
 APT = "set -eu\n" + _APT_FUNCS + 'apt_install "$@"\n'
 
-#: Prints the record key of the venv's interpreter: Python version, platform and libc, which decide
-#: the wheels it can use (``cpython-311-linux-x86_64-glibc2.36``).  The pip step's inputs do not
-#: carry the Python version, and the interpreter knows itself exactly (a uv-installed Python too).
-_PY_KEY = """import os, sys, sysconfig
+#: Run by the venv's interpreter as ``python -I -S -c KNOWN_PY RECORD_DIR REQUIREMENTS``: one
+#: process does the offline-first bookkeeping (each command a shell runs costs a few ms here).
+#: The record key is the interpreter's Python version, platform and libc, which decide the wheels
+#: it can use (``cpython-311-linux-x86_64-glibc2.36``): the pip step's inputs do not carry the
+#: Python version, and the interpreter knows itself exactly (a uv-installed Python too).  It makes
+#: a private work directory under RECORD_DIR holding ``known`` (requirement lines the record has),
+#: ``new`` (the others) and ``record`` (what the record becomes if the install succeeds: older
+#: lines first, so the cap drops them first), then prints ``TOTAL KNOWN KEY WORKDIR``.  Lines are
+#: compared as bytes, whole; blank and comment lines are not requirements.  Exit 1: no record.
+KNOWN_PY = """import os, sys, sysconfig
 try:
     libc = os.confstr("CS_GNU_LIBC_VERSION") or "other"
 except (ValueError, OSError):
     libc = "other"
-print(sys.implementation.cache_tag, sysconfig.get_platform(), libc.replace(" ", ""), sep="-")
+key = "%s-%s-%s" % (sys.implementation.cache_tag, sysconfig.get_platform(), libc.replace(" ", ""))
+if not key or key.startswith(".") or "/" in key or len(key.split()) != 1:
+    sys.exit(1)
+record_dir, req = sys.argv[1], sys.argv[2]
+def lines_of(path):
+    try:
+        with open(path, "rb") as handle:
+            found = handle.read().split(b"\\n")
+    except FileNotFoundError:
+        return []
+    if found and not found[-1]:
+        found.pop()
+    return found
+def write(path, lines):
+    with open(path, "wb") as handle:
+        handle.write(b"".join(line + b"\\n" for line in lines))
+wanted = [ln for ln in lines_of(req) if ln.strip() and not ln.lstrip().startswith(b"#")]
+record = lines_of(os.path.join(record_dir, key + ".txt"))
+recorded, current = set(record), set(wanted)
+os.makedirs(record_dir, exist_ok=True)
+while True:
+    work = os.path.join(record_dir, ".run." + os.urandom(6).hex())
+    try:
+        os.mkdir(work, 0o700)
+        break
+    except FileExistsError:
+        pass
+known = [ln for ln in wanted if ln in recorded]
+write(os.path.join(work, "known"), known)
+write(os.path.join(work, "new"), [ln for ln in wanted if ln not in recorded])
+write(os.path.join(work, "record"), ([ln for ln in record if ln not in current] + wanted)[-5000:])
+print(len(wanted), len(known), key, work)
 """
 
 #: uv's ``offline-first`` mode (every line pinned).  ``RECORD_DIR/<key>.txt`` in the uv cache
@@ -88,32 +125,24 @@ print(sys.implementation.cache_tag, sysconfig.get_platform(), libc.replace(" ", 
 #: install, which shows uv's own error if there is one.  The mount is ``shared`` between
 #: concurrent builds: the record is replaced by rename from a unique temporary directory, so a
 #: reader sees the old or the new file, never a partial one (a lost concurrent update only makes a
-#: later build resolve those lines online again).  POSIX sh, grep, cp, mktemp, tail and mv only.
+#: later build resolve those lines online again).  POSIX sh, rm and mv only, besides KNOWN_PY.
 _UV_FUNCS = r"""
 uv_install() { "$tools/bin/uv" pip install --python "$venv/bin/python" "$@"; }
 install_file() {  # FILE [uv options]: -r FILE, with the constraints when there are any
   file="$1"; shift
   if [ -s "$cons" ]; then uv_install "$@" -r "$file" -c "$cons"; else uv_install "$@" -r "$file"; fi
 }
-record_setup() {  # RECORD_DIR: sets $work and $rec, or fails (then: plain online install)
-  key=$("$venv/bin/python" -I -S -c "$py_key" 2>/dev/null) || return 1
+record_setup() {  # RECORD_DIR: sets $work, $rec, $total and $known, or fails (then: plain online install)
+  out=$("$venv/bin/python" -I -S -c "$known_py" "$1" "$req" 2>/dev/null) || return 1
+  total=${out%% *}; out=${out#* }; known=${out%% *}; out=${out#* }; key=${out%% *}; work=${out#* }
+  case "$total$known" in ""|*[!0-9]*) return 1;; esac
   case "$key" in ""|*/*|.*) return 1;; esac
-  mkdir -p "$1" 2>/dev/null || return 1
-  work=$(mktemp -d "$1/.run.XXXXXX" 2>/dev/null) || return 1
+  case "$work" in "$1"/.run.*) ;; *) return 1;; esac
   trap 'rm -rf "$work"' EXIT
   trap 'exit 1' HUP INT TERM
   rec="$1/$key.txt"
 }
 known_first() {
-  grep -v -e '^[[:space:]]*$' -e '^[[:space:]]*#' "$req" > "$work/lines" || true
-  cp "$work/lines" "$work/new"
-  : > "$work/known"
-  if [ -s "$rec" ]; then
-    grep -F -x -f "$rec" "$work/lines" > "$work/known" || true
-    grep -v -F -x -f "$rec" "$work/lines" > "$work/new" || true
-  fi
-  total=$(grep -c '' "$work/lines" || true)
-  known=$(grep -c '' "$work/known" || true)
   new=$((total - known))
   if [ "$known" -eq 0 ]; then
     echo "uv: $total of $total requirements are new here: resolving them with the index"
@@ -142,8 +171,6 @@ known_first() {
       install_file "$req"
     fi
   fi
-  { if [ -s "$rec" ]; then grep -v -F -x -f "$work/lines" "$rec" || true; fi; cat "$work/lines"; } \
-    | tail -n 5000 > "$work/record"
   mv -f "$work/record" "$rec"
 }
 """
@@ -156,7 +183,7 @@ PIP = (
 installer="$1"; venv="$2"; req="$3"; cons="$4"; mode="$5"; record_dir="${6:-}"
 if [ "$installer" = uv ]; then echo UV_PIP_INSTALL_STARTED; else echo PIP_INSTALL_STARTED; fi
 """
-    + f"tools={TOOLS_DIR}/uv/{UV_VERSION}\nuv_pin=uv=={UV_VERSION}\npy_key='{_PY_KEY}'"
+    + f"tools={TOOLS_DIR}/uv/{UV_VERSION}\nuv_pin=uv=={UV_VERSION}\nknown_py='{KNOWN_PY}'"
     + _UV_FUNCS
     + """set -- -r "$req"
 if [ -s "$cons" ]; then set -- "$@" -c "$cons"; fi
