@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from builder import api
 from builder.engines import buildkit
+from builder.plan.context import file_rules
+from builder.server.prewalk import rules_from_hint
 
 
 class FakeClient:
@@ -99,5 +103,10 @@ def test_the_hint_names_the_engine_and_cache_a_build_used(monkeypatch: pytest.Mo
     seen: list[dict[str, object]] = []
     monkeypatch.setattr(api, "_hint_sink", seen.append)
     monkeypatch.setenv("BUILDKIT_HOST", "docker:///run/x.sock")
-    api._note_hint(None, tmp_path)
-    assert seen == [{"engine": "docker:///run/x.sock", "cache_dir": str(tmp_path)}]
+    config, _ = api.load_plan_config(Path(__file__).parents[2] / "fixtures" / "apps" / "minimal")
+    api._note_hint(None, tmp_path, config)
+    project = str(Path(config.project_dir).resolve())
+    assert seen == [{"engine": "docker:///run/x.sock", "cache_dir": str(tmp_path), "project": project,
+                     "rules": [["*"], [".*"], ["cerebrium.toml"]]}]
+    # the spare reads back exactly the rules the build walked with
+    assert rules_from_hint(seen[0]) == (project, file_rules(config))

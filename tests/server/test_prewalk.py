@@ -206,13 +206,3 @@ def test_walk_ahead_equals_the_normal_walk_for_any_tree(tmp_path_factory: pytest
     base = str(root.resolve())
     assert _ahead(root, rules).take(base, rules) == fileset._walk(base, rules)
 
-
-def test_a_build_hints_its_project_and_rules(monkeypatch: pytest.MonkeyPatch) -> None:
-    from builder import api
-    from builder.plan.context import file_rules
-
-    config, _ = api.load_plan_config(Path(__file__).parents[2] / "fixtures" / "apps" / "minimal")
-    hints: list[dict[str, object]] = []
-    monkeypatch.setattr(api, "_hint_sink", hints.append)
-    api._note_hint(None, None, config)
-    assert rules_from_hint(hints[0]) == (str(Path(config.project_dir).resolve()), file_rules(config))
