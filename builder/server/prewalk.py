@@ -16,7 +16,9 @@ and stat-ing every file again, but only when all of this holds:
   watch on the project, so those few files are stat-ed again).
 
 Anything else, and any error on the way, means the normal walk.  The walk is
-used once: the next spare walks again.  What inotify does not report are writes
+used once: the next spare walks again.  A project with more directories than a
+quarter of the user's inotify watches (at most 8,192) is not walked ahead, so
+editors and other watchers of the same user keep theirs.  What inotify does not report are writes
 through a shared memory mapping (the kernel updates the file's mtime but sends
 no event), and changes on network file systems made by other machines; set
 ``BUILDER_PREWALK=off`` for projects edited that way.  Linux only (elsewhere,
@@ -51,8 +53,25 @@ MASK = (_IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_T
         | _IN_DELETE | _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_ONLYDIR | _IN_DONT_FOLLOW)
 
 
+#: At most this share of the user's inotify watches (``fs.inotify.max_user_watches``) is taken,
+#: and never more than MAX_WATCHES: editors and other tools of the same user need theirs.  A
+#: project with more directories is simply walked when its command comes.
+WATCH_SHARE = 4
+MAX_WATCHES = 8192
+
+
 class _Stopped(Exception):
     """The command arrived (or the watch failed) before the walk was done."""
+
+
+def watch_budget(limits: str = "/proc/sys/fs/inotify/max_user_watches") -> int:
+    """How many directories a walk ahead may watch."""
+    try:
+        with open(limits, encoding="ascii") as handle:
+            allowed = int(handle.read().strip())
+    except (OSError, ValueError):
+        allowed = 8192  # the kernel's old default
+    return max(0, min(MAX_WATCHES, allowed // WATCH_SHARE))
 
 
 class _Inotify:
@@ -99,16 +118,19 @@ class WalkAhead:
         self._links: list[tuple[str, tuple[str, int, int, int, int]]] = []
         self._lock = threading.Lock()
 
-    def run(self, stop: threading.Event) -> bool:
-        """Watch and walk; True when the walk is complete (False: stopped, or it could not watch)."""
+    def run(self, stop: threading.Event, budget: int | None = None) -> bool:
+        """Watch and walk; True when the walk is complete (False: stopped, more directories than
+        ``budget`` watches (default :func:`watch_budget`), or it could not watch)."""
+        left = [watch_budget() if budget is None else budget]
         try:
             inotify = _Inotify()
         except (OSError, AttributeError):  # no inotify here: nothing ahead
             return False
 
         def scan(directory: str, prefix: str) -> list[os.DirEntry[str]]:
-            if stop.is_set():
+            if stop.is_set() or left[0] <= 0:
                 raise _Stopped
+            left[0] -= 1
             inotify.watch(directory)  # before listing: a change after the listing is reported
             return fileset._scan(directory, prefix)
 

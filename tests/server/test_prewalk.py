@@ -206,3 +206,21 @@ def test_walk_ahead_equals_the_normal_walk_for_any_tree(tmp_path_factory: pytest
     base = str(root.resolve())
     assert _ahead(root, rules).take(base, rules) == fileset._walk(base, rules)
 
+
+
+def test_more_directories_than_the_watch_budget_walk_nothing_ahead(tmp_path: Path) -> None:
+    root = _project(tmp_path)  # root, pkg, pkg/sub: three directories to watch (.git is excluded)
+    base = str(root.resolve())
+    assert not WalkAhead(base, RULES).run(threading.Event(), budget=2)
+    ahead = WalkAhead(base, RULES)
+    assert ahead.run(threading.Event(), budget=3)
+    assert ahead.take(base, RULES) == fileset._walk(base, RULES)
+
+
+def test_the_budget_is_a_share_of_the_users_watches(tmp_path: Path) -> None:
+    limits = tmp_path / "max_user_watches"
+    limits.write_text("8192\n")
+    assert prewalk.watch_budget(str(limits)) == 2048
+    limits.write_text("1048576\n")
+    assert prewalk.watch_budget(str(limits)) == prewalk.MAX_WATCHES
+    assert prewalk.watch_budget(str(tmp_path / "missing")) == 2048
