@@ -164,7 +164,7 @@ def _normalise(pattern: str) -> str | None:
     return pat or None
 
 
-#: Set by :mod:`builder.plan.watch` in a warm server's spare: ``(base, rules)`` → a walk made ahead
+#: Set by :mod:`builder.server.prewalk` in a warm server's spare: ``(base, rules)`` → a walk made ahead
 #: of the command and still true (None when it has none for them).  Unset everywhere else.
 walked_ahead: Callable[[str, FileRules], Walked | None] | None = None
 
@@ -217,7 +217,7 @@ Walked = tuple[list[_Found], set[str], list[Diagnostic], list[str]]
 
 
 def _walk(base: str, rules: FileRules, scan: Callable[[str, str], list[os.DirEntry[str]]] | None = None,
-          links: list[tuple[str, _Found]] | None = None) -> Walked:
+          links: list[_Found] | None = None) -> Walked:
     """Sorted found files (with their permission bits), the set of executable ones, notes and
     skipped special files.
 
@@ -263,7 +263,7 @@ def _walk(base: str, rules: FileRules, scan: Callable[[str, str], list[os.DirEnt
             if mode & 0o170000 == _S_IFREG:
                 append((rel, st.st_size, st.st_mtime_ns, st.st_ino, mode & 0o7777))
                 if links is not None and st.st_nlink > 1:
-                    links.append((rel, found[-1]))
+                    links.append(found[-1])
                 if mode & 0o111:
                     executable.add(rel)
             elif stat.S_ISLNK(mode):

@@ -389,16 +389,15 @@ def run_spare(sock: socket.socket, hint_file: str) -> int:
             hint = json.load(handle)
     except (OSError, ValueError):
         hint = None
+    from builder.server import prefault, prewalk
+
+    idle = threading.Event()  # set when the command arrives: the prefault and the prewalk stop at once
     preparing = None
     if isinstance(hint, dict):
         from builder import api
 
         api.prepare_in_background(hint.get("engine") or None, hint.get("cache_dir") or None)
         preparing = api._prepared.pending
-    from builder.server import prefault, prewalk
-
-    idle = threading.Event()  # set when the command arrives: the prefault and the prewalk stop at once
-    if isinstance(hint, dict):
         prewalk.start(hint, idle)
     prefault.start(idle, after=preparing)
     try:

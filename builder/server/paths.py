@@ -19,6 +19,8 @@ ENV_DIR = "BUILDER_SERVER_DIR"
 #: Seconds a server waits for work before it exits (default 600).
 ENV_IDLE = "BUILDER_SERVER_IDLE"
 DEFAULT_IDLE = 600.0
+#: ``off`` stops the spare walking the last project ahead (see :mod:`builder.server.prewalk`).
+ENV_PREWALK = "BUILDER_PREWALK"
 _OFF = ("0", "off", "no", "false", "never")
 # Environment variables that change what imported modules do at import time: part of the fingerprint.
 _IMPORT_ENV = ("PYTHON", "GRPC_")
@@ -27,6 +29,11 @@ _IMPORT_ENV = ("PYTHON", "GRPC_")
 def enabled(environ: Mapping[str, str]) -> bool:
     """True unless ``$BUILDER_SERVER`` turns the warm server off."""
     return environ.get(ENV_MODE, "auto").strip().lower() not in _OFF
+
+
+def prewalk_enabled(environ: Mapping[str, str]) -> bool:
+    """True unless ``$BUILDER_PREWALK`` turns the spare's walk ahead off (see :mod:`builder.server.prewalk`)."""
+    return environ.get(ENV_PREWALK, "auto").strip().lower() not in _OFF
 
 
 def idle_seconds(environ: Mapping[str, str]) -> float:

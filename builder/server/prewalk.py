@@ -36,6 +36,7 @@ from typing import Any
 from builder.errors import PlanError
 from builder.plan import fileset
 from builder.plan.fileset import FileRules, Walked
+from builder.server import paths
 
 _IN_MODIFY = 0x2
 _IN_ATTRIB = 0x4
@@ -115,7 +116,7 @@ class WalkAhead:
         self.rules = rules
         self._inotify: _Inotify | None = None
         self._walked: Walked | None = None
-        self._links: list[tuple[str, tuple[str, int, int, int, int]]] = []
+        self._links: list[tuple[str, int, int, int, int]] = []  # found files with several hard links
         self._lock = threading.Lock()
 
     def run(self, stop: threading.Event, budget: int | None = None) -> bool:
@@ -154,7 +155,7 @@ class WalkAhead:
         if inotify is None or walked is None:
             return None
         try:
-            if os.environ.get("BUILDER_PREWALK", "").lower() in ("off", "0", "false", "no"):
+            if not paths.prewalk_enabled(os.environ):
                 return None
             if base != self.base or rules != self.rules or not inotify.quiet() or not self._links_unchanged():
                 return None
@@ -164,7 +165,7 @@ class WalkAhead:
 
     def _links_unchanged(self) -> bool:
         prefix = self.base + os.sep
-        for rel, (_, size, mtime, inode, perms) in self._links:
+        for rel, size, mtime, inode, perms in self._links:
             try:
                 st = os.lstat(prefix + rel)
             except OSError:
@@ -187,7 +188,7 @@ def rules_from_hint(hint: Mapping[str, Any]) -> tuple[str, FileRules] | None:
 def start(hint: Mapping[str, Any], stop: threading.Event) -> threading.Thread | None:
     """Walk the hinted project in a daemon thread; once done, :func:`select_files` may take it."""
     found = rules_from_hint(hint)
-    if found is None or os.environ.get("BUILDER_PREWALK", "").lower() in ("off", "0", "false", "no"):
+    if found is None or not paths.prewalk_enabled(os.environ):
         return None
     project, rules = found
     ahead = WalkAhead(project, rules)
