@@ -81,13 +81,14 @@ def requirement_lines(call: dict[str, Any]) -> list[str]:
 class PipStep:
     """One project's pip step on the host: fake uv in its tools dir, a venv, a record dir, a fake cache."""
 
-    def __init__(self, root: Path, venv_python: str | None = None) -> None:
+    def __init__(self, root: Path, venv_python: str | None = None, with_uv: bool = True) -> None:
         self.root = root
         self.tools = root / "tools"
         uv = self.tools / "uv" / scripts.UV_VERSION / "bin" / "uv"
-        uv.parent.mkdir(parents=True)
-        uv.write_text(FAKE_UV.format(python=sys.executable))
-        uv.chmod(0o755)
+        if with_uv:
+            uv.parent.mkdir(parents=True)
+            uv.write_text(FAKE_UV.format(python=sys.executable))
+            uv.chmod(0o755)
         self.venv = root / "venv"
         (self.venv / "bin").mkdir(parents=True)
         python = self.venv / "bin" / "python"
@@ -99,6 +100,7 @@ class PipStep:
         self.records = root / "uv-cache" / KNOWN_DIR
         self.fake_cache = root / "fake-uv-cache.txt"
         self.log = root / "uv-calls.jsonl"
+        self.extra_env: dict[str, str] = {}
 
     def argv(self, requirements: str, constraints: str = "", records: Path | None = None) -> list[str]:
         """pip_argv's argv with the host's paths in place of the build's."""
@@ -118,7 +120,7 @@ class PipStep:
 
     def env(self, fail: str = "") -> dict[str, str]:
         return {"PATH": os.environ["PATH"], "FAKE_UV_LOG": str(self.log), "FAKE_UV_CACHE": str(self.fake_cache),
-                "FAKE_UV_FAIL": fail}
+                "FAKE_UV_FAIL": fail, "HOME": str(self.root), **self.extra_env}
 
     def run(self, requirements: str, constraints: str = "", fail: str = "", records: Path | None = None) -> Run:
         self.log.unlink(missing_ok=True)
@@ -321,6 +323,56 @@ def test_pip_installer_marker(tmp_path: Path) -> None:
         "PIP_INSTALL_STARTED",
         f"python -m pip install --disable-pip-version-check -r {req}",
     ]
+
+
+#: The venv's interpreter for the bootstrap tests: ``-m pip install ... --target DIR uv==X`` is
+#: logged and puts the fake uv in DIR/bin (no network); everything else runs the real Python.
+FAKE_PIP_PYTHON = """#!/bin/sh
+if [ "$1" = -m ] && [ "$2" = pip ]; then
+  echo "$*" >> "$FAKE_PIP_LOG"
+  while [ "$#" -gt 1 ] && [ "$1" != --target ]; do shift; done
+  mkdir -p "$2/bin" && cp "$FAKE_UV_SOURCE" "$2/bin/uv" && chmod 755 "$2/bin/uv"
+  exit 0
+fi
+exec {python} "$@"
+"""
+
+
+def bootstrap_step(tmp_path: Path, index_url: str) -> PipStep:
+    fake_uv = tmp_path / "fake-uv"
+    fake_uv.write_text(FAKE_UV.format(python=sys.executable))
+    step = PipStep(tmp_path, venv_python=FAKE_PIP_PYTHON.format(python=sys.executable), with_uv=False)
+    step.extra_env = {"PIP_INDEX_URL": index_url, "PIP_CONFIG_FILE": os.devnull,
+                      "FAKE_PIP_LOG": str(tmp_path / "pip.log"), "FAKE_UV_SOURCE": str(fake_uv)}
+    return step
+
+
+def test_missing_uv_comes_from_its_wheel_without_pip(tmp_path: Path) -> None:
+    from tests.engines.test_uv_boot import Index, wheel_bytes
+
+    index = Index(wheel_bytes(FAKE_UV.format(python=sys.executable).encode()))
+    try:
+        step = bootstrap_step(tmp_path, index.url)
+        run = step.run(f"{A}\n")
+    finally:
+        index.close()
+    assert run.returncode == 0, run.lines
+    assert run.lines[1].startswith(f"uv: installed uv {scripts.UV_VERSION} from http://127.0.0.1:")
+    assert run.installs == [("online", [A])]
+    assert not (tmp_path / "pip.log").exists()  # pip never ran
+    again = step.run(f"{A}\n")  # the next build finds it in the tools mount
+    assert again.returncode == 0 and not [ln for ln in again.lines if "installed uv" in ln]
+
+
+def test_missing_uv_falls_back_to_pip_when_the_quick_install_cannot(tmp_path: Path) -> None:
+    step = bootstrap_step(tmp_path, "http://127.0.0.1:9/simple")  # nothing listens on the discard port
+    run = step.run(f"{A}\n")
+    assert run.returncode == 0, run.lines
+    assert run.lines[1].startswith(f"uv: quick install of uv {scripts.UV_VERSION} not possible (")
+    pip_calls = (tmp_path / "pip.log").read_text().splitlines()
+    assert pip_calls == [f"-m pip install -q --disable-pip-version-check --target {step.tools}/uv/"
+                         f"{scripts.UV_VERSION} uv=={scripts.UV_VERSION}"]
+    assert run.installs == [("online", [A])]
 
 
 def test_record_lives_in_the_shared_uv_cache_mount_in_llb_and_dockerfile(app_build_basic: Path) -> None:

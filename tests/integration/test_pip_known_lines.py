@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 from builder.api import build
+from builder.engines.buildkit import scripts
 from builder.engines.events import Event, StepLog
 from tests.integration.conftest import EngineTarget
 
@@ -38,7 +39,33 @@ def pip_log(app: Path, target: EngineTarget, cache: Path) -> list[str]:
 
 
 def summary(lines: list[str]) -> list[str]:
-    return [ln for ln in lines if ln.startswith("uv: ")]
+    return [ln for ln in lines if ln.startswith("uv: ") and not ln.startswith("uv: installed uv ")]
+
+
+def drop_cache_mounts(address: str, target: str) -> int:
+    """Remove the engine's cache mounts at ``target`` (not in use): the next step finds them empty."""
+    from builder.engines.buildkit._pb import control_pb2
+    from builder.engines.buildkit.client import open_engine
+
+    with open_engine(address) as engine:
+        usage = engine.control.DiskUsage(control_pb2.DiskUsageRequest(filter=["type==exec.cachemount"]), timeout=60)
+        ids = [r.ID for r in usage.record if r.Description.startswith(f"cached mount {target} from ")]
+        for record_id in ids:
+            for _ in engine.control.Prune(control_pb2.PruneRequest(filter=[f"id=={record_id}"], all=True), timeout=120):
+                pass
+    return len(ids)
+
+
+def test_empty_tools_mount_gets_uv_from_its_wheel(
+    app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path
+) -> None:
+    """On a fresh engine the pip step fetches the pinned uv itself (uv_boot.py), through the CA bundle."""
+    drop_cache_mounts(engine_target.address, f"{scripts.TOOLS_DIR}/uv")
+    write_requirements(app_build_basic, uuid.uuid4().int % 10**9, six="1.16.0")
+    lines = pip_log(app_build_basic, engine_target, tmp_path / "cache")
+    assert lines[1].startswith(f"uv: installed uv {scripts.UV_VERSION} from https://"), lines[:5]
+    assert not [ln for ln in lines if "quick install" in ln or "using pip" in ln]
+    assert "uv: 2 of 2 requirements are new here: resolving them with the index" in lines
 
 
 def test_changed_pin_is_the_only_requirement_resolved_online(
