@@ -7,8 +7,6 @@ and ``import builder.<submodule>`` do not pay for the whole library.
 
 from __future__ import annotations
 
-import importlib
-
 from builder._version import __version__
 
 # Not `from typing import TYPE_CHECKING`: importing typing costs ~15 ms on every start of the
@@ -120,6 +118,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'builder' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -17,8 +17,6 @@ A server serves only its own user and only clients whose code fingerprint
 
 from __future__ import annotations
 
-import importlib
-
 __all__ = ["run_via_server", "spawn", "start_and_wait"]
 _HOMES = {"run_via_server": "builder.server.client", "spawn": "builder.server.spawn",
           "start_and_wait": "builder.server.spawn"}
@@ -26,5 +24,7 @@ _HOMES = {"run_via_server": "builder.server.client", "spawn": "builder.server.sp
 
 def __getattr__(name: str) -> object:  # the client must not import what only the spawner needs
     if name in _HOMES:
+        import importlib
+
         return getattr(importlib.import_module(_HOMES[name]), name)
     raise AttributeError(f"module 'builder.server' has no attribute {name!r}")
