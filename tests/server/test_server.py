@@ -42,9 +42,13 @@ def _served_commands(directory: Path) -> list[str]:
     return lines
 
 
-def _wait_until_no_server(directory: Path, env: dict[str, str], timeout: float = 20.0) -> bool:
+def _wait_until_no_server(directory: Path, env: dict[str, str], timeout: float = 20.0, stop: bool = False) -> bool:
+    """True once no server runs in ``directory``; ``stop``: ask again each time, since a server that a
+    command spawned may still be warming up (no socket yet) when the first stop looks for it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if stop:
+            _run(["server", "stop"], env)
         if "no server is running" in _run(["server", "status"], env).stderr:
             return True
         time.sleep(0.2)
@@ -57,8 +61,7 @@ def server_dir(tmp_path: Path) -> Iterator[Path]:
     directory.mkdir(mode=0o700)
     yield directory
     env = _env(directory)
-    _run(["server", "stop"], env)
-    assert _wait_until_no_server(directory, env), "a test server did not stop"
+    assert _wait_until_no_server(directory, env, timeout=40.0, stop=True), "a test server did not stop"
 
 
 @pytest.fixture()
