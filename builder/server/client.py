@@ -16,6 +16,7 @@ import _signal
 import _socket
 import os
 import sys
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # collections.abc costs ~4 ms here, and the client imports nothing it need not
     from collections.abc import Mapping, Sequence

@@ -10,6 +10,7 @@ import os
 import stat
 import sys
 import zlib
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # collections.abc costs ~4 ms here, and the client imports nothing it need not
     from collections.abc import Mapping

@@ -342,7 +342,7 @@ def convert_conda(state: State, step: Step, b: _Build) -> State:
         Mkfile(
             "/spec.json", json.dumps(spec, sort_keys=True, indent=1).encode("utf-8")
         ),
-        Mkfile("/install.py", _conda_installer()),
+        Mkfile("/install.py", scripts.package_file("conda_installer.py")),
         name=vertex_name(step.id, "conda spec"),
     )
     ca_mounts, ca_env = _ca(b)
@@ -378,15 +378,6 @@ def _venv(state: State) -> str:
 def _conda_arch(arch: str) -> str:
     return {"amd64": "64", "arm64": "aarch64", "386": "32"}.get(arch, arch)
 
-
-def _conda_installer() -> bytes:
-    from importlib import resources
-
-    return (
-        resources.files("builder.engines.buildkit")
-        .joinpath("conda_installer.py")
-        .read_bytes()
-    )
 
 
 def convert_dockerfile(state: State, step: Step, b: _Build) -> State:

@@ -19,10 +19,16 @@ UV_VERSION = "0.13.9"
 RATTLER_VERSION = "0.28.0"
 PYYAML_VERSION = "6.0.4"
 
-def _uv_boot_py() -> str:
+
+def package_file(name: str) -> bytes:
+    """A file shipped beside this module (``uv_boot.py``, ``conda_installer.py``), as bytes."""
     from importlib import resources
 
-    text = resources.files("builder.engines.buildkit").joinpath("uv_boot.py").read_text("utf-8")
+    return resources.files("builder.engines.buildkit").joinpath(name).read_bytes()
+
+
+def _uv_boot_py() -> str:
+    text = package_file("uv_boot.py").decode("utf-8")
     if "'" in text:  # the scripts carry it in single quotes
         raise RuntimeError("uv_boot.py must not contain a single quote")
     return text
