@@ -151,3 +151,21 @@ def test_config_layer_goes_on_the_result_vertex() -> None:
     assert out.metadata[layer_digest].description["llb.customname"].startswith("[config] ")
     assert out.metadata[dg(src)].description["llb.customname"] == "[1/1] FROM debian"
     assert with_config_file(ops_pb2.Definition(), "/app/c.toml", "") is None
+
+
+def test_directory_source_serves_what_its_dockerignore_leaves(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY . /\n")
+    (tmp_path / "main.py").write_text("print(1)\n")
+    (tmp_path / ".env").write_text("API_KEY=x\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("")
+    (tmp_path / "src" / "b.pyc").write_text("")
+    (tmp_path / ".dockerignore").write_text("# secrets\n.env\n**/*.pyc\n")
+    source = DockerfileSource.directory(tmp_path)
+    served = sorted(e.relpath for e in source.context.entries if not e.is_dir)
+    assert served == [".dockerignore", "Dockerfile", "main.py", "src/a.py"]
+    assert source.dockerfile == "FROM scratch\nCOPY . /\n"
+    # A Dockerfile-specific ignore file wins over .dockerignore, as in BuildKit.
+    (tmp_path / "Dockerfile.dockerignore").write_text("*\n!Dockerfile\n!main.py\n")
+    served = sorted(e.relpath for e in DockerfileSource.directory(tmp_path).context.entries if not e.is_dir)
+    assert served == ["Dockerfile", "main.py"]
