@@ -260,3 +260,29 @@ def test_a_cache_planted_by_another_user_is_refused_and_its_pickle_never_runs() 
             assert c.steps.get("abc") is None
             c.summary()
         assert not marker.exists()
+
+
+def test_nothing_in_builder_or_cache_can_unpickle() -> None:
+    """No module imports a deserialiser that runs code, and diskcache is only opened through SafeCache."""
+    import ast
+
+    offenders = []
+    for package in ("builder", "cache"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                offenders += [f"{path.relative_to(REPO)} imports {n}" for n in names
+                              if n.split(".")[0] in ("pickle", "marshal", "shelve", "dill", "cloudpickle")]
+                if (isinstance(node, ast.Attribute) and node.attr == "Cache" and isinstance(node.value, ast.Name)
+                        and node.value.id == "diskcache" and path.name != "disk.py"
+                        and isinstance(getattr(node, "ctx", None), ast.Load) and _called(tree, node)):
+                    offenders.append(f"{path.relative_to(REPO)} opens diskcache.Cache directly")
+    assert offenders == []
+
+
+def _called(tree: object, attribute: object) -> bool:
+    import ast
+
+    return any(isinstance(n, ast.Call) and n.func is attribute for n in ast.walk(tree))  # type: ignore[arg-type]
