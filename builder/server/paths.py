@@ -164,50 +164,69 @@ def default_dir(environ: Mapping[str, str]) -> str:
 def open_dir(path: str, *, create: bool = True) -> ServerDir:
     """Open ``path`` as the server directory, or raise :class:`UnsafeDir` saying why not.
 
-    Every ancestor (after resolving symlinks once) must be owned by root or this
-    user and writable by nobody else unless it is sticky (like ``/tmp``); each is
-    opened from its parent's descriptor with ``O_NOFOLLOW``, so a swap during the
-    check fails instead of redirecting it.  The directory itself must be a real
-    directory owned by this user with no group or other permissions.
+    Every directory above it must be owned by root or this user and writable by
+    nobody else unless it is sticky (like ``/tmp``): then no other user can swap
+    any of them, so checking them by path is enough.  The directory itself must
+    be a real directory owned by this user with no group or other permissions;
+    it is opened once (``O_NOFOLLOW``) and everything in it is reached through
+    that descriptor.  Symlinks on the way are resolved once, and the resolved
+    path is checked the same way.
     """
     uid = os.getuid()
-    real = os.path.realpath(path)
+    try:
+        return _open_checked(os.path.abspath(path), uid, create)
+    except _Symlink:
+        try:
+            return _open_checked(os.path.realpath(path), uid, create)
+        except _Symlink as exc:
+            raise UnsafeDir(f"{path} changed while it was checked ({exc})") from None
+
+
+class _Symlink(Exception):
+    pass
+
+
+def _open_checked(real: str, uid: int, create: bool) -> ServerDir:
     parts = [p for p in real.split("/") if p]
     if not parts:
-        raise UnsafeDir(f"{path} is the root directory")
-    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        raise UnsafeDir(f"{real} is the root directory")
     where = "/"
+    for part in parts[:-1]:
+        _check_ancestor(where, uid)
+        where = os.path.join(where, part)
+    _check_ancestor(where, uid)
+    if create:
+        try:
+            os.mkdir(real, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise UnsafeDir(f"{real} cannot be created ({exc.strerror or exc})") from None
     try:
-        for index, part in enumerate(parts):
-            _check_ancestor(fd, where, uid)
-            last = index == len(parts) - 1
-            if last and create:
-                try:
-                    os.mkdir(part, 0o700, dir_fd=fd)
-                except FileExistsError:
-                    pass
-            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-            try:
-                child = os.open(part, flags, dir_fd=fd)
-            except FileNotFoundError:
-                raise MissingDir(f"{os.path.join(where, part)} does not exist") from None
-            os.close(fd)
-            fd, where = child, os.path.join(where, part)
-        info = os.fstat(fd)
-        if info.st_uid != uid or info.st_mode & 0o077:
-            raise UnsafeDir(f"{where} must be owned by you (uid {uid}) with mode 0700 "
-                            f"(it is owned by uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):04o})")
+        fd = os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise MissingDir(f"{real} does not exist") from None
     except OSError as exc:
+        if os.path.islink(real):
+            raise _Symlink(real) from None
+        raise UnsafeDir(f"{real} cannot be opened as a private directory ({exc.strerror or exc})") from None
+    info = os.fstat(fd)
+    if info.st_uid != uid or info.st_mode & 0o077:
         os.close(fd)
-        raise UnsafeDir(f"{path} cannot be opened as a private directory ({exc.strerror or exc})") from None
-    except UnsafeDir:
-        os.close(fd)
-        raise
+        raise UnsafeDir(f"{real} must be owned by you (uid {uid}) with mode 0700 "
+                        f"(it is owned by uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):04o})")
     return ServerDir(real, fd)
 
 
-def _check_ancestor(fd: int, where: str, uid: int) -> None:
-    info = os.fstat(fd)
+def _check_ancestor(where: str, uid: int) -> None:
+    try:
+        info = os.lstat(where)
+    except FileNotFoundError:
+        raise MissingDir(f"{where} does not exist") from None
+    except OSError as exc:
+        raise UnsafeDir(f"{where} cannot be checked ({exc.strerror or exc})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise _Symlink(where)
     if info.st_uid not in (0, uid):
         raise UnsafeDir(f"{where} belongs to uid {info.st_uid}, who could replace the server directory")
     writable = info.st_mode & 0o002 or (info.st_mode & 0o020 and info.st_gid != os.getgid())

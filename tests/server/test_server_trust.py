@@ -242,3 +242,18 @@ def test_a_server_of_our_own_user_is_trusted(tmp_path: Path) -> None:
     finally:
         client.close()
         listener.close()
+
+
+def test_a_symlink_on_the_way_is_resolved_and_the_real_path_checked(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(private)
+    opened = paths.server_dir({"BUILDER_SERVER_DIR": str(tmp_path / "link")})
+    assert opened is not None and opened.path == str(private)
+    opened.close()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (shared / "srv").mkdir(mode=0o700)
+    (tmp_path / "via").symlink_to(shared / "srv")  # a trusted link to a directory others could swap
+    assert "writable by other users" in (paths.check({"BUILDER_SERVER_DIR": str(tmp_path / "via")}) or "")
