@@ -121,6 +121,7 @@ class FileEntry(NamedTuple):
 
 
 _PATH_TYPE_DIGEST = itemgetter(0, 1, 3)
+_SIZE = itemgetter(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,7 @@ class FileManifest:
 
     @property
     def total_size(self) -> int:
-        return sum(e.size for e in self.entries)
+        return sum(map(_SIZE, self.entries))  # at C level: a 100,000-file summary adds it up on every plan
 
     def subset(self, prefixes: tuple[str, ...]) -> FileManifest:
         """The entries equal to or below any of the project-relative ``prefixes``."""
