@@ -43,7 +43,7 @@ from builder.plan.analyze import Analysis, analyze
 from builder.plan.context import file_rules
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
-from builder.plan.model import Plan
+from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
 from builder.plan.protocols import StatSource, StepHistory
 from builder.plan.revisions import export_revision, repository_root
 
@@ -539,10 +539,9 @@ class _EngineConnection:
             return self._result
 
 
-def _project_files(config: Config, store: Any, warnings: list[Diagnostic]) -> Any:
+def _project_files(config: Config, store: Any, warnings: list[Diagnostic]) -> FileManifest:
     """The project's current files manifest (what a summary-only plan's files step stands for)."""
     from builder.deps import resolve_dependencies
-    from builder.plan.model import FileManifest, StepKind
 
     plan = make_plan(config, resolve_dependencies(config, use_lock=True),
                      stat_source=_stat_source(store, config, warnings))
@@ -550,7 +549,7 @@ def _project_files(config: Config, store: Any, warnings: list[Diagnostic]) -> An
     return step.inputs.manifest if step is not None else FileManifest.of(())
 
 
-def _read_plan_file(path: str | os.PathLike[str], app: str, project_files: Any = None) -> Plan:
+def _read_plan_file(path: str | os.PathLike[str], app: str, project_files: ProjectFiles | None = None) -> Plan:
     """The plan in ``path`` (``builder plan --format json`` output), checked to be a plan of ``app``.
 
     ``project_files()`` gives the project's manifest when the plan's files step has only a summary."""
