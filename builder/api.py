@@ -43,7 +43,7 @@ from builder.plan.analyze import Analysis, analyze
 from builder.plan.context import file_rules
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
-from builder.plan.model import Plan
+from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
 from builder.plan.protocols import StatSource, StepHistory
 from builder.plan.revisions import export_revision, repository_root
 
@@ -344,10 +344,13 @@ def build(
     except ValueError as exc:
         raise ConfigError(str(exc), key_path="--output", hint="e.g. --output type=oci,dest=image.tar") from exc
     config, config_warnings = load_plan_config(path)
-    given = _read_plan_file(plan_file, config.deployment.name) if plan_file is not None else None
     warnings: list[Diagnostic] = list(config_warnings)
     # Connecting and probing the engine is a few network round trips: they overlap planning.
     with _EngineConnection(engine) as connecting, _opened_cache(cache_dir, warnings) as store:
+        given = None
+        if plan_file is not None:  # a summary-only files step is completed from the project (digest checked)
+            given = _read_plan_file(plan_file, config.deployment.name,
+                                    lambda: _project_files(config, store, warnings))
         if given is None:
             plan, analysis = _plan_in(config, store, warnings, resolve=False, record=True)
             warnings.extend(plan.notes)
@@ -536,8 +539,20 @@ class _EngineConnection:
             return self._result
 
 
-def _read_plan_file(path: str | os.PathLike[str], app: str) -> Plan:
-    """The plan in ``path`` (``builder plan --format json`` output), checked to be a plan of ``app``."""
+def _project_files(config: Config, store: Any, warnings: list[Diagnostic]) -> FileManifest:
+    """The project's current files manifest (what a summary-only plan's files step stands for)."""
+    from builder.deps import resolve_dependencies
+
+    plan = make_plan(config, resolve_dependencies(config, use_lock=True),
+                     stat_source=_stat_source(store, config, warnings))
+    step = plan.get(StepKind.FILES)
+    return step.inputs.manifest if step is not None else FileManifest.of(())
+
+
+def _read_plan_file(path: str | os.PathLike[str], app: str, project_files: ProjectFiles | None = None) -> Plan:
+    """The plan in ``path`` (``builder plan --format json`` output), checked to be a plan of ``app``.
+
+    ``project_files()`` gives the project's manifest when the plan's files step has only a summary."""
     import json
 
     hint = "write it with: builder plan --format json > plan.json"
@@ -547,7 +562,9 @@ def _read_plan_file(path: str | os.PathLike[str], app: str) -> Plan:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise PlanError(f"{os.fspath(path)}: cannot read the plan file ({reason})", hint=hint) from exc
     try:
-        plan = Plan.from_json(json.loads(text))
+        plan = Plan.from_json(json.loads(text), project_files)
+    except PlanError as exc:
+        raise PlanError(f"{os.fspath(path)}: {exc.message}", hint=exc.hint) from exc
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PlanError(f"{os.fspath(path)}: not a plan written by `builder plan --format json` ({exc})",
                         hint=hint) from exc

@@ -16,7 +16,7 @@ had in the last plan).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from builder.plan.diff import PlanDiff, diff_plans
@@ -45,6 +45,8 @@ class Analysis:
     cause: StepKind | None = None
     has_history: bool = False
     config_only: bool = False
+    #: The recorded plan (JSON form) this one was compared with; None when there was none or nothing missed.
+    previous: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def status(self, step_id: str | StepKind) -> StepStatus:
         for s in self.steps:
@@ -98,7 +100,7 @@ def analyze(plan: Plan, history: StepHistory | None) -> Analysis:
     if config_only:
         statuses = [_no_layer(s) if s.id is StepKind.CONFIG else s for s in statuses]
     has_history = previous is not None or (history is not None and all(built))
-    return Analysis(plan.app, tuple(statuses), diff.cause if diff else None, has_history, config_only)
+    return Analysis(plan.app, tuple(statuses), diff.cause if diff else None, has_history, config_only, previous)
 
 
 def _diff_or_none(previous: Mapping[str, Any] | None, plan: Plan) -> PlanDiff | None:

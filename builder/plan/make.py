@@ -6,7 +6,7 @@ from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.plan.canonical import canonical_bytes
 from builder.plan.context import PlanContext
-from builder.plan.graph import layer_order, layer_parents, source_refs, step_graph
+from builder.plan.graph import build_graph, layer_order, layer_parents, source_refs
 from builder.plan.keys import KEY_SCHEME_VERSION, step_key
 from builder.plan.model import Plan, Step, StepKind, StepRef
 from builder.plan.protocols import StatSource
@@ -39,7 +39,7 @@ def make_plan(config: Config, deps: ResolvedDependencies | None = None, *,
             found[module.KIND] = value
             ctx.present.add(module.KIND.value)
     refs = {kind: value.source_refs() for kind, value in found.items() if hasattr(value, "source_refs")}
-    graph = step_graph({**found, StepKind.CONFIG: True}, order=[m.KIND for m in STEPS], sources=refs)
+    graph = build_graph({**found, StepKind.CONFIG: True}, order=[m.KIND for m in STEPS], sources=refs)
     steps: list[Step] = []
     for kind in layer_order(graph):
         value = found[kind] if kind is not StepKind.CONFIG else module_for(kind).inputs(ctx)

@@ -289,6 +289,8 @@ def test_cli_builds_a_saved_plan_with_json_progress(
         check=True,
     ).stdout
     (tmp_path / "plan.json").write_text(plan)
+    files_step = next(s for s in json.loads(plan)["steps"] if s["id"] == "files")
+    assert "files" not in files_step["inputs"]["manifest"]  # a summary: build completes it from the project
     done = subprocess.run(
         [
             sys.executable,

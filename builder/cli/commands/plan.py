@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("path", nargs="?", default=".", help="cerebrium.toml or its directory (default: .)")
     parser.add_argument("--format", choices=("text", "json", "dot"), default="text",
                         help="output format (default: text)")
+    parser.add_argument("--files", action="store_true",
+                        help="with --format json: list every project file in the files step's manifest "
+                        "(default: a summary of digest, count, bytes and changed paths)")
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 3 when any step would rebuild")
     parser.add_argument("--resolve", action="store_true",
                         help="resolve unpinned pip requirements with uv first, so new releases change the pip key")
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         from builder.plan.render.json import plan_document
 
-        output.print_json(plan_document(plan, analysis))
+        output.print_json(plan_document(plan, analysis, files=args.files))
     elif args.format == "dot":
         from builder.plan.render.dot import render_dot
 
