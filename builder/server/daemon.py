@@ -47,14 +47,16 @@ _HEADER = 4
 _MAX_REQUEST = 64 * 1024 * 1024
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: a pid can be reused by a later child
 class _Running:
+    """A command's child: its pidfd and the client's connection, both registered with the selector."""
+
     pid: int
     conn: socket.socket
     pidfd: int
 
 
-@dataclass
+@dataclass(eq=False)
 class _Spare:
     """A child forked ahead of the next command: it connects to the last build's engine and opens its
     cache, then waits for a request on ``sock``."""
@@ -149,16 +151,30 @@ class Server:
             if not self.running and not self.stopping:
                 self._ensure_spare()
             for key, _ in self.selector.select(timeout=1.0):
-                if key.data == "accept":
-                    self._accept()
-                elif key.data[0] == "child":
-                    self._reap(key.data[1])
-                elif key.data[0] == "spare":
-                    self._spare_died()
-                else:
-                    self._client_gone(key.data[1])
+                self._dispatch(key.data)
             if self.running:
                 last_work = time.monotonic()
+
+    def _dispatch(self, what: object) -> None:
+        """Act on one ready descriptor of a ``select`` batch.
+
+        One batch can hold both a child's exit and its client's hang-up; whichever comes first
+        retires the command, so the other names an entry that is gone (or a spare that was
+        replaced) and is ignored.  Entries are compared by identity, never by pid, since a pid
+        can be reused by the next child within the same batch.
+        """
+        if what == "accept":
+            self._accept()
+            return
+        event, entry = what  # type: ignore[misc]
+        if event == "spare":
+            if entry is self.spare:
+                self._spare_died()
+        elif self.running.get(entry.pid) is entry:
+            if event == "child":
+                self._reap(entry)
+            else:
+                self._client_gone(entry)
 
     def close(self) -> None:
         """Remove the socket (if it is still ours), end the spare and release the lock."""
@@ -239,9 +255,9 @@ class Server:
         # The child itself tells the client its pid (before it runs anything) and its exit code (as
         # soon as its output is flushed); the server's own "exit" line after reaping covers a child
         # that died without saying it.
-        self.running[pid] = _Running(pid, conn, pidfd)
-        self.selector.register(pidfd, selectors.EVENT_READ, ("child", pid))
-        self.selector.register(conn, selectors.EVENT_READ, ("conn", pid))
+        entry = self.running[pid] = _Running(pid, conn, pidfd)
+        self.selector.register(pidfd, selectors.EVENT_READ, ("child", entry))
+        self.selector.register(conn, selectors.EVENT_READ, ("conn", entry))
         _log(f"pid {pid} ({via}): {' '.join(request['argv'])[:200]}")
 
     def _ensure_spare(self) -> None:
@@ -258,7 +274,7 @@ class Server:
         theirs.close()
         pidfd = os.pidfd_open(pid)
         self.spare = _Spare(pid, ours, pidfd, time.monotonic())
-        self.selector.register(pidfd, selectors.EVENT_READ, ("spare", pid))
+        self.selector.register(pidfd, selectors.EVENT_READ, ("spare", self.spare))
 
     def _hand_to_spare(self, conn: socket.socket, frame: bytes, request: dict[str, Any], fds: list[int]) -> bool:
         """Give the command to the spare; False (and no spare) when there is none fit to take it."""
@@ -306,9 +322,9 @@ class Server:
             os.waitpid(spare.pid, 0)
         os.close(spare.pidfd)
 
-    def _reap(self, pid: int) -> None:
-        entry = self.running.pop(pid)
-        _, status = os.waitpid(pid, 0)
+    def _reap(self, entry: _Running) -> None:
+        del self.running[entry.pid]
+        _, status = os.waitpid(entry.pid, 0)
         code = os.waitstatus_to_exitcode(status)
         if code < 0:
             code = 128 - code
@@ -320,9 +336,8 @@ class Server:
             entry.conn.sendall(f"exit {code}\n".encode())
         entry.conn.close()
 
-    def _client_gone(self, pid: int) -> None:
+    def _client_gone(self, entry: _Running) -> None:
         """The client closed its socket while its command runs: interrupt the command (as Ctrl-C would)."""
-        entry = self.running[pid]
         try:
             data = entry.conn.recv(4096)  # clients send nothing more; read it anyway, or the selector spins
         except OSError:
@@ -330,8 +345,8 @@ class Server:
         if data:
             return
         self.selector.unregister(entry.conn)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):  # through the pidfd: never another process with a reused pid
+            signal.pidfd_send_signal(entry.pidfd, signal.SIGINT)
 
 
 def _read_request(conn: socket.socket) -> tuple[bytes, dict[str, Any], list[int]]:

@@ -318,7 +318,7 @@ def test_a_spare_that_has_the_frame_keeps_the_command(tmp_path: Path, monkeypatc
     sleeper = subprocess.Popen(["sleep", "30"])
     ours, theirs = socket.socketpair()
     server.spare = daemon._Spare(sleeper.pid, ours, os.pidfd_open(sleeper.pid), time.monotonic())
-    server.selector.register(server.spare.pidfd, selectors.EVENT_READ, ("spare", sleeper.pid))
+    server.selector.register(server.spare.pidfd, selectors.EVENT_READ, ("spare", server.spare))
     real_send_fds = socket.send_fds
 
     def send_then_peer_closes(sock: socket.socket, buffers: list[bytes], fds: list[int]) -> int:
@@ -339,3 +339,30 @@ def test_a_spare_that_has_the_frame_keeps_the_command(tmp_path: Path, monkeypatc
         sleeper.wait()
         client.close()
         server.selector.close()
+
+
+def test_a_child_exit_and_its_client_hang_up_in_one_select_batch(tmp_path: Path) -> None:
+    """Whichever of the two events comes first retires the command; the other is ignored, not a KeyError."""
+    from builder.server import daemon
+
+    for first in ("child", "conn"):
+        server = daemon.Server(str(tmp_path / f"{first}.sock"), str(tmp_path / f"{first}.lock"), 60.0)
+        child = subprocess.Popen(["true"])
+        client, conn = socket.socketpair()
+        try:
+            server._started(child.pid, conn, os.pidfd_open(child.pid), {"argv": ["validate"]})
+            client.close()  # the client hangs up ...
+            child_exited = time.monotonic() + 10
+            while time.monotonic() < child_exited and os.waitid(os.P_PID, child.pid,
+                                                                os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                time.sleep(0.01)  # ... and the child exits: both are ready before the server looks
+            batch = [key.data for key, _ in server.selector.select(timeout=5)]
+            assert sorted(event for event, _entry in batch) == ["child", "conn"]
+            batch.sort(key=lambda data: data[0] != first)
+            for data in batch:
+                server._dispatch(data)
+            assert server.running == {}
+            assert len(server.selector.get_map()) == 0
+        finally:
+            client.close()
+            server.selector.close()
