@@ -17,21 +17,22 @@ import fcntl
 import gc
 import importlib
 import io
-import json
 import os
 import selectors
 import signal
 import socket
 import struct
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builder.server.client import decode_request
+
+if TYPE_CHECKING:
+    from builder.server.prewalk import WalkAhead
 
 #: Modules a command may need; importing them is the whole point of the server.
 WARM_MODULES = (
@@ -40,7 +41,7 @@ WARM_MODULES = (
     "builder.engines.dockerfile", "builder.verify", "builder.deps.lock.uv", "builder.deps.lock.project",
     "builder.plan.render", "cache", "networkx", "grpc._channel", "grpc.experimental",
     "rich.console", "rich.live", "rich.table", "encodings.utf_8_sig", "encodings.idna",
-    "builder.server.prefault", "builder.server.prewalk", "ctypes",
+    "builder.server.prewalk", "ctypes",
 )
 MAX_CHILDREN = 16
 _HEADER = 4
@@ -58,8 +59,8 @@ class _Running:
 
 @dataclass(eq=False)
 class _Spare:
-    """A child forked ahead of the next command: it connects to the last build's engine and opens its
-    cache, then waits for a request on ``sock``."""
+    """A child forked ahead of the next command: it walks the last planned project ahead (see
+    :mod:`builder.server.prewalk`) and waits for a request on ``sock``."""
 
     pid: int
     sock: socket.socket
@@ -92,8 +93,9 @@ def warm() -> None:
 class Server:
     """One listening socket; ``serve()`` runs until idle or SIGTERM."""
 
-    def __init__(self, socket_file: str, lock_file: str, idle: float) -> None:
+    def __init__(self, socket_file: str, lock_file: str, idle: float, *, spares: bool = True) -> None:
         self.socket_file = socket_file
+        self.spares = spares  # off only to measure what the spare saves (scripts/bench-server)
         self.lock_file = lock_file
         self.idle = idle
         self.running: dict[int, _Running] = {}
@@ -262,6 +264,8 @@ class Server:
 
     def _ensure_spare(self) -> None:
         """Fork a spare when there is none and the last one did not just die unused."""
+        if not self.spares:
+            return
         if self.spare is not None or time.monotonic() - self.spare_failed_at < SPARE_RETRY_S:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -397,48 +401,36 @@ def _child_defaults() -> None:
 
 
 def run_spare(sock: socket.socket, hint_file: str) -> int:
-    """In a spare child: prepare what the last build used, then run the command the server hands over."""
+    """In a spare child: walk the last planned project ahead, then run the command the server hands over.
+
+    The walk ahead is the only work done before the command comes, in the only thread that is not
+    the command's; it is stopped and joined before the command installs its environment (setenv
+    beside a thread that reads the environment is undefined behaviour in glibc).
+    """
     _child_defaults()
-    try:
-        with open(hint_file, encoding="utf-8") as handle:
-            hint = json.load(handle)
-    except (OSError, ValueError):
-        hint = None
-    from builder.server import prefault, prewalk
+    from builder.server import prewalk
 
-    idle = threading.Event()  # set when the command arrives: the prefault and the prewalk stop at once
-    preparing = None
-    if isinstance(hint, dict):
-        from builder import api
-
-        api.prepare_in_background(hint.get("engine") or None, hint.get("cache_dir") or None)
-        preparing = api._prepared.pending
-        prewalk.start(hint, idle)
-    prefault.start(idle, after=preparing)
+    hint = prewalk.read_hint(hint_file)
+    walking = prewalk.start(hint)
     try:
         _frame, request, fds = _read_frame(sock, streams=4)
     except (EOFError, OSError, ValueError):
         return 0  # dropped by the server: nothing to run
     finally:
-        idle.set()
+        ahead = walking.finish() if walking is not None else None
     sock.close()
-    return run_child(request, fds, hint_file)
+    return run_child(request, fds, hint_file, ahead=ahead, hint=hint)
 
 
-def _write_hint(hint_file: str, hint: dict[str, Any]) -> None:
-    """Remember the engine and cache of the last build (atomically: another child may read it)."""
-    temporary = f"{hint_file}.{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(hint, handle)
-    os.replace(temporary, hint_file)
-
-
-def run_child(request: dict[str, Any], fds: list[int], hint_file: str | None = None) -> int:
+def run_child(request: dict[str, Any], fds: list[int], hint_file: str | None = None, *,
+              ahead: WalkAhead | None = None, hint: Mapping[str, Any] | None = None) -> int:
     """In the forked child: become the client's process (streams, cwd, umask, env) and run the CLI.
 
     ``fds`` are the client's stdin, stdout and stderr, then its connection: the child announces
     itself there before it runs anything and reports its exit code as soon as its output is out, so
-    the client returns without waiting for this process to be torn down and reaped.
+    the client returns without waiting for this process to be torn down and reaped.  With
+    ``hint_file`` the command plans through a :class:`~builder.server.prewalk.ServedWalker` (the
+    walk ``ahead`` of a spare, if any), which names the project it planned there for the next spare.
     """
     _child_defaults()
     report = socket.socket(fileno=fds.pop())
@@ -446,10 +438,11 @@ def run_child(request: dict[str, Any], fds: list[int], hint_file: str | None = N
         report.sendall(f"pid {os.getpid()}\n".encode())
     except OSError:  # the client is gone: nothing to run for
         return 1
+    walker = None
     if hint_file is not None:
-        from builder import api
+        from builder.server.prewalk import ServedWalker
 
-        api._hint_sink = lambda hint: _write_hint(hint_file, hint)
+        walker = ServedWalker(hint_file, ahead, hint)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -469,7 +462,7 @@ def run_child(request: dict[str, Any], fds: list[int], hint_file: str | None = N
         sys.argv = ["builder", *argv]
         from builder.cli import main
 
-        code = main(argv)
+        code = main(argv, walker=walker)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
@@ -543,10 +536,14 @@ def _log(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m builder.server SOCKET LOCK IDLE``: warm up, then serve (the log is stderr)."""
-    socket_file, lock_file, idle = (argv or sys.argv[1:])[:3]
+    """``python -m builder.server SOCKET LOCK IDLE [--no-spare]``: warm up, then serve (the log is stderr).
+
+    ``--no-spare`` forks each command's child when it comes instead of ahead (for benchmarks).
+    """
+    args = argv or sys.argv[1:]
+    socket_file, lock_file, idle = args[:3]
     os.chdir("/")  # never keep the first client's directory (or its mount) busy
-    server = Server(socket_file, lock_file, float(idle))
+    server = Server(socket_file, lock_file, float(idle), spares="--no-spare" not in args[3:])
     if not server.acquire():
         return 0
     try:

@@ -76,17 +76,17 @@ def test_plan_project_invalid_config(tmp_path: Path) -> None:
 
 def test_step_records_keep_file_manifests_by_digest_only(tmp_path: Path) -> None:
     """A step record is read on every plan and build: a file list in it is not (the plan history has it)."""
-    from builder.api import _recorded_inputs
+    from builder.history import recorded_inputs
 
     root = write_project(tmp_path / "p", FULL_TOML)
     plan = builder.make_plan(builder.load_config(root))
     files = plan.step("files").inputs_json()
-    recorded = _recorded_inputs(files)
+    recorded = recorded_inputs(files)
     assert recorded["manifest"] == {"digest": files["manifest"]["digest"], "count": files["manifest"]["count"]}
     assert {k: v for k, v in recorded.items() if k != "manifest"} == {k: v for k, v in files.items() if k != "manifest"}
     nested = {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1, "files": [["a", "file", 1, "b"]]}}}
-    assert _recorded_inputs(nested) == {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1}}}
-    assert _recorded_inputs(plan.step("pip").inputs_json()) == plan.step("pip").inputs_json()
+    assert recorded_inputs(nested) == {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1}}}
+    assert recorded_inputs(plan.step("pip").inputs_json()) == plan.step("pip").inputs_json()
 
 
 def test_plan_history_reads_a_lazy_view_and_stores_the_full_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
