@@ -70,7 +70,7 @@ class _Spare:
 
 #: A spare older than this is replaced rather than used (its connection may have gone stale).
 SPARE_MAX_AGE_S = 300.0
-#: After a spare dies unused (a crash while preparing), wait this long before forking another.
+#: After a spare dies unused (a crash while walking ahead), wait this long before forking another.
 SPARE_RETRY_S = 30.0
 
 

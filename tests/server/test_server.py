@@ -366,3 +366,14 @@ def test_a_child_exit_and_its_client_hang_up_in_one_select_batch(tmp_path: Path)
         finally:
             client.close()
             server.selector.close()
+
+
+def test_the_warmed_server_runs_no_thread_and_no_grpc_core_before_it_forks() -> None:
+    """Children are forked from the server: a thread (or an initialised gRPC core, whose threads do not
+    survive a fork) in it would be half-present in every child."""
+    probe = ("import os\nfrom builder.server.daemon import warm\nwarm()\n"
+             "print(len(os.listdir('/proc/self/task')))\n")
+    env = {**os.environ, "GRPC_TRACE": "api", "GRPC_VERBOSITY": "debug"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env, timeout=120)
+    assert done.stdout.strip() == "1"
+    assert "grpc_init" not in done.stderr
