@@ -111,3 +111,31 @@ def test_plan_history_reads_a_lazy_view_and_stores_the_full_plan(tmp_path: Path,
         assert encoded == []
     finally:
         store.close()
+
+
+def test_a_walker_passed_in_lists_the_files_and_the_cli_passes_it_through(tmp_path: Path) -> None:
+    from builder.cli import main
+    from builder.plan.fileset import FileRules, Walked, walk
+
+    root = write_project(tmp_path / "p", FULL_TOML)
+    (root / "extra.py").write_text("x = 1\n")
+
+    class Recording:
+        def __init__(self, hide: str | None = None) -> None:
+            self.calls: list[tuple[str, FileRules]] = []
+            self.hide = hide
+
+        def walk(self, base: str, rules: FileRules) -> Walked:
+            self.calls.append((base, rules))
+            found, executable, notes, skipped = walk(base, rules)
+            return [f for f in found if f[0] != self.hide], executable, notes, skipped
+
+    walker = Recording()
+    plan, _analysis, _ = plan_project(root, record=False, walker=walker)
+    assert plan == plan_project(root, record=False)[0]  # an honest walker changes nothing
+    assert [base for base, _rules in walker.calls] == [str(root.resolve())]
+    hiding = Recording(hide="extra.py")  # what the walker returns is what the files step gets
+    assert plan_project(root, record=False, walker=hiding)[0].step("files").key != plan.step("files").key
+    through_cli = Recording()
+    assert main(["plan", str(root), "--no-record", "--cache-dir", str(tmp_path / "c")], walker=through_cli) == 0
+    assert len(through_cli.calls) == 1

@@ -377,3 +377,14 @@ def test_the_warmed_server_runs_no_thread_and_no_grpc_core_before_it_forks() -> 
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env, timeout=120)
     assert done.stdout.strip() == "1"
     assert "grpc_init" not in done.stderr
+
+
+def test_a_server_without_spares_forks_none_ahead(tmp_path: Path) -> None:
+    from builder.server import daemon
+
+    server = daemon.Server(str(tmp_path / "s.sock"), str(tmp_path / "s.lock"), 60.0, spares=False)
+    try:
+        server._ensure_spare()
+        assert server.spare is None
+    finally:
+        server.selector.close()
