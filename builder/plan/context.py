@@ -12,7 +12,7 @@ from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
 from builder.plan.fileset import FileRules, FileSelection, select_files
-from builder.plan.protocols import StatSource
+from builder.plan.protocols import StatSource, Walker
 
 APP_DIR = "/app"
 VENV = "/opt/venv"
@@ -32,6 +32,7 @@ class PlanContext:
     config: Config
     deps: ResolvedDependencies
     stat_source: StatSource | None = None
+    walker: Walker | None = None
     keys: dict[str, str] = field(default_factory=dict)  # filled in build order; read by the config step
     notes: list[Diagnostic] = field(default_factory=list)
     present: set[str] = field(default_factory=set)  # kinds that produced inputs (read by the config step)
@@ -49,7 +50,8 @@ class PlanContext:
     def files(self) -> FileSelection:
         """The selected project files (walked once)."""
         if self._selection is None:
-            self._selection = select_files(self.config.project_dir, self.rules, stat_source=self.stat_source)
+            self._selection = select_files(self.config.project_dir, self.rules, stat_source=self.stat_source,
+                                           walker=self.walker)
             self.notes.extend(self._selection.notes)
         return self._selection
 

@@ -125,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             plan_file=args.plan_file,
             on_event=writer,
             engine_history=args.engine_history,
+            walker=getattr(args, "walker", None),
         )
     except BuilderError as exc:
         if (

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from builder.api import plan_project
 
     plan, analysis, diagnostics = plan_project(args.path, cache_dir=args.cache_dir, resolve=args.resolve,
-                                               record=not args.no_record)
+                                               record=not args.no_record, walker=getattr(args, "walker", None))
     output.diagnostics(diagnostics)
     if args.format == "json":
         from builder.plan.render.json import plan_document
