@@ -187,7 +187,7 @@ def selected_paths(root: Path, rules: FileRules) -> list[str]:
 
     Raises PlanError like :func:`select_files`.
     """
-    return [found[0] for found in _walk(_root(root), rules)[0]]
+    return [found[0] for found in walk(_root(root), rules)[0]]
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from builder.plan import fileset
 from builder.plan.fileset import FileRules, select_files, walk
 from builder.server import prewalk
+from builder.server import paths
 from builder.server.prewalk import ServedWalker, WalkAhead, hint_for, read_hint, rules_from_hint
 
 RULES = FileRules(("*",), (".*", "*.log"), ("cerebrium.toml",))
@@ -46,11 +47,16 @@ def test_the_walk_ahead_is_the_normal_walk(tmp_path: Path) -> None:
     assert walked == walk(str(root.resolve()), RULES)
 
 
+def _hint_file(tmp_path: Path, name: str) -> paths.HintFile:
+    """A hint file in a server directory of its own, outside the project."""
+    return paths.HintFile(paths.open_dir(str(tmp_path / "server"), create=True), name)
+
+
 def test_select_files_takes_it_through_the_walker_instead_of_listing(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     root = _project(tmp_path / "p")
     expected = select_files(root, RULES).manifest
-    walker = ServedWalker(str(tmp_path / "hint.json"), _ahead(root))  # the hint lives outside the project
+    walker = ServedWalker(_hint_file(tmp_path, "hint.json"), _ahead(root))  # the hint lives outside the project
 
     def no_listing(directory: str, prefix: str) -> list[os.DirEntry[str]]:
         raise AssertionError(f"listed {directory}")
@@ -167,15 +173,15 @@ def test_start_walks_in_a_thread_that_finish_joins(tmp_path: Path) -> None:
 
 def test_the_served_walker_names_the_planned_project_for_the_next_spare(tmp_path: Path) -> None:
     root = _project(tmp_path / "p")
-    hint_file = tmp_path / "s.hint.json"
+    hint_file = _hint_file(tmp_path, "s.hint.json")
     base = str(root.resolve())
-    walker = ServedWalker(str(hint_file))
+    walker = ServedWalker(hint_file)
     assert walker.walk(base, RULES) == walk(base, RULES)  # nothing ahead: the normal walk
-    assert rules_from_hint(read_hint(str(hint_file))) == (base, RULES)
-    walker = ServedWalker(str(hint_file), _ahead(root), read_hint(str(hint_file)))
+    assert rules_from_hint(read_hint(hint_file)) == (base, RULES)
+    walker = ServedWalker(hint_file, _ahead(root), read_hint(hint_file))
     (root / "pkg" / "late.py").write_text("changed after the walk ahead\n")
     assert walker.walk(base, RULES) == walk(base, RULES)  # the stale walk ahead is not used
-    assert read_hint(str(tmp_path / "missing.json")) == {}
+    assert read_hint(_hint_file(tmp_path, "missing.json")) == {}
 
 
 @pytest.mark.parametrize("hint", [
