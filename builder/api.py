@@ -34,11 +34,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from builder.config import load
+from builder.config import LoadResult, load
+from builder.config.locate import located
 from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
-from builder.errors import CacheError, ConfigError, LockError, PlanError
+from builder.errors import BuilderError, CacheError, ConfigError, DependencyError, LockError, PlanError
 from builder.plan.analyze import Analysis, analyze
 from builder.plan.context import file_rules
 from builder.plan.diff import PlanDiff, diff_plans
@@ -69,6 +70,56 @@ def load_plan_config(path: str | os.PathLike[str]) -> tuple[Config, tuple[Diagno
             diagnostics=errors,
         )
     return result.config, result.warnings
+
+
+def check_project(path: str | os.PathLike[str] = ".") -> LoadResult:
+    """Every check ``plan`` makes without an engine or cache, with all problems of the project.
+
+    The config, its dependencies (grammar, ``paths`` files, inline + paths
+    conflicts, duplicates, conda specs) and the plan itself (image references,
+    ``dockerfile_path``, the file selection) are checked; each problem names
+    the file as the user gave it, its line and key path.  ``config`` is None
+    exactly when ``plan_project`` would raise for this project.
+
+    >>> # result = check_project("fixtures/apps/minimal"); result.ok  →  True
+    """
+    from builder.deps import resolve_dependencies
+
+    result = load(path)
+    config = result.config
+    if config is None:
+        return result
+    found = list(result.diagnostics)
+    try:
+        deps = resolve_dependencies(config, use_lock=True)
+    except DependencyError as exc:  # already placed in the user's files by resolve_sets
+        return LoadResult(None, (*found, *exc.as_diagnostics()))
+    found.extend(deps.warnings)
+    try:
+        plan = make_plan(config, deps)
+    except (ConfigError, DependencyError, PlanError) as exc:
+        return LoadResult(None, (*found, *located(config, _diagnostics_of(exc))))
+    found.extend(located(config, plan.notes))
+    return LoadResult(config, _dedupe(found))
+
+
+def _diagnostics_of(exc: BuilderError) -> tuple[Diagnostic, ...]:
+    """The error diagnostics an exception stands for (its list, or one made of its message and location)."""
+    listed = tuple(getattr(exc, "diagnostics", ()))
+    if listed:
+        return listed
+    return (Diagnostic("error", getattr(exc, "key_path", None) or "", exc.message, getattr(exc, "line", None),
+                       getattr(exc, "file", None), exc.hint),)
+
+
+def _planning_error(config: Config, exc: BuilderError) -> BuilderError:
+    """``exc`` (raised by make_plan) with its problems placed in the user's files, as ``check_project`` shows them."""
+    if not isinstance(exc, (ConfigError, DependencyError)):
+        return exc  # about the project directory itself, not a key: already says which path
+    diags = located(config, _diagnostics_of(exc))
+    first = diags[0]
+    return DependencyError(exc.message if len(diags) == 1 else f"{len(diags)} problems", file=first.file,
+                           key_path=first.key_path, line=first.line, hint=exc.hint, diagnostics=diags)
 
 
 class _SafeHistory:
@@ -225,7 +276,7 @@ def plan_project(
     warnings: list[Diagnostic] = list(config_warnings)
     with _opened_cache(cache_dir, warnings) as store:
         plan, analysis = _plan_in(config, store, warnings, resolve=resolve, record=record)
-    warnings.extend(plan.notes)
+    warnings.extend(located(config, plan.notes))
     return plan, analysis, _dedupe(warnings)
 
 
@@ -236,10 +287,17 @@ def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve:
 
     deps = resolve_dependencies(config, use_lock=True)
     warnings.extend(_warning("cerebrium.dependencies", note) for note in deps.notes)
+    warnings.extend(deps.warnings)
     if resolve:
         deps = _resolve_pip(config, deps, store, warnings)
     stats = _stat_source(store, config, warnings)
-    plan = make_plan(config, deps, stat_source=stats)
+    try:
+        plan = make_plan(config, deps, stat_source=stats)
+    except (ConfigError, DependencyError, PlanError) as exc:
+        located_exc = _planning_error(config, exc)
+        if located_exc is exc:
+            raise
+        raise located_exc from exc
     history = _SafeHistory(store.steps, warnings) if store is not None else None
     analysis = analyze(plan, history)
     if record and history is not None:

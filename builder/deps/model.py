@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from builder.diagnostics import Diagnostic
+
 Manager = Literal["pip", "apt", "conda"]
 
 
@@ -52,6 +54,12 @@ class PipSet:
     source: str = "inline"  # "inline", or the project-relative requirements file path
     locked: bool = False  # True when this set comes from a matching lock file
     no_index: bool = False  # --no-index: only --find-links locations are used
+    #: Global requirements-file options passed through as written, e.g. ``--only-binary :all:``, ``--pre``.
+    options: tuple[str, ...] = ()
+    #: Where each option was written: (option, file, line); for messages only, never hashed.
+    option_sources: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
+    #: Non-fatal findings (e.g. two keys merged into one requirement); never hashed.
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
     @property
     def local_paths(self) -> tuple[str, ...]:
@@ -73,6 +81,7 @@ class PipSet:
             "find_links": sorted(self.find_links),
             "no_index": self.no_index,
             "locked": self.locked,
+            **({"options": sorted(self.options)} if self.options else {}),
         }
 
     def requirements_txt(self) -> str:
@@ -82,6 +91,7 @@ class PipSet:
             lines.append(f"--index-url {self.index_url}")
         lines.extend(f"--extra-index-url {u}" for u in sorted(self.extra_index_urls))
         lines.extend(f"--find-links {u}" for u in sorted(self.find_links))
+        lines.extend(sorted(self.options))
         lines.extend(r.text for r in sorted(self.requirements, key=lambda r: r.line))
         return "\n".join(lines) + "\n"
 
@@ -160,3 +170,4 @@ class ResolvedDependencies:
     apt: AptSet | None = None
     conda: CondaSet | None = None
     notes: tuple[str, ...] = field(default=())  # e.g. "pip lock is out of date"
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)  # located findings (merged duplicates)
