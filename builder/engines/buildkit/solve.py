@@ -217,8 +217,31 @@ def _failure(exc: grpc.RpcError, tracker: ProgressTracker, address: str) -> Engi
         return mapped
     command = tracker.converted.command_of(step)
     failure = StepFailure(step.value, command, tracker.tail(step))
+    message = f"step {step.value} failed: {error or rpc_details(exc)}"
     return SolveFailed(
-        f"step {step.value} failed: {error or rpc_details(exc)}",
+        message,
         failure=failure,
-        hint="fix the command or dependency named above and build again",
+        hint=failure_hint((message, *failure.log_tail)),
     )
+
+
+#: What installers and git print when a server certificate does not verify (e.g. behind an intercepting proxy).
+_TLS_FAILURES = (
+    "certificate_verify_failed", "certificate verify failed", "unknownissuer", "invalid peer certificate",
+    "unable to get local issuer certificate", "self signed certificate in certificate chain",
+    "x509: certificate signed by unknown authority", "server certificate verification failed",
+    "ssl certificate problem",
+)
+
+
+def failure_hint(lines: tuple[str, ...]) -> str:
+    """The hint for a failed step: a TLS verification failure names the CA bundle options.
+
+    >>> failure_hint(("SSLError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed",))[:40]
+    'a server certificate did not verify insi'
+    """
+    text = "\n".join(lines).lower()
+    if any(marker in text for marker in _TLS_FAILURES):
+        return ("a server certificate did not verify inside the step (an intercepting proxy or a private index?): "
+                "pass the CA bundle with --ca-bundle FILE or set BUILDER_CA_BUNDLE=FILE")
+    return "fix the command or dependency named above and build again"
