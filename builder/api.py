@@ -44,7 +44,7 @@ from builder.plan.analyze import Analysis, analyze
 from builder.plan.context import file_rules
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
-from builder.plan.model import Plan
+from builder.plan.model import Plan, StepKind
 from builder.plan.protocols import StatSource, StepHistory
 from builder.plan.revisions import export_revision, repository_root
 
@@ -414,6 +414,7 @@ def build(
             analysis = analyze(plan, _SafeHistory(store.steps, warnings) if store is not None else None)
         options = BuildOptions(tag=tag, push=push, output=spec, network=network,  # type: ignore[arg-type]
                                ca_bundle=Path(bundle) if bundle else None, timeout=timeout,
+                               netrc=_index_credentials(config) if plan.get(StepKind.PIP) is not None else None,
                                engine_history=engine_history,
                                predictions=tuple((s.id.value, s.status) for s in analysis.steps))
         project = Path(path)
@@ -592,6 +593,14 @@ class _EngineConnection:
         with self._lock:
             self._taken = True
             return self._result
+
+
+def _index_credentials(config: Config) -> bytes | None:
+    """The user:password pairs the project's pip URLs carry, as a netrc (the plan itself never holds them)."""
+    from builder.deps import resolve_dependencies
+
+    deps = resolve_dependencies(config, use_lock=False)
+    return deps.pip.netrc() if deps.pip is not None else None
 
 
 def _read_plan_file(path: str | os.PathLike[str], app: str) -> Plan:

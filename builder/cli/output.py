@@ -65,5 +65,5 @@ def report_error(exc: e.BuilderError) -> None:
     logs = getattr(exc, "logs", ())
     for line_text in logs:
         sys.stderr.write(f"  | {line_text}\n")
-    if exc.hint:
+    if exc.hint and not diags:  # a diagnostic already carries its hint
         sys.stderr.write(f"hint: {exc.hint}\n")

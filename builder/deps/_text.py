@@ -130,7 +130,38 @@ def check_url(
     return url
 
 
+_USERINFO = re.compile(r"(?P<head>^[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@?#]*)@")
+
+
+def split_credentials(url: str) -> tuple[str, tuple[str, str, str] | None]:
+    """``url`` without ``user:password@``, and (host, user, password) when it had them.
+
+    The URL without them is what builder records, hashes, prints and exports;
+    the credentials reach the install step only as a build secret (a netrc).
+
+    >>> split_credentials("https://me:tok@pypi.example.com/simple")
+    ('https://pypi.example.com/simple', ('pypi.example.com', 'me', 'tok'))
+    >>> split_credentials("git+https://github.com/o/r.git@v1")
+    ('git+https://github.com/o/r.git@v1', None)
+    """
+    from urllib.parse import unquote
+
+    m = _USERINFO.match(url)
+    if m is None:
+        return url, None
+    clean = m["head"] + url[m.end():]
+    user, _, password = m["userinfo"].partition(":")
+    host = (urlsplit(clean).hostname or "").lower()
+    return clean, (host, unquote(user), unquote(password))
+
+
+def redact(text: str) -> str:
+    """``text`` with any ``scheme://user:password@`` shown as ``scheme://***@`` (for messages)."""
+    return re.sub(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@?#\s]*@", r"\1***@", text)
+
+
 def _short(value: str) -> str:
+    value = redact(value)
     text = value if len(value) <= 80 else value[:77] + "..."
     return repr(text)
 

@@ -60,6 +60,16 @@ class PipSet:
     option_sources: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
     #: Non-fatal findings (e.g. two keys merged into one requirement); never hashed.
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    #: (host, user, password) taken out of index/find-links/requirement URLs: never hashed, printed or
+    #: exported; the build hands them to the pip step as a netrc secret (see :meth:`netrc`).
+    credentials: tuple[tuple[str, str, str], ...] = field(default=(), compare=False, repr=False)
+
+    def netrc(self) -> bytes | None:
+        """The credentials as a netrc file (what pip, uv and git read), or None when there are none."""
+        if not self.credentials:
+            return None
+        lines = [f"machine {host} login {user} password {password}" for host, user, password in self.credentials]
+        return ("\n".join(lines) + "\n").encode("utf-8")
 
     @property
     def local_paths(self) -> tuple[str, ...]:

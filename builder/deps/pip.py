@@ -26,6 +26,7 @@ from builder.deps._text import (
     check_plain,
     check_url,
     key_path_for,
+    split_credentials,
 )
 from builder.deps.model import PipRequirement, PipSet
 from builder.deps.paths import join_rel, project_relative, read_project_file
@@ -140,11 +141,12 @@ def pip_set_from_inline(
     problems = Problems()
     reqs: dict[str, tuple[str, _Where, PipRequirement]] = {}
     merged: list[Diagnostic] = []
+    credentials: list[tuple[str, str, str]] = []
     for key, value in table:
         key_path = key_path_for(INLINE_KEY, key)
         where = _Where(key_path, config_file, (lines or {}).get(key_path))
         with problems.entry():
-            req = _inline_requirement(key, value, where)
+            req = _credentials_removed(_inline_requirement(key, value, where), credentials)
             ident = req.name or req.line
             if ident in reqs:
                 merged.append(_same_package(reqs[ident], (key, where, req)))
@@ -152,7 +154,7 @@ def pip_set_from_inline(
             reqs[ident] = (key, where, req)
     problems.raise_if_any()
     found = sorted((r for _, _, r in reqs.values()), key=lambda r: (r.name, r.line))
-    return PipSet(requirements=tuple(found), warnings=tuple(merged))
+    return PipSet(requirements=tuple(found), warnings=tuple(merged), credentials=tuple(sorted(set(credentials))))
 
 
 def _same_package(first: tuple[str, _Where, PipRequirement], second: tuple[str, _Where, PipRequirement]) -> Diagnostic:
@@ -304,6 +306,7 @@ class _FileState:
     option_sources: list[tuple[str, str, int]] = field(default_factory=list)
     problems: Problems = field(default_factory=Problems)
     warnings: list[Diagnostic] = field(default_factory=list)
+    credentials: list[tuple[str, str, str]] = field(default_factory=list)
     stack: list[str] = field(default_factory=list)  # files being read (cycle detection)
     done: set[tuple[str, bool]] = field(default_factory=set)  # (file, as_constraint) fully read
 
@@ -339,8 +342,28 @@ def _file_set(state: _FileState, rel: str) -> PipSet:
         options=tuple(sorted(set(state.options))),
         option_sources=tuple(state.option_sources),
         warnings=tuple(state.warnings),
+        credentials=tuple(sorted(set(state.credentials))),
         source=rel,
     )
+
+
+def _keep_credentials(state: _FileState, url: str) -> str:
+    """``url`` without user:password (kept aside in ``state`` for the build secret)."""
+    clean, found = split_credentials(url)
+    if found is not None:
+        state.credentials.append(found)
+    return clean
+
+
+def _credentials_removed(req: PipRequirement, sink: list[tuple[str, str, str]]) -> PipRequirement:
+    """``req`` with user:password taken out of its URL (and its line) into ``sink``."""
+    if not req.url:
+        return req
+    clean, found = split_credentials(req.url)
+    if found is None:
+        return req
+    sink.append(found)
+    return replace(req, url=clean, line=req.line.replace(req.url, clean))
 
 
 def _read_file(state: _FileState, rel: str, *, constraint: bool, where: _Where) -> None:
@@ -385,6 +408,7 @@ def _parse_text(state: _FileState, text: str, rel: str, *, constraint: bool) -> 
                 _option(state, line, rel, where, constraint=constraint)
                 continue
             req = _requirement_line(state, line, rel, where)
+            req = _credentials_removed(req, state.credentials)
             (state.constraints if constraint else state.requirements).append((req, where))
 
 
@@ -432,7 +456,7 @@ def _option(state: _FileState, line: str, rel: str, where: _Where, *, constraint
         target, _ = project_relative(state.project_dir, join_rel(rel, value), **where.kw)
         _read_file(state, target, constraint=constraint or kind == "constraint", where=where)
     elif kind == "index_url":
-        url = check_url(value, what="index URL", **where.kw)
+        url = _keep_credentials(state, check_url(value, what="index URL", **where.kw))
         if state.index_url not in (None, url):
             raise where.error(
                 f"a second --index-url {url!r} (first was {state.index_url!r})",
@@ -440,14 +464,14 @@ def _option(state: _FileState, line: str, rel: str, where: _Where, *, constraint
             )
         state.index_url = url
     elif kind == "extra_index_url":
-        state.extra_index_urls.append(check_url(value, what="extra index URL", **where.kw))
+        state.extra_index_urls.append(_keep_credentials(state, check_url(value, what="extra index URL", **where.kw)))
     else:  # find_links
         state.find_links.append(_find_links(state, value, rel, where))
 
 
 def _find_links(state: _FileState, value: str, rel: str, where: _Where) -> str:
     if _SCHEME.match(value) and len(value.split(":", 1)[0]) > 1:
-        return check_url(value, what="find-links URL", **where.kw)
+        return _keep_credentials(state, check_url(value, what="find-links URL", **where.kw))
     check_no_shell(value, what="find-links path", **where.kw)
     target, _ = project_relative(state.project_dir, join_rel(rel, value), **where.kw)
     return "./" + target if target != "." else "."

@@ -24,7 +24,7 @@ from builder.engines import BuildOptions, BuildResult, NetworkMode, StepOutcome
 from builder.engines.buildkit.caps import Capabilities
 from builder.engines.buildkit.client import EngineClient, open_engine
 from builder.engines.buildkit.connect import TLSConfig
-from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_plan
+from builder.engines.buildkit.convert import NETRC_SECRET_ID, Converted, ConvertOptions, convert_plan
 from builder.engines.buildkit.export import ExportPlan, plan_export
 from builder.engines.buildkit.image import image_config_bytes
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
@@ -129,6 +129,7 @@ class BuildKitEngine:
             ConvertOptions(
                 network=network,
                 ca_bundle=options.ca_bundle is not None,
+                netrc=options.netrc is not None,
                 merge=merge,
                 shared_key_hint=f"builder-{plan.app}",
             ),
@@ -173,8 +174,11 @@ class BuildKitEngine:
             for name, m in converted.local_dirs
         }
         attachables: list[object] = [FileSyncProvider(dirs)]
+        secrets = {NETRC_SECRET_ID: options.netrc} if options.netrc is not None else {}
         if options.ca_bundle is not None:
-            attachables.append(SecretsProvider.with_ca_bundle(options.ca_bundle))
+            attachables.append(SecretsProvider.with_ca_bundle(options.ca_bundle, extra=secrets))
+        elif secrets:
+            attachables.append(SecretsProvider(secrets))
         tarball = (
             TarballOutput(export.tarball.dest) if export.tarball is not None else None
         )
