@@ -133,6 +133,8 @@ def _compiled_set(source: PipSet, text: str, project_dir: Path | None) -> PipSet
         extra_index_urls=source.extra_index_urls,
         find_links=source.find_links,
         no_index=source.no_index,
+        options=source.options,
+        credentials=source.credentials,
         source=source.source,
         locked=True,
     )
@@ -184,7 +186,15 @@ def _run_compile(
             constraints = str(Path(tmp) / "constraints.txt")
             Path(constraints).write_text(pip_set.constraints_txt(), encoding="utf-8")
         argv = _compile_argv(pip_set, python_version, generate_hashes, constraints)
-        return run_uv(argv, runner=runner, cwd=project_dir, stdin=stdin, timeout=timeout, what="uv pip compile")
+        extra_env = {}
+        netrc = pip_set.netrc()
+        if netrc is not None:  # index credentials, kept out of argv (and so out of error messages and ps)
+            path = Path(tmp) / "netrc"
+            path.touch(mode=0o600)
+            path.write_bytes(netrc)
+            extra_env["NETRC"] = str(path)
+        return run_uv(argv, runner=runner, cwd=project_dir, stdin=stdin, timeout=timeout, what="uv pip compile",
+                      extra_env=extra_env)
 
 
 def export_uv_lock(
@@ -222,11 +232,13 @@ def export_uv_lock(
 
 
 def run_uv(
-    argv: Sequence[str], *, runner: Runner | None, cwd: Path | None, stdin: str | None, timeout: float, what: str
+    argv: Sequence[str], *, runner: Runner | None, cwd: Path | None, stdin: str | None, timeout: float, what: str,
+    extra_env: dict[str, str] | None = None,
 ) -> str:
     """Run a uv command and return stdout; every failure becomes a LockError."""
     env = {
         **os.environ,
+        **(extra_env or {}),
         "UV_HTTP_RETRIES": os.environ.get("UV_HTTP_RETRIES", "1"),
         "UV_HTTP_TIMEOUT": os.environ.get("UV_HTTP_TIMEOUT", "30"),
         "UV_PYTHON_DOWNLOADS": "never",
