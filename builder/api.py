@@ -233,24 +233,42 @@ def _opened_cache(cache_dir: str | os.PathLike[str] | None, warnings: list[Diagn
             store.close()
 
 
-def _resolve_pip(config: Config, deps: ResolvedDependencies, store: Any,
-                 warnings: list[Diagnostic]) -> ResolvedDependencies:
-    """``plan --resolve``: pin unpinned pip specs with uv so new releases change the pip key."""
-    if deps.pip is None or deps.pip.locked:
+def _resolve_pip(config: Config, deps: ResolvedDependencies, store: Any, warnings: list[Diagnostic],
+                 policy: Any = None) -> ResolvedDependencies:
+    """Pin unpinned pip specs (latest, ranges, VCS branches) with uv, so a new release changes the pip key.
+
+    A stored resolution answers while ``policy`` (a ResolutionPolicy; default:
+    the TTL of ``$BUILDER_RESOLVE_TTL`` or one hour) says it is fresh; the
+    pip step is then keyed by, and installs, exactly the resolved pins.
+    """
+    if deps.pip is None or deps.pip.locked or all(r.pinned for r in deps.pip.requirements):
         return deps
     try:
         from builder.deps.lock import MemoryResolutionStore
-        from builder.deps.lock.uv import compile_pip
+        from builder.deps.lock.uv import ResolutionPolicy, compile_pip
 
         resolutions = getattr(store, "resolutions", None) or MemoryResolutionStore()
         pinned = compile_pip(deps.pip, python_version=config.deployment.python_version, store=resolutions,
-                             project_dir=config.project_dir)
+                             project_dir=config.project_dir, policy=policy or ResolutionPolicy.from_env())
     except (ImportError, LockError, OSError) as exc:
         warnings.append(_warning("cerebrium.dependencies.pip", f"could not resolve pip requirements ({exc}); "
                                  "keys are based on the specs as written",
                                  hint="check network access to the package index, or run `builder lock`"))
         return deps
+    warnings.extend(_resolved_notes(deps.pip.requirements, pinned.requirements))
     return replace(deps, pip=pinned)
+
+
+def _resolved_notes(written: Sequence[Any], pinned: Sequence[Any]) -> list[Diagnostic]:
+    """``numpy latest → 2.1.3`` for every unpinned requirement, as notes (shown by ``builder plan``)."""
+    versions = {r.name: r.specifier.removeprefix("==") for r in pinned if r.name}
+    notes = []
+    for req in written:
+        if req.pinned or not req.name or req.name not in versions:
+            continue
+        spec = req.url or req.specifier or "latest"
+        notes.append(Diagnostic("note", "cerebrium.dependencies.pip", f"{req.name} {spec} → {versions[req.name]}"))
+    return notes
 
 
 def plan_project(
@@ -259,6 +277,8 @@ def plan_project(
     cache_dir: str | os.PathLike[str] | None = None,
     resolve: bool = False,
     record: bool = True,
+    refresh: bool = False,
+    offline: bool = False,
 ) -> tuple[Plan, Analysis, tuple[Diagnostic, ...]]:
     """Load, plan and analyse the project at ``path`` against the step cache.
 
@@ -266,7 +286,10 @@ def plan_project(
     warnings, dependency notes, cache degradation, skipped files).  With
     ``resolve`` unpinned pip specs are resolved first (``uv pip compile``);
     with ``record`` the plan is appended to the app's history, so the next
-    plan's reasons compare against it.  Raises ConfigError / DependencyError
+    plan's reasons compare against it.  A resolution is reused for
+    ``$BUILDER_RESOLVE_TTL`` seconds (default 3600); ``refresh`` asks the
+    index now, ``offline`` reuses the last resolution whatever its age (both
+    imply ``resolve``).  Raises ConfigError / DependencyError
     / PlanError for bad input; never raises for cache problems.
 
     >>> # plan, analysis, diags = plan_project("fixtures/apps/minimal", record=False)
@@ -274,13 +297,23 @@ def plan_project(
     """
     config, config_warnings = load_plan_config(path)
     warnings: list[Diagnostic] = list(config_warnings)
+    policy = _policy(resolve, refresh, offline)
     with _opened_cache(cache_dir, warnings) as store:
-        plan, analysis = _plan_in(config, store, warnings, resolve=resolve, record=record)
+        plan, analysis = _plan_in(config, store, warnings, resolve=policy, record=record)
     warnings.extend(located(config, plan.notes))
     return plan, analysis, _dedupe(warnings)
 
 
-def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve: bool,
+def _policy(resolve: bool, refresh: bool, offline: bool) -> Any:
+    """The ResolutionPolicy for these flags, or None when pip specs are planned as written."""
+    if not (resolve or refresh or offline):
+        return None
+    from builder.deps.lock.uv import ResolutionPolicy
+
+    return ResolutionPolicy.from_env(refresh=refresh, offline=offline)
+
+
+def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve: Any,
              record: bool) -> tuple[Plan, Analysis]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended."""
     from builder.deps import resolve_dependencies
@@ -289,7 +322,7 @@ def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve:
     warnings.extend(_warning("cerebrium.dependencies", note) for note in deps.notes)
     warnings.extend(deps.warnings)
     if resolve:
-        deps = _resolve_pip(config, deps, store, warnings)
+        deps = _resolve_pip(config, deps, store, warnings, resolve)
     stats = _stat_source(store, config, warnings)
     try:
         plan = make_plan(config, deps, stat_source=stats)
@@ -381,13 +414,17 @@ def build(
     plan_file: str | os.PathLike[str] | None = None,
     on_event: Any = None,
     engine_history: bool = False,
+    resolve: bool = False,
+    refresh: bool = False,
+    offline: bool = False,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
     Returns ``(BuildResult, analysis, diagnostics)``; ``on_event`` receives
     :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
     defaults to ``$BUILDER_CA_BUNDLE``.  ``engine_history`` also records the build in
-    the engine's build history (see :class:`builder.engines.BuildOptions`).  Raises EngineUnavailable (no engine),
+    the engine's build history (see :class:`builder.engines.BuildOptions`).  ``resolve`` / ``refresh`` /
+    ``offline`` pin unpinned pip specs first, as for :func:`plan_project`.  Raises EngineUnavailable (no engine),
     SolveFailed (a step failed: ``exc.failure`` has the step, command and log
     tail) or EngineUnsupported (an option the engine cannot honour).
 
@@ -407,7 +444,8 @@ def build(
     # Connecting and probing the engine is a few network round trips: they overlap planning.
     with _EngineConnection(engine) as connecting, _opened_cache(cache_dir, warnings) as store:
         if given is None:
-            plan, analysis = _plan_in(config, store, warnings, resolve=False, record=True)
+            plan, analysis = _plan_in(config, store, warnings, resolve=_policy(resolve, refresh, offline),
+                                      record=True)
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone
             plan = given

@@ -34,7 +34,10 @@ def info(text: str) -> None:
 def diagnostics(items: Iterable[Diagnostic]) -> None:
     """Print diagnostics, one line each, on stderr."""
     for d in items:
-        (error if d.level == "error" else warn)(d.format())
+        if d.level == "note":
+            info(d.format())
+        else:
+            (error if d.level == "error" else warn)(d.format())
 
 
 def print_json(value: object) -> None:

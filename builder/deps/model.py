@@ -8,12 +8,14 @@ can smuggle shell syntax, and engines still pass each value as one argv item.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from builder.diagnostics import Diagnostic
 
 Manager = Literal["pip", "apt", "conda"]
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -34,6 +36,26 @@ class PipRequirement:
     editable: bool = False
     local_path: str | None = None  # project-relative path for local/-e requirements
     hashes: tuple[str, ...] = ()
+
+    @property
+    def pinned(self) -> bool:
+        """Whether this requirement names one exact release: ``==1.2.3``, a local path (its files are hashed),
+        an archive URL, or a VCS URL at a full commit hash.  ``latest``, ranges and a VCS branch are not.
+
+        >>> PipRequirement("x", "x @ git+https://h/r.git@main", url="git+https://h/r.git@main").pinned
+        False
+        """
+        if self.local_path is not None:
+            return True
+        if self.url:
+            scheme = self.url.split(":", 1)[0]
+            if "+" not in scheme:
+                return True  # an archive URL names one file
+            path = self.url.split("://", 1)[-1].split("#", 1)[0]
+            ref = path.rsplit("@", 1)[1] if "@" in path.rsplit("/", 1)[-1] else ""
+            return bool(_COMMIT.fullmatch(ref))
+        spec = self.specifier
+        return spec.startswith(("==", "===")) and "," not in spec and "*" not in spec
 
     @property
     def text(self) -> str:
