@@ -259,6 +259,25 @@ def _resolve_pip(config: Config, deps: ResolvedDependencies, store: Any, warning
     return replace(deps, pip=pinned)
 
 
+def _unresolved_latest(deps: ResolvedDependencies) -> list[Diagnostic]:
+    """Warnings naming the apt/conda packages without a version: resolution covers pip only, so those
+    steps keep what they installed the first time until their inputs change."""
+    found = []
+    if deps.apt is not None:
+        names = [p.name for p in deps.apt.packages if not p.version]
+        if names:
+            found.append(_warning("cerebrium.dependencies.apt", f"apt packages without a version ({', '.join(names)}) "
+                                  "are not re-resolved: the apt step keeps what it installed first",
+                                  hint="pin versions (name = \"1.2-3\") to choose when they change"))
+    if deps.conda is not None and deps.conda.lock_file is None:
+        names = [s.name for s in deps.conda.specs if s.spec.strip() == s.name]
+        if names:
+            found.append(_warning("cerebrium.dependencies.conda", f"conda packages without a version "
+                                  f"({', '.join(names)}) are not re-resolved: the conda step keeps what it "
+                                  "installed first", hint="pin versions, or run `builder lock`"))
+    return found
+
+
 def _resolved_notes(written: Sequence[Any], pinned: Sequence[Any]) -> list[Diagnostic]:
     """``numpy latest → 2.1.3`` for every unpinned requirement, as notes (shown by ``builder plan``)."""
     versions = {r.name: r.specifier.removeprefix("==") for r in pinned if r.name}
@@ -323,6 +342,7 @@ def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve:
     warnings.extend(deps.warnings)
     if resolve:
         deps = _resolve_pip(config, deps, store, warnings, resolve)
+        warnings.extend(_unresolved_latest(deps))
     stats = _stat_source(store, config, warnings)
     try:
         plan = make_plan(config, deps, stat_source=stats)

@@ -67,3 +67,18 @@ def test_offline_without_a_stored_resolution_plans_the_specs_with_a_warning(
     assert main(["plan", str(app), "--cache-dir", str(tmp_path / "cache"), "--offline"]) == 0
     err = capsys.readouterr().err
     assert "no earlier resolution" in err and "offline" in err
+
+
+def test_resolving_names_apt_and_conda_packages_it_leaves_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "main.py").write_text("print('x')\n")
+    (app / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "al"\n[cerebrium.dependencies.apt]\n'
+                                        'curl = "latest"\nffmpeg = "7:5.1.6-0+deb12u1"\n'
+                                        '[cerebrium.dependencies.conda]\nnumpy = "latest"\ncuda = ">=11.7"\n')
+    assert main(["plan", str(app), "--cache-dir", str(tmp_path / "cache"), "--offline"]) == 0
+    err = capsys.readouterr().err
+    assert "apt packages without a version (curl) are not re-resolved" in err
+    assert "conda packages without a version (numpy) are not re-resolved" in err
