@@ -33,12 +33,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from builder.config import load
+from builder.config import LoadResult, load
+from builder.config.locate import located
 from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
 from builder.engine_connection import EngineConnection
-from builder.errors import ConfigError, LockError, PlanError
+from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
 from builder.history import history, opened_cache, record_steps, stat_source
 from builder.plan.analyze import Analysis, analyze
 from builder.plan.diff import PlanDiff, diff_plans
@@ -67,24 +68,111 @@ def load_plan_config(path: str | os.PathLike[str]) -> tuple[Config, tuple[Diagno
     return result.config, result.warnings
 
 
-def _resolve_pip(config: Config, deps: ResolvedDependencies, store: Any,
-                 warnings: list[Diagnostic]) -> ResolvedDependencies:
-    """``plan --resolve``: pin unpinned pip specs with uv so new releases change the pip key."""
-    if deps.pip is None or deps.pip.locked:
+def check_project(path: str | os.PathLike[str] = ".") -> LoadResult:
+    """Every check ``plan`` makes without an engine or cache, with all problems of the project.
+
+    The config, its dependencies (grammar, ``paths`` files, inline + paths
+    conflicts, duplicates, conda specs) and the plan itself (image references,
+    ``dockerfile_path``, the file selection) are checked; each problem names
+    the file as the user gave it, its line and key path.  ``config`` is None
+    exactly when ``plan_project`` would raise for this project.
+
+    >>> # result = check_project("fixtures/apps/minimal"); result.ok  →  True
+    """
+    from builder.deps import resolve_dependencies
+
+    result = load(path)
+    config = result.config
+    if config is None:
+        return result
+    found = list(result.diagnostics)
+    try:
+        deps = resolve_dependencies(config, use_lock=True)
+    except DependencyError as exc:  # already placed in the user's files by resolve_sets
+        return LoadResult(None, (*found, *exc.as_diagnostics()))
+    found.extend(deps.warnings)
+    try:
+        plan = make_plan(config, deps)
+    except (ConfigError, DependencyError, PlanError) as exc:
+        return LoadResult(None, (*found, *located(config, _diagnostics_of(exc))))
+    found.extend(located(config, plan.notes))
+    return LoadResult(config, _dedupe(found))
+
+
+def _diagnostics_of(exc: BuilderError) -> tuple[Diagnostic, ...]:
+    """The error diagnostics an exception stands for (its list, or one made of its message and location)."""
+    listed = tuple(getattr(exc, "diagnostics", ()))
+    if listed:
+        return listed
+    return (Diagnostic("error", getattr(exc, "key_path", None) or "", exc.message, getattr(exc, "line", None),
+                       getattr(exc, "file", None), exc.hint),)
+
+
+def _planning_error(config: Config, exc: BuilderError) -> BuilderError:
+    """``exc`` (raised by make_plan) with its problems placed in the user's files, as ``check_project`` shows them."""
+    if not isinstance(exc, (ConfigError, DependencyError)):
+        return exc  # about the project directory itself, not a key: already says which path
+    diags = located(config, _diagnostics_of(exc))
+    first = diags[0]
+    return DependencyError(exc.message if len(diags) == 1 else f"{len(diags)} problems", file=first.file,
+                           key_path=first.key_path, line=first.line, hint=exc.hint, diagnostics=diags)
+
+
+def _resolve_pip(config: Config, deps: ResolvedDependencies, store: Any, warnings: list[Diagnostic],
+                 policy: Any = None) -> ResolvedDependencies:
+    """Pin unpinned pip specs (latest, ranges, VCS branches) with uv, so a new release changes the pip key.
+
+    A stored resolution answers while ``policy`` (a ResolutionPolicy; default:
+    the TTL of ``$BUILDER_RESOLVE_TTL`` or one hour) says it is fresh; the
+    pip step is then keyed by, and installs, exactly the resolved pins.
+    """
+    if deps.pip is None or deps.pip.locked or all(r.pinned for r in deps.pip.requirements):
         return deps
     try:
         from builder.deps.lock import MemoryResolutionStore
-        from builder.deps.lock.uv import compile_pip
+        from builder.deps.lock.uv import ResolutionPolicy, compile_pip
 
         resolutions = getattr(store, "resolutions", None) or MemoryResolutionStore()
         pinned = compile_pip(deps.pip, python_version=config.deployment.python_version, store=resolutions,
-                             project_dir=config.project_dir)
+                             project_dir=config.project_dir, policy=policy or ResolutionPolicy.from_env())
     except (ImportError, LockError, OSError) as exc:
         warnings.append(Diagnostic("warning", "cerebrium.dependencies.pip",
                                    f"could not resolve pip requirements ({exc}); keys are based on the specs as written",
                                    hint="check network access to the package index, or run `builder lock`"))
         return deps
+    warnings.extend(_resolved_notes(deps.pip.requirements, pinned.requirements))
     return replace(deps, pip=pinned)
+
+
+def _unresolved_latest(deps: ResolvedDependencies) -> list[Diagnostic]:
+    """Warnings naming the apt/conda packages without a version: resolution covers pip only, so those
+    steps keep what they installed the first time until their inputs change."""
+    found = []
+    if deps.apt is not None:
+        names = [p.name for p in deps.apt.packages if not p.version]
+        if names:
+            found.append(Diagnostic("warning", "cerebrium.dependencies.apt", f"apt packages without a version ({', '.join(names)}) "
+                                  "are not re-resolved: the apt step keeps what it installed first",
+                                  hint="pin versions (name = \"1.2-3\") to choose when they change"))
+    if deps.conda is not None and deps.conda.lock_file is None:
+        names = [s.name for s in deps.conda.specs if s.spec.strip() == s.name]
+        if names:
+            found.append(Diagnostic("warning", "cerebrium.dependencies.conda", f"conda packages without a version "
+                                  f"({', '.join(names)}) are not re-resolved: the conda step keeps what it "
+                                  "installed first", hint="pin versions, or run `builder lock`"))
+    return found
+
+
+def _resolved_notes(written: Sequence[Any], pinned: Sequence[Any]) -> list[Diagnostic]:
+    """``numpy latest → 2.1.3`` for every unpinned requirement, as notes (shown by ``builder plan``)."""
+    versions = {r.name: r.specifier.removeprefix("==") for r in pinned if r.name}
+    notes = []
+    for req in written:
+        if req.pinned or not req.name or req.name not in versions:
+            continue
+        spec = req.url or req.specifier or "latest"
+        notes.append(Diagnostic("note", "cerebrium.dependencies.pip", f"{req.name} {spec} → {versions[req.name]}"))
+    return notes
 
 
 def plan_project(
@@ -94,6 +182,8 @@ def plan_project(
     resolve: bool = False,
     record: bool = True,
     walker: Walker | None = None,
+    refresh: bool = False,
+    offline: bool = False,
 ) -> tuple[Plan, Analysis, tuple[Diagnostic, ...]]:
     """Load, plan and analyse the project at ``path`` against the step cache.
 
@@ -102,7 +192,10 @@ def plan_project(
     ``resolve`` unpinned pip specs are resolved first (``uv pip compile``);
     with ``record`` the plan is appended to the app's history, so the next
     plan's reasons compare against it; ``walker`` lists the project files
-    (see :class:`~builder.plan.protocols.Walker`; the warm server passes one).  Raises ConfigError / DependencyError
+    (see :class:`~builder.plan.protocols.Walker`; the warm server passes one).  A resolution is reused for
+    ``$BUILDER_RESOLVE_TTL`` seconds (default 3600); ``refresh`` asks the
+    index now, ``offline`` reuses the last resolution whatever its age (both
+    imply ``resolve``).  Raises ConfigError / DependencyError
     / PlanError for bad input; never raises for cache problems.
 
     >>> # plan, analysis, diags = plan_project("fixtures/apps/minimal", record=False)
@@ -110,22 +203,40 @@ def plan_project(
     """
     config, config_warnings = load_plan_config(path)
     warnings: list[Diagnostic] = list(config_warnings)
+    policy = _policy(resolve, refresh, offline)
     with opened_cache(cache_dir, warnings) as store:
-        plan, analysis = _plan_in(config, store, warnings, resolve=resolve, record=record, walker=walker)
-    warnings.extend(plan.notes)
+        plan, analysis = _plan_in(config, store, warnings, resolve=policy, record=record, walker=walker)
+    warnings.extend(located(config, plan.notes))
     return plan, analysis, _dedupe(warnings)
 
 
-def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve: bool, record: bool,
+def _policy(resolve: bool, refresh: bool, offline: bool) -> Any:
+    """The ResolutionPolicy for these flags, or None when pip specs are planned as written."""
+    if not (resolve or refresh or offline):
+        return None
+    from builder.deps.lock.uv import ResolutionPolicy
+
+    return ResolutionPolicy.from_env(refresh=refresh, offline=offline)
+
+
+def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve: Any, record: bool,
              walker: Walker | None) -> tuple[Plan, Analysis]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended."""
     from builder.deps import resolve_dependencies
 
     deps = resolve_dependencies(config, use_lock=True)
     warnings.extend(Diagnostic("warning", "cerebrium.dependencies", note) for note in deps.notes)
+    warnings.extend(deps.warnings)
     if resolve:
-        deps = _resolve_pip(config, deps, store, warnings)
-    plan = make_plan(config, deps, stat_source=stat_source(store, config, warnings), walker=walker)
+        deps = _resolve_pip(config, deps, store, warnings, resolve)
+        warnings.extend(_unresolved_latest(deps))
+    try:
+        plan = make_plan(config, deps, stat_source=stat_source(store, config, warnings), walker=walker)
+    except (ConfigError, DependencyError, PlanError) as exc:
+        located_exc = _planning_error(config, exc)
+        if located_exc is exc:
+            raise
+        raise located_exc from exc
     steps = history(store, warnings)
     analysis = analyze(plan, steps)
     if record and steps is not None:
@@ -195,6 +306,9 @@ def build(
     on_event: Any = None,
     engine_history: bool = False,
     walker: Walker | None = None,
+    resolve: bool = False,
+    refresh: bool = False,
+    offline: bool = False,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
@@ -202,6 +316,7 @@ def build(
     :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
     defaults to ``$BUILDER_CA_BUNDLE``.  ``engine_history`` also records the build in
     the engine's build history (see :class:`builder.engines.BuildOptions`); ``walker`` as for
+    :func:`plan_project`.  ``resolve`` / ``refresh`` / ``offline`` pin unpinned pip specs first, as for
     :func:`plan_project`.  Raises EngineUnavailable (no engine),
     SolveFailed (a step failed: ``exc.failure`` has the step, command and log
     tail) or EngineUnsupported (an option the engine cannot honour).
@@ -225,13 +340,15 @@ def build(
             given = _read_plan_file(plan_file, config.deployment.name,
                                     lambda: _project_files(config, store, warnings, walker))
         if given is None:
-            plan, analysis = _plan_in(config, store, warnings, resolve=False, record=True, walker=walker)
+            plan, analysis = _plan_in(config, store, warnings, resolve=_policy(resolve, refresh, offline),
+                                      record=True, walker=walker)
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone
             plan = given
             analysis = analyze(plan, history(store, warnings))
         options = BuildOptions(tag=tag, push=push, output=spec, network=network,  # type: ignore[arg-type]
                                ca_bundle=Path(bundle) if bundle else None, timeout=timeout,
+                               netrc=_index_credentials(config) if plan.get(StepKind.PIP) is not None else None,
                                engine_history=engine_history,
                                predictions=tuple((s.id.value, s.status) for s in analysis.steps))
         project = Path(path)
@@ -240,6 +357,14 @@ def build(
             result = bk.build(plan, project_dir, options, on_event=on_event)
         record_steps(plan, result, store, warnings)
     return result, analysis, _dedupe(warnings)
+
+
+def _index_credentials(config: Config) -> bytes | None:
+    """The user:password pairs the project's pip URLs carry, as a netrc (the plan itself never holds them)."""
+    from builder.deps import resolve_dependencies
+
+    deps = resolve_dependencies(config, use_lock=False)
+    return deps.pip.netrc() if deps.pip is not None else None
 
 
 def _project_files(config: Config, store: Any, warnings: list[Diagnostic], walker: Walker | None) -> FileManifest:

@@ -8,10 +8,14 @@ can smuggle shell syntax, and engines still pass each value as one argv item.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from builder.diagnostics import Diagnostic
+
 Manager = Literal["pip", "apt", "conda"]
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -34,6 +38,26 @@ class PipRequirement:
     hashes: tuple[str, ...] = ()
 
     @property
+    def pinned(self) -> bool:
+        """Whether this requirement names one exact release: ``==1.2.3``, a local path (its files are hashed),
+        an archive URL, or a VCS URL at a full commit hash.  ``latest``, ranges and a VCS branch are not.
+
+        >>> PipRequirement("x", "x @ git+https://h/r.git@main", url="git+https://h/r.git@main").pinned
+        False
+        """
+        if self.local_path is not None:
+            return True
+        if self.url:
+            scheme = self.url.split(":", 1)[0]
+            if "+" not in scheme:
+                return True  # an archive URL names one file
+            path = self.url.split("://", 1)[-1].split("#", 1)[0]
+            ref = path.rsplit("@", 1)[1] if "@" in path.rsplit("/", 1)[-1] else ""
+            return bool(_COMMIT.fullmatch(ref))
+        spec = self.specifier
+        return spec.startswith(("==", "===")) and "," not in spec and "*" not in spec
+
+    @property
     def text(self) -> str:
         """The requirements-file line: ``-e`` prefix and ``--hash`` options included."""
         text = f"-e {self.line}" if self.editable else self.line
@@ -52,6 +76,22 @@ class PipSet:
     source: str = "inline"  # "inline", or the project-relative requirements file path
     locked: bool = False  # True when this set comes from a matching lock file
     no_index: bool = False  # --no-index: only --find-links locations are used
+    #: Global requirements-file options passed through as written, e.g. ``--only-binary :all:``, ``--pre``.
+    options: tuple[str, ...] = ()
+    #: Where each option was written: (option, file, line); for messages only, never hashed.
+    option_sources: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
+    #: Non-fatal findings (e.g. two keys merged into one requirement); never hashed.
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    #: (host, user, password) taken out of index/find-links/requirement URLs: never hashed, printed or
+    #: exported; the build hands them to the pip step as a netrc secret (see :meth:`netrc`).
+    credentials: tuple[tuple[str, str, str], ...] = field(default=(), compare=False, repr=False)
+
+    def netrc(self) -> bytes | None:
+        """The credentials as a netrc file (what pip, uv and git read), or None when there are none."""
+        if not self.credentials:
+            return None
+        lines = [f"machine {host} login {user} password {password}" for host, user, password in self.credentials]
+        return ("\n".join(lines) + "\n").encode("utf-8")
 
     @property
     def local_paths(self) -> tuple[str, ...]:
@@ -73,6 +113,7 @@ class PipSet:
             "find_links": sorted(self.find_links),
             "no_index": self.no_index,
             "locked": self.locked,
+            **({"options": sorted(self.options)} if self.options else {}),
         }
 
     def requirements_txt(self) -> str:
@@ -82,6 +123,7 @@ class PipSet:
             lines.append(f"--index-url {self.index_url}")
         lines.extend(f"--extra-index-url {u}" for u in sorted(self.extra_index_urls))
         lines.extend(f"--find-links {u}" for u in sorted(self.find_links))
+        lines.extend(sorted(self.options))
         lines.extend(r.text for r in sorted(self.requirements, key=lambda r: r.line))
         return "\n".join(lines) + "\n"
 
@@ -160,3 +202,4 @@ class ResolvedDependencies:
     apt: AptSet | None = None
     conda: CondaSet | None = None
     notes: tuple[str, ...] = field(default=())  # e.g. "pip lock is out of date"
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)  # located findings (merged duplicates)

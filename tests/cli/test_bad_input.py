@@ -27,6 +27,7 @@ NO_ENGINE = "unix:///nonexistent/buildkitd.sock"  # a regression past validation
 def _project(root: Path, toml: str = MINIMAL, files: dict[str, str] | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "cerebrium.toml").write_text(toml, encoding="utf-8")
+    (root / "main.py").write_text("print('x')\n", encoding="utf-8")  # the default runtime runs it
     for rel, text in (files or {}).items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text, encoding="utf-8")
@@ -254,7 +255,7 @@ def test_dockerfile_export_never_overwrites_the_users_files(
     assert _run(["dockerfile", str(project), "-o", str(project)]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
     assert (project / name).read_text(encoding="utf-8") == "FROM scratch\n"
-    assert sorted(p.name for p in project.iterdir()) == sorted(["cerebrium.toml", name])  # nothing half-written
+    assert sorted(p.name for p in project.iterdir()) == sorted(["cerebrium.toml", "main.py", name])  # nothing half-written
 
 
 def test_dockerfile_export_rewrites_its_own_output(tmp_path: Path) -> None:

@@ -90,6 +90,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="build this plan (from `builder plan --format json`) instead of planning",
     )
+    parser.add_argument("--resolve", action="store_true",
+                        help="resolve unpinned pip requirements with uv first and install exactly those pins "
+                        "(a resolution is reused for $BUILDER_RESOLVE_TTL seconds, default 3600)")
+    parser.add_argument("--refresh", action="store_true",
+                        help="resolve unpinned pip requirements now, whatever the age of the last resolution")
+    parser.add_argument("--offline", action="store_true",
+                        help="use the last resolution of unpinned pip requirements; never ask the index")
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -126,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
             on_event=writer,
             engine_history=args.engine_history,
             walker=getattr(args, "walker", None),
+            resolve=args.resolve,
+            refresh=args.refresh,
+            offline=args.offline,
         )
     except BuilderError as exc:
         if (

@@ -61,6 +61,7 @@ class ConvertOptions:
 
     network: Network = "host"
     ca_bundle: bool = False
+    netrc: bool = False  # mount the index credentials (a netrc secret) into the pip step
     merge: bool = False
     shared_key_hint: str = "builder"
 
@@ -122,6 +123,11 @@ def _cache_mounts(step: Step) -> list[Mount]:
         Mount(m.target, "cache", cache_id=m.id, sharing=m.sharing)
         for m in getattr(step.inputs, "cache_mounts", ())
     ]
+
+
+#: Where the pip step finds the index credentials (the secret offered under NETRC_SECRET_ID).
+NETRC_PATH = "/root/.netrc"
+NETRC_SECRET_ID = "builder-netrc"
 
 
 def _ca(b: _Build) -> tuple[list[Mount], list[tuple[str, str]]]:
@@ -233,6 +239,9 @@ def convert_pip(state: State, step: Step, b: _Build) -> State:
         mounts.append(Mount("/app", "bind", local.output))
         workdir = "/app"
     ca_mounts, ca_env = _ca(b)
+    if b.options.netrc:  # index credentials: a tmpfs file for this exec only, read by pip, uv and git
+        ca_mounts = [*ca_mounts, Mount(NETRC_PATH, "secret", secret_id=NETRC_SECRET_ID, mode=0o400)]
+        ca_env = [*ca_env, ("NETRC", NETRC_PATH)]
     args = pip_argv(inputs)
     text = (
         "uv pip" if inputs.installer == "uv" else "pip"

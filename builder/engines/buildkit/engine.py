@@ -24,7 +24,7 @@ from builder.engines import BuildOptions, BuildResult, NetworkMode, StepOutcome
 from builder.engines.buildkit.caps import Capabilities
 from builder.engines.buildkit.client import EngineClient, open_engine
 from builder.engines.buildkit.connect import TLSConfig
-from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_plan
+from builder.engines.buildkit.convert import NETRC_SECRET_ID, Converted, ConvertOptions, convert_plan
 from builder.engines.buildkit.export import ExportPlan, plan_export
 from builder.engines.buildkit.image import image_config_bytes
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
@@ -122,6 +122,7 @@ class BuildKitEngine:
             ConvertOptions(
                 network=network,
                 ca_bundle=options.ca_bundle is not None,
+                netrc=options.netrc is not None,
                 merge=merge,
                 shared_key_hint=f"builder-{plan.app}",
             ),
@@ -166,9 +167,10 @@ class BuildKitEngine:
             for name, m in converted.local_dirs
         }
         job = definition_job(converted.definition, config) if export.route == "gateway" else None
+        secrets = {NETRC_SECRET_ID: options.netrc} if options.netrc is not None else {}
         solved = solve_in_session(
             self.client,
-            SessionSpec(dirs, options.ca_bundle, network),
+            SessionSpec(dirs, options.ca_bundle, network, secrets),
             export,
             tracker,
             definition=converted.definition,

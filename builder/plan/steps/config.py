@@ -31,6 +31,7 @@ import json
 from dataclasses import dataclass
 
 from builder.config.model import Config
+from builder.errors import ConfigError
 from builder.plan.context import APP_DIR, CONDA_PREFIX, VENV, PlanContext
 from builder.plan.keys import KEY_SCHEME_VERSION
 from builder.plan.model import StepKind
@@ -68,6 +69,20 @@ class Inputs:
     toml_text: str
 
 
+def _check_default_main(ctx: PlanContext) -> None:
+    """The default runtime runs ``python main.py``: without a shipped main.py the image cannot start (the CLI
+    refuses such a project too)."""
+    if ctx.files().manifest.subset(("main.py",)).entries:
+        return
+    on_disk = (ctx.config.project_dir / "main.py").is_file()
+    raise ConfigError(
+        "main.py is excluded by include/exclude, but the default runtime runs `python main.py`" if on_disk
+        else "main.py does not exist, but the default runtime runs `python main.py`",
+        key_path="cerebrium.deployment.include" if on_disk else "cerebrium.runtime.custom.entrypoint",
+        hint="include main.py" if on_disk else "add main.py, or set [cerebrium.runtime.custom] entrypoint and port",
+    )
+
+
 def inputs(ctx: PlanContext) -> Inputs:
     config = ctx.config
     custom = ctx.dockerfile_mode
@@ -77,6 +92,8 @@ def inputs(ctx: PlanContext) -> Inputs:
         entrypoint: tuple[str, ...] | None = tuple(runtime.entrypoint)
     else:
         entrypoint = None if custom else DEFAULT_ENTRYPOINT
+        if not custom:
+            _check_default_main(ctx)
     python = f"{VENV}/bin/python"
     prepend: tuple[str, ...] = ()
     if not custom:
