@@ -49,10 +49,12 @@ def _project(app: Path) -> Path:
     return app
 
 
-def test_validating_a_project_loads_no_networkx(tmp_path: Path) -> None:
+def test_validating_a_project_loads_no_engine_client(tmp_path: Path) -> None:
+    """validate runs every engine-free check plan makes (so it plans, with networkx), never gRPC."""
     app = _project(tmp_path / "app")
     probe = f"from builder.cli import main\nassert main(['validate', {str(app)!r}]) == 0\n"
-    assert "networkx" not in _loaded_after(probe)
+    loaded = _loaded_after(probe)
+    assert "grpc" not in loaded and "networkx" in loaded
 
 
 def test_planning_orders_steps_with_the_networkx_graph(tmp_path: Path) -> None:

@@ -180,7 +180,7 @@ def test_upgrade_option_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_empty_include_means_the_default_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project(tmp_path, BASE + "include = []\n")
-    code, err, out = run(["plan", "app", "--cache-dir", str(tmp_path / "c"), "--format", "json"], capsys)
+    code, err, out = run(["plan", "app", "--cache-dir", str(tmp_path / "c"), "--format", "json", "--files"], capsys)
     assert code == 0
     files = next(s for s in json.loads(out)["steps"] if s["id"] == "files")
     assert [f[0] for f in files["inputs"]["manifest"]["files"]] == ["main.py"]
