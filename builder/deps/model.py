@@ -16,6 +16,7 @@ from builder.diagnostics import Diagnostic
 
 Manager = Literal["pip", "apt", "conda"]
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_EXACT = re.compile(r"===?[^=,*;\s]+")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -56,6 +57,15 @@ class PipRequirement:
             return bool(_COMMIT.fullmatch(ref))
         spec = self.specifier
         return spec.startswith(("==", "===")) and "," not in spec and "*" not in spec
+
+    @property
+    def exact(self) -> bool:
+        """True when the line names exactly one release by version (``==1.2.3`` / ``===1.2.3``, markers allowed).
+
+        A URL, a path, a range or a wildcard is not exact: the pip step's offline-first
+        install is only sound when every line names its version.
+        """
+        return not (self.url or self.editable or self.local_path) and _EXACT.fullmatch(self.specifier) is not None
 
     @property
     def text(self) -> str:
@@ -102,6 +112,11 @@ class PipSet:
     def is_empty(self) -> bool:
         """True when there is nothing to install."""
         return not self.requirements
+
+    @property
+    def all_pinned(self) -> bool:
+        """True when every requirement is :attr:`~PipRequirement.exact` (and there is one at least)."""
+        return bool(self.requirements) and all(r.exact for r in self.requirements)
 
     def canonical(self) -> dict[str, Any]:
         """Sorted, normalised JSON-able form: the bytes the pip key hashes."""

@@ -24,7 +24,8 @@ from builder.engines import BuildOptions, BuildResult, NetworkMode, StepOutcome
 from builder.engines.buildkit.caps import Capabilities
 from builder.engines.buildkit.client import EngineClient, open_engine
 from builder.engines.buildkit.connect import TLSConfig
-from builder.engines.buildkit.convert import NETRC_SECRET_ID, Converted, ConvertOptions, convert_plan
+from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_plan
+from builder.recipes.tools import NETRC_SECRET_ID
 from builder.engines.buildkit.export import ExportPlan, plan_export
 from builder.engines.buildkit.image import image_config_bytes
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
