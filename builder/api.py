@@ -323,6 +323,8 @@ def build(
     plan_file: str | os.PathLike[str] | None = None,
     on_event: Any = None,
     engine_history: bool = False,
+    tls: Any = None,
+    connect_timeout: float | None = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
@@ -331,7 +333,10 @@ def build(
     defaults to ``$BUILDER_CA_BUNDLE``.  ``engine_history`` also records the build in
     the engine's build history (see :class:`builder.engines.BuildOptions`).  Raises EngineUnavailable (no engine),
     SolveFailed (a step failed: ``exc.failure`` has the step, command and log
-    tail) or EngineUnsupported (an option the engine cannot honour).
+    tail) or EngineUnsupported (an option the engine cannot honour).  ``tls`` (a
+    :class:`builder.engines.buildkit.tls.TLSConfig`) is how to reach a TCP engine (default: from
+    ``BUILDKIT_TLS_*`` / ``DOCKER_CERT_PATH``; ``TLSConfig(insecure=True)`` for plain TCP);
+    ``connect_timeout`` bounds the connect and TLS handshake (default 10 s).
 
     >>> # result, analysis, _ = build("fixtures/apps/minimal", tag="minimal:dev", on_event=print)
     >>> # [m.step for m in result.mismatches]  →  []
@@ -347,7 +352,7 @@ def build(
     given = _read_plan_file(plan_file, config.deployment.name) if plan_file is not None else None
     warnings: list[Diagnostic] = list(config_warnings)
     # Connecting and probing the engine is a few network round trips: they overlap planning.
-    with _EngineConnection(engine) as connecting, _opened_cache(cache_dir, warnings) as store:
+    with _EngineConnection(engine, tls, connect_timeout) as connecting, _opened_cache(cache_dir, warnings) as store:
         if given is None:
             plan, analysis = _plan_in(config, store, warnings, resolve=False, record=True)
             warnings.extend(plan.notes)
@@ -363,7 +368,7 @@ def build(
         with connecting.engine() as bk:
             result = bk.build(plan, project_dir, options, on_event=on_event)
         _record_steps(plan, result, store, warnings)
-    _note_hint(engine, cache_dir, config)
+    _note_hint(engine, cache_dir, config, tls)
     return result, analysis, _dedupe(warnings)
 
 
@@ -390,7 +395,7 @@ _hint_sink: Any = None
 _PREPARED_FRESH_S = 10.0
 
 
-def prepare(engine: str | None, cache_dir: str | None) -> None:
+def prepare(engine: str | None, cache_dir: str | None, tls: Mapping[str, Any] | None = None) -> None:
     """Connect to ``engine`` (detecting its capabilities) and open the cache at ``cache_dir`` ahead of a build.
 
     Used by the warm server while it waits for the next command; ``build`` uses
@@ -403,7 +408,7 @@ def prepare(engine: str | None, cache_dir: str | None) -> None:
         with suppress(Exception):
             from builder.engines.buildkit import BuildKitEngine
 
-            connected = BuildKitEngine.connect(engine)
+            connected = BuildKitEngine.connect(engine, tls=_tls_from_hint(tls))
             connected.client.capabilities
             _prepared.engine = (engine, connected, time.monotonic())
     if cache_dir:
@@ -413,12 +418,12 @@ def prepare(engine: str | None, cache_dir: str | None) -> None:
             _prepared.store = (cache_dir, cache_pkg.open_cache(cache_dir))
 
 
-def prepare_in_background(engine: str | None, cache_dir: str | None) -> None:
+def prepare_in_background(engine: str | None, cache_dir: str | None, tls: Mapping[str, Any] | None = None) -> None:
     """``prepare`` in a thread, so a command that arrives meanwhile starts at once (and waits only if it
     needs the engine or the cache)."""
     import threading
 
-    thread = threading.Thread(target=prepare, args=(engine, cache_dir), name="builder-prepare", daemon=True)
+    thread = threading.Thread(target=prepare, args=(engine, cache_dir, tls), name="builder-prepare", daemon=True)
     _prepared.pending = thread
     thread.start()
 
@@ -434,7 +439,31 @@ def _explicit_engine(address: str | None) -> str | None:
     return str(found[0]) if len(found) == 1 else None
 
 
-def _take_prepared_engine(address: str | None) -> Any:
+def _tls_from_hint(value: Mapping[str, Any] | None) -> Any:
+    """The TLSConfig a hint's ``tls`` entry (``TLSConfig.to_json``) describes, or None."""
+    if not value:
+        return None
+    from builder.engines.buildkit.tls import TLSConfig
+
+    def path(key: str) -> Path | None:
+        return Path(value[key]) if isinstance(value.get(key), str) else None
+
+    name = value.get("server_name")
+    return TLSConfig(ca=path("ca"), cert=path("cert"), key=path("key"),
+                     server_name=name if isinstance(name, str) else None, insecure=value.get("insecure") is True)
+
+
+def _same_tls(engine: Any, address: str | None, tls: Any) -> bool:
+    """True when the prepared engine was reached with the TLS settings this build would use."""
+    try:
+        from builder.engines.buildkit.tls import resolve_tls
+
+        return bool(resolve_tls(engine.client.address, tls, os.environ) == engine.client.tls)
+    except Exception:  # noqa: BLE001 - unresolvable settings: let the real connect report them
+        return False
+
+
+def _take_prepared_engine(address: str | None, tls: Any = None) -> Any:
     """The prepared engine when it is the one this build asks for (and still answers), else None."""
     import time
 
@@ -443,7 +472,7 @@ def _take_prepared_engine(address: str | None) -> Any:
     if held is None:
         return None
     wanted, engine, made = held
-    if _explicit_engine(address) != wanted:
+    if _explicit_engine(address) != wanted or not _same_tls(engine, address, tls):
         engine.close()
         return None
     if time.monotonic() - made > _PREPARED_FRESH_S:
@@ -464,7 +493,8 @@ def _resolved_cache_root(cache_dir: str | os.PathLike[str] | None) -> str | None
         return None
 
 
-def _note_hint(engine: str | None, cache_dir: str | os.PathLike[str] | None, config: Config) -> None:
+def _note_hint(engine: str | None, cache_dir: str | os.PathLike[str] | None, config: Config,
+               tls: Any = None) -> None:
     """Tell the warm server what the next build will likely use: engine, cache, project and file rules."""
     if _hint_sink is None:
         return
@@ -472,7 +502,8 @@ def _note_hint(engine: str | None, cache_dir: str | os.PathLike[str] | None, con
         rules = file_rules(config)
         _hint_sink({"engine": _explicit_engine(engine), "cache_dir": _resolved_cache_root(cache_dir),
                     "project": str(Path(config.project_dir).resolve()),
-                    "rules": [list(rules.include), list(rules.exclude), list(rules.always_exclude)]})
+                    "rules": [list(rules.include), list(rules.exclude), list(rules.always_exclude)],
+                    "tls": tls.to_json() if tls is not None else None})
 
 
 class _EngineConnection:
@@ -483,10 +514,12 @@ class _EngineConnection:
     closed as soon as it is made.
     """
 
-    def __init__(self, address: str | None) -> None:
+    def __init__(self, address: str | None, tls: Any = None, connect_timeout: float | None = None) -> None:
         import threading
 
         self._address = address
+        self._tls = tls
+        self._connect_timeout = connect_timeout
         self._lock = threading.Lock()
         self._result: Any = None
         self._error: BaseException | None = None
@@ -495,7 +528,7 @@ class _EngineConnection:
         self._thread = threading.Thread(target=self._connect, name="builder-connect", daemon=True)
 
     def __enter__(self) -> _EngineConnection:
-        ready = _take_prepared_engine(self._address)
+        ready = _take_prepared_engine(self._address, self._tls)
         if ready is not None:
             self._result = ready
         else:
@@ -513,7 +546,7 @@ class _EngineConnection:
         from builder.engines.buildkit import BuildKitEngine
 
         try:
-            engine = BuildKitEngine.connect(self._address)
+            engine = BuildKitEngine.connect(self._address, tls=self._tls, connect_timeout=self._connect_timeout)
         except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by engine()
             self._error = exc
             return

@@ -396,7 +396,7 @@ def run_spare(sock: socket.socket, hint_file: str) -> int:
     if isinstance(hint, dict):
         from builder import api
 
-        api.prepare_in_background(hint.get("engine") or None, hint.get("cache_dir") or None)
+        api.prepare_in_background(hint.get("engine") or None, hint.get("cache_dir") or None, hint.get("tls") or None)
         preparing = api._prepared.pending
         prewalk.start(hint, idle)
     prefault.start(idle, after=preparing)

@@ -46,6 +46,7 @@ def run_build(
     result, _, _ = build(
         app,
         engine=target.address,
+        tls=target.tls,
         cache_dir=cache,
         ca_bundle=CA,
         on_event=events.append,
@@ -250,6 +251,7 @@ def test_timeout_cancels_the_solve(
         build(
             app_build_basic,
             engine=engine_target.address,
+            tls=engine_target.tls,
             cache_dir=tmp_path / "cache",
             ca_bundle=CA,
             timeout=20,

@@ -20,7 +20,7 @@ from builder.cli.errors import EXIT_OK
 if TYPE_CHECKING:  # the engine modules (grpc, protobuf) load only when a command talks to an engine
     from builder.engines.buildkit.caps import Capabilities
     from builder.engines.buildkit.client import EngineClient, EngineInfo
-    from builder.engines.buildkit.connect import TLSConfig
+    from builder.engines.buildkit.tls import TLSConfig
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,30 +30,52 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine",
         metavar="ADDR",
         default=None,
-        help="BuildKit address: unix:///path, tcp://host:port, docker:// or docker:///path/to/docker.sock "
-        "(default: $BUILDKIT_HOST, else auto-detect)",
+        help="BuildKit address: unix:///path, tcp://host:port (buildkitd), docker://, "
+        "docker:///path/to/docker.sock or docker+tcp://host:port (dockerd) (default: $BUILDKIT_HOST, else auto-detect)",
     )
-    group.add_argument("--tls-ca", type=Path, default=None, metavar="FILE", help="CA certificate for tcp://")
-    group.add_argument("--tls-cert", type=Path, default=None, metavar="FILE", help="client certificate for tcp://")
-    group.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="client key for tcp://")
-    group.add_argument("--tls-server-name", default=None, metavar="NAME", help="server name to verify for tcp://")
+    tcp = "for TCP engines (default: $BUILDKIT_TLS_{}, or $DOCKER_CERT_PATH/{} for dockerd)"
+    group.add_argument("--tls-ca", type=Path, default=None, metavar="FILE",
+                       help="CA certificate that signed the engine's certificate " + tcp.format("CA", "ca.pem"))
+    group.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
+                       help="client certificate " + tcp.format("CERT", "cert.pem"))
+    group.add_argument("--tls-key", type=Path, default=None, metavar="FILE",
+                       help="client private key " + tcp.format("KEY", "key.pem"))
+    group.add_argument("--tls-server-name", default=None, metavar="NAME",
+                       help="name the engine's certificate must carry, when not the host of the address")
+    group.add_argument("--insecure", action="store_true",
+                       help="allow a TCP engine without TLS (everything sent, project files included, is cleartext)")
+    group.add_argument("--connect-timeout", type=_seconds, default=None, metavar="SECONDS",
+                       help="seconds for the connect and for the TLS handshake each "
+                       "(default: $BUILDER_CONNECT_TIMEOUT, else 10)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in (0, 3600)")
+    return value
 
 
 def tls_from_args(args: argparse.Namespace) -> TLSConfig | None:
-    """The TLS settings the flags ask for, or None."""
+    """The TLS settings the flags ask for (``--insecure``: plain TCP), or None to use the environment's."""
     values = (args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)
-    if all(v is None for v in values):
+    insecure = bool(getattr(args, "insecure", False))
+    if all(v is None for v in values) and not insecure:
         return None
-    from builder.engines.buildkit.connect import TLSConfig
+    from builder.engines.buildkit.tls import TLSConfig
 
-    return TLSConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key, server_name=args.tls_server_name)
+    return TLSConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key, server_name=args.tls_server_name,
+                     insecure=insecure)
 
 
 def open_engine_from_args(args: argparse.Namespace) -> EngineClient:
     """Connect to the engine the flags (or the environment) name."""
     from builder.engines.buildkit.client import open_engine
 
-    return open_engine(args.engine, tls=tls_from_args(args))
+    return open_engine(args.engine, tls=tls_from_args(args), connect_timeout=args.connect_timeout)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
