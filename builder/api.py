@@ -104,6 +104,10 @@ class _SafeHistory:
     def record_plan(self, app: str, plan_json: Mapping[str, Any]) -> None:
         self._call("record_plan", None, app, plan_json)
 
+    def pruned(self, key: str) -> str | None:
+        value = self._call("pruned", None, key) if hasattr(self._inner, "pruned") else None
+        return value if isinstance(value, str) else None
+
 
 class _SafeStats:
     """A StatSource wrapper: a failing stat cache means "re-read the files", not a crash."""

@@ -91,6 +91,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_engine_arguments(info)
     info.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     info.set_defaults(func=run_info)
+    du = actions.add_parser(
+        "du",
+        help="show how much disk the engine's build cache holds",
+        description="The engine's build cache (BuildKit DiskUsage): total and reclaimable bytes (as `docker system "
+        "df` counts them), bytes by record type, and the largest records with the builder step that made them "
+        "when builder can tell.",
+    )
+    add_engine_arguments(du)
+    du.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    du.add_argument("--top", type=int, default=10, metavar="N", help="how many of the largest records (default 10)")
+    du.set_defaults(func=run_du)
+    pr = actions.add_parser(
+        "prune",
+        help="free the engine's build cache",
+        description="Free build cache on the engine (BuildKit Prune), printing each record as it is freed. The "
+        "step cache then forgets the steps whose layers may be gone, so the next plan predicts them as misses "
+        "(\"the engine pruned it\").",
+    )
+    add_engine_arguments(pr)
+    pr.add_argument("--keep-storage", default="0", metavar="SIZE",
+                    help="keep this much cache, e.g. 10GB (default 0: free what the other options allow)")
+    pr.add_argument("--older-than", default=None, metavar="DURATION",
+                    help="only free records unused for this long, e.g. 24h, 7d")
+    pr.add_argument("--all", action="store_true",
+                    help="also free records still referenced (internal and frontend records, source snapshots)")
+    pr.add_argument("--cache-dir", default=None, help="builder's step cache to update (default: as `build`)")
+    pr.set_defaults(func=run_prune)
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -103,6 +130,81 @@ def run_info(args: argparse.Namespace) -> int:
         for line in render_info(details):
             output.out(line)
     return EXIT_OK
+
+
+def run_du(args: argparse.Namespace) -> int:
+    """Print the engine's build cache usage."""
+    from builder.engines.buildkit.housekeeping import disk_usage, human
+
+    with open_engine_from_args(args) as engine:
+        usage = disk_usage(engine)
+    if args.format == "json":
+        output.print_json(usage.to_json(args.top))
+        return EXIT_OK
+    output.out(f"total:       {human(usage.total)} ({usage.total} bytes, {len(usage.records)} records)")
+    output.out(f"reclaimable: {human(usage.reclaimable)} ({usage.reclaimable} bytes)")
+    output.out("by type:")
+    for kind, (count, size) in usage.by_type().items():
+        output.out(f"  {kind:<18} {count:>5}  {human(size):>9}")
+    output.out("largest:")
+    for r in usage.largest(args.top):
+        where = f"[{r.step}]" if r.step else "-"
+        text = " ".join(r.description.split())[:70]
+        output.out(f"  {human(r.size):>9}  {r.record_type:<16} {where:<11} {text}")
+    return EXIT_OK
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    """Prune the engine's build cache, then forget the steps it may have freed."""
+    from builder.engines.buildkit.housekeeping import PruneOptions, human, newest_use, parse_duration, parse_size
+    from builder.errors import ConfigError
+
+    try:
+        keep = parse_size(args.keep_storage)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key_path="--keep-storage") from exc
+    try:
+        older = parse_duration(args.older_than) if args.older_than else 0.0
+    except ValueError as exc:
+        raise ConfigError(str(exc), key_path="--older-than") from exc
+    options = PruneOptions(keep_bytes=keep, older_than_s=older, all=args.all)
+    from builder.engines.buildkit.housekeeping import prune
+
+    with open_engine_from_args(args) as engine:
+        described = engine.capabilities.describe()
+        # dockerd keeps pulled base images in its image store, which a build-cache prune never frees
+        keep_kinds = ("base",) if engine.kind == "dockerd" else ()
+        freed = prune(engine, options, on_record=lambda r: output.out(
+            f"freed {human(r.size):>9}  {r.record_type:<16} {' '.join(r.description.split())[:70]}"))
+        where = str(engine.address)
+    total = sum(r.size for r in freed)
+    everything = options.all and keep == 0 and older == 0
+    forgotten = _forget_pruned(args.cache_dir, described, where, everything, newest_use(freed) if freed else None,
+                               keep_kinds)
+    output.out(f"total freed: {human(total)} ({total} bytes, {len(freed)} records); "
+               f"{forgotten} recorded steps will rebuild")
+    return EXIT_OK
+
+
+def _forget_pruned(cache_dir: str | None, engine: str, where: str, everything: bool, newest: float | None,
+                   keep_kinds: tuple[str, ...] = ()) -> int:
+    """Mark the step records of this engine whose layers the prune may have freed; return how many.
+
+    Records carry the engine's description (``dockerd 26.1.5 (BuildKit …)``), not its address, so
+    a prune also forgets steps built on another engine of the same version: a miss predicted
+    too often, never a hit that is not there.
+    """
+    if not everything and newest is None:
+        return 0
+    import cache as cache_pkg
+
+    with cache_pkg.open_cache(cache_dir) as store:
+        steps = store.steps
+        gone = [r.key for r in steps.ls() if r.engine == engine and r.kind not in keep_kinds
+                and (everything or (newest is not None and r.last_used_at <= newest + 1.0))]
+        for key in gone:
+            steps.mark_pruned(key, f"`builder engine prune` on {where}")
+    return len(gone)
 
 
 def render_info(info: EngineInfo) -> list[str]:
