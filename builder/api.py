@@ -459,10 +459,14 @@ def _tls_from_hint(value: Mapping[str, Any] | None) -> Any:
 
 def _same_tls(engine: Any, address: str | None, tls: Any) -> bool:
     """True when the prepared engine was reached with the TLS settings this build would use."""
+    held = getattr(engine.client, "tls", None)
+    where = getattr(engine.client, "address", None)
+    if where is None or getattr(where, "host", None) is None:  # a unix socket: TLS plays no part
+        return tls is None and held is None
     try:
         from builder.engines.buildkit.tls import resolve_tls
 
-        return bool(resolve_tls(engine.client.address, tls, os.environ) == engine.client.tls)
+        return bool(resolve_tls(where, tls, os.environ) == held)
     except Exception:  # noqa: BLE001 - unresolvable settings: let the real connect report them
         return False
 
@@ -507,7 +511,7 @@ def _note_hint(engine: str | None, cache_dir: str | os.PathLike[str] | None, con
         _hint_sink({"engine": _explicit_engine(engine), "cache_dir": _resolved_cache_root(cache_dir),
                     "project": str(Path(config.project_dir).resolve()),
                     "rules": [list(rules.include), list(rules.exclude), list(rules.always_exclude)],
-                    "tls": tls.to_json() if tls is not None else None})
+                    **({"tls": tls.to_json()} if tls is not None else {})})
 
 
 class _EngineConnection:

@@ -43,7 +43,7 @@ class FakeEngine:
 def made(monkeypatch: pytest.MonkeyPatch) -> list[FakeEngine]:
     engines: list[FakeEngine] = []
 
-    def connect(cls: object, address: str | None) -> FakeEngine:
+    def connect(cls: object, address: str | None, **_connection: object) -> FakeEngine:
         engines.append(FakeEngine(address or ""))
         return engines[-1]
 

@@ -329,7 +329,7 @@ def test_capability_dependent_request_shapes(
     from builder.engines.buildkit import BuildKitEngine
 
     plan = plan_project(app_build_basic, record=False)[0]
-    with BuildKitEngine.connect(engine_target.address) as engine:
+    with BuildKitEngine.connect(engine_target.address, env=engine_target.env) as engine:
         caps = engine.client.capabilities
         converted, export, config, network = engine.prepare(
             plan, BuildOptions(tag="x:y")
@@ -365,7 +365,7 @@ def test_leaving_the_event_iterator_cancels_the_build(
     )
     plan = plan_project(app_build_basic, record=False)[0]
     seen = []
-    with BuildKitEngine.connect(engine_target.address) as engine:
+    with BuildKitEngine.connect(engine_target.address, env=engine_target.env) as engine:
         events = engine.iter_build(
             plan, app_build_basic, BuildOptions(ca_bundle=Path(CA))
         )
@@ -412,7 +412,7 @@ def test_tag_and_tarball_in_one_build_where_the_engine_allows(
 ) -> None:
     from builder.engines.buildkit.client import open_engine
 
-    with open_engine(engine_target.address) as client:
+    with open_engine(engine_target.address, env=engine_target.env) as client:
         multiple = client.capabilities.exporters_list_field
     tag = f"builder-test/multi:{uuid.uuid4().hex[:8]}"
     out = tmp_path / "rootfs.tar"
