@@ -114,3 +114,14 @@ def test_cli_engine_info_unreachable_exits_4(tmp_path: Path, capsys: pytest.Capt
     err = capsys.readouterr().err
     assert code == 4
     assert "none.sock" in err and "hint:" in err
+
+
+def test_disk_usage_and_a_prune_that_matches_nothing_work_on_every_engine(engine: EngineClient) -> None:
+    # Shared engines: only a prune whose filter matches no record is safe here (test_remote_engine prunes for real).
+    from builder.engines.buildkit.housekeeping import PruneOptions, disk_usage, prune
+
+    before = disk_usage(engine)
+    assert before.total >= before.reclaimable >= 0
+    assert sum(size for _, size in before.by_type().values()) == before.total
+    freed = prune(engine, PruneOptions(all=True, filters=(f"id==builder-no-such-record-{uuid.uuid4().hex}",)))
+    assert freed == []

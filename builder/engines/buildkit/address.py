@@ -33,7 +33,7 @@ BUILDKITD_DEFAULT_SOCKET = "/run/buildkit/buildkitd.sock"
 DOCKER_DEFAULT_SOCKET = "/var/run/docker.sock"
 
 START_HINT = (
-    "start a local engine with `scripts/engine-up` (then `export BUILDKIT_HOST=...` as it prints), "
+    "start a local engine with `scripts/engine-up` (then export the BUILDKIT_HOST=... line it prints), "
     "or point --engine / BUILDKIT_HOST at a running buildkitd or dockerd"
 )
 

@@ -111,18 +111,22 @@ def disk_usage(client: EngineClient) -> DiskUsage:
 
 @dataclass(frozen=True, slots=True)
 class PruneOptions:
-    """What ``builder engine prune`` frees: ``keep_bytes`` to keep, records unused for ``older_than_s``, ``all``."""
+    """What ``builder engine prune`` frees: ``keep_bytes`` to keep, records unused for ``older_than_s``, ``all``.
+
+    ``filters`` are BuildKit's prune filters (``id==…``, ``type==regular``, …), all of which must match.
+    """
 
     keep_bytes: int = 0
     older_than_s: float = 0.0
     all: bool = False
+    filters: tuple[str, ...] = ()
 
 
 def prune(client: EngineClient, options: PruneOptions,
           on_record: Callable[[UsageRecord], None] = lambda r: None) -> list[UsageRecord]:
     """Free build cache (``Control/Prune``), calling ``on_record`` for each record as it goes; return them."""
     request = control_pb2.PruneRequest(all=options.all, keepBytes=options.keep_bytes,
-                                       keepDuration=int(options.older_than_s * 1e9))
+                                       keepDuration=int(options.older_than_s * 1e9), filter=list(options.filters))
     freed: list[UsageRecord] = []
     with engine_errors(str(client.address), "Prune"):
         for r in client.control.Prune(request, timeout=3600):
