@@ -119,25 +119,55 @@ def test_cli_exit_4_and_tcp_without_tls_is_refused(remote: EngineTarget, tmp_pat
     assert "certificate was rejected" in capsys.readouterr().err
 
 
-def test_verify_over_the_remote_engine_cleans_up_after_sigterm(remote: EngineTarget, app_slow_start: Path,
-                                                                tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def slow_image(remote: EngineTarget, app_slow_start_module: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     tag = f"builder-remote-slow:{uuid.uuid4().hex[:8]}"
-    build(app_slow_start, engine=remote.address, tls=remote.tls, tag=tag, cache_dir=tmp_path / "c", ca_bundle=CA)
+    build(app_slow_start_module, engine=remote.address, tls=remote.tls, tag=tag,
+          cache_dir=tmp_path_factory.mktemp("c"), ca_bundle=CA)
+    return tag
+
+
+@pytest.fixture(scope="module")
+def app_slow_start_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import shutil
+
+    dest = tmp_path_factory.mktemp("apps") / "slow_start"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures" / "apps" / "slow-start", dest)
+    return dest
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["in-process", "served"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_verify_over_the_remote_engine_cleans_up_after_a_signal(remote: EngineTarget, slow_image: str,
+                                                                app_slow_start_module: Path, tmp_path: Path,
+                                                                served: bool, signum: int) -> None:
     docker = docker_for_engine(remote.address, env=remote.env)
-    env = {**os.environ, **remote.env}
-    env.pop("BUILDER_VERIFY_TIMEOUT", None)
-    child = subprocess.Popen([sys.executable, "-m", "builder", "verify", str(app_slow_start), "--tag", tag],
-                             env={**env, "BUILDER_SERVER": "off"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {k: v for k, v in {**os.environ, **remote.env}.items()
+           if not k.startswith("BUILDER_SERVER") and k != "BUILDER_VERIFY_TIMEOUT"}
+    if served:
+        server_dir = tmp_path / "srv"
+        server_dir.mkdir(mode=0o700)
+        env.update(BUILDER_SERVER="auto", BUILDER_SERVER_DIR=str(server_dir))
+        started = subprocess.run([sys.executable, "-m", "builder", "server", "start"], env=env, capture_output=True,
+                                 text=True, check=False, timeout=60)
+        assert started.returncode == 0, started.stderr
+    else:
+        env["BUILDER_SERVER"] = "off"
+    child = subprocess.Popen([sys.executable, "-m", "builder", "verify", str(app_slow_start_module),
+                              "--tag", slow_image], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
         while not _verify_containers(docker) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert _verify_containers(docker), "the verification container never started"
-        child.send_signal(signal.SIGTERM)
+        child.send_signal(signum)
         child.wait(timeout=30)
     finally:
         child.kill()
         child.wait()
+        if served:
+            subprocess.run([sys.executable, "-m", "builder", "server", "stop"], env=env, capture_output=True,
+                           check=False, timeout=60)
     assert child.returncode != 0
     assert _verify_containers(docker) == []
 
