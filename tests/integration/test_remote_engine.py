@@ -79,6 +79,32 @@ def test_wrong_ca_is_a_clear_error(remote: EngineTarget, tmp_path: Path) -> None
     assert seconds < TIMEOUT
 
 
+def test_a_certificate_for_another_host_is_a_clear_error(remote: EngineTarget) -> None:
+    assert remote.tls is not None
+    tls = TLSConfig(ca=remote.tls.ca, cert=remote.tls.cert, key=remote.tls.key, server_name="build-2.example")
+    error, seconds = _failure(remote.address, tls)
+    assert "certificate was rejected" in error.message and "build-2.example" in error.message
+    assert seconds < TIMEOUT
+
+
+def test_plain_http_port_is_a_clear_error(remote: EngineTarget) -> None:
+    import http.server
+    import threading
+
+    assert remote.tls is not None
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = f"docker+tcp://127.0.0.1:{server.server_address[1]}"
+        error, seconds = _failure(address, remote.tls)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "did not answer with TLS" in error.message and address in error.message
+    assert "plain-HTTP" in (error.hint or "")
+    assert seconds < TIMEOUT
+
+
 def test_no_client_certificate_is_a_clear_error(remote: EngineTarget) -> None:
     assert remote.tls is not None
     error, seconds = _failure(remote.address, TLSConfig(ca=remote.tls.ca))
@@ -176,8 +202,7 @@ def _verify_containers(docker: DockerAPI) -> list[str]:
     return [c["Id"] for c in docker.list_containers(label=VERIFY_LABEL)]
 
 
-def test_engine_du_matches_docker_system_df(remote: EngineTarget, engine_env: dict[str, str]) -> None:
-    del engine_env
+def test_engine_du_matches_docker_system_df(remote: EngineTarget) -> None:
     with open_engine(remote.address, env=remote.env) as engine:
         usage = disk_usage(engine)
     env = {**os.environ, **remote.env}
