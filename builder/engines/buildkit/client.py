@@ -33,9 +33,9 @@ from builder.engines.buildkit.connect import (
     open_upgraded,
     ping_docker,
 )
-from builder.engines.buildkit.tls import DEFAULT_CONNECT_TIMEOUT, TLSConfig, open_tls, resolve_tls
 from builder.engines.buildkit.errors import engine_errors, map_rpc_error
-from builder.errors import EngineError, EngineUnavailable
+from builder.engines.buildkit.tls import DEFAULT_CONNECT_TIMEOUT, TLSConfig, open_tls, resolve_tls
+from builder.errors import ConfigError, EngineError, EngineUnavailable
 
 _PROBE_TIMEOUT = 5.0
 
@@ -248,7 +248,7 @@ def _connect_one(address: EngineAddress, tls: TLSConfig | None, timeout: float) 
     channel, relay = make_channel(address, tls=tls, timeout=timeout)
     client = EngineClient(address, kind, channel, relay, tls=tls, connect_timeout=timeout)
     try:
-        _probe(client, timeout)
+        _probe(client, timeout if address.host is not None else _PROBE_TIMEOUT)
     except grpc.RpcError as exc:
         relay_errors = list(relay.errors) if relay is not None else []
         client.close()
@@ -276,8 +276,6 @@ def connect_timeout_from_env(env: Mapping[str, str]) -> float:
     except ValueError:
         value = -1.0
     if not 0 < value < 3600:
-        from builder.errors import ConfigError
-
         raise ConfigError(f"{CONNECT_TIMEOUT_ENV}={text!r} is not a number of seconds in (0, 3600)",
                           key_path=CONNECT_TIMEOUT_ENV)
     return value
