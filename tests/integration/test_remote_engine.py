@@ -226,6 +226,11 @@ def test_prune_then_plan_predicts_misses_and_build_builds(remote: EngineTarget, 
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in remote.env.items():
         monkeypatch.setenv(key, value)
+    # Layers that tagged images hold outlive a build-cache prune on dockerd: drop the images earlier
+    # tests tagged on this private engine, so the prune can free every layer of the app.
+    docker = docker_for_engine(remote.address, env=remote.env)
+    for image in docker.list_images(label="ai.cerebrium.app"):
+        docker.request("DELETE", f"/images/{image['Id']}", query={"force": "1"})
     cache = str(tmp_path / "cache")
     build(app_build_basic, engine=remote.address, tls=remote.tls, cache_dir=cache, ca_bundle=CA)
     assert main(["engine", "prune", "--keep-storage", "0", "--all", "--cache-dir", cache]) == 0

@@ -156,7 +156,14 @@ def run_du(args: argparse.Namespace) -> int:
 
 def run_prune(args: argparse.Namespace) -> int:
     """Prune the engine's build cache, then forget the steps it may have freed."""
-    from builder.engines.buildkit.housekeeping import PruneOptions, human, newest_use, parse_duration, parse_size
+    from builder.engines.buildkit.housekeeping import (
+        PruneOptions,
+        disk_usage,
+        human,
+        newest_use,
+        parse_duration,
+        parse_size,
+    )
     from builder.errors import ConfigError
 
     try:
@@ -177,12 +184,16 @@ def run_prune(args: argparse.Namespace) -> int:
         freed = prune(engine, options, on_record=lambda r: output.out(
             f"freed {human(r.size):>9}  {r.record_type:<16} {' '.join(r.description.split())[:70]}"))
         where = str(engine.address)
+        held = sum(1 for r in disk_usage(engine).records if r.shared)
     total = sum(r.size for r in freed)
     everything = options.all and keep == 0 and older == 0
     forgotten = _forget_pruned(args.cache_dir, described, where, everything, newest_use(freed) if freed else None,
                                keep_kinds)
     output.out(f"total freed: {human(total)} ({total} bytes, {len(freed)} records); "
                f"{forgotten} recorded steps will rebuild")
+    if held:
+        output.warn(f"{held} cache records are still held by images on the engine: a step whose layer one of "
+                    "them holds may still build as cached (remove those images to free it)")
     return EXIT_OK
 
 
