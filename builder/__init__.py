@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         diff_plans,
         make_plan,
     )
+    from builder.engines.buildkit.tls import TLSConfig
     from builder.verify import VerifyResult, VerifySettings, verify_image
 
 # Public name -> the module that defines it (imported on first access).
@@ -68,6 +69,7 @@ _EXPORTS: dict[str, str] = {
         "builder.plan",
     ),
     **dict.fromkeys(("VerifyResult", "VerifySettings", "verify_image"), "builder.verify"),
+    "TLSConfig": "builder.engines.buildkit.tls",
 }
 
 __all__ = [
@@ -96,6 +98,7 @@ __all__ = [
     "StepKind",
     "StepRef",
     "StepStatus",
+    "TLSConfig",
     "VerifyFailed",
     "VerifyResult",
     "VerifySettings",

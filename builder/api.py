@@ -309,6 +309,8 @@ def build(
     resolve: bool = False,
     refresh: bool = False,
     offline: bool = False,
+    tls: Any = None,
+    connect_timeout: float | None = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
@@ -319,7 +321,10 @@ def build(
     :func:`plan_project`.  ``resolve`` / ``refresh`` / ``offline`` pin unpinned pip specs first, as for
     :func:`plan_project`.  Raises EngineUnavailable (no engine),
     SolveFailed (a step failed: ``exc.failure`` has the step, command and log
-    tail) or EngineUnsupported (an option the engine cannot honour).
+    tail) or EngineUnsupported (an option the engine cannot honour).  ``tls`` (a
+    :class:`builder.engines.buildkit.tls.TLSConfig`) is how to reach a TCP engine (default: from
+    ``BUILDKIT_TLS_*`` / ``DOCKER_CERT_PATH``; ``TLSConfig(insecure=True)`` for plain TCP);
+    ``connect_timeout`` bounds the connect and TLS handshake (default 10 s).
 
     >>> # result, analysis, _ = build("fixtures/apps/minimal", tag="minimal:dev", on_event=print)
     >>> # [m.step for m in result.mismatches]  →  []
@@ -334,7 +339,7 @@ def build(
     config, config_warnings = load_plan_config(path)
     warnings: list[Diagnostic] = list(config_warnings)
     # Connecting and probing the engine is a few network round trips: they overlap planning.
-    with EngineConnection(engine) as connecting, opened_cache(cache_dir, warnings) as store:
+    with EngineConnection(engine, tls, connect_timeout) as connecting, opened_cache(cache_dir, warnings) as store:
         given = None
         if plan_file is not None:  # a summary-only files step is completed from the project (digest checked)
             given = _read_plan_file(plan_file, config.deployment.name,

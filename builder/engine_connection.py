@@ -38,8 +38,10 @@ class EngineConnection:
     closed as soon as it is made.
     """
 
-    def __init__(self, address: str | None) -> None:
+    def __init__(self, address: str | None, tls: Any = None, connect_timeout: float | None = None) -> None:
         self._address = address
+        self._tls = tls
+        self._connect_timeout = connect_timeout
         self._lock = threading.Lock()
         self._result: Any = None
         self._error: BaseException | None = None
@@ -66,7 +68,7 @@ class EngineConnection:
         from builder.engines.buildkit import BuildKitEngine
 
         try:
-            engine = BuildKitEngine.connect(self._address)
+            engine = BuildKitEngine.connect(self._address, tls=self._tls, connect_timeout=self._connect_timeout)
         except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by engine()
             self._error = exc
             return

@@ -69,6 +69,11 @@ class SafeHistory:
         """Append a plan to ``app``'s history (nothing when the cache failed)."""
         self._call("record_plan", None, app, plan_json)
 
+    def pruned(self, key: str) -> str | None:
+        """Why the engine no longer holds the step ``key`` (``builder engine prune`` freed it), else None."""
+        value = self._call("pruned", None, key) if hasattr(self._inner, "pruned") else None
+        return value if isinstance(value, str) else None
+
 
 class SafeStats:
     """A StatSource wrapper: a failing stat cache means "re-read the files", not a crash."""

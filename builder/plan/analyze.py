@@ -93,7 +93,7 @@ def analyze(plan: Plan, history: StepHistory | None) -> Analysis:
         if hit:
             statuses.append(StepStatus(step.id, "hit", "cached", 0.0))
         else:
-            reason = _reason(step, diff, plan.app)
+            reason = _pruned(history, step.key) or _reason(step, diff, plan.app)
             statuses.append(StepStatus(step.id, "miss", reason, _estimate(step, diff, history)))
     config_only = (diff is not None and diff.config_only
                    and [s.id for s in statuses if s.status == "miss"] == [StepKind.CONFIG])
@@ -117,6 +117,13 @@ def _no_layer(status: StepStatus) -> StepStatus:
     reason = status.reason.removeprefix("config: ")
     return StepStatus(status.id, status.status, f"no layer rebuild: image config only ({reason})",
                       status.estimated_seconds)
+
+
+def _pruned(history: StepHistory | None, key: str) -> str | None:
+    """"the engine pruned it" when the history knows (an optional StepHistory method)."""
+    pruned = getattr(history, "pruned", None)
+    note = pruned(key) if callable(pruned) else None
+    return f"the engine pruned it ({note})" if isinstance(note, str) and note else None
 
 
 def _reason(step: Step, diff: PlanDiff | None, app: str) -> str:

@@ -140,7 +140,7 @@ def test_ctrl_c_reaches_the_served_command(started: Path) -> None:
     thread.start()
     port = listener.getsockname()[1]
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}"],
+        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}", "--insecure"],
                                 env=_env(started), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 20
         while not _served_commands(started) and time.monotonic() < deadline:
@@ -156,7 +156,7 @@ def test_ctrl_c_reaches_the_served_command(started: Path) -> None:
             conn.close()
     assert proc.returncode == 130, err
     assert "interrupted" in err
-    assert _served_commands(started) == [f"engine info --engine tcp://127.0.0.1:{port}"]
+    assert _served_commands(started) == [f"engine info --engine tcp://127.0.0.1:{port} --insecure"]
 
 
 def test_a_client_killed_mid_command_interrupts_it_and_the_server_carries_on(started: Path) -> None:
@@ -166,7 +166,7 @@ def test_a_client_killed_mid_command_interrupts_it_and_the_server_carries_on(sta
     listener.listen(8)
     port = listener.getsockname()[1]
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}"],
+        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}", "--insecure"],
                                 env=_env(started), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while not _served_commands(started) and time.monotonic() < deadline:

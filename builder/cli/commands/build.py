@@ -12,6 +12,7 @@ import argparse
 import json
 
 from builder.cli import output
+from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.errors import EXIT_OK
 from builder.errors import BuilderError, ConfigError
 
@@ -48,9 +49,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "-o",
         metavar="type=oci|tar|docker,dest=FILE",
         help="also write the result as a tarball received over the session",
-    )
-    parser.add_argument(
-        "--engine", help="engine address (default: $BUILDKIT_HOST, else auto-detect)"
     )
     parser.add_argument(
         "--cache-dir",
@@ -103,6 +101,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="then start the image and wait for its ready/health checks (needs --tag and dockerd; "
         "exit 5 when the app does not become ready)",
     )
+    add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -136,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
             resolve=args.resolve,
             refresh=args.refresh,
             offline=args.offline,
+            tls=tls_from_args(args),
+            connect_timeout=args.connect_timeout,
         )
     except BuilderError as exc:
         if (
@@ -185,9 +186,8 @@ def _verify(args: argparse.Namespace, image: str) -> None:
     from builder.cli.commands.verify import report
     from builder.verify import VerifySettings, docker_for_engine, verify_image
 
-    docker = docker_for_engine(
-        args.engine
-    )  # VerifyUnavailable (exit 5) on a standalone buildkitd
+    # VerifyUnavailable (exit 5) on a standalone buildkitd
+    docker = docker_for_engine(args.engine, tls=tls_from_args(args), connect_timeout=args.connect_timeout)
     config, _warnings = load_plan_config(args.path)
     settings = VerifySettings.from_config(config)
     output.info(

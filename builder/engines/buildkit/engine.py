@@ -23,7 +23,7 @@ from typing import Self
 from builder.engines import BuildOptions, BuildResult, NetworkMode, StepOutcome
 from builder.engines.buildkit.caps import Capabilities
 from builder.engines.buildkit.client import EngineClient, open_engine
-from builder.engines.buildkit.connect import TLSConfig
+from builder.engines.buildkit.tls import TLSConfig
 from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_plan
 from builder.recipes.tools import NETRC_SECRET_ID
 from builder.engines.buildkit.export import ExportPlan, plan_export
@@ -102,9 +102,10 @@ class BuildKitEngine:
         *,
         tls: TLSConfig | None = None,
         env: Mapping[str, str] | None = None,
+        connect_timeout: float | None = None,
     ) -> BuildKitEngine:
         """Connect like ``builder engine info`` does (``--engine``, ``BUILDKIT_HOST``, auto-detect)."""
-        return cls(open_engine(address, tls=tls, env=env))
+        return cls(open_engine(address, tls=tls, env=env, connect_timeout=connect_timeout))
 
     def prepare(
         self, plan: Plan, options: BuildOptions
