@@ -362,6 +362,8 @@ def build(
         project_dir = project if project.is_dir() else project.parent
         with connecting.engine() as bk:
             result = bk.build(plan, project_dir, options, on_event=on_event)
+            base_id = _base_image_id(bk, plan, store)
+        _record_build(plan, analysis, result, store, base_id, warnings)
         _record_steps(plan, result, store, warnings)
     _note_hint(engine, cache_dir, config)
     return result, analysis, _dedupe(warnings)
@@ -590,6 +592,34 @@ def _record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic
                 key=outcome.key, kind=step.kind.value, step_id=outcome.step, app=plan.app, engine=result.engine,
                 inputs_manifest=_recorded_inputs(step.inputs_json()), result_digest=outcome.vertex,
                 duration_s=outcome.seconds,
-                size_bytes=0, created_at=now, last_used_at=now))
+                size_bytes=outcome.size_bytes, created_at=now, last_used_at=now))
     except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
         warnings.append(_warning("cache", f"could not record the built steps ({type(exc).__name__}: {exc})"))
+
+
+# --- build history for `builder report` (builder/report/record.py holds the record) ----------------
+
+
+def _base_image_id(engine: Any, plan: Plan, store: Any) -> str | None:
+    """The engine's ID of the plan's base image (dockerd only), to tell a re-tagged base from a pruned cache."""
+    from builder.plan.model import StepKind
+
+    base = plan.get(StepKind.BASE)
+    image = getattr(base.inputs, "image", None) if base is not None else None
+    if store is None or not isinstance(image, str) or not hasattr(engine, "image_id"):
+        return None
+    return engine.image_id(image)  # type: ignore[no-any-return]
+
+
+def _record_build(plan: Plan, analysis: Analysis, result: Any, store: Any, base_image_id: str | None,
+                  warnings: list[Diagnostic]) -> None:
+    """Append this build to the cache's build log (a failure is a warning, never a failed build)."""
+    if store is None:
+        return
+    try:
+        from builder.report.record import record_build
+
+        record_build(store, plan, analysis, result, base_image_id)
+    except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
+        warnings.append(_warning("cache", f"could not record the build for `builder report` "
+                                          f"({type(exc).__name__}: {exc})"))

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from builder.plan.causes import Cause, input_causes
 from builder.plan.changes import describe
 from builder.plan.model import Plan, StepKind
 
@@ -37,6 +38,7 @@ class StepChange:
     old_key: str | None = None
     new_key: str | None = None
     cause: StepKind | None = None  # for "parent": the changed ancestor
+    causes: tuple[Cause, ...] = ()  # for "inputs": what changed, as key paths and file paths
 
     @property
     def reason(self) -> str:
@@ -134,7 +136,8 @@ def _compare(old: Mapping[str, Any] | None, new: Mapping[str, Any], touched: dic
         return StepChange(kind, "same", **keys)
     old_inputs, new_inputs = own_inputs(old.get("inputs", {})), own_inputs(new.get("inputs", {}))
     if old_inputs != new_inputs:
-        return StepChange(kind, "inputs", describe(kind.value, old_inputs, new_inputs), **keys)
+        return StepChange(kind, "inputs", describe(kind.value, old_inputs, new_inputs), **keys,
+                          causes=input_causes(kind.value, old_inputs, new_inputs))
     cause = next((touched[p] for p in new.get("parents", ()) if p in touched), None)
     if cause is None and list(old.get("parents", ())) != list(new.get("parents", ())):
         removed = [p for p in old.get("parents", ()) if p not in new.get("parents", ())]

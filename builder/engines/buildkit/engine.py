@@ -28,6 +28,7 @@ from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_
 from builder.engines.buildkit.export import ExportPlan, plan_export
 from builder.engines.buildkit.image import image_config_bytes
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
+from builder.engines.buildkit.sizes import layer_sizes
 from builder.engines.buildkit.session import (
     FileSendProvider,
     FileSyncProvider,
@@ -156,6 +157,7 @@ class BuildKitEngine:
                 self.client, plan, project_dir, options, on_event
             )
         started = time.monotonic()
+        started_at = time.time()
         converted, export, config, network = self.prepare(plan, options)
         predictions: dict[str, str] = dict(options.predictions)
         tracker = ProgressTracker(converted, on_event, predictions)
@@ -197,7 +199,9 @@ class BuildKitEngine:
             raise EngineError(
                 f"the engine did not send the {export.tarball.type} output"
             )  # type: ignore[union-attr]
-        outcomes, mismatches = _outcomes(plan, tracker.observations(), predictions)
+        observed = tracker.observations()
+        sizes = layer_sizes(self.client.control, converted, observed, started_at)
+        outcomes, mismatches = _outcomes(plan, observed, predictions, sizes)
         seconds = round(time.monotonic() - started, 3)
         image = export.image_name or (
             str(export.tarball.dest) if export.tarball else None
@@ -242,6 +246,23 @@ class BuildKitEngine:
         if failure:
             raise failure[0]
 
+    def image_id(self, ref: str) -> str | None:
+        """The ID of the image ``ref`` names in dockerd's image store; None elsewhere or when unknown.
+
+        ``builder report`` compares it between builds to tell a re-tagged base image from a pruned cache.
+        """
+        docker = self.client.docker_socket
+        if docker is None:
+            return None
+        from builder.engines.docker_api import DockerAPI
+
+        try:
+            api = DockerAPI(path=docker.path, host=docker.host, port=docker.port, timeout=5.0)
+            found = api.inspect_image(ref).get("Id")
+        except Exception:  # noqa: BLE001 - a report figure; never fails a build
+            return None
+        return found if isinstance(found, str) else None
+
     def close(self) -> None:
         self.client.close()
 
@@ -256,6 +277,7 @@ def _outcomes(
     plan: Plan,
     observed: Mapping[StepKind, StepObservation],
     predictions: Mapping[str, str],
+    sizes: Mapping[StepKind, int] | None = None,
 ) -> tuple[tuple[StepOutcome, ...], tuple[Mismatch, ...]]:
     outcomes, mismatches = [], []
     for step in plan.steps:
@@ -269,6 +291,7 @@ def _outcomes(
                 seen.cached,
                 seen.seconds,
                 predicted if predicted in ("hit", "miss") else None,
+                (sizes or {}).get(step.id, 0),
             )
         )  # type: ignore[arg-type]
         if predicted in ("hit", "miss") and (predicted == "hit") != seen.cached:
