@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         diff_plans,
         make_plan,
     )
+    from builder.reports import Report, report
     from builder.verify import VerifyResult, VerifySettings, verify_image
 
 # Public name -> the module that defines it (imported on first access).
@@ -67,6 +68,7 @@ _EXPORTS: dict[str, str] = {
          "StepChange", "StepKind", "StepRef", "StepStatus", "analyze", "diff_plans", "make_plan"),
         "builder.plan",
     ),
+    **dict.fromkeys(("Report", "report"), "builder.reports"),
     **dict.fromkeys(("VerifyResult", "VerifySettings", "verify_image"), "builder.verify"),
 }
 
@@ -90,6 +92,7 @@ __all__ = [
     "Plan",
     "PlanDiff",
     "PlanError",
+    "Report",
     "SolveFailed",
     "Step",
     "StepChange",
@@ -109,6 +112,7 @@ __all__ = [
     "load_config",
     "make_plan",
     "plan_project",
+    "report",
     "verify_image",
 ]
 

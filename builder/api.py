@@ -597,7 +597,7 @@ def _record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic
         warnings.append(_warning("cache", f"could not record the built steps ({type(exc).__name__}: {exc})"))
 
 
-# --- build history for `builder report` (builder/report/record.py holds the record) ----------------
+# --- build history for `builder report` (builder/reports/record.py holds the record) ----------------
 
 
 def _base_image_id(engine: Any, plan: Plan, store: Any) -> str | None:
@@ -617,7 +617,7 @@ def _record_build(plan: Plan, analysis: Analysis, result: Any, store: Any, base_
     if store is None:
         return
     try:
-        from builder.report.record import record_build
+        from builder.reports.record import record_build
 
         record_build(store, plan, analysis, result, base_image_id)
     except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build

@@ -5,7 +5,7 @@ diskcache entries (one SQLite lookup each) but lines of one append-only file
 beside the store, ``ROOT/builds.v1.jsonl``.  A record is a JSON object with
 ``"schema": BUILD_SCHEMA``, ``"app"`` and ``"at"`` (seconds since the epoch);
 the rest is the caller's (builder writes the fields its report reads, see
-``builder.report.record``).
+``builder.reports.record``).
 
 Appending takes an ``flock`` and writes the line with one ``write`` on an
 ``O_APPEND`` descriptor, so concurrent builds never interleave lines.  When

@@ -184,7 +184,8 @@ def _config(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Cause]:
     for name in _changed_fields(before, after, ("labels",)):
         out.append(_setting(_IMAGE_FIELDS.get(name, f"cerebrium.runtime.custom ({name})")))
     if not out and old.get("toml_text") != new.get("toml_text"):
-        out.append(Cause("file", str(new.get("toml_path") or "cerebrium.toml")))
+        # toml_path is where the file lands in the image; the project file is named by its base name
+        out.append(Cause("file", str(new.get("toml_path") or "cerebrium.toml").rsplit("/", 1)[-1]))
     return out
 
 
