@@ -49,13 +49,13 @@ class _StepTotals:
 
     def add(self, step: Mapping[str, Any]) -> None:
         self.builds += 1
-        if step.get("observed") == "hit":
+        if step["observed"] == "hit":
             self.hits += 1
-            self.saved += float(step.get("saved_s") or 0.0)
+            self.saved += step["saved_s"] or 0.0
         else:
             self.misses += 1
-            self.bytes += int(step.get("bytes") or 0)
-        self.spent += float(step.get("seconds") or 0.0)
+            self.bytes += step["bytes"] or 0
+        self.spent += step["seconds"] or 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"builds": self.builds, "hits": self.hits, "misses": self.misses,
@@ -69,7 +69,44 @@ def matches_engine(record: Mapping[str, Any], wanted: str | None) -> bool:
 
 
 def compute(records: Iterable[Mapping[str, Any]], options: ReportOptions) -> dict[str, Any]:
-    """The report over ``records`` (oldest first) that pass the options' filters."""
+    """The report over ``records`` (oldest first) that pass the options' filters.
+
+    Records are trusted first (the fast path); if one is malformed (an edited log), every record
+    is checked and the malformed ones are left out.
+    """
+    records = list(records)
+    try:
+        return _compute(records, options)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return _compute([r for r in records if well_formed(r)], options)
+
+
+_STEP_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (str,), "observed": (str,), "seconds": (int, float), "saved_s": (int, float, type(None)),
+    "bytes": (int,), "causes": (list,), "predicted": (str, type(None)),
+}
+
+
+def well_formed(record: Any) -> bool:
+    """True when ``record`` has every field the report reads, with the right types."""
+    if not isinstance(record, Mapping) or not isinstance(record.get("app"), str):
+        return False
+    if not isinstance(record.get("at"), (int, float)) or not isinstance(record.get("steps"), list):
+        return False
+    if not isinstance(record.get("seconds", 0.0), (int, float)):
+        return False
+    for step in record["steps"]:
+        if not isinstance(step, Mapping) or step.get("observed") not in ("hit", "miss"):
+            return False
+        if any(not isinstance(step.get(k), t) for k, t in _STEP_FIELDS.items()):
+            return False
+        if any(not isinstance(c, Mapping) or not isinstance(c.get("kind"), str) or not isinstance(c.get("name"), str)
+               for c in step["causes"]):
+            return False
+    return True
+
+
+def _compute(records: list[Mapping[str, Any]], options: ReportOptions) -> dict[str, Any]:
     builds = [r for r in records if (options.app is None or r.get("app") == options.app)
               and (options.since is None or float(r.get("at", 0)) >= options.since)
               and matches_engine(r, options.engine)]
@@ -95,14 +132,16 @@ def _now() -> float:
 
 
 def _apps(builds: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    per_app: dict[str, dict[str, _StepTotals]] = defaultdict(dict)
+    per_app: dict[str, dict[str, _StepTotals]] = {}
     counts: dict[str, int] = defaultdict(int)
     seconds: dict[str, float] = defaultdict(float)
     for record in builds:
-        app = str(record["app"])
+        app = record["app"]
         counts[app] += 1
-        seconds[app] += float(record.get("seconds") or 0.0)
-        steps = per_app[app]
+        seconds[app] += record.get("seconds") or 0.0
+        steps = per_app.get(app)
+        if steps is None:
+            steps = per_app[app] = {}
         for step in record.get("steps", ()):
             totals = steps.get(step["id"])
             if totals is None:
@@ -118,33 +157,40 @@ def _apps(builds: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
             total.bytes += t.bytes
             total.spent += t.spent
             total.saved += t.saved
+        totals_json = total.to_json()
+        totals_json["steps"] = totals_json.pop("builds")
         out.append({"app": app, "builds": counts[app], "build_seconds": round(seconds[app], 3),
-                    "totals": {k: v for k, v in total.to_json().items() if k != "builds"} | {"steps": total.builds},
+                    "totals": totals_json,
                     "steps": [{"step": step, **t.to_json()} for step, t in per_app[app].items()]})
     return out
 
 
 def _causes(builds: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows: dict[tuple[str, str], dict[str, Any]] = {}
+    fallback = [{"kind": "first_build", "name": "first build"}]
     for record in builds:
+        app = record["app"]
         for step in record.get("steps", ()):
-            if step.get("observed") != "miss":
+            if step["observed"] != "miss":
                 continue
-            causes = step.get("causes") or [{"kind": "first_build", "name": "first build"}]
-            share = float(step.get("seconds") or 0.0) / len(causes)
+            causes = step.get("causes") or fallback
+            share = (step.get("seconds") or 0.0) / len(causes)
+            added = (step.get("bytes") or 0) // len(causes)
             for cause in causes:
-                key = (str(cause.get("kind")), str(cause.get("name")))
+                key = (cause["kind"], cause["name"])
                 row = rows.get(key)
                 if row is None:
                     row = rows[key] = {"name": key[1], "kind": key[0], "misses": 0, "seconds_lost": 0.0,
-                                       "bytes_added": 0, "steps": defaultdict(int), "apps": set(), "via": defaultdict(int)}
+                                       "bytes_added": 0, "steps": defaultdict(int), "apps": set(),
+                                       "via": defaultdict(int)}
                 row["misses"] += 1
                 row["seconds_lost"] += share
-                row["bytes_added"] += int(step.get("bytes") or 0) // len(causes)
+                row["bytes_added"] += added
                 row["steps"][step["id"]] += 1
-                row["apps"].add(record["app"])
-                if cause.get("via"):
-                    row["via"][cause["via"]] += 1
+                row["apps"].add(app)
+                via = cause.get("via")
+                if via:
+                    row["via"][via] += 1
     ranked = sorted(rows.values(), key=lambda r: (-r["seconds_lost"], -r["misses"], r["name"]))
     return [{**r, "seconds_lost": round(r["seconds_lost"], 3), "steps": dict(sorted(r["steps"].items())),
              "apps": sorted(r["apps"]), "via": dict(sorted(r["via"].items()))} for r in ranked]

@@ -7,7 +7,7 @@ each step that was a hit (the seconds the hit saved).  The record, one line of
 
     {"schema": 1, "app": str, "at": epoch seconds, "engine": str, "seconds": float,
      "builder": version, "base_image_id": str|null, "config_only": bool,
-     "steps": [{"id", "key", "predicted": "hit"|"miss"|null, "observed": "hit"|"miss",
+     "steps": [{"id", "predicted": "hit"|"miss"|null, "observed": "hit"|"miss",
                 "seconds", "saved_s", "bytes", "causes": [{"kind", "name", "via"?}]}]}
 
 Miss causes come from the analysis (:mod:`builder.plan.causes`).  A step predicted
@@ -64,7 +64,6 @@ def build_record(
         recorded = saved.get(outcome.key) if observed == "hit" else None
         steps.append({
             "id": outcome.step,
-            "key": outcome.key,
             "predicted": outcome.predicted,
             "observed": observed,
             "seconds": round(float(outcome.seconds), 3),
