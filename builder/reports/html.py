@@ -106,7 +106,7 @@ def hit_rate_chart(trend: Mapping[str, Any], *, width: int = 860, height: int = 
             out.append(f"<text x='{x(i):.1f}' y='{top + plot_h + 16}' text-anchor='middle'>{escape(b['label'])}</text>")
     axis = "day" if trend["by"] == "day" else f"builds, {trend['size']} per point"
     out.append(f"<text x='{left + plot_w / 2:.0f}' y='{height - 4}' text-anchor='middle' fill='#555'>{axis}</text>")
-    ends: list[tuple[float, str, str]] = []
+    ends: list[tuple[float, str, str, float]] = []
     for k, step in enumerate(steps):
         colour = _COLOURS[k % len(_COLOURS)]
         points = [(x(i), y(b["steps"][step])) for i, b in enumerate(buckets) if b["steps"].get(step) is not None]
@@ -116,22 +116,26 @@ def hit_rate_chart(trend: Mapping[str, Any], *, width: int = 860, height: int = 
         out.append(f"<polyline class='series' data-step='{escape(step)}' fill='none' stroke='{colour}' "
                    f"stroke-width='2.5' points='{path}'/>")
         out.extend(f"<circle cx='{px:.1f}' cy='{py:.1f}' r='3' fill='{colour}'/>" for px, py in points)
-        ends.append((points[-1][1], step, colour))
+        last_rate = next(b["steps"][step] for b in reversed(buckets) if b["steps"].get(step) is not None)
+        ends.append((points[-1][1], step, colour, float(last_rate)))
     out.extend(_end_labels(ends, left + plot_w + 8, top, top + plot_h))
     out.append("</svg>")
     return "".join(out)
 
 
-def _end_labels(ends: list[tuple[float, str, str]], x: float, low: float, high: float) -> list[str]:
-    """Step names beside the ends of their lines, nudged apart so none overlap."""
-    placed: list[str] = []
-    last = low - 14.0
-    for ey, step, colour in sorted(ends):
-        ly = max(ey + 4, last + 14)
-        last = ly
-        placed.append(f"<text x='{x:.1f}' y='{min(ly, high + 30):.1f}' fill='{colour}' "
-                      f"style='fill:{colour};font-weight:600'>{escape(step)}</text>")
-    return placed
+def _end_labels(ends: list[tuple[float, str, str, float]], x: float, low: float, high: float) -> list[str]:
+    """Each step's name and last rate beside the end of its line, spread apart so none overlap."""
+    gap = 14.0
+    ordered = sorted(ends)
+    ys = [e[0] + 4 for e in ordered]
+    for i in range(1, len(ys)):  # push down to keep the gap ...
+        ys[i] = max(ys[i], ys[i - 1] + gap)
+    if ys and ys[-1] > high + 4:  # ... and back up when the stack runs off the bottom
+        ys[-1] = high + 4
+        for i in range(len(ys) - 2, -1, -1):
+            ys[i] = min(ys[i], ys[i + 1] - gap)
+    return [f"<text class='end-label' x='{x:.1f}' y='{ly:.1f}' style='fill:{colour};font-weight:600'>"
+            f"{escape(step)} {rate:.0%}</text>" for ly, (_, step, colour, rate) in zip(ys, ordered, strict=True)]
 
 
 def cause_chart(causes: Sequence[Mapping[str, Any]], *, width: int = 860, limit: int = 10) -> str:

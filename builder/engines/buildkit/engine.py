@@ -200,7 +200,8 @@ class BuildKitEngine:
                 f"the engine did not send the {export.tarball.type} output"
             )  # type: ignore[union-attr]
         observed = tracker.observations()
-        sizes = layer_sizes(self.client.control, converted, observed, started_at)
+        sizes = layer_sizes(self.client.control, converted, observed, started_at,
+                            {s.id: (s.parents[0] if s.parents else None) for s in plan.steps})
         outcomes, mismatches = _outcomes(plan, observed, predictions, sizes)
         seconds = round(time.monotonic() - started, 3)
         image = export.image_name or (
