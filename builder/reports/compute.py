@@ -40,29 +40,6 @@ def _rate(hits: int, total: int) -> float | None:
     return None if total == 0 else round(hits / total, 4)
 
 
-class _StepTotals:
-    __slots__ = ("builds", "bytes", "hits", "misses", "saved", "spent")
-
-    def __init__(self) -> None:
-        self.builds = self.hits = self.misses = self.bytes = 0
-        self.spent = self.saved = 0.0
-
-    def add(self, step: Mapping[str, Any]) -> None:
-        self.builds += 1
-        if step["observed"] == "hit":
-            self.hits += 1
-            self.saved += step["saved_s"] or 0.0
-        else:
-            self.misses += 1
-            self.bytes += step["bytes"] or 0
-        self.spent += step["seconds"] or 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"builds": self.builds, "hits": self.hits, "misses": self.misses,
-                "hit_rate": _rate(self.hits, self.builds), "seconds_spent": round(self.spent, 3),
-                "seconds_saved": round(self.saved, 3), "bytes_added": self.bytes}
-
-
 def matches_engine(record: Mapping[str, Any], wanted: str | None) -> bool:
     """``--engine`` filter: a case-insensitive substring of the recorded engine name (``dockerd 20``)."""
     return wanted is None or wanted.lower() in str(record.get("engine", "")).lower()
@@ -98,6 +75,8 @@ def well_formed(record: Any) -> bool:
     for step in record["steps"]:
         if not isinstance(step, Mapping) or step.get("observed") not in ("hit", "miss"):
             return False
+        if step.get("predicted") not in (None, "hit", "miss"):
+            return False
         if any(not isinstance(step.get(k), t) for k, t in _STEP_FIELDS.items()):
             return False
         if any(not isinstance(c, Mapping) or not isinstance(c.get("kind"), str) or not isinstance(c.get("name"), str)
@@ -107,9 +86,14 @@ def well_formed(record: Any) -> bool:
 
 
 def _compute(records: list[Mapping[str, Any]], options: ReportOptions) -> dict[str, Any]:
-    builds = [r for r in records if (options.app is None or r.get("app") == options.app)
-              and (options.since is None or float(r.get("at", 0)) >= options.since)
-              and matches_engine(r, options.engine)]
+    builds = [r for r in records if (options.app is None or r["app"] == options.app)
+              and (options.since is None or r["at"] >= options.since)
+              and (options.engine is None or matches_engine(r, options.engine))]
+    trend, groups = _trend_groups(builds, options.trend)
+    acc = _Pass(len(groups))
+    for record, group in zip(builds, groups, strict=True):
+        acc.add(record, group)
+    trend["buckets"] = [acc.bucket(i, label, rows) for i, (label, rows) in enumerate(trend.pop("groups"))]
     return {
         "schema": REPORT_SCHEMA,
         "generated_at": round(options.generated_at if options.generated_at is not None else _now(), 3),
@@ -117,10 +101,10 @@ def _compute(records: list[Mapping[str, Any]], options: ReportOptions) -> dict[s
         "builds": len(builds),
         "first_at": builds[0]["at"] if builds else None,
         "last_at": builds[-1]["at"] if builds else None,
-        "apps": _apps(builds),
-        "causes": _causes(builds),
-        "accuracy": _accuracy(builds),
-        "trend": _trend(builds, options.trend),
+        "apps": acc.apps(),
+        "causes": acc.causes(),
+        "accuracy": acc.accuracy(),
+        "trend": trend,
         "recent": [_recent(r) for r in builds[-RECENT:][::-1]],
     }
 
@@ -131,133 +115,158 @@ def _now() -> float:
     return time.time()
 
 
-def _apps(builds: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    per_app: dict[str, dict[str, _StepTotals]] = {}
-    counts: dict[str, int] = defaultdict(int)
-    seconds: dict[str, float] = defaultdict(float)
-    for record in builds:
+# Step totals are lists (one pass over 70,000 steps is the report's hot loop): builds, hits, bytes, spent, saved.
+_B, _H, _BY, _SP, _SA = range(5)
+_FALLBACK = ({"kind": "first_build", "name": "first build"},)
+
+
+def _totals_json(t: list[Any]) -> dict[str, Any]:
+    return {"builds": t[_B], "hits": t[_H], "misses": t[_B] - t[_H], "hit_rate": _rate(t[_H], t[_B]),
+            "seconds_spent": round(t[_SP], 3), "seconds_saved": round(t[_SA], 3), "bytes_added": t[_BY]}
+
+
+class _Pass:
+    """Everything the report counts, gathered in one pass over the builds' steps."""
+
+    def __init__(self, groups: int) -> None:
+        self.per_app: dict[str, dict[str, list[Any]]] = {}
+        self.app_builds: dict[str, list[float]] = {}
+        self.buckets: list[dict[str, list[Any]]] = [{} for _ in range(max(groups, 0) + 1)]
+        self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self.matrix = {"hit_hit": 0, "hit_miss": 0, "miss_hit": 0, "miss_miss": 0}
+        self.disagreements: list[dict[str, Any]] = []
+
+    def add(self, record: Mapping[str, Any], group: int) -> None:
         app = record["app"]
-        counts[app] += 1
-        seconds[app] += record.get("seconds") or 0.0
-        steps = per_app.get(app)
+        steps = self.per_app.get(app)
         if steps is None:
-            steps = per_app[app] = {}
-        for step in record.get("steps", ()):
-            totals = steps.get(step["id"])
-            if totals is None:
-                totals = steps[step["id"]] = _StepTotals()
-            totals.add(step)
-    out = []
-    for app in sorted(per_app):
-        total = _StepTotals()
-        for t in per_app[app].values():
-            total.builds += t.builds
-            total.hits += t.hits
-            total.misses += t.misses
-            total.bytes += t.bytes
-            total.spent += t.spent
-            total.saved += t.saved
-        totals_json = total.to_json()
-        totals_json["steps"] = totals_json.pop("builds")
-        out.append({"app": app, "builds": counts[app], "build_seconds": round(seconds[app], 3),
-                    "totals": totals_json,
-                    "steps": [{"step": step, **t.to_json()} for step, t in per_app[app].items()]})
-    return out
-
-
-def _causes(builds: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    fallback = [{"kind": "first_build", "name": "first build"}]
-    for record in builds:
-        app = record["app"]
-        for step in record.get("steps", ()):
-            if step["observed"] != "miss":
-                continue
-            causes = step.get("causes") or fallback
-            share = (step.get("seconds") or 0.0) / len(causes)
-            added = (step.get("bytes") or 0) // len(causes)
-            for cause in causes:
-                key = (cause["kind"], cause["name"])
-                row = rows.get(key)
-                if row is None:
-                    row = rows[key] = {"name": key[1], "kind": key[0], "misses": 0, "seconds_lost": 0.0,
-                                       "bytes_added": 0, "steps": defaultdict(int), "apps": set(),
-                                       "via": defaultdict(int)}
-                row["misses"] += 1
-                row["seconds_lost"] += share
-                row["bytes_added"] += added
-                row["steps"][step["id"]] += 1
-                row["apps"].add(app)
-                via = cause.get("via")
-                if via:
-                    row["via"][via] += 1
-    ranked = sorted(rows.values(), key=lambda r: (-r["seconds_lost"], -r["misses"], r["name"]))
-    return [{**r, "seconds_lost": round(r["seconds_lost"], 3), "steps": dict(sorted(r["steps"].items())),
-             "apps": sorted(r["apps"]), "via": dict(sorted(r["via"].items()))} for r in ranked]
-
-
-def _accuracy(builds: list[Mapping[str, Any]]) -> dict[str, Any]:
-    total = correct = 0
-    matrix = {"hit_hit": 0, "hit_miss": 0, "miss_hit": 0, "miss_miss": 0}
-    disagreements: list[dict[str, Any]] = []
-    for record in builds:
-        for step in record.get("steps", ()):
-            predicted, observed = step.get("predicted"), step.get("observed")
-            if predicted not in ("hit", "miss"):
-                continue
-            total += 1
-            matrix[f"{predicted}_{observed}"] += 1
-            if predicted == observed:
-                correct += 1
+            steps = self.per_app[app] = {}
+            self.app_builds[app] = [0, 0.0]
+        counts = self.app_builds[app]
+        counts[0] += 1
+        counts[1] += record.get("seconds") or 0.0
+        bucket = self.buckets[group]
+        for step in record["steps"]:
+            sid = step["id"]
+            observed = step["observed"]
+            seconds = step["seconds"] or 0.0
+            t = steps.get(sid)
+            if t is None:
+                t = steps[sid] = [0, 0, 0, 0.0, 0.0]
+            b = bucket.get(sid)
+            if b is None:
+                b = bucket[sid] = [0, 0, 0, 0.0, 0.0]
+            t[_B] += 1
+            b[_B] += 1
+            t[_SP] += seconds
+            if observed == "hit":
+                t[_H] += 1
+                b[_H] += 1
+                t[_SA] += step["saved_s"] or 0.0
             else:
-                disagreements.append({"app": record["app"], "at": record["at"], "engine": record.get("engine"),
-                                      "step": step["id"], "predicted": predicted, "observed": observed,
-                                      "causes": [c.get("name") for c in step.get("causes") or ()]})
-    return {"predictions": total, "correct": correct, "accuracy": _rate(correct, total),
-            "predicted_observed": matrix, "disagreements_total": len(disagreements),
-            "disagreements": disagreements[-DISAGREEMENTS:][::-1]}
+                t[_BY] += step["bytes"] or 0
+                b[_SP] += seconds
+                self._miss(app, step, seconds)
+            predicted = step["predicted"]
+            if predicted is not None:
+                self.matrix[f"{predicted}_{observed}"] += 1
+                if predicted != observed:
+                    self.disagreements.append({
+                        "app": app, "at": record["at"], "engine": record.get("engine"), "step": sid,
+                        "predicted": predicted, "observed": observed,
+                        "causes": [c["name"] for c in step["causes"]]})
+
+    def _miss(self, app: str, step: Mapping[str, Any], seconds: float) -> None:
+        causes = step["causes"] or _FALLBACK
+        share = seconds / len(causes)
+        added = (step["bytes"] or 0) // len(causes)
+        for cause in causes:
+            key = (cause["kind"], cause["name"])
+            row = self.rows.get(key)
+            if row is None:
+                row = self.rows[key] = {"name": key[1], "kind": key[0], "misses": 0, "seconds_lost": 0.0,
+                                        "bytes_added": 0, "steps": defaultdict(int), "apps": set(),
+                                        "via": defaultdict(int)}
+            row["misses"] += 1
+            row["seconds_lost"] += share
+            row["bytes_added"] += added
+            row["steps"][step["id"]] += 1
+            row["apps"].add(app)
+            via = cause.get("via")
+            if via:
+                row["via"][via] += 1
+
+    def apps(self) -> list[dict[str, Any]]:
+        out = []
+        for app in sorted(self.per_app):
+            steps = self.per_app[app]
+            total = [sum(t[i] for t in steps.values()) for i in range(5)]
+            totals = _totals_json(total)
+            totals["steps"] = totals.pop("builds")
+            builds, seconds = self.app_builds[app]
+            out.append({"app": app, "builds": builds, "build_seconds": round(seconds, 3), "totals": totals,
+                        "steps": [{"step": sid, **_totals_json(t)} for sid, t in steps.items()]})
+        return out
+
+    def causes(self) -> list[dict[str, Any]]:
+        ranked = sorted(self.rows.values(), key=lambda r: (-r["seconds_lost"], -r["misses"], r["name"]))
+        return [{**r, "seconds_lost": round(r["seconds_lost"], 3), "steps": dict(sorted(r["steps"].items())),
+                 "apps": sorted(r["apps"]), "via": dict(sorted(r["via"].items()))} for r in ranked]
+
+    def accuracy(self) -> dict[str, Any]:
+        total = sum(self.matrix.values())
+        correct = self.matrix["hit_hit"] + self.matrix["miss_miss"]
+        return {"predictions": total, "correct": correct, "accuracy": _rate(correct, total),
+                "predicted_observed": dict(self.matrix), "disagreements_total": len(self.disagreements),
+                "disagreements": self.disagreements[-DISAGREEMENTS:][::-1]}
+
+    def bucket(self, index: int, label: str, rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+        steps = self.buckets[index]
+        hits = sum(t[_H] for t in steps.values())
+        total = sum(t[_B] for t in steps.values())
+        return {"label": label, "start": rows[0]["at"], "end": rows[-1]["at"], "builds": len(rows),
+                "hits": hits, "misses": total - hits, "hit_rate": _rate(hits, total),
+                "seconds_spent": round(sum(t[_SP] for t in steps.values()), 3),
+                "steps": {sid: _rate(t[_H], t[_B]) for sid, t in steps.items()}}
 
 
-def _trend(builds: list[Mapping[str, Any]], how: str | int) -> dict[str, Any]:
+def _trend_groups(builds: list[Mapping[str, Any]], how: str | int) -> tuple[dict[str, Any], list[int]]:
+    """The trend's shape (with ``groups``: (label, builds) pairs) and each build's group index."""
     if not builds:
-        return {"by": "builds", "size": 0, "buckets": []}
+        return {"by": "builds", "size": 0, "groups": []}, []
     span_days = (float(builds[-1]["at"]) - float(builds[0]["at"])) / 86400
+    index: list[int] = []
     if how == "day" or (how == "auto" and span_days >= 1):
-        groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        order: dict[str, int] = {}
+        members: list[list[Mapping[str, Any]]] = []
         for record in builds:
-            groups[_day(record["at"])].append(record)
-        return {"by": "day", "size": 1, "buckets": [_bucket(label, rows) for label, rows in groups.items()]}
-    size = int(how) if isinstance(how, int) or str(how).isdigit() else max(1, math.ceil(len(builds) / TREND_BUCKETS))
-    size = max(1, size)
-    buckets = []
-    for start in range(0, len(builds), size):
+            day = _day(record["at"])
+            if day not in order:
+                order[day] = len(members)
+                members.append([])
+            members[order[day]].append(record)
+            index.append(order[day])
+        return {"by": "day", "size": 1, "groups": list(zip(order, members, strict=True))}, index
+    size = how if isinstance(how, int) else max(1, math.ceil(len(builds) / TREND_BUCKETS))
+    groups = []
+    for n, start in enumerate(range(0, len(builds), size)):
         rows = builds[start:start + size]
         label = f"#{start + 1}" if len(rows) == 1 else f"#{start + 1}-{start + len(rows)}"
-        buckets.append(_bucket(label, rows))
-    return {"by": "builds", "size": size, "buckets": buckets}
+        groups.append((label, rows))
+        index.extend([n] * len(rows))
+    return {"by": "builds", "size": size, "groups": groups}, index
+
+
+_DAYS: dict[int, str] = {}
 
 
 def _day(at: Any) -> str:
-    return datetime.fromtimestamp(float(at), UTC).strftime("%Y-%m-%d")
-
-
-def _bucket(label: str, rows: list[Mapping[str, Any]]) -> dict[str, Any]:
-    steps: dict[str, _StepTotals] = {}
-    lost = 0.0
-    for record in rows:
-        for step in record.get("steps", ()):
-            totals = steps.get(step["id"])
-            if totals is None:
-                totals = steps[step["id"]] = _StepTotals()
-            totals.add(step)
-            if step.get("observed") == "miss":
-                lost += float(step.get("seconds") or 0.0)
-    hits = sum(t.hits for t in steps.values())
-    total = sum(t.builds for t in steps.values())
-    return {"label": label, "start": rows[0]["at"], "end": rows[-1]["at"], "builds": len(rows),
-            "hits": hits, "misses": total - hits, "hit_rate": _rate(hits, total),
-            "seconds_spent": round(lost, 3),
-            "steps": {step: _rate(t.hits, t.builds) for step, t in steps.items()}}
+    """UTC date of ``at`` (memoised per day number: 10,000 builds span a few hundred days at most)."""
+    number = int(float(at) // 86400)
+    text = _DAYS.get(number)
+    if text is None:
+        text = _DAYS[number] = datetime.fromtimestamp(number * 86400, UTC).strftime("%Y-%m-%d")
+    return text
 
 
 def _recent(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -167,7 +167,8 @@ def test_report_matches_what_the_builds_did(history: History) -> None:
 
     # Causes, named as the plan names them.
     assert causes_of(data, 2, "pip") == ["cerebrium.dependencies.pip.six"]
-    assert causes_of(data, 2, "files") == ["parent changed"]
+    assert causes_of(data, 2, "files") == ["requirements.txt"]  # the project ships its requirements file too
+    assert causes_of(data, 2, "shell") == ["parent changed"]
     assert causes_of(data, 3, "files") == ["main.py"]
     assert causes_of(data, 4, "config") == ["cerebrium.scaling.min_replicas"]
     assert causes_of(data, 5, "python") == ["parent changed"]
