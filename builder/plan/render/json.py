@@ -36,6 +36,9 @@ cache mount is ``{"target", "id", "sharing"}``.
 The pip ⇠ files source edge (local/``-e`` requirements) is ``inputs.local.ref``.
 :meth:`builder.plan.model.Plan.from_json` reads this document back (status,
 reason and estimates are ignored), which is what ``builder build --plan`` uses.
+
+The history of builds is reported by ``builder report --format json``; its schema is documented
+in ``builder/reports/__init__.py``.
 """
 
 from __future__ import annotations
