@@ -95,7 +95,8 @@ def analyze(plan: Plan, history: StepHistory | None) -> Analysis:
             statuses.append(StepStatus(step.id, "hit", "cached", 0.0))
         else:
             reason = _reason(step, diff, plan.app)
-            statuses.append(StepStatus(step.id, "miss", reason, _estimate(step, diff, history), _miss_causes(step, diff)))
+            estimate = _estimate(step, diff, history)
+            statuses.append(StepStatus(step.id, "miss", reason, estimate, _miss_causes(step, diff)))
     config_only = (diff is not None and diff.config_only
                    and [s.id for s in statuses if s.status == "miss"] == [StepKind.CONFIG])
     if config_only:

@@ -43,7 +43,8 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.fail("chromium is not installed: run scripts/install-chromium (scripts/test does it before integration tests)")
+    pytest.fail("chromium is not installed: run scripts/install-chromium "
+                "(scripts/test does it before the integration tests)")
 
 
 def _run(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:

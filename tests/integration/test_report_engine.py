@@ -84,12 +84,14 @@ def history(engine_target: EngineTarget, engine_env: dict[str, str],
 
     run("first")
     run("unchanged")
-    (app / "requirements.txt").write_text((app / "requirements.txt").read_text().replace("six==1.16.0", "six==1.17.0"))
+    requirements = app / "requirements.txt"
+    requirements.write_text(requirements.read_text().replace("six==1.16.0", "six==1.17.0"))
     run("pip pin")
     with (app / "main.py").open("a") as f:
         f.write("\n# a source edit\n")
     run("source file")
-    (app / "cerebrium.toml").write_text((app / "cerebrium.toml").read_text() + "\n[cerebrium.scaling]\nmin_replicas = 2\n")
+    toml = app / "cerebrium.toml"
+    toml.write_text(toml.read_text() + "\n[cerebrium.scaling]\nmin_replicas = 2\n")
     run("scaling only")
     base_ids.append(make_base(engine_env, tag, "one"))
     set_toml(app, "use_uv = true", f'use_uv = true\ndocker_base_image_url = "{tag}"')

@@ -23,9 +23,12 @@ def _built(plan, history: MemoryStepHistory) -> MemoryStepHistory:  # type: igno
 
 EDITS = [
     ('torch = "==2.0.0"', 'torch = "==2.1.0"', "pip", [("setting", "cerebrium.dependencies.pip.torch")]),
-    ('numpy = "latest"', 'numpy = "latest"\nscipy = "==1.0"', "pip", [("setting", "cerebrium.dependencies.pip.scipy")]),
-    ('ffmpeg = "latest"', 'ffmpeg = "latest"\ncurl = "latest"', "apt", [("setting", "cerebrium.dependencies.apt.curl")]),
-    ('python_version = "3.11"', 'python_version = "3.12"', "python", [("setting", "cerebrium.deployment.python_version")]),
+    ('numpy = "latest"', 'numpy = "latest"\nscipy = "==1.0"', "pip",
+     [("setting", "cerebrium.dependencies.pip.scipy")]),
+    ('ffmpeg = "latest"', 'ffmpeg = "latest"\ncurl = "latest"', "apt",
+     [("setting", "cerebrium.dependencies.apt.curl")]),
+    ('python_version = "3.11"', 'python_version = "3.12"', "python",
+     [("setting", "cerebrium.deployment.python_version")]),
     ('docker_base_image_url = "debian:bookworm-slim"', 'docker_base_image_url = "debian:trixie-slim"', "base",
      [("setting", "cerebrium.deployment.docker_base_image_url")]),
     ('shell_commands = ["echo done"]', 'shell_commands = ["echo other"]', "shell",

@@ -32,14 +32,15 @@ def step(sid: str, observed: str, seconds: float = 0.0, *, predicted: str | None
 PIN = {"kind": "setting", "name": "cerebrium.dependencies.pip.torch"}
 PARENT = {"kind": "parent", "name": "parent changed", "via": "pip"}
 FILE = {"kind": "file", "name": "src/app.py"}
+FIRST = {"kind": "first_build", "name": "first build"}
 
 
 def records() -> list[dict[str, Any]]:
     """Three builds of app a (day 0, 0, 2) and one of app b (day 2) on two engines."""
     return [
         {"app": "a", "at": T0, "engine": "dockerd 20.10.24", "seconds": 30.0, "steps": [
-            step("pip", "miss", 20.0, predicted="miss", size=1000, causes=[{"kind": "first_build", "name": "first build"}]),
-            step("files", "miss", 10.0, predicted="miss", size=10, causes=[{"kind": "first_build", "name": "first build"}])]},
+            step("pip", "miss", 20.0, predicted="miss", size=1000, causes=[FIRST]),
+            step("files", "miss", 10.0, predicted="miss", size=10, causes=[FIRST])]},
         {"app": "a", "at": T0 + 60, "engine": "dockerd 20.10.24", "seconds": 1.0, "steps": [
             step("pip", "hit", predicted="hit", saved=20.0), step("files", "hit", predicted="hit", saved=10.0)]},
         {"app": "a", "at": T0 + 2 * DAY, "engine": "dockerd 26.1.5", "seconds": 12.0, "steps": [

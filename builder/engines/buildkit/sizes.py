@@ -107,7 +107,8 @@ def match_sizes(
         names = {want.description, _FILEOP_08} if want.file_op else {want.description}
         candidates = [r for r in fresh if r.description in names]
         parent = expected.get(want.parent) if want.parent is not None else None
-        parent_ids = {r.id for r in by_description.get(parent.description, ())} if parent and not parent.file_op else set()
+        parent_ids = ({r.id for r in by_description.get(parent.description, ())}
+                      if parent is not None and not parent.file_op else set())
         if parent_ids:
             on_parent = [r for r in candidates if set(r.parents) & parent_ids]
             candidates = on_parent or ([] if want.file_op else candidates)
