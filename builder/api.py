@@ -362,7 +362,7 @@ def build(
         project_dir = project if project.is_dir() else project.parent
         with connecting.engine() as bk:
             result = bk.build(plan, project_dir, options, on_event=on_event)
-            base_id = _base_image_id(bk, plan, store)
+            base_id = _base_image_id(bk, plan, store, result)
         _record_build(plan, analysis, result, store, base_id, warnings)
         _record_steps(plan, result, store, warnings)
     _note_hint(engine, cache_dir, config)
@@ -600,13 +600,18 @@ def _record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic
 # --- build history for `builder report` (builder/reports/record.py holds the record) ----------------
 
 
-def _base_image_id(engine: Any, plan: Plan, store: Any) -> str | None:
-    """The engine's ID of the plan's base image (dockerd only), to tell a re-tagged base from a pruned cache."""
+def _base_image_id(engine: Any, plan: Plan, store: Any, result: Any) -> str | None:
+    """The engine's ID of the plan's base image (dockerd only), to tell a re-tagged base from a pruned cache.
+
+    Asked only when a step ran: a re-tag always rebuilds, and a fully cached build stays one call shorter.
+    """
     from builder.plan.model import StepKind
 
     base = plan.get(StepKind.BASE)
     image = getattr(base.inputs, "image", None) if base is not None else None
     if store is None or not isinstance(image, str) or not hasattr(engine, "image_id"):
+        return None
+    if all(step.cached for step in result.steps):
         return None
     return engine.image_id(image)  # type: ignore[no-any-return]
 

@@ -12,8 +12,9 @@ each step that was a hit (the seconds the hit saved).  The record, one line of
 
 Miss causes come from the analysis (:mod:`builder.plan.causes`).  A step predicted
 to hit that the engine rebuilt gets a cause only a build can see: ``base image
-re-tagged`` when the base image's ID differs from the previous build of the app on
-the same engine, else ``engine cache pruned``.
+re-tagged`` when the base image's ID differs from the one the last build of the app
+on the same engine saw (IDs are looked up only in builds where a step ran: a re-tag
+always rebuilds), else ``engine cache pruned``.
 
 >>> # append_build(store.builds, build_record(plan, analysis, result, saved={}, base_image_id=None))
 """
@@ -101,6 +102,8 @@ def record_build(store: Any, plan: Plan, analysis: Analysis, result: Any, base_i
     for outcome in result.steps:
         if outcome.cached:
             saved[outcome.key] = store.steps.duration(outcome.key)
-    previous = store.builds.last(plan.app, engine=result.engine)
+    surprised = any(o.predicted == "hit" and not o.cached for o in result.steps)
+    # Only a step that rebuilt against the prediction needs the last base image ID seen (a tail read).
+    previous = store.builds.last(plan.app, engine=result.engine, having="base_image_id") if surprised else None
     store.builds.append(build_record(plan, analysis, result, saved=saved, base_image_id=base_image_id,
                                      previous=previous))

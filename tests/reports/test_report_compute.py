@@ -191,3 +191,11 @@ def test_counts_always_add_up(builds: list[dict[str, Any]]) -> None:
     assert data["accuracy"]["predictions"] == steps
     assert sum(c["misses"] for c in data["causes"]) == sum(a["totals"]["misses"] for a in data["apps"])
     assert sum(b["builds"] for b in data["trend"]["buckets"]) == len(builds)
+
+
+def test_last_can_skip_records_without_a_field(tmp_path: Path) -> None:
+    log = BuildLog(tmp_path)
+    log.append({"app": "a", "at": 1.0, "engine": "e", "base_image_id": "sha256:1", "steps": []})
+    log.append({"app": "a", "at": 2.0, "engine": "e", "base_image_id": None, "steps": []})
+    assert log.last("a")["at"] == 2.0
+    assert log.last("a", engine="e", having="base_image_id")["base_image_id"] == "sha256:1"
