@@ -71,6 +71,11 @@ def history(engine_target: EngineTarget, engine_env: dict[str, str],
     app = root / "app"
     subprocess.run(["cp", "-r", str(Path(__file__).parents[2] / "fixtures/apps/build-basic"), str(app)], check=True)
     make_unique(app)
+    # Every file this run writes is new to the engine: BuildKit reuses a file op whose inputs have the same
+    # *content* as an earlier run's, which would turn this run's known misses into hits.
+    nonce = uuid.uuid4().hex
+    toml = app / "cerebrium.toml"
+    toml.write_text(f"# run {nonce}\n" + toml.read_text())
     cache = root / "cache"
     tag = f"builder-report-test/base:{uuid.uuid4().hex[:10]}"
     results: list[Any] = []
@@ -88,9 +93,8 @@ def history(engine_target: EngineTarget, engine_env: dict[str, str],
     requirements.write_text(requirements.read_text().replace("six==1.16.0", "six==1.17.0"))
     run("pip pin")
     with (app / "main.py").open("a") as f:
-        f.write("\n# a source edit\n")
+        f.write(f"\n# a source edit {nonce}\n")
     run("source file")
-    toml = app / "cerebrium.toml"
     toml.write_text(toml.read_text() + "\n[cerebrium.scaling]\nmin_replicas = 2\n")
     run("scaling only")
     base_ids.append(make_base(engine_env, tag, "one"))
