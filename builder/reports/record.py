@@ -16,7 +16,7 @@ re-tagged`` when the base image's ID differs from the one the last build of the 
 on the same engine saw (IDs are looked up only in builds where a step ran: a re-tag
 always rebuilds), else ``engine cache pruned``.
 
->>> # append_build(store.builds, build_record(plan, analysis, result, saved={}, base_image_id=None))
+>>> # record_build(store, plan, analysis, result, base_image_id=None)   # appends to store.builds
 """
 
 from __future__ import annotations
