@@ -8,14 +8,15 @@ paths, engine names) is escaped.  Pure: report dict in, str out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
 from builder.reports.text import pct, size, when
 
-#: One colour per step kind, in build order (colour-blind-safe Okabe-Ito set, then greys).
-_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
+#: One colour per step kind, in build order (the colour-blind-safe Okabe-Ito set, its yellow darkened to read on white).
+_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#9A8200", "#000000",
             "#999999", "#666666")
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1b1b1b;background:#fff}
@@ -25,7 +26,7 @@ th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}th:first-ch
 th{background:#f5f5f5}.miss{color:#b00020}.hit{color:#0a7a32}.cards{display:flex;gap:12px;flex-wrap:wrap}
 .card{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:120px}.card b{display:block;font-size:20px}
 svg.chart{display:block;background:#fcfcfc;border:1px solid #e4e4e4;border-radius:4px}
-svg text{font:12px system-ui,sans-serif;fill:#222}td.l{text-align:left}
+svg text{font:12px system-ui,sans-serif;fill:#222}td.l{text-align:left}td:first-child{white-space:nowrap}
 """
 
 
@@ -100,10 +101,12 @@ def hit_rate_chart(trend: Mapping[str, Any], *, width: int = 860, height: int = 
     for tick in (0, 0.25, 0.5, 0.75, 1):
         out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y(tick):.1f}' y2='{y(tick):.1f}' "
                    f"stroke='#ddd'/><text x='{left - 6}' y='{y(tick) + 4:.1f}' text-anchor='end'>{tick:.0%}</text>")
-    every = max(1, n // 8)
-    for i, b in enumerate(buckets):
-        if i % every == 0 or i == n - 1:
-            out.append(f"<text x='{x(i):.1f}' y='{top + plot_h + 16}' text-anchor='middle'>{escape(b['label'])}</text>")
+    # Days print as MM-DD; labels are spaced so none overlap (about 80 px each at most).
+    labels = [b["label"][5:] if trend["by"] == "day" else b["label"] for b in buckets]
+    every = max(1, math.ceil(n * 80 / plot_w))
+    for i, label in enumerate(labels):
+        if i % every == 0:
+            out.append(f"<text x='{x(i):.1f}' y='{top + plot_h + 16}' text-anchor='middle'>{escape(label)}</text>")
     axis = "day" if trend["by"] == "day" else f"builds, {trend['size']} per point"
     out.append(f"<text x='{left + plot_w / 2:.0f}' y='{height - 4}' text-anchor='middle' fill='#555'>{axis}</text>")
     ends: list[tuple[float, str, str, float]] = []
@@ -149,7 +152,7 @@ def cause_chart(causes: Sequence[Mapping[str, Any]], *, width: int = 860, limit:
         out.append(f"<text x='12' y='{top + 17}'>No misses: every step hit.</text></svg>")
         return "".join(out)
     peak = max(float(c["seconds_lost"]) for c in shown) or 1.0
-    bar_max = width - label_w - 110
+    bar_max = width - label_w - 170  # room for "1234.5 s · 123 misses" after the longest bar
     for i, c in enumerate(shown):
         y = top + i * row
         w = max(2.0, bar_max * float(c["seconds_lost"]) / peak)
