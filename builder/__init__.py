@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         make_plan,
     )
     from builder.engines.buildkit.tls import TLSConfig
+    from builder.reports import Report, report
     from builder.verify import VerifyResult, VerifySettings, verify_image
 
 # Public name -> the module that defines it (imported on first access).
@@ -68,6 +69,7 @@ _EXPORTS: dict[str, str] = {
          "StepChange", "StepKind", "StepRef", "StepStatus", "analyze", "diff_plans", "make_plan"),
         "builder.plan",
     ),
+    **dict.fromkeys(("Report", "report"), "builder.reports"),
     **dict.fromkeys(("VerifyResult", "VerifySettings", "verify_image"), "builder.verify"),
     "TLSConfig": "builder.engines.buildkit.tls",
 }
@@ -92,6 +94,7 @@ __all__ = [
     "Plan",
     "PlanDiff",
     "PlanError",
+    "Report",
     "SolveFailed",
     "Step",
     "StepChange",
@@ -112,6 +115,7 @@ __all__ = [
     "load_config",
     "make_plan",
     "plan_project",
+    "report",
     "verify_image",
 ]
 

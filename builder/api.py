@@ -40,7 +40,7 @@ from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
 from builder.engine_connection import EngineConnection
 from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
-from builder.history import history, opened_cache, record_steps, stat_source
+from builder.history import base_image_id, history, opened_cache, record_build, record_steps, stat_source
 from builder.plan.analyze import Analysis, analyze
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
@@ -360,6 +360,8 @@ def build(
         project_dir = project if project.is_dir() else project.parent
         with connecting.engine() as bk:
             result = bk.build(plan, project_dir, options, on_event=on_event)
+            base_id = base_image_id(bk, plan, store, result)
+        record_build(plan, analysis, result, store, base_id, warnings)
         record_steps(plan, result, store, warnings)
     return result, analysis, _dedupe(warnings)
 

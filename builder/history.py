@@ -23,7 +23,8 @@ from builder.errors import CacheError
 from builder.plan.model import Plan
 from builder.plan.protocols import StatSource, StepHistory
 
-__all__ = ["SafeHistory", "SafeStats", "cache_warning", "history", "opened_cache", "record_steps", "recorded_inputs",
+__all__ = ["SafeHistory", "SafeStats", "base_image_id", "cache_warning", "history", "opened_cache", "record_build",
+           "record_steps", "recorded_inputs",
            "stat_source"]
 
 
@@ -197,6 +198,37 @@ def record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic]
                 key=outcome.key, kind=step.kind.value, step_id=outcome.step, app=plan.app, engine=result.engine,
                 inputs_manifest=recorded_inputs(step.inputs_json()), result_digest=outcome.vertex,
                 duration_s=outcome.seconds,
-                size_bytes=0, created_at=now, last_used_at=now))
+                size_bytes=outcome.size_bytes, created_at=now, last_used_at=now))
     except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
         warnings.append(cache_warning(f"could not record the built steps ({type(exc).__name__}: {exc})"))
+
+
+def base_image_id(engine: Any, plan: Plan, store: Any, result: Any) -> str | None:
+    """The engine's ID of the plan's base image (dockerd only), to tell a re-tagged base from a pruned cache.
+
+    Asked only when a step ran: a re-tag always rebuilds, and a fully cached build stays one call shorter.
+    """
+    from builder.plan.model import StepKind
+
+    base = plan.get(StepKind.BASE)
+    image = getattr(base.inputs, "image", None) if base is not None else None
+    if store is None or not isinstance(image, str) or not hasattr(engine, "image_id"):
+        return None
+    if all(step.cached for step in result.steps):
+        return None
+    return engine.image_id(image)  # type: ignore[no-any-return]
+
+
+def record_build(plan: Plan, analysis: Any, result: Any, store: Any, base_image: str | None,
+                 warnings: list[Diagnostic]) -> None:
+    """Append this build to the cache's build log for ``builder report`` (a failure is a warning, never a failed
+    build).  Runs before :func:`record_steps`, which the record's "evicted" cause reads around."""
+    if store is None:
+        return
+    try:
+        from builder.reports.record import record_build as append_record
+
+        append_record(store, plan, analysis, result, base_image)
+    except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
+        warnings.append(cache_warning(f"could not record the build for `builder report` "
+                                      f"({type(exc).__name__}: {exc})"))

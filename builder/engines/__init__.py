@@ -83,6 +83,7 @@ class StepOutcome:
     cached: bool
     seconds: float
     predicted: Prediction | None
+    size_bytes: int = 0  # bytes the step's layer added on the engine (0 when cached or unknown)
 
 
 @dataclass(frozen=True, slots=True)

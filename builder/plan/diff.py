@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from builder.plan.causes import Cause, input_causes
 from builder.plan.changes import describe
 from builder.plan.graph import layer_descendants, plan_graph
 from builder.plan.model import Plan, StepKind
@@ -38,6 +39,7 @@ class StepChange:
     old_key: str | None = None
     new_key: str | None = None
     cause: StepKind | None = None  # for "parent": the changed ancestor
+    causes: tuple[Cause, ...] = ()  # for "inputs": what changed, as key paths and file paths
 
     @property
     def reason(self) -> str:
@@ -135,7 +137,8 @@ def _compare(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> StepChang
         return StepChange(kind, "same", **keys)
     old_inputs, new_inputs = own_inputs(old.get("inputs", {})), own_inputs(new.get("inputs", {}))
     if old_inputs != new_inputs:
-        return StepChange(kind, "inputs", describe(kind.value, old_inputs, new_inputs), **keys)
+        return StepChange(kind, "inputs", describe(kind.value, old_inputs, new_inputs), **keys,
+                          causes=input_causes(kind.value, old_inputs, new_inputs))
     if list(old.get("parents", ())) != list(new.get("parents", ())):
         return StepChange(kind, "parent", **keys)  # its layer parents differ: the cause is found by _explain
     return StepChange(kind, "recipe", **keys)

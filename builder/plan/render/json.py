@@ -53,6 +53,9 @@ The pip ⇠ files source edge (local/``-e`` requirements) is ``inputs.local.ref`
 reason and estimates are ignored), which is what ``builder build --plan`` uses.
 A plan with a summary-only files manifest is completed there from the project
 on disk, and refused when the project's files no longer match its digest.
+
+The history of builds is reported by ``builder report --format json``; its schema is documented
+in ``builder/reports/__init__.py``.
 """
 
 from __future__ import annotations
