@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         make_plan,
     )
     from builder.engines.buildkit.tls import TLSConfig
+    from builder.dev import DevHandle, dev
     from builder.verify import VerifyResult, VerifySettings, verify_image
 
 # Public name -> the module that defines it (imported on first access).
@@ -70,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(("VerifyResult", "VerifySettings", "verify_image"), "builder.verify"),
     "TLSConfig": "builder.engines.buildkit.tls",
+    **dict.fromkeys(("DevHandle", "dev"), "builder.dev"),
 }
 
 __all__ = [
@@ -80,6 +82,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DependencyError",
+    "DevHandle",
     "Diagnostic",
     "EngineError",
     "EngineUnavailable",
@@ -105,6 +108,7 @@ __all__ = [
     "__version__",
     "analyze",
     "build",
+    "dev",
     "diff_git",
     "diff_plans",
     "diff_projects",

@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "build",
     "dockerfile",
     "verify",
+    "dev",
     "server",
 )
 
