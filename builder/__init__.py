@@ -50,7 +50,7 @@ if TYPE_CHECKING:
         make_plan,
     )
     from builder.engines.buildkit.tls import TLSConfig
-    from builder.dev import DevHandle, dev
+    from builder.devloop import DevHandle, dev
     from builder.verify import VerifyResult, VerifySettings, verify_image
 
 # Public name -> the module that defines it (imported on first access).
@@ -71,7 +71,7 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(("VerifyResult", "VerifySettings", "verify_image"), "builder.verify"),
     "TLSConfig": "builder.engines.buildkit.tls",
-    **dict.fromkeys(("DevHandle", "dev"), "builder.dev"),
+    **dict.fromkeys(("DevHandle", "dev"), "builder.devloop"),
 }
 
 __all__ = [

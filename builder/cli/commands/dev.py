@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the loop in this (the main) thread until Ctrl-C, SIGTERM or SIGHUP."""
-    from builder.dev import DevLoop, DevOptions
+    from builder.devloop import DevLoop, DevOptions
     from builder.verify import signals_interrupt
 
     if args.port is not None and not 0 < args.port < 65536:
@@ -102,7 +102,7 @@ class DevPrinter:
                 output.info(text)
 
     def __call__(self, event: object) -> None:
-        from builder.dev import DevAppLog, DevChange, DevFailed, DevNote, DevPlanned, DevReady
+        from builder.devloop import DevAppLog, DevChange, DevFailed, DevNote, DevPlanned, DevReady
 
         with self._lock:
             if isinstance(event, DevChange):
