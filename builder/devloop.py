@@ -39,7 +39,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +51,7 @@ from builder.plan.fileset import walk_stats
 from builder.verify import (
     DockerRuntime,
     VerifySettings,
+    VerifyUnavailable,
     container_spec,
     docker_for_engine,
 )
@@ -61,7 +62,7 @@ DEV_LABEL = "dev.builder.dev"
 DEV_OWNER_LABEL = "dev.builder.dev.owner"
 POLL_INTERVAL = 0.1
 #: A burst of changes ends when the files stay unchanged this long.
-QUIET = 0.15
+QUIET = 0.08
 #: ... or at the latest after this long.
 BURST_LIMIT = 2.0
 LOG_TAIL = 100
@@ -268,7 +269,7 @@ class DevOptions:
     ca_bundle: str | os.PathLike[str] | None = None
     network: str | None = None
     tag: str | None = None
-    env: Mapping[str, str] | None = None
+    env: Mapping[str, str] | None = field(default=None, repr=False)  # secrets: never in a repr
     poll_interval: float = POLL_INTERVAL
 
 
@@ -297,6 +298,7 @@ class DevLoop:
         self._log_generation = 0
         self._build_lock = threading.Lock()
         self._background: threading.Thread | None = None
+        self._dest: tuple[Config, str | None] | None = None
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -351,7 +353,11 @@ class DevLoop:
 
     def _connect(self) -> None:
         opts = self.options
-        docker = docker_for_engine(opts.engine, tls=opts.tls, connect_timeout=opts.connect_timeout)
+        try:
+            docker = docker_for_engine(opts.engine, tls=opts.tls, connect_timeout=opts.connect_timeout)
+        except VerifyUnavailable as exc:
+            raise VerifyUnavailable(exc.message.replace("verification unavailable", "`builder dev` cannot run the app"),
+                                    hint="run the loop on dockerd (e.g. --engine docker:///var/run/docker.sock)") from None
         self._docker = docker
         self._runtime = DockerRuntime(docker)
         self._network = "bridge" if docker.has_network("bridge") else "host"
@@ -460,8 +466,10 @@ class DevLoop:
             serving = False
             if old is not None:
                 with suppress(BuilderError):
+                    since = int(time.time())
                     docker.start_container(old)
                     serving = self._start_and_wait(old, settings, start=False) is None
+                    self._follow(old, since=since)
             self._emit(DevFailed("start", failure, logs, _start_hint(logs), serving=serving))
             return
         if old is not None:
@@ -531,16 +539,23 @@ class DevLoop:
     # -- sync ------------------------------------------------------------------------------------
 
     def _files_dest(self) -> str | None:
-        from builder.api import plan_project
+        """Where the ``files`` step puts the project in the image (planned once per config)."""
+        from builder.plan.make import make_plan
         from builder.plan.model import StepKind
 
+        held = self._dest
+        if held is not None and held[0] is self.config:
+            return held[1]
         try:
-            plan, _analysis, _ = plan_project(self.path, cache_dir=self.options.cache_dir, record=False)
+            from builder.deps import resolve_dependencies
+
+            plan = make_plan(self.config, resolve_dependencies(self.config, use_lock=True))
         except BuilderError:
             return None
         step = plan.get(StepKind.FILES)
         dest = getattr(step.inputs, "dest", None) if step is not None else None
-        return dest if isinstance(dest, str) else None
+        self._dest = (self.config, dest if isinstance(dest, str) else None)
+        return self._dest[1]
 
     def _can_sync(self) -> bool:
         runtime = self.config.runtime
