@@ -51,9 +51,11 @@ from builder.plan.fileset import walk_stats
 from builder.verify import (
     DockerRuntime,
     VerifySettings,
+    Probe,
     VerifyUnavailable,
     container_spec,
     docker_for_engine,
+    probe,
 )
 
 #: Label on every container a dev loop starts: the app's name.
@@ -66,6 +68,7 @@ QUIET = 0.08
 #: ... or at the latest after this long.
 BURST_LIMIT = 2.0
 LOG_TAIL = 100
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 # --- events (the loop's whole output) ------------------------------------------------------------
@@ -472,14 +475,29 @@ class DevLoop:
                     self._follow(old, since=since)
             self._emit(DevFailed("start", failure, logs, _start_hint(logs), serving=serving))
             return
-        if old is not None:
-            self._remove(old)
         self._current = new
-        port = host_port if self._network != "host" else settings.port
-        self.url = f"http://{engine_host(docker)}:{port}"
         self._follow(new, since=0)
-        self._emit(DevReady(self.url, max(0.0, time.time() - edited), image, new))
+        self._emit(DevReady(self._url(settings), max(0.0, time.time() - edited), image, new))
         self.ready.set()
+        if old is not None:  # after the report: removing a stopped container is nobody's wait
+            self._remove(old)
+
+    def _url(self, settings: VerifySettings) -> str:
+        """Where the app answers: the published port (or, on the host network, the app's own) of the engine's host."""
+        assert self._docker is not None
+        port = settings.port if self._network == "host" or self.options.port is None else self.options.port
+        self.url = f"http://{engine_host(self._docker)}:{port}"
+        return self.url
+
+    def _probe(self, container_id: str, settings: VerifySettings, endpoint: str) -> Probe:
+        """One check. On an engine on this machine, at the URL the app is published on (what the user calls,
+        and a few milliseconds); elsewhere inside the container, like ``builder verify``."""
+        assert self._docker is not None and self._runtime is not None
+        if self._docker.where.startswith("unix://") or engine_host(self._docker) in _LOCAL_HOSTS:
+            url = self._url(settings)
+            host, _, port = url[len("http://"):].rpartition(":")
+            return probe(host, int(port), endpoint, timeout=2.0)
+        return self._runtime.probe(container_id, settings.port, endpoint)
 
     def _start_and_wait(self, container_id: str, settings: VerifySettings, *, start: bool = True) -> str | None:
         """Start (unless already) and wait for the ready/health checks; None when ready, else why not."""
@@ -496,14 +514,14 @@ class DevLoop:
                 if not state.running:
                     why = f"exited with code {state.exit_code}" + (f" ({state.error})" if state.error else "")
                     return f"the app {why} after {time.monotonic() - began:.1f}s, before it became ready"
-                outcome = self._runtime.probe(container_id, settings.port, stages[0])
+                outcome = self._probe(container_id, settings, stages[0])
                 if outcome.ok:
                     stages.pop(0)
                     continue
                 last = outcome.detail
                 if time.monotonic() - began >= settings.timeout:
                     return f"not ready after {settings.timeout:g}s (last check: {last})"
-                time.sleep(min(settings.interval, 0.1))
+                time.sleep(min(settings.interval, 0.05))
         except BuilderError as exc:
             return exc.message
         return None
@@ -591,7 +609,8 @@ class DevLoop:
             self._emit(DevFailed("start", failure, logs, _start_hint(logs), serving=False))
         else:
             self._follow(current, since=since)
-            self._emit(DevReady(self.url or "", max(0.0, time.time() - edited), self.tag, current, synced=True))
+            self._emit(DevReady(self._url(self._settings()), max(0.0, time.time() - edited), self.tag, current,
+                                synced=True))
         self._background = threading.Thread(target=self._build, name="builder-dev-rebuild", daemon=True)
         self._background.start()
 

@@ -146,7 +146,8 @@ def test_source_edit_is_served_and_a_pip_edit_rebuilds_pip_as_predicted(
     assert ready.seconds > 0 and get(ready.url + "/ready") == "ready, edited\n"
 
     mark = len(events.all)
-    edit(root / "cerebrium.toml", 'six = "==1.16.0"', 'six = "==1.17.0"')
+    nonce = int.from_bytes(os.urandom(4), "big")  # a never-true marker: a requirement set new to the engine
+    edit(root / "cerebrium.toml", 'six = "==1.16.0"', f'six = "==1.17.0"\nidna = \'==3.7; python_version < "2.{nonce}"\'')
     assert events.next(DevChange).paths == ("cerebrium.toml",)
     planned = events.next(DevPlanned)
     assert planned.rebuild[0] == "pip" and "six" in planned.reason
