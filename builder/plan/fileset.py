@@ -427,5 +427,5 @@ def walk_stats(root: Path, rules: FileRules) -> dict[str, tuple[int, int, int]]:
     The same walk as :func:`select_files` (so a watcher sees exactly the files the ``files`` step
     ships); a symlink appears with size -1. Raises PlanError like :func:`select_files`.
     """
-    found = _walk(_root(root), rules)[0]
+    found = walk(_root(root), rules)[0]
     return {rel: (size, mtime_ns, inode) for rel, size, mtime_ns, inode, _mode in found}
