@@ -56,7 +56,7 @@ def test_git_requirement_from_a_local_git_host_is_installed_as_written(
         plan, _, _ = plan_project(app, cache_dir=tmp_path / "cache", record=False)
         assert f"git+{url}@{commit}" in plan.step("pip").inputs.requirements_txt  # keyed by the exact URL
         events: list[Event] = []
-        result, _, _ = build(app, engine=engine_target.address, cache_dir=tmp_path / "cache", ca_bundle=CA,
+        result, _, _ = build(app, engine=engine_target.address, tls=engine_target.tls, cache_dir=tmp_path / "cache", ca_bundle=CA,
                              on_event=events.append)
     assert not result.step("pip").cached
     assert f"from-git-{nonce}" in _logs(events)
@@ -77,7 +77,7 @@ def test_index_credentials_reach_the_step_as_a_secret_and_nowhere_else(
                  module=name.replace("-", "_"), use_uv=use_uv)
         cache = tmp_path / "cache"
         events: list[Event] = []
-        result, _, _ = build(app, engine=engine_target.address, cache_dir=cache, ca_bundle=CA,
+        result, _, _ = build(app, engine=engine_target.address, tls=engine_target.tls, cache_dir=cache, ca_bundle=CA,
                              on_event=events.append)
         assert index.authorized > 0  # the credentials reached the installer
     assert f"from-index-{nonce}" in _logs(events)

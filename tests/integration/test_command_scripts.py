@@ -16,6 +16,7 @@ import pytest
 from builder.api import build
 from builder.cli import main
 from builder.engines.buildkit.client import EngineClient
+from builder.engines import BuildOptions
 from builder.engines.buildkit.dockerfile_build import DockerfileSource, build_dockerfile
 from builder.errors import SolveFailed
 from tests.integration.conftest import EngineTarget
@@ -59,12 +60,12 @@ def test_state_carries_from_one_command_to_the_next_in_build_and_export(
         shell=["export GREETING=hello", "cd /app && mkdir -p out", "cd out", 'echo "$GREETING from $PWD" > g.txt'],
     )
     ours, theirs = f"builder-cmds-ours:{nonce}", f"builder-cmds-export:{nonce}"
-    build(app, engine=engine_target.address, tag=ours, cache_dir=tmp_path / "cache", ca_bundle=CA)
+    build(app, engine=engine_target.address, tls=engine_target.tls, tag=ours, cache_dir=tmp_path / "cache", ca_bundle=CA)
     expected = f"pre-{nonce} in /opt/pre\nhello from /app/out\n"
     assert read(engine_env, ours, "/opt/pre/pre.txt", "/app/out/g.txt") == expected
 
     assert main(["dockerfile", str(app), "-o", str(app), "--cache-dir", str(tmp_path / "cache")]) == 0
-    build_dockerfile(engine, DockerfileSource.directory(app), tag=theirs, ca_bundle=CA)
+    build_dockerfile(engine, DockerfileSource.directory(app), BuildOptions(tag=theirs, ca_bundle=Path(CA)))
     assert read(engine_env, theirs, "/opt/pre/pre.txt", "/app/out/g.txt") == expected
 
 
@@ -73,7 +74,7 @@ def test_a_failing_command_is_named_with_its_position(tmp_path: Path, engine_tar
     app = project(tmp_path / "app", pre_build=[],
                   shell=[f"echo start-{nonce}", "test -e /nonexistent", f"echo never-{nonce}"])
     with pytest.raises(SolveFailed) as info:
-        build(app, engine=engine_target.address, cache_dir=tmp_path / "cache", ca_bundle=CA)
+        build(app, engine=engine_target.address, tls=engine_target.tls, cache_dir=tmp_path / "cache", ca_bundle=CA)
     failure = info.value.failure
     assert failure is not None and failure.step_id == "shell"
     assert "builder: command 2 of 3 failed (exit 1): test -e /nonexistent" in failure.log_tail

@@ -70,18 +70,18 @@ def test_dockerfile_installs_the_generated_requirements_and_predictions_hold(
                   '\n[cerebrium.dependencies.pip]\nsix = "==1.16.0"\n')
     cache = tmp_path / "cache"
     tag = f"builder-df-pip:{nonce}"
-    first, _, notes = build(app, engine=engine_target.address, tag=tag, cache_dir=cache, ca_bundle=CA)
+    first, _, notes = build(app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=cache, ca_bundle=CA)
     assert any("requirements.txt" in n.message and "generated" in n.message for n in notes)
     assert first.mismatches == ()
     assert run(engine_env, tag, "cat /srv/requirements.txt") == "six==1.16.0\n"
     assert run(engine_env, tag, "python3 -c 'import six; print(six.__version__)'").strip() == "1.16.0"
-    again, analysis, _ = build(app, engine=engine_target.address, tag=tag, cache_dir=cache, ca_bundle=CA)
+    again, analysis, _ = build(app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=cache, ca_bundle=CA)
     assert [s.status for s in analysis.steps] == ["hit", "hit"] and again.mismatches == ()
     assert all(s.cached for s in again.steps)
     # A change of the inline pip table is a predicted rebuild of the dockerfile step, and it happens.
     toml = app / "cerebrium.toml"
     toml.write_text(toml.read_text().replace('"==1.16.0"', '"==1.17.0"'))
-    changed, analysis, _ = build(app, engine=engine_target.address, tag=tag, cache_dir=cache, ca_bundle=CA)
+    changed, analysis, _ = build(app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=cache, ca_bundle=CA)
     assert dict((s.id.value, s.status) for s in analysis.steps)["dockerfile"] == "miss"
     assert changed.mismatches == () and not changed.step("dockerfile").cached
     assert run(engine_env, tag, "python3 -c 'import six; print(six.__version__)'").strip() == "1.17.0"
@@ -111,7 +111,7 @@ def test_leaving_the_event_iterator_cancels_a_dockerfile_build(engine_target: En
     app = project(tmp_path / "app", nonce[:8], f"FROM debian:bookworm-slim\nRUN sleep 300 # {nonce}\n")
     plan = plan_project(app, record=False)[0]
     seen: list[Any] = []
-    with BuildKitEngine.connect(engine_target.address) as engine:
+    with BuildKitEngine.connect(engine_target.address, env=engine_target.env) as engine:
         events = engine.iter_build(plan, app, BuildOptions())
         for event in events:
             seen.append(event)

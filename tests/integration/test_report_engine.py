@@ -83,7 +83,7 @@ def history(engine_target: EngineTarget, engine_env: dict[str, str],
     base_ids: list[str] = []
 
     def run(label: str) -> None:
-        result, _, _ = build(app, engine=engine_target.address, cache_dir=cache, ca_bundle=CA)
+        result, _, _ = build(app, engine=engine_target.address, tls=engine_target.tls, cache_dir=cache, ca_bundle=CA)
         results.append(result)
         labels.append(label)
 
