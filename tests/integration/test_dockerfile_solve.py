@@ -46,6 +46,8 @@ COPY requirements.txt .
 RUN --mount=type=secret,id=ca-bundle PIP_CERT=/run/secrets/ca-bundle \\
     pip install --break-system-packages --no-cache-dir -r requirements.txt
 """
+#: The engines are shared between runs: a run-unique last instruction keeps "the first build misses" true.
+NONCE_STEP = "RUN echo {nonce} > /srv/nonce\n"
 
 
 def project(root: Path, name: str, dockerfile: str, extra_toml: str = "", files: dict[str, str] | None = None) -> Path:
@@ -66,7 +68,7 @@ def run(engine_env: dict[str, str], image: str, script: str) -> str:
 def test_dockerfile_installs_the_generated_requirements_and_predictions_hold(
         engine_target: EngineTarget, engine_env: dict[str, str], tmp_path: Path) -> None:
     nonce = uuid.uuid4().hex[:8]
-    app = project(tmp_path / "app", nonce, PIP_DOCKERFILE,
+    app = project(tmp_path / "app", nonce, PIP_DOCKERFILE + NONCE_STEP.format(nonce=nonce),
                   '\n[cerebrium.dependencies.pip]\nsix = "==1.16.0"\n')
     cache = tmp_path / "cache"
     tag = f"builder-df-pip:{nonce}"
