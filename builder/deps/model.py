@@ -8,10 +8,12 @@ can smuggle shell syntax, and engines still pass each value as one argv item.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Manager = Literal["pip", "apt", "conda"]
+_EXACT = re.compile(r"===?[^=,*;\s]+")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -32,6 +34,15 @@ class PipRequirement:
     editable: bool = False
     local_path: str | None = None  # project-relative path for local/-e requirements
     hashes: tuple[str, ...] = ()
+
+    @property
+    def pinned(self) -> bool:
+        """True when the requirement names exactly one version (``==1.2.3`` / ``===1.2.3``, markers allowed).
+
+        A URL, a path, a range or a wildcard is not pinned: what it installs can change
+        without the line changing.
+        """
+        return not (self.url or self.editable or self.local_path) and _EXACT.fullmatch(self.specifier) is not None
 
     @property
     def text(self) -> str:
@@ -62,6 +73,11 @@ class PipSet:
     def is_empty(self) -> bool:
         """True when there is nothing to install."""
         return not self.requirements
+
+    @property
+    def all_pinned(self) -> bool:
+        """True when every requirement is :attr:`~PipRequirement.pinned` (and there is one at least)."""
+        return bool(self.requirements) and all(r.pinned for r in self.requirements)
 
     def canonical(self) -> dict[str, Any]:
         """Sorted, normalised JSON-able form: the bytes the pip key hashes."""

@@ -37,7 +37,7 @@ from builder.server.client import decode_request
 WARM_MODULES = (
     "builder.api", "builder.cli.progress", "builder.engines.buildkit.engine",
     "builder.engines.buildkit.session", "builder.engines.buildkit.dockerfile_build",
-    "builder.engines.dockerfile", "builder.verify", "builder.deps.lock.uv", "builder.deps.lock.project",
+    "builder.engines.dockerfile_export", "builder.verify", "builder.deps.lock.uv", "builder.deps.lock.project",
     "builder.plan.render", "cache", "networkx", "grpc._channel", "grpc.experimental",
     "rich.console", "rich.live", "rich.table", "encodings.utf_8_sig", "encodings.idna",
     "builder.server.prefault", "builder.server.prewalk", "ctypes",

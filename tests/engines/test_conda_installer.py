@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from importlib import resources
 from pathlib import Path
+
+from builder.recipes.script_text import script_file
 
 FAKE_RATTLER = """
 import atexit, sys
@@ -47,11 +48,7 @@ def _run(tmp_path: Path, specs: list[str]) -> subprocess.CompletedProcess[str]:
     (tmp_path / "fake").mkdir(exist_ok=True)
     (tmp_path / "fake" / "rattler.py").write_text(FAKE_RATTLER)
     installer = tmp_path / "install.py"
-    installer.write_bytes(
-        resources.files("builder.engines.buildkit")
-        .joinpath("conda_installer.py")
-        .read_bytes()
-    )
+    installer.write_bytes(script_file("conda_installer.py"))
     spec = {
         "specs": specs,
         "channels": ["http://127.0.0.1:9"],

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builder.api import plan_project
-from builder.engines.buildkit import scripts
 from builder.engines.buildkit._pb import ops_pb2
 from builder.engines.buildkit.convert import (
     ConvertOptions,
@@ -21,6 +20,8 @@ from builder.engines.buildkit.image import image_config, image_config_bytes
 from builder.plan.model import Plan, Step, StepKind
 from builder.plan.steps import apt, base, pip, python, shell
 from builder.plan.steps._commands import CommandInputs
+from builder.recipes import tools
+from builder.recipes.script_text import script_text
 
 APPS = Path(__file__).resolve().parents[2] / "fixtures" / "apps"
 
@@ -87,8 +88,8 @@ def test_cache_mounts_and_ca_secret() -> None:
     assert {"builder-uv-cache", "builder-tools-uv"} <= pip_caches
     for op in (apt_op, pip_op):
         secrets = [m for m in op.exec.mounts if m.mountType == ops_pb2.SECRET]
-        assert [m.dest for m in secrets] == [scripts.CA_PATH]
-        assert f"SSL_CERT_FILE={scripts.CA_PATH}" in op.exec.meta.env
+        assert [m.dest for m in secrets] == [tools.CA_PATH]
+        assert f"SSL_CERT_FILE={tools.CA_PATH}" in op.exec.meta.env
     shell_op = next(op for name, op in ops.items() if name.startswith("[shell]"))
     assert not any(m.mountType == ops_pb2.SECRET for m in shell_op.exec.mounts)
     assert not any(e.startswith("SSL_CERT_FILE") for e in shell_op.exec.meta.env)
@@ -109,7 +110,7 @@ def test_requirements_reach_pip_as_a_file() -> None:
     )
     pip_op = ops["[pip] uv pip install -r requirements.txt"]
     assert "six" not in " ".join(pip_op.exec.meta.args)
-    assert pip_op.exec.meta.args[2] == scripts.PIP
+    assert pip_op.exec.meta.args[2] == script_text("pip.sh")
 
 
 def test_network_mode_and_merge_choice() -> None:
@@ -232,7 +233,7 @@ def test_apt_packages_are_argv_items(packages: list[str]) -> None:
         converted.definition.names()[converted.digest_of(StepKind.APT)]
     ]
     args = list(op.exec.meta.args)
-    assert args[:4] == ["/bin/sh", "-c", scripts.APT, "apt"]
+    assert args[:4] == ["/bin/sh", "-c", script_text("apt.sh"), "apt"]
     assert args[4:] == ["--no-install-recommends", *packages]
 
 
@@ -249,16 +250,18 @@ def test_pip_requirements_and_versions_never_enter_the_script(
     converted = convert_plan(_plan(*steps))
     for op in ops_by_name(converted).values():
         if op.WhichOneof("op") == "exec":
-            assert op.exec.meta.args[2] in (scripts.PYTHON, scripts.PIP)
+            assert op.exec.meta.args[2] in (script_text("python.sh"), script_text("pip.sh"))
             assert (
                 requirements not in op.exec.meta.args[2]
-                or requirements in scripts.PIP + scripts.PYTHON
+                or requirements in script_text("pip.sh") + script_text("python.sh")
             )
 
 
 @settings(max_examples=60, deadline=None)
 @given(commands=st.lists(_TEXT, min_size=1, max_size=3))
-def test_shell_commands_are_one_argv_item_each(commands: list[str]) -> None:
+def test_shell_commands_reach_the_step_as_one_generated_script(commands: list[str]) -> None:
+    from builder.recipes.commands import command_script
+
     step = Step(StepKind.SHELL, "k1", (), CommandInputs(tuple(commands)))
     converted = convert_plan(_plan(_base(), step))
     op = ops_by_name(converted)[
@@ -267,11 +270,15 @@ def test_shell_commands_are_one_argv_item_each(commands: list[str]) -> None:
     assert list(op.exec.meta.args) == [
         "/bin/sh",
         "-c",
-        scripts.COMMANDS,
+        script_text("commands.sh"),
         "run",
         "/app",
-        *commands,
-    ]
+        "/run/builder/shell/commands.bash",
+    ]  # the user's text is in no argv item and in none of builder's scripts
+    (mount,) = (m for m in op.exec.mounts if m.dest == "/run/builder/shell")
+    assert mount.readonly
+    written = converted.definition.op(op.inputs[mount.input].digest).file.actions[0].mkfile
+    assert (written.path, written.data) == ("/commands.bash", command_script(tuple(commands)).encode("utf-8"))
 
 
 def test_shell_module_is_the_commands_shape() -> None:
@@ -295,48 +302,3 @@ def test_local_requirements_are_mounted_from_their_own_session_dir() -> None:
     assert app.input >= 0 and not app.readonly and app.output == -1
     assert op.exec.meta.cwd == "/app"
     assert "exec.mount.bind.readwrite-nooutput" in converted.definition.caps()
-
-
-@pytest.mark.parametrize(
-    ("installer", "text", "mounts", "tail"),
-    [
-        ("uv", "six==1.16.0\n", pip.UV_CACHE, ["offline-first", "/root/.cache/uv/builder-known"]),
-        ("uv", "six>=1.16\n", pip.UV_CACHE, ["online"]),
-        ("uv", "six==1.16.0\n", (), ["online"]),  # no cache mount: nothing to install offline from
-        ("pip", "six==1.16.0\n", pip.PIP_CACHE, ["online"]),
-    ],
-)
-def test_pip_argv_records_known_lines_only_for_pinned_uv_sets_with_a_cache(
-    installer: str, text: str, mounts: tuple, tail: list[str]
-) -> None:
-    from builder.engines.buildkit.convert import pip_argv
-
-    argv = pip_argv(pip.Inputs(installer, text, cache_mounts=mounts))  # type: ignore[arg-type]
-    assert argv[:2] == ["/bin/sh", "-c"] and argv[2] == scripts.PIP
-    assert argv[3:8] == [
-        "pip",
-        installer,
-        "/opt/venv",
-        "/run/builder/pip/requirements.txt",
-        "/run/builder/pip/constraints.txt",
-    ]
-    assert argv[8:] == tail
-    assert text.strip() not in " ".join(argv)  # requirements arrive as a file, never as argv or script text
-
-
-@pytest.mark.parametrize(
-    ("text", "pinned"),
-    [
-        ("six==1.16.0\n", True),
-        ('six==1.16.0\nidna==3.7; python_version < "3.0"\n', True),
-        ("six>=1.16\n", False),
-        ("six==1.*\n", False),
-        ("--index-url https://x\nsix==1.16.0\n", False),
-        ("pkg @ https://x/pkg.whl\n", False),
-        ("", False),
-    ],
-)
-def test_offline_first_only_for_fully_pinned_sets(text: str, pinned: bool) -> None:
-    from builder.engines.buildkit.convert import all_pinned
-
-    assert all_pinned(text) is pinned

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from builder.api import plan_project
 from builder.cli import main
 from builder.engines.buildkit.session import CA_BUNDLE_SECRET_ID, PatternSelector
-from builder.engines.dockerfile import render_dockerfile, render_dockerignore
+from builder.engines.dockerfile_export import render_dockerfile, render_dockerignore
 from builder.plan.model import Plan, StepKind
 from tests.conftest import APP_NAMES
 
@@ -86,61 +86,54 @@ def test_dockerignore_is_exact_for_any_paths(wanted: set[str], others: set[str])
     assert {p for p in universe if selector.selects(p)} == wanted
 
 
-def run_argvs(dockerfile: str) -> dict[str, list[list[str]]]:
-    """Every exec-form RUN argv per step group, with the CA-bundle wrapper taken off."""
-    found: dict[str, list[list[str]]] = {}
-    for step, _key, lines in groups(dockerfile):
-        for line in lines:
-            text = line.strip()
-            text = text[4:] if text.startswith("RUN [") else text
-            if text.startswith("["):
-                argv = json.loads(text)
-                if argv[3:4] == ["ca-bundle"]:
-                    argv = argv[4:]
-                found.setdefault(step, []).append(argv)
-    return found
+def run_lines(dockerfile: str) -> dict[str, str]:
+    """The RUN instruction of every step group, continuation lines joined."""
+    return {step: " ".join(ln.strip().rstrip("\\").strip() for ln in lines[lines.index(run):])
+            for step, _key, lines in groups(dockerfile)
+            for run in [next((ln for ln in lines if ln.startswith("RUN ")), None)] if run is not None}
 
 
-def llb_argvs(plan: Plan) -> dict[str, list[list[str]]]:
-    """The exec argv of every ``[step]`` vertex ``builder build`` sends (G's converter)."""
-    from builder.engines.buildkit._pb import ops_pb2
-    from builder.engines.buildkit.convert import convert_plan, step_from_name
-    from builder.engines.buildkit.llb.definition import digest_of
-
-    definition = convert_plan(plan).definition
-    names = definition.names()
-    found: dict[str, list[list[str]]] = {}
-    for raw in definition.ops:
-        op = ops_pb2.Op.FromString(raw)
-        if op.WhichOneof("op") == "exec":
-            step = step_from_name(names.get(digest_of(raw), ""))
-            assert step is not None
-            found.setdefault(step.value, []).append(list(op.exec.meta.args))
-    return found
-
-
-@pytest.mark.parametrize("app_dir", [a for a in APP_NAMES if a != "dockerfile-app"], indirect=True)
-def test_runs_exactly_the_commands_builder_build_runs(app_dir: Path) -> None:
-    plan = make(app_dir)  # (a user Dockerfile runs its own commands: dockerfile-app is left out)
-    assert run_argvs(render_dockerfile(plan).dockerfile) == llb_argvs(plan)
+def run_argv(line: str) -> list[str]:
+    """The exec-form argv of a RUN line, with the CA-bundle wrapper taken off."""
+    argv = json.loads(line[line.index("["):])
+    if argv[1].endswith("/secret_env.sh"):
+        argv = argv[argv.index("--") + 1:]
+    return argv
 
 
 def test_install_steps_keep_mounts_markers_and_ca_secret(app_complete: Path) -> None:
     plan = make(app_complete)
-    by_step = {g[0]: "\n".join(g[2]) for g in groups(render_dockerfile(plan).dockerfile)}
+    export = render_dockerfile(plan)
+    by_step = run_lines(export.dockerfile)
     for kind in (StepKind.APT, StepKind.PIP):
         for mount in plan.step(kind).inputs.cache_mounts:
             assert f"--mount=type=cache,id={mount.id},target={mount.target},sharing={mount.sharing}" in by_step[kind]
         assert f"--mount=type=secret,id={CA_BUNDLE_SECRET_ID}," in by_step[kind]
-    (argv,) = run_argvs(render_dockerfile(plan).dockerfile)["pip"]
-    script = argv[2]
+    argv = run_argv(by_step["pip"])
+    assert argv[:3] == ["/bin/sh", "/run/builder/scripts/pip.sh", "uv"]  # complete uses uv
+    script = dict(export.files)[".builder/scripts/pip.sh"]
     first_output = next(ln for ln in script.splitlines() if ln.startswith(("echo", "if [ \"$installer\"")))
-    assert "UV_PIP_INSTALL_STARTED" in first_output and argv[4] == "uv"  # complete uses uv
+    assert "UV_PIP_INSTALL_STARTED" in first_output
+
+
+@pytest.mark.parametrize("app_dir", [a for a in APP_NAMES if a != "dockerfile-app"], indirect=True)
+def test_scripts_ship_as_files_and_runs_stay_short(app_dir: Path) -> None:
+    """A docker build log of the export is readable: no script text inline, each RUN a few hundred bytes."""
+    export = render_dockerfile(make(app_dir))
+    files = dict(export.files)
+    for step, line in run_lines(export.dockerfile).items():
+        assert "--mount=type=bind,source=.builder/scripts,target=/run/builder/scripts " in line + " "
+        assert "set -e" not in line and len(line) < 1200, (step, len(line))
+        for path in re.findall(r"/run/builder/scripts/([\w.]+)", line):
+            assert f".builder/scripts/{path}" in files
+    assert max(len(ln) for ln in export.dockerfile.splitlines()) < 800
 
 
 def test_pip_marker_for_pip_installer(app_fastapi_cpu: Path) -> None:
-    (argv,) = run_argvs(render_dockerfile(make(app_fastapi_cpu)).dockerfile)["pip"]
-    assert argv[3:5] == ["pip", "pip"] and "PIP_INSTALL_STARTED" in argv[2]
+    export = render_dockerfile(make(app_fastapi_cpu))
+    argv = run_argv(run_lines(export.dockerfile)["pip"])
+    assert argv[1:3] == ["/run/builder/scripts/pip.sh", "pip"]
+    assert "PIP_INSTALL_STARTED" in dict(export.files)[".builder/scripts/pip.sh"]
 
 
 def test_config_instructions(app_fastapi_cpu: Path) -> None:
@@ -180,7 +173,7 @@ def test_user_dockerfile_is_kept_and_directives_hoisted(tmp_path: Path) -> None:
 
 
 def test_label_and_path_escaping() -> None:
-    from builder.engines.dockerfile import _json, _quote
+    from builder.engines.dockerfile_export import _json, _quote
 
     assert _quote('a"b$c\\d') == '"a\\"b\\$c\\\\d"'
     assert json.loads(_json(["$HOME/x"])) == ["\\$HOME/x"]
@@ -194,3 +187,14 @@ def test_cli_writes_export(app_paths_files: Path, capsys: pytest.CaptureFixture[
     assert (app_paths_files / ".builder" / "pip" / "requirements.txt").is_file()
     assert main(["dockerfile", str(app_paths_files), "--cache-dir", str(app_paths_files.parent / "c")]) == 0
     assert capsys.readouterr().out.startswith("# Generated by builder")
+
+
+def test_cli_rewrites_its_own_builder_folder_but_not_a_users(app_paths_files: Path) -> None:
+    cache = ["--cache-dir", str(app_paths_files.parent / "c")]
+    assert main(["dockerfile", str(app_paths_files), "-o", str(app_paths_files), *cache]) == 0
+    assert (app_paths_files / ".builder" / "scripts" / "pip.sh").is_file()
+    assert main(["dockerfile", str(app_paths_files), "-o", str(app_paths_files), *cache]) == 0  # its own: rewritten
+    (app_paths_files / ".builder" / "README.txt").unlink()  # now the folder is not known to be builder's
+    (app_paths_files / ".builder" / "scripts" / "pip.sh").write_text("mine\n")
+    assert main(["dockerfile", str(app_paths_files), "-o", str(app_paths_files), *cache]) == 2
+    assert (app_paths_files / ".builder" / "scripts" / "pip.sh").read_text() == "mine\n"

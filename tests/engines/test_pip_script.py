@@ -20,8 +20,10 @@ from typing import Any
 
 import pytest
 
-from builder.engines.buildkit import scripts
-from builder.engines.buildkit.convert import KNOWN_DIR, pip_argv
+from builder.recipes import tools
+from builder.recipes.script_text import script_text
+from builder.recipes.pip import KNOWN_DIR
+from tests.recipes.helpers import pip_argv, pip_inputs
 from builder.plan.steps import pip
 
 #: A fake ``uv`` with a cache: online installs (and the ``--target`` fetch) add their lines to
@@ -84,7 +86,7 @@ class PipStep:
     def __init__(self, root: Path, venv_python: str | None = None, with_uv: bool = True) -> None:
         self.root = root
         self.tools = root / "tools"
-        uv = self.tools / "uv" / scripts.UV_VERSION / "bin" / "uv"
+        uv = self.tools / "uv" / tools.UV_VERSION / "bin" / "uv"
         if with_uv:
             uv.parent.mkdir(parents=True)
             uv.write_text(FAKE_UV.format(python=sys.executable))
@@ -104,14 +106,14 @@ class PipStep:
 
     def argv(self, requirements: str, constraints: str = "", records: Path | None = None) -> list[str]:
         """pip_argv's argv with the host's paths in place of the build's."""
-        argv = pip_argv(pip.Inputs("uv", requirements, constraints, cache_mounts=pip.UV_CACHE))
-        tools = f"tools={scripts.TOOLS_DIR}/uv/{scripts.UV_VERSION}\n"
-        assert argv[2].count(tools) == 1
+        argv = pip_argv(pip_inputs("uv", requirements, constraints))
+        tools_line = f"tools={tools.TOOLS_DIR}/uv/{tools.UV_VERSION}\n"
+        assert argv[2].count(tools_line) == 1
         req, cons = self.root / "requirements.txt", self.root / "constraints.txt"
         req.write_text(requirements)
         cons.write_text(constraints)
         assert argv[5:8] == ["/opt/venv", "/run/builder/pip/requirements.txt", "/run/builder/pip/constraints.txt"]
-        host = [*argv[:2], argv[2].replace(tools, f"tools={self.tools}/uv/{scripts.UV_VERSION}\n"), *argv[3:5],
+        host = [*argv[:2], argv[2].replace(tools_line, f"tools={self.tools}/uv/{tools.UV_VERSION}\n"), *argv[3:5],
                 str(self.venv), str(req), str(cons), argv[8]]
         if argv[8] == "offline-first":
             assert argv[9:] == [f"{pip.UV_CACHE[0].target}/{KNOWN_DIR}"]
@@ -315,7 +317,7 @@ def test_pip_installer_marker(tmp_path: Path) -> None:
     (venv / "bin" / "python").chmod(0o755)
     req = tmp_path / "requirements.txt"
     req.write_text(f"{A}\n")
-    argv = pip_argv(pip.Inputs("pip", f"{A}\n"))
+    argv = pip_argv(pip_inputs("pip", f"{A}\n"))
     assert argv[8:] == ["online"]
     done = subprocess.run([*argv[:5], str(venv), str(req), str(tmp_path / "none.txt"), *argv[8:]],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60, check=True)
@@ -357,7 +359,7 @@ def test_missing_uv_comes_from_its_wheel_without_pip(tmp_path: Path) -> None:
     finally:
         index.close()
     assert run.returncode == 0, run.lines
-    assert run.lines[1].startswith(f"uv: installed uv {scripts.UV_VERSION} from http://127.0.0.1:")
+    assert run.lines[1].startswith(f"uv: installed uv {tools.UV_VERSION} from http://127.0.0.1:")
     assert run.installs == [("online", [A])]
     assert not (tmp_path / "pip.log").exists()  # pip never ran
     again = step.run(f"{A}\n")  # the next build finds it in the tools mount
@@ -368,10 +370,10 @@ def test_missing_uv_falls_back_to_pip_when_the_quick_install_cannot(tmp_path: Pa
     step = bootstrap_step(tmp_path, "http://127.0.0.1:9/simple")  # nothing listens on the discard port
     run = step.run(f"{A}\n")
     assert run.returncode == 0, run.lines
-    assert run.lines[1].startswith(f"uv: quick install of uv {scripts.UV_VERSION} not possible (")
+    assert run.lines[1].startswith(f"uv: quick install of uv {tools.UV_VERSION} not possible (")
     pip_calls = (tmp_path / "pip.log").read_text().splitlines()
     assert pip_calls == [f"-m pip install -q --disable-pip-version-check --target {step.tools}/uv/"
-                         f"{scripts.UV_VERSION} uv=={scripts.UV_VERSION}"]
+                         f"{tools.UV_VERSION} uv=={tools.UV_VERSION}"]
     assert run.installs == [("online", [A])]
 
 
@@ -380,7 +382,7 @@ def test_record_lives_in_the_shared_uv_cache_mount_in_llb_and_dockerfile(app_bui
     from builder.api import plan_project
     from builder.engines.buildkit._pb import ops_pb2
     from builder.engines.buildkit.convert import convert_plan
-    from builder.engines.dockerfile import render_dockerfile
+    from builder.engines.dockerfile_export import render_dockerfile
 
     plan, _, _ = plan_project(app_build_basic, record=False, cache_dir=str(app_build_basic.parent / "cache"))
     inputs = plan.step("pip").inputs
@@ -399,7 +401,7 @@ def test_record_lives_in_the_shared_uv_cache_mount_in_llb_and_dockerfile(app_bui
 
     dockerfile = render_dockerfile(plan).dockerfile
     assert f"--mount=type=cache,id={mount.id},target={mount.target},sharing=shared" in dockerfile
-    assert json.dumps(argv[3:])[1:-1] in dockerfile  # the same argv, record dir included
+    assert json.dumps(argv[4:])[1:-1] in dockerfile  # the same arguments, record dir included
 
 
 def test_blank_and_comment_lines_are_not_requirements(step: PipStep) -> None:

@@ -8,6 +8,7 @@ text through ``python -I -S -c``.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -19,13 +20,27 @@ import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from builder.engines.buildkit import scripts, uv_boot
-from builder.engines.buildkit.uv_boot import Skip, index_url, pick_wheel
+from builder.recipes.script_text import script_file, script_text
+
+
+def _load_uv_boot() -> ModuleType:
+    """The script as a module for its unit tests (the build never imports it: it runs its text)."""
+    path = Path(__file__).resolve().parents[2] / "builder" / "recipes" / "scripts" / "uv_boot.py"
+    spec = importlib.util.spec_from_file_location("builder_test_uv_boot", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+uv_boot = _load_uv_boot()
+Skip, index_url, pick_wheel = uv_boot.Skip, uv_boot.index_url, uv_boot.pick_wheel
 
 V = "0.13.9"
 SHA = "a" * 64
@@ -113,9 +128,9 @@ def test_index_comes_from_the_environment_only(tmp_path: Path, monkeypatch: pyte
 
 
 def test_the_scripts_carry_it_verbatim() -> None:
-    text = Path(uv_boot.__file__).read_text(encoding="utf-8")
+    text = script_file("uv_boot.py").decode("utf-8")
     assert "'" not in text
-    for script in (scripts.PIP, scripts.PYTHON):
+    for script in (script_text("pip.sh"), script_text("python.sh")):
         assert script.count(f"uv_boot_py='{text}'\n") == 1
         assert '-I -S -c "$uv_boot_py" "$tools"' in script
 
@@ -186,7 +201,7 @@ def boot(tools: Path, index_url_: str) -> subprocess.CompletedProcess[str]:
     """The file's text through ``python -I -S -c``, as the steps run it."""
     env = {"PATH": os.environ["PATH"], "PIP_INDEX_URL": index_url_, "PIP_CONFIG_FILE": os.devnull,
            "HOME": str(tools.parent)}
-    return subprocess.run([sys.executable, "-I", "-S", "-c", scripts.UV_BOOT_PY, str(tools), V],
+    return subprocess.run([sys.executable, "-I", "-S", "-c", script_text("uv_boot.py"), str(tools), V],
                           env=env, capture_output=True, text=True, timeout=60, check=False)
 
 

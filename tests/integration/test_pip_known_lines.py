@@ -11,7 +11,8 @@ import uuid
 from pathlib import Path
 
 from builder.api import build
-from builder.engines.buildkit import scripts
+from builder.recipes import tools
+from builder.recipes.script_text import script_text
 from builder.engines.events import Event, StepLog
 from tests.integration.conftest import EngineTarget
 
@@ -60,10 +61,10 @@ def test_empty_tools_mount_gets_uv_from_its_wheel(
     app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path
 ) -> None:
     """On a fresh engine the pip step fetches the pinned uv itself (uv_boot.py), through the CA bundle."""
-    drop_cache_mounts(engine_target.address, f"{scripts.TOOLS_DIR}/uv")
+    drop_cache_mounts(engine_target.address, f"{tools.TOOLS_DIR}/uv")
     write_requirements(app_build_basic, uuid.uuid4().int % 10**9, six="1.16.0")
     lines = pip_log(app_build_basic, engine_target, tmp_path / "cache")
-    assert lines[1].startswith(f"uv: installed uv {scripts.UV_VERSION} from https://"), lines[:5]
+    assert lines[1].startswith(f"uv: installed uv {tools.UV_VERSION} from https://"), lines[:5]
     assert not [ln for ln in lines if "quick install" in ln or "using pip" in ln]
     assert "uv: 2 of 2 requirements are new here: resolving them with the index" in lines
 

@@ -1,6 +1,10 @@
-"""Plan → LLB: one function per step kind, one BuildKit vertex per plan step.
+"""Plan → LLB: one BuildKit vertex per plan step.
 
-Each converter takes the state built so far and the step's inputs and
+Every step that runs something in the container is lowered from its recipe
+(:mod:`builder.recipes`): :func:`convert_run` translates the RunSpec's argv,
+mounts, secrets, environment and working directory and decides nothing of its
+own.  The base image, the project files and the config layer are an image
+source, a copy and a FileOp.  Each converter takes the state built so far and
 returns the new state; its main vertex is named ``[<step id>] <what it does>``
 so Status lines map back to plan steps (helper vertices — the ``local://``
 source, the requirements files, the files merge — carry the same prefix).
@@ -8,8 +12,8 @@ Nothing here is engine I/O: the same plan and options always give a
 byte-identical :class:`~builder.engines.buildkit.llb.Definition`.
 
 Security: package names, versions and paths reach the build as argv items or
-file contents (FileOp ``mkfile``), never as shell text; the fixed scripts in
-:mod:`builder.engines.buildkit.scripts` read them from ``"$@"``.  Only the
+file contents (FileOp ``mkfile``), never as shell text; the fixed scripts of
+``builder/recipes/scripts`` read them from ``"$@"``.  Only the
 user's ``pre_build_commands``/``shell_commands`` are shell, by definition.
 
 >>> # converted = convert_plan(plan, ConvertOptions(network="host", merge=True))
@@ -23,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from builder.engines.buildkit import scripts
 from builder.engines.buildkit.llb import (
     Copy,
     Definition,
@@ -34,17 +37,12 @@ from builder.engines.buildkit.llb import (
     State,
 )
 from builder.engines.buildkit.llb.ops import Network
-from builder.engines.buildkit.llb.state import DEFAULT_PATH
 from builder.errors import EngineUnsupported
 from builder.plan.model import FileManifest, Plan, Step, StepKind
+from builder.recipes import RecipeContext, RunSpec, Secret, run_spec
 
 #: The session directory name of the project files.
 CONTEXT_NAME = "context"
-#: The session directory name of files a pip step reads (local / ``-e`` requirements).
-PIP_LOCAL_NAME = "pip-local"
-CA_SECRET_ID = (
-    "ca-bundle"  # same ID as builder.engines.buildkit.session.CA_BUNDLE_SECRET_ID
-)
 _NAME_MAX = 100
 
 
@@ -103,6 +101,7 @@ class _Build:
     """Mutable scratch for one conversion."""
 
     options: ConvertOptions
+    recipe: RecipeContext
     platform: Platform = field(default_factory=Platform)
     mains: dict[StepKind, State] = field(default_factory=dict)
     commands: dict[StepKind, str] = field(default_factory=dict)
@@ -117,42 +116,6 @@ def vertex_name(step: StepKind, text: str) -> str:
     return f"[{step.value}] {line}"
 
 
-def _cache_mounts(step: Step) -> list[Mount]:
-    return [
-        Mount(m.target, "cache", cache_id=m.id, sharing=m.sharing)
-        for m in getattr(step.inputs, "cache_mounts", ())
-    ]
-
-
-def _ca(b: _Build) -> tuple[list[Mount], list[tuple[str, str]]]:
-    """The CA bundle secret mount and the variables that point installers at it (when enabled)."""
-    if not b.options.ca_bundle:
-        return [], []
-    mount = Mount(scripts.CA_PATH, "secret", secret_id=CA_SECRET_ID, mode=0o444)
-    env = [
-        (k, scripts.CA_PATH)
-        for k in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
-    ]
-    return [mount], env
-
-
-def _tools_mount(name: str) -> Mount:
-    return Mount(
-        f"{scripts.TOOLS_DIR}/{name}",
-        "cache",
-        cache_id=f"builder-tools-{name}",
-        sharing="locked",
-    )
-
-
-_APT_MOUNTS = (
-    Mount("/var/cache/apt", "cache", cache_id="builder-apt-archives", sharing="locked"),
-    Mount(
-        "/var/lib/apt/lists", "cache", cache_id="builder-apt-lists", sharing="locked"
-    ),
-)
-
-
 # --- one converter per step kind --------------------------------------------------------------
 
 
@@ -165,134 +128,49 @@ def convert_base(state: State, step: Step, b: _Build) -> State:
     ).with_network(b.options.network)
 
 
-def convert_python(state: State, step: Step, b: _Build) -> State:
-    inputs = step.inputs
-    ca_mounts, ca_env = _ca(b)
-    args = ["/bin/sh", "-c", scripts.PYTHON, "python", inputs.version, inputs.venv]
-    b.commands[step.id] = (
-        f"install Python {inputs.version} and create the virtualenv {inputs.venv}"
-    )
-    done = state.run(
-        args,
-        name=vertex_name(step.id, f"python {inputs.version} → {inputs.venv}"),
-        mounts=[*_APT_MOUNTS, _tools_mount("uv"), *ca_mounts],
-        env=ca_env,
-    )
-    return done.env("VIRTUAL_ENV", inputs.venv).env(
-        "PATH", f"{inputs.venv}/bin:{DEFAULT_PATH}"
-    )
-
-
-def _commands(state: State, step: Step, b: _Build) -> State:
-    inputs = step.inputs
-    args = [*inputs.shell, scripts.COMMANDS, "run", inputs.workdir, *inputs.commands]
-    b.commands[step.id] = " && ".join(inputs.commands)
-    return state.run(args, name=vertex_name(step.id, " && ".join(inputs.commands)))
-
-
-convert_pre_build = _commands
-convert_shell = _commands
-
-
-def convert_apt(state: State, step: Step, b: _Build) -> State:
-    inputs = step.inputs
-    ca_mounts, ca_env = _ca(b)
-    flags = ["--no-install-recommends"] if inputs.no_install_recommends else []
-    args = ["/bin/sh", "-c", scripts.APT, "apt", *flags, *inputs.packages]
-    text = "apt-get install " + " ".join(inputs.packages)
-    b.commands[step.id] = text
-    return state.run(
-        args,
-        name=vertex_name(step.id, text),
-        mounts=[*_cache_mounts(step), *ca_mounts],
-        env=ca_env,
-    )
-
-
-def convert_pip(state: State, step: Step, b: _Build) -> State:
-    inputs = step.inputs
-    files = State.scratch(platform=b.platform).file(
-        Mkfile("/requirements.txt", inputs.requirements_txt.encode("utf-8")),
-        Mkfile("/constraints.txt", inputs.constraints_txt.encode("utf-8")),
-        name=vertex_name(step.id, "requirements.txt"),
-    )
-    mounts = [
-        Mount("/run/builder/pip", "bind", files.output, readonly=True),
-        *_cache_mounts(step),
-    ]
-    if inputs.installer == "uv":
-        mounts.append(_tools_mount("uv"))
-    workdir = "/"
-    if inputs.local is not None:
+def _mounts(spec: RunSpec, b: _Build) -> list[Mount]:
+    """Every mount of ``spec`` as LLB (the secrets only when the build has them)."""
+    mounts = [Mount(m.target, "cache", cache_id=m.id, sharing=m.sharing) for m in spec.caches]
+    for gen in spec.generated:
+        files = State.scratch(platform=b.platform).file(
+            *(Mkfile(f"/{name}", data) for name, data in gen.files),
+            name=vertex_name(spec.kind, gen.label),
+        )
+        mounts.append(Mount(gen.target, "bind", files.output, readonly=True))
+    if spec.project is not None:
+        session = spec.project.session
         local = State.local(
-            PIP_LOCAL_NAME,
-            [("local.sharedkeyhint", f"{b.options.shared_key_hint}-pip")],
-            name=vertex_name(step.id, f"local://{PIP_LOCAL_NAME}"),
+            session,
+            [("local.sharedkeyhint", f"{b.options.shared_key_hint}-{spec.kind.value}")],
+            name=vertex_name(spec.kind, f"local://{session}"),
         )
-        b.local_dirs[PIP_LOCAL_NAME] = inputs.local.manifest
-        mounts.append(Mount("/app", "bind", local.output))
-        workdir = "/app"
-    ca_mounts, ca_env = _ca(b)
-    args = pip_argv(inputs)
-    text = (
-        "uv pip" if inputs.installer == "uv" else "pip"
-    ) + " install -r requirements.txt"
-    b.commands[step.id] = text
-    return (
-        state.dir(workdir)
-        .run(
-            args,
-            name=vertex_name(step.id, text),
-            mounts=[*mounts, *ca_mounts],
-            env=ca_env,
-        )
-        .dir("/")
-    )
+        b.local_dirs[session] = spec.project.manifest
+        mounts.append(Mount(spec.project.target, "bind", local.output))
+    mounts.extend(Mount(s.target, "secret", secret_id=s.id, mode=s.mode) for s in _secrets(spec, b))
+    return mounts
 
 
-#: Folder in the uv cache mount holding the pip step's records of requirement lines installed before.
-KNOWN_DIR = "builder-known"
+def _secrets(spec: RunSpec, b: _Build) -> tuple[Secret, ...]:
+    # The recipes' only secret is the optional CA bundle: mounted when the build was given one.
+    return spec.secrets if b.options.ca_bundle else ()
 
 
-def pip_argv(inputs: Any) -> list[str]:
-    """The pip step's argv (shared with the Dockerfile export so both run exactly the same command).
-
-    ``offline-first`` (uv, every line pinned, a uv cache mount to keep things in): the script
-    installs the lines it installed before from the cache alone and asks the index only about
-    new lines; its record of those lines lives in ``<uv cache mount>/builder-known``.
-    """
-    argv = [
-        "/bin/sh",
-        "-c",
-        scripts.PIP,
-        "pip",
-        inputs.installer,
-        inputs.venv,
-        "/run/builder/pip/requirements.txt",
-        "/run/builder/pip/constraints.txt",
-    ]
-    mounts = getattr(inputs, "cache_mounts", ())
-    if inputs.installer == "uv" and mounts and all_pinned(inputs.requirements_txt):
-        return [*argv, "offline-first", f"{mounts[0].target}/{KNOWN_DIR}"]
-    return [*argv, "online"]
-
-
-def all_pinned(requirements_txt: str) -> bool:
-    """True when every requirement line pins one exact version (``name==1.2.3``, markers allowed).
-
-    Only then may uv install from its cache without asking the index: an unpinned spec must
-    see the index's newest release.
-    """
-    lines = [ln.split(";", 1)[0].strip() for ln in requirements_txt.splitlines()]
-    reqs = [ln for ln in lines if ln and not ln.startswith("#")]
-    return bool(reqs) and all(
-        not ln.startswith("-")
-        and ln.count("==") == 1
-        and "*" not in ln
-        and "," not in ln
-        and "@" not in ln
-        for ln in reqs
-    )
+def convert_run(state: State, step: Step, b: _Build) -> State:
+    """A step with a recipe: ``spec.argv()`` with its mounts, environment, working directory and user."""
+    spec = run_spec(step, b.recipe)
+    assert spec is not None, f"{step.id.value} has no recipe"
+    env = [*spec.env, *((name, s.target) for s in _secrets(spec, b) for name in s.env)]
+    b.commands[step.id] = spec.command
+    ready = state
+    if spec.workdir is not None:
+        ready = ready.dir(spec.workdir)
+    if spec.user is not None:
+        ready = ready.with_user(spec.user)
+    done = ready.run(spec.argv(), name=vertex_name(step.id, spec.label), mounts=_mounts(spec, b), env=env)
+    done = done.dir(state.cwd).with_user(state.user)  # later steps run where and as they did before
+    for key, value in spec.env_after:
+        done = done.env(key, value)
+    return done
 
 
 def convert_files(state: State, step: Step, b: _Build) -> State:
@@ -329,57 +207,6 @@ def convert_config(state: State, step: Step, b: _Build) -> State:
     )
 
 
-def convert_conda(state: State, step: Step, b: _Build) -> State:
-    inputs = step.inputs
-    spec = {
-        "specs": list(inputs.specs),
-        "channels": list(inputs.channels),
-        "lock": inputs.lock,
-        "platform": f"{b.platform.os}-{_conda_arch(b.platform.architecture)}",
-        "cache": inputs.cache_mounts[0].target if inputs.cache_mounts else "",
-    }
-    files = State.scratch(platform=b.platform).file(
-        Mkfile(
-            "/spec.json", json.dumps(spec, sort_keys=True, indent=1).encode("utf-8")
-        ),
-        Mkfile("/install.py", scripts.package_file("conda_installer.py")),
-        name=vertex_name(step.id, "conda spec"),
-    )
-    ca_mounts, ca_env = _ca(b)
-    mounts = [
-        Mount("/run/builder/conda", "bind", files.output, readonly=True),
-        _tools_mount("rattler"),
-        *_cache_mounts(step),
-        *ca_mounts,
-    ]
-    venv = _venv(state)
-    args = [
-        "/bin/sh",
-        "-c",
-        scripts.CONDA,
-        "conda",
-        inputs.prefix,
-        "/run/builder/conda/spec.json",
-        "/run/builder/conda/install.py",
-        venv,
-    ]
-    text = (
-        "conda install " + " ".join(inputs.specs) + (" (locked)" if inputs.lock else "")
-    )
-    b.commands[step.id] = text
-    done = state.run(args, name=vertex_name(step.id, text), mounts=mounts, env=ca_env)
-    return done.env("PATH", f"{venv}/bin:{inputs.prefix}/bin:{DEFAULT_PATH}")
-
-
-def _venv(state: State) -> str:
-    return state.get_env("VIRTUAL_ENV") or "/opt/venv"
-
-
-def _conda_arch(arch: str) -> str:
-    return {"amd64": "64", "arm64": "aarch64", "386": "32"}.get(arch, arch)
-
-
-
 def convert_dockerfile(state: State, step: Step, b: _Build) -> State:
     raise EngineUnsupported(
         "builder build does not build runtime.custom.dockerfile_path apps yet",
@@ -389,13 +216,13 @@ def convert_dockerfile(state: State, step: Step, b: _Build) -> State:
 
 CONVERTERS: dict[StepKind, Callable[[State, Step, _Build], State]] = {
     StepKind.BASE: convert_base,
-    StepKind.PYTHON: convert_python,
-    StepKind.PRE_BUILD: convert_pre_build,
-    StepKind.APT: convert_apt,
-    StepKind.CONDA: convert_conda,
-    StepKind.PIP: convert_pip,
+    StepKind.PYTHON: convert_run,
+    StepKind.PRE_BUILD: convert_run,
+    StepKind.APT: convert_run,
+    StepKind.CONDA: convert_run,
+    StepKind.PIP: convert_run,
     StepKind.FILES: convert_files,
-    StepKind.SHELL: convert_shell,
+    StepKind.SHELL: convert_run,
     StepKind.DOCKERFILE: convert_dockerfile,
     StepKind.CONFIG: convert_config,
 }
@@ -403,7 +230,7 @@ CONVERTERS: dict[StepKind, Callable[[State, Step, _Build], State]] = {
 
 def convert_plan(plan: Plan, options: ConvertOptions | None = None) -> Converted:
     """Turn ``plan`` into one LLB graph (deterministic; raises EngineUnsupported for unsupported steps)."""
-    b = _Build(options or ConvertOptions())
+    b = _Build(options or ConvertOptions(), RecipeContext.of(plan))
     state = State.scratch()
     for step in plan.steps:
         state = CONVERTERS[step.id](state, step, b)

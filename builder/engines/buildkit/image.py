@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from builder.engines.buildkit.llb.state import DEFAULT_PATH
+from builder.recipes.tools import DEFAULT_PATH
 from builder.plan.model import Plan, StepKind
 
 _NS = 1_000_000_000

@@ -22,10 +22,11 @@ Schema (every field always present)::
 
 Inputs by kind (full field docs in each ``builder/plan/steps/<kind>.py``):
 ``base`` {image, platform}; ``python`` {version, strategy, venv};
-``pre_build``/``shell`` {commands, shell, workdir}; ``apt`` {packages,
+``pre_build``/``shell`` {commands, script ("bash": the list runs as one
+bash script with set -e), workdir}; ``apt`` {packages,
 no_install_recommends, cache_mounts}; ``conda`` {specs, channels, prefix,
 lock, cache_mounts}; ``pip`` {installer, requirements_txt, constraints_txt,
-locked, venv, cache_mounts, local: null | {ref: {step: "files", use:
+locked, venv, cache_mounts, pinned, local: null | {ref: {step: "files", use:
 "source"}, paths, manifest}}; ``files`` {manifest, dest}; ``dockerfile``
 {path, dockerfile, context, build_args}; ``config`` {image: {entrypoint, cmd,
 exposed_ports, healthcheck, working_dir, env, path_prepend, labels},

@@ -6,6 +6,9 @@ Inputs:
 * ``requirements_txt`` / ``constraints_txt``: the exact files to install from
   (canonical: sorted lines, index options first; ``-c`` file empty when none);
 * ``locked``: True when the set comes from a matching lock;
+* ``pinned``: True when every requirement names exactly one version (decided by
+  ``builder.deps`` from the specifiers); only then may uv install from its cache
+  without asking the index;
 * ``venv``: where to install (``<venv>/bin/python``);
 * ``cache_mounts``: the installer's download cache (kept across builds);
 * ``local``: for local-path / ``-e`` requirements, the project files they
@@ -52,6 +55,7 @@ class Inputs:
     venv: str = VENV
     cache_mounts: tuple[CacheMount, ...] = PIP_CACHE
     local: LocalSource | None = None
+    pinned: bool = False
 
     def source_refs(self) -> tuple[StepRef, ...]:
         return (self.local.ref,) if self.local is not None else ()
@@ -69,6 +73,7 @@ def inputs(ctx: PlanContext) -> Inputs | None:
         locked=pip.locked,
         cache_mounts=UV_CACHE if installer == "uv" else PIP_CACHE,
         local=_local(ctx, pip.local_paths),
+        pinned=pip.all_pinned,
     )
 
 

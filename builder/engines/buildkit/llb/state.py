@@ -31,8 +31,8 @@ from builder.engines.buildkit.llb.ops import (
     SourceOp,
     Vertex,
 )
+from builder.recipes.tools import DEFAULT_PATH
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _TERMINAL_CAPS = ("constraints", "platform", "meta.description")
 
 

@@ -17,10 +17,11 @@ import grpc
 
 from builder.engines.buildkit._pb import secrets_pb2
 from builder.errors import ConfigError
+from builder.recipes.tools import CA_SECRET_ID
 
 GET_SECRET = "/moby.buildkit.secrets.v1.Secrets/GetSecret"
 #: Secret ID under which ``--ca-bundle`` / ``BUILDER_CA_BUNDLE`` is offered to install steps.
-CA_BUNDLE_SECRET_ID = "ca-bundle"
+CA_BUNDLE_SECRET_ID = CA_SECRET_ID  # the id the recipes mount the CA bundle under
 _MAX_SECRET = 500 * 1024  # BuildKit's own limit for one secret
 
 

@@ -1,0 +1,4 @@
+set -eu
+
+@APT_FUNCS@
+apt_install "$@"
