@@ -17,8 +17,9 @@ everywhere:
   subdirectories plus one unit of its own direct files (a directory with more
   than ``max_direct`` direct files stays whole: copying them one by one would
   bloat the LLB);
-* units are packed in path order into layers of about ``max_files`` files,
-  at most ``max_layers`` of them (the budget grows for very large projects);
+* units are packed in path order into layers of at most ``max_files`` files
+  (a bigger budget for very large projects, so there are about ``max_layers``
+  layers and never more than twice that);
 * the project's top-level files (``main.py``, ``app.py``: the code people edit
   most) form the last layer, data and library directories come first.
 
@@ -27,6 +28,7 @@ everywhere:
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -46,17 +48,23 @@ class FileLayer:
 
     ``sources``: project-relative paths copied into the destination, each a
     directory (its selected subtree) or a single file; ``("",)`` copies the
-    whole project.  ``manifest``: the entries this layer holds (its digest
-    says whether the layer changed).
+    whole project.  ``entries``: the manifest entries the layer holds, in path
+    order; :meth:`manifest` digests them (whether the layer changed).
     """
 
     sources: tuple[str, ...]
-    manifest: FileManifest
-    label: str = ""
+    entries: tuple[FileEntry, ...]
+    label: str
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def manifest(self) -> FileManifest:
+        """The layer's entries as a manifest (its digest changes exactly when the layer's content does)."""
+        return FileManifest.from_sorted(self.entries)
 
     def to_json(self) -> dict[str, object]:
-        return {"label": self.label, "sources": list(self.sources), "digest": self.manifest.digest,
-                "count": len(self.manifest)}
+        return {"label": self.label, "count": len(self.entries)}
 
 
 def _label(sources: list[str], files_only: bool) -> str:
@@ -74,47 +82,62 @@ def split_layers(manifest: FileManifest, *, max_files: int = MAX_FILES, max_dire
     """The layers of ``manifest``, bottom first; they partition its entries (see module docstring)."""
     entries = manifest.entries
     if len(entries) <= max_files:
-        return (FileLayer(("",), manifest, "all files"),)
+        return (FileLayer(("",), entries, "all files"),)
     budget = max(max_files, math.ceil(len(entries) / max(1, max_layers - 1)))
-    units: list[tuple[str, list[FileEntry], bool]] = []
-    top_files: list[FileEntry] = []
-    _cut(list(entries), "", budget, max_direct, units, top_files)
-    layers: list[tuple[list[str], list[FileEntry], list[bool]]] = []
-    for source, held, is_file in units:
-        if not layers or len(layers[-1][1]) + len(held) > budget:
-            layers.append(([], [], []))
-        layers[-1][0].append(source)
-        layers[-1][1].extend(held)
-        layers[-1][2].append(is_file)
+    paths = [e.path for e in entries]
+    units: list[tuple[str, int, int, bool]] = []  # (source, start, end, is a single file) over ``entries``
+    top_files: list[int] = []
+    _cut(paths, "", 0, len(paths), budget, max_direct, units, top_files)
+    layers: list[tuple[list[str], list[tuple[int, int]], int, bool]] = []
+    for source, start, end, is_file in units:
+        if not layers or layers[-1][2] + (end - start) > budget:
+            layers.append(([], [], 0, True))
+        sources, spans, count, files_only = layers[-1]
+        sources.append(source)
+        spans.append((start, end))
+        layers[-1] = (sources, spans, count + end - start, files_only and is_file)
     if top_files:
-        layers.append(([e.path for e in top_files], top_files, [True] * len(top_files)))
-    return tuple(FileLayer(tuple(sources), FileManifest.of(held), _label(sources, all(kinds)))
-                 for sources, held, kinds in layers)
+        layers.append(([paths[i] for i in top_files], [(i, i + 1) for i in top_files], len(top_files), True))
+    out = []
+    for sources, spans, _count, files_only in layers:
+        held = [entries[i] for start, end in spans for i in range(start, end)]
+        held.sort()  # spans of sibling subtrees ("a", "a-b") interleave in path order
+        out.append(FileLayer(tuple(sources), tuple(held), _label(sources, files_only)))
+    return tuple(out)
 
 
-def _cut(entries: list[FileEntry], prefix: str, budget: int, max_direct: int,
-         units: list[tuple[str, list[FileEntry], bool]], top_files: list[FileEntry]) -> None:
-    """Append the units of the directory ``prefix`` (``""``: the project) holding ``entries`` (sorted)."""
-    start = len(prefix)
-    direct: list[FileEntry] = []
-    children: dict[str, list[FileEntry]] = {}
-    for entry in entries:
-        name, sep, _rest = entry.path[start:].partition("/")
-        if sep:
-            children.setdefault(name, []).append(entry)
-        else:
-            direct.append(entry)
+def _cut(paths: list[str], prefix: str, start: int, end: int, budget: int, max_direct: int,
+         units: list[tuple[str, int, int, bool]], top_files: list[int]) -> None:
+    """Append the units of directory ``prefix`` (``""``: the project), whose subtree is ``paths[start:end]``.
+
+    A subtree is contiguous in path order (every path in it starts with ``prefix``), so each child
+    directory's range is found by bisection instead of looking at every path below it.
+    """
+    cut = len(prefix)
+    direct: list[int] = []
+    children: list[tuple[str, int, int]] = []
+    i = start
+    while i < end:
+        rest = paths[i][cut:]
+        slash = rest.find("/")
+        if slash < 0:
+            direct.append(i)
+            i += 1
+            continue
+        child = prefix + rest[:slash]
+        stop = bisect.bisect_left(paths, child + "0", i, end)  # "0" sorts right after "/"
+        children.append((child, i, stop))
+        i = stop
     if prefix and len(direct) > max_direct:
-        units.append((prefix.rstrip("/"), entries, False))
+        units.append((prefix.rstrip("/"), start, end, False))
         return
-    for name in sorted(children, key=lambda n: n.encode("utf-8", "surrogateescape")):
-        held = children[name]
-        path = prefix + name
-        if len(held) <= budget:
-            units.append((path, held, False))
+    children.sort(key=lambda c: c[0].encode("utf-8", "surrogateescape"))
+    for child, lo, hi in children:
+        if hi - lo <= budget:
+            units.append((child, lo, hi, False))
         else:
-            _cut(held, path + "/", budget, max_direct, units, top_files)
+            _cut(paths, child + "/", lo, hi, budget, max_direct, units, top_files)
     if not prefix:
         top_files.extend(direct)
     else:
-        units.extend((e.path, [e], True) for e in direct)
+        units.extend((paths[i], i, i + 1, True) for i in direct)

@@ -191,20 +191,31 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     count = len(inputs.manifest)
     text = f"copy {count} project file{'s' if count != 1 else ''} → {inputs.dest}"
     b.commands[step.id] = text
-    layers = split_layers(inputs.manifest)
-    built: list[State] = []
-    top = state
-    for number, layer in enumerate(layers, 1):
-        copies = [Copy(local.output, "/" + src, _dest(inputs.dest, src)) for src in layer.sources]
-        name = text if len(layers) == 1 else f"layer {number}/{len(layers)} {layer.label}: {_count(layer)}"
-        below = State.scratch(platform=b.platform) if b.options.merge else top
-        top = below.file(*copies, name=vertex_name(step.id, name))
-        built.append(top)
+    built = layer_states(state, local, split_layers(inputs.manifest), inputs.dest, b.options.merge, b.platform,
+                         text)
     if not b.options.merge:
-        return top
+        return built[-1]
     merged = State.merge([state, *built], name=vertex_name(step.id, "merge onto the dependency layers"))
     b.mains[step.id] = built[0] if len(built) == 1 else merged
     return merged
+
+
+def layer_states(below: State, local: State, layers: tuple[FileLayer, ...], dest: str, merge: bool,
+                 platform: Platform, text: str) -> list[State]:
+    """One FileOp per layer copying its sources from ``local`` to ``dest``.
+
+    Chained on ``below`` (each layer on the one before), or each on scratch when ``merge``
+    (the caller merges them).  A single layer is named ``text``; several are numbered.
+    """
+    built: list[State] = []
+    top = below
+    for number, layer in enumerate(layers, 1):
+        copies = [Copy(local.output, "/" + src, _dest(dest, src)) for src in layer.sources]
+        name = text if len(layers) == 1 else f"layer {number}/{len(layers)} {layer.label}: {_count(layer)}"
+        base = State.scratch(platform=platform) if merge else top
+        top = base.file(*copies, name=vertex_name(StepKind.FILES, name))
+        built.append(top)
+    return built
 
 
 def _dest(dest: str, src: str) -> str:
@@ -212,7 +223,7 @@ def _dest(dest: str, src: str) -> str:
 
 
 def _count(layer: FileLayer) -> str:
-    n = len(layer.manifest)
+    n = len(layer)
     return f"copy {n} file{'s' if n != 1 else ''}"
 
 
