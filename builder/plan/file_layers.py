@@ -141,3 +141,30 @@ def _cut(paths: list[str], prefix: str, start: int, end: int, budget: int, max_d
         top_files.extend(direct)
     else:
         units.extend((paths[i], i, i + 1, True) for i in direct)
+
+
+def first_changed(old: tuple[FileLayer, ...], new: tuple[FileLayer, ...]) -> int | None:
+    """Index of the lowest layer of ``new`` that is not ``old``'s layer at the same place (None: all kept).
+
+    With chained layers that layer and every one above it are copied again; those below are reused.
+    """
+    for i, layer in enumerate(new):
+        if i >= len(old) or old[i].sources != layer.sources or old[i].entries != layer.entries:
+            return i
+    return None
+
+
+def rebuild_phrase(old: FileManifest, new: FileManifest) -> str | None:
+    """``layer 12 of 25 (data/d231 … data/d251) changed: layers 12-25 copied again, 11 reused``.
+
+    None when the files are one layer (nothing to tell) or no layer changed.
+    """
+    before, after = split_layers(old), split_layers(new)
+    first = first_changed(before, after)
+    if first is None or len(after) == 1:
+        return None
+    n = len(after)
+    where = f"layer {first + 1} of {n} ({after[first].label}) changed"
+    if first == n - 1:
+        return f"{where}: only it is copied again, {first} reused"
+    return f"{where}: layers {first + 1}-{n} copied again, {first} reused"

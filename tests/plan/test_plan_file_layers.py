@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builder.plan.file_layers import split_layers
+from builder.plan.file_layers import rebuild_phrase, split_layers
 from builder.plan.model import FileEntry, FileManifest
 
 _NAMES = st.sampled_from(["a", "a-b", "a.txt", "b", "lib", "z", "ü", "x y", "main.py", "0"])
@@ -106,3 +106,23 @@ def test_a_large_split_directory_copies_its_direct_files_one_by_one() -> None:
     assert "pkg/__init__.py" in sources
     assert "pkg" not in sources
     assert layers[-1].label == "files in pkg/"
+
+
+def test_rebuild_phrase_names_the_lowest_changed_layer() -> None:
+    entries = [_entry(f"data/d{i // 100:02d}/f{i:04d}") for i in range(3000)] + [_entry("main.py")]
+    old = FileManifest.of(entries)
+    mid = FileManifest.of(_entry(e.path, "x" if e.path == "data/d05/f0500" else "") for e in entries)
+    top = FileManifest.of(_entry(e.path, "x" if e.path == "main.py" else "") for e in entries)
+    assert rebuild_phrase(old, mid) == "layer 1 of 3 (data/d00 … data/d19) changed: layers 1-3 copied again, 0 reused"
+    assert rebuild_phrase(old, top) == "layer 3 of 3 (top-level files) changed: only it is copied again, 2 reused"
+    assert rebuild_phrase(old, old) is None
+    small = FileManifest.of(entries[:10])
+    assert rebuild_phrase(small, FileManifest.of(entries[:11])) is None  # one layer: nothing to say
+
+
+def test_plan_summary_counts_the_layers() -> None:
+    from builder.plan.steps.files import Inputs, summary
+
+    many = FileManifest.of(_entry(f"data/d{i // 100:02d}/f{i:04d}") for i in range(3000))
+    assert summary(Inputs(many)).endswith("→ /app in 2 layers")
+    assert "layers" not in summary(Inputs(FileManifest.of([_entry("main.py")])))
