@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from builder.api import build
 from builder.engines.buildkit.client import EngineClient
 from builder.engines.buildkit.convert import layer_states
 from builder.engines.buildkit.llb import Platform, State
@@ -17,7 +19,10 @@ from builder.engines.buildkit.session import DirectoryOutput, FileSendProvider, 
 from builder.engines.buildkit.session.plan_files import synced_dir_for_manifest
 from builder.plan.fileset import FileRules, select_files
 from builder.plan.file_layers import split_layers
+from tests.integration.conftest import EngineTarget
 from tests.integration.test_session_engine import content, solve
+
+CA = "/etc/ssl/certs/ca-certificates.crt"
 
 _NAMES = ["a", "a-b", "a.txt", "b", "lib", "z", "ü", "main.py", "run.sh"]
 
@@ -81,3 +86,34 @@ def test_layered_files_give_the_single_layer_app(engine: EngineClient, tmp_path:
         assert set(layered) >= {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
         _edit(root, rnd)
     shutil.rmtree(work)
+
+
+def test_a_layered_project_builds_rebuilds_one_edit_and_predicts_it(
+    engine_target: EngineTarget, engine_env: dict[str, str], tmp_path: Path
+) -> None:
+    """builder build of a 2,600-file project: an edit in the top data layer rebuilds files, predicted exactly."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "layers"\npython_version = "3.11"\n'
+                                        'include = ["*"]\nexclude = [".*"]\n')
+    (app / "main.py").write_text("print('layers')\n")
+    nonce = uuid.uuid4().hex  # content new to the engine: the files layers really run
+    for i in range(2600):
+        sub = app / "data" / f"d{i // 100:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i:04d}.txt").write_text(f"{nonce} {i}\n")
+    tag = f"builder-test/layers:{nonce[:8]}"
+    cache = tmp_path / "cache"
+    first, _, _ = build(app, engine=engine_target.address, cache_dir=cache, ca_bundle=CA, tag=tag)
+    assert not first.step("files").cached
+    assert [m.step for m in first.mismatches if m.step == "files"] == []  # base, python: new cache dir
+    (app / "data" / "d25" / "f2550.txt").write_text("edited\n")
+    second, _, _ = build(app, engine=engine_target.address, cache_dir=cache, ca_bundle=CA, tag=tag)
+    assert not second.step("files").cached
+    assert second.mismatches == ()  # the plan predicted the miss, BuildKit agreed
+    shown = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", tag, "-c",
+                            "cat /app/data/d25/f2550.txt /app/data/d00/f0000.txt; find /app -type f | wc -l"],
+                           env=engine_env, capture_output=True, text=True, check=True, timeout=120).stdout.split("\n")
+    assert shown[:4] == ["edited", f"{nonce} 0", "2602", ""]  # 2,600 data files, main.py, cerebrium.toml
+    third, _, _ = build(app, engine=engine_target.address, cache_dir=cache, ca_bundle=CA, tag=tag)
+    assert third.step("files").cached and third.mismatches == ()
