@@ -38,8 +38,9 @@ from builder.plan.model import FileEntry, FileManifest
 MAX_FILES = 2048
 #: A directory with more direct files than this is never split into single-file copies.
 MAX_DIRECT = 256
-#: Never more layers than this (images have at most 127 layers; the base image brings its own).
-MAX_LAYERS = 24
+#: About this many layers at most: each costs the engine a snapshot and an export of its own, so an edit in the
+#: bottom layer of 25 cost more than one big layer (measured at 50k files: 31 s vs 22 s for docker build).
+MAX_LAYERS = 8
 
 
 @dataclass(frozen=True, slots=True)
