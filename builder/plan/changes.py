@@ -14,6 +14,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from builder.plan.file_layers import rebuild_phrase
+from builder.plan.model import FileManifest
+
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$", re.DOTALL)
 _MAX_NAMES = 3
 
@@ -173,7 +176,21 @@ def _commands(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 def _files(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     text = compare_manifests(old.get("manifest"), new.get("manifest"))
-    return [text] if text else []
+    out = [text] if text else []
+    layers = _layers(old.get("manifest"), new.get("manifest"))
+    if layers:
+        out.append(layers)
+    return out
+
+
+def _layers(old: Any, new: Any) -> str | None:
+    """Which of the files step's layers changed (see builder.plan.file_layers), when there are several."""
+    if not (isinstance(old, Mapping) and isinstance(new, Mapping) and "files" in old and "files" in new):
+        return None
+    try:
+        return rebuild_phrase(FileManifest.from_json(old), FileManifest.from_json(new))
+    except (KeyError, TypeError, ValueError):  # a recorded plan of an older or foreign form
+        return None
 
 
 def _dockerfile(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -23,6 +23,7 @@ from builder.plan.model import StepKind
 # 3 (python), 4 (pip): uv comes from its wheel through uv_boot.py (pip only when that cannot work).
 # 2 (dockerfile): the frontend gets the planned Dockerfile text and the context as LLB inputs.
 # 2 (pre_build, shell): the command list runs as one bash script with set -e (state carries over).
+# 2 (files): the project files are several chained layers (builder.plan.file_layers), not one copy.
 RECIPES = MappingProxyType({
     StepKind.BASE: 1,
     StepKind.PYTHON: 3,
@@ -30,7 +31,7 @@ RECIPES = MappingProxyType({
     StepKind.APT: 1,
     StepKind.CONDA: 2,
     StepKind.PIP: 4,
-    StepKind.FILES: 1,
+    StepKind.FILES: 2,
     StepKind.SHELL: 2,
     StepKind.CONFIG: 1,
     StepKind.DOCKERFILE: 2,

@@ -87,3 +87,30 @@ def test_git_revisions(app_fastapi_cpu: Path, capsys: pytest.CaptureFixture[str]
     assert "~ files   files: 1 changed (main.py)" in out.splitlines()
     code, _, err = _diff(capsys, "--git", "nope", "HEAD", str(app_fastapi_cpu))
     assert code == 2 and "nope" in err
+
+
+def _many_files(root: Path, count: int) -> Path:
+    root.mkdir()
+    (root / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "many"\ninclude = ["*"]\nexclude = [".*"]\n')
+    (root / "main.py").write_text("print('hi')\n")
+    for i in range(count):
+        sub = root / "data" / f"d{i // 100:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i:04d}.txt").write_text(f"{i}\n")
+    return root
+
+
+def test_files_diff_names_the_layer_that_changed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = _many_files(tmp_path / "old", 5000)
+    new = _copy(old, tmp_path / "new")
+    (new / "data" / "d45" / "f4500.txt").write_text("edited\n")
+    code, out, _ = _diff(capsys, str(old), str(new))
+    assert code == 0
+    files = next(line for line in out.splitlines() if line.startswith("~ files"))
+    assert "1 changed (data/d45/f4500.txt)" in files
+    assert "layer 3 of 4 (data/d40 … data/d49) changed: layers 3-4 copied again, 2 reused" in files
+    (new / "data" / "d45" / "f4500.txt").write_text("4500\n")
+    (new / "main.py").write_text("print('edited')\n")
+    code, out, _ = _diff(capsys, str(old), str(new))
+    files = next(line for line in out.splitlines() if line.startswith("~ files"))
+    assert "layer 4 of 4 (top-level files) changed: only it is copied again, 3 reused" in files

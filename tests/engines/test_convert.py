@@ -302,3 +302,35 @@ def test_local_requirements_are_mounted_from_their_own_session_dir() -> None:
     assert app.input >= 0 and not app.readonly and app.output == -1
     assert op.exec.meta.cwd == "/app"
     assert "exec.mount.bind.readwrite-nooutput" in converted.definition.caps()
+
+
+def _many_files_plan(tmp_path: Path) -> Plan:
+    app = tmp_path / "many"
+    app.mkdir()
+    (app / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "many"\ninclude = ["*"]\nexclude = [".*"]\n')
+    (app / "main.py").write_text("print(1)\n")
+    for i in range(3000):
+        sub = app / "data" / f"d{i // 100:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i:04d}").write_text(str(i))
+    plan, _, _ = plan_project(app, record=False)
+    return plan
+
+
+def test_many_files_are_chained_layers_or_merged_ones(tmp_path: Path) -> None:
+    plan = _many_files_plan(tmp_path)
+    chained = convert_plan(plan)
+    layers = {n: op for n, op in ops_by_name(chained).items() if n.startswith("[files] layer ")}
+    assert sorted(layers) == ["[files] layer 1/3 data/d00 … data/d19: copy 2000 files",
+                              "[files] layer 2/3 data/d20 … data/d29: copy 1000 files",
+                              "[files] layer 3/3 top-level files: copy 1 file"]
+    copies = [a.copy for a in layers["[files] layer 1/3 data/d00 … data/d19: copy 2000 files"].file.actions]
+    assert [(c.src, c.dest) for c in copies][:2] == [("/data/d00", "/app/data/d00"), ("/data/d01", "/app/data/d01")]
+    names = chained.definition.names()
+    assert names[chained.digest_of(StepKind.FILES)] == "[files] layer 3/3 top-level files: copy 1 file"
+    merged = convert_plan(plan, ConvertOptions(merge=True))
+    ops = ops_by_name(merged)
+    merge = ops["[files] merge onto the dependency layers"]
+    assert len(merge.inputs) == 4  # the dependency layers and the three file layers, each on scratch
+    assert all(len(ops[n].inputs) == 1 for n in layers)  # only the local source: nothing below
+    assert convert_plan(plan).definition.to_pb() == chained.definition.to_pb()  # deterministic

@@ -61,7 +61,7 @@ def test_round_trip_through_json_text(tmp_path: Path) -> None:
 MANIFEST_SUMMARY_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["digest", "count", "bytes", "changed"],
+    "required": ["digest", "count", "bytes", "changed", "layers"],
     "properties": {
         "digest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
         "count": {"type": "integer", "minimum": 0},
@@ -70,6 +70,10 @@ MANIFEST_SUMMARY_SCHEMA = {
             "type": "object", "additionalProperties": False, "required": ["modified", "added", "removed"],
             "properties": {k: {"type": "array", "items": {"type": "string"}} for k in ("modified", "added", "removed")},
         }]},
+        "layers": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False, "required": ["label", "count"],
+            "properties": {"label": {"type": "string"}, "count": {"type": "integer", "minimum": 1}},
+        }},
     },
 }
 
@@ -95,7 +99,7 @@ def test_summary_document_carries_no_file_list_and_reads_back_with_the_project_f
     summary = _files_manifest(document)
     jsonschema.validate(summary, MANIFEST_SUMMARY_SCHEMA)
     assert summary == {"digest": manifest.digest, "count": len(manifest), "bytes": manifest.total_size,
-                       "changed": None}
+                       "changed": None, "layers": [{"label": "all files", "count": len(manifest)}]}
     assert summary["count"] > 0 and "files" not in summary
     with pytest.raises(ValueError, match="only a manifest summary"):
         Plan.from_json(document)

@@ -38,6 +38,7 @@ from builder.engines.buildkit.llb import (
 )
 from builder.engines.buildkit.llb.ops import Network
 from builder.errors import EngineUnsupported
+from builder.plan.file_layers import FileLayer, split_layers
 from builder.plan.model import FileManifest, Plan, Step, StepKind
 from builder.recipes import RecipeContext, RunSpec, Secret, run_spec
 from builder.recipes.tools import CA_SECRET_ID, NETRC_SECRET_ID
@@ -179,6 +180,12 @@ def convert_run(state: State, step: Step, b: _Build) -> State:
 
 
 def convert_files(state: State, step: Step, b: _Build) -> State:
+    """The project files as the chained layers of :func:`~builder.plan.file_layers.split_layers`.
+
+    Each layer copies its directories and files from the one ``local://`` source; an edit
+    re-runs the copy of its own layer and of the layers above it, never of those below.
+    With MergeOp the layers are built on scratch and merged, so they are independent.
+    """
     inputs = step.inputs
     b.local_dirs[CONTEXT_NAME] = inputs.manifest
     local = State.local(
@@ -189,16 +196,40 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     count = len(inputs.manifest)
     text = f"copy {count} project file{'s' if count != 1 else ''} → {inputs.dest}"
     b.commands[step.id] = text
-    copy = Copy(local.output, "/", inputs.dest)
+    built = layer_states(state, local, split_layers(inputs.manifest), inputs.dest, b.options.merge, b.platform,
+                         text)
     if not b.options.merge:
-        return state.file(copy, name=vertex_name(step.id, text))
-    layer = State.scratch(platform=b.platform).file(
-        copy, name=vertex_name(step.id, text)
-    )
-    b.mains[step.id] = layer
-    return State.merge(
-        [state, layer], name=vertex_name(step.id, "merge onto the dependency layers")
-    )
+        return built[-1]
+    merged = State.merge([state, *built], name=vertex_name(step.id, "merge onto the dependency layers"))
+    b.mains[step.id] = built[0] if len(built) == 1 else merged
+    return merged
+
+
+def layer_states(below: State, local: State, layers: tuple[FileLayer, ...], dest: str, merge: bool,
+                 platform: Platform, text: str) -> list[State]:
+    """One FileOp per layer copying its sources from ``local`` to ``dest``.
+
+    Chained on ``below`` (each layer on the one before), or each on scratch when ``merge``
+    (the caller merges them).  A single layer is named ``text``; several are numbered.
+    """
+    built: list[State] = []
+    top = below
+    for number, layer in enumerate(layers, 1):
+        copies = [Copy(local.output, "/" + src, _dest(dest, src)) for src in layer.sources]
+        name = text if len(layers) == 1 else f"layer {number}/{len(layers)} {layer.label}: {_count(layer)}"
+        base = State.scratch(platform=platform) if merge else top
+        top = base.file(*copies, name=vertex_name(StepKind.FILES, name))
+        built.append(top)
+    return built
+
+
+def _dest(dest: str, src: str) -> str:
+    return f"{dest.rstrip('/')}/{src}" if src else dest
+
+
+def _count(layer: FileLayer) -> str:
+    n = len(layer)
+    return f"copy {n} file{'s' if n != 1 else ''}"
 
 
 def convert_config(state: State, step: Step, b: _Build) -> State:

@@ -39,11 +39,14 @@ manifest is 11 MB of JSON)::
 
     {"digest": "sha256:<hex>",          # the Merkle digest its key hashes
      "count": int, "bytes": int,        # number of files, sum of their sizes
-     "changed": null | {"modified": [paths], "added": [paths], "removed": [paths]}}
+     "changed": null | {"modified": [paths], "added": [paths], "removed": [paths]},
+     "layers": [{"label": str, "count": int}]}   # the chained layers, bottom first
 
 ``changed`` compares with the plan last recorded for the app, when the
 analysis read it (something misses); it is null when there is none or
-every step is cached.  ``builder plan --format json --files`` adds
+every step is cached.  ``layers`` are the layers the files are copied in
+(``builder.plan.file_layers``: one below 2,049 files); an edit copies its
+layer and those above it again.  ``builder plan --format json --files`` adds
 ``"files": [[path, type, size, digest], ...]``, the full manifest.  Other
 manifests (pip's local requirement files, the dockerfile context) are
 always full.
@@ -64,6 +67,7 @@ from typing import Any
 
 from builder.plan.analyze import Analysis
 from builder.plan.changes import changed_paths
+from builder.plan.file_layers import split_layers
 from builder.plan.model import FileManifest, Plan, Step, StepKind
 
 
@@ -92,7 +96,8 @@ def _files_inputs(step: Step, analysis: Analysis, full: bool) -> dict[str, Any]:
     """The files step's inputs with the manifest summarised (no per-file encoding unless ``full``)."""
     manifest: FileManifest = step.inputs.manifest
     summary: dict[str, Any] = {"digest": manifest.digest, "count": len(manifest), "bytes": manifest.total_size,
-                               "changed": _changed(step, analysis)}
+                               "changed": _changed(step, analysis),
+                               "layers": [layer.to_json() for layer in split_layers(manifest)]}
     if full:
         summary["files"] = [list(e) for e in manifest.entries]
     return {"manifest": summary, "dest": step.inputs.dest}

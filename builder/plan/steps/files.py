@@ -4,7 +4,9 @@ Inputs: ``manifest`` (see ``builder.plan.model.FileManifest``: path, type,
 size and digest of every selected file, sorted; its Merkle digest is what the
 key hashes) and ``dest`` (``/app``).  Executable bits and symlinks are kept;
 ``cerebrium.toml`` is never included (it lives in the ``config`` step).
-Files that look like secrets (``.env``, keys, credentials) are shipped as
+The files become several chained layers when there are many of them
+(``builder.plan.file_layers``); the key covers the manifest, the layering
+follows from it.  Files that look like secrets (``.env``, keys, credentials) are shipped as
 selected, with a warning naming them (see ``builder.plan.secrets``).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from builder.plan.context import APP_DIR, PlanContext
+from builder.plan.file_layers import split_layers
 from builder.plan.model import FileManifest, StepKind
 from builder.plan.secrets import secrets_warning
 
@@ -37,7 +40,9 @@ def inputs(ctx: PlanContext) -> Inputs | None:
 
 def summary(value: Inputs) -> str:
     n = len(value.manifest)
-    return f"{n} file{'s' if n != 1 else ''}, {_size(value.manifest.total_size)} → {value.dest}"
+    layers = len(split_layers(value.manifest))
+    chained = f" in {layers} layers" if layers > 1 else ""
+    return f"{n} file{'s' if n != 1 else ''}, {_size(value.manifest.total_size)} → {value.dest}{chained}"
 
 
 def _size(n: int) -> str:
