@@ -40,9 +40,22 @@ def _served(argv: list[str]) -> int | None:
     try:
         from builder.server.client import run_via_server
 
-        return run_via_server(argv, os.environ)
+        code = run_via_server(argv, os.environ)
+        if code is None:
+            _warn_if_unsafe()
+        return code
     except Exception:  # noqa: BLE001
         return None
+
+
+def _warn_if_unsafe() -> None:
+    """One line on stderr when the server directory is refused (the command then runs in-process)."""
+    from builder.server.paths import ENV_DIR, check
+
+    reason = check(os.environ)
+    if reason is not None:
+        sys.stderr.write(f"warning: not using the warm server: {reason} (set {ENV_DIR} to a private directory, "
+                         "or BUILDER_SERVER=off)\n")
 
 
 def _spawn() -> None:

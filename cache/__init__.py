@@ -27,11 +27,13 @@ from cache.records import CacheStats, PlanRecord, StepRecord
 from cache.resolution import ResolutionCache
 from cache.stat import RootStatSource, Snapshot, StatCache, StatEntry
 from cache.steps import StepCache
+from cache.trust import CacheRefused
 
 if TYPE_CHECKING:
     from cache.prune import PruneResult
 
 __all__ = [
+    "CacheRefused",
     "CacheStats",
     "CacheStore",
     "CacheUnavailable",

@@ -4,6 +4,7 @@
 (``builder.api`` and ``builder.cli`` map them to ``builder.errors.CacheError``)::
 
     CacheUnavailable     the cache directory cannot be used at all
+    └── CacheRefused        another user could change it (see cache.trust)
     RecordError          a stored or given record is malformed (ValueError)
     └── RecordSchemaError   it was written by another record schema version
 """

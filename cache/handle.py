@@ -101,6 +101,7 @@ def open_cache(
     clock: Callable[[], float] = time.time,
     timeout: float = DEFAULT_TIMEOUT_S,
     history_limit: int = HISTORY_LIMIT,
+    shared: bool | None = None,
 ) -> CacheStore:
     """Open the cache at ``cache_dir`` (default: see ``cache.location``).
 
@@ -108,7 +109,9 @@ def open_cache(
     (with a warning in ``CacheStore.warnings``).  Raises ``CacheUnavailable``
     with the reason and a fix when the directory cannot be used; callers then
     plan without history.  ``clock`` and ``timeout`` (seconds to wait for a
-    busy database) are for tests and tuning.
+    busy database) are for tests and tuning.  A directory another user could
+    change raises ``CacheRefused`` unless ``shared`` (default: ``$BUILDER_CACHE_SHARED``,
+    see ``cache.trust``) says it is shared on purpose.
     """
     try:
         root = resolve_cache_dir(cache_dir)
@@ -116,4 +119,4 @@ def open_cache(
         raise CacheUnavailable(
             f"cannot find a default cache directory ({exc}); pass --cache-dir or set BUILDER_CACHE_DIR"
         ) from exc
-    return CacheStore(open_store(root, clock=clock, timeout=timeout), history_limit=history_limit)
+    return CacheStore(open_store(root, clock=clock, timeout=timeout, shared=shared), history_limit=history_limit)

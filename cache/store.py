@@ -11,6 +11,11 @@ Keys are strings with a namespace prefix (``step/``, ``plan/``, ``stat/``,
 ``res/``, ``meta/``); values are bytes (JSON or compact blobs), never
 pickles.  diskcache's own eviction is off: pruning is ours (``cache.prune``).
 
+Trust: the root must be the user's own (``cache.trust``; ``BUILDER_CACHE_SHARED=1``
+for a cache shared on purpose); it is created 0700 with 0600 files, nothing in it
+is opened through a symlink, and the store never unpickles or leaves its
+directory whatever its database says (``cache.disk``).
+
 Robustness: SQLite (WAL) makes every write atomic across processes and safe
 against a SIGKILL mid-write.  Opening takes an ``flock`` so that at most one
 process repairs at a time.  A database that is not a database any more is
@@ -34,8 +39,10 @@ from typing import Any, TypeVar
 
 import diskcache  # type: ignore[import-untyped]  # no stubs published
 
+from cache.disk import UnsafeEntry, open_safe_cache
 from cache.errors import CacheUnavailable, RecordError
 from cache.records import loads
+from cache.trust import check_root, shared_opt_in
 
 STORE_VERSION = 1
 """Version of the key layout and value formats; a new version uses a new directory."""
@@ -192,7 +199,7 @@ class Store:
         damaged = isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
         if damaged:
             with contextlib.suppress(OSError):
-                (self.root / REPAIR_MARKER).write_text(f"{what}: {exc}\n", encoding="utf-8")
+                _write_private(self.root / REPAIR_MARKER, f"{what}: {exc}\n".encode())
         reason = "the database is damaged; the next run repairs it" if damaged else "the store failed"
         self._warnings.append(
             f"cache {self.root}: {reason} ({type(exc).__name__}: {exc} while {what}); "
@@ -205,13 +212,16 @@ def open_store(
     *,
     clock: Callable[[], float] = time.time,
     timeout: float = DEFAULT_TIMEOUT_S,
+    shared: bool | None = None,
 ) -> Store:
     """Open (creating or repairing) the store under ``root``.
 
     Raises ``CacheUnavailable`` with the reason and a fix when the directory
-    cannot be created, written or repaired.
+    cannot be created, written or repaired, and ``CacheRefused`` when another
+    user could change it (``shared``, default ``$BUILDER_CACHE_SHARED``, allows that).
     """
-    _ensure_directory(root)
+    shared = shared_opt_in() if shared is None else shared
+    _ensure_directory(root, shared)
     warnings: list[str] = []
     with _open_lock(root):
         marker = root / REPAIR_MARKER
@@ -222,12 +232,12 @@ def open_store(
             )
             _remove(marker)
         try:
-            db = _connect(root / STORE_DIRNAME, timeout)
+            db = _connect(root / STORE_DIRNAME, timeout, shared)
         except _Damaged as exc:
             moved = _move_aside(root)
             warnings.append(f"cache {root}: the database was damaged ({exc}); moved it to {moved} and started empty")
             try:
-                db = _connect(root / STORE_DIRNAME, timeout)
+                db = _connect(root / STORE_DIRNAME, timeout, shared)
             except _Damaged as again:
                 raise _unavailable(root, "starting a fresh database", again) from again
     return Store(root, db, clock=clock, warnings=warnings)
@@ -245,20 +255,39 @@ def _unavailable(root: Path, doing: str, exc: BaseException) -> CacheUnavailable
     )
 
 
-def _ensure_directory(root: Path) -> None:
+def _ensure_directory(root: Path, shared: bool) -> None:
+    check_root(root, shared=shared)
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        mode = 0o770 if shared else 0o700
+        try:
+            root.mkdir(mode=mode)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            root.parent.mkdir(parents=True, exist_ok=True)
+            root.mkdir(mode=mode, exist_ok=True)
         probe = root / f".probe-{os.getpid()}"
-        probe.write_bytes(b"")
+        with contextlib.suppress(FileNotFoundError):
+            probe.unlink()  # a leftover (or a planted symlink): removed, never written through
+        _write_private(probe, b"")
         probe.unlink()
     except OSError as exc:
         raise _unavailable(root, "creating and writing the directory", exc) from exc
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` (0600) without following a symlink there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def _open_lock(root: Path) -> Iterator[None]:
     try:
-        fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise _unavailable(root, "creating the lock file", exc) from exc
     try:
@@ -268,14 +297,17 @@ def _open_lock(root: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the flock
 
 
-def _connect(directory: Path, timeout: float) -> diskcache.Cache:
+def _connect(directory: Path, timeout: float, shared: bool) -> diskcache.Cache:
     root = directory.parent
-    if directory.exists() and not directory.is_dir():
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
         raise _Damaged(f"{directory} is not a directory")
     db: diskcache.Cache | None = None
     try:
-        db = diskcache.Cache(str(directory), timeout=timeout, **_SETTINGS)
+        db = open_safe_cache(str(directory), timeout=timeout, settings=_SETTINGS, shared=shared)
         _check_schema(db)
+    except UnsafeEntry as exc:
+        _close_quietly(db)
+        raise _Damaged(str(exc)) from exc
     except sqlite3.OperationalError as exc:
         _close_quietly(db)
         if "not a database" in str(exc) or "malformed" in str(exc):

@@ -64,6 +64,16 @@ def run_python(code: str, *args: str, env: dict[str, str] | None = None,
                           check=False, cwd="/")
 
 
+def start_python(code: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Like :func:`run_python`, in the background (a fake server as another user, ...); the caller stops it."""
+    python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    child_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": python_path,
+                 "HOME": "/nonexistent", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
+                 "PYTHONIOENCODING": "utf-8", **(env or {})}
+    return subprocess.Popen([*_prefix(), sys.executable, "-c", code, *args], env=child_env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+
+
 def _make_removable(root: Path) -> None:
     """Give back owner rwx on every directory below ``root``, so ``rmtree`` succeeds as non-root."""
     for dirpath, dirnames, _ in os.walk(root):
@@ -96,4 +106,4 @@ def copy_tree_readable(source: Path, target: Path) -> Path:
     return target
 
 
-__all__ = ["copy_tree_readable", "dropping_privileges", "run_python", "traversable_tmp_dir"]
+__all__ = ["copy_tree_readable", "dropping_privileges", "run_python", "start_python", "traversable_tmp_dir"]

@@ -186,6 +186,14 @@ def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None
     return FileSelection(manifest, tuple(notes), hashed, remembered, tuple(skipped))
 
 
+def selected_paths(root: Path, rules: FileRules) -> list[str]:
+    """The project-relative paths ``rules`` select, sorted, without reading any file (for checks on names).
+
+    Raises PlanError like :func:`select_files`.
+    """
+    return [found[0] for found in _walk(_root(root), rules)[0]]
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic GC: a walk allocates ~500,000 acyclic tuples and strings, and every automatic

@@ -89,6 +89,18 @@ class CacheMount:
 FileType = Literal["file", "exec", "symlink"]
 
 
+def check_project_path(path: str, what: str) -> str:
+    """``path`` when it is a plain relative path inside the project directory, else ValueError naming it.
+
+    A plan file is input: every path it names must stay inside the project directory it is built from
+    (no absolute path, no ``..``, no empty or ``.`` component, no NUL).
+    """
+    parts = path.split("/")
+    if not path or "\x00" in path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"{what} {path!r} is not a plain path inside the project directory")
+    return path
+
+
 class FileEntry(NamedTuple):
     """One selected project file (an immutable named tuple: 100,000 of them are made per plan).
 
@@ -111,11 +123,7 @@ class FileEntry(NamedTuple):
         path, ftype, size, digest = data
         if ftype not in ("file", "exec", "symlink"):
             raise ValueError(f"invalid file type {ftype!r} for {path!r}")
-        path = str(path)
-        parts = path.split("/")
-        # A plan file is input: its paths must stay inside the project directory it is built from.
-        if not path or "\x00" in path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            raise ValueError(f"file path {path!r} is not a plain path inside the project directory")
+        path = check_project_path(str(path), "file path")
         return cls(path, ftype, int(size), str(digest))
 
 

@@ -21,6 +21,7 @@ from builder.plan.model import StepKind
 # 2 (python, pip, conda): uv, py-rattler and pyyaml pinned, one tools folder per version.
 # 3 (pip): the offline-first bookkeeping runs in one Python process instead of ten shell commands.
 # 3 (python), 4 (pip): uv comes from its wheel through uv_boot.py (pip only when that cannot work).
+# 2 (dockerfile): the frontend gets the planned Dockerfile text and the context as LLB inputs.
 RECIPES = MappingProxyType({
     StepKind.BASE: 1,
     StepKind.PYTHON: 3,
@@ -31,5 +32,5 @@ RECIPES = MappingProxyType({
     StepKind.FILES: 1,
     StepKind.SHELL: 1,
     StepKind.CONFIG: 1,
-    StepKind.DOCKERFILE: 1,
+    StepKind.DOCKERFILE: 2,
 })

@@ -12,7 +12,10 @@ working directory and environment.
 * ``builder server start|status|stop`` manage servers explicitly.
 
 A server serves only its own user and only clients whose code fingerprint
-(interpreter, installed packages, builder's sources) equals its own.
+(interpreter, installed packages, builder's sources) equals its own; a client
+talks only to a server of its own user (SO_PEERCRED), in a directory that no
+other user can change (:func:`builder.server.paths.open_dir`), else it runs
+in-process with a one-line warning.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ file descriptors (passed over the Unix socket), so output, colours and
 terminal detection are exactly those of an in-process run.  Signals we receive
 (Ctrl-C, SIGTERM, SIGHUP) are forwarded to that child; its exit code becomes ours.
 
+Nothing is sent before the server proves it runs as our own user (SO_PEERCRED on the
+socket, which sits in a directory :func:`builder.server.paths.open_dir` has verified),
+and signals go only to a process whose parent is that server, through a pidfd.
+
 Only C modules are imported here (``_socket``, ``_signal``): ``socket``, ``signal``
 and ``json`` build enums and compile regular expressions at import, which costs more
 than everything else the client does.
@@ -66,7 +70,10 @@ def run_via_server(argv: Sequence[str], environ: Mapping[str, str]) -> int | Non
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         try:
-            sock.connect(paths.socket_path(directory, paths.fingerprint(environ)))
+            sock.connect(directory.address(paths.socket_name(paths.fingerprint(environ))))
+            server_pid = _peer_pid_if_ours(sock)
+            if server_pid is None:
+                return None  # not our own user's server: it gets nothing, not even the request
             request = _request(argv, environ)
             fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2))
             sent = sock.sendmsg([request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
@@ -75,11 +82,13 @@ def run_via_server(argv: Sequence[str], environ: Mapping[str, str]) -> int | Non
             first = lines.readline()
         except OSError:
             return None
+        finally:
+            directory.close()
         if not first.startswith(b"pid ") or not first[4:].strip().isdigit():
             return None  # refused before anything ran
         # From here on the command is running: whatever happens, never fall back (it would run twice).
-        child = int(first[4:])
-        previous = {sig: _signal.signal(sig, _forwarder(child)) for sig in _FORWARDED}
+        child = _own_child(int(first[4:]), server_pid)
+        previous = {sig: _signal.signal(sig, _forwarder(child)) for sig in _FORWARDED} if child is not None else {}
         try:
             last = lines.readline()
         except OSError:
@@ -87,6 +96,8 @@ def run_via_server(argv: Sequence[str], environ: Mapping[str, str]) -> int | Non
         finally:
             for sig, handler in previous.items():
                 _signal.signal(sig, handler)
+            if child is not None:
+                os.close(child)
     finally:
         sock.close()
     if last.startswith(b"exit ") and last[5:].strip().isdigit():
@@ -127,11 +138,39 @@ def _request(argv: Sequence[str], environ: Mapping[str, str]) -> bytes:
                           getattr(out, "errors", None) or "strict")
 
 
-def _forwarder(pid: int):  # type: ignore[no-untyped-def]
+def _peer_pid_if_ours(sock: _socket.socket) -> int | None:
+    """The server's pid when the process listening on ``sock`` runs as our own user (SO_PEERCRED), else None."""
+    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+    pid, uid = (int.from_bytes(creds[i:i + 4], sys.byteorder, signed=True) for i in (0, 4))
+    return pid if uid == os.getuid() and pid > 0 else None
+
+
+def _own_child(pid: int, server_pid: int) -> int | None:
+    """A pidfd for ``pid`` when it is a child of the server (so a signal can reach nothing else), else None.
+
+    The pidfd is taken before the parent is checked: if ``pid`` was reused in between, the pidfd
+    names the earlier (gone) process and a forwarded signal reaches nobody.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rpartition(b")")[2].split()
+        if int(fields[1]) == server_pid:
+            return pidfd
+    except (OSError, ValueError, IndexError):
+        pass
+    os.close(pidfd)
+    return None
+
+
+def _forwarder(pidfd: int):  # type: ignore[no-untyped-def]
     def forward(signum: int, _frame: object) -> None:
         try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
+            _signal.pidfd_send_signal(pidfd, signum)
+        except OSError:  # the child has exited already
             pass
 
     return forward

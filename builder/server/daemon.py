@@ -17,7 +17,6 @@ import fcntl
 import gc
 import importlib
 import io
-import json
 import os
 import selectors
 import signal
@@ -31,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from builder.server import paths
 from builder.server.client import decode_request
 
 #: Modules a command may need; importing them is the whole point of the server.
@@ -90,8 +90,11 @@ def warm() -> None:
 class Server:
     """One listening socket; ``serve()`` runs until idle or SIGTERM."""
 
-    def __init__(self, socket_file: str, lock_file: str, idle: float) -> None:
+    def __init__(self, socket_file: str, lock_file: str, idle: float, directory: paths.ServerDir | None = None) -> None:
+        # Every file is reached through the verified directory's descriptor, never by path (see paths.open_dir).
+        self.dir = directory if directory is not None else paths.open_dir(os.path.dirname(socket_file), create=False)
         self.socket_file = socket_file
+        self.socket_name = os.path.basename(socket_file)
         self.lock_file = lock_file
         self.idle = idle
         self.running: dict[int, _Running] = {}
@@ -99,13 +102,13 @@ class Server:
         self.selector = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
         self.lock_fd = -1
-        self.hint_file = socket_file.removesuffix(".sock") + ".hint.json"
+        self.hint_file = paths.HintFile(self.dir, self.socket_name.removesuffix(".sock") + ".hint.json")
         self.spare: _Spare | None = None
         self.spare_failed_at = -SPARE_RETRY_S
 
     def acquire(self) -> bool:
         """Take the lock file; False when another server with this fingerprint runs."""
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self.dir.open(os.path.basename(self.lock_file), os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -118,12 +121,11 @@ class Server:
 
     def bind(self) -> None:
         """Listen on the socket path (a stale socket of a dead server is replaced)."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.socket_file)
+        self.dir.unlink(self.socket_name)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
-            listener.bind(self.socket_file)
+            listener.bind(self.dir.address(self.socket_name))
         finally:
             os.umask(old)
         listener.listen(64)
@@ -174,7 +176,7 @@ class Server:
 
     def _unlink_socket(self) -> None:
         with contextlib.suppress(OSError):
-            os.unlink(self.socket_file)
+            self.dir.unlink(self.socket_name)
 
     def _accept(self) -> None:
         assert self.listener is not None
@@ -381,14 +383,10 @@ def _child_defaults() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def run_spare(sock: socket.socket, hint_file: str) -> int:
+def run_spare(sock: socket.socket, hint_file: paths.HintFile) -> int:
     """In a spare child: prepare what the last build used, then run the command the server hands over."""
     _child_defaults()
-    try:
-        with open(hint_file, encoding="utf-8") as handle:
-            hint = json.load(handle)
-    except (OSError, ValueError):
-        hint = None
+    hint = hint_file.read()
     from builder.server import prefault, prewalk
 
     idle = threading.Event()  # set when the command arrives: the prefault and the prewalk stop at once
@@ -410,15 +408,7 @@ def run_spare(sock: socket.socket, hint_file: str) -> int:
     return run_child(request, fds, hint_file)
 
 
-def _write_hint(hint_file: str, hint: dict[str, Any]) -> None:
-    """Remember the engine and cache of the last build (atomically: another child may read it)."""
-    temporary = f"{hint_file}.{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(hint, handle)
-    os.replace(temporary, hint_file)
-
-
-def run_child(request: dict[str, Any], fds: list[int], hint_file: str | None = None) -> int:
+def run_child(request: dict[str, Any], fds: list[int], hint_file: paths.HintFile | None = None) -> int:
     """In the forked child: become the client's process (streams, cwd, umask, env) and run the CLI.
 
     ``fds`` are the client's stdin, stdout and stderr, then its connection: the child announces
@@ -434,7 +424,7 @@ def run_child(request: dict[str, Any], fds: list[int], hint_file: str | None = N
     if hint_file is not None:
         from builder import api
 
-        api._hint_sink = lambda hint: _write_hint(hint_file, hint)
+        api._hint_sink = hint_file.write
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -480,45 +470,37 @@ def run_child(request: dict[str, Any], fds: list[int], hint_file: str | None = N
 STALE_AFTER_S = 24 * 3600.0
 
 
-def remove_stale(directory: str, keep: str, now: float | None = None) -> list[str]:
+def remove_stale(directory: paths.ServerDir, keep: str, now: float | None = None) -> list[str]:
     """Delete the socket, lock, log and hint of servers that are gone and unused for a day.
 
-    A server is gone when nobody holds its lock; ``keep`` (our own prefix) is never touched.
-    Returns the removed prefixes.
+    A server is gone when nobody holds its lock; ``keep`` (our own name prefix, ``s-<fingerprint>``)
+    is never touched.  Returns the removed prefixes.
     """
     moment = time.time() if now is None else now
     removed = []
-    for name in sorted(os.listdir(directory)):
+    for name in directory.names():
         if not (name.startswith("s-") and name.endswith(".lock")):
             continue
-        prefix = os.path.join(directory, name[:-5])
+        prefix = name[:-5]
         if prefix == keep:
             continue
         try:
-            fd = os.open(prefix + ".lock", os.O_RDONLY | os.O_CLOEXEC)
+            fd = directory.open(name, os.O_RDONLY)
         except OSError:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            newest = max(_mtime(prefix + suffix) for suffix in (".lock", ".log", ".hint.json"))
+            newest = max(directory.mtime(prefix + suffix) for suffix in (".lock", ".log", ".hint.json"))
             if moment - newest < STALE_AFTER_S:
                 continue
             for suffix in (".sock", ".log", ".hint.json", ".lock"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(prefix + suffix)
+                directory.unlink(prefix + suffix)
             removed.append(prefix)
         except BlockingIOError:
             continue  # that server is running
         finally:
             os.close(fd)
     return removed
-
-
-def _mtime(path: str) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return 0.0
 
 
 def _log(text: str) -> None:
@@ -531,12 +513,20 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m builder.server SOCKET LOCK IDLE``: warm up, then serve (the log is stderr)."""
     socket_file, lock_file, idle = (argv or sys.argv[1:])[:3]
     os.chdir("/")  # never keep the first client's directory (or its mount) busy
-    server = Server(socket_file, lock_file, float(idle))
+    if os.path.dirname(lock_file) != os.path.dirname(socket_file):
+        _log("the socket and the lock file must be in one directory")
+        return 2
+    try:
+        directory = paths.open_dir(os.path.dirname(socket_file), create=False)
+    except paths.UnsafeDir as exc:
+        _log(f"refusing the server directory: {exc}")
+        return 2
+    server = Server(socket_file, lock_file, float(idle), directory)
     if not server.acquire():
         return 0
     try:
         with contextlib.suppress(OSError):
-            remove_stale(os.path.dirname(socket_file), socket_file.removesuffix(".sock"))
+            remove_stale(server.dir, server.socket_name.removesuffix(".sock"))
         started = time.perf_counter()
         warm()
         server.bind()

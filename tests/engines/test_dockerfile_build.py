@@ -8,15 +8,9 @@ import pytest
 
 from builder.config import load_config
 from builder.engines.buildkit._pb import control_pb2
-from builder.engines.buildkit.dockerfile_build import (
-    ConfigPatch,
-    DockerfileSource,
-    InstructionTracker,
-    amend_config,
-    frontend_options,
-    is_instruction,
-    plan_source,
-)
+from builder.engines.buildkit.dockerfile_build import DockerfileSource, frontend_options, plan_source
+from builder.engines.buildkit.dockerfile_progress import InstructionTracker, is_instruction
+from builder.engines.buildkit.image_amend import ConfigPatch, amend_config
 from builder.engines.events import EngineProgress, StepFinished, StepLog, StepStarted
 from builder.plan.make import make_plan
 from builder.plan.steps.config import HealthCheck
@@ -57,9 +51,10 @@ def test_empty_patch_keeps_the_config() -> None:
 
 
 def test_frontend_options(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile.prod").write_text("FROM scratch\n")
     source = DockerfileSource.directory(tmp_path, "Dockerfile.prod")
     assert frontend_options(source, "host") == {"filename": "Dockerfile.prod", "force-network-mode": "host"}
-    with_args = DockerfileSource(source.context, tmp_path, "Dockerfile", (("V", "1"),))
+    with_args = DockerfileSource(source.context, "FROM scratch\n", "Dockerfile", (("V", "1"),))
     assert frontend_options(with_args, None) == {"filename": "Dockerfile", "build-arg:V": "1"}
 
 
@@ -117,11 +112,13 @@ def test_tracker_finds_the_failed_instruction() -> None:
 def test_plan_source_serves_exactly_the_selected_context(app_dockerfile_app: Path) -> None:
     plan = make_plan(load_config(app_dockerfile_app))
     source = plan_source(plan, app_dockerfile_app)
-    assert (source.dockerfile_dir, source.filename) == (app_dockerfile_app / "docker", "Dockerfile")
+    assert source.filename == "Dockerfile"
+    assert source.dockerfile == (app_dockerfile_app / "docker" / "Dockerfile").read_text()
     files = sorted(e.relpath for e in source.context.entries if not e.is_dir)
     assert files == ["app.py", "docker/Dockerfile"]  # notes/ excluded, cerebrium.toml never in the context
     patch = ConfigPatch.from_plan(plan)
     assert patch.exposed_ports == ("8093/tcp",) and patch.entrypoint is None
+    assert patch.healthcheck is None  # nothing can be assumed to run inside a user's image
 
 
 def test_config_layer_goes_on_the_result_vertex() -> None:
@@ -154,3 +151,21 @@ def test_config_layer_goes_on_the_result_vertex() -> None:
     assert out.metadata[layer_digest].description["llb.customname"].startswith("[config] ")
     assert out.metadata[dg(src)].description["llb.customname"] == "[1/1] FROM debian"
     assert with_config_file(ops_pb2.Definition(), "/app/c.toml", "") is None
+
+
+def test_directory_source_serves_what_its_dockerignore_leaves(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY . /\n")
+    (tmp_path / "main.py").write_text("print(1)\n")
+    (tmp_path / ".env").write_text("API_KEY=x\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("")
+    (tmp_path / "src" / "b.pyc").write_text("")
+    (tmp_path / ".dockerignore").write_text("# secrets\n.env\n**/*.pyc\n")
+    source = DockerfileSource.directory(tmp_path)
+    served = sorted(e.relpath for e in source.context.entries if not e.is_dir)
+    assert served == [".dockerignore", "Dockerfile", "main.py", "src/a.py"]
+    assert source.dockerfile == "FROM scratch\nCOPY . /\n"
+    # A Dockerfile-specific ignore file wins over .dockerignore, as in BuildKit.
+    (tmp_path / "Dockerfile.dockerignore").write_text("*\n!Dockerfile\n!main.py\n")
+    served = sorted(e.relpath for e in DockerfileSource.directory(tmp_path).context.entries if not e.is_dir)
+    assert served == ["Dockerfile", "main.py"]

@@ -17,7 +17,7 @@ from builder.engines.buildkit.caps import derive_capabilities
 from builder.engines.buildkit.convert import convert_plan
 from builder.engines.buildkit.export import plan_export
 from builder.engines.buildkit.progress import TAIL_LINES, ProgressTracker
-from builder.engines.buildkit.solve import SolveSpec, _control_request
+from builder.engines.buildkit.solve import SolveSpec, _control_request, definition_job
 from builder.engines.events import (
     BuildFinished,
     Mismatch,
@@ -99,22 +99,27 @@ def test_two_outputs_use_the_exporters_list_where_it_exists() -> None:
         plan_project(APPS / "minimal", record=False)[0]
     ).definition
     request = _control_request(
-        "r", SolveSpec(definition, plan, "sid", ("network.host",), CONFIG), True
+        "r", SolveSpec(plan, "sid", ("network.host",), definition=definition)
     )
     assert [e.Type for e in request.Exporters] == [
         "image",
         "oci",
     ] and request.Exporter == ""
+    assert request.HasField("Definition")
     single = plan_export(DOCKERD20, BuildOptions(tag="a"), CONFIG)
-    gateway = _control_request(
-        "r", SolveSpec(definition, single, "sid", (), CONFIG), False
-    )
+    job = definition_job(definition, CONFIG)
+    gateway = _control_request("r", SolveSpec(single, "sid", (), definition=definition, job=job))
     assert gateway.Exporter == "moby" and dict(gateway.ExporterAttrs) == {"name": "a"}
     assert not gateway.HasField("Definition") and len(gateway.Exporters) == 0
     # Builds stay out of the engine's build history unless asked (the field is "internal").
     assert request.Internal and gateway.Internal
-    kept = _control_request("r", SolveSpec(definition, single, "sid", (), CONFIG, engine_history=True), False)
+    kept = _control_request("r", SolveSpec(single, "sid", (), job=job, engine_history=True))
     assert not kept.Internal
+    # Each route needs what it sends: a Definition (direct) or a bridge job (gateway).
+    with pytest.raises(ValueError, match="gateway solve needs a job"):
+        SolveSpec(single, "sid", definition=definition)
+    with pytest.raises(ValueError, match="direct solve needs a definition"):
+        SolveSpec(plan, "sid", job=job)
 
 
 def test_output_spec_parsing() -> None:

@@ -233,14 +233,15 @@ def test_unsafe_server_directory_is_not_used(tmp_path: Path) -> None:
     shared.mkdir()
     shared.chmod(0o777)
     assert paths.server_dir({"BUILDER_SERVER_DIR": str(shared)}) is None
-    link = tmp_path / "link"
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
-    link.symlink_to(private)
-    assert paths.server_dir({"BUILDER_SERVER_DIR": str(link)}) is None
-    assert paths.server_dir({"BUILDER_SERVER_DIR": str(private)}) == str(private)
+    opened = paths.server_dir({"BUILDER_SERVER_DIR": str(private)})
+    assert opened is not None and opened.path == str(private)
+    opened.close()
     created = tmp_path / "new"
-    assert paths.server_dir({"BUILDER_SERVER_DIR": str(created)}) == str(created)
+    opened = paths.server_dir({"BUILDER_SERVER_DIR": str(created)})
+    assert opened is not None and opened.path == str(created)
+    opened.close()
     assert created.stat().st_mode & 0o777 == 0o700
 
 
@@ -299,11 +300,13 @@ def test_files_of_servers_gone_for_a_day_are_removed(tmp_path: Path) -> None:
                 os.utime(path, (now - 2 * STALE_AFTER_S, now - 2 * STALE_AFTER_S))
     held = os.open(tmp_path / "s-running.lock", os.O_RDWR)
     fcntl.flock(held, fcntl.LOCK_EX)
+    directory = paths.open_dir(str(tmp_path), create=False)
     try:
-        removed = remove_stale(str(tmp_path), str(tmp_path / "s-mine"), now=now)
+        removed = remove_stale(directory, "s-mine", now=now)
     finally:
         os.close(held)
-    assert removed == [str(tmp_path / "s-old")]
+        directory.close()
+    assert removed == ["s-old"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         f"s-{n}{s}" for n in ("recent", "running", "mine") for s in (".lock", ".log", ".hint.json"))
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import glob
 import os
 import signal
 
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
 from builder.errors import BuilderError
+from builder.server import paths
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,31 +39,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_start(args: argparse.Namespace) -> int:
     """Start (or find) the server for the current code."""
-    from builder.server import paths, start_and_wait
+    from builder.server import start_and_wait
 
     if not paths.enabled(os.environ):
         raise BuilderError("the warm server is disabled by BUILDER_SERVER", hint="unset BUILDER_SERVER to use it")
     where = start_and_wait(os.environ, timeout=args.timeout)
     if where is None:
-        directory = paths.server_dir(os.environ)
-        raise BuilderError(
-            "the server did not start" if directory else "no private server directory is usable",
-            hint=f"see the log in {directory}" if directory else
-            f"set {paths.ENV_DIR} to a directory only you can access (mode 0700)")
+        unsafe = paths.check(os.environ)
+        if unsafe is not None:
+            raise BuilderError(f"the server directory is not safe to use: {unsafe}",
+                               hint=f"set {paths.ENV_DIR} to a directory only you can access (mode 0700), "
+                               "under directories only you or root can write")
+        raise BuilderError("the server did not start", hint=f"see the log in {paths.default_dir(os.environ)}")
     output.out(f"server: {where}")
     return EXIT_OK
 
 
 def run_status(_args: argparse.Namespace) -> int:
     """One line per server: pid, current/stale code, socket."""
-    from builder.server import paths
-
     directory = paths.server_dir(os.environ, create=False)
     current = paths.fingerprint(os.environ)
-    found = list(_servers(directory)) if directory else []
+    found = _servers(directory)
     for pid, print_ in found:
         state = "current" if print_ == current else "stale code (exits when idle)"
-        output.out(f"pid {pid}  {state}  {paths.socket_path(directory or '', print_)}")
+        output.out(f"pid {pid}  {state}  {paths.socket_path(directory.path if directory else '', print_)}")
     if not found:
         output.info("no server is running")
     return EXIT_OK
@@ -71,11 +70,9 @@ def run_status(_args: argparse.Namespace) -> int:
 
 def run_stop(_args: argparse.Namespace) -> int:
     """Ask every server of this user to exit (SIGTERM to the pid in its held lock file)."""
-    from builder.server import paths
-
     directory = paths.server_dir(os.environ, create=False)
     stopped = 0
-    for pid, _print in (_servers(directory) if directory else []):
+    for pid, _print in _servers(directory):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
             stopped += 1
@@ -83,13 +80,17 @@ def run_stop(_args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _servers(directory: str | None) -> list[tuple[int, str]]:
+def _servers(directory: paths.ServerDir | None) -> list[tuple[int, str]]:
     """(pid, fingerprint) of each server whose lock file is held (a free lock is a dead server)."""
+    if directory is None:
+        return []
     found = []
-    for lock in sorted(glob.glob(os.path.join(directory or "", "s-*.lock"))):
-        print_ = os.path.basename(lock)[2:-5]
+    for name in directory.names():
+        if not (name.startswith("s-") and name.endswith(".lock")):
+            continue
+        print_ = name[2:-5]
         try:
-            fd = os.open(lock, os.O_RDONLY)
+            fd = directory.open(name, os.O_RDONLY)
         except OSError:
             continue
         try:

@@ -28,9 +28,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate and report; the exit code says whether the config is valid."""
-    from builder.config import load
+    from builder.config import LoadResult, load
 
     result = load(args.path)
+    if result.config is not None:
+        from builder.plan.secrets import project_secrets_warning
+
+        shipped = project_secrets_warning(result.config)
+        if shipped is not None:
+            result = LoadResult(result.config, (*result.diagnostics, shipped))
     if args.format == "json":
         output.print_json(
             {

@@ -1,24 +1,31 @@
-"""Dockerfile builds through BuildKit's ``dockerfile.v0`` frontend, client-driven (wire sheet §3.2).
+"""Dockerfile builds through BuildKit's ``dockerfile.v0`` frontend, on the one solve path.
 
 Used for ``runtime.custom.dockerfile_path`` apps (the plan's ``dockerfile``
-step) and for building an exported Dockerfile (``builder dockerfile``):
+step) and for building an exported Dockerfile (``builder dockerfile``).  The
+gateway route of :mod:`builder.engines.buildkit.solve` runs a
+:class:`DockerfileJob`:
 
-1. ``Control/Solve`` with no Definition, the session, and the ``moby`` (dockerd)
-   or ``image`` (buildkitd) exporter waits in a thread;
-2. ``LLBBridge/Solve`` runs the frontend ``dockerfile.v0`` (options
-   ``filename``, ``build-arg:*``, ``force-network-mode``); the frontend reads
-   ``local://context`` and ``local://dockerfile`` from our session;
-3. the result's ``containerimage.config`` is amended with cerebrium.toml's
-   port, health check, labels (and entrypoint/env when configured), and with
-   ``config_file`` a second ``LLBBridge/Solve`` adds cerebrium.toml as the
-   ``config`` step's layer (:mod:`builder.engines.buildkit.config_layer`);
-4. ``LLBBridge/Return`` hands the result and the amended config back, and the
-   exporter writes the image.
+1. ``LLBBridge/Solve`` runs ``dockerfile.v0`` (options ``filename``,
+   ``build-arg:*``, ``force-network-mode``) with two frontend inputs built
+   here as LLB: ``dockerfile``, a file holding the Dockerfile text the plan
+   hashed, and ``context``, the session's ``local://context`` (exactly the
+   files the plan selected) plus the dependency files generated from
+   cerebrium.toml (``requirements.txt``, ``pkglist.txt``, ``conda_pkglist.txt``,
+   as the Cerebrium CLI provides them).  So the session serves nothing but
+   the planned context: never the Dockerfile's directory, and never a path
+   outside the project, whatever a plan file names;
+2. the result's ``containerimage.config`` is amended with cerebrium.toml's
+   port, labels (and entrypoint/env when configured)
+   (:mod:`builder.engines.buildkit.image_amend`), and with ``config_file`` a
+   second ``LLBBridge/Solve`` adds cerebrium.toml as the ``config`` step's
+   layer (:mod:`builder.engines.buildkit.config_layer`);
+3. the solve path returns that result and the exporter writes the image.
 
 BuildKit reports one vertex per Dockerfile instruction (``[2/4] RUN …``);
-they are sent to the event sink as the ``dockerfile`` step's progress.
+:class:`~builder.engines.buildkit.dockerfile_progress.InstructionTracker`
+sends them to the event sink as the ``dockerfile`` step's progress.
 
->>> # result = build_dockerfile(client, DockerfileSource.directory(app_dir), tag="app:dev", on_event=print)
+>>> # result = build_dockerfile(client, DockerfileSource.directory(app_dir), BuildOptions(tag="app:dev"))
 """
 
 from __future__ import annotations
@@ -28,136 +35,73 @@ import os
 import re
 import threading
 import time
-import uuid
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-import grpc
-
 from builder.engines import BuildOptions, BuildResult, StepOutcome
-from builder.engines.buildkit._pb import control_pb2, gateway_pb2, rpc_status_pb2
+from builder.engines.buildkit._pb import gateway_pb2
 from builder.engines.buildkit.client import EngineClient
 from builder.engines.buildkit.config_layer import with_config_file
-from builder.engines.buildkit.errors import map_rpc_error, rpc_code, rpc_details
-from builder.engines.buildkit.progress import (
-    VertexState,
-    timestamp_seconds,
-    vertex_seconds,
-)
-from builder.engines.buildkit.session import (
-    FileSyncProvider,
-    SecretsProvider,
-    Session,
-    SyncedDir,
-)
-from builder.engines.buildkit.session.manifest import walk_directory
+from builder.engines.buildkit.dockerfile_progress import InstructionTracker
+from builder.engines.buildkit.export import plan_export
+from builder.engines.buildkit.image_amend import ConfigPatch, amend_config
+from builder.engines.buildkit.llb import Definition, State
+from builder.engines.buildkit.llb.ops import Mkfile
+from builder.engines.buildkit.session import PatternSelector, SyncedDir, TransferReport, walk_directory
 from builder.engines.buildkit.session.plan_files import synced_dir_for_manifest
-from builder.engines.events import (
-    BuildFinished,
-    BuildStarted,
-    EngineProgress,
-    EventSink,
-    Mismatch,
-    Prediction,
-    StepFinished,
-    StepLog,
-    StepStarted,
-)
-from builder.errors import EngineError, SolveFailed, StepFailure
+from builder.engines.buildkit.solve import Bridge, SessionSpec, solve_in_session
+from builder.engines.events import BuildFinished, BuildStarted, EventSink, Mismatch, Prediction
+from builder.errors import EngineError
 from builder.plan.model import Plan, StepKind
 
-BUILD_ID_KEY = "buildkit-controlapi-buildid"
-CONFIG_STEP = StepKind.CONFIG.value
-_FROM = re.compile(r"^\[(?:[^\]\s]+ )?\d+/\d+\] FROM ")
-_INSTRUCTION = re.compile(r"^\[(?:[^\]\s]+ )?\d+/\d+\] ")
+CONTEXT = "context"
 FRONTEND = "dockerfile.v0"
 CONFIG_KEY = "containerimage.config"
-_NS = 1_000_000_000
-_BRIDGE_TIMEOUT = 30.0
-_TAIL = 50
+_FROM = re.compile(r"^\[(?:[^\]\s]+ )?\d+/\d+\] FROM ")
 
 
 @dataclass(frozen=True, slots=True)
 class DockerfileSource:
-    """What the frontend reads: the context (all of it, or the listed entries) and the Dockerfile."""
+    """What the frontend reads: the served context, the Dockerfile text, and files generated into the context.
+
+    ``generated`` are ``(name, text)`` files added at the context root (on
+    top of the served files); ``filename`` is the name the frontend reads the
+    Dockerfile under (its own input holds only that file).
+    """
 
     context: SyncedDir
-    dockerfile_dir: Path
+    dockerfile: str
     filename: str = "Dockerfile"
     build_args: tuple[tuple[str, str], ...] = ()
+    generated: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def directory(cls, root: str | os.PathLike[str], filename: str = "Dockerfile") -> DockerfileSource:
-        """A whole directory as the context (its ``.dockerignore`` applies) with ``root/filename``."""
+        """A whole directory as the context with ``root/filename``, minus what its ``.dockerignore`` excludes.
+
+        ``<filename>.dockerignore`` is used instead of ``.dockerignore`` when it exists, as BuildKit does.
+        """
         path = Path(root)
-        return cls(SyncedDir(path, tuple(walk_directory(path))), path, filename)
+        excludes = _dockerignore(path, filename)
+        entries = walk_directory(path)
+        if excludes:
+            selector = PatternSelector(exclude=excludes)
+            entries = [e for e in entries if selector.selects(e.relpath)]
+        text = (path / filename).read_text(encoding="utf-8")
+        return cls(SyncedDir(path, tuple(entries)), text, PurePosixPath(filename).name)
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigPatch:
-    """What cerebrium.toml adds to the Dockerfile's image config (None/empty = keep the Dockerfile's)."""
-
-    exposed_ports: tuple[str, ...] = ()
-    healthcheck: Any = None  # builder.plan.steps.config.HealthCheck
-    labels: tuple[tuple[str, str], ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
-    entrypoint: tuple[str, ...] | None = None
-    cmd: tuple[str, ...] | None = None
-    working_dir: str | None = None
-
-    @classmethod
-    def from_plan(cls, plan: Plan) -> ConfigPatch:
-        """The patch from the plan's ``config`` step (empty when the plan has none)."""
-        step = plan.get(StepKind.CONFIG)
-        if step is None:
-            return cls()
-        image = step.inputs.image
-        return cls(tuple(image.exposed_ports), image.healthcheck, tuple(image.labels), tuple(image.env),
-                   image.entrypoint, image.cmd, image.working_dir)
-
-
-def amend_config(document: Mapping[str, Any], patch: ConfigPatch) -> dict[str, Any]:
-    """The image config document with ``patch`` applied (pure; the Dockerfile's values stay otherwise).
-
-    Ports and labels are merged (ours win), Env is merged by name (the
-    Dockerfile's PATH is kept), the health check is replaced, and the
-    entrypoint/cmd/working dir are set only when cerebrium.toml sets them.
-    """
-    doc: dict[str, Any] = json.loads(json.dumps(document))  # a deep copy of plain JSON
-    config = doc.setdefault("config", {})
-    if patch.exposed_ports:
-        ports = dict(config.get("ExposedPorts") or {})
-        ports.update({p: {} for p in patch.exposed_ports})
-        config["ExposedPorts"] = ports
-    if patch.labels:
-        labels = dict(config.get("Labels") or {})
-        labels.update(dict(patch.labels))
-        config["Labels"] = labels
-    if patch.env:
-        env = list(config.get("Env") or [])
-        names = [e.partition("=")[0] for e in env]
-        for name, value in patch.env:
-            item = f"{name}={value}"
-            if name in names:
-                env[names.index(name)] = item
-            else:
-                env.append(item)
-                names.append(name)
-        config["Env"] = env
-    if patch.healthcheck is not None:
-        hc = patch.healthcheck
-        config["Healthcheck"] = {"Test": list(hc.test), "Interval": hc.interval_seconds * _NS,
-                                 "Timeout": hc.timeout_seconds * _NS, "StartPeriod": hc.start_period_seconds * _NS,
-                                 "Retries": hc.retries}
-    if patch.entrypoint is not None:
-        config["Entrypoint"] = list(patch.entrypoint)
-        config["Cmd"] = list(patch.cmd) if patch.cmd is not None else None
-    if patch.working_dir:
-        config["WorkingDir"] = patch.working_dir
-    return doc
+def _dockerignore(root: Path, filename: str) -> tuple[str, ...]:
+    for name in (f"{filename}.dockerignore", ".dockerignore"):
+        try:
+            text = (root / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        lines = (line.strip() for line in text.splitlines())
+        return tuple(line for line in lines if line and not line.startswith("#"))
+    return ()
 
 
 def frontend_options(source: DockerfileSource, network: str | None) -> dict[str, str]:
@@ -169,189 +113,56 @@ def frontend_options(source: DockerfileSource, network: str | None) -> dict[str,
     return opts
 
 
+def frontend_inputs(source: DockerfileSource, key_hint: str) -> dict[str, Definition]:
+    """The frontend's ``context`` and ``dockerfile`` inputs as LLB (deterministic for the same source)."""
+    context = State.local(CONTEXT, [("local.sharedkeyhint", key_hint)], name="[internal] load build context")
+    if source.generated:
+        names = ", ".join(name for name, _ in source.generated)
+        files = (Mkfile(f"/{name}", text.encode("utf-8")) for name, text in source.generated)
+        context = context.file(*files, name=f"[internal] generated {names}")
+    dockerfile = State.scratch().file(Mkfile(f"/{source.filename}", source.dockerfile.encode("utf-8")),
+                                      name=f"[internal] load build definition from {source.filename}")
+    return {CONTEXT: context.marshal(), "dockerfile": dockerfile.marshal()}
+
+
 @dataclass(slots=True)
-class InstructionTracker:
-    """Status stream → ``dockerfile`` step events, one per instruction vertex (``[n/m] …``)."""
+class DockerfileJob:
+    """The gateway side of a Dockerfile build (a :data:`~builder.engines.buildkit.solve.BridgeJob`).
 
-    sink: EventSink | None = None
-    step: str = StepKind.DOCKERFILE.value
-    vertices: dict[str, VertexState] = field(default_factory=dict)
-    order: list[str] = field(default_factory=list)
-    tail: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def feed(self, response: control_pb2.StatusResponse) -> None:
-        with self._lock:
-            for v in response.vertexes:
-                self._vertex(v)
-            for log in response.logs:
-                for line in bytes(log.msg).decode("utf-8", "replace").splitlines():
-                    self.tail = (self.tail + [line])[-_TAIL:]
-                    self._emit(StepLog(self.step, line, int(log.stream) or 1))
-
-    def _vertex(self, v: Any) -> None:
-        state = self.vertices.get(v.digest)
-        if state is None:
-            state = self.vertices[v.digest] = VertexState(v.name)
-            self.order.append(v.digest)
-        state.cached = state.cached or bool(v.cached)
-        state.started = timestamp_seconds(v.started) or state.started
-        state.completed = timestamp_seconds(v.completed) or state.completed
-        state.error = v.error or state.error
-        step = self.step if is_instruction(state.name) else CONFIG_STEP if state.name.startswith("[config] ") else None
-        if step and state.started and not state.announced and not state.cached:
-            state.announced = True
-            self._emit(StepStarted(step, state.name))
-        if state.completed and not state.finished:
-            state.finished = True
-            seconds = vertex_seconds(state)
-            if step:
-                self._emit(StepFinished(step, state.name, state.cached, seconds, None, state.error or None))
-            else:
-                self._emit(EngineProgress(state.name, True, state.cached, seconds))
-
-    def _emit(self, event: Any) -> None:
-        if self.sink is not None:
-            self.sink(event)
-
-    def instructions(self) -> list[VertexState]:
-        """The instruction vertices in first-seen order."""
-        return [self.vertices[d] for d in self.order if is_instruction(self.vertices[d].name)]
-
-    def config_vertex(self) -> VertexState | None:
-        """The ``[config]`` layer's vertex, when one was built."""
-        return next((self.vertices[d] for d in self.order if self.vertices[d].name.startswith("[config] ")), None)
-
-    def failed(self) -> VertexState | None:
-        return next((v for v in (self.vertices[d] for d in self.order) if v.error), None)
-
-
-def is_instruction(name: str) -> bool:
-    """``[2/4] RUN …`` or ``[stage-0 2/4] RUN …`` (a Dockerfile instruction), not ``[internal] …``/``exporting …``."""
-    return _INSTRUCTION.match(name) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class DockerfileBuild:
-    """The outcome: exporter response, instruction vertices (name, cached, seconds) and the config used."""
-
-    exporter_response: tuple[tuple[str, str], ...]
-    instructions: tuple[tuple[str, bool, float], ...]
-    config: dict[str, Any]
-    seconds: float
-    config_layer: tuple[bool, float] | None = None  # (cached, seconds) of the cerebrium.toml layer
-
-    @property
-    def cached(self) -> bool:
-        """True when every instruction came from the cache (FROM is a source: it only resolves the base image)."""
-        return all(c for name, c, _ in self.instructions if not _FROM.match(name))
-
-
-def _exporter(client: EngineClient, tag: str | None) -> tuple[str, dict[str, str]]:
-    if not tag:
-        return "", {}
-    return ("moby", {"name": tag}) if client.kind == "dockerd" else ("image", {"name": tag})
-
-
-def build_dockerfile(
-    client: EngineClient,
-    source: DockerfileSource,
-    *,
-    tag: str | None = None,
-    patch: ConfigPatch | None = None,
-    network: str | None = None,
-    ca_bundle: str | os.PathLike[str] | None = None,
-    on_event: EventSink | None = None,
-    timeout: float | None = None,
-    config_file: tuple[str, str] | None = None,
-) -> DockerfileBuild:
-    """Build ``source`` with dockerfile.v0, amend its config with ``patch``, export as ``tag``.
-
-    ``network`` defaults to ``host`` on dockerd (the local engine has no bridge).
-    Raises SolveFailed (with the failing instruction and its last log lines)
-    or EngineError.
+    ``config`` holds the amended image config once the job has run.
     """
-    started = time.monotonic()
-    network = network or ("host" if client.kind == "dockerd" else None)
-    dirs = {"context": source.context,
-            "dockerfile": SyncedDir(source.dockerfile_dir, tuple(walk_directory(source.dockerfile_dir)))}
-    attachables: list[Any] = [FileSyncProvider(dirs)]
-    if ca_bundle is not None:
-        attachables.append(SecretsProvider.with_ca_bundle(ca_bundle))
-    tracker = InstructionTracker(on_event)
-    with Session.open(client, *attachables) as session:
-        response, config = _solve(client, session.id, source, tag, patch or ConfigPatch(), network, tracker, timeout,
-                                  config_file)
-    instructions = tuple((v.name, v.cached, max(0.0, (v.completed or 0) - (v.started or v.completed or 0)))
-                         for v in tracker.instructions())
-    layer = tracker.config_vertex()
-    layer_outcome = None
-    if layer is not None:
-        layer_outcome = (layer.cached, max(0.0, (layer.completed or 0) - (layer.started or layer.completed or 0)))
-    return DockerfileBuild(tuple(sorted(response.items())), instructions, config,
-                           round(time.monotonic() - started, 3), layer_outcome)
 
+    options: dict[str, str]
+    inputs: dict[str, Definition]
+    patch: ConfigPatch = field(default_factory=ConfigPatch)
+    config_file: tuple[str, str] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
 
-def _solve(client: EngineClient, session_id: str, source: DockerfileSource, tag: str | None, patch: ConfigPatch,
-           network: str | None, tracker: InstructionTracker, timeout: float | None,
-           config_file: tuple[str, str] | None) -> tuple[dict[str, str], dict[str, Any]]:
-    ref = f"builder-df-{uuid.uuid4().hex}"
-    exporter, attrs = _exporter(client, tag)
-    request = control_pb2.SolveRequest(Ref=ref, Session=session_id, Exporter=exporter,
-                                       Entitlements=["network.host"] if network == "host" else [])
-    request.ExporterAttrs.update(attrs)
-    address = str(client.address)
-    solve = client.control.Solve.future(request, timeout=timeout)
-    status = client.control.Status(control_pb2.StatusRequest(Ref=ref))
-    reader = threading.Thread(target=_read_status, args=(status, tracker), name="builder-df-status", daemon=True)
-    reader.start()
-    metadata = ((BUILD_ID_KEY, ref),)
-    config: dict[str, Any] = {}
-    try:
-        try:
-            result = client.bridge.Solve(
-                gateway_pb2.SolveRequest(Frontend=FRONTEND, FrontendOpt=frontend_options(source, network),
-                                         allowResultReturn=True, allowResultArrayRef=True),
-                metadata=metadata, wait_for_ready=True, timeout=timeout).result
-        except grpc.RpcError as exc:
-            error = rpc_status_pb2.Status(code=2, message=rpc_details(exc))
-            with suppress(grpc.RpcError):
-                client.bridge.Return(gateway_pb2.ReturnRequest(error=error), metadata=metadata,
-                                     timeout=_BRIDGE_TIMEOUT)
-            raise
-        config = amend_config(json.loads(result.metadata.get(CONFIG_KEY) or b"{}"), patch)
+    def __call__(self, bridge: Bridge) -> gateway_pb2.Result:
+        request = gateway_pb2.SolveRequest(Frontend=FRONTEND, FrontendOpt=self.options, allowResultReturn=True,
+                                           allowResultArrayRef=True)
+        for name, definition in self.inputs.items():
+            request.FrontendInputs[name].CopyFrom(definition.to_pb())
+        result = bridge.solve(request)
+        self.config = amend_config(json.loads(result.metadata.get(CONFIG_KEY) or b"{}"), self.patch)
         returned = gateway_pb2.Result()
-        returned.ref.id = _with_config_layer(client, result, config_file, metadata, timeout)
+        returned.ref.id = self._with_config_layer(bridge, result)
         for key, value in result.metadata.items():
             returned.metadata[key] = value
-        returned.metadata[CONFIG_KEY] = json.dumps(config, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        client.bridge.Return(gateway_pb2.ReturnRequest(result=returned), metadata=metadata, timeout=_BRIDGE_TIMEOUT)
-        response = solve.result()
-    except grpc.RpcError as exc:
-        solve.cancel()
-        reader.join(10)
-        raise _failure(exc, tracker, address) from exc
-    except BaseException:
-        solve.cancel()
-        status.cancel()
-        raise
-    reader.join(10)
-    return dict(response.ExporterResponse), config
+        returned.metadata[CONFIG_KEY] = json.dumps(self.config, sort_keys=True, separators=(",", ":")).encode()
+        return returned
 
-
-def _with_config_layer(client: EngineClient, result: gateway_pb2.Result, config_file: tuple[str, str] | None,
-                       metadata: tuple[tuple[str, str], ...], timeout: float | None) -> str:
-    """The ref to export: the frontend's, or (with ``config_file``) a second solve adding that file on top."""
-    ref_id = _result_ref(result)
-    if config_file is None or result.WhichOneof("result") != "ref":
-        return ref_id
-    definition = with_config_file(getattr(result.ref, "def"), *config_file)
-    if definition is None:
-        return ref_id
-    layered = client.bridge.Solve(gateway_pb2.SolveRequest(Definition=definition, allowResultReturn=True,
-                                                           allowResultArrayRef=True),
-                                  metadata=metadata, timeout=timeout).result
-    return _result_ref(layered)
+    def _with_config_layer(self, bridge: Bridge, result: gateway_pb2.Result) -> str:
+        """The ref to export: the frontend's, or (with ``config_file``) a second solve adding that file on top."""
+        ref_id = _result_ref(result)
+        if self.config_file is None or result.WhichOneof("result") != "ref":
+            return ref_id
+        definition = with_config_file(getattr(result.ref, "def"), *self.config_file)
+        if definition is None:
+            return ref_id
+        layered = bridge.solve(gateway_pb2.SolveRequest(Definition=definition, allowResultReturn=True,
+                                                        allowResultArrayRef=True))
+        return _result_ref(layered)
 
 
 def _result_ref(result: gateway_pb2.Result) -> str:
@@ -367,52 +178,103 @@ def _result_ref(result: gateway_pb2.Result) -> str:
                       "multi-platform Dockerfile results are not supported")
 
 
-def _read_status(call: Any, tracker: InstructionTracker) -> None:
-    try:
-        for response in call:
-            tracker.feed(response)
-    except grpc.RpcError as exc:
-        if rpc_code(exc) not in (grpc.StatusCode.CANCELLED, None):
-            tracker.tail.append(f"(status stream ended: {rpc_details(exc)})")
+@dataclass(frozen=True, slots=True)
+class DockerfileBuild:
+    """The outcome: exporter response, instruction vertices (name, cached, seconds), the config used.
+
+    ``transfers`` lists every DiffCopy call the engine made to the session (what it read).
+    """
+
+    exporter_response: tuple[tuple[str, str], ...]
+    instructions: tuple[tuple[str, bool, float], ...]
+    config: dict[str, Any]
+    seconds: float
+    config_layer: tuple[bool, float] | None = None  # (cached, seconds) of the cerebrium.toml layer
+    transfers: tuple[TransferReport, ...] = ()
+
+    @property
+    def cached(self) -> bool:
+        """True when every instruction came from the cache (FROM is a source: it only resolves the base image)."""
+        return all(c for name, c, _ in self.instructions if not _FROM.match(name))
 
 
-def _failure(exc: grpc.RpcError, tracker: InstructionTracker, address: str) -> EngineError:
-    failed = tracker.failed()
-    if failed is None:
-        return map_rpc_error(exc, address=address, operation="Solve (dockerfile.v0)", solve=True)
-    return SolveFailed(f"step dockerfile failed at {failed.name}: {failed.error}",
-                       failure=StepFailure(StepKind.DOCKERFILE.value, failed.name, tuple(tracker.tail)),
-                       hint="fix the Dockerfile instruction named above and build again")
+def build_dockerfile(
+    client: EngineClient,
+    source: DockerfileSource,
+    options: BuildOptions | None = None,
+    *,
+    patch: ConfigPatch | None = None,
+    on_event: EventSink | None = None,
+    cancel: threading.Event | None = None,
+    config_file: tuple[str, str] | None = None,
+    key_hint: str = "builder-dockerfile",
+) -> DockerfileBuild:
+    """Build ``source`` with dockerfile.v0, amend its config with ``patch``, export as ``options`` say.
+
+    The network defaults to ``host`` on dockerd (the local engine has no
+    bridge).  Raises SolveFailed (with the failing instruction and its last
+    log lines) or EngineError; ``cancel`` stops the build on the engine.
+    """
+    options = options or BuildOptions()
+    started = time.monotonic()
+    network = options.network or ("host" if client.kind == "dockerd" else None)
+    # The frontend's result config reaches the exporter only through LLBBridge/Return: always the gateway route.
+    export = replace(plan_export(client.capabilities, options, None), route="gateway")
+    job = DockerfileJob(frontend_options(source, network), frontend_inputs(source, key_hint),
+                        patch or ConfigPatch(), config_file)
+    tracker = InstructionTracker(on_event)
+    solved = solve_in_session(client, SessionSpec({CONTEXT: source.context}, options.ca_bundle, network), export,
+                              tracker, job=job, timeout=options.timeout, engine_history=options.engine_history,
+                              cancel=cancel)
+    instructions = tuple((v.name, v.cached, _seconds(v)) for v in tracker.instructions())
+    layer = tracker.config_vertex()
+    layer_outcome = (layer.cached, _seconds(layer)) if layer is not None else None
+    return DockerfileBuild(tuple(sorted(solved.response.items())), instructions, job.config,
+                           round(time.monotonic() - started, 3), layer_outcome, solved.transfers)
+
+
+def _seconds(v: Any) -> float:
+    return float(max(0.0, (v.completed or 0) - (v.started or v.completed or 0)))
 
 
 def plan_source(plan: Plan, project_dir: str | os.PathLike[str]) -> DockerfileSource:
-    """The frontend's inputs for a plan with a ``dockerfile`` step.
+    """The frontend's inputs for a plan with a ``dockerfile`` step: all of them come from the plan.
 
     The context is exactly the files include/exclude select (the step's
-    manifest: what its key covers); the Dockerfile is read from its own directory.
+    manifest: what its key covers) plus the generated dependency files; the
+    Dockerfile is the text the plan hashed, not a file read again.
     """
     inputs = plan.step(StepKind.DOCKERFILE).inputs
     root = Path(project_dir)
-    path = root / inputs.path
-    return DockerfileSource(synced_dir_for_manifest(root, inputs.context), path.parent, path.name,
-                            tuple(inputs.build_args))
+    return DockerfileSource(synced_dir_for_manifest(root, inputs.context), inputs.dockerfile,
+                            PurePosixPath(inputs.path).name, tuple(inputs.build_args), tuple(inputs.generated))
 
 
 def build_plan_dockerfile(client: EngineClient, plan: Plan, project_dir: str | os.PathLike[str],
-                          options: BuildOptions, on_event: EventSink | None = None) -> BuildResult:
-    """Build a ``dockerfile`` plan: the user's Dockerfile plus the config step's port, health check and labels."""
+                          options: BuildOptions, on_event: EventSink | None = None,
+                          cancel: threading.Event | None = None) -> BuildResult:
+    """Build a ``dockerfile`` plan: the user's Dockerfile plus the config step's port, labels and layer."""
     engine = client.capabilities.describe()
     if on_event is not None:
         on_event(BuildStarted(plan.app, tuple(s.id.value for s in plan.steps), engine))
-    predictions = dict(options.predictions)
     config_step = plan.get(StepKind.CONFIG)
     config_file = (config_step.inputs.toml_path, config_step.inputs.toml_text) if config_step is not None else None
-    built = build_dockerfile(client, plan_source(plan, project_dir), tag=options.tag,
-                             patch=ConfigPatch.from_plan(plan), network=options.network,
-                             ca_bundle=options.ca_bundle, on_event=on_event, timeout=options.timeout,
-                             config_file=config_file)
-    steps = []
-    mismatches = []
+    built = build_dockerfile(client, plan_source(plan, project_dir), options, patch=ConfigPatch.from_plan(plan),
+                             on_event=on_event, cancel=cancel, config_file=config_file,
+                             key_hint=f"builder-{plan.app}")
+    steps, mismatches = _outcomes(plan, built, dict(options.predictions))
+    response = dict(built.exporter_response)
+    image = options.tag or (str(options.output.dest) if options.output is not None else None)
+    if on_event is not None:
+        on_event(BuildFinished(image, built.seconds, mismatches))
+    return BuildResult(image=image, image_id=response.get("containerimage.digest"), steps=steps,
+                       mismatches=mismatches, seconds=built.seconds, engine=engine,
+                       exporter_response=built.exporter_response)
+
+
+def _outcomes(plan: Plan, built: DockerfileBuild,
+              predictions: dict[str, str]) -> tuple[tuple[StepOutcome, ...], tuple[Mismatch, ...]]:
+    steps, mismatches = [], []
     for step in plan.steps:
         if step.id == StepKind.DOCKERFILE:
             cached, seconds = built.cached, sum(s for _, _, s in built.instructions)
@@ -423,22 +285,16 @@ def build_plan_dockerfile(client: EngineClient, plan: Plan, project_dir: str | o
         steps.append(StepOutcome(step.id.value, step.key, step.id.value, cached, round(seconds, 3), expected))
         if expected is not None and (expected == "hit") != cached:
             mismatches.append(Mismatch(step.id.value, step.key, expected, cached, step.id.value))
-    response = dict(built.exporter_response)
-    if on_event is not None:
-        on_event(BuildFinished(options.tag, built.seconds, tuple(mismatches)))
-    return BuildResult(image=options.tag, image_id=response.get("containerimage.digest"), steps=tuple(steps),
-                       mismatches=tuple(mismatches), seconds=built.seconds, engine=engine,
-                       exporter_response=built.exporter_response)
+    return tuple(steps), tuple(mismatches)
 
 
 __all__: Sequence[str] = (
-    "ConfigPatch",
     "DockerfileBuild",
+    "DockerfileJob",
     "DockerfileSource",
-    "InstructionTracker",
-    "amend_config",
     "build_dockerfile",
     "build_plan_dockerfile",
+    "frontend_inputs",
     "frontend_options",
     "plan_source",
 )

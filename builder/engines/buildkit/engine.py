@@ -28,17 +28,10 @@ from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_
 from builder.engines.buildkit.export import ExportPlan, plan_export
 from builder.engines.buildkit.image import image_config_bytes
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
-from builder.engines.buildkit.session import (
-    FileSendProvider,
-    FileSyncProvider,
-    SecretsProvider,
-    Session,
-    SyncedDir,
-    TarballOutput,
-)
+from builder.engines.buildkit.session import SyncedDir
 from builder.engines.buildkit.session.manifest import FileEntry as SessionFileEntry
 from builder.engines.buildkit.session.manifest import ManifestEntry, entry_from_stat
-from builder.engines.buildkit.solve import SolveSpec, run_solve
+from builder.engines.buildkit.solve import SessionSpec, definition_job, solve_in_session
 from builder.engines.events import (
     BuildFinished,
     BuildStarted,
@@ -46,7 +39,7 @@ from builder.engines.events import (
     EventSink,
     Mismatch,
 )
-from builder.errors import EngineError, PlanError
+from builder.errors import PlanError
 from builder.plan.model import FileManifest, Plan, StepKind
 
 
@@ -153,7 +146,7 @@ class BuildKitEngine:
             from builder.engines.buildkit.dockerfile_build import build_plan_dockerfile
 
             return build_plan_dockerfile(
-                self.client, plan, project_dir, options, on_event
+                self.client, plan, project_dir, options, on_event, cancel
             )
         started = time.monotonic()
         converted, export, config, network = self.prepare(plan, options)
@@ -172,31 +165,19 @@ class BuildKitEngine:
             name: SyncedDir(root, synced_entries(root, m))
             for name, m in converted.local_dirs
         }
-        attachables: list[object] = [FileSyncProvider(dirs)]
-        if options.ca_bundle is not None:
-            attachables.append(SecretsProvider.with_ca_bundle(options.ca_bundle))
-        tarball = (
-            TarballOutput(export.tarball.dest) if export.tarball is not None else None
+        job = definition_job(converted.definition, config) if export.route == "gateway" else None
+        solved = solve_in_session(
+            self.client,
+            SessionSpec(dirs, options.ca_bundle, network),
+            export,
+            tracker,
+            definition=converted.definition,
+            job=job,
+            timeout=options.timeout,
+            engine_history=options.engine_history,
+            cancel=cancel,
         )
-        if tarball is not None:
-            # Newer engines name the exporter position of a FileSend call; only the tarball exporter sends.
-            attachables.append(FileSendProvider(*([tarball] * len(export.exporters))))
-        entitlements = ("network.host",) if network == "host" else ()
-        with Session.open(self.client, *attachables) as session:  # type: ignore[arg-type]
-            spec = SolveSpec(
-                converted.definition,
-                export,
-                session.id,
-                entitlements,
-                config,
-                options.timeout,
-                options.engine_history,
-            )
-            response = run_solve(self.client, spec, tracker, cancel)
-        if tarball is not None and not tarball.done:
-            raise EngineError(
-                f"the engine did not send the {export.tarball.type} output"
-            )  # type: ignore[union-attr]
+        response = solved.response
         outcomes, mismatches = _outcomes(plan, tracker.observations(), predictions)
         seconds = round(time.monotonic() - started, 3)
         image = export.image_name or (

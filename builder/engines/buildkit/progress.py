@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from builder.engines.buildkit._pb import control_pb2
 from builder.engines.buildkit.convert import Converted, step_from_name
+from builder.engines.buildkit.failure import FailedStep
 from builder.engines.events import (
     EngineProgress,
     EventSink,
@@ -218,6 +219,14 @@ class ProgressTracker:
     def tail(self, step: StepKind) -> tuple[str, ...]:
         with self._lock:
             return tuple(self.tails.get(step, ()))
+
+    def failure(self) -> FailedStep | None:
+        """The failed step with its command and log tail, for the build's error (see ``solve.SolveTracker``)."""
+        step, error = self.failed_step()
+        if step is None:
+            return None
+        return FailedStep(step.value, self.converted.command_of(step), error, self.tail(step),
+                          "fix the command or dependency named above and build again")
 
 
 def vertex_seconds(state: VertexState) -> float:

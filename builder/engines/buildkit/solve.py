@@ -1,28 +1,34 @@
-"""Run one solve on the engine: Control.Solve (or the gateway route) with the Status stream alongside.
+"""The one solve path: Control.Solve (or the gateway route) with the Status stream alongside.
 
-Two request shapes (see :mod:`builder.engines.buildkit.export`):
+Plan builds and ``dockerfile_path`` builds both come through here, so
+cancellation, the time limit, the bridge calls and failure mapping are
+written once.  Two request shapes (see :mod:`builder.engines.buildkit.export`):
 
 * ``direct``: ``Control/Solve`` carries the Definition and exporters;
-* ``gateway`` (dockerd): ``Control/Solve`` with no Definition holds the
-  exporter; ``LLBBridge/Solve`` builds the Definition and ``LLBBridge/Return``
-  hands back the result with ``containerimage.config`` in its metadata, the
-  only way image config reaches dockerd's image store (wire sheet §3.2).
+* ``gateway``: ``Control/Solve`` with no Definition holds the exporter while a
+  :data:`BridgeJob` runs ``LLBBridge/Solve`` calls (our LLB, or a frontend
+  such as ``dockerfile.v0``) and returns one result, whose metadata carries
+  ``containerimage.config`` (on dockerd the only way image config reaches the
+  image store, wire sheet §3.2); ``LLBBridge/Return`` hands it back.
 
 ``Status`` starts right after Solve (the daemon waits ~3 s for the job).
-Ctrl-C or the timeout cancels the RPCs, which cancels the build on the
-engine; a failed step raises :class:`~builder.errors.SolveFailed` with the
-step id, its command and its last 50 log lines.
+Ctrl-C, ``cancel`` or the timeout cancels the RPCs, which cancels the build on
+the engine; a failed step raises :class:`~builder.errors.SolveFailed` with
+what the tracker knows of it (step id, command, last log lines).
+
+>>> # response = solve_in_session(client, SolveRequestSpec(...), tracker, cancel=stop)
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import grpc
 
@@ -30,31 +36,115 @@ from builder.engines.buildkit._pb import control_pb2, gateway_pb2, rpc_status_pb
 from builder.engines.buildkit.client import EngineClient
 from builder.engines.buildkit.errors import map_rpc_error, rpc_code, rpc_details
 from builder.engines.buildkit.export import ExportPlan
+from builder.engines.buildkit.failure import FailedStep
 from builder.engines.buildkit.llb import Definition
-from builder.engines.buildkit.progress import ProgressTracker
+from builder.engines.buildkit.session import (
+    FileSendProvider,
+    FileSyncProvider,
+    SecretsProvider,
+    Session,
+    SyncedDir,
+    TarballOutput,
+    TransferReport,
+)
 from builder.errors import EngineError, SolveFailed, StepFailure
 
 BUILD_ID_KEY = "buildkit-controlapi-buildid"
 _POLL = 0.2
-_BRIDGE_WAIT = 20.0
+_BRIDGE_WAIT = 30.0
+
+
+class SolveTracker(Protocol):
+    """Reads the Status stream; the solve path feeds it and asks it which step failed."""
+
+    def feed(self, response: control_pb2.StatusResponse) -> None:
+        """Apply one StatusResponse (called from the status thread)."""
+
+    def flush(self) -> None:
+        """The stream ended: emit what is still buffered."""
+
+    def failure(self) -> FailedStep | None:
+        """The step whose vertex failed, or None when no vertex reported an error."""
+
+
+class Bridge:
+    """``LLBBridge`` calls of one build: its id in the metadata, the build's deadline and cancellation."""
+
+    def __init__(self, client: EngineClient, ref: str, deadline: float | None,
+                 cancelled: Callable[[], bool], calls: list[Any]) -> None:
+        self._client = client
+        self.metadata = ((BUILD_ID_KEY, ref),)
+        self._deadline = deadline
+        self._cancelled = cancelled
+        self._calls = calls
+
+    def solve(self, request: gateway_pb2.SolveRequest) -> gateway_pb2.Result:
+        """One ``LLBBridge/Solve``; its result (raises grpc.RpcError, or TimeoutError when cancelled)."""
+        future = self._client.bridge.Solve.future(request, metadata=self.metadata, wait_for_ready=True)
+        self._calls.append(future)
+        response = _wait(future, self._deadline, self._cancelled)
+        return response.result  # type: ignore[no-any-return]
+
+    def give_back(self, result: gateway_pb2.Result) -> None:
+        """``LLBBridge/Return`` the result: the waiting Control/Solve exports it."""
+        self._client.bridge.Return(gateway_pb2.ReturnRequest(result=result), metadata=self.metadata,
+                                   timeout=_BRIDGE_WAIT)
+
+    def give_up(self, message: str) -> None:
+        """``LLBBridge/Return`` an error, so the waiting Control/Solve ends with it too."""
+        error = rpc_status_pb2.Status(code=2, message=message)
+        with suppress(grpc.RpcError):
+            self._client.bridge.Return(gateway_pb2.ReturnRequest(error=error), metadata=self.metadata,
+                                       timeout=_BRIDGE_WAIT)
+
+
+#: The gateway side of a build: LLBBridge solves through ``bridge``, returning the Result to export.
+BridgeJob = Callable[[Bridge], gateway_pb2.Result]
+
+
+def definition_job(definition: Definition, image_config: bytes | None) -> BridgeJob:
+    """The plan build's gateway side: solve our Definition, return its ref with the image config."""
+
+    def job(bridge: Bridge) -> gateway_pb2.Result:
+        result = bridge.solve(gateway_pb2.SolveRequest(Definition=definition.to_pb(), allowResultReturn=True,
+                                                       allowResultArrayRef=True))
+        returned = gateway_pb2.Result()
+        returned.ref.id = result.ref.id
+        if image_config:
+            returned.metadata["containerimage.config"] = image_config
+        return returned
+
+    return job
 
 
 @dataclass(frozen=True, slots=True)
 class SolveSpec:
-    """Everything one solve sends."""
+    """Everything one solve sends: the Definition (direct route) or the bridge job (gateway route)."""
 
-    definition: Definition
     export: ExportPlan
     session_id: str | None
-    entitlements: tuple[str, ...]
-    image_config: bytes | None
+    entitlements: tuple[str, ...] = ()
+    definition: Definition | None = None
+    job: BridgeJob | None = None
     timeout: float | None = None
     engine_history: bool = False
 
+    def __post_init__(self) -> None:
+        wanted = "job" if self.export.route == "gateway" else "definition"
+        if getattr(self, wanted) is None:
+            raise ValueError(f"a {self.export.route} solve needs a {wanted}")
 
-def _control_request(
-    ref: str, spec: SolveSpec, with_definition: bool
-) -> control_pb2.SolveRequest:
+
+@dataclass(frozen=True, slots=True)
+class SessionSpec:
+    """What the build session serves: ``local://`` directories, the CA bundle, a tarball output."""
+
+    dirs: Mapping[str, SyncedDir] = field(default_factory=dict)
+    ca_bundle: str | os.PathLike[str] | None = None
+    network: str | None = None
+
+
+def _control_request(ref: str, spec: SolveSpec) -> control_pb2.SolveRequest:
     request = control_pb2.SolveRequest(
         Ref=ref,
         Session=spec.session_id or "",
@@ -62,7 +152,7 @@ def _control_request(
         # An internal build is left out of the engine's build history (older engines ignore the field).
         Internal=not spec.engine_history,
     )
-    if with_definition:
+    if spec.export.route == "direct" and spec.definition is not None:
         request.Definition.CopyFrom(spec.definition.to_pb())
     exporters = spec.export.exporters
     if spec.export.use_list:
@@ -77,15 +167,11 @@ def _control_request(
 class _StatusReader:
     """Reads ``Control/Status`` for ``ref`` in a thread, feeding the tracker."""
 
-    def __init__(
-        self, client: EngineClient, ref: str, tracker: ProgressTracker
-    ) -> None:
+    def __init__(self, client: EngineClient, ref: str, tracker: SolveTracker) -> None:
         self._call = client.control.Status(control_pb2.StatusRequest(Ref=ref))
         self.tracker = tracker
         self.error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, name="builder-status", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="builder-status", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -123,41 +209,36 @@ def _wait(future: Any, deadline: float | None, cancelled: Callable[[], bool]) ->
 def run_solve(
     client: EngineClient,
     spec: SolveSpec,
-    tracker: ProgressTracker,
+    tracker: SolveTracker,
     cancel: threading.Event | None = None,
 ) -> dict[str, str]:
     """Solve and export; returns the exporter response. Raises SolveFailed / EngineError."""
     ref = f"builder-{uuid.uuid4().hex}"
-    address = str(client.address)
-    gateway = spec.export.route == "gateway"
     deadline = time.monotonic() + spec.timeout if spec.timeout else None
     is_cancelled = cancel.is_set if cancel is not None else (lambda: False)
     calls: list[Any] = []
-    solve = client.control.Solve.future(
-        _control_request(ref, spec, with_definition=not gateway)
-    )
+    solve = client.control.Solve.future(_control_request(ref, spec))
     calls.append(solve)
     status = _StatusReader(client, ref, tracker)
     try:
-        if gateway:
-            _gateway(client, ref, spec, calls, deadline, is_cancelled)
+        if spec.export.route == "gateway":
+            assert spec.job is not None  # SolveSpec checks it
+            _gateway(spec.job, Bridge(client, ref, deadline, is_cancelled, calls))
         response = _wait(solve, deadline, is_cancelled)
     except TimeoutError as exc:
         _cancel(calls, status)
         if is_cancelled():
-            raise SolveFailed(
-                "build cancelled; the engine was told to stop the solve"
-            ) from exc
+            raise SolveFailed("build cancelled; the engine was told to stop the solve") from exc
         raise SolveFailed(
             f"build timed out after {spec.timeout:g} s; the solve was cancelled on the engine",
             hint="raise --timeout, or find the slow step in the log",
         ) from exc
-    except KeyboardInterrupt:
-        _cancel(calls, status)
-        raise
     except grpc.RpcError as exc:
         status.finish()
-        raise _failure(exc, tracker, address) from exc
+        raise _failure(exc, tracker, str(client.address)) from exc
+    except BaseException:  # Ctrl-C, or an EngineError of the bridge job: stop the build on the engine
+        _cancel(calls, status)
+        raise
     status.finish()
     return dict(response.ExporterResponse)
 
@@ -170,55 +251,64 @@ def _cancel(calls: Sequence[Any], status: _StatusReader) -> None:
     status.finish(wait=2.0)
 
 
-def _gateway(
-    client: EngineClient,
-    ref: str,
-    spec: SolveSpec,
-    calls: list[Any],
-    deadline: float | None,
-    cancelled: Callable[[], bool],
-) -> None:
-    """LLBBridge Solve then Return with the image config (the control Solve is already waiting)."""
-    metadata = ((BUILD_ID_KEY, ref),)
-    request = gateway_pb2.SolveRequest(
-        Definition=spec.definition.to_pb(),
-        allowResultReturn=True,
-        allowResultArrayRef=True,
-    )
-    bridge_solve = client.bridge.Solve.future(
-        request, metadata=metadata, wait_for_ready=True
-    )
-    calls.append(bridge_solve)
+def _gateway(job: BridgeJob, bridge: Bridge) -> None:
+    """Run the bridge job, then Return its result (or its error; the control Solve is already waiting)."""
     try:
-        result = _wait(bridge_solve, deadline, cancelled)
+        result = job(bridge)
     except grpc.RpcError as exc:
-        # Hand the error back so the waiting Control/Solve ends with it too.
-        error = rpc_status_pb2.Status(code=2, message=rpc_details(exc))
-        with suppress(grpc.RpcError):
-            client.bridge.Return(
-                gateway_pb2.ReturnRequest(error=error),
-                metadata=metadata,
-                timeout=_BRIDGE_WAIT,
-            )
+        bridge.give_up(rpc_details(exc))
         raise
-    ret = gateway_pb2.Result()
-    ret.ref.id = result.result.ref.id
-    if spec.image_config:
-        ret.metadata["containerimage.config"] = spec.image_config
-    client.bridge.Return(
-        gateway_pb2.ReturnRequest(result=ret), metadata=metadata, timeout=_BRIDGE_WAIT
-    )
+    except EngineError as exc:
+        bridge.give_up(exc.message)
+        raise
+    bridge.give_back(result)
 
 
-def _failure(exc: grpc.RpcError, tracker: ProgressTracker, address: str) -> EngineError:
-    step, error = tracker.failed_step()
-    if step is None:
-        mapped = map_rpc_error(exc, address=address, operation="Solve", solve=True)
-        return mapped
-    command = tracker.converted.command_of(step)
-    failure = StepFailure(step.value, command, tracker.tail(step))
+def _failure(exc: grpc.RpcError, tracker: SolveTracker, address: str) -> EngineError:
+    failed = tracker.failure()
+    if failed is None:
+        return map_rpc_error(exc, address=address, operation="Solve", solve=True)
     return SolveFailed(
-        f"step {step.value} failed: {error or rpc_details(exc)}",
-        failure=failure,
-        hint="fix the command or dependency named above and build again",
+        f"step {failed.step} failed: {failed.error or rpc_details(exc)}",
+        failure=StepFailure(failed.step, failed.command, failed.tail),
+        hint=failed.hint,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Solved:
+    """A finished solve: the exporter response and what each DiffCopy call transferred."""
+
+    response: dict[str, str]
+    transfers: tuple[TransferReport, ...]
+
+
+def solve_in_session(
+    client: EngineClient,
+    session: SessionSpec,
+    export: ExportPlan,
+    tracker: SolveTracker,
+    *,
+    definition: Definition | None = None,
+    job: BridgeJob | None = None,
+    timeout: float | None = None,
+    engine_history: bool = False,
+    cancel: threading.Event | None = None,
+) -> Solved:
+    """Open the build session (files, CA secret, tarball receiver), run :func:`run_solve` in it."""
+    files = FileSyncProvider(session.dirs)
+    attachables: list[object] = [files]
+    if session.ca_bundle is not None:
+        attachables.append(SecretsProvider.with_ca_bundle(session.ca_bundle))
+    tarball = TarballOutput(export.tarball.dest) if export.tarball is not None else None
+    if tarball is not None:
+        # Newer engines name the exporter position of a FileSend call; only the tarball exporter sends.
+        attachables.append(FileSendProvider(*([tarball] * len(export.exporters))))
+    entitlements = ("network.host",) if session.network == "host" else ()
+    with Session.open(client, *attachables) as opened:  # type: ignore[arg-type]
+        spec = SolveSpec(export, opened.id, entitlements, definition, job, timeout, engine_history)
+        response = run_solve(client, spec, tracker, cancel)
+    if tarball is not None and not tarball.done:
+        assert export.tarball is not None
+        raise EngineError(f"the engine did not send the {export.tarball.type} output")
+    return Solved(response, tuple(files.transfers))

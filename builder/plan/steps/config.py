@@ -10,7 +10,8 @@ Inputs:
 * ``image`` (:class:`ImageConfig`): ``entrypoint``/``cmd`` (None = keep the
   parent image's), ``exposed_ports`` (``"8000/tcp"``), ``healthcheck``
   (a ``CMD`` probe of ``healthcheck_endpoint`` over HTTP, else a TCP connect
-  to the port; ``start_period_seconds`` is ``deployment_initialization_timeout``),
+  to the port; ``start_period_seconds`` is ``deployment_initialization_timeout``;
+  None for a user Dockerfile, whose image keeps its own),
   ``working_dir``, ``env`` (set over the parent image's Env; ours win),
   ``path_prepend`` (directories put in front of the parent image's PATH:
   the virtualenv and conda prefix) and ``labels``: ``ai.cerebrium.*`` for the
@@ -76,7 +77,7 @@ def inputs(ctx: PlanContext) -> Inputs:
         entrypoint: tuple[str, ...] | None = tuple(runtime.entrypoint)
     else:
         entrypoint = None if custom else DEFAULT_ENTRYPOINT
-    python = "python3" if custom else f"{VENV}/bin/python"
+    python = f"{VENV}/bin/python"
     prepend: tuple[str, ...] = ()
     if not custom:
         prepend = (f"{VENV}/bin", f"{CONDA_PREFIX}/bin") if "conda" in ctx.present else (f"{VENV}/bin",)
@@ -85,7 +86,9 @@ def inputs(ctx: PlanContext) -> Inputs:
         entrypoint=entrypoint,
         cmd=() if entrypoint is not None else None,
         exposed_ports=(f"{port}/tcp",),
-        healthcheck=_healthcheck(config, port, python),
+        # A user Dockerfile's image may have no Python (or shell, or curl): no probe can be assumed to run
+        # in it, so it keeps its own HEALTHCHECK; the endpoints are in the labels for the platform's probes.
+        healthcheck=None if custom else _healthcheck(config, port, python),
         working_dir=None if custom and (runtime is None or not runtime.entrypoint) else APP_DIR,
         env=tuple(sorted(env)),
         path_prepend=prepend,

@@ -4,6 +4,8 @@ Inputs: ``manifest`` (see ``builder.plan.model.FileManifest``: path, type,
 size and digest of every selected file, sorted; its Merkle digest is what the
 key hashes) and ``dest`` (``/app``).  Executable bits and symlinks are kept;
 ``cerebrium.toml`` is never included (it lives in the ``config`` step).
+Files that look like secrets (``.env``, keys, credentials) are shipped as
+selected, with a warning naming them (see ``builder.plan.secrets``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 from builder.plan.context import APP_DIR, PlanContext
 from builder.plan.model import FileManifest, StepKind
+from builder.plan.secrets import secrets_warning
 
 KIND = StepKind.FILES
 
@@ -26,6 +29,9 @@ def inputs(ctx: PlanContext) -> Inputs | None:
     if ctx.dockerfile_mode:
         return None
     manifest = ctx.files().manifest
+    found = secrets_warning(ctx.config, (entry.path for entry in manifest.entries))
+    if found is not None:
+        ctx.notes.append(found)
     return Inputs(manifest) if manifest.entries else None
 
 

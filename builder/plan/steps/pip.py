@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from builder.plan.context import VENV, PlanContext
-from builder.plan.model import CacheMount, FileManifest, StepKind, StepRef
+from builder.plan.model import CacheMount, FileManifest, StepKind, StepRef, check_project_path
 
 KIND = StepKind.PIP
 UV_CACHE = (CacheMount("/root/.cache/uv", "builder-uv-cache", "shared"),)
@@ -39,6 +39,11 @@ class LocalSource:
     ref: StepRef
     paths: tuple[str, ...]
     manifest: FileManifest
+
+    def __post_init__(self) -> None:
+        for path in self.paths:  # "." is the project itself (``-e .``)
+            if path != ".":
+                check_project_path(path, "local requirement path")
 
 
 @dataclass(frozen=True, slots=True)
