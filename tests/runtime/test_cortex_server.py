@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SERVER = REPO / "builder" / "runtime" / "cortex_server.py"
+SERVER = REPO / "builder" / "recipes" / "scripts" / "cortex_server.py"
 APP = REPO / "fixtures" / "apps" / "cortex-default"
 
 

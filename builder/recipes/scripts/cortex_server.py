@@ -23,7 +23,12 @@ Behaviour (Cerebrium's documented default runtime):
   and the process exits with status 1.
 
 Usage: ``python cortex_server.py [--app-dir /cortex] [--port 8000] [--module main]``.
+
+``__version__`` names this runtime in plans; builder keys the image's runtime layer on this
+file's bytes, so any edit is a predicted rebuild.
 """
+
+__version__ = "1.0"
 
 import argparse
 import asyncio
