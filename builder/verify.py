@@ -66,12 +66,12 @@ class VerifySettings:
 
     @classmethod
     def from_config(cls, config: Config, *, timeout: float | None = None) -> VerifySettings:
-        """Port and endpoints from ``[cerebrium.runtime.custom]``; timeout from the deployment."""
-        runtime = config.runtime
+        """Port and endpoints of the app's runtime (the default runtime: ``/ready``, ``/health``); timeout from the deployment."""
+        ready, health = config.endpoints
         return cls(
-            port=runtime.port if runtime is not None else DEFAULT_PORT,
-            readycheck_endpoint=runtime.readycheck_endpoint if runtime is not None else "",
-            healthcheck_endpoint=runtime.healthcheck_endpoint if runtime is not None else "",
+            port=config.port,
+            readycheck_endpoint=ready,
+            healthcheck_endpoint=health,
             timeout=resolve_timeout(config.deployment.deployment_initialization_timeout, timeout),
         )
 

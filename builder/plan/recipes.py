@@ -31,6 +31,7 @@ RECIPES = MappingProxyType({
     StepKind.PIP: 4,
     StepKind.FILES: 1,
     StepKind.SHELL: 1,
+    StepKind.RUNTIME: 1,
     StepKind.CONFIG: 1,
     StepKind.DOCKERFILE: 2,
 })

@@ -40,6 +40,7 @@ from builder.engines.buildkit.llb.ops import Network
 from builder.errors import EngineUnsupported
 from builder.plan.model import FileManifest, Plan, Step, StepKind
 from builder.recipes import RecipeContext, RunSpec, Secret, run_spec
+from builder.recipes.runtime import runtime_files
 
 #: The session directory name of the project files.
 CONTEXT_NAME = "context"
@@ -196,6 +197,17 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     )
 
 
+def convert_runtime(state: State, step: Step, b: _Build) -> State:
+    """The runtime's server files, written by one FileOp into their own layer."""
+    spec = runtime_files(step)
+    b.commands[step.id] = spec.label
+    return state.file(
+        Mkdir(spec.directory),
+        *(Mkfile(path, data) for path, data in spec.files),
+        name=vertex_name(step.id, spec.label),
+    )
+
+
 def convert_config(state: State, step: Step, b: _Build) -> State:
     inputs = step.inputs
     parent = inputs.toml_path.rpartition("/")[0] or "/"
@@ -223,6 +235,7 @@ CONVERTERS: dict[StepKind, Callable[[State, Step, _Build], State]] = {
     StepKind.PIP: convert_run,
     StepKind.FILES: convert_files,
     StepKind.SHELL: convert_run,
+    StepKind.RUNTIME: convert_runtime,
     StepKind.DOCKERFILE: convert_dockerfile,
     StepKind.CONFIG: convert_config,
 }

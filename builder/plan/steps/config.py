@@ -21,8 +21,10 @@ Inputs:
   the final layer.  Because the file itself ships in the image, *any* edit to
   it (even a comment) changes this key — and only this key.
 
-Default runtime (no ``[cerebrium.runtime.custom]``): ``python main.py`` in
-``/app``, port 8000, TCP health check.
+Default runtime (no ``[cerebrium.runtime.custom]``): the ``runtime`` step's server run by the
+virtualenv's Python from ``/cortex`` on port 8000 (``--module`` from
+``[cerebrium.runtime.cortex] entrypoint``), an HTTP health check on ``/health``,
+and ``/ready`` / ``/health`` in the endpoint labels that ``builder verify`` probes.
 """
 
 from __future__ import annotations
@@ -31,13 +33,13 @@ import json
 from dataclasses import dataclass
 
 from builder.config.model import Config
-from builder.plan.context import APP_DIR, CONDA_PREFIX, VENV, PlanContext
+from builder.plan.context import CONDA_PREFIX, RUNTIME_DIR, VENV, PlanContext
 from builder.plan.keys import KEY_SCHEME_VERSION
 from builder.plan.model import StepKind
+from builder.plan.steps.runtime import SERVER_FILE
 
 KIND = StepKind.CONFIG
 DEFAULT_PORT = 8000
-DEFAULT_ENTRYPOINT = ("python", "main.py")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +74,9 @@ def inputs(ctx: PlanContext) -> Inputs:
     config = ctx.config
     custom = ctx.dockerfile_mode
     runtime = config.runtime
-    port = runtime.port if runtime is not None else DEFAULT_PORT
-    if runtime is not None and runtime.entrypoint:
-        entrypoint: tuple[str, ...] | None = tuple(runtime.entrypoint)
-    else:
-        entrypoint = None if custom else DEFAULT_ENTRYPOINT
+    port = config.port
     python = f"{VENV}/bin/python"
+    entrypoint = _entrypoint(ctx, python)
     prepend: tuple[str, ...] = ()
     if not custom:
         prepend = (f"{VENV}/bin", f"{CONDA_PREFIX}/bin") if "conda" in ctx.present else (f"{VENV}/bin",)
@@ -89,16 +88,25 @@ def inputs(ctx: PlanContext) -> Inputs:
         # A user Dockerfile's image may have no Python (or shell, or curl): no probe can be assumed to run
         # in it, so it keeps its own HEALTHCHECK; the endpoints are in the labels for the platform's probes.
         healthcheck=None if custom else _healthcheck(config, port, python),
-        working_dir=None if custom and (runtime is None or not runtime.entrypoint) else APP_DIR,
+        working_dir=None if custom and (runtime is None or not runtime.entrypoint) else ctx.app_dir,
         env=tuple(sorted(env)),
         path_prepend=prepend,
         labels=tuple(sorted(_labels(config, ctx.keys).items())),
     )
-    return Inputs(image, f"{APP_DIR}/{config.path.name}", config.raw_text)
+    return Inputs(image, f"{ctx.app_dir}/{config.path.name}", config.raw_text)
+
+
+def _entrypoint(ctx: PlanContext, python: str) -> tuple[str, ...] | None:
+    """The custom runtime's entrypoint; the default runtime's server; None keeps a user Dockerfile's."""
+    config = ctx.config
+    if config.runtime is not None:
+        return tuple(config.runtime.entrypoint) if config.runtime.entrypoint else None
+    server = f"{RUNTIME_DIR}/{SERVER_FILE}"
+    return (python, server, "--app-dir", ctx.app_dir, "--port", str(config.port), "--module", config.cortex.module)
 
 
 def _healthcheck(config: Config, port: int, python: str) -> HealthCheck:
-    endpoint = config.runtime.healthcheck_endpoint if config.runtime is not None else ""
+    endpoint = config.endpoints[1]
     if endpoint:
         url = json.dumps(f"http://127.0.0.1:{port}{endpoint}")  # a valid Python string literal
         script = f"import urllib.request as u; u.urlopen({url}, timeout=5)"
@@ -124,8 +132,8 @@ def _labels(config: Config, keys: dict[str, str]) -> dict[str, str]:
         "ai.cerebrium.disable_auth": str(d.disable_auth).lower(),
         "ai.cerebrium.initialization_timeout": str(d.deployment_initialization_timeout),
         "ai.cerebrium.python_version": d.python_version,
-        "ai.cerebrium.healthcheck_endpoint": runtime.healthcheck_endpoint if runtime else "",
-        "ai.cerebrium.readycheck_endpoint": runtime.readycheck_endpoint if runtime else "",
+        "ai.cerebrium.healthcheck_endpoint": config.endpoints[1],
+        "ai.cerebrium.readycheck_endpoint": config.endpoints[0],
         "ai.cerebrium.hardware.cpu": _num(hw.cpu),
         "ai.cerebrium.hardware.memory": _num(hw.memory),
         "ai.cerebrium.hardware.compute": ",".join(hw.compute),
@@ -147,4 +155,6 @@ def _labels(config: Config, keys: dict[str, str]) -> dict[str, str]:
 def summary(value: Inputs) -> str:
     image = value.image
     entry = " ".join(image.entrypoint) if image.entrypoint is not None else "(image default)"
+    if image.entrypoint is not None and image.entrypoint[1:2] == (f"{RUNTIME_DIR}/{SERVER_FILE}",):
+        entry = f"cortex runtime: {image.entrypoint[-1]}.py's functions from {image.working_dir}"
     return f"{entry}; ports {', '.join(image.exposed_ports)}; + {value.toml_path}"
