@@ -37,7 +37,8 @@ from typing import Any, Protocol
 from builder.config.model import Config
 from builder.engines.buildkit.address import START_HINT, candidate_addresses
 from builder.engines.docker_api import ContainerState, DockerAPI
-from builder.errors import BuilderError, ConfigError, EngineUnavailable, VerifyFailed
+from builder.errors import BuilderError, ConfigError, EngineError, EngineUnavailable, VerifyFailed
+from builder.verify_start import start_failure
 
 #: Label put on every verification container (tests list containers by it).
 VERIFY_LABEL = "dev.builder.verify"
@@ -177,6 +178,10 @@ class DockerRuntime:
         container_id = self.api.create_container(spec, name=f"builder-verify-{uuid.uuid4().hex[:12]}")
         try:
             self.api.start_container(container_id)
+        except EngineError as exc:  # e.g. the entrypoint is not in the image: the app's failure (exit 5), in words
+            with suppress(BuilderError):
+                self.api.remove_container(container_id)
+            raise start_failure(image, exc) from exc
         except BaseException:
             self.api.remove_container(container_id)
             raise
@@ -310,12 +315,17 @@ def _wait_ready(image: str, container_id: str, settings: VerifySettings, runtime
         sleep(settings.interval)
 
 
+_SILENT_HINT = ("check that the entrypoint starts a server that stays up and listens on the port "
+                "(run the image with `docker run` to watch it)")
 _SLOW_HINT = ("the app's last log lines are shown above; raise deployment_initialization_timeout "
               "if it only needs longer to start")
 
 
 def _failed(message: str, runtime: ContainerRuntime, container_id: str, hint: str = _SLOW_HINT) -> VerifyFailed:
-    return VerifyFailed(message, logs=_safe_logs(runtime, container_id, LOG_TAIL), hint=hint)
+    logs = _safe_logs(runtime, container_id, LOG_TAIL)
+    if not logs:  # no "log lines above" to point at
+        return VerifyFailed(f"{message}; the app printed nothing", hint=_SILENT_HINT)
+    return VerifyFailed(message, logs=logs, hint=hint)
 
 
 def _safe_logs(runtime: ContainerRuntime, container_id: str, tail: int) -> list[str]:

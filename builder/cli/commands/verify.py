@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
-from builder.errors import VerifyFailed
+from builder.errors import BuilderError, VerifyFailed
 
 if TYPE_CHECKING:  # imported in run(): registering the command must stay cheap
     from builder.engines.docker_api import DockerAPI
@@ -42,7 +42,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Resolve the image and its settings, verify, report."""
+    """Resolve the image and its settings, verify, report (with ``--format json``: a result object either way)."""
+    try:
+        return _run(args)
+    except BuilderError as exc:
+        if args.format == "json":
+            output.print_json(failure_json(args.target, exc))
+        raise
+
+
+def failure_json(target: str, exc: BuilderError) -> dict[str, object]:
+    """The ``--format json`` result of a verification that failed (stdout; the error still goes to stderr)."""
+    from builder.cli.errors import exit_code_for
+
+    return {"image": target, "ready": False, "error": exc.message, "hint": exc.hint,
+            "logs_tail": list(getattr(exc, "logs", ())), "exit_code": exit_code_for(exc)}
+
+
+def _run(args: argparse.Namespace) -> int:
     from builder.api import load_plan_config
     from builder.engines.docker_api import DockerNotFound
     from builder.verify import VerifySettings, docker_for_engine, verify_image
