@@ -49,6 +49,8 @@ if TYPE_CHECKING:
         diff_plans,
         make_plan,
     )
+    from builder.engines.buildkit.tls import TLSConfig
+    from builder.reports import Report, report
     from builder.verify import VerifyResult, VerifySettings, verify_image
 
 # Public name -> the module that defines it (imported on first access).
@@ -67,7 +69,9 @@ _EXPORTS: dict[str, str] = {
          "StepChange", "StepKind", "StepRef", "StepStatus", "analyze", "diff_plans", "make_plan"),
         "builder.plan",
     ),
+    **dict.fromkeys(("Report", "report"), "builder.reports"),
     **dict.fromkeys(("VerifyResult", "VerifySettings", "verify_image"), "builder.verify"),
+    "TLSConfig": "builder.engines.buildkit.tls",
 }
 
 __all__ = [
@@ -90,12 +94,14 @@ __all__ = [
     "Plan",
     "PlanDiff",
     "PlanError",
+    "Report",
     "SolveFailed",
     "Step",
     "StepChange",
     "StepKind",
     "StepRef",
     "StepStatus",
+    "TLSConfig",
     "VerifyFailed",
     "VerifyResult",
     "VerifySettings",
@@ -109,6 +115,7 @@ __all__ = [
     "load_config",
     "make_plan",
     "plan_project",
+    "report",
     "verify_image",
 ]
 

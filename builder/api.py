@@ -1,9 +1,10 @@
-"""The documented entry points: config → plan → analysis, wired to the cache.
+"""The documented entry points: config → plan → analysis, wired to the cache and the engine.
 
 This is the only library module that joins ``builder.config``,
-``builder.deps``, ``builder.plan`` and the ``cache`` package.  The cache is
-optional: when it cannot be imported, opened or used, planning goes on without
-history and one warning says why.
+``builder.deps``, ``builder.plan``, the step history (:mod:`builder.history`,
+over the ``cache`` package) and the engine.  The cache is optional: when it
+cannot be imported, opened or used, planning goes on without history and one
+warning says why.
 
 Embedding in a CI runner::
 
@@ -28,30 +29,26 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from builder.config import load
+from builder.config import LoadResult, load
+from builder.config.locate import located
 from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
-from builder.errors import CacheError, ConfigError, LockError, PlanError
+from builder.engine_connection import EngineConnection
+from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
+from builder.history import base_image_id, history, opened_cache, record_build, record_steps, stat_source
 from builder.plan.analyze import Analysis, analyze
-from builder.plan.context import file_rules
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
-from builder.plan.model import Plan
-from builder.plan.protocols import StatSource, StepHistory
-from builder.plan.revisions import export_revision, repository_root
+from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
+from builder.plan.protocols import Walker
+from builder.revisions import export_revision, repository_root
 
 __all__ = ["analyze", "build", "diff_git", "diff_plans", "diff_projects", "load_plan_config", "make_plan", "plan_project"]
-
-
-def _warning(key_path: str, message: str, hint: str | None = None) -> Diagnostic:
-    return Diagnostic("warning", key_path, message, hint=hint)
 
 
 def load_plan_config(path: str | os.PathLike[str]) -> tuple[Config, tuple[Diagnostic, ...]]:
@@ -71,135 +68,111 @@ def load_plan_config(path: str | os.PathLike[str]) -> tuple[Config, tuple[Diagno
     return result.config, result.warnings
 
 
-class _SafeHistory:
-    """A StepHistory wrapper that turns storage failures into "no history" plus one warning."""
+def check_project(path: str | os.PathLike[str] = ".") -> LoadResult:
+    """Every check ``plan`` makes without an engine or cache, with all problems of the project.
 
-    def __init__(self, inner: StepHistory, warnings: list[Diagnostic]) -> None:
-        self._inner = inner
-        self._warnings = warnings
-        self._failed = False
+    The config, its dependencies (grammar, ``paths`` files, inline + paths
+    conflicts, duplicates, conda specs) and the plan itself (image references,
+    ``dockerfile_path``, the file selection) are checked; each problem names
+    the file as the user gave it, its line and key path.  ``config`` is None
+    exactly when ``plan_project`` would raise for this project.
 
-    def _call(self, name: str, default: Any, *args: Any) -> Any:
-        if self._failed:
-            return default
-        try:
-            return getattr(self._inner, name)(*args)
-        except Exception as exc:  # noqa: BLE001 - any cache failure degrades, never crashes planning
-            self._failed = True
-            self._warnings.append(_warning("cache", f"the step cache failed ({type(exc).__name__}: {exc}); "
-                                           "planning without history"))
-            return default
+    >>> # result = check_project("fixtures/apps/minimal"); result.ok  →  True
+    """
+    from builder.deps import resolve_dependencies
 
-    def is_built(self, key: str) -> bool:
-        return bool(self._call("is_built", False, key))
-
-    def duration(self, key: str) -> float | None:
-        value = self._call("duration", None, key)
-        return None if value is None else float(value)
-
-    def last_plan(self, app: str) -> Mapping[str, Any] | None:
-        value = self._call("last_plan", None, app)
-        return value if isinstance(value, Mapping) else None
-
-    def record_plan(self, app: str, plan_json: Mapping[str, Any]) -> None:
-        self._call("record_plan", None, app, plan_json)
-
-
-class _SafeStats:
-    """A StatSource wrapper: a failing stat cache means "re-read the files", not a crash."""
-
-    def __init__(self, inner: StatSource, warnings: list[Diagnostic]) -> None:
-        self._inner = inner
-        self._warnings = warnings
-        self._failed = False
-        self.root = getattr(inner, "root", None)
-
-    def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
-        if self._failed:
-            return None
-        try:
-            return self._inner.get_digest(path, size, mtime_ns, inode)
-        except Exception as exc:  # noqa: BLE001 - degrade to hashing
-            self._fail(exc)
-            return None
-
-    def get_digests(self, keys: Sequence[tuple[str, int, int, int]]) -> Sequence[str | None]:
-        """Bulk lookup (one call for the whole tree) when the inner source has it."""
-        if not self._failed:
-            try:
-                bulk = getattr(self._inner, "get_digests", None)
-                if bulk is not None:
-                    return list(bulk(keys))
-                return [self._inner.get_digest(key[0], key[1], key[2], key[3]) for key in keys]
-            except Exception as exc:  # noqa: BLE001 - degrade to hashing
-                self._fail(exc)
-        return [None] * len(keys)
-
-    def put_digests(self, entries: Mapping[tuple[str, int, int, int], str]) -> None:
-        if self._failed:
-            return
-        try:
-            self._inner.put_digests(entries)
-        except Exception as exc:  # noqa: BLE001
-            self._fail(exc)
-
-    def _fail(self, exc: Exception) -> None:
-        self._failed = True
-        self._warnings.append(_warning("cache", f"the stat cache failed ({type(exc).__name__}: {exc}); "
-                                       "file digests are computed from scratch"))
-
-
-@contextmanager
-def _opened_cache(cache_dir: str | os.PathLike[str] | None, warnings: list[Diagnostic]) -> Iterator[Any]:
-    """The opened ``cache`` store, or None (plus one warning) when it is unavailable."""
+    result = load(path)
+    config = result.config
+    if config is None:
+        return result
+    found = list(result.diagnostics)
     try:
-        import cache as cache_pkg
-    except ImportError as exc:
-        warnings.append(_warning("cache", f"the cache package is not available ({exc}); planning without history"))
-        yield None
-        return
-    _prepared.settle()
-    held, _prepared.store = _prepared.store, None
+        deps = resolve_dependencies(config, use_lock=True)
+    except DependencyError as exc:  # already placed in the user's files by resolve_sets
+        return LoadResult(None, (*found, *exc.as_diagnostics()))
+    found.extend(deps.warnings)
     try:
-        if held is not None and held[0] == _resolved_cache_root(cache_dir):
-            store = held[1]
-        else:
-            if held is not None:
-                with suppress(Exception):
-                    held[1].close()
-            store = cache_pkg.open_cache(cache_dir)
-    except (cache_pkg.CacheUnavailable, CacheError, OSError) as exc:
-        fix = "pass --cache-dir DIR (or set BUILDER_CACHE_DIR) to a writable directory"
-        warnings.append(_warning("cache", f"cache unavailable: {exc}; planning without history",
-                                 hint=None if "--cache-dir" in str(exc) else fix))  # said once, not twice
-        yield None
-        return
-    try:
-        yield store
-    finally:
-        warnings.extend(_warning("cache", str(w)) for w in getattr(store, "warnings", ()))
-        with suppress(Exception):
-            store.close()
+        plan = make_plan(config, deps)
+    except (ConfigError, DependencyError, PlanError) as exc:
+        return LoadResult(None, (*found, *located(config, _diagnostics_of(exc))))
+    found.extend(located(config, plan.notes))
+    return LoadResult(config, _dedupe(found))
 
 
-def _resolve_pip(config: Config, deps: ResolvedDependencies, store: Any,
-                 warnings: list[Diagnostic]) -> ResolvedDependencies:
-    """``plan --resolve``: pin unpinned pip specs with uv so new releases change the pip key."""
-    if deps.pip is None or deps.pip.locked:
+def _diagnostics_of(exc: BuilderError) -> tuple[Diagnostic, ...]:
+    """The error diagnostics an exception stands for (its list, or one made of its message and location)."""
+    listed = tuple(getattr(exc, "diagnostics", ()))
+    if listed:
+        return listed
+    return (Diagnostic("error", getattr(exc, "key_path", None) or "", exc.message, getattr(exc, "line", None),
+                       getattr(exc, "file", None), exc.hint),)
+
+
+def _planning_error(config: Config, exc: BuilderError) -> BuilderError:
+    """``exc`` (raised by make_plan) with its problems placed in the user's files, as ``check_project`` shows them."""
+    if not isinstance(exc, (ConfigError, DependencyError)):
+        return exc  # about the project directory itself, not a key: already says which path
+    diags = located(config, _diagnostics_of(exc))
+    first = diags[0]
+    return DependencyError(exc.message if len(diags) == 1 else f"{len(diags)} problems", file=first.file,
+                           key_path=first.key_path, line=first.line, hint=exc.hint, diagnostics=diags)
+
+
+def _resolve_pip(config: Config, deps: ResolvedDependencies, store: Any, warnings: list[Diagnostic],
+                 policy: Any = None) -> ResolvedDependencies:
+    """Pin unpinned pip specs (latest, ranges, VCS branches) with uv, so a new release changes the pip key.
+
+    A stored resolution answers while ``policy`` (a ResolutionPolicy; default:
+    the TTL of ``$BUILDER_RESOLVE_TTL`` or one hour) says it is fresh; the
+    pip step is then keyed by, and installs, exactly the resolved pins.
+    """
+    if deps.pip is None or deps.pip.locked or all(r.pinned for r in deps.pip.requirements):
         return deps
     try:
         from builder.deps.lock import MemoryResolutionStore
-        from builder.deps.lock.uv import compile_pip
+        from builder.deps.lock.uv import ResolutionPolicy, compile_pip
 
         resolutions = getattr(store, "resolutions", None) or MemoryResolutionStore()
         pinned = compile_pip(deps.pip, python_version=config.deployment.python_version, store=resolutions,
-                             project_dir=config.project_dir)
+                             project_dir=config.project_dir, policy=policy or ResolutionPolicy.from_env())
     except (ImportError, LockError, OSError) as exc:
-        warnings.append(_warning("cerebrium.dependencies.pip", f"could not resolve pip requirements ({exc}); "
-                                 "keys are based on the specs as written",
-                                 hint="check network access to the package index, or run `builder lock`"))
+        warnings.append(Diagnostic("warning", "cerebrium.dependencies.pip",
+                                   f"could not resolve pip requirements ({exc}); keys are based on the specs as written",
+                                   hint="check network access to the package index, or run `builder lock`"))
         return deps
+    warnings.extend(_resolved_notes(deps.pip.requirements, pinned.requirements))
     return replace(deps, pip=pinned)
+
+
+def _unresolved_latest(deps: ResolvedDependencies) -> list[Diagnostic]:
+    """Warnings naming the apt/conda packages without a version: resolution covers pip only, so those
+    steps keep what they installed the first time until their inputs change."""
+    found = []
+    if deps.apt is not None:
+        names = [p.name for p in deps.apt.packages if not p.version]
+        if names:
+            found.append(Diagnostic("warning", "cerebrium.dependencies.apt", f"apt packages without a version ({', '.join(names)}) "
+                                  "are not re-resolved: the apt step keeps what it installed first",
+                                  hint="pin versions (name = \"1.2-3\") to choose when they change"))
+    if deps.conda is not None and deps.conda.lock_file is None:
+        names = [s.name for s in deps.conda.specs if s.spec.strip() == s.name]
+        if names:
+            found.append(Diagnostic("warning", "cerebrium.dependencies.conda", f"conda packages without a version "
+                                  f"({', '.join(names)}) are not re-resolved: the conda step keeps what it "
+                                  "installed first", hint="pin versions, or run `builder lock`"))
+    return found
+
+
+def _resolved_notes(written: Sequence[Any], pinned: Sequence[Any]) -> list[Diagnostic]:
+    """``numpy latest → 2.1.3`` for every unpinned requirement, as notes (shown by ``builder plan``)."""
+    versions = {r.name: r.specifier.removeprefix("==") for r in pinned if r.name}
+    notes = []
+    for req in written:
+        if req.pinned or not req.name or req.name not in versions:
+            continue
+        spec = req.url or req.specifier or "latest"
+        notes.append(Diagnostic("note", "cerebrium.dependencies.pip", f"{req.name} {spec} → {versions[req.name]}"))
+    return notes
 
 
 def plan_project(
@@ -208,6 +181,9 @@ def plan_project(
     cache_dir: str | os.PathLike[str] | None = None,
     resolve: bool = False,
     record: bool = True,
+    walker: Walker | None = None,
+    refresh: bool = False,
+    offline: bool = False,
 ) -> tuple[Plan, Analysis, tuple[Diagnostic, ...]]:
     """Load, plan and analyse the project at ``path`` against the step cache.
 
@@ -215,7 +191,11 @@ def plan_project(
     warnings, dependency notes, cache degradation, skipped files).  With
     ``resolve`` unpinned pip specs are resolved first (``uv pip compile``);
     with ``record`` the plan is appended to the app's history, so the next
-    plan's reasons compare against it.  Raises ConfigError / DependencyError
+    plan's reasons compare against it; ``walker`` lists the project files
+    (see :class:`~builder.plan.protocols.Walker`; the warm server passes one).  A resolution is reused for
+    ``$BUILDER_RESOLVE_TTL`` seconds (default 3600); ``refresh`` asks the
+    index now, ``offline`` reuses the last resolution whatever its age (both
+    imply ``resolve``).  Raises ConfigError / DependencyError
     / PlanError for bad input; never raises for cache problems.
 
     >>> # plan, analysis, diags = plan_project("fixtures/apps/minimal", record=False)
@@ -223,40 +203,45 @@ def plan_project(
     """
     config, config_warnings = load_plan_config(path)
     warnings: list[Diagnostic] = list(config_warnings)
-    with _opened_cache(cache_dir, warnings) as store:
-        plan, analysis = _plan_in(config, store, warnings, resolve=resolve, record=record)
-    warnings.extend(plan.notes)
+    policy = _policy(resolve, refresh, offline)
+    with opened_cache(cache_dir, warnings) as store:
+        plan, analysis = _plan_in(config, store, warnings, resolve=policy, record=record, walker=walker)
+    warnings.extend(located(config, plan.notes))
     return plan, analysis, _dedupe(warnings)
 
 
-def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve: bool,
-             record: bool) -> tuple[Plan, Analysis]:
+def _policy(resolve: bool, refresh: bool, offline: bool) -> Any:
+    """The ResolutionPolicy for these flags, or None when pip specs are planned as written."""
+    if not (resolve or refresh or offline):
+        return None
+    from builder.deps.lock.uv import ResolutionPolicy
+
+    return ResolutionPolicy.from_env(refresh=refresh, offline=offline)
+
+
+def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve: Any, record: bool,
+             walker: Walker | None) -> tuple[Plan, Analysis]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended."""
     from builder.deps import resolve_dependencies
 
     deps = resolve_dependencies(config, use_lock=True)
-    warnings.extend(_warning("cerebrium.dependencies", note) for note in deps.notes)
+    warnings.extend(Diagnostic("warning", "cerebrium.dependencies", note) for note in deps.notes)
+    warnings.extend(deps.warnings)
     if resolve:
-        deps = _resolve_pip(config, deps, store, warnings)
-    stats = _stat_source(store, config, warnings)
-    plan = make_plan(config, deps, stat_source=stats)
-    history = _SafeHistory(store.steps, warnings) if store is not None else None
-    analysis = analyze(plan, history)
-    if record and history is not None:
-        history.record_plan(plan.app, plan.json_view())
-    return plan, analysis
-
-
-def _stat_source(store: Any, config: Config, warnings: list[Diagnostic]) -> StatSource | None:
-    if store is None:
-        return None
-    stats = store.stats
+        deps = _resolve_pip(config, deps, store, warnings, resolve)
+        warnings.extend(_unresolved_latest(deps))
     try:
-        bound = stats.for_root(config.project_dir) if hasattr(stats, "for_root") else stats
-    except Exception as exc:  # noqa: BLE001 - degrade to hashing
-        warnings.append(_warning("cache", f"the stat cache failed ({exc}); file digests are computed from scratch"))
-        return None
-    return _SafeStats(bound, warnings)
+        plan = make_plan(config, deps, stat_source=stat_source(store, config, warnings), walker=walker)
+    except (ConfigError, DependencyError, PlanError) as exc:
+        located_exc = _planning_error(config, exc)
+        if located_exc is exc:
+            raise
+        raise located_exc from exc
+    steps = history(store, warnings)
+    analysis = analyze(plan, steps)
+    if record and steps is not None:
+        steps.record_plan(plan.app, plan.json_view())
+    return plan, analysis
 
 
 def _dedupe(items: list[Diagnostic]) -> tuple[Diagnostic, ...]:
@@ -306,9 +291,6 @@ def diff_git(rev_old: str, rev_new: str, path: str | os.PathLike[str] = ".") -> 
         return diff_projects(targets[0], targets[1])
 
 
-# --- build (helper G): plan → BuildKit → step cache -----------------------------------------------
-
-
 def build(
     path: str | os.PathLike[str] = ".",
     *,
@@ -323,15 +305,26 @@ def build(
     plan_file: str | os.PathLike[str] | None = None,
     on_event: Any = None,
     engine_history: bool = False,
+    walker: Walker | None = None,
+    resolve: bool = False,
+    refresh: bool = False,
+    offline: bool = False,
+    tls: Any = None,
+    connect_timeout: float | None = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
     Returns ``(BuildResult, analysis, diagnostics)``; ``on_event`` receives
     :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
     defaults to ``$BUILDER_CA_BUNDLE``.  ``engine_history`` also records the build in
-    the engine's build history (see :class:`builder.engines.BuildOptions`).  Raises EngineUnavailable (no engine),
+    the engine's build history (see :class:`builder.engines.BuildOptions`); ``walker`` as for
+    :func:`plan_project`.  ``resolve`` / ``refresh`` / ``offline`` pin unpinned pip specs first, as for
+    :func:`plan_project`.  Raises EngineUnavailable (no engine),
     SolveFailed (a step failed: ``exc.failure`` has the step, command and log
-    tail) or EngineUnsupported (an option the engine cannot honour).
+    tail) or EngineUnsupported (an option the engine cannot honour).  ``tls`` (a
+    :class:`builder.engines.buildkit.tls.TLSConfig`) is how to reach a TCP engine (default: from
+    ``BUILDKIT_TLS_*`` / ``DOCKER_CERT_PATH``; ``TLSConfig(insecure=True)`` for plain TCP);
+    ``connect_timeout`` bounds the connect and TLS handshake (default 10 s).
 
     >>> # result, analysis, _ = build("fixtures/apps/minimal", tag="minimal:dev", on_event=print)
     >>> # [m.step for m in result.mismatches]  →  []
@@ -344,200 +337,57 @@ def build(
     except ValueError as exc:
         raise ConfigError(str(exc), key_path="--output", hint="e.g. --output type=oci,dest=image.tar") from exc
     config, config_warnings = load_plan_config(path)
-    given = _read_plan_file(plan_file, config.deployment.name) if plan_file is not None else None
     warnings: list[Diagnostic] = list(config_warnings)
     # Connecting and probing the engine is a few network round trips: they overlap planning.
-    with _EngineConnection(engine) as connecting, _opened_cache(cache_dir, warnings) as store:
+    with EngineConnection(engine, tls, connect_timeout) as connecting, opened_cache(cache_dir, warnings) as store:
+        given = None
+        if plan_file is not None:  # a summary-only files step is completed from the project (digest checked)
+            given = _read_plan_file(plan_file, config.deployment.name,
+                                    lambda: _project_files(config, store, warnings, walker))
         if given is None:
-            plan, analysis = _plan_in(config, store, warnings, resolve=False, record=True)
+            plan, analysis = _plan_in(config, store, warnings, resolve=_policy(resolve, refresh, offline),
+                                      record=True, walker=walker)
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone
             plan = given
-            analysis = analyze(plan, _SafeHistory(store.steps, warnings) if store is not None else None)
+            analysis = analyze(plan, history(store, warnings))
         options = BuildOptions(tag=tag, push=push, output=spec, network=network,  # type: ignore[arg-type]
                                ca_bundle=Path(bundle) if bundle else None, timeout=timeout,
+                               netrc=_index_credentials(config) if plan.get(StepKind.PIP) is not None else None,
                                engine_history=engine_history,
                                predictions=tuple((s.id.value, s.status) for s in analysis.steps))
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
         with connecting.engine() as bk:
             result = bk.build(plan, project_dir, options, on_event=on_event)
-        _record_steps(plan, result, store, warnings)
-    _note_hint(engine, cache_dir, config)
+            base_id = base_image_id(bk, plan, store, result)
+        record_build(plan, analysis, result, store, base_id, warnings)
+        record_steps(plan, result, store, warnings)
     return result, analysis, _dedupe(warnings)
 
 
-class _Prepared:
-    """An engine connection and an open cache made ahead of a command (the warm server's spare child)."""
+def _index_credentials(config: Config) -> bytes | None:
+    """The user:password pairs the project's pip URLs carry, as a netrc (the plan itself never holds them)."""
+    from builder.deps import resolve_dependencies
 
-    def __init__(self) -> None:
-        self.engine: tuple[str, Any, float] | None = None  # (address, BuildKitEngine, monotonic time)
-        self.store: tuple[str, Any] | None = None  # (resolved cache root, CacheStore)
-        self.pending: Any = None  # the thread preparing them, if still running
-
-    def settle(self) -> None:
-        """Wait for a preparation still under way (a build would have to connect anyway)."""
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            pending.join()
+    deps = resolve_dependencies(config, use_lock=False)
+    return deps.pip.netrc() if deps.pip is not None else None
 
 
-_prepared = _Prepared()
-#: Set by the warm server in the processes it runs commands in: told which engine and cache a build used,
-#: so the next command's process can connect and open them before that command arrives.
-_hint_sink: Any = None
-#: A prepared connection older than this is checked with one cheap call before it is used.
-_PREPARED_FRESH_S = 10.0
+def _project_files(config: Config, store: Any, warnings: list[Diagnostic], walker: Walker | None) -> FileManifest:
+    """The project's current files manifest (what a summary-only plan's files step stands for)."""
+    from builder.deps import resolve_dependencies
+
+    plan = make_plan(config, resolve_dependencies(config, use_lock=True),
+                     stat_source=stat_source(store, config, warnings), walker=walker)
+    step = plan.get(StepKind.FILES)
+    return step.inputs.manifest if step is not None else FileManifest.of(())
 
 
-def prepare(engine: str | None, cache_dir: str | None) -> None:
-    """Connect to ``engine`` (detecting its capabilities) and open the cache at ``cache_dir`` ahead of a build.
+def _read_plan_file(path: str | os.PathLike[str], app: str, project_files: ProjectFiles | None = None) -> Plan:
+    """The plan in ``path`` (``builder plan --format json`` output), checked to be a plan of ``app``.
 
-    Used by the warm server while it waits for the next command; ``build`` uses
-    them when that command names the same engine and cache, and ignores them
-    otherwise.  Failures are left for the build itself to meet and report.
-    """
-    import time
-
-    if engine:
-        with suppress(Exception):
-            from builder.engines.buildkit import BuildKitEngine
-
-            connected = BuildKitEngine.connect(engine)
-            connected.client.capabilities
-            _prepared.engine = (engine, connected, time.monotonic())
-    if cache_dir:
-        with suppress(Exception):
-            import cache as cache_pkg
-
-            _prepared.store = (cache_dir, cache_pkg.open_cache(cache_dir))
-
-
-def prepare_in_background(engine: str | None, cache_dir: str | None) -> None:
-    """``prepare`` in a thread, so a command that arrives meanwhile starts at once (and waits only if it
-    needs the engine or the cache)."""
-    import threading
-
-    thread = threading.Thread(target=prepare, args=(engine, cache_dir), name="builder-prepare", daemon=True)
-    _prepared.pending = thread
-    thread.start()
-
-
-def _explicit_engine(address: str | None) -> str | None:
-    """The one engine address ``address`` or ``$BUILDKIT_HOST`` names (None when auto-detecting)."""
-    from builder.engines.buildkit.address import candidate_addresses
-
-    try:
-        found = candidate_addresses(address, os.environ)
-    except Exception:  # noqa: BLE001 - a bad address is reported by the real connect
-        return None
-    return str(found[0]) if len(found) == 1 else None
-
-
-def _take_prepared_engine(address: str | None) -> Any:
-    """The prepared engine when it is the one this build asks for (and still answers), else None."""
-    import time
-
-    _prepared.settle()
-    held, _prepared.engine = _prepared.engine, None
-    if held is None:
-        return None
-    wanted, engine, made = held
-    if _explicit_engine(address) != wanted:
-        engine.close()
-        return None
-    if time.monotonic() - made > _PREPARED_FRESH_S:
-        try:
-            engine.client.workers()
-        except Exception:  # noqa: BLE001 - a stale connection: connect afresh
-            engine.close()
-            return None
-    return engine
-
-
-def _resolved_cache_root(cache_dir: str | os.PathLike[str] | None) -> str | None:
-    try:
-        from cache import resolve_cache_dir
-
-        return str(resolve_cache_dir(cache_dir))
-    except Exception:  # noqa: BLE001 - open_cache reports it
-        return None
-
-
-def _note_hint(engine: str | None, cache_dir: str | os.PathLike[str] | None, config: Config) -> None:
-    """Tell the warm server what the next build will likely use: engine, cache, project and file rules."""
-    if _hint_sink is None:
-        return
-    with suppress(Exception):
-        rules = file_rules(config)
-        _hint_sink({"engine": _explicit_engine(engine), "cache_dir": _resolved_cache_root(cache_dir),
-                    "project": str(Path(config.project_dir).resolve()),
-                    "rules": [list(rules.include), list(rules.exclude), list(rules.always_exclude)]})
-
-
-class _EngineConnection:
-    """Connects to the engine (and detects its capabilities) in a background thread.
-
-    ``engine()`` waits for it and returns the connected engine, or raises what
-    connecting raised; if the build stops before asking, the connection is
-    closed as soon as it is made.
-    """
-
-    def __init__(self, address: str | None) -> None:
-        import threading
-
-        self._address = address
-        self._lock = threading.Lock()
-        self._result: Any = None
-        self._error: BaseException | None = None
-        self._abandoned = False
-        self._taken = False
-        self._thread = threading.Thread(target=self._connect, name="builder-connect", daemon=True)
-
-    def __enter__(self) -> _EngineConnection:
-        ready = _take_prepared_engine(self._address)
-        if ready is not None:
-            self._result = ready
-        else:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._abandoned = True
-            engine = None if self._taken else self._result
-        if engine is not None:
-            engine.close()
-
-    def _connect(self) -> None:
-        from builder.engines.buildkit import BuildKitEngine
-
-        try:
-            engine = BuildKitEngine.connect(self._address)
-        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by engine()
-            self._error = exc
-            return
-        with suppress(Exception):  # a failed probe is retried (and reported) when the build needs it
-            engine.client.capabilities
-        with self._lock:
-            self._result = engine
-            abandoned = self._abandoned
-        if abandoned:
-            engine.close()
-
-    def engine(self) -> Any:
-        """The connected :class:`BuildKitEngine` (the caller closes it)."""
-        if self._thread.ident is not None:  # started (not when a prepared engine was taken)
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-        with self._lock:
-            self._taken = True
-            return self._result
-
-
-def _read_plan_file(path: str | os.PathLike[str], app: str) -> Plan:
-    """The plan in ``path`` (``builder plan --format json`` output), checked to be a plan of ``app``."""
+    ``project_files()`` gives the project's manifest when the plan's files step has only a summary."""
     import json
 
     hint = "write it with: builder plan --format json > plan.json"
@@ -547,7 +397,9 @@ def _read_plan_file(path: str | os.PathLike[str], app: str) -> Plan:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise PlanError(f"{os.fspath(path)}: cannot read the plan file ({reason})", hint=hint) from exc
     try:
-        plan = Plan.from_json(json.loads(text))
+        plan = Plan.from_json(json.loads(text), project_files)
+    except PlanError as exc:
+        raise PlanError(f"{os.fspath(path)}: {exc.message}", hint=exc.hint) from exc
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PlanError(f"{os.fspath(path)}: not a plan written by `builder plan --format json` ({exc})",
                         hint=hint) from exc
@@ -555,41 +407,3 @@ def _read_plan_file(path: str | os.PathLike[str], app: str) -> Plan:
         raise PlanError(f"{os.fspath(path)}: the plan is for app {plan.app!r}, but this project is {app!r}",
                         hint="build the plan from the project it was made for, or re-plan this project")
     return plan
-
-
-def _recorded_inputs(value: Any) -> Any:
-    """A step's inputs as its cache record keeps them: file manifests by digest and count only.
-
-    The record is read on every plan and build (is it built? touch it), so a 10,000-file list in
-    it was parsed several times per build; the full list stays in the plan history for diffs.
-    """
-    if isinstance(value, dict):
-        if "files" in value and "digest" in value and "count" in value:
-            return {"digest": value["digest"], "count": value["count"]}
-        return {k: _recorded_inputs(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_recorded_inputs(v) for v in value]
-    return value
-
-
-def _record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic]) -> None:
-    """Record every built step (new keys) and mark reused ones as used, so the next plan predicts hits."""
-    import time
-
-    if store is None:
-        return
-    try:
-        from cache import StepRecord
-
-        now = time.time()
-        for outcome in result.steps:
-            if store.steps.touch(outcome.key, now):  # already recorded: only its last use changes
-                continue
-            step = plan.step(outcome.step)
-            store.steps.record_step(StepRecord(
-                key=outcome.key, kind=step.kind.value, step_id=outcome.step, app=plan.app, engine=result.engine,
-                inputs_manifest=_recorded_inputs(step.inputs_json()), result_digest=outcome.vertex,
-                duration_s=outcome.seconds,
-                size_bytes=0, created_at=now, last_used_at=now))
-    except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
-        warnings.append(_warning("cache", f"could not record the built steps ({type(exc).__name__}: {exc})"))

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-Level = Literal["error", "warning"]
+#: "note": information a command shows but that is no problem (e.g. ``numpy latest → 2.1.3``).
+Level = Literal["error", "warning", "note"]
 
 
 @dataclass(frozen=True, slots=True)

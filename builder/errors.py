@@ -64,7 +64,11 @@ class ConfigError(BuilderError):
 
 
 class DependencyError(BuilderError):
-    """A dependency declaration or file is invalid (names the file/key)."""
+    """A dependency declaration or file is invalid (names the file/key).
+
+    When several problems were found in one pass, ``diagnostics`` lists them
+    all (the message and location are those of the first).
+    """
 
     def __init__(
         self,
@@ -74,11 +78,19 @@ class DependencyError(BuilderError):
         key_path: str | None = None,
         line: int | None = None,
         hint: str | None = None,
+        diagnostics: Sequence[Diagnostic] = (),
     ) -> None:
         super().__init__(message, hint=hint)
         self.file = file
         self.key_path = key_path
         self.line = line
+        self.diagnostics = tuple(diagnostics)
+
+    def as_diagnostics(self) -> tuple[Diagnostic, ...]:
+        """Every problem this error stands for, as error diagnostics."""
+        if self.diagnostics:
+            return self.diagnostics
+        return (Diagnostic("error", self.key_path or "", self.message, self.line, self.file, self.hint),)
 
 
 class LockError(DependencyError):

@@ -1,17 +1,26 @@
 """Startup verification: run the built image and wait until the app answers.
 
 :func:`verify_image` creates and starts a container from the image through the
-Docker Engine API (host networking: the local dockerd runs without a bridge),
-then polls, every ``interval`` seconds until ``timeout``:
+Docker Engine API, then polls, every ``interval`` seconds until ``timeout``:
 
 1. the container is still running (an early exit fails at once);
 2. ``readycheck_endpoint`` with an HTTP GET on ``127.0.0.1:<port>`` (any 2xx
    is ready), or a TCP connect to the port when the endpoint is empty;
 3. then ``healthcheck_endpoint`` the same way (skipped when empty).
 
+The checks run *inside* the container's network namespace (the engine's exec API,
+:mod:`builder.verify_probe`), so a remote engine verifies exactly like a local one and a
+busy port on the engine's host is no obstacle. The container gets the daemon's ``bridge``
+network when it has one, else none; it runs with every capability dropped (plus
+``NET_BIND_SERVICE`` for a port below 1024), ``no-new-privileges``, a pids limit and the
+memory and CPU of ``[cerebrium.hardware]`` when given.
+
 On timeout or early exit it raises :class:`~builder.errors.VerifyFailed`
 (exit 5) carrying the container's last 100 log lines.  The container is
-always removed (``force``), whatever happens.
+always removed (``force``), whatever happens: Ctrl-C, and SIGTERM / SIGHUP too
+(they are turned into an exception while verify waits). Containers that earlier
+runs left behind (labelled :data:`VERIFY_LABEL`; their builder process is gone,
+or they are older than the longest possible verify) are removed first.
 
 The timeout is ``deployment_initialization_timeout`` (60..830 s).  For tests
 only, ``BUILDER_VERIFY_TIMEOUT`` (seconds, may be below 60) overrides it.
@@ -24,24 +33,36 @@ only, ``BUILDER_VERIFY_TIMEOUT`` (seconds, may be below 60) overrides it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
+import signal
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from builder.config.model import Config
 from builder.engines.buildkit.address import START_HINT, candidate_addresses
 from builder.engines.docker_api import ContainerState, DockerAPI
 from builder.errors import BuilderError, ConfigError, EngineError, EngineUnavailable, VerifyFailed
+from builder.verify_probe import ExecProber
 from builder.verify_start import start_failure
+
+if TYPE_CHECKING:
+    from builder.engines.buildkit.tls import TLSConfig
 
 #: Label put on every verification container (tests list containers by it).
 VERIFY_LABEL = "dev.builder.verify"
+#: Which builder process started a verification container: ``<hostname>:<pid>``.
+OWNER_LABEL = "dev.builder.verify.owner"
+#: A verification container older than this (seconds) is a leftover whoever started it.
+LEFTOVER_AGE = 830 + 120
+DEFAULT_PIDS_LIMIT = 4096
 #: Test-only override of the timeout, in seconds (may be below the config's minimum of 60).
 TIMEOUT_ENV = "BUILDER_VERIFY_TIMEOUT"
 TIMEOUT_RANGE = (60, 830)
@@ -64,16 +85,22 @@ class VerifySettings:
     timeout: float = 600.0
     interval: float = 0.5
     host: str = "127.0.0.1"
+    memory_bytes: int | None = None
+    nano_cpus: int | None = None
+    pids_limit: int = DEFAULT_PIDS_LIMIT
 
     @classmethod
     def from_config(cls, config: Config, *, timeout: float | None = None) -> VerifySettings:
         """Port and endpoints of the app's runtime (the default runtime: ``/ready``, ``/health``); timeout from the deployment."""
         ready, health = config.endpoints
+        hardware = config.hardware
         return cls(
             port=config.port,
             readycheck_endpoint=ready,
             healthcheck_endpoint=health,
             timeout=resolve_timeout(config.deployment.deployment_initialization_timeout, timeout),
+            memory_bytes=_memory_bytes(hardware.memory),
+            nano_cpus=_nano_cpus(hardware.cpu),
         )
 
     @classmethod
@@ -89,7 +116,25 @@ class VerifySettings:
             readycheck_endpoint=labels.get("ai.cerebrium.readycheck_endpoint", ""),
             healthcheck_endpoint=labels.get("ai.cerebrium.healthcheck_endpoint", ""),
             timeout=resolve_timeout(base, timeout),
+            memory_bytes=_memory_bytes(_number(labels.get("ai.cerebrium.hardware.memory"))),
+            nano_cpus=_nano_cpus(_number(labels.get("ai.cerebrium.hardware.cpu"))),
         )
+
+
+def _number(text: object) -> float | None:
+    try:
+        return float(text) if isinstance(text, str) and text else None
+    except ValueError:
+        return None
+
+
+def _memory_bytes(gigabytes: float | None) -> int | None:
+    """``[cerebrium.hardware] memory`` (GB) as a container memory limit in bytes."""
+    return int(gigabytes * 1024**3) if gigabytes and gigabytes > 0 else None
+
+
+def _nano_cpus(cpus: float | None) -> int | None:
+    return int(cpus * 1e9) if cpus and cpus > 0 else None
 
 
 def resolve_timeout(configured: int, requested: float | None = None,
@@ -151,30 +196,73 @@ class ContainerRuntime(Protocol):
     """The seam :func:`verify_image` runs containers through (Docker API in production)."""
 
     where: str
-    shares_host_network: bool
 
     def run(self, image: str, settings: VerifySettings) -> str: ...
     def state(self, container_id: str) -> ContainerState: ...
+    def probe(self, container_id: str, port: int, endpoint: str) -> Probe: ...
     def logs(self, container_id: str, tail: int) -> list[str]: ...
     def remove(self, container_id: str) -> None: ...
+    def remove_leftovers(self) -> list[str]: ...
+
+
+def owner_id() -> str:
+    """This process as a verification container's owner (``<hostname>:<pid>``)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def container_spec(image: str, settings: VerifySettings, network: str) -> dict[str, Any]:
+    """The ``POST /containers/create`` body for a verification container (pure)."""
+    host_config: dict[str, Any] = {
+        "NetworkMode": network,
+        "CapDrop": ["ALL"],
+        "SecurityOpt": ["no-new-privileges"],
+        "PidsLimit": settings.pids_limit,
+    }
+    if settings.port < 1024:
+        host_config["CapAdd"] = ["NET_BIND_SERVICE"]
+    if settings.memory_bytes:
+        host_config["Memory"] = settings.memory_bytes
+    if settings.nano_cpus:
+        host_config["NanoCpus"] = settings.nano_cpus
+    return {
+        "Image": image,
+        "Labels": {VERIFY_LABEL: "1", OWNER_LABEL: owner_id()},
+        "Env": [f"PORT={settings.port}"],
+        "HostConfig": host_config,
+    }
+
+
+def is_leftover(container: Mapping[str, Any], now: float, host: str, alive: Callable[[int], bool]) -> bool:
+    """Whether a labelled verification container (``GET /containers/json`` entry) was left behind."""
+    labels = container.get("Labels") or {}
+    owner_host, _, pid = str(labels.get(OWNER_LABEL, "")).rpartition(":")
+    if owner_host == host and pid.isdigit():
+        return not alive(int(pid))
+    created = container.get("Created")
+    return isinstance(created, int | float) and now - created > LEFTOVER_AGE
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class DockerRuntime:
-    """Containers on a Docker daemon, with host networking and the :data:`VERIFY_LABEL` label."""
-
-    shares_host_network = True
+    """Containers on a Docker daemon, labelled :data:`VERIFY_LABEL`, probed from inside."""
 
     def __init__(self, api: DockerAPI) -> None:
         self.api = api
         self.where = api.where
+        self._prober = ExecProber(api.exec_in)
 
     def run(self, image: str, settings: VerifySettings) -> str:
-        spec = {
-            "Image": image,
-            "Labels": {VERIFY_LABEL: "1"},
-            "Env": [f"PORT={settings.port}"],
-            "HostConfig": {"NetworkMode": "host"},
-        }
+        network = "bridge" if self.api.has_network("bridge") else "none"
+        spec = container_spec(image, settings, network)
         container_id = self.api.create_container(spec, name=f"builder-verify-{uuid.uuid4().hex[:12]}")
         try:
             self.api.start_container(container_id)
@@ -190,11 +278,30 @@ class DockerRuntime:
     def state(self, container_id: str) -> ContainerState:
         return self.api.container_state(container_id)
 
+    def probe(self, container_id: str, port: int, endpoint: str) -> Probe:
+        try:
+            ok, detail = self._prober(container_id, port, endpoint)
+        except BuilderError:
+            if self.api.container_state(container_id).running:
+                raise
+            return Probe(False, "the container stopped")  # the next poll reports the exit and its logs
+        return Probe(ok, detail)
+
     def logs(self, container_id: str, tail: int) -> list[str]:
         return self.api.container_logs(container_id, tail=tail)
 
     def remove(self, container_id: str) -> None:
         self.api.remove_container(container_id)
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove verification containers earlier runs left behind; return their ids."""
+        now, host = time.time(), socket.gethostname()
+        gone = []
+        for container in self.api.list_containers(label=VERIFY_LABEL):
+            if is_leftover(container, now, host, _pid_alive):
+                self.api.remove_container(str(container["Id"]))
+                gone.append(str(container["Id"]))
+        return gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +320,33 @@ class VerifyResult:
                 "checks": list(self.checks), "logs_tail": list(self.logs_tail)}
 
 
-ProbeFn = Callable[[str, int, str, float], Probe]
+class VerifyInterrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived while verify waited (raised so the container is removed)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise :class:`VerifyInterrupted` like Ctrl-C raises KeyboardInterrupt.
+
+    Only in the main thread (where Python delivers signals); the previous handlers come back after.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise VerifyInterrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def verify_image(
@@ -222,52 +355,58 @@ def verify_image(
     *,
     docker: DockerAPI | None = None,
     runtime: ContainerRuntime | None = None,
-    probe_fn: ProbeFn = probe,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> VerifyResult:
     """Start ``image``, wait for its ready/health checks, always remove the container.
 
     Pass ``docker`` (a :class:`DockerAPI`) or any ``runtime`` implementing
-    :class:`ContainerRuntime`.  Raises VerifyFailed on timeout or early exit.
+    :class:`ContainerRuntime`.  Raises VerifyFailed on timeout or early exit, and
+    :class:`VerifyInterrupted` (a KeyboardInterrupt) on SIGTERM/SIGHUP, after removing the container.
     """
     if runtime is None:
         if docker is None:
             raise ValueError("verify_image needs docker= or runtime=")
         runtime = DockerRuntime(docker)
-    if runtime.shares_host_network:
-        busy = probe_fn(settings.host, settings.port, "", 0.5)
-        if busy.ok:
-            raise VerifyFailed(
-                f"cannot verify {image}: something on this host already listens on {settings.host}:{settings.port}",
-                hint="the app runs with host networking; stop the process using that port and retry",
-            )
-    started = clock()
-    container_id = runtime.run(image, settings)
-    try:
-        checks = _wait_ready(image, container_id, settings, runtime, probe_fn, clock, sleep, started)
-        elapsed = clock() - started
-        result = VerifyResult(image, True, elapsed, checks, tuple(_safe_logs(runtime, container_id, 20)))
-    except BaseException:
-        with suppress(BuilderError):  # removal is still attempted; the original failure is what gets reported
-            runtime.remove(container_id)
-        raise
-    runtime.remove(container_id)
+    with signals_interrupt():
+        runtime.remove_leftovers()
+        started = clock()
+        container_id = ""
+        try:
+            container_id = runtime.run(image, settings)
+            checks = _wait_ready(image, container_id, settings, runtime, clock, sleep, started)
+            elapsed = clock() - started
+            result = VerifyResult(image, True, elapsed, checks, tuple(_safe_logs(runtime, container_id, 20)))
+        except BaseException:
+            if container_id:
+                with suppress(BuilderError):  # removal is still attempted; the original failure is reported
+                    runtime.remove(container_id)
+            raise
+        runtime.remove(container_id)
     return result
 
 
-def docker_for_engine(engine: str | None = None, env: Mapping[str, str] | None = None) -> DockerAPI:
+def docker_for_engine(engine: str | None = None, env: Mapping[str, str] | None = None, *,
+                      tls: TLSConfig | None = None, connect_timeout: float | None = None) -> DockerAPI:
     """The Docker daemon that runs the engine at ``engine`` / ``BUILDKIT_HOST`` / auto-detect.
 
     Raises :class:`VerifyUnavailable` when the engine is a standalone buildkitd
     (it has no container runtime) and ``EngineUnavailable`` when nothing answers.
     """
+    from builder.engines.buildkit.client import connect_timeout_from_env
+    from builder.engines.buildkit.tls import resolve_tls
+
     environ = os.environ if env is None else env
+    timeout = connect_timeout if connect_timeout is not None else connect_timeout_from_env(environ)
     tried: list[str] = []
     for address in candidate_addresses(engine, environ):
         if address.kind == "tcp":
             raise _unavailable(str(address))
-        api = DockerAPI(path=address.path, host=address.host, port=address.port)
+        api = DockerAPI(path=address.path, host=address.host, port=address.port,
+                        tls=resolve_tls(address, tls, environ), connect_timeout=timeout)
+        if address.host is not None:
+            api.request("GET", "/_ping", timeout=timeout)  # a refused port or a TLS failure, in words
+            return api
         if api.ping():
             return api
         tried.append(str(address))
@@ -291,8 +430,7 @@ def _stages(settings: VerifySettings) -> tuple[str, ...]:
 
 
 def _wait_ready(image: str, container_id: str, settings: VerifySettings, runtime: ContainerRuntime,
-                probe_fn: ProbeFn, clock: Callable[[], float], sleep: Callable[[float], None],
-                started: float) -> tuple[str, ...]:
+                clock: Callable[[], float], sleep: Callable[[float], None], started: float) -> tuple[str, ...]:
     stages = _stages(settings)
     passed: list[str] = []
     last = "no check ran yet"
@@ -302,7 +440,7 @@ def _wait_ready(image: str, container_id: str, settings: VerifySettings, runtime
             why = f"exited with code {state.exit_code}" + (f" ({state.error})" if state.error else "")
             raise _failed(f"{image}: the app {why} after {clock() - started:.1f}s, before it became ready",
                           runtime, container_id, hint="the app exited: its last log lines above show why")
-        outcome = probe_fn(settings.host, settings.port, stages[len(passed)], _PROBE_TIMEOUT)
+        outcome = runtime.probe(container_id, settings.port, stages[len(passed)])
         if outcome.ok:
             passed.append(outcome.detail)
             if len(passed) == len(stages):

@@ -20,6 +20,7 @@ Example::
 
 from typing import TYPE_CHECKING
 
+from cache.builds import BuildLog
 from cache.errors import CacheUnavailable, RecordError, RecordSchemaError
 from cache.handle import CacheStore, open_cache
 from cache.location import resolve_cache_dir
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from cache.prune import PruneResult
 
 __all__ = [
+    "BuildLog",
     "CacheRefused",
     "CacheStats",
     "CacheStore",

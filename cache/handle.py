@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+from cache.builds import BuildLog
 from cache.errors import CacheUnavailable
 from cache.location import resolve_cache_dir
 from cache.records import CacheStats
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 
 class CacheStore:
-    """An opened cache directory and its three caches.
+    """An opened cache directory, its three caches and the build log (``builds``).
 
     ``steps`` (StepHistory), ``stats`` (StatSource) and ``resolutions`` share
     one store.  After a storage failure the store is *degraded*: reads miss,
@@ -44,6 +45,7 @@ class CacheStore:
         self.steps = StepCache(store, history_limit=history_limit)
         self.stats = StatCache(store)
         self.resolutions = ResolutionCache(store)
+        self.builds = BuildLog(store.root)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -77,7 +79,7 @@ class CacheStore:
         self._store.clear()
         self.stats.invalidate()
         remove_other_stores(self.path)
-        return removed
+        return removed + self.builds.clear()
 
     def close(self) -> None:
         """Close the database (idempotent)."""

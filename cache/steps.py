@@ -31,6 +31,7 @@ from cache.store import Store, Txn
 STEP_PREFIX = "step/"
 PLAN_INDEX_PREFIX = "planidx/"
 PLAN_PREFIX = "plan/"
+PRUNED_PREFIX = "pruned/"
 HISTORY_LIMIT = 50
 """Plans kept per app; older ones are dropped when a new one is recorded."""
 
@@ -153,6 +154,24 @@ class StepCache:
     def delete(self, key: str) -> bool:
         """Forget step ``key``; True when it was recorded."""
         return self._store.delete(step_key(key))
+
+    def mark_pruned(self, key: str, note: str) -> bool:
+        """Forget step ``key`` because the engine freed its layers; ``pruned`` says so afterwards.
+
+        True when the step was recorded.
+        """
+        existed = self._store.delete(step_key(key))
+        if existed:
+            self._store.set(PRUNED_PREFIX + key, dumps({"schema": RECORD_SCHEMA, "note": note}))
+        return existed
+
+    def pruned(self, key: str) -> str | None:
+        """Why step ``key`` is gone when an engine prune removed it (None otherwise, or once rebuilt)."""
+        if self.get(key) is not None:
+            return None
+        data = self._store.get_json(PRUNED_PREFIX + key)
+        note = data.get("note") if isinstance(data, dict) and data.get("schema") == RECORD_SCHEMA else None
+        return note if isinstance(note, str) else None
 
     def ls(self, app: str | None = None) -> Iterator[StepRecord]:
         """Every readable step record (of ``app`` if given), most recently used first."""

@@ -2,8 +2,8 @@
 
 ``builder --help`` / ``builder validate`` must not pay for grpc, protobuf, h2 or
 networkx; grpc, protobuf and h2 load only when a command talks to an engine, and
-networkx only when a caller asks for the plan graph as a ``networkx.DiGraph``
-(planning itself orders the steps without it).
+networkx (the plan's step DAG, ``builder.plan.graph``) only when a command plans —
+the warm server imports it once for all of them.
 """
 
 from __future__ import annotations
@@ -36,9 +36,7 @@ def test_public_names_still_resolve_lazily() -> None:
     assert "grpc" not in loaded and "networkx" not in loaded
 
 
-def test_planning_a_project_loads_no_networkx(tmp_path: Path) -> None:
-    """make_plan (through plan_project) orders steps without networkx, also with a pip ⇠ files source edge."""
-    app = tmp_path / "app"
+def _project(app: Path) -> Path:
     (app / "localpkg").mkdir(parents=True)
     (app / "localpkg" / "setup.py").write_text("from setuptools import setup\nsetup(name='localpkg')\n")
     (app / "main.py").write_text("print('hi')\n")
@@ -48,6 +46,20 @@ def test_planning_a_project_loads_no_networkx(tmp_path: Path) -> None:
         'shell_commands = ["echo done"]\n\n[cerebrium.dependencies.apt]\ncurl = "latest"\n\n'
         '[cerebrium.dependencies.paths]\npip = "requirements.txt"\n'
     )
+    return app
+
+
+def test_validating_a_project_loads_no_engine_client(tmp_path: Path) -> None:
+    """validate runs every engine-free check plan makes (so it plans, with networkx), never gRPC."""
+    app = _project(tmp_path / "app")
+    probe = f"from builder.cli import main\nassert main(['validate', {str(app)!r}]) == 0\n"
+    loaded = _loaded_after(probe)
+    assert "grpc" not in loaded and "networkx" in loaded
+
+
+def test_planning_orders_steps_with_the_networkx_graph(tmp_path: Path) -> None:
+    """make_plan (through plan_project) builds the step DAG with networkx, also with a pip ⇠ files source edge."""
+    app = _project(tmp_path / "app")
     probe = (
         "from builder.api import plan_project\n"
         f"plan, _, _ = plan_project({str(app)!r}, cache_dir={str(tmp_path / 'cache')!r}, record=False)\n"
@@ -55,7 +67,7 @@ def test_planning_a_project_loads_no_networkx(tmp_path: Path) -> None:
         "assert [s.id.value for s in plan.steps] == "
         "['base', 'python', 'apt', 'pip', 'runtime', 'files', 'shell', 'config'], plan.ids\n"
     )
-    assert "networkx" not in _loaded_after(probe)
+    assert "networkx" in _loaded_after(probe)
 
 
 #: All a served command's client may add to what the interpreter loaded at start: itself and C modules.

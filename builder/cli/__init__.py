@@ -12,9 +12,13 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from builder._version import __version__
 from builder.cli.errors import run_guarded
+
+if TYPE_CHECKING:
+    from builder.plan.protocols import Walker
 
 # Ordered: this is the order of ``builder --help``.  Adding a command is one
 # module under commands/ plus one entry here.
@@ -29,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "build",
     "dockerfile",
     "verify",
+    "report",
     "server",
 )
 
@@ -57,10 +62,15 @@ def prebuild_parser() -> None:
     _prebuilt = build_parser()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code (see ``builder.cli.errors``)."""
+def main(argv: Sequence[str] | None = None, *, walker: Walker | None = None) -> int:
+    """Run the CLI and return its exit code (see ``builder.cli.errors``).
+
+    ``walker`` lists project files for the commands that plan (the warm server passes
+    one that may have walked the project ahead; see :class:`builder.plan.protocols.Walker`).
+    """
     parser = _prebuilt or build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    args.walker = walker
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

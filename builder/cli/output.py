@@ -34,7 +34,10 @@ def info(text: str) -> None:
 def diagnostics(items: Iterable[Diagnostic]) -> None:
     """Print diagnostics, one line each, on stderr."""
     for d in items:
-        (error if d.level == "error" else warn)(d.format())
+        if d.level == "note":
+            info(d.format())
+        else:
+            (error if d.level == "error" else warn)(d.format())
 
 
 def print_json(value: object) -> None:
@@ -65,5 +68,5 @@ def report_error(exc: e.BuilderError) -> None:
     logs = getattr(exc, "logs", ())
     for line_text in logs:
         sys.stderr.write(f"  | {line_text}\n")
-    if exc.hint:
+    if exc.hint and not diags:  # a diagnostic already carries its hint
         sys.stderr.write(f"hint: {exc.hint}\n")

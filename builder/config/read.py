@@ -66,11 +66,77 @@ def read_source(path: str | os.PathLike[str]) -> Source:
     if problem is not None:
         return Source(display, absolute, diagnostics=(problem,))
     assert text is not None
+    deep = nesting_too_deep(text)
+    if deep is not None:
+        return Source(display, absolute, text=text, diagnostics=(_too_deep(display, deep),))
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return Source(display, absolute, text=text, diagnostics=(_syntax_error(exc, text, display),))
+    except RecursionError:  # the scan above missed a form of nesting: still a config error, never a crash
+        return Source(display, absolute, text=text, diagnostics=(_too_deep(display, None),))
     return Source(display, absolute.resolve(), text=text, data=data)
+
+
+#: Arrays and inline tables nested deeper than this are refused before parsing (the parser and the
+#: validators recurse once per level; no real config comes near it).
+MAX_NESTING = 64
+
+
+def nesting_too_deep(text: str) -> int | None:
+    """The line where ``[``/``{`` nesting of values first exceeds MAX_NESTING, or None.
+
+    A scan over the text, skipping strings and comments; table headers open
+    and close on their line, so they never add up.
+    """
+    depth, line, i, n = 0, 1, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            end = _string_end(text, i + len(quote), quote)
+            line += text.count("\n", i, end)
+            i = end
+            continue
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return line
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return None
+
+
+def _string_end(text: str, start: int, quote: str) -> int:
+    """The index just past the string that opened before ``start`` (end of text when unterminated)."""
+    i = start
+    while True:
+        end = text.find(quote, i)
+        if end < 0:
+            return len(text)
+        if quote[0] == '"' and _escaped(text, end):
+            i = end + 1
+            continue
+        return end + len(quote)
+
+
+def _escaped(text: str, index: int) -> bool:
+    backslashes = 0
+    while index - backslashes - 1 >= 0 and text[index - backslashes - 1] == "\\":
+        backslashes += 1
+    return backslashes % 2 == 1
+
+
+def _too_deep(display: str, line: int | None) -> Diagnostic:
+    return _fail(display, f"a value is nested more than {MAX_NESTING} levels deep",
+                 "flatten the value: cerebrium.toml needs at most a few levels of arrays and tables", line=line)
 
 
 def _fail(display: str, message: str, hint: str | None = None, line: int | None = None) -> Diagnostic:

@@ -110,6 +110,10 @@ def validate_deployment(ctx: Context, root: Mapping[str, Any]) -> Deployment | N
     for key in ("shell_commands", "pre_build_commands"):
         if key in values:
             values[key] = _drop_blank_commands(ctx, [*base, key], values[key])
+    if values.get("include") == ():
+        del values["include"]  # the CLI falls back to its default list; an image without code is never meant
+        ctx.warning([*base, "include"], "is empty; the default include list is used",
+                    hint='write include = ["*"] (or list the files to ship) to say so explicitly')
     if not ok or ctx.failed(base):
         return None
     return Deployment(**values)

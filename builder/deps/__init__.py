@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from builder.config.locate import located
 from builder.config.model import Config
 from builder.deps import apt, conda, pip
 from builder.deps.canonical import canonical_bytes, digest
@@ -34,6 +35,8 @@ from builder.deps.model import (
     PipSet,
     ResolvedDependencies,
 )
+from builder.deps._text import Problems
+from builder.diagnostics import Diagnostic
 from builder.errors import DependencyError
 
 PIP_LOCK_STALE = "pip lock is out of date (run builder lock)"
@@ -65,41 +68,98 @@ def resolve_dependencies(config: Config, *, use_lock: bool = True) -> ResolvedDe
     """
     pip_set, apt_set, conda_set = resolve_sets(config)
     notes: list[str] = []
+    warnings = _located_warnings(config, pip_set.warnings if pip_set is not None else ())
     if use_lock and pip_set is not None:
         pip_set = _apply_pip_lock(config, pip_set, notes)
     if use_lock and conda_set is not None:
         conda_set = _apply_conda_lock(config.project_dir, conda_set, notes)
-    return ResolvedDependencies(pip=pip_set, apt=apt_set, conda=conda_set, notes=tuple(notes))
+    return ResolvedDependencies(pip=pip_set, apt=apt_set, conda=conda_set, notes=tuple(notes), warnings=warnings)
+
+
+def _located_warnings(config: Config, found: tuple[Diagnostic, ...]) -> tuple[Diagnostic, ...]:
+    if not found:
+        return ()
+    exc = DependencyError("", diagnostics=found)
+    return _located(config, exc).diagnostics
 
 
 def resolve_sets(config: Config) -> tuple[PipSet | None, AptSet | None, CondaSet | None]:
-    """The three sets exactly as declared (no lock files consulted)."""
-    deps = config.dependencies
-    project_dir = config.project_dir
-    cfile = config.path.name
-    lines = dict(config.source_map.lines) if config.source_map else {}
+    """The three sets exactly as declared (no lock files consulted).
+
+    Every problem of every manager is collected: the DependencyError raised
+    carries them all in ``diagnostics``, each located in the file as the user
+    named it (``app/cerebrium.toml:12``, ``app/requirements.txt:3``).
+    """
+    problems = Problems()
     for manager in ("pip", "apt", "conda"):
-        _check_not_both(config, manager)
-    pip_set: PipSet | None
-    if deps.paths.pip:
-        pip_set = pip.pip_set_from_file(deps.paths.pip, project_dir=project_dir)
-    else:
-        pip_set = pip.pip_set_from_inline(deps.pip, project_dir=project_dir, config_file=cfile, lines=lines)
-    apt_set = (
-        apt.apt_set_from_file(deps.paths.apt, project_dir=project_dir)
-        if deps.paths.apt
-        else apt.apt_set_from_inline(deps.apt, config_file=cfile, lines=lines)
-    )
-    conda_set = (
-        conda.conda_set_from_file(deps.paths.conda, project_dir=project_dir)
-        if deps.paths.conda
-        else conda.conda_set_from_inline(deps.conda, config_file=cfile, lines=lines)
-    )
+        with problems.entry():
+            _check_not_both(config, manager)
+    sets: dict[str, PipSet | AptSet | CondaSet] = {}
+    for manager, read in (("pip", _pip_set), ("apt", _apt_set), ("conda", _conda_set)):
+        with problems.entry():
+            sets[manager] = read(config)
+    if problems.errors:
+        problems.errors[:] = [_located(config, exc) for exc in problems.errors]
+        problems.raise_if_any()
+    pip_set, apt_set, conda_set = sets["pip"], sets["apt"], sets["conda"]
+    assert isinstance(pip_set, PipSet) and isinstance(apt_set, AptSet) and isinstance(conda_set, CondaSet)
     return (
         None if pip_set.is_empty else pip_set,
         None if apt_set.is_empty else apt_set,
         None if conda_set.is_empty else conda_set,
     )
+
+
+def _lines(config: Config) -> dict[str, int]:
+    return dict(config.source_map.lines) if config.source_map else {}
+
+
+def _pip_set(config: Config) -> PipSet:
+    deps = config.dependencies
+    if deps.paths.pip:
+        found = pip.pip_set_from_file(deps.paths.pip, project_dir=config.project_dir)
+    else:
+        found = pip.pip_set_from_inline(deps.pip, project_dir=config.project_dir, config_file=config.path.name,
+                                        lines=_lines(config))
+    if config.deployment.use_uv:
+        _check_uv_options(found)
+    return found
+
+
+def _check_uv_options(found: PipSet) -> None:
+    """uv only warns about (and ignores) some options pip honours in a requirements file: refuse them."""
+    problems = Problems()
+    for option, file, line in found.option_sources:
+        if option in pip.UV_IGNORES:
+            with problems.entry():
+                raise DependencyError(
+                    f"{option} is honoured by pip but ignored by uv in a requirements file (use_uv = true)",
+                    key_path=pip.PATHS_KEY, file=file, line=line or None,
+                    hint="remove the line, or set cerebrium.deployment.use_uv = false to install with pip",
+                )
+    problems.raise_if_any()
+
+
+def _apt_set(config: Config) -> AptSet:
+    deps = config.dependencies
+    if deps.paths.apt:
+        return apt.apt_set_from_file(deps.paths.apt, project_dir=config.project_dir)
+    return apt.apt_set_from_inline(deps.apt, config_file=config.path.name, lines=_lines(config))
+
+
+def _conda_set(config: Config) -> CondaSet:
+    deps = config.dependencies
+    if deps.paths.conda:
+        return conda.conda_set_from_file(deps.paths.conda, project_dir=config.project_dir)
+    return conda.conda_set_from_inline(deps.conda, config_file=config.path.name, lines=_lines(config))
+
+
+def _located(config: Config, exc: DependencyError) -> DependencyError:
+    """``exc`` with every diagnostic placed in the file as the user named it (see builder.config.locate)."""
+    diags = located(config, exc.as_diagnostics())
+    first = diags[0]
+    return DependencyError(exc.message, file=first.file, key_path=first.key_path, line=first.line,
+                           hint=exc.hint, diagnostics=diags)
 
 
 def _check_not_both(config: Config, manager: str) -> None:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from builder.deps._text import UNPINNED, check_plain, key_path_for
+from builder.deps._text import UNPINNED, Problems, check_plain, key_path_for
 from builder.deps.model import AptPackage, AptSet
 from builder.deps.paths import project_relative, read_project_file
 from builder.errors import DependencyError
@@ -62,11 +62,14 @@ def apt_set_from_inline(
 ) -> AptSet:
     """An AptSet from the inline table's (name, version) pairs."""
     found: dict[str, tuple[str, AptPackage]] = {}
+    problems = Problems()
     for key, value in table:
         key_path = key_path_for(INLINE_KEY, key)
         line = (lines or {}).get(key_path)
-        pkg = validate_package(key.strip(), value, key_path=key_path, file=config_file, line=line)
-        _add(found, key, pkg, key_path=key_path, file=config_file, line=line)
+        with problems.entry():
+            pkg = validate_package(key.strip(), value, key_path=key_path, file=config_file, line=line)
+            _add(found, key, pkg, key_path=key_path, file=config_file, line=line)
+    problems.raise_if_any()
     return AptSet(packages=tuple(sorted(p for _, p in found.values())), source="inline")
 
 
@@ -75,12 +78,15 @@ def apt_set_from_file(rel: str, *, project_dir: Path, key_path: str = PATHS_KEY)
     norm, _ = project_relative(project_dir, rel, key_path=key_path)
     pf = read_project_file(project_dir, norm, key_path=key_path)
     found: dict[str, tuple[str, AptPackage]] = {}
+    problems = Problems()
     for number, raw in enumerate(pf.text.split("\n"), start=1):
         text = raw.split("#", 1)[0].strip()
         for token in text.split():
             name, _, version = token.partition("=")
-            pkg = validate_package(name, version, key_path=key_path, file=pf.rel, line=number)
-            _add(found, token, pkg, key_path=key_path, file=pf.rel, line=number)
+            with problems.entry():
+                pkg = validate_package(name, version, key_path=key_path, file=pf.rel, line=number)
+                _add(found, token, pkg, key_path=key_path, file=pf.rel, line=number)
+    problems.raise_if_any()
     return AptSet(packages=tuple(sorted(p for _, p in found.values())), source=pf.rel)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from builder.deps._text import (
+    Problems,
     SHELL_METACHARS,
     UNPINNED,
     check_plain,
@@ -33,6 +34,8 @@ INLINE_KEY = "cerebrium.dependencies.conda"
 PATHS_KEY = "cerebrium.dependencies.paths.conda"
 DEFAULT_CHANNELS: tuple[str, ...] = ("conda-forge",)
 
+# conda package names (conda's own rule, lower-cased by rattler's normalisation).
+_PACKAGE_NAME = re.compile(r"[a-z0-9_][a-z0-9_.+-]*")
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)*$")
 _CHANNEL_URL = re.compile(r"^(?:https?|file)://[A-Za-z0-9._~:/@%+-]+$")
 # In conda versions '|' means "or" and '*' is a glob; both are harmless argv data.
@@ -67,6 +70,15 @@ def parse_spec(text: str, *, key_path: str, file: str | None = None, line: int |
             hint="write a conda match spec such as 'numpy >=1.24' or 'conda-forge::numpy 1.26.*'",
         ) from exc
     name = spec.name.normalized if hasattr(spec.name, "normalized") else str(spec.name)
+    if not _PACKAGE_NAME.fullmatch(name or ""):
+        raise DependencyError(
+            f"conda spec {text!r} does not name a package ({name!r} is not a conda package name)",
+            key_path=key_path,
+            file=file,
+            line=line,
+            hint="conda package names are lower-case letters, digits, '_', '-' and '.', starting with a letter, "
+            "digit or '_' (options such as --allow-unauthenticated are not specs)",
+        )
     return CondaSpec(name=name, spec=str(spec), channel=channel)
 
 
@@ -107,13 +119,17 @@ def conda_set_from_inline(
 ) -> CondaSet:
     """A CondaSet from the inline table's (name, version) pairs."""
     found: dict[str, tuple[str, CondaSpec]] = {}
+    problems = Problems()
     for key, value in table:
         key_path = key_path_for(INLINE_KEY, key)
         line = (lines or {}).get(key_path)
-        spec = parse_spec(
-            _inline_text(key, value, key_path, line, config_file), key_path=key_path, file=config_file, line=line
-        )
-        _add(found, key, spec, key_path=key_path, file=config_file, line=line)
+        with problems.entry():
+            check_plain(key, what="conda package name", key_path=key_path, file=config_file, line=line)
+            spec = parse_spec(
+                _inline_text(key, value, key_path, line, config_file), key_path=key_path, file=config_file, line=line
+            )
+            _add(found, key, spec, key_path=key_path, file=config_file, line=line)
+    problems.raise_if_any()
     specs = tuple(sorted(s for _, s in found.values()))
     return CondaSet(specs=specs, channels=_channels([], specs), source="inline")
 
@@ -124,16 +140,19 @@ def conda_set_from_file(rel: str, *, project_dir: Path, key_path: str = PATHS_KE
     pf = read_project_file(project_dir, norm, key_path=key_path)
     found: dict[str, tuple[str, CondaSpec]] = {}
     channels: list[str] = []
+    problems = Problems()
     for number, raw in enumerate(pf.text.split("\n"), start=1):
         text = raw.split("#", 1)[0].strip()
         if not text or text == "@EXPLICIT":
             continue
         head, _, rest = text.partition(" ")
-        if head in ("-c", "--channel"):
-            channels.append(validate_channel(rest.strip(), key_path=key_path, file=pf.rel, line=number))
-            continue
-        spec = parse_spec(text, key_path=key_path, file=pf.rel, line=number)
-        _add(found, text, spec, key_path=key_path, file=pf.rel, line=number)
+        with problems.entry():
+            if head in ("-c", "--channel"):
+                channels.append(validate_channel(rest.strip(), key_path=key_path, file=pf.rel, line=number))
+                continue
+            spec = parse_spec(text, key_path=key_path, file=pf.rel, line=number)
+            _add(found, text, spec, key_path=key_path, file=pf.rel, line=number)
+    problems.raise_if_any()
     specs = tuple(sorted(s for _, s in found.values()))
     return CondaSet(specs=specs, channels=_channels(channels, specs), source=pf.rel)
 

@@ -12,7 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from builder.diagnostics import Diagnostic
+
 Manager = Literal["pip", "apt", "conda"]
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _EXACT = re.compile(r"===?[^=,*;\s]+")
 
 
@@ -37,10 +40,30 @@ class PipRequirement:
 
     @property
     def pinned(self) -> bool:
-        """True when the requirement names exactly one version (``==1.2.3`` / ``===1.2.3``, markers allowed).
+        """Whether this requirement names one exact release: ``==1.2.3``, a local path (its files are hashed),
+        an archive URL, or a VCS URL at a full commit hash.  ``latest``, ranges and a VCS branch are not.
 
-        A URL, a path, a range or a wildcard is not pinned: what it installs can change
-        without the line changing.
+        >>> PipRequirement("x", "x @ git+https://h/r.git@main", url="git+https://h/r.git@main").pinned
+        False
+        """
+        if self.local_path is not None:
+            return True
+        if self.url:
+            scheme = self.url.split(":", 1)[0]
+            if "+" not in scheme:
+                return True  # an archive URL names one file
+            path = self.url.split("://", 1)[-1].split("#", 1)[0]
+            ref = path.rsplit("@", 1)[1] if "@" in path.rsplit("/", 1)[-1] else ""
+            return bool(_COMMIT.fullmatch(ref))
+        spec = self.specifier
+        return spec.startswith(("==", "===")) and "," not in spec and "*" not in spec
+
+    @property
+    def exact(self) -> bool:
+        """True when the line names exactly one release by version (``==1.2.3`` / ``===1.2.3``, markers allowed).
+
+        A URL, a path, a range or a wildcard is not exact: the pip step's offline-first
+        install is only sound when every line names its version.
         """
         return not (self.url or self.editable or self.local_path) and _EXACT.fullmatch(self.specifier) is not None
 
@@ -63,6 +86,22 @@ class PipSet:
     source: str = "inline"  # "inline", or the project-relative requirements file path
     locked: bool = False  # True when this set comes from a matching lock file
     no_index: bool = False  # --no-index: only --find-links locations are used
+    #: Global requirements-file options passed through as written, e.g. ``--only-binary :all:``, ``--pre``.
+    options: tuple[str, ...] = ()
+    #: Where each option was written: (option, file, line); for messages only, never hashed.
+    option_sources: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
+    #: Non-fatal findings (e.g. two keys merged into one requirement); never hashed.
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    #: (host, user, password) taken out of index/find-links/requirement URLs: never hashed, printed or
+    #: exported; the build hands them to the pip step as a netrc secret (see :meth:`netrc`).
+    credentials: tuple[tuple[str, str, str], ...] = field(default=(), compare=False, repr=False)
+
+    def netrc(self) -> bytes | None:
+        """The credentials as a netrc file (what pip, uv and git read), or None when there are none."""
+        if not self.credentials:
+            return None
+        lines = [f"machine {host} login {user} password {password}" for host, user, password in self.credentials]
+        return ("\n".join(lines) + "\n").encode("utf-8")
 
     @property
     def local_paths(self) -> tuple[str, ...]:
@@ -76,8 +115,8 @@ class PipSet:
 
     @property
     def all_pinned(self) -> bool:
-        """True when every requirement is :attr:`~PipRequirement.pinned` (and there is one at least)."""
-        return bool(self.requirements) and all(r.pinned for r in self.requirements)
+        """True when every requirement is :attr:`~PipRequirement.exact` (and there is one at least)."""
+        return bool(self.requirements) and all(r.exact for r in self.requirements)
 
     def canonical(self) -> dict[str, Any]:
         """Sorted, normalised JSON-able form: the bytes the pip key hashes."""
@@ -89,6 +128,7 @@ class PipSet:
             "find_links": sorted(self.find_links),
             "no_index": self.no_index,
             "locked": self.locked,
+            **({"options": sorted(self.options)} if self.options else {}),
         }
 
     def requirements_txt(self) -> str:
@@ -98,6 +138,7 @@ class PipSet:
             lines.append(f"--index-url {self.index_url}")
         lines.extend(f"--extra-index-url {u}" for u in sorted(self.extra_index_urls))
         lines.extend(f"--find-links {u}" for u in sorted(self.find_links))
+        lines.extend(sorted(self.options))
         lines.extend(r.text for r in sorted(self.requirements, key=lambda r: r.line))
         return "\n".join(lines) + "\n"
 
@@ -176,3 +217,4 @@ class ResolvedDependencies:
     apt: AptSet | None = None
     conda: CondaSet | None = None
     notes: tuple[str, ...] = field(default=())  # e.g. "pip lock is out of date"
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)  # located findings (merged duplicates)

@@ -47,8 +47,15 @@ def project_relative(
             hint="give a path relative to the directory of cerebrium.toml",
             **where,
         )
-    root = project_dir.resolve()
-    target = (root / rel).resolve()
+    try:
+        root = project_dir.resolve()
+        target = (root / rel).resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before Python 3.13, OSError after)
+        raise DependencyError(
+            f"path {rel!r} cannot be resolved: it is part of a symlink loop ({exc})",
+            hint="replace the symlink loop with the real file",
+            **where,
+        ) from exc
     if not target.is_relative_to(root):
         raise DependencyError(
             f"path {rel!r} leaves the project directory {root}",

@@ -20,14 +20,17 @@ from pathlib import Path
 
 from builder.deps._text import (
     UNPINNED,
+    Problems,
     WhereKw,
     check_no_shell,
     check_plain,
     check_url,
     key_path_for,
+    split_credentials,
 )
 from builder.deps.model import PipRequirement, PipSet
 from builder.deps.paths import join_rel, project_relative, read_project_file
+from builder.diagnostics import Diagnostic
 from builder.errors import DependencyError
 
 # packaging is imported only by the functions that parse a requirement, and only for text the
@@ -75,6 +78,27 @@ _VALUE_OPTIONS = {
     "--find-links": "find_links",
     "-e": "editable",
     "--editable": "editable",
+    "--only-binary": "passthrough",
+    "--no-binary": "passthrough",
+    "--trusted-host": "passthrough",
+    "--use-feature": "passthrough",
+}
+#: Flag options pip honours in a requirements file; passed through as written.
+_FLAG_OPTIONS = frozenset({"--pre", "--prefer-binary", "--require-hashes"})
+#: Options uv ignores (with only a warning) when they are written in a requirements file.
+UV_IGNORES = frozenset({"--pre", "--prefer-binary", "--trusted-host", "--use-feature"})
+#: Options pip itself refuses in a requirements file, with what to do instead.
+_REFUSED = {
+    "-U": "every build installs into a fresh environment, so there is nothing to upgrade; remove the line",
+    "--upgrade": "every build installs into a fresh environment, so there is nothing to upgrade; remove the line",
+    "--no-deps": "pip refuses it in a requirements file too; list exact pins instead",
+    "--user": "packages are installed into the image's virtualenv; remove the line",
+}
+_PASSTHROUGH_VALUE = {
+    "--only-binary": re.compile(r"^(?::all:|:none:|[A-Za-z0-9._-]+)(?:,(?::all:|:none:|[A-Za-z0-9._-]+))*$"),
+    "--no-binary": re.compile(r"^(?::all:|:none:|[A-Za-z0-9._-]+)(?:,(?::all:|:none:|[A-Za-z0-9._-]+))*$"),
+    "--trusted-host": re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$"),
+    "--use-feature": re.compile(r"^[a-z0-9-]+$"),
 }
 
 
@@ -107,31 +131,71 @@ def pip_set_from_inline(
     """Build a PipSet from the inline table's (key, version string) pairs.
 
     ``"latest"``, ``""`` and ``"*"`` are unpinned, a bare version means
-    ``==version``, operator specs are kept; keys may carry extras.
+    ``==version``, operator specs are kept; keys may carry extras.  A key may
+    also be a direct reference (``git+https://…``, ``https://…/x.whl`` or
+    ``name @ url``) with an unpinned value.  Keys naming the same package
+    (``Pillow`` and ``pillow``) merge with a warning when their specs agree.
+    Every bad entry is reported (one DependencyError carrying them all).
     """
     del project_dir  # inline entries are never local paths
-    reqs: dict[str, tuple[str, PipRequirement]] = {}
+    problems = Problems()
+    reqs: dict[str, tuple[str, _Where, PipRequirement]] = {}
+    merged: list[Diagnostic] = []
+    credentials: list[tuple[str, str, str]] = []
     for key, value in table:
         key_path = key_path_for(INLINE_KEY, key)
         where = _Where(key_path, config_file, (lines or {}).get(key_path))
-        req = _inline_requirement(key, value, where)
-        if req.name in reqs:
-            raise where.error(
-                f"keys {reqs[req.name][0]!r} and {key!r} name the same package {req.name!r}",
-                "keep one entry per package (names are case- and separator-insensitive)",
-            )
-        reqs[req.name] = (key, req)
-    return PipSet(requirements=tuple(sorted((r for _, r in reqs.values()), key=lambda r: (r.name, r.line))))
+        with problems.entry():
+            req = _credentials_removed(_inline_requirement(key, value, where), credentials)
+            ident = req.name or req.line
+            if ident in reqs:
+                merged.append(_same_package(reqs[ident], (key, where, req)))
+                continue
+            reqs[ident] = (key, where, req)
+    problems.raise_if_any()
+    found = sorted((r for _, _, r in reqs.values()), key=lambda r: (r.name, r.line))
+    return PipSet(requirements=tuple(found), warnings=tuple(merged), credentials=tuple(sorted(set(credentials))))
+
+
+def _same_package(first: tuple[str, _Where, PipRequirement], second: tuple[str, _Where, PipRequirement]) -> Diagnostic:
+    """The warning for two entries naming one package with the same spec; an error when the specs differ."""
+    (key1, where1, req1), (key2, where2, req2) = first, second
+    at1 = f"line {where1.line}" if where1.line else where1.key_path
+    if req1 != req2:
+        raise where2.error(
+            f"keys {key1!r} ({at1}) and {key2!r} name the same package {req2.name!r} with different specs "
+            f"({req1.line!r} and {req2.line!r})",
+            "keep one entry per package (names are case- and separator-insensitive: Pillow == pillow)",
+        )
+    return Diagnostic("warning", where2.key_path, f"keys {key1!r} ({at1}) and {key2!r} name the same package "
+                      f"{req2.name!r}; they are merged into one requirement", where2.line, where2.file,
+                      "remove one of them (names are case- and separator-insensitive)")
 
 
 def _inline_requirement(key: str, value: str, where: _Where) -> PipRequirement:
     check_plain(key, what="package name", **where.kw)
     check_plain(value, what="version", **where.kw)
+    if _looks_like_url(key.strip()) or "@" in key:
+        return _inline_direct(key.strip(), value, where)
     name, extras = (key.strip(), []) if _SIMPLE_NAME.fullmatch(key.strip()) else _inline_key(key, where)
     spec_text, _, marker_text = value.partition(";")
     specifier = _version_spec(spec_text.strip(), key, where)
     marker = _marker(marker_text.strip(), where) if marker_text.strip() else ""
     return _make(name, extras, specifier, marker)
+
+
+def _inline_direct(key: str, value: str, where: _Where) -> PipRequirement:
+    """A direct reference written as the key (``git+https://…`` or ``name @ url``), as the CLI writes it."""
+    spec_text, _, marker_text = value.partition(";")
+    if spec_text.strip().lower() not in UNPINNED:
+        raise where.error(
+            f"{key!r} is a URL requirement and cannot take the version {value!r}",
+            'give it "latest" (or ""); pin a VCS URL with @<commit> in the URL, e.g. git+https://host/repo.git@<sha>',
+        )
+    text = key + (f" ; {marker_text.strip()}" if marker_text.strip() else "")
+    if _looks_like_url(key):
+        return _url_requirement(text, where, editable=False)
+    return _pep508(text, where)
 
 
 def _inline_key(key: str, where: _Where) -> tuple[str, list[str]]:
@@ -232,12 +296,17 @@ class _FileState:
 
     project_dir: Path
     key_path: str
-    requirements: list[PipRequirement] = field(default_factory=list)
-    constraints: list[PipRequirement] = field(default_factory=list)
+    requirements: list[tuple[PipRequirement, _Where]] = field(default_factory=list)
+    constraints: list[tuple[PipRequirement, _Where]] = field(default_factory=list)
     index_url: str | None = None
     extra_index_urls: list[str] = field(default_factory=list)
     find_links: list[str] = field(default_factory=list)
     no_index: bool = False
+    options: list[str] = field(default_factory=list)
+    option_sources: list[tuple[str, str, int]] = field(default_factory=list)
+    problems: Problems = field(default_factory=Problems)
+    warnings: list[Diagnostic] = field(default_factory=list)
+    credentials: list[tuple[str, str, str]] = field(default_factory=list)
     stack: list[str] = field(default_factory=list)  # files being read (cycle detection)
     done: set[tuple[str, bool]] = field(default_factory=set)  # (file, as_constraint) fully read
 
@@ -247,15 +316,7 @@ def pip_set_from_file(rel: str, *, project_dir: Path, key_path: str = PATHS_KEY)
     state = _FileState(project_dir, key_path)
     norm, _ = project_relative(project_dir, rel, key_path=key_path)
     _read_file(state, norm, constraint=False, where=_Where(key_path))
-    return PipSet(
-        requirements=_dedupe(state.requirements, _Where(key_path, norm)),
-        constraints=tuple(sorted(set(state.constraints))),
-        index_url=state.index_url,
-        extra_index_urls=tuple(sorted(set(state.extra_index_urls))),
-        find_links=tuple(sorted(set(state.find_links))),
-        no_index=state.no_index,
-        source=norm,
-    )
+    return _file_set(state, norm)
 
 
 def parse_requirements_text(text: str, *, rel: str, project_dir: Path, key_path: str) -> PipSet:
@@ -263,15 +324,46 @@ def parse_requirements_text(text: str, *, rel: str, project_dir: Path, key_path:
     state = _FileState(project_dir, key_path)
     state.stack.append(rel)
     _parse_text(state, text, rel, constraint=False)
+    return _file_set(state, rel)
+
+
+def _file_set(state: _FileState, rel: str) -> PipSet:
+    """The PipSet a parsed file declares; every problem found on the way is raised together."""
+    with state.problems.entry():
+        requirements = _dedupe(state.requirements, state.warnings)
+    state.problems.raise_if_any()
     return PipSet(
-        requirements=_dedupe(state.requirements, _Where(key_path, rel)),
-        constraints=tuple(sorted(set(state.constraints))),
+        requirements=requirements,
+        constraints=tuple(sorted({r for r, _ in state.constraints})),
         index_url=state.index_url,
         extra_index_urls=tuple(sorted(set(state.extra_index_urls))),
         find_links=tuple(sorted(set(state.find_links))),
         no_index=state.no_index,
+        options=tuple(sorted(set(state.options))),
+        option_sources=tuple(state.option_sources),
+        warnings=tuple(state.warnings),
+        credentials=tuple(sorted(set(state.credentials))),
         source=rel,
     )
+
+
+def _keep_credentials(state: _FileState, url: str) -> str:
+    """``url`` without user:password (kept aside in ``state`` for the build secret)."""
+    clean, found = split_credentials(url)
+    if found is not None:
+        state.credentials.append(found)
+    return clean
+
+
+def _credentials_removed(req: PipRequirement, sink: list[tuple[str, str, str]]) -> PipRequirement:
+    """``req`` with user:password taken out of its URL (and its line) into ``sink``."""
+    if not req.url:
+        return req
+    clean, found = split_credentials(req.url)
+    if found is None:
+        return req
+    sink.append(found)
+    return replace(req, url=clean, line=req.line.replace(req.url, clean))
 
 
 def _read_file(state: _FileState, rel: str, *, constraint: bool, where: _Where) -> None:
@@ -311,11 +403,13 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
 def _parse_text(state: _FileState, text: str, rel: str, *, constraint: bool) -> None:
     for number, line in logical_lines(text):
         where = _Where(state.key_path, rel, number)
-        if line.startswith("-") and not line.startswith(("-e", "--editable")):
-            _option(state, line, rel, where, constraint=constraint)
-            continue
-        req = _requirement_line(state, line, rel, where)
-        (state.constraints if constraint else state.requirements).append(req)
+        with state.problems.entry():
+            if line.startswith("-") and not line.startswith(("-e", "--editable")):
+                _option(state, line, rel, where, constraint=constraint)
+                continue
+            req = _requirement_line(state, line, rel, where)
+            req = _credentials_removed(req, state.credentials)
+            (state.constraints if constraint else state.requirements).append((req, where))
 
 
 def _split_option(line: str, where: _Where) -> tuple[str, str]:
@@ -328,9 +422,12 @@ def _split_option(line: str, where: _Where) -> tuple[str, str]:
         head, rest = head[:2], (head[2:] + " " + rest).strip()
     if head not in _VALUE_OPTIONS:
         check_plain(head, what="option", **where.kw)
+        if head in _REFUSED:
+            raise where.error(f"{head} cannot be used in a requirements file", _REFUSED[head])
         raise where.error(
             f"unsupported requirements-file option {head!r}",
-            "supported: -r, -c, -e, --index-url, --extra-index-url, --find-links, --no-index, --hash",
+            "supported: -r, -c, -e, --index-url, --extra-index-url, --find-links, --no-index, --hash, "
+            "--pre, --prefer-binary, --require-hashes, --only-binary, --no-binary, --trusted-host, --use-feature",
         )
     return head, rest.strip()
 
@@ -339,16 +436,27 @@ def _option(state: _FileState, line: str, rel: str, where: _Where, *, constraint
     if line == "--no-index":
         state.no_index = True
         return
+    if line in _FLAG_OPTIONS:
+        state.options.append(line)
+        state.option_sources.append((line, rel, where.line or 0))
+        return
     option, value = _split_option(line, where)
     kind = _VALUE_OPTIONS[option]
     if not value or " " in value:
         raise where.error(f"option {option} needs exactly one value, got {value!r}")
+    if kind == "passthrough":
+        if not _PASSTHROUGH_VALUE[option].match(value):
+            raise where.error(f"invalid value {value!r} for {option}",
+                              "e.g. --only-binary :all:, --no-binary name1,name2, --trusted-host host[:port]")
+        state.options.append(f"{option} {value}")
+        state.option_sources.append((option, rel, where.line or 0))
+        return
     if kind in ("requirement", "constraint"):
         check_no_shell(value, what="included file", **where.kw)
         target, _ = project_relative(state.project_dir, join_rel(rel, value), **where.kw)
         _read_file(state, target, constraint=constraint or kind == "constraint", where=where)
     elif kind == "index_url":
-        url = check_url(value, what="index URL", **where.kw)
+        url = _keep_credentials(state, check_url(value, what="index URL", **where.kw))
         if state.index_url not in (None, url):
             raise where.error(
                 f"a second --index-url {url!r} (first was {state.index_url!r})",
@@ -356,14 +464,14 @@ def _option(state: _FileState, line: str, rel: str, where: _Where, *, constraint
             )
         state.index_url = url
     elif kind == "extra_index_url":
-        state.extra_index_urls.append(check_url(value, what="extra index URL", **where.kw))
+        state.extra_index_urls.append(_keep_credentials(state, check_url(value, what="extra index URL", **where.kw)))
     else:  # find_links
         state.find_links.append(_find_links(state, value, rel, where))
 
 
 def _find_links(state: _FileState, value: str, rel: str, where: _Where) -> str:
     if _SCHEME.match(value) and len(value.split(":", 1)[0]) > 1:
-        return check_url(value, what="find-links URL", **where.kw)
+        return _keep_credentials(state, check_url(value, what="find-links URL", **where.kw))
     check_no_shell(value, what="find-links path", **where.kw)
     target, _ = project_relative(state.project_dir, join_rel(rel, value), **where.kw)
     return "./" + target if target != "." else "."
@@ -484,16 +592,23 @@ def _path_requirement(state: _FileState, text: str, rel: str, where: _Where, *, 
 # --------------------------------------------------------------------------- shared
 
 
-def _dedupe(reqs: list[PipRequirement], where: _Where) -> tuple[PipRequirement, ...]:
-    """Sorted requirements; the same (name, marker) twice is an error, identical lines merge."""
-    seen: dict[tuple[str, str], PipRequirement] = {}
-    for req in reqs:
+def _dedupe(reqs: list[tuple[PipRequirement, _Where]], warnings: list[Diagnostic]) -> tuple[PipRequirement, ...]:
+    """Sorted requirements; identical entries merge (with a warning), different ones for one package are an error."""
+    seen: dict[tuple[str, str], tuple[PipRequirement, _Where]] = {}
+    for req, where in reqs:
         key = (req.name or req.line, req.marker)
         other = seen.get(key)
-        if other is not None and other != req:
+        if other is None:
+            seen[key] = (req, where)
+            continue
+        first = f"{other[1].file}:{other[1].line}"
+        if other[0] != req:
             raise where.error(
-                f"package {req.name or req.line!r} is listed twice: {other.line!r} and {req.line!r}",
+                f"package {req.name or req.line!r} is listed twice with different specs: {other[0].line!r} "
+                f"({first}) and {req.line!r}",
                 "keep one entry per package (names are case- and separator-insensitive: Torch == torch)",
             )
-        seen[key] = req
-    return tuple(sorted(seen.values(), key=lambda r: (r.name, r.line)))
+        warnings.append(Diagnostic("warning", where.key_path, f"package {req.name or req.line!r} is also listed "
+                                   f"at {first}; the entries are merged", where.line, where.file,
+                                   "remove one of them"))
+    return tuple(sorted((r for r, _ in seen.values()), key=lambda r: (r.name, r.line)))

@@ -63,6 +63,8 @@ class BuildOptions:
     predictions: tuple[tuple[str, Prediction], ...] = ()
     merge: bool | None = None  # None: use MergeOp when the engine has it
     engine_history: bool = False
+    #: Index credentials as a netrc file, offered to the pip step as a secret (never in a layer, key or log).
+    netrc: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # Checked here, before any engine is contacted: -1 cancelled at once, 0/nan/inf meant no timeout.
@@ -81,6 +83,7 @@ class StepOutcome:
     cached: bool
     seconds: float
     predicted: Prediction | None
+    size_bytes: int = 0  # bytes the step's layer added on the engine (0 when cached or unknown)
 
 
 @dataclass(frozen=True, slots=True)

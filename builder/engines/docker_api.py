@@ -15,12 +15,16 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import ssl
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builder.errors import EngineError, EngineUnavailable
+
+if TYPE_CHECKING:
+    from builder.engines.buildkit.tls import TLSConfig
 
 API_PREFIX = "/v1.41"  # dockerd 20.10's API version; newer daemons serve older versions too
 _TIMEOUT = 30.0
@@ -44,6 +48,37 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+class _ConnectTimeout(OSError):
+    """The connect or the TLS handshake took longer than the connect timeout."""
+
+
+class _TLSConnection(http.client.HTTPConnection):
+    """HTTPS to dockerd: the connect and the handshake get ``connect_timeout``, each call ``timeout``."""
+
+    def __init__(self, host: str, port: int | None, context: ssl.SSLContext, server_name: str,
+                 connect_timeout: float, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._context, self._server_name, self._connect_timeout = context, server_name, connect_timeout
+
+    def connect(self) -> None:
+        try:
+            raw = socket.create_connection((self.host, self.port), self._connect_timeout)
+        except TimeoutError as exc:
+            raise _ConnectTimeout(str(exc)) from exc
+        try:
+            sock = self._context.wrap_socket(raw, server_hostname=self._server_name, do_handshake_on_connect=False)
+            sock.settimeout(self._connect_timeout)
+            sock.do_handshake()
+        except TimeoutError as exc:
+            raw.close()
+            raise _ConnectTimeout(str(exc)) from exc
+        except BaseException:
+            raw.close()
+            raise
+        sock.settimeout(self.timeout)
+        self.sock = sock
+
+
 class DockerNotFound(EngineError):
     """The daemon answered 404 (no such container or image)."""
 
@@ -62,10 +97,15 @@ class DockerAPI:
     """Talk to one Docker daemon; ``where`` names it in messages (``unix:///…`` or ``tcp://…``)."""
 
     def __init__(self, *, path: str | None = None, host: str | None = None, port: int | None = None,
-                 timeout: float = _TIMEOUT) -> None:
+                 timeout: float = _TIMEOUT, tls: TLSConfig | None = None, connect_timeout: float = 10.0) -> None:
         if (path is None) == (host is None):
             raise ValueError("DockerAPI needs exactly one of path= or host=/port=")
         self._path, self._host, self._port, self._timeout = path, host, port, timeout
+        self._tls = tls
+        self._connect_timeout = connect_timeout
+        self._context: ssl.SSLContext | None = None
+        if host is not None and tls is not None and not tls.insecure:
+            self._context = tls.ssl_context()
         self.where = f"unix://{path}" if path is not None else f"tcp://{host}:{port}"
 
     @classmethod
@@ -76,7 +116,12 @@ class DockerAPI:
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
         if self._path is not None:
             return _UnixConnection(self._path, timeout)
-        return http.client.HTTPConnection(str(self._host).strip("[]"), self._port, timeout=timeout)
+        host = str(self._host).strip("[]")
+        if self._context is not None:
+            assert self._tls is not None
+            return _TLSConnection(host, self._port, self._context, self._tls.server_name or host,
+                                  min(timeout, self._connect_timeout), timeout)
+        return http.client.HTTPConnection(host, self._port, timeout=timeout)
 
     def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
                 body: Any = None, timeout: float | None = None) -> tuple[int, bytes]:
@@ -92,6 +137,13 @@ class DockerAPI:
         except (ConnectionRefusedError, FileNotFoundError) as exc:
             raise EngineUnavailable(f"no Docker daemon answers at {self.where}: {exc.strerror or exc}",
                                     tried=(self.where,)) from exc
+        except (ssl.SSLError, _ConnectTimeout) as exc:
+            from builder.engines.buildkit.address import EngineAddress
+            from builder.engines.buildkit.tls import describe_tls_error
+
+            cause = exc.__cause__ if isinstance(exc, _ConnectTimeout) and exc.__cause__ else exc
+            raise describe_tls_error(cause, EngineAddress("docker", host=self._host, port=self._port),
+                                     self._connect_timeout) from exc
         except (OSError, http.client.HTTPException) as exc:
             raise EngineError(f"Docker daemon at {self.where}: {method} {path} failed: {exc}") from exc
         finally:
@@ -151,6 +203,33 @@ class DockerAPI:
         if status not in (204, 404, 409):  # 409: removal already in progress
             raise EngineError(f"Docker daemon at {self.where}: could not remove container {container_id[:12]}: "
                               f"HTTP {status} {_message(data)}")
+
+    def exec_in(self, container_id: str, argv: list[str], *, timeout: float = 30.0) -> tuple[int, str]:
+        """Run ``argv`` inside a running container (the Engine's exec API); return (exit code, output).
+
+        The command runs in the container's namespaces (its network included), wherever the
+        daemon is. Output is stdout and stderr together, at most 64 KiB.
+        """
+        created = self._json("POST", f"/containers/{container_id}/exec", ok=(201,),
+                             body={"AttachStdout": True, "AttachStderr": True, "Tty": False, "Cmd": list(argv)})
+        exec_id = str(created["Id"])
+        status, data = self.request("POST", f"/exec/{exec_id}/start", body={"Detach": False, "Tty": False},
+                                    timeout=timeout)
+        if status != 200:
+            raise EngineError(f"Docker daemon at {self.where}: exec in {container_id[:12]} answered HTTP {status}: "
+                              f"{_message(data)}")
+        info = self._json("GET", f"/exec/{exec_id}/json")
+        code = info.get("ExitCode") if isinstance(info, dict) else None
+        text = demultiplex(data[: 64 * 1024]).decode("utf-8", "replace")
+        return (int(code) if isinstance(code, int) else -1), text
+
+    def has_network(self, name: str) -> bool:
+        """True when the daemon has a network called ``name`` (e.g. ``bridge``)."""
+        try:
+            self._json("GET", f"/networks/{urllib.parse.quote(name, safe='')}")
+        except DockerNotFound:
+            return False
+        return True
 
     def list_images(self, *, label: str | None = None) -> list[dict[str, Any]]:
         """Images, optionally only those carrying ``label`` (``key`` or ``key=value``)."""

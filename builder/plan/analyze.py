@@ -16,9 +16,11 @@ had in the last plan).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from builder.plan import causes as _causes
+from builder.plan.causes import ENGINE_PRUNED, Cause, fixed
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.model import Plan, Step, StepKind
 from builder.plan.protocols import StepHistory
@@ -34,6 +36,7 @@ class StepStatus:
     status: Status
     reason: str
     estimated_seconds: float | None
+    causes: tuple[Cause, ...] = ()  # a miss's reason as names (see builder.plan.causes); empty for a hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,8 @@ class Analysis:
     cause: StepKind | None = None
     has_history: bool = False
     config_only: bool = False
+    #: The recorded plan (JSON form) this one was compared with; None when there was none or nothing missed.
+    previous: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def status(self, step_id: str | StepKind) -> StepStatus:
         for s in self.steps:
@@ -91,14 +96,17 @@ def analyze(plan: Plan, history: StepHistory | None) -> Analysis:
         if hit:
             statuses.append(StepStatus(step.id, "hit", "cached", 0.0))
         else:
-            reason = _reason(step, diff, plan.app)
-            statuses.append(StepStatus(step.id, "miss", reason, _estimate(step, diff, history)))
+            pruned = _pruned(history, step.key)
+            reason = pruned or _reason(step, diff, plan.app)
+            estimate = _estimate(step, diff, history)
+            causes = (fixed("engine_cache", ENGINE_PRUNED),) if pruned else _miss_causes(step, diff)
+            statuses.append(StepStatus(step.id, "miss", reason, estimate, causes))
     config_only = (diff is not None and diff.config_only
                    and [s.id for s in statuses if s.status == "miss"] == [StepKind.CONFIG])
     if config_only:
         statuses = [_no_layer(s) if s.id is StepKind.CONFIG else s for s in statuses]
     has_history = previous is not None or (history is not None and all(built))
-    return Analysis(plan.app, tuple(statuses), diff.cause if diff else None, has_history, config_only)
+    return Analysis(plan.app, tuple(statuses), diff.cause if diff else None, has_history, config_only, previous)
 
 
 def _diff_or_none(previous: Mapping[str, Any] | None, plan: Plan) -> PlanDiff | None:
@@ -114,7 +122,14 @@ def _diff_or_none(previous: Mapping[str, Any] | None, plan: Plan) -> PlanDiff | 
 def _no_layer(status: StepStatus) -> StepStatus:
     reason = status.reason.removeprefix("config: ")
     return StepStatus(status.id, status.status, f"no layer rebuild: image config only ({reason})",
-                      status.estimated_seconds)
+                      status.estimated_seconds, status.causes)
+
+
+def _pruned(history: StepHistory | None, key: str) -> str | None:
+    """"the engine pruned it" when the history knows (an optional StepHistory method)."""
+    pruned = getattr(history, "pruned", None)
+    note = pruned(key) if callable(pruned) else None
+    return f"the engine pruned it ({note})" if isinstance(note, str) and note else None
 
 
 def _reason(step: Step, diff: PlanDiff | None, app: str) -> str:
@@ -126,6 +141,22 @@ def _reason(step: Step, diff: PlanDiff | None, app: str) -> str:
     if change.change == "same":
         return "same key as the last plan, but not built yet (or evicted from the cache)"
     return change.reason
+
+
+def _miss_causes(step: Step, diff: PlanDiff | None) -> tuple[Cause, ...]:
+    """The same decision as :func:`_reason`, as names to count over many builds."""
+    if diff is None:
+        return (_causes.fixed("first_build", _causes.FIRST_BUILD),)
+    change = diff.change_for(step.id)
+    if change is None or change.change == "added":
+        return (_causes.fixed("new_step", _causes.NEW_STEP),)
+    if change.change == "same":
+        return (_causes.fixed("evicted", _causes.EVICTED),)
+    if change.change == "parent":
+        return (_causes.parent_changed(change.cause.value if change.cause else None),)
+    if change.change == "recipe":
+        return (_causes.fixed("builder_upgrade", _causes.BUILDER_UPGRADE),)
+    return change.causes
 
 
 def _estimate(step: Step, diff: PlanDiff | None, history: StepHistory | None) -> float | None:

@@ -11,7 +11,7 @@ from history.  Each describer returns short human phrases, e.g.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$", re.DOTALL)
@@ -93,6 +93,19 @@ def _by_name(lines: Iterable[str], split: Callable[[str], tuple[str, str]]) -> d
             name, spec = split(line)
             out[name] = (out[name] + ", " + spec) if name in out else spec
     return out
+
+
+def changed_paths(old: Iterable[Sequence[Any]], new: Iterable[Sequence[Any]]) -> dict[str, list[str]]:
+    """``{"modified", "added", "removed"}``: sorted paths between two lists of manifest entries.
+
+    Entries are ``[path, type, size, digest]`` (JSON lists or ``FileEntry`` tuples); a path is
+    modified when its type, size or digest differs.
+    """
+    before = {f[0]: tuple(f[1:4]) for f in old}
+    after = {f[0]: tuple(f[1:4]) for f in new}
+    return {"modified": sorted(p for p, v in after.items() if p in before and before[p] != v),
+            "added": sorted(p for p in after if p not in before),
+            "removed": sorted(p for p in before if p not in after)}
 
 
 def compare_manifests(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str | None:

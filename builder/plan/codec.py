@@ -73,7 +73,7 @@ def _decode(hint: Any, data: Any) -> Any:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint(data)
     if isinstance(hint, type) and hasattr(hint, "from_json"):
-        return hint.from_json(data)
+        return data if isinstance(data, hint) else hint.from_json(data)  # a value decoded already passes
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _decode_dataclass(hint, data)
     return _decode_scalar(hint, data)

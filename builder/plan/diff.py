@@ -12,10 +12,12 @@ their JSON form (as stored in history).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from builder.plan.causes import Cause, input_causes
 from builder.plan.changes import describe
+from builder.plan.graph import layer_descendants, plan_graph
 from builder.plan.model import Plan, StepKind
 
 ChangeKind = Literal["same", "inputs", "parent", "recipe", "added", "removed"]
@@ -37,6 +39,7 @@ class StepChange:
     old_key: str | None = None
     new_key: str | None = None
     cause: StepKind | None = None  # for "parent": the changed ancestor
+    causes: tuple[Cause, ...] = ()  # for "inputs": what changed, as key paths and file paths
 
     @property
     def reason(self) -> str:
@@ -91,14 +94,13 @@ def diff_plans(old: Plan | Mapping[str, Any], new: Plan | Mapping[str, Any]) -> 
     """
     before = {s["id"]: s for s in _steps(old)}
     after = _steps(new)
+    graph = plan_graph(new)
+    invalid: dict[StepKind, StepKind] = {}  # step → the nearest changed step above it (the new plan's layer edges)
     changes: list[StepChange] = []
-    touched: dict[str, StepKind] = {}  # step id → the changed step that invalidates it
-    for step in after:
-        change = _compare(before.get(step["id"]), step, touched)
+    for step in after:  # build order: every ancestor of a step is decided before it
+        change = _explain(_compare(before.get(step["id"]), step), before.get(step["id"]), step, invalid)
         if change.change in ("inputs", "recipe", "added"):
-            touched[step["id"]] = change.id
-        elif change.change == "parent" and change.cause is not None:
-            touched[step["id"]] = change.cause
+            invalid.update(dict.fromkeys(layer_descendants(graph, change.id), change.id))
         changes.append(change)
     ids = {s["id"] for s in after}
     changes.extend(StepChange(StepKind(i), "removed", old_key=s["key"]) for i, s in before.items() if i not in ids)
@@ -125,7 +127,8 @@ def own_inputs(inputs: Mapping[str, Any]) -> Mapping[str, Any]:
     return {**inputs, "image": {**image, "labels": labels}}
 
 
-def _compare(old: Mapping[str, Any] | None, new: Mapping[str, Any], touched: dict[str, StepKind]) -> StepChange:
+def _compare(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> StepChange:
+    """The step's own change: ``added``, ``same``, ``inputs``, or ``recipe`` (pending :func:`_explain`)."""
     kind = StepKind(new["id"])
     if old is None:
         return StepChange(kind, "added", new_key=new["key"])
@@ -134,11 +137,26 @@ def _compare(old: Mapping[str, Any] | None, new: Mapping[str, Any], touched: dic
         return StepChange(kind, "same", **keys)
     old_inputs, new_inputs = own_inputs(old.get("inputs", {})), own_inputs(new.get("inputs", {}))
     if old_inputs != new_inputs:
-        return StepChange(kind, "inputs", describe(kind.value, old_inputs, new_inputs), **keys)
-    cause = next((touched[p] for p in new.get("parents", ()) if p in touched), None)
-    if cause is None and list(old.get("parents", ())) != list(new.get("parents", ())):
+        return StepChange(kind, "inputs", describe(kind.value, old_inputs, new_inputs), **keys,
+                          causes=input_causes(kind.value, old_inputs, new_inputs))
+    if list(old.get("parents", ())) != list(new.get("parents", ())):
+        return StepChange(kind, "parent", **keys)  # its layer parents differ: the cause is found by _explain
+    return StepChange(kind, "recipe", **keys)
+
+
+def _explain(change: StepChange, old: Mapping[str, Any] | None, new: Mapping[str, Any],
+             invalid: Mapping[StepKind, StepKind]) -> StepChange:
+    """A key change with equal own inputs is a ``parent`` change when a changed step lies above it.
+
+    The cause is the nearest changed layer ancestor; failing that, a layer parent the old plan had and the
+    new one has not.  With neither, only the way the step is built can differ: ``recipe``.
+    """
+    if change.change not in ("recipe", "parent") or old is None:
+        return change
+    cause = invalid.get(change.id)
+    if cause is None:
         removed = [p for p in old.get("parents", ()) if p not in new.get("parents", ())]
         cause = StepKind(removed[0]) if removed else None
-    if cause is None:  # same inputs, same parents: only the way the step is built can differ
-        return StepChange(kind, "recipe", **keys)
-    return StepChange(kind, "parent", cause=cause, **keys)
+    if cause is None:
+        return replace(change, change="recipe") if change.change == "parent" else change
+    return replace(change, change="parent", cause=cause)

@@ -51,7 +51,7 @@ import blake3
 from builder.diagnostics import Diagnostic
 from builder.errors import PlanError
 from builder.plan.model import FileEntry, FileManifest
-from builder.plan.protocols import StatSource
+from builder.plan.protocols import StatSource, Walker
 
 _ALL = frozenset({"*", "./*", ".", "./", "**", "./**", "**/*"})
 _SMALL = 1 << 20  # read files up to 1 MiB in one call; larger ones are mmap-hashed
@@ -164,21 +164,17 @@ def _normalise(pattern: str) -> str | None:
     return pat or None
 
 
-#: Set by :mod:`builder.server.prewalk` in a warm server's spare: ``(base, rules)`` → a walk made ahead
-#: of the command and still true (None when it has none for them).  Unset everywhere else.
-walked_ahead: Callable[[str, FileRules], Walked | None] | None = None
-
-
-def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None = None) -> FileSelection:
+def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None = None,
+                 walker: Walker | None = None) -> FileSelection:
     """Walk ``root`` with ``rules`` and return the digested selection.
 
+    ``walker`` lists the files instead of :func:`walk` (see :class:`~builder.plan.protocols.Walker`).
     Raises PlanError when the project directory (or a selected file) cannot
     be read, or a selected name is not valid UTF-8.
     """
     base = _root(root)
     with _gc_paused():
-        ahead = walked_ahead(base, rules) if walked_ahead is not None else None
-        found, executable, notes, skipped = ahead if ahead is not None else _walk(base, rules)
+        found, executable, notes, skipped = walker.walk(base, rules) if walker is not None else walk(base, rules)
         entries, hashed, remembered = _digest(base, found, executable, stat_source)
         manifest = FileManifest.from_sorted(tuple(entries), tuple(found))  # found's tuples live on there
         del found
@@ -191,7 +187,7 @@ def selected_paths(root: Path, rules: FileRules) -> list[str]:
 
     Raises PlanError like :func:`select_files`.
     """
-    return [found[0] for found in _walk(_root(root), rules)[0]]
+    return [found[0] for found in walk(_root(root), rules)[0]]
 
 
 @contextmanager
@@ -217,29 +213,29 @@ def _root(root: Path) -> str:
     return str(resolved)
 
 
-# A found file: (rel, size, mtime_ns, inode, permission bits); size -1 marks a symlink.  The first four
-# are the StatSource key shape (bulk lookups read those columns; single ones and new digests use four).
-_Found = tuple[str, int, int, int, int]
+#: A found file: (rel, size, mtime_ns, inode, permission bits); size -1 marks a symlink.  The first four
+#: are the StatSource key shape (bulk lookups read those columns; single ones and new digests use four).
+Found = tuple[str, int, int, int, int]
 #: What a walk returns: sorted found files, the executable ones, notes and skipped special files.
-Walked = tuple[list[_Found], set[str], list[Diagnostic], list[str]]
+Walked = tuple[list[Found], set[str], list[Diagnostic], list[str]]
 
 
-def _walk(base: str, rules: FileRules, scan: Callable[[str, str], list[os.DirEntry[str]]] | None = None,
-          links: list[_Found] | None = None) -> Walked:
+def walk(base: str, rules: FileRules, scan: Callable[[str, str], list[os.DirEntry[str]]] | None = None,
+         links: list[Found] | None = None) -> Walked:
     """Sorted found files (with their permission bits), the set of executable ones, notes and
     skipped special files.
 
     ``scan`` replaces the directory listing (a watcher adds its watch first); ``links`` collects
     the regular files with more than one hard link (they can change through a path outside the walk).
     """
-    scan = scan or _scan
+    scan = scan or scan_directory
     include = _Patterns(rules.include)
     exclude = _Patterns(rules.exclude)
     ex_pre, ex_suf, ex_names, ex_rest = exclude.pre, exclude.suf, exclude.names, exclude.rest
     included = include.matches
     always = frozenset(p.strip("/") for p in rules.always_exclude)
     always_names = tuple({p.rpartition("/")[2] for p in always})
-    found: list[_Found] = []
+    found: list[Found] = []
     append = found.append
     executable: set[str] = set()
     skipped: list[str] = []
@@ -289,7 +285,9 @@ def _walk(base: str, rules: FileRules, scan: Callable[[str, str], list[os.DirEnt
 _S_IFREG = stat.S_IFREG
 
 
-def _scan(directory: str, prefix: str) -> list[os.DirEntry[str]]:
+def scan_directory(directory: str, prefix: str) -> list[os.DirEntry[str]]:
+    """The entries of ``directory`` (``prefix`` is its project-relative path, for the error); [] when it
+    vanished; PlanError when it cannot be read."""
     try:
         with os.scandir(directory) as it:
             return list(it)
@@ -318,7 +316,7 @@ def _few(items: list[str], n: int = 3) -> str:
     return shown + (", …" if len(items) > n else "")
 
 
-def _digest(base: str, found: list[_Found], executable: set[str],
+def _digest(base: str, found: list[Found], executable: set[str],
             source: StatSource | None) -> tuple[list[FileEntry], int, int]:
     """Entries for ``found`` (sorted), reading only files the StatSource does not know."""
     prefix = base + os.sep

@@ -1,4 +1,4 @@
-"""The step graph, built in one place from typed references.
+"""The plan's step DAG: a ``networkx.DiGraph`` built in one place from typed references.
 
 Nodes are :class:`~builder.plan.model.StepKind` members.  Every edge runs
 from a dependency to its dependent and carries ``use``:
@@ -10,181 +10,108 @@ from a dependency to its dependent and carries ``use``:
   parent (the digest of those files is in the reader's own inputs), so it
   may point "forwards" along the chain without making the layer graph cyclic.
 
-Empty steps are removed and their children re-attached to their parents.
+:func:`dag` is the only constructor: a node per step (in the order given) and
+an edge per :class:`~builder.plan.model.StepRef`.  :func:`build_graph` makes the
+graph of a new plan (the default chain with empty steps contracted away, plus
+source references); :func:`plan_graph` rebuilds it from a plan or its JSON form.
+The graph is a working value, never part of the plan: a plan stays frozen data.
 
-:func:`step_graph` builds the graph as a small :class:`StepGraph` (what
-``make_plan`` uses: the chain has ten nodes, and importing networkx costs more
-than a whole cached build); :func:`build_graph` returns the same graph as a
-``networkx.DiGraph``.  :func:`layer_order`, :func:`layer_parents` and
-:func:`source_refs` accept either.
+networkx is imported here, at module level, and this module only by the code
+that plans (``make_plan``, ``diff_plans``, the DOT renderer).  Importing it costs
+0.1-0.3 s, so the warm server imports it once (``builder.server.daemon.WARM_MODULES``);
+``validate``, ``schema`` and the thin client never load it.
 
->>> g = step_graph({StepKind.BASE: 1, StepKind.FILES: 1, StepKind.CONFIG: 1}, order=tuple(StepKind))
+>>> g = build_graph({StepKind.BASE: 1, StepKind.FILES: 1, StepKind.CONFIG: 1}, order=tuple(StepKind))
 >>> [k.value for k in layer_order(g)], [p.value for p in layer_parents(g, StepKind.CONFIG)]
 (['base', 'files', 'config'], ['files'])
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import networkx as nx
 
 from builder.errors import PlanError
-from builder.plan.model import StepKind, StepRef
-
-if TYPE_CHECKING:
-    import networkx as nx
+from builder.plan.model import Plan, StepKind, StepRef
 
 
-class _Graph(Protocol):
-    """What the query functions need of a graph: ``StepGraph`` and ``nx.DiGraph`` both have it."""
+def dag(refs: Mapping[StepKind, Iterable[StepRef]]) -> nx.DiGraph:
+    """The graph with a node per key of ``refs`` (in its order) and an edge ``ref.step → kind`` per reference.
 
-    @property
-    def nodes(self) -> Iterable[StepKind]: ...
-
-    def predecessors(self, n: StepKind) -> Iterator[StepKind]: ...
-
-    def __getitem__(self, n: StepKind) -> Mapping[StepKind, Mapping[str, Any]]: ...
-
-
-class StepGraph:
-    """A directed graph of step kinds whose edges carry ``use`` (no networkx).
-
-    Nodes and edges keep insertion order, and adding an existing edge updates
-    its ``use`` in place, as in networkx, so :meth:`to_networkx` gives exactly
-    the ``DiGraph`` the same sequence of networkx calls would.  ``graph[u][v]``
-    is ``{"use": ...}`` like networkx's adjacency view.
+    A later reference to the same step replaces the ``use`` of an earlier one.
+    Raises PlanError when a reference names a step that is not a node, or when
+    the layer edges form a cycle.
     """
-
-    __slots__ = ("_edges", "_nodes")
-
-    def __init__(self) -> None:
-        self._nodes: dict[StepKind, None] = {}
-        self._edges: dict[tuple[StepKind, StepKind], dict[str, Any]] = {}
-
-    def add_node(self, n: StepKind) -> None:
-        self._nodes.setdefault(n, None)
-
-    def add_edge(self, u: StepKind, v: StepKind, use: str) -> None:
-        self.add_node(u)
-        self.add_node(v)
-        self._edges.setdefault((u, v), {})["use"] = use
-
-    def remove_node(self, n: StepKind) -> None:
-        del self._nodes[n]
-        for edge in [e for e in self._edges if n in e]:
-            del self._edges[edge]
-
-    @property
-    def nodes(self) -> tuple[StepKind, ...]:
-        return tuple(self._nodes)
-
-    def edges(self) -> list[tuple[StepKind, StepKind, str]]:
-        """``(u, v, use)`` for every edge, in networkx's order (by source node, then insertion)."""
-        return [(u, v, data["use"]) for n in self._nodes for (u, v), data in self._edges.items() if u == n]
-
-    def __contains__(self, n: object) -> bool:
-        return n in self._nodes
-
-    def has_edge(self, u: StepKind, v: StepKind) -> bool:
-        return (u, v) in self._edges
-
-    def predecessors(self, n: StepKind) -> Iterator[StepKind]:
-        return (u for u, v in self._edges if v == n)
-
-    def successors(self, n: StepKind) -> Iterator[StepKind]:
-        return (v for u, v in self._edges if u == n)
-
-    def __getitem__(self, n: StepKind) -> dict[StepKind, dict[str, Any]]:
-        if n not in self._nodes:
-            raise KeyError(n)
-        return {v: data for (u, v), data in self._edges.items() if u == n}
-
-    def to_networkx(self) -> nx.DiGraph:
-        """The same graph as a ``networkx.DiGraph`` (edge attribute ``use``)."""
-        import networkx as nx  # here only: importing it costs ~0.15-0.25 s, planning does not need it
-
-        graph = nx.DiGraph()
-        graph.add_nodes_from(self._nodes)
-        graph.add_edges_from((u, v, dict(data)) for (u, v), data in self._edges.items())
-        return graph
-
-
-def step_graph(present: Mapping[StepKind, Any], *, order: Iterable[StepKind],
-               sources: Mapping[StepKind, Iterable[StepRef]] | None = None) -> StepGraph:
-    """The graph of the default chain ``order`` with the non-present kinds contracted away.
-
-    Raises PlanError when a source reference names a step that is not in the
-    graph, or when the layer edges form a cycle.
-    """
-    chain = list(order)
-    graph = StepGraph()
-    for kind in chain:
-        graph.add_node(kind)
-    for u, v in itertools.pairwise(chain):
-        graph.add_edge(u, v, "layer")
-    for kind in chain:
-        if kind in present:
-            continue
-        parents = list(graph.predecessors(kind))
-        children = list(graph.successors(kind))
-        graph.remove_node(kind)
-        for p, c in itertools.product(parents, children):
-            graph.add_edge(p, c, "layer")
-    for kind, refs in (sources or {}).items():
-        for ref in refs:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(refs)
+    for kind, kind_refs in refs.items():
+        for ref in kind_refs:
             if ref.step not in graph:
-                raise PlanError(f"step {kind.value} reads sources of {ref.step.value}, which is not in the plan")
-            graph.add_edge(ref.step, kind, ref.use)
-    if _layer_order(graph) is None:
-        raise PlanError("the step graph has a cycle")
+                raise PlanError(f"step {kind.value} reads sources of {ref.step.value}, which is not in the plan"
+                                if ref.use != "layer" else
+                                f"step {kind.value} is built on {ref.step.value}, which is not in the plan")
+            graph.add_edge(ref.step, kind, use=ref.use)
+    layer_order(graph)  # raises on a cycle
     return graph
 
 
 def build_graph(present: Mapping[StepKind, Any], *, order: Iterable[StepKind],
                 sources: Mapping[StepKind, Iterable[StepRef]] | None = None) -> nx.DiGraph:
-    """:func:`step_graph` as a ``networkx.DiGraph`` (imports networkx)."""
-    return step_graph(present, order=order, sources=sources).to_networkx()
+    """The graph of the chain ``order`` with the kinds not in ``present`` contracted away, plus ``sources``.
+
+    Contracting a chain re-attaches each present step to the nearest present
+    step before it.  Raises PlanError as :func:`dag` does.
+    """
+    refs: dict[StepKind, list[StepRef]] = {}
+    previous: StepKind | None = None
+    for kind in order:
+        if kind in present:
+            refs[kind] = [StepRef(previous, "layer")] if previous is not None else []
+            previous = kind
+    for kind, kind_refs in (sources or {}).items():
+        if kind in refs:
+            refs[kind].extend(kind_refs)
+    return dag(refs)
 
 
-def _layer_order(graph: _Graph) -> list[StepKind] | None:
-    """Kahn's algorithm over the layer edges, smallest chain position first; None on a cycle."""
-    waiting = {n: 0 for n in graph.nodes}
-    children: dict[StepKind, list[StepKind]] = {n: [] for n in waiting}
-    for v in waiting:
-        for u in graph.predecessors(v):
-            if graph[u][v]["use"] == "layer":
-                waiting[v] += 1
-                children[u].append(v)
-    ready = [(n.position, n) for n, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
-    done: list[StepKind] = []
-    while ready:
-        _, n = heapq.heappop(ready)
-        done.append(n)
-        for c in children[n]:
-            waiting[c] -= 1
-            if waiting[c] == 0:
-                heapq.heappush(ready, (c.position, c))
-    return done if len(done) == len(waiting) else None
+def plan_graph(plan: Plan | Mapping[str, Any]) -> nx.DiGraph:
+    """The graph of ``plan``: its steps' references, or for the JSON form its layer parents."""
+    if isinstance(plan, Plan):
+        return dag({step.id: step.refs for step in plan.steps})
+    return dag({StepKind(s["id"]): [StepRef(StepKind(p), "layer") for p in s.get("parents", ())]
+                for s in plan.get("steps", ())})
 
 
-def layer_order(graph: StepGraph | nx.DiGraph) -> list[StepKind]:
+def layers(graph: nx.DiGraph) -> nx.DiGraph:
+    """A read-only view of ``graph`` with only its layer edges."""
+    return nx.subgraph_view(graph, filter_edge=lambda u, v: graph[u][v]["use"] == "layer")
+
+
+def layer_order(graph: nx.DiGraph) -> list[StepKind]:
     """Build order: a topological order of the layer edges, ties broken by chain position."""
-    done = _layer_order(graph)
-    if done is None:
-        raise PlanError("the step graph has a cycle")
-    return done
+    try:
+        return list(nx.lexicographical_topological_sort(layers(graph), key=lambda k: k.position))
+    except nx.NetworkXUnfeasible as exc:
+        raise PlanError("the step graph has a cycle") from exc
 
 
-def layer_parents(graph: StepGraph | nx.DiGraph, kind: StepKind) -> tuple[StepKind, ...]:
+def layer_parents(graph: nx.DiGraph, kind: StepKind) -> tuple[StepKind, ...]:
     """The layer parents of ``kind`` in chain order."""
-    return tuple(sorted((p for p in graph.predecessors(kind) if graph[p][kind]["use"] == "layer"),
-                        key=lambda k: k.position))
+    return tuple(sorted(layers(graph).predecessors(kind), key=lambda k: k.position))
 
 
-def source_refs(graph: StepGraph | nx.DiGraph, kind: StepKind) -> tuple[StepRef, ...]:
+def source_refs(graph: nx.DiGraph, kind: StepKind) -> tuple[StepRef, ...]:
     """The non-layer references of ``kind`` (e.g. pip ⇠ files)."""
-    return tuple(sorted(StepRef(p, graph[p][kind]["use"]) for p in graph.predecessors(kind)
-                        if graph[p][kind]["use"] != "layer"))
+    return tuple(sorted(StepRef(p, use) for p, _, use in graph.in_edges(kind, data="use") if use != "layer"))
+
+
+def layer_ancestors(graph: nx.DiGraph, kind: StepKind) -> set[StepKind]:
+    """Every step ``kind`` is built on, directly or not (its key depends on all of their keys)."""
+    return nx.ancestors(layers(graph), kind)
+
+
+def layer_descendants(graph: nx.DiGraph, kind: StepKind) -> set[StepKind]:
+    """Every step built on ``kind``, directly or not: what a change of ``kind`` invalidates."""
+    return nx.descendants(layers(graph), kind)

@@ -6,20 +6,21 @@ from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.plan.canonical import canonical_bytes
 from builder.plan.context import PlanContext
-from builder.plan.graph import layer_order, layer_parents, source_refs, step_graph
+from builder.plan.graph import build_graph, layer_order, layer_parents, source_refs
 from builder.plan.keys import KEY_SCHEME_VERSION, step_key
 from builder.plan.model import Plan, Step, StepKind, StepRef
-from builder.plan.protocols import StatSource
+from builder.plan.protocols import StatSource, Walker
 from builder.plan.steps import STEPS, module_for
 
 
 def make_plan(config: Config, deps: ResolvedDependencies | None = None, *,
-              stat_source: StatSource | None = None) -> Plan:
+              stat_source: StatSource | None = None, walker: Walker | None = None) -> Plan:
     """Compute the plan of ``config``: steps, edges and keys.  No cache, no engine.
 
     ``deps`` defaults to ``builder.deps.resolve_dependencies(config)``;
     ``stat_source`` remembers file digests between plans (see
-    ``builder.plan.protocols``).  Raises PlanError, or ConfigError /
+    ``builder.plan.protocols``); ``walker`` lists the project files instead of
+    :func:`builder.plan.fileset.walk` (same protocols module).  Raises PlanError, or ConfigError /
     DependencyError for problems in the inputs it reads.
 
     >>> # plan = make_plan(load_config("fixtures/apps/minimal"))
@@ -29,7 +30,7 @@ def make_plan(config: Config, deps: ResolvedDependencies | None = None, *,
         from builder.deps import resolve_dependencies
 
         deps = resolve_dependencies(config)
-    ctx = PlanContext(config, deps, stat_source)
+    ctx = PlanContext(config, deps, stat_source, walker)
     found = {}
     for module in STEPS:
         if module.KIND is StepKind.CONFIG:
@@ -39,7 +40,7 @@ def make_plan(config: Config, deps: ResolvedDependencies | None = None, *,
             found[module.KIND] = value
             ctx.present.add(module.KIND.value)
     refs = {kind: value.source_refs() for kind, value in found.items() if hasattr(value, "source_refs")}
-    graph = step_graph({**found, StepKind.CONFIG: True}, order=[m.KIND for m in STEPS], sources=refs)
+    graph = build_graph({**found, StepKind.CONFIG: True}, order=[m.KIND for m in STEPS], sources=refs)
     steps: list[Step] = []
     for kind in layer_order(graph):
         value = found[kind] if kind is not StepKind.CONFIG else module_for(kind).inputs(ctx)

@@ -13,13 +13,14 @@ True
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 from builder.diagnostics import Diagnostic
+from builder.errors import PlanError
 
 JSON = dict[str, Any]
 
@@ -129,6 +130,7 @@ class FileEntry(NamedTuple):
 
 
 _PATH_TYPE_DIGEST = itemgetter(0, 1, 3)
+_SIZE = itemgetter(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +181,7 @@ class FileManifest:
 
     @property
     def total_size(self) -> int:
-        return sum(e.size for e in self.entries)
+        return sum(map(_SIZE, self.entries))  # at C level: a 100,000-file summary adds it up on every plan
 
     def subset(self, prefixes: tuple[str, ...]) -> FileManifest:
         """The entries equal to or below any of the project-relative ``prefixes``."""
@@ -248,15 +250,42 @@ class Step:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Step:
+    def from_json(cls, data: Mapping[str, Any], project_files: ProjectFiles | None = None) -> Step:
+        """Read :meth:`to_json` output; a files step whose manifest is a summary takes ``project_files()``."""
         from builder.plan.codec import from_json
         from builder.plan.steps import inputs_type
 
         kind = StepKind(data["id"])
-        inputs = from_json(inputs_type(kind), data["inputs"])
+        raw = data["inputs"]
+        if kind is StepKind.FILES:
+            raw = _complete_manifest(raw, project_files)
+        inputs = from_json(inputs_type(kind), raw)
         refs = [StepRef(StepKind(p), "layer") for p in data.get("parents", ())]
         refs.extend(getattr(inputs, "source_refs", tuple)())
         return cls(kind, str(data["key"]), tuple(refs), inputs)
+
+
+#: The project's current file manifest, computed only when a plan document needs it.
+ProjectFiles = Callable[[], FileManifest]
+
+
+def _complete_manifest(inputs: Mapping[str, Any], project_files: ProjectFiles | None) -> Mapping[str, Any]:
+    """The files step's inputs with a summary manifest replaced by the project's, when their digests agree."""
+    summary = inputs.get("manifest")
+    if not isinstance(summary, Mapping) or "files" in summary:
+        return inputs
+    if project_files is None:
+        raise ValueError("the files step has only a manifest summary and no project to read the files from")
+    current = project_files()
+    if summary.get("digest") != current.digest:
+        raise PlanError(
+            f"the project's files changed since the plan was written: the plan's files step has "
+            f"{summary.get('count', '?')} files (manifest {summary.get('digest')}), the project now has "
+            f"{len(current)} (manifest {current.digest})",
+            hint="write the plan again (builder plan --format json > plan.json) and build that; "
+            "a plan's summary names the files by their digest only",
+        )
+    return {**inputs, "manifest": current}
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,13 +342,18 @@ class Plan:
         return self._view
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Plan:
-        """Read :meth:`to_json` output (or ``builder plan --format json``; extra fields are ignored)."""
+    def from_json(cls, data: Mapping[str, Any], project_files: ProjectFiles | None = None) -> Plan:
+        """Read :meth:`to_json` output (or ``builder plan --format json``; extra fields are ignored).
+
+        A files step whose manifest is only a summary (``digest``, ``count``, no ``files``)
+        takes the manifest ``project_files()`` returns, which must have that digest
+        (PlanError otherwise; ValueError without ``project_files``).
+        """
         from builder.plan.keys import KEY_SCHEME_VERSION
 
         return cls(
             app=str(data["app"]),
-            steps=tuple(Step.from_json(s) for s in data["steps"]),
+            steps=tuple(Step.from_json(s, project_files) for s in data["steps"]),
             scheme=int(data.get("scheme", KEY_SCHEME_VERSION)),
         )
 

@@ -1,14 +1,17 @@
-"""The seams through which planning sees persistent state.
+"""The seams through which planning sees persistent state and the project's files.
 
-Plan code never imports ``cache`` (or diskcache): it receives objects that
-satisfy these Protocols.  ``cache.StatCache`` and ``cache.StepCache``
+Plan code never imports ``cache`` (or diskcache) or the warm server: it receives
+objects that satisfy these Protocols.  ``cache.StatCache`` and ``cache.StepCache``
 implement them on disk; tests use the in-memory versions below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from builder.plan.fileset import FileRules, Walked
 
 
 class StatSource(Protocol):
@@ -37,6 +40,18 @@ class BulkStatSource(StatSource, Protocol):
 
     def get_digests(self, keys: Sequence[tuple[str, int, int, int]]) -> Sequence[str | None]:
         """The remembered digest of each key, aligned with ``keys`` (None where unknown)."""
+
+
+class Walker(Protocol):
+    """Lists a project's files for the ``files`` step, in place of :func:`builder.plan.fileset.walk`.
+
+    It must return exactly what ``walk(base, rules)`` would return at that moment:
+    a walker only saves time (the warm server's spare walks the last project ahead,
+    see :mod:`builder.server.prewalk`), it never changes what is selected.
+    """
+
+    def walk(self, base: str, rules: FileRules) -> Walked:
+        """The files under ``base`` (an absolute, resolved directory) selected by ``rules``."""
 
 
 class StepHistory(Protocol):

@@ -22,15 +22,16 @@ from builder.plan.model import StepKind
 # 3 (pip): the offline-first bookkeeping runs in one Python process instead of ten shell commands.
 # 3 (python), 4 (pip): uv comes from its wheel through uv_boot.py (pip only when that cannot work).
 # 2 (dockerfile): the frontend gets the planned Dockerfile text and the context as LLB inputs.
+# 2 (pre_build, shell): the command list runs as one bash script with set -e (state carries over).
 RECIPES = MappingProxyType({
     StepKind.BASE: 1,
     StepKind.PYTHON: 3,
-    StepKind.PRE_BUILD: 1,
+    StepKind.PRE_BUILD: 2,
     StepKind.APT: 1,
     StepKind.CONDA: 2,
     StepKind.PIP: 4,
     StepKind.FILES: 1,
-    StepKind.SHELL: 1,
+    StepKind.SHELL: 2,
     StepKind.RUNTIME: 1,
     StepKind.CONFIG: 1,
     StepKind.DOCKERFILE: 2,

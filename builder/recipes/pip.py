@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from builder.plan.model import Step
 from builder.plan.steps.pip import Inputs as PipInputs
 from builder.recipes.context import RecipeContext
-from builder.recipes.spec import CA_BUNDLE, GeneratedFiles, ProjectFiles, RunSpec
+from builder.recipes.spec import CA_BUNDLE, INDEX_CREDENTIALS, GeneratedFiles, ProjectFiles, RunSpec
 from builder.recipes.tools_mounts import tools_mount
 
 #: Where the requirements and constraints files are mounted while the step runs.
@@ -71,7 +71,7 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
         caches=(*inputs.cache_mounts, *(tools_mount(t) for t in installer.tools)),
         generated=(files,),
         project=project,
-        secrets=(CA_BUNDLE,),
+        secrets=(CA_BUNDLE, INDEX_CREDENTIALS),
         workdir=LOCAL_DIR if project is not None else None,
         label=text,
         command=text,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from builder.plan.model import CacheMount, FileManifest, StepKind
 from builder.recipes.script_text import script_text
-from builder.recipes.tools import CA_ENV, CA_PATH, CA_SECRET_ID
+from builder.recipes.tools import CA_ENV, CA_PATH, CA_SECRET_ID, NETRC_PATH, NETRC_SECRET_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,8 @@ class Secret:
 
 #: The extra CA bundle: installers read it through the standard variables.
 CA_BUNDLE = Secret(CA_SECRET_ID, CA_PATH, CA_ENV)
+#: Index credentials as a netrc file (pip, uv and git read it through NETRC).
+INDEX_CREDENTIALS = Secret(NETRC_SECRET_ID, NETRC_PATH, ("NETRC",), mode=0o400)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,10 @@ CA_PATH = "/run/secrets/builder-ca"
 CA_SECRET_ID = "ca-bundle"
 #: Variables that point the installers (pip, uv, requests, curl) at the CA bundle.
 CA_ENV = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+#: Where the pip step finds index credentials (user:password taken out of the project's URLs), as a netrc
+#: secret mount read by pip, uv and git; only when the project's URLs carry any.
+NETRC_PATH = "/root/.netrc"
+NETRC_SECRET_ID = "builder-netrc"
 TOOLS_DIR = "/opt/builder-tools"
 UV_VERSION = "0.13.9"
 RATTLER_VERSION = "0.28.0"

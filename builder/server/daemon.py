@@ -23,15 +23,17 @@ import signal
 import socket
 import struct
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builder.server import paths
 from builder.server.client import decode_request
+
+if TYPE_CHECKING:
+    from builder.server.prewalk import WalkAhead
 
 #: Modules a command may need; importing them is the whole point of the server.
 WARM_MODULES = (
@@ -40,24 +42,26 @@ WARM_MODULES = (
     "builder.engines.dockerfile_export", "builder.verify", "builder.deps.lock.uv", "builder.deps.lock.project",
     "builder.plan.render", "cache", "networkx", "grpc._channel", "grpc.experimental",
     "rich.console", "rich.live", "rich.table", "encodings.utf_8_sig", "encodings.idna",
-    "builder.server.prefault", "builder.server.prewalk", "ctypes",
+    "builder.server.prewalk", "ctypes",
 )
 MAX_CHILDREN = 16
 _HEADER = 4
 _MAX_REQUEST = 64 * 1024 * 1024
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: a pid can be reused by a later child
 class _Running:
+    """A command's child: its pidfd and the client's connection, both registered with the selector."""
+
     pid: int
     conn: socket.socket
     pidfd: int
 
 
-@dataclass
+@dataclass(eq=False)
 class _Spare:
-    """A child forked ahead of the next command: it connects to the last build's engine and opens its
-    cache, then waits for a request on ``sock``."""
+    """A child forked ahead of the next command: it walks the last planned project ahead (see
+    :mod:`builder.server.prewalk`) and waits for a request on ``sock``."""
 
     pid: int
     sock: socket.socket
@@ -67,7 +71,7 @@ class _Spare:
 
 #: A spare older than this is replaced rather than used (its connection may have gone stale).
 SPARE_MAX_AGE_S = 300.0
-#: After a spare dies unused (a crash while preparing), wait this long before forking another.
+#: After a spare dies unused (a crash while walking ahead), wait this long before forking another.
 SPARE_RETRY_S = 30.0
 
 
@@ -90,11 +94,13 @@ def warm() -> None:
 class Server:
     """One listening socket; ``serve()`` runs until idle or SIGTERM."""
 
-    def __init__(self, socket_file: str, lock_file: str, idle: float, directory: paths.ServerDir | None = None) -> None:
+    def __init__(self, socket_file: str, lock_file: str, idle: float, directory: paths.ServerDir | None = None,
+                 *, spares: bool = True) -> None:
         # Every file is reached through the verified directory's descriptor, never by path (see paths.open_dir).
         self.dir = directory if directory is not None else paths.open_dir(os.path.dirname(socket_file), create=False)
         self.socket_file = socket_file
         self.socket_name = os.path.basename(socket_file)
+        self.spares = spares  # off only to measure what the spare saves (scripts/bench-server)
         self.lock_file = lock_file
         self.idle = idle
         self.running: dict[int, _Running] = {}
@@ -151,16 +157,30 @@ class Server:
             if not self.running and not self.stopping:
                 self._ensure_spare()
             for key, _ in self.selector.select(timeout=1.0):
-                if key.data == "accept":
-                    self._accept()
-                elif key.data[0] == "child":
-                    self._reap(key.data[1])
-                elif key.data[0] == "spare":
-                    self._spare_died()
-                else:
-                    self._client_gone(key.data[1])
+                self._dispatch(key.data)
             if self.running:
                 last_work = time.monotonic()
+
+    def _dispatch(self, what: object) -> None:
+        """Act on one ready descriptor of a ``select`` batch.
+
+        One batch can hold both a child's exit and its client's hang-up; whichever comes first
+        retires the command, so the other names an entry that is gone (or a spare that was
+        replaced) and is ignored.  Entries are compared by identity, never by pid, since a pid
+        can be reused by the next child within the same batch.
+        """
+        if what == "accept":
+            self._accept()
+            return
+        event, entry = what  # type: ignore[misc]
+        if event == "spare":
+            if entry is self.spare:
+                self._spare_died()
+        elif self.running.get(entry.pid) is entry:
+            if event == "child":
+                self._reap(entry)
+            else:
+                self._client_gone(entry)
 
     def close(self) -> None:
         """Remove the socket (if it is still ours), end the spare and release the lock."""
@@ -241,13 +261,15 @@ class Server:
         # The child itself tells the client its pid (before it runs anything) and its exit code (as
         # soon as its output is flushed); the server's own "exit" line after reaping covers a child
         # that died without saying it.
-        self.running[pid] = _Running(pid, conn, pidfd)
-        self.selector.register(pidfd, selectors.EVENT_READ, ("child", pid))
-        self.selector.register(conn, selectors.EVENT_READ, ("conn", pid))
+        entry = self.running[pid] = _Running(pid, conn, pidfd)
+        self.selector.register(pidfd, selectors.EVENT_READ, ("child", entry))
+        self.selector.register(conn, selectors.EVENT_READ, ("conn", entry))
         _log(f"pid {pid} ({via}): {' '.join(request['argv'])[:200]}")
 
     def _ensure_spare(self) -> None:
         """Fork a spare when there is none and the last one did not just die unused."""
+        if not self.spares:
+            return
         if self.spare is not None or time.monotonic() - self.spare_failed_at < SPARE_RETRY_S:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -260,7 +282,7 @@ class Server:
         theirs.close()
         pidfd = os.pidfd_open(pid)
         self.spare = _Spare(pid, ours, pidfd, time.monotonic())
-        self.selector.register(pidfd, selectors.EVENT_READ, ("spare", pid))
+        self.selector.register(pidfd, selectors.EVENT_READ, ("spare", self.spare))
 
     def _hand_to_spare(self, conn: socket.socket, frame: bytes, request: dict[str, Any], fds: list[int]) -> bool:
         """Give the command to the spare; False (and no spare) when there is none fit to take it."""
@@ -308,9 +330,9 @@ class Server:
             os.waitpid(spare.pid, 0)
         os.close(spare.pidfd)
 
-    def _reap(self, pid: int) -> None:
-        entry = self.running.pop(pid)
-        _, status = os.waitpid(pid, 0)
+    def _reap(self, entry: _Running) -> None:
+        del self.running[entry.pid]
+        _, status = os.waitpid(entry.pid, 0)
         code = os.waitstatus_to_exitcode(status)
         if code < 0:
             code = 128 - code
@@ -322,9 +344,8 @@ class Server:
             entry.conn.sendall(f"exit {code}\n".encode())
         entry.conn.close()
 
-    def _client_gone(self, pid: int) -> None:
+    def _client_gone(self, entry: _Running) -> None:
         """The client closed its socket while its command runs: interrupt the command (as Ctrl-C would)."""
-        entry = self.running[pid]
         try:
             data = entry.conn.recv(4096)  # clients send nothing more; read it anyway, or the selector spins
         except OSError:
@@ -332,8 +353,8 @@ class Server:
         if data:
             return
         self.selector.unregister(entry.conn)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):  # through the pidfd: never another process with a reused pid
+            signal.pidfd_send_signal(entry.pidfd, signal.SIGINT)
 
 
 def _read_request(conn: socket.socket) -> tuple[bytes, dict[str, Any], list[int]]:
@@ -384,36 +405,36 @@ def _child_defaults() -> None:
 
 
 def run_spare(sock: socket.socket, hint_file: paths.HintFile) -> int:
-    """In a spare child: prepare what the last build used, then run the command the server hands over."""
+    """In a spare child: walk the last planned project ahead, then run the command the server hands over.
+
+    The walk ahead is the only work done before the command comes, in the only thread that is not
+    the command's; it is stopped and joined before the command installs its environment (setenv
+    beside a thread that reads the environment is undefined behaviour in glibc).
+    """
     _child_defaults()
-    hint = hint_file.read()
-    from builder.server import prefault, prewalk
+    from builder.server import prewalk
 
-    idle = threading.Event()  # set when the command arrives: the prefault and the prewalk stop at once
-    preparing = None
-    if isinstance(hint, dict):
-        from builder import api
-
-        api.prepare_in_background(hint.get("engine") or None, hint.get("cache_dir") or None)
-        preparing = api._prepared.pending
-        prewalk.start(hint, idle)
-    prefault.start(idle, after=preparing)
+    hint = prewalk.read_hint(hint_file)
+    walking = prewalk.start(hint)
     try:
         _frame, request, fds = _read_frame(sock, streams=4)
     except (EOFError, OSError, ValueError):
         return 0  # dropped by the server: nothing to run
     finally:
-        idle.set()
+        ahead = walking.finish() if walking is not None else None
     sock.close()
-    return run_child(request, fds, hint_file)
+    return run_child(request, fds, hint_file, ahead=ahead, hint=hint)
 
 
-def run_child(request: dict[str, Any], fds: list[int], hint_file: paths.HintFile | None = None) -> int:
+def run_child(request: dict[str, Any], fds: list[int], hint_file: paths.HintFile | None = None, *,
+              ahead: WalkAhead | None = None, hint: Mapping[str, Any] | None = None) -> int:
     """In the forked child: become the client's process (streams, cwd, umask, env) and run the CLI.
 
     ``fds`` are the client's stdin, stdout and stderr, then its connection: the child announces
     itself there before it runs anything and reports its exit code as soon as its output is out, so
-    the client returns without waiting for this process to be torn down and reaped.
+    the client returns without waiting for this process to be torn down and reaped.  With
+    ``hint_file`` the command plans through a :class:`~builder.server.prewalk.ServedWalker` (the
+    walk ``ahead`` of a spare, if any), which names the project it planned there for the next spare.
     """
     _child_defaults()
     report = socket.socket(fileno=fds.pop())
@@ -421,10 +442,11 @@ def run_child(request: dict[str, Any], fds: list[int], hint_file: paths.HintFile
         report.sendall(f"pid {os.getpid()}\n".encode())
     except OSError:  # the client is gone: nothing to run for
         return 1
+    walker = None
     if hint_file is not None:
-        from builder import api
+        from builder.server.prewalk import ServedWalker
 
-        api._hint_sink = hint_file.write
+        walker = ServedWalker(hint_file, ahead, hint)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -444,7 +466,7 @@ def run_child(request: dict[str, Any], fds: list[int], hint_file: paths.HintFile
         sys.argv = ["builder", *argv]
         from builder.cli import main
 
-        code = main(argv)
+        code = main(argv, walker=walker)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
@@ -510,8 +532,12 @@ def _log(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m builder.server SOCKET LOCK IDLE``: warm up, then serve (the log is stderr)."""
-    socket_file, lock_file, idle = (argv or sys.argv[1:])[:3]
+    """``python -m builder.server SOCKET LOCK IDLE [--no-spare]``: warm up, then serve (the log is stderr).
+
+    ``--no-spare`` forks each command's child when it comes instead of ahead (for benchmarks).
+    """
+    args = argv or sys.argv[1:]
+    socket_file, lock_file, idle = args[:3]
     os.chdir("/")  # never keep the first client's directory (or its mount) busy
     if os.path.dirname(lock_file) != os.path.dirname(socket_file):
         _log("the socket and the lock file must be in one directory")
@@ -521,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     except paths.UnsafeDir as exc:
         _log(f"refusing the server directory: {exc}")
         return 2
-    server = Server(socket_file, lock_file, float(idle), directory)
+    server = Server(socket_file, lock_file, float(idle), directory, spares="--no-spare" not in args[3:])
     if not server.acquire():
         return 0
     try:

@@ -1,12 +1,14 @@
-"""Walk the last build's project ahead of the next command, and keep that walk true with inotify.
+"""Walk the last planned project ahead of the next command, and keep that walk true with inotify.
 
 A warm server's spare waits idle for its command.  Meanwhile it walks the
-project directory of the last build with that build's include/exclude rules
-(the hint file names both), adding an inotify watch on every directory
-*before* listing it, so a change made at any moment after the listing is
-reported.  When the command then plans the same directory with the same rules,
-:func:`builder.plan.fileset.select_files` takes that walk instead of listing
-and stat-ing every file again, but only when all of this holds:
+project directory that the last command planned, with that command's
+include/exclude rules (the hint file names both), adding an inotify watch on
+every directory *before* listing it, so a change made at any moment after the
+listing is reported.  The command gets a :class:`ServedWalker` (a
+:class:`builder.plan.protocols.Walker`, passed in through ``builder.cli.main``);
+when it plans the same directory with the same rules, the walker returns that
+walk instead of listing and stat-ing every file again, but only when all of
+this holds:
 
 * no watched directory reported a change: an entry created, deleted, moved,
   written or re-attributed, or the directory itself moved or deleted;
@@ -16,7 +18,9 @@ and stat-ing every file again, but only when all of this holds:
   watch on the project, so those few files are stat-ed again).
 
 Anything else, and any error on the way, means the normal walk.  The walk is
-used once: the next spare walks again.  A project with more directories than a
+used once: the next spare walks again.  The walk stops, and its thread is
+joined, before the command installs its environment: no thread of ours runs
+beside a command.  A project with more directories than a
 quarter of the user's inotify watches (at most 8,192) is not walked ahead, so
 editors and other watchers of the same user keep theirs.  What inotify does not report are writes
 through a shared memory mapping (the kernel updates the file's mtime but sends
@@ -27,6 +31,7 @@ or without inotify, nothing is walked ahead).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import threading
@@ -34,8 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from builder.errors import PlanError
-from builder.plan import fileset
-from builder.plan.fileset import FileRules, Walked
+from builder.plan.fileset import FileRules, Walked, scan_directory, walk
 from builder.server import paths
 
 _IN_MODIFY = 0x2
@@ -133,10 +137,10 @@ class WalkAhead:
                 raise _Stopped
             left[0] -= 1
             inotify.watch(directory)  # before listing: a change after the listing is reported
-            return fileset._scan(directory, prefix)
+            return scan_directory(directory, prefix)
 
         try:
-            walked = fileset._walk(self.base, self.rules, scan=scan, links=self._links)
+            walked = walk(self.base, self.rules, scan=scan, links=self._links)
         except (_Stopped, OSError, ValueError, PlanError):
             inotify.close()
             return False
@@ -176,7 +180,7 @@ class WalkAhead:
 
 
 def rules_from_hint(hint: Mapping[str, Any]) -> tuple[str, FileRules] | None:
-    """``(project, rules)`` from a hint written by :func:`builder.api.build` (None when it has none)."""
+    """``(project, rules)`` from a hint written by :class:`ServedWalker` (None when it has none)."""
     project, rules = hint.get("project"), hint.get("rules")
     if not isinstance(project, str) or not isinstance(rules, list) or len(rules) != 3:
         return None
@@ -185,18 +189,70 @@ def rules_from_hint(hint: Mapping[str, Any]) -> tuple[str, FileRules] | None:
     return project, FileRules(tuple(rules[0]), tuple(rules[1]), tuple(rules[2]))
 
 
-def start(hint: Mapping[str, Any], stop: threading.Event) -> threading.Thread | None:
-    """Walk the hinted project in a daemon thread; once done, :func:`select_files` may take it."""
+def read_hint(hint_file: paths.HintFile) -> Mapping[str, Any]:
+    """The hint the last planning command left ({} when there is none or it is unreadable)."""
+    hint = hint_file.read()
+    return hint if isinstance(hint, dict) else {}
+
+
+def hint_for(base: str, rules: FileRules) -> dict[str, Any]:
+    """The hint naming ``base`` and ``rules`` (the inverse of :func:`rules_from_hint`)."""
+    return {"project": base, "rules": [list(rules.include), list(rules.exclude), list(rules.always_exclude)]}
+
+
+class Ahead:
+    """A walk ahead running in a thread of the spare; :meth:`finish` stops it and joins the thread."""
+
+    def __init__(self, walk_ahead: WalkAhead, stop: threading.Event, thread: threading.Thread) -> None:
+        self.walk_ahead = walk_ahead
+        self._stop = stop
+        self._thread = thread
+
+    def finish(self) -> WalkAhead:
+        """Stop walking (at the next directory) and wait for the thread; the walk, complete or not."""
+        self._stop.set()
+        self._thread.join()
+        return self.walk_ahead
+
+
+def start(hint: Mapping[str, Any]) -> Ahead | None:
+    """Walk the hinted project in a thread (None when the hint names none or walking ahead is off)."""
     found = rules_from_hint(hint)
     if found is None or not paths.prewalk_enabled(os.environ):
         return None
     project, rules = found
     ahead = WalkAhead(project, rules)
-
-    def run() -> None:
-        if ahead.run(stop):
-            fileset.walked_ahead = ahead.take
-
-    thread = threading.Thread(target=run, name="builder-prewalk", daemon=True)
+    stop = threading.Event()
+    thread = threading.Thread(target=ahead.run, args=(stop,), name="builder-prewalk", daemon=True)
     thread.start()
-    return thread
+    return Ahead(ahead, stop, thread)
+
+
+class ServedWalker:
+    """The :class:`~builder.plan.protocols.Walker` a served command plans with.
+
+    It returns the spare's walk ahead when that walk is for the same project and
+    rules and still true, and :func:`builder.plan.fileset.walk` otherwise; and it
+    leaves the project and rules in the hint file, for the next spare to walk.
+    """
+
+    def __init__(self, hint_file: paths.HintFile, ahead: WalkAhead | None = None,
+                 last_hint: Mapping[str, Any] | None = None) -> None:
+        self._hint_file = hint_file
+        self._ahead = ahead
+        self._last_hint = dict(last_hint or {})
+
+    def walk(self, base: str, rules: FileRules) -> Walked:
+        """What :func:`builder.plan.fileset.walk` returns for ``base`` and ``rules``."""
+        self._remember(base, rules)
+        ahead, self._ahead = self._ahead, None
+        walked = ahead.take(base, rules) if ahead is not None else None
+        return walked if walked is not None else walk(base, rules)
+
+    def _remember(self, base: str, rules: FileRules) -> None:
+        hint = hint_for(base, rules)
+        if hint == self._last_hint:
+            return
+        self._last_hint = hint
+        with contextlib.suppress(OSError):  # written atomically: another child may be reading it
+            self._hint_file.write(hint)

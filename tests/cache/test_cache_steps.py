@@ -180,3 +180,14 @@ def test_touch_within_a_minute_keeps_the_recorded_last_use(store: CacheStore, cl
     assert store.steps.touch("k1")
     record = store.steps.get("k1")
     assert record is not None and record.last_used_at == clock.now
+
+
+def test_mark_pruned_forgets_the_step_until_it_is_built_again(tmp_path: Path) -> None:
+    with open_cache(tmp_path / "c") as c:
+        c.steps.record_step(make_record("k1"))
+        assert c.steps.pruned("k1") is None
+        assert c.steps.mark_pruned("k1", "engine prune on X") is True
+        assert not c.steps.is_built("k1") and c.steps.pruned("k1") == "engine prune on X"
+        assert c.steps.mark_pruned("never-built", "x") is False and c.steps.pruned("never-built") is None
+        c.steps.record_step(make_record("k1"))
+        assert c.steps.is_built("k1") and c.steps.pruned("k1") is None

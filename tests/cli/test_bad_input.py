@@ -27,6 +27,7 @@ NO_ENGINE = "unix:///nonexistent/buildkitd.sock"  # a regression past validation
 def _project(root: Path, toml: str = MINIMAL, files: dict[str, str] | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "cerebrium.toml").write_text(toml, encoding="utf-8")
+    (root / "main.py").write_text("print('x')\n", encoding="utf-8")  # the default runtime runs it
     for rel, text in (files or {}).items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text, encoding="utf-8")
@@ -131,6 +132,18 @@ def _escaping_plan(t: Path) -> list[str]:
     return _plan_file(json.dumps(plan))(t)
 
 
+def _plan_of_files_since_edited(t: Path) -> list[str]:
+    """A summary plan (no file list) whose project had a file edited after planning."""
+    from builder.api import plan_project
+    from builder.plan.render.json import plan_document
+
+    project = _project(t / "app", files={"main.py": "print(1)\n"})
+    plan, analysis, _ = plan_project(project, record=False)
+    (t / "plan.json").write_text(json.dumps(plan_document(plan, analysis)), encoding="utf-8")
+    (project / "main.py").write_text("print(2)\n", encoding="utf-8")
+    return ["build", str(project), "--engine", NO_ENGINE, "--plan", str(t / "plan.json")]
+
+
 def _git_repo(t: Path) -> Path:
     _project(t)
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
@@ -177,6 +190,8 @@ CASES: list[tuple[str, Setup, int, str]] = [
     ("plan-file-other-app", _plan_file(json.dumps({"app": "someone-else", "steps": []})), 2,
      r"the plan is for app 'someone-else', but this project is 'bad-input'"),
     ("plan-file-not-an-object", _plan_file("[1, 2]"), 2, r"not a plan written by `builder plan"),
+    ("plan-file-files-changed", _plan_of_files_since_edited, 2,
+     r"plan\.json: the project's files changed since the plan was written: the plan's files step has 1 files"),
     ("plan-file-escaping-path", _escaping_plan, 2, r"'\.\./\.\./etc/passwd' is not a plain path inside the project"),
     ("diff-unknown-revision", _diff_unknown_revision, 2, r"no-such-revision"),
     ("cache-dir-typo", lambda t: ["cache", "ls", "--cache-dir", str(t / "no" / "cache")], 2, r"no cache at .*no/cache"),
@@ -240,7 +255,7 @@ def test_dockerfile_export_never_overwrites_the_users_files(
     assert _run(["dockerfile", str(project), "-o", str(project)]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
     assert (project / name).read_text(encoding="utf-8") == "FROM scratch\n"
-    assert sorted(p.name for p in project.iterdir()) == sorted(["cerebrium.toml", name])  # nothing half-written
+    assert sorted(p.name for p in project.iterdir()) == sorted(["cerebrium.toml", "main.py", name])  # nothing half-written
 
 
 def test_dockerfile_export_rewrites_its_own_output(tmp_path: Path) -> None:

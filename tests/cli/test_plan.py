@@ -184,6 +184,8 @@ def test_resolve_without_uv_result_warns_and_plans(project: Path, cache_dir: Pat
         raise LockError("index unreachable")
 
     monkeypatch.setattr(uv, "compile_pip", fail)
+    toml = project / "cerebrium.toml"  # an unpinned spec: all-pinned sets need no resolution
+    toml.write_text(toml.read_text().replace('six = "==1.16.0"', 'six = ">=1.16"'))
     code, out, err = _plan(capsys, str(project), "--resolve")
     assert code == 0 and "plan for fastapi-cpu" in out
     assert "keys are based on the specs as written" in err
@@ -194,6 +196,7 @@ def test_resolve_without_uv_result_warns_and_plans(project: Path, cache_dir: Pat
 def test_resolve_pins_unpinned_requirements(tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "r"\n'
                                              '[cerebrium.dependencies.pip]\nsix = "latest"\n')
+    (tmp_path / "main.py").write_text("print('x')\n")  # the default runtime runs it
     code, out, err = _plan(capsys, str(tmp_path), "--resolve", "--format", "json")
     assert code == 0, err
     pip = next(s for s in json.loads(out)["steps"] if s["id"] == "pip")
@@ -208,6 +211,7 @@ def test_sigkill_while_planning_leaves_a_usable_cache(tmp_path: Path) -> None:
     project = tmp_path / "big"
     project.mkdir()
     (project / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "big"\n')
+    (project / "main.py").write_text("print('x')\n")
     for i in range(3000):
         (project / f"f{i}.py").write_text(f"x = {i}\n" * 20)
     cache = tmp_path / "cache"

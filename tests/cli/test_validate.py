@@ -68,6 +68,7 @@ def test_valid_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_warnings_go_to_stderr_and_exit_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "x"\nusee_uv = true\n')
+    (tmp_path / "main.py").write_text("print('x')\n")
     assert main(["validate", str(tmp_path / "cerebrium.toml")]) == 0
     captured = capsys.readouterr()
     assert (
@@ -79,6 +80,7 @@ def test_warnings_go_to_stderr_and_exit_zero(tmp_path: Path, capsys: pytest.Capt
 
 def test_warnings_in_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "x"\nusee_uv = true\n')
+    (tmp_path / "main.py").write_text("print('x')\n")
     assert main(["validate", str(tmp_path), "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["warnings"] == [

@@ -64,7 +64,9 @@ def test_version_forms(key: str, value: str, line: str) -> None:
         ("x|y", "latest", "not a valid package name"),
         ("$(id)", "latest", "not a valid package name"),
         ("numpy>=1", "latest", "must be a package name"),
-        ("numpy @ https://x.org/n.whl", "latest", "must be a package name"),
+        ("numpy @ https://x.org/n.whl", "2.0", "URL requirement and cannot take the version"),
+        ("git+https://x.org/r.git", "1.0", "URL requirement and cannot take the version"),
+        ("numpy @ https://x.org/n.whl;id", "latest", "invalid requirement|not an acceptable URL"),
         ("", "latest", "not a valid package name"),
     ],
 )

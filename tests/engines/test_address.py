@@ -32,6 +32,7 @@ from builder.errors import EngineError
         ("docker:///var/run/docker.sock", EngineAddress("docker", path="/var/run/docker.sock")),
         ("docker://unix:///srv/d.sock", EngineAddress("docker", path="/srv/d.sock")),
         ("docker://tcp://dockerhost:2375", EngineAddress("docker", host="dockerhost", port=2375)),
+        ("docker+tcp://dockerhost:2376", EngineAddress("docker", host="dockerhost", port=2376)),
     ],
 )
 def test_parse_valid_forms(text: str, expected: EngineAddress) -> None:
@@ -79,7 +80,7 @@ def test_no_scheme_path_suggests_unix() -> None:
         "unix:///run/buildkit/buildkitd.sock",
         "tcp://h:1",
         "docker:///var/run/docker.sock",
-        "docker://tcp://h:2375",
+        "docker+tcp://h:2375",
     ],
 )
 def test_str_round_trips(text: str) -> None:

@@ -13,7 +13,10 @@ import pytest
 
 from builder.engines.buildkit._pb import control_pb2, control_pb2_grpc, worker_pb2
 from builder.engines.buildkit.client import open_engine
+from builder.cli.errors import EXIT_ENGINE_UNAVAILABLE, EXIT_INVALID, exit_code_for
+from builder.engines.buildkit.address import EngineAddressError
 from builder.engines.buildkit.connect import TLSConfig
+from builder.engines.buildkit.tls import TLSRequired
 from builder.errors import EngineUnavailable
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
@@ -119,4 +122,35 @@ def test_tls_with_the_wrong_server_name_fails(pki: Path, tls_server: int) -> Non
 
 def test_plain_tcp_to_a_tls_server_fails(tls_server: int) -> None:
     with pytest.raises(EngineUnavailable):
-        open_engine(f"tcp://127.0.0.1:{tls_server}", env={})
+        open_engine(f"tcp://127.0.0.1:{tls_server}", tls=TLSConfig(insecure=True), env={}, connect_timeout=3)
+
+
+def test_tcp_without_tls_settings_is_refused_before_any_connection() -> None:
+    # port 9 on a TEST-NET address: a connection attempt would hang, the refusal is immediate
+    with pytest.raises(TLSRequired) as info:
+        open_engine("tcp://192.0.2.1:9", env={})
+    assert "tcp://192.0.2.1:9" in info.value.message
+    assert "--insecure" in (info.value.hint or "")
+    assert exit_code_for(info.value) == EXIT_INVALID
+
+
+def test_tls_settings_come_from_the_buildkit_environment(pki: Path, tls_server: int) -> None:
+    env = {"BUILDKIT_TLS_CA": str(pki / "ca.pem"), "BUILDKIT_TLS_CERT": str(pki / "client.pem"),
+           "BUILDKIT_TLS_KEY": str(pki / "client.key"), "BUILDKIT_TLS_SERVER_NAME": "buildkit.test"}
+    with open_engine(f"tcp://127.0.0.1:{tls_server}", env=env) as engine:
+        assert engine.tls is not None and engine.tls.ca == pki / "ca.pem"
+        assert [w.id for w in engine.workers()] == ["tls-worker"]
+
+
+def test_a_wrong_server_name_says_the_certificate_was_rejected(pki: Path, tls_server: int) -> None:
+    with pytest.raises(EngineUnavailable) as info:
+        open_engine(f"tcp://127.0.0.1:{tls_server}", tls=_tls(pki, "someone.else"), env={}, connect_timeout=3)
+    assert "certificate" in str(info.value)
+    assert exit_code_for(info.value) == EXIT_ENGINE_UNAVAILABLE
+
+
+def test_insecure_and_tls_files_together_are_refused(pki: Path) -> None:
+    with pytest.raises(EngineAddressError):
+        TLSConfig(ca=pki / "ca.pem", insecure=True)
+    with pytest.raises(EngineAddressError):
+        TLSConfig(cert=pki / "client.pem")

@@ -259,7 +259,9 @@ def test_pip_requirements_and_versions_never_enter_the_script(
 
 @settings(max_examples=60, deadline=None)
 @given(commands=st.lists(_TEXT, min_size=1, max_size=3))
-def test_shell_commands_are_one_argv_item_each(commands: list[str]) -> None:
+def test_shell_commands_reach_the_step_as_one_generated_script(commands: list[str]) -> None:
+    from builder.recipes.commands import command_script
+
     step = Step(StepKind.SHELL, "k1", (), CommandInputs(tuple(commands)))
     converted = convert_plan(_plan(_base(), step))
     op = ops_by_name(converted)[
@@ -271,8 +273,12 @@ def test_shell_commands_are_one_argv_item_each(commands: list[str]) -> None:
         script_text("commands.sh"),
         "run",
         "/app",
-        *commands,
-    ]
+        "/run/builder/shell/commands.bash",
+    ]  # the user's text is in no argv item and in none of builder's scripts
+    (mount,) = (m for m in op.exec.mounts if m.dest == "/run/builder/shell")
+    assert mount.readonly
+    written = converted.definition.op(op.inputs[mount.input].digest).file.actions[0].mkfile
+    assert (written.path, written.data) == ("/commands.bash", command_script(tuple(commands)).encode("utf-8"))
 
 
 def test_shell_module_is_the_commands_shape() -> None:

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from builder.engines.buildkit.client import EngineClient, open_engine
+from builder.engines.buildkit.tls import TLSConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENGINE_DIR = REPO_ROOT / ".engine"
-ENGINE_ORDER = ("dockerd20", "dockerd26", "buildkitd")
+ENGINE_ORDER = ("dockerd20", "dockerd26", "buildkitd", "tls")  # tls: dockerd 26 over TCP + TLS
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,21 @@ class EngineTarget:
     @property
     def address(self) -> str:
         return self.env["BUILDKIT_HOST"]
+
+    @property
+    def tls(self) -> TLSConfig | None:
+        """The TLS settings of a TCP engine (from Docker's DOCKER_CERT_PATH that engine-up printed)."""
+        folder = self.env.get("DOCKER_CERT_PATH")
+        if not folder:
+            return None
+        return TLSConfig(ca=Path(folder) / "ca.pem", cert=Path(folder) / "cert.pem", key=Path(folder) / "key.pem")
+
+    @property
+    def cli_args(self) -> list[str]:
+        """``--engine`` and, for a TCP engine, the ``--tls-*`` flags, for ``builder`` command lines."""
+        tls = self.tls
+        extra = [] if tls is None else ["--tls-ca", str(tls.ca), "--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+        return ["--engine", self.address, *extra]
 
 
 def _read_env(path: Path) -> dict[str, str]:

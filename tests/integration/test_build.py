@@ -46,6 +46,7 @@ def run_build(
     result, _, _ = build(
         app,
         engine=target.address,
+        tls=target.tls,
         cache_dir=cache,
         ca_bundle=CA,
         on_event=events.append,
@@ -250,6 +251,7 @@ def test_timeout_cancels_the_solve(
         build(
             app_build_basic,
             engine=engine_target.address,
+            tls=engine_target.tls,
             cache_dir=tmp_path / "cache",
             ca_bundle=CA,
             timeout=20,
@@ -289,6 +291,8 @@ def test_cli_builds_a_saved_plan_with_json_progress(
         check=True,
     ).stdout
     (tmp_path / "plan.json").write_text(plan)
+    files_step = next(s for s in json.loads(plan)["steps"] if s["id"] == "files")
+    assert "files" not in files_step["inputs"]["manifest"]  # a summary: build completes it from the project
     done = subprocess.run(
         [
             sys.executable,
@@ -327,7 +331,7 @@ def test_capability_dependent_request_shapes(
     from builder.engines.buildkit import BuildKitEngine
 
     plan = plan_project(app_build_basic, record=False)[0]
-    with BuildKitEngine.connect(engine_target.address) as engine:
+    with BuildKitEngine.connect(engine_target.address, env=engine_target.env) as engine:
         caps = engine.client.capabilities
         converted, export, config, network = engine.prepare(
             plan, BuildOptions(tag="x:y")
@@ -363,7 +367,7 @@ def test_leaving_the_event_iterator_cancels_the_build(
     )
     plan = plan_project(app_build_basic, record=False)[0]
     seen = []
-    with BuildKitEngine.connect(engine_target.address) as engine:
+    with BuildKitEngine.connect(engine_target.address, env=engine_target.env) as engine:
         events = engine.iter_build(
             plan, app_build_basic, BuildOptions(ca_bundle=Path(CA))
         )
@@ -410,7 +414,7 @@ def test_tag_and_tarball_in_one_build_where_the_engine_allows(
 ) -> None:
     from builder.engines.buildkit.client import open_engine
 
-    with open_engine(engine_target.address) as client:
+    with open_engine(engine_target.address, env=engine_target.env) as client:
         multiple = client.capabilities.exporters_list_field
     tag = f"builder-test/multi:{uuid.uuid4().hex[:8]}"
     out = tmp_path / "rootfs.tar"

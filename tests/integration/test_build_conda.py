@@ -57,6 +57,7 @@ def test_conda_packages_install_into_the_prefix(
         result, _, _ = build(
             app,
             engine=engine_target.address,
+            tls=engine_target.tls,
             cache_dir=tmp_path / "cache",
             ca_bundle=CA,
             on_event=events.append,

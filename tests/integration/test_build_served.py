@@ -58,12 +58,12 @@ def test_served_builds_rebuild_cached_and_report_failures(
         assert f"boom-{nonce}" in failed.stderr and "step shell failed" in failed.stderr
         assert events[-1]["event"] == "error" and events[-1]["id"] == "shell"
         assert len(_served(server_dir)) == 3
-        # After a build the server prepares the next command's process with that build's engine and cache.
+        # A served command that planned names its project for the next spare, which walks it ahead.
         hints = list(server_dir.glob("s-*.hint.json"))
         assert len(hints) == 1
         hint = json.loads(hints[0].read_text())
-        assert hint["cache_dir"] == str(cache)
-        assert hint["engine"] and hint["engine"].split("://")[1] in engine_target.address
+        assert hint["project"] == str(app_build_basic.resolve())
+        assert hint["rules"][2] == ["cerebrium.toml"]
         assert any("(spare)" in line for line in _served(server_dir)[1:])
     finally:
         subprocess.run([sys.executable, "-m", "builder", "server", "stop"], env=env, capture_output=True,

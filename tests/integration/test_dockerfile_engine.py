@@ -50,7 +50,7 @@ def test_exported_dockerfile_builds_the_same_image(app_dir: Path, engine_target:
     app_quickstart = app_dir  # builder's own steps (quickstart) or a user Dockerfile (dockerfile-app)
     nonce = uuid.uuid4().hex[:8]
     ours, theirs = f"builder-df-ours:{nonce}", f"builder-df-export:{nonce}"
-    build(app_quickstart, engine=engine_target.address, tag=ours, cache_dir=tmp_path / "cache", ca_bundle=CA)
+    build(app_quickstart, engine=engine_target.address, tls=engine_target.tls, tag=ours, cache_dir=tmp_path / "cache", ca_bundle=CA)
     assert main(["dockerfile", str(app_quickstart), "-o", str(app_quickstart),
                  "--cache-dir", str(tmp_path / "cache")]) == 0
     events: list[Any] = []
@@ -78,7 +78,7 @@ def test_dockerfile_path_app_builds_and_verifies(app_dockerfile_app: Path, engin
                                                  tmp_path: Path) -> None:
     tag = f"builder-df-app:{uuid.uuid4().hex[:8]}"
     events: list[Any] = []
-    result, _, _ = build(app_dockerfile_app, engine=engine_target.address, tag=tag, cache_dir=tmp_path / "cache",
+    result, _, _ = build(app_dockerfile_app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=tmp_path / "cache",
                          ca_bundle=CA, on_event=events.append)
     instructions = [e.name for e in events if isinstance(e, StepFinished) and e.step == "dockerfile"]
     assert any(name.startswith("[") and "COPY app.py" in name for name in instructions)
@@ -101,7 +101,7 @@ def test_dockerfile_path_context_is_the_selected_files(app_dockerfile_app: Path,
     dockerfile = app_dockerfile_app / "docker" / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + "COPY . /ctx/\n")
     tag = f"builder-df-ctx:{uuid.uuid4().hex[:8]}"
-    build(app_dockerfile_app, engine=engine_target.address, tag=tag, cache_dir=tmp_path / "cache", ca_bundle=CA)
+    build(app_dockerfile_app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=tmp_path / "cache", ca_bundle=CA)
     out = subprocess.run(["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/sh", tag, "-c",
                           "cd /ctx && find . -type f | sort"], env=engine_env, check=True, capture_output=True,
                          text=True, timeout=120).stdout.split()

@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from builder.cli import main
+from tests.integration.conftest import EngineTarget
 from builder.engines.buildkit._pb import control_pb2
 from builder.engines.buildkit.caps import parse_version
 from builder.engines.buildkit.client import EngineClient, open_engine
@@ -96,8 +97,10 @@ def test_unreachable_address_names_what_was_tried(tmp_path: Path) -> None:
     assert "scripts/engine-up" in (info.value.hint or "")
 
 
-def test_cli_engine_info_json(engine: EngineClient, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["engine", "info", "--engine", str(engine.address), "--format", "json"])
+def test_cli_engine_info_json(engine: EngineClient, engine_target: EngineTarget,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    tls = engine_target.cli_args[2:]  # the --tls-* flags of a TCP engine
+    code = main(["engine", "info", "--engine", str(engine.address), *tls, "--format", "json"])
     out = capsys.readouterr().out
     assert code == 0
     data = json.loads(out)
@@ -111,3 +114,14 @@ def test_cli_engine_info_unreachable_exits_4(tmp_path: Path, capsys: pytest.Capt
     err = capsys.readouterr().err
     assert code == 4
     assert "none.sock" in err and "hint:" in err
+
+
+def test_disk_usage_and_a_prune_that_matches_nothing_work_on_every_engine(engine: EngineClient) -> None:
+    # Shared engines: only a prune whose filter matches no record is safe here (test_remote_engine prunes for real).
+    from builder.engines.buildkit.housekeeping import PruneOptions, disk_usage, prune
+
+    before = disk_usage(engine)
+    assert before.total >= before.reclaimable >= 0
+    assert sum(size for _, size in before.by_type().values()) == before.total
+    freed = prune(engine, PruneOptions(all=True, filters=(f"id==builder-no-such-record-{uuid.uuid4().hex}",)))
+    assert freed == []

@@ -31,7 +31,8 @@ def write_requirements(app: Path, nonce: int, six: str) -> None:
 
 def pip_log(app: Path, target: EngineTarget, cache: Path) -> list[str]:
     events: list[Event] = []
-    result, _, _ = build(app, engine=target.address, cache_dir=cache, ca_bundle=CA, on_event=events.append)
+    result, _, _ = build(app, engine=target.address, tls=target.tls, cache_dir=cache, ca_bundle=CA,
+                         on_event=events.append)
     assert not result.step("pip").cached
     lines = [e.line for e in events if isinstance(e, StepLog) and e.step == "pip"]
     assert lines[0] == "UV_PIP_INSTALL_STARTED"
@@ -43,12 +44,12 @@ def summary(lines: list[str]) -> list[str]:
     return [ln for ln in lines if ln.startswith("uv: ") and not ln.startswith("uv: installed uv ")]
 
 
-def drop_cache_mounts(address: str, target: str) -> int:
+def drop_cache_mounts(engine_target: EngineTarget, target: str) -> int:
     """Remove the engine's cache mounts at ``target`` (not in use): the next step finds them empty."""
     from builder.engines.buildkit._pb import control_pb2
     from builder.engines.buildkit.client import open_engine
 
-    with open_engine(address) as engine:
+    with open_engine(engine_target.address, env=engine_target.env) as engine:
         usage = engine.control.DiskUsage(control_pb2.DiskUsageRequest(filter=["type==exec.cachemount"]), timeout=60)
         ids = [r.ID for r in usage.record if r.Description.startswith(f"cached mount {target} from ")]
         for record_id in ids:
@@ -61,7 +62,7 @@ def test_empty_tools_mount_gets_uv_from_its_wheel(
     app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path
 ) -> None:
     """On a fresh engine the pip step fetches the pinned uv itself (uv_boot.py), through the CA bundle."""
-    drop_cache_mounts(engine_target.address, f"{tools.TOOLS_DIR}/uv")
+    drop_cache_mounts(engine_target, f"{tools.TOOLS_DIR}/uv")
     write_requirements(app_build_basic, uuid.uuid4().int % 10**9, six="1.16.0")
     lines = pip_log(app_build_basic, engine_target, tmp_path / "cache")
     assert lines[1].startswith(f"uv: installed uv {tools.UV_VERSION} from https://"), lines[:5]

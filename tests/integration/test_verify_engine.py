@@ -28,7 +28,7 @@ CA = "/etc/ssl/certs/ca-certificates.crt"
 
 def build_tagged(app: Path, target: EngineTarget, tmp_path: Path) -> str:
     tag = f"builder-verify-test-{app.name}:{uuid.uuid4().hex[:8]}"
-    build(app, engine=target.address, tag=tag, cache_dir=tmp_path / "cache", ca_bundle=CA)
+    build(app, engine=target.address, tls=target.tls, tag=tag, cache_dir=tmp_path / "cache", ca_bundle=CA)
     return tag
 
 
@@ -100,7 +100,7 @@ def test_missing_image_is_a_verify_failure(engine_target: EngineTarget, monkeypa
 
 def test_build_verify_flag(app_quickstart: Path, app_crash_start: Path, engine_target: EngineTarget,
                            docker: DockerAPI, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    common = ["--engine", engine_target.address, "--cache-dir", str(tmp_path / "cache"), "--ca-bundle", CA,
+    common = [*engine_target.cli_args, "--cache-dir", str(tmp_path / "cache"), "--ca-bundle", CA,
               "--progress", "plain", "--verify"]
     tag = f"builder-verify-flag:{uuid.uuid4().hex[:8]}"
     assert main(["build", str(app_quickstart), "--tag", tag, *common]) == 0

@@ -143,3 +143,17 @@ def test_unreadable_recorded_plan_is_treated_as_no_history(tmp_path: Path) -> No
         history.record_plan(plan.app, garbage)
         analysis = analyze(plan, history)
         assert all(s.status == "miss" and "not built before" in s.reason for s in analysis.steps)
+
+
+def test_a_step_the_engine_pruned_says_so(tmp_path: Path) -> None:
+    plan = plan_of(write_project(tmp_path / "p", FULL_TOML))
+
+    class PrunedHistory(MemoryStepHistory):
+        def pruned(self, key: str) -> str | None:
+            return "`builder engine prune` on docker+tcp://h:2376" if key == plan.steps[1].key else None
+
+    history = PrunedHistory()
+    history.record_plan(plan.app, plan.to_json())
+    reasons = [s.reason for s in analyze(plan, history).steps]
+    assert reasons[1] == "the engine pruned it (`builder engine prune` on docker+tcp://h:2376)"
+    assert "not built yet" in reasons[0]

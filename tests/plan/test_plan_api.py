@@ -76,17 +76,17 @@ def test_plan_project_invalid_config(tmp_path: Path) -> None:
 
 def test_step_records_keep_file_manifests_by_digest_only(tmp_path: Path) -> None:
     """A step record is read on every plan and build: a file list in it is not (the plan history has it)."""
-    from builder.api import _recorded_inputs
+    from builder.history import recorded_inputs
 
     root = write_project(tmp_path / "p", FULL_TOML)
     plan = builder.make_plan(builder.load_config(root))
     files = plan.step("files").inputs_json()
-    recorded = _recorded_inputs(files)
+    recorded = recorded_inputs(files)
     assert recorded["manifest"] == {"digest": files["manifest"]["digest"], "count": files["manifest"]["count"]}
     assert {k: v for k, v in recorded.items() if k != "manifest"} == {k: v for k, v in files.items() if k != "manifest"}
     nested = {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1, "files": [["a", "file", 1, "b"]]}}}
-    assert _recorded_inputs(nested) == {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1}}}
-    assert _recorded_inputs(plan.step("pip").inputs_json()) == plan.step("pip").inputs_json()
+    assert recorded_inputs(nested) == {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1}}}
+    assert recorded_inputs(plan.step("pip").inputs_json()) == plan.step("pip").inputs_json()
 
 
 def test_plan_history_reads_a_lazy_view_and_stores_the_full_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,3 +111,31 @@ def test_plan_history_reads_a_lazy_view_and_stores_the_full_plan(tmp_path: Path,
         assert encoded == []
     finally:
         store.close()
+
+
+def test_a_walker_passed_in_lists_the_files_and_the_cli_passes_it_through(tmp_path: Path) -> None:
+    from builder.cli import main
+    from builder.plan.fileset import FileRules, Walked, walk
+
+    root = write_project(tmp_path / "p", FULL_TOML)
+    (root / "extra.py").write_text("x = 1\n")
+
+    class Recording:
+        def __init__(self, hide: str | None = None) -> None:
+            self.calls: list[tuple[str, FileRules]] = []
+            self.hide = hide
+
+        def walk(self, base: str, rules: FileRules) -> Walked:
+            self.calls.append((base, rules))
+            found, executable, notes, skipped = walk(base, rules)
+            return [f for f in found if f[0] != self.hide], executable, notes, skipped
+
+    walker = Recording()
+    plan, _analysis, _ = plan_project(root, record=False, walker=walker)
+    assert plan == plan_project(root, record=False)[0]  # an honest walker changes nothing
+    assert [base for base, _rules in walker.calls] == [str(root.resolve())]
+    hiding = Recording(hide="extra.py")  # what the walker returns is what the files step gets
+    assert plan_project(root, record=False, walker=hiding)[0].step("files").key != plan.step("files").key
+    through_cli = Recording()
+    assert main(["plan", str(root), "--no-record", "--cache-dir", str(tmp_path / "c")], walker=through_cli) == 0
+    assert len(through_cli.calls) == 1

@@ -83,7 +83,7 @@ def test_requirements_file_reorder_and_comments_keep_the_pip_key(tmp_path_factor
     root = tmp_path_factory.mktemp("req")
     toml = '[cerebrium.deployment]\nname = "r"\nexclude = [".*", "requirements.txt"]\n' \
            '[cerebrium.dependencies.paths]\npip = "requirements.txt"\n'
-    ref = keys_of(write_project(root / "a", toml, {"requirements.txt": "six==1.16.0\nidna>=3.4\n"
+    ref = keys_of(write_project(root / "a", toml, {"main.py": "", "requirements.txt": "six==1.16.0\nidna>=3.4\n"
                                                    "requests[socks]==2.31.0\n"}))
     text = "".join(p + ln + p + "\n" for ln, p in zip(lines, pad, strict=True))
-    assert keys_of(write_project(root / "b", toml, {"requirements.txt": text})) == ref
+    assert keys_of(write_project(root / "b", toml, {"main.py": "", "requirements.txt": text})) == ref

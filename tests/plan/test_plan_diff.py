@@ -31,6 +31,20 @@ def test_diff_names_cause_and_parents(tmp_path: Path) -> None:
     assert by_id["pip"].change == "parent" and by_id["pip"].reason == "parent changed (python)"
 
 
+def test_each_step_names_the_nearest_changed_step_above_it(tmp_path: Path) -> None:
+    """python and the project files both change: pip blames python, shell and config blame files."""
+    old = write_project(tmp_path / "old", FULL_TOML, {"main.py": "x = 1\n"})
+    new = write_project(tmp_path / "new", FULL_TOML.replace('python_version = "3.11"', 'python_version = "3.12"'),
+                        {"main.py": "x = 2\n"})
+    diff, _ = diff_projects(old, new)
+    reasons = {c.id.value: c.reason for c in diff.changes}
+    assert diff.cause is StepKind.PYTHON
+    assert reasons["pip"] == "parent changed (python)"
+    assert reasons["files"].startswith("files: 1 changed (main.py)")
+    assert reasons["shell"] == "parent changed (files)"
+    assert [c.id.value for c in diff.changes if c.change == "same"] == ["base"]
+
+
 def test_a_new_recipe_for_a_step_is_named_as_the_cause(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Same inputs, other key: builder now builds the step differently (its recipe revision changed)."""
     from builder.plan import keys, recipes

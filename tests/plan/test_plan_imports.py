@@ -1,11 +1,12 @@
-"""Import contract: builder.plan never imports grpc, protobuf, diskcache, cache or builder.engines."""
+"""Import contract: builder.plan never imports grpc, protobuf, diskcache, cache, builder.engines or subprocess."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-BANNED = ("grpc", "google.protobuf", "diskcache", "cache", "builder.engines", "builder.api", "builder.cli")
+BANNED = ("grpc", "google.protobuf", "diskcache", "cache", "builder.engines", "builder.api", "builder.cli",
+          "builder.history", "builder.revisions", "builder.server", "subprocess")
 PLAN_DIR = Path(__file__).resolve().parents[2] / "builder" / "plan"
 
 

@@ -259,5 +259,6 @@ def test_empty_steps_are_left_out_and_children_reattached(tmp_path: Path) -> Non
 
 
 def test_project_without_files_has_no_files_step(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "p", '[cerebrium.deployment]\nname = "tiny"\n', {})
-    assert [s.value for s in plan_of(root).ids] == ["base", "python", "runtime", "config"]
+    root = write_project(tmp_path / "p", '[cerebrium.deployment]\nname = "tiny"\n[cerebrium.runtime.custom]\n'
+                         'port = 8000\nentrypoint = ["python", "-m", "http.server"]\n', {})
+    assert [s.value for s in plan_of(root).ids] == ["base", "python", "config"]

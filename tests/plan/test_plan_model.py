@@ -11,7 +11,9 @@ import pytest
 from plan_helpers import FULL_TOML, plan_of, write_project
 from test_plan_invalidation import DOCKER_TOML, LOCAL_FILES, LOCAL_TOML
 
+from builder.errors import PlanError
 from builder.plan import Plan, analyze
+from builder.plan.protocols import MemoryStepHistory
 from builder.plan.render.json import plan_document
 
 STEP_SCHEMA = {
@@ -56,12 +58,83 @@ def test_round_trip_through_json_text(tmp_path: Path) -> None:
         assert json.dumps(again.to_json()) == text
 
 
+MANIFEST_SUMMARY_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["digest", "count", "bytes", "changed"],
+    "properties": {
+        "digest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+        "count": {"type": "integer", "minimum": 0},
+        "bytes": {"type": "integer", "minimum": 0},
+        "changed": {"oneOf": [{"type": "null"}, {
+            "type": "object", "additionalProperties": False, "required": ["modified", "added", "removed"],
+            "properties": {k: {"type": "array", "items": {"type": "string"}} for k in ("modified", "added", "removed")},
+        }]},
+    },
+}
+
+
+def _files_manifest(document: dict) -> dict:  # type: ignore[type-arg]
+    return next(s for s in document["steps"] if s["id"] == "files")["inputs"]["manifest"]  # type: ignore[no-any-return]
+
+
 def test_cli_document_matches_schema_and_reads_back(tmp_path: Path) -> None:
     for root in _projects(tmp_path):
         plan = plan_of(root)
-        document = json.loads(json.dumps(plan_document(plan, analyze(plan, None))))
+        document = json.loads(json.dumps(plan_document(plan, analyze(plan, None), files=True)))
         jsonschema.validate(document, DOCUMENT_SCHEMA)
         assert Plan.from_json(document) == plan
+
+
+def test_summary_document_carries_no_file_list_and_reads_back_with_the_project_files(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "local", LOCAL_TOML, LOCAL_FILES)
+    plan = plan_of(root)
+    manifest = plan.step("files").inputs.manifest
+    document = json.loads(json.dumps(plan_document(plan, analyze(plan, None))))
+    jsonschema.validate(document, DOCUMENT_SCHEMA)
+    summary = _files_manifest(document)
+    jsonschema.validate(summary, MANIFEST_SUMMARY_SCHEMA)
+    assert summary == {"digest": manifest.digest, "count": len(manifest), "bytes": manifest.total_size,
+                       "changed": None}
+    assert summary["count"] > 0 and "files" not in summary
+    with pytest.raises(ValueError, match="only a manifest summary"):
+        Plan.from_json(document)
+    calls = []
+    assert Plan.from_json(document, lambda: calls.append(1) or manifest) == plan
+    assert calls == [1]
+    full = json.loads(json.dumps(plan_document(plan, analyze(plan, None), files=True)))
+    assert Plan.from_json(full, lambda: calls.append(2) or manifest) == plan
+    assert calls == [1]  # a full manifest needs no project
+
+
+def test_summary_document_is_refused_when_the_project_files_changed(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", FULL_TOML)
+    plan = plan_of(root)
+    document = json.loads(json.dumps(plan_document(plan, analyze(plan, None))))
+    (root / "main.py").write_text("print('edited')\n")
+    edited = plan_of(root).step("files").inputs.manifest
+    with pytest.raises(PlanError, match="the project's files changed since the plan was written") as raised:
+        Plan.from_json(document, lambda: edited)
+    assert raised.value.hint and "builder plan --format json" in raised.value.hint
+
+
+def test_summary_lists_the_paths_changed_since_the_recorded_plan(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", FULL_TOML, {"keep.py": "k\n", "gone.py": "g\n", "edit.py": "1\n"})
+    history = MemoryStepHistory()
+    first = plan_of(root)
+    history.record_plan(first.app, first.to_json())
+    (root / "gone.py").unlink()
+    (root / "edit.py").write_text("2\n")
+    (root / "new.py").write_text("n\n")
+    second = plan_of(root)
+    summary = _files_manifest(plan_document(second, analyze(second, history)))
+    assert summary["changed"] == {"modified": ["edit.py"], "added": ["new.py"], "removed": ["gone.py"]}
+    history.record_plan(second.app, second.to_json())
+    (root / "cerebrium.toml").write_text(FULL_TOML.replace("cpu = 2", "cpu = 4"))
+    third = plan_of(root)
+    analysis = analyze(third, history)  # nothing is built in this history: every step misses, so it compares
+    assert analysis.previous is not None
+    assert _files_manifest(plan_document(third, analysis))["changed"] == {"modified": [], "added": [], "removed": []}
 
 
 def test_local_source_survives_the_round_trip(tmp_path: Path) -> None:

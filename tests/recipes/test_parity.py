@@ -68,7 +68,7 @@ def _form(shell: str, text: str, args: tuple[str, ...] | list[str], mounts: list
 
 
 def llb_forms(plan: Plan) -> dict[StepKind, Form]:
-    converted = convert_plan(plan, ConvertOptions(ca_bundle=True))
+    converted = convert_plan(plan, ConvertOptions(ca_bundle=True, netrc=True))
     definition = converted.definition
     names = definition.names()
     out = {}

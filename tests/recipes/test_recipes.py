@@ -119,3 +119,27 @@ def test_script_tokens_are_checked(tmp_path: Path) -> None:
 def test_recipe_context_defaults_without_base_or_python() -> None:
     ctx = RecipeContext.of(_plan())
     assert (ctx.platform, ctx.venv, ctx.conda_platform) == ("linux/amd64", "/opt/venv", "linux-64")
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_exporter_imports_nothing_from_buildkit_and_nothing_imports_the_scripts() -> None:
+    root = Path(__file__).resolve().parents[2] / "builder"
+    assert not {m for m in _imports(root / "engines" / "dockerfile_export.py") if m.startswith("builder.engines.")}
+    for module in root.rglob("*.py"):
+        if "scripts" in module.relative_to(root).parts[:-1]:
+            continue
+        assert not {m for m in _imports(module) if m.startswith("builder.recipes.scripts")}, module
+    assert not (root / "recipes" / "scripts" / "__init__.py").exists()  # data files, not a package
+    pyproject = (root.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"recipes/scripts/*"' in pyproject  # shipped in the wheel as package data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,17 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builder.plan import fileset
-from builder.plan.fileset import FileRules, select_files
+from builder.plan.fileset import FileRules, select_files, walk
 from builder.server import prewalk
-from builder.server.prewalk import WalkAhead, rules_from_hint
+from builder.server import paths
+from builder.server.prewalk import ServedWalker, WalkAhead, hint_for, read_hint, rules_from_hint
 
 RULES = FileRules(("*",), (".*", "*.log"), ("cerebrium.toml",))
-
-
-@pytest.fixture(autouse=True)
-def _no_hook() -> Iterator[None]:
-    yield
-    fileset.walked_ahead = None
 
 
 def _project(root: Path) -> Path:
@@ -49,19 +44,25 @@ def _ahead(root: Path, rules: FileRules = RULES) -> WalkAhead:
 def test_the_walk_ahead_is_the_normal_walk(tmp_path: Path) -> None:
     root = _project(tmp_path)
     walked = _ahead(root).take(str(root.resolve()), RULES)
-    assert walked == fileset._walk(str(root.resolve()), RULES)
+    assert walked == walk(str(root.resolve()), RULES)
 
 
-def test_select_files_takes_it_instead_of_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = _project(tmp_path)
+def _hint_file(tmp_path: Path, name: str) -> paths.HintFile:
+    """A hint file in a server directory of its own, outside the project."""
+    return paths.HintFile(paths.open_dir(str(tmp_path / "server"), create=True), name)
+
+
+def test_select_files_takes_it_through_the_walker_instead_of_listing(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _project(tmp_path / "p")
     expected = select_files(root, RULES).manifest
-    fileset.walked_ahead = _ahead(root).take
+    walker = ServedWalker(_hint_file(tmp_path, "hint.json"), _ahead(root))  # the hint lives outside the project
 
     def no_listing(directory: str, prefix: str) -> list[os.DirEntry[str]]:
         raise AssertionError(f"listed {directory}")
 
-    monkeypatch.setattr(fileset, "_scan", no_listing)
-    selection = select_files(root, RULES)
+    monkeypatch.setattr(fileset, "scan_directory", no_listing)
+    selection = select_files(root, RULES, walker=walker)
     assert selection.manifest.digest == expected.digest
     assert selection.manifest.entries == expected.entries
 
@@ -160,15 +161,27 @@ def test_a_vanished_project_walks_nothing_ahead(tmp_path: Path) -> None:
     assert not ahead.run(threading.Event())
 
 
-def test_start_installs_the_walk_for_select_files(tmp_path: Path) -> None:
+def test_start_walks_in_a_thread_that_finish_joins(tmp_path: Path) -> None:
     root = _project(tmp_path)
-    hint = {"project": str(root.resolve()), "rules": [list(RULES.include), list(RULES.exclude),
-                                                      list(RULES.always_exclude)]}
-    thread = prewalk.start(hint, threading.Event())
-    assert thread is not None
-    thread.join(10)
-    assert fileset.walked_ahead is not None
-    assert fileset.walked_ahead(str(root.resolve()), RULES) == fileset._walk(str(root.resolve()), RULES)
+    walking = prewalk.start(hint_for(str(root.resolve()), RULES))
+    assert walking is not None
+    ahead = walking.finish()
+    assert not any(t.name == "builder-prewalk" for t in threading.enumerate())  # nothing runs beside the command
+    took = ahead.take(str(root.resolve()), RULES)
+    assert took is None or took == walk(str(root.resolve()), RULES)  # finished or stopped early; never wrong
+
+
+def test_the_served_walker_names_the_planned_project_for_the_next_spare(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    hint_file = _hint_file(tmp_path, "s.hint.json")
+    base = str(root.resolve())
+    walker = ServedWalker(hint_file)
+    assert walker.walk(base, RULES) == walk(base, RULES)  # nothing ahead: the normal walk
+    assert rules_from_hint(read_hint(hint_file)) == (base, RULES)
+    walker = ServedWalker(hint_file, _ahead(root), read_hint(hint_file))
+    (root / "pkg" / "late.py").write_text("changed after the walk ahead\n")
+    assert walker.walk(base, RULES) == walk(base, RULES)  # the stale walk ahead is not used
+    assert read_hint(_hint_file(tmp_path, "missing.json")) == {}
 
 
 @pytest.mark.parametrize("hint", [
@@ -177,7 +190,7 @@ def test_start_installs_the_walk_for_select_files(tmp_path: Path) -> None:
 ])
 def test_hints_without_usable_rules_walk_nothing(hint: dict[str, object]) -> None:
     assert rules_from_hint(hint) is None
-    assert prewalk.start(hint, threading.Event()) is None
+    assert prewalk.start(hint) is None
 
 
 _NAMES = st.sampled_from(["a", "b.py", "c.log", ".hidden", "d", "e.txt", "cerebrium.toml"])
@@ -204,7 +217,7 @@ def test_walk_ahead_equals_the_normal_walk_for_any_tree(tmp_path_factory: pytest
             path.chmod(0o755)
     rules = FileRules(include, exclude, ("cerebrium.toml",))
     base = str(root.resolve())
-    assert _ahead(root, rules).take(base, rules) == fileset._walk(base, rules)
+    assert _ahead(root, rules).take(base, rules) == walk(base, rules)
 
 
 
@@ -214,7 +227,7 @@ def test_more_directories_than_the_watch_budget_walk_nothing_ahead(tmp_path: Pat
     assert not WalkAhead(base, RULES).run(threading.Event(), budget=2)
     ahead = WalkAhead(base, RULES)
     assert ahead.run(threading.Event(), budget=3)
-    assert ahead.take(base, RULES) == fileset._walk(base, RULES)
+    assert ahead.take(base, RULES) == walk(base, RULES)
 
 
 def test_the_budget_is_a_share_of_the_users_watches(tmp_path: Path) -> None:

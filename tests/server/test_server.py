@@ -140,7 +140,7 @@ def test_ctrl_c_reaches_the_served_command(started: Path) -> None:
     thread.start()
     port = listener.getsockname()[1]
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}"],
+        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}", "--insecure"],
                                 env=_env(started), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 20
         while not _served_commands(started) and time.monotonic() < deadline:
@@ -156,7 +156,7 @@ def test_ctrl_c_reaches_the_served_command(started: Path) -> None:
             conn.close()
     assert proc.returncode == 130, err
     assert "interrupted" in err
-    assert _served_commands(started) == [f"engine info --engine tcp://127.0.0.1:{port}"]
+    assert _served_commands(started) == [f"engine info --engine tcp://127.0.0.1:{port} --insecure"]
 
 
 def test_a_client_killed_mid_command_interrupts_it_and_the_server_carries_on(started: Path) -> None:
@@ -166,7 +166,7 @@ def test_a_client_killed_mid_command_interrupts_it_and_the_server_carries_on(sta
     listener.listen(8)
     port = listener.getsockname()[1]
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}"],
+        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}", "--insecure"],
                                 env=_env(started), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while not _served_commands(started) and time.monotonic() < deadline:
@@ -321,7 +321,7 @@ def test_a_spare_that_has_the_frame_keeps_the_command(tmp_path: Path, monkeypatc
     sleeper = subprocess.Popen(["sleep", "30"])
     ours, theirs = socket.socketpair()
     server.spare = daemon._Spare(sleeper.pid, ours, os.pidfd_open(sleeper.pid), time.monotonic())
-    server.selector.register(server.spare.pidfd, selectors.EVENT_READ, ("spare", sleeper.pid))
+    server.selector.register(server.spare.pidfd, selectors.EVENT_READ, ("spare", server.spare))
     real_send_fds = socket.send_fds
 
     def send_then_peer_closes(sock: socket.socket, buffers: list[bytes], fds: list[int]) -> int:
@@ -341,4 +341,53 @@ def test_a_spare_that_has_the_frame_keeps_the_command(tmp_path: Path, monkeypatc
         sleeper.kill()
         sleeper.wait()
         client.close()
+        server.selector.close()
+
+
+def test_a_child_exit_and_its_client_hang_up_in_one_select_batch(tmp_path: Path) -> None:
+    """Whichever of the two events comes first retires the command; the other is ignored, not a KeyError."""
+    from builder.server import daemon
+
+    for first in ("child", "conn"):
+        server = daemon.Server(str(tmp_path / f"{first}.sock"), str(tmp_path / f"{first}.lock"), 60.0)
+        child = subprocess.Popen(["true"])
+        client, conn = socket.socketpair()
+        try:
+            server._started(child.pid, conn, os.pidfd_open(child.pid), {"argv": ["validate"]})
+            client.close()  # the client hangs up ...
+            child_exited = time.monotonic() + 10
+            while time.monotonic() < child_exited and os.waitid(os.P_PID, child.pid,
+                                                                os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                time.sleep(0.01)  # ... and the child exits: both are ready before the server looks
+            batch = [key.data for key, _ in server.selector.select(timeout=5)]
+            assert sorted(event for event, _entry in batch) == ["child", "conn"]
+            batch.sort(key=lambda data: data[0] != first)
+            for data in batch:
+                server._dispatch(data)
+            assert server.running == {}
+            assert len(server.selector.get_map()) == 0
+        finally:
+            client.close()
+            server.selector.close()
+
+
+def test_the_warmed_server_runs_no_thread_and_no_grpc_core_before_it_forks() -> None:
+    """Children are forked from the server: a thread (or an initialised gRPC core, whose threads do not
+    survive a fork) in it would be half-present in every child."""
+    probe = ("import os\nfrom builder.server.daemon import warm\nwarm()\n"
+             "print(len(os.listdir('/proc/self/task')))\n")
+    env = {**os.environ, "GRPC_TRACE": "api", "GRPC_VERBOSITY": "debug"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env, timeout=120)
+    assert done.stdout.strip() == "1"
+    assert "grpc_init" not in done.stderr
+
+
+def test_a_server_without_spares_forks_none_ahead(tmp_path: Path) -> None:
+    from builder.server import daemon
+
+    server = daemon.Server(str(tmp_path / "s.sock"), str(tmp_path / "s.lock"), 60.0, spares=False)
+    try:
+        server._ensure_spare()
+        assert server.spare is None
+    finally:
         server.selector.close()

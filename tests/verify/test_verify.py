@@ -8,6 +8,8 @@ networking would; the clock is fake so timeouts need no waiting.
 from __future__ import annotations
 
 import http.server
+import os
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,7 +18,19 @@ import pytest
 
 from builder.engines.docker_api import ContainerState
 from builder.errors import VerifyFailed
-from builder.verify import VerifySettings, probe, resolve_timeout, verify_image
+from builder.verify import (
+    LEFTOVER_AGE,
+    OWNER_LABEL,
+    VERIFY_LABEL,
+    Probe,
+    VerifyInterrupted,
+    VerifySettings,
+    container_spec,
+    is_leftover,
+    probe,
+    resolve_timeout,
+    verify_image,
+)
 
 
 def free_port() -> int:
@@ -61,7 +75,6 @@ class FakeRuntime:
     """ContainerRuntime whose "container" is an in-process App (or nothing, or a crash)."""
 
     where = "fake://"
-    shares_host_network = True
 
     def __init__(self, *, mode: str = "app", exit_code: int = 0, **app_kw: object) -> None:
         self.mode, self.exit_code, self.app_kw = mode, exit_code, app_kw
@@ -82,6 +95,12 @@ class FakeRuntime:
         if self.mode == "crash" and self.states_seen > 1:
             return ContainerState(False, "exited", self.exit_code)
         return ContainerState(container_id in self.running, "running", 0)
+
+    def probe(self, container_id: str, port: int, endpoint: str) -> Probe:
+        return probe("127.0.0.1", port, endpoint)
+
+    def remove_leftovers(self) -> list[str]:
+        return []
 
     def logs(self, container_id: str, tail: int) -> list[str]:
         lines = [f"line {i}" for i in range(150)]
@@ -161,32 +180,76 @@ def test_early_exit_fails_fast(port: int) -> None:
     assert runtime.removed == ["c-img"]
 
 
-def test_busy_port_is_refused_before_any_container(port: int) -> None:
-    squatter = App(port)
-    try:
-        runtime = FakeRuntime(mode="silent")
-        with pytest.raises(VerifyFailed, match="already listens"):
-            verify_image("img", VerifySettings(port=port), runtime=runtime)
-        assert runtime.removed == [] and runtime.running == set()
-    finally:
-        squatter.stop()
-
-
 def test_remove_runs_even_when_polling_raises(port: int) -> None:
-    runtime = FakeRuntime(mode="silent")
+    class Interrupted(FakeRuntime):
+        calls = 0
 
-    def broken_probe(host: str, p: int, endpoint: str, timeout: float) -> object:
-        if broken_probe.calls:  # type: ignore[attr-defined]
-            raise KeyboardInterrupt
-        broken_probe.calls += 1  # type: ignore[attr-defined]
-        from builder.verify import Probe
+        def probe(self, container_id: str, p: int, endpoint: str) -> Probe:
+            self.calls += 1
+            if self.calls > 1:
+                raise KeyboardInterrupt
+            return Probe(False, "free")
 
-        return Probe(False, "free")
-
-    broken_probe.calls = 0  # type: ignore[attr-defined]
+    runtime = Interrupted(mode="silent")
     with pytest.raises(KeyboardInterrupt):
-        verify_image("img", VerifySettings(port=port), runtime=runtime, probe_fn=broken_probe)  # type: ignore[arg-type]
+        verify_image("img", VerifySettings(port=port), runtime=runtime, sleep=lambda s: None)
     assert runtime.removed == ["c-img"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_remove_the_container(port: int, signum: int) -> None:
+    class Signalled(FakeRuntime):
+        def probe(self, container_id: str, p: int, endpoint: str) -> Probe:
+            os.kill(os.getpid(), signum)  # delivered to this (main) thread before the next bytecode
+            return Probe(False, "waiting")
+
+    runtime = Signalled(mode="silent")
+    before = signal.getsignal(signum)
+    with pytest.raises(VerifyInterrupted) as info:
+        verify_image("img", VerifySettings(port=port), runtime=runtime, sleep=lambda s: None)
+    assert info.value.signum == signum
+    assert runtime.removed == ["c-img"]
+    assert signal.getsignal(signum) == before
+
+
+def test_leftovers_are_removed_before_the_new_container(port: int) -> None:
+    order: list[str] = []
+
+    class Leftovers(FakeRuntime):
+        def remove_leftovers(self) -> list[str]:
+            order.append("leftovers")
+            return ["old"]
+
+        def run(self, image: str, settings: VerifySettings) -> str:
+            order.append("run")
+            return super().run(image, settings)
+
+    verify_image("img", VerifySettings(port=port), runtime=Leftovers())
+    assert order == ["leftovers", "run"]
+
+
+def test_which_containers_are_leftovers() -> None:
+    alive = {100}.__contains__
+    mine = {"Labels": {OWNER_LABEL: "hostA:100"}, "Created": 0}
+    dead = {"Labels": {OWNER_LABEL: "hostA:200"}, "Created": 10**10}
+    other_fresh = {"Labels": {OWNER_LABEL: "hostB:200"}, "Created": 10**10 - 5}
+    other_old = {"Labels": {OWNER_LABEL: "hostB:200"}, "Created": 10**10 - LEFTOVER_AGE - 1}
+    unlabelled_old = {"Labels": {}, "Created": 0}
+    now = float(10**10)
+    assert [is_leftover(c, now, "hostA", alive) for c in (mine, dead, other_fresh, other_old, unlabelled_old)] == [
+        False, True, False, True, True]
+
+
+def test_container_spec_is_locked_down() -> None:
+    spec = container_spec("img", VerifySettings(port=8000, memory_bytes=2 * 1024**3, nano_cpus=2 * 10**9), "none")
+    host = spec["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and "CapAdd" not in host
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["PidsLimit"] == 4096 and host["Memory"] == 2 * 1024**3 and host["NanoCpus"] == 2 * 10**9
+    assert host["NetworkMode"] == "none"
+    assert spec["Labels"][VERIFY_LABEL] == "1" and spec["Labels"][OWNER_LABEL].endswith(f":{os.getpid()}")
+    low = container_spec("img", VerifySettings(port=80), "bridge")["HostConfig"]
+    assert low["CapAdd"] == ["NET_BIND_SERVICE"] and "Memory" not in low
 
 
 def test_probe_reports_non_2xx_and_refused(port: int) -> None:

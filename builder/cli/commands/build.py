@@ -12,6 +12,7 @@ import argparse
 import json
 
 from builder.cli import output
+from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.errors import EXIT_OK
 from builder.errors import BuilderError, ConfigError
 
@@ -24,8 +25,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Plan cerebrium.toml and build it on a BuildKit engine (one vertex per plan step), then "
         "record the steps in the step cache and compare each step's predicted hit/miss with BuildKit's "
         "cached flag. The default network is host on dockerd (the local engine has no bridge) and the "
-        "engine's sandbox network on buildkitd. Without runtime.custom.entrypoint the image runs "
-        "`python main.py` in /app (port 8000). Python comes from the base image (python3.X), else "
+        "engine's sandbox network on buildkitd. Without [cerebrium.runtime.custom] the image runs "
+        "Cerebrium's default runtime (main.py's functions as endpoints) from /cortex on port 8000. Python comes from the base image (python3.X), else "
         "Debian's python3 when it is that version, else `uv python install` (needs network access to "
         "uv's Python download source). Exit codes: 1 step failed, 2 invalid input, 4 no engine.",
     )
@@ -48,9 +49,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "-o",
         metavar="type=oci|tar|docker,dest=FILE",
         help="also write the result as a tarball received over the session",
-    )
-    parser.add_argument(
-        "--engine", help="engine address (default: $BUILDKIT_HOST, else auto-detect)"
     )
     parser.add_argument(
         "--cache-dir",
@@ -90,12 +88,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="build this plan (from `builder plan --format json`) instead of planning",
     )
+    parser.add_argument("--resolve", action="store_true",
+                        help="resolve unpinned pip requirements with uv first and install exactly those pins "
+                        "(a resolution is reused for $BUILDER_RESOLVE_TTL seconds, default 3600)")
+    parser.add_argument("--refresh", action="store_true",
+                        help="resolve unpinned pip requirements now, whatever the age of the last resolution")
+    parser.add_argument("--offline", action="store_true",
+                        help="use the last resolution of unpinned pip requirements; never ask the index")
     parser.add_argument(
         "--verify",
         action="store_true",
         help="then start the image and wait for its ready/health checks (needs --tag and dockerd; "
         "exit 5 when the app does not become ready)",
     )
+    add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -125,6 +131,12 @@ def run(args: argparse.Namespace) -> int:
             plan_file=args.plan_file,
             on_event=writer,
             engine_history=args.engine_history,
+            walker=getattr(args, "walker", None),
+            resolve=args.resolve,
+            refresh=args.refresh,
+            offline=args.offline,
+            tls=tls_from_args(args),
+            connect_timeout=args.connect_timeout,
         )
     except BuilderError as exc:
         if (
@@ -174,9 +186,8 @@ def _verify(args: argparse.Namespace, image: str) -> None:
     from builder.cli.commands.verify import report
     from builder.verify import VerifySettings, docker_for_engine, verify_image
 
-    docker = docker_for_engine(
-        args.engine
-    )  # VerifyUnavailable (exit 5) on a standalone buildkitd
+    # VerifyUnavailable (exit 5) on a standalone buildkitd
+    docker = docker_for_engine(args.engine, tls=tls_from_args(args), connect_timeout=args.connect_timeout)
     config, _warnings = load_plan_config(args.path)
     settings = VerifySettings.from_config(config)
     output.info(

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from builder.api import plan_project
     from builder.engines.dockerfile_export import render_dockerfile
 
-    plan, _analysis, diagnostics = plan_project(args.path, cache_dir=args.cache_dir, record=False)
+    plan, _analysis, diagnostics = plan_project(args.path, cache_dir=args.cache_dir, record=False,
+                                                walker=getattr(args, "walker", None))
     output.diagnostics(diagnostics)
     export = render_dockerfile(plan)
     if args.output is None:

@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "validate",
         help="check cerebrium.toml and list every problem",
-        description="Check cerebrium.toml (a file, or the directory holding it) and list every "
-        "error and warning with its key path and line. Exit 0 when valid, 2 when invalid.",
+        description="Check cerebrium.toml (a file, or the directory holding it), its dependency files, "
+        "dockerfile_path and image references - everything `builder plan` checks without an engine - and list "
+        "every error and warning with its file, line and key path. Exit 0 when valid, 2 when invalid.",
     )
     parser.add_argument("path", nargs="?", default=".", help="cerebrium.toml or its directory (default: .)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
@@ -28,15 +29,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate and report; the exit code says whether the config is valid."""
-    from builder.config import LoadResult, load
+    from builder.api import check_project
 
-    result = load(args.path)
-    if result.config is not None:
-        from builder.plan.secrets import project_secrets_warning
-
-        shipped = project_secrets_warning(result.config)
-        if shipped is not None:
-            result = LoadResult(result.config, (*result.diagnostics, shipped))
+    result = check_project(args.path)
     if args.format == "json":
         output.print_json(
             {

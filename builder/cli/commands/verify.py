@@ -14,6 +14,7 @@ import os
 from typing import TYPE_CHECKING
 
 from builder.cli import output
+from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.errors import EXIT_OK
 from builder.errors import BuilderError, VerifyFailed
 
@@ -33,11 +34,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "last 100 log lines when it times out or exits. The container is always removed.",
     )
     parser.add_argument("target", metavar="IMAGE|PATH", help="an image reference, or cerebrium.toml / its directory")
-    parser.add_argument("--engine", default=None, help="engine address (default: $BUILDKIT_HOST, else auto-detect)")
     parser.add_argument("--tag", default=None, help="with PATH: the image to verify (default: newest built for the app)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds to wait, 60..830 (default: deployment_initialization_timeout)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -64,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     from builder.engines.docker_api import DockerNotFound
     from builder.verify import VerifySettings, docker_for_engine, verify_image
 
-    docker = docker_for_engine(args.engine)
+    docker = docker_for_engine(args.engine, tls=tls_from_args(args), connect_timeout=args.connect_timeout)
     if _is_project(args.target):
         config, warnings = load_plan_config(args.target)
         output.diagnostics(warnings)

@@ -16,8 +16,9 @@ import hashlib
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,48 @@ def _local_metadata(pip_set: PipSet, project_dir: Path | None) -> dict[str, str]
     return found
 
 
+#: How long a resolution of unpinned requirements is reused before the index is asked again (seconds);
+#: ``BUILDER_RESOLVE_TTL`` overrides it.
+DEFAULT_RESOLVE_TTL = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionPolicy:
+    """When a stored resolution may answer instead of the index.
+
+    ``max_age`` seconds after it was made (None: forever); ``refresh`` asks
+    the index now; ``offline`` uses the last resolution whatever its age and
+    never asks the index (a LockError when there is none).
+    """
+
+    max_age: float | None = DEFAULT_RESOLVE_TTL
+    refresh: bool = False
+    offline: bool = False
+    now: float | None = None
+
+    @classmethod
+    def from_env(cls, *, refresh: bool = False, offline: bool = False) -> ResolutionPolicy:
+        """The default TTL, or ``$BUILDER_RESOLVE_TTL`` seconds when set to a number."""
+        raw = os.environ.get("BUILDER_RESOLVE_TTL", "")
+        try:
+            ttl = float(raw) if raw.strip() else DEFAULT_RESOLVE_TTL
+        except ValueError:
+            ttl = DEFAULT_RESOLVE_TTL
+        return cls(max_age=max(0.0, ttl), refresh=refresh, offline=offline)
+
+    def fresh(self, stored: dict[str, Any]) -> bool:
+        """Whether ``stored`` may be used instead of asking the index."""
+        if self.offline:
+            return True
+        if self.refresh:
+            return False
+        if self.max_age is None:
+            return True
+        made = stored.get("resolved_at")
+        now = time.time() if self.now is None else self.now
+        return isinstance(made, (int, float)) and 0 <= now - made <= self.max_age
+
+
 def compile_pip(
     pip_set: PipSet,
     *,
@@ -102,24 +145,32 @@ def compile_pip(
     runner: Runner | None = None,
     project_dir: Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    policy: ResolutionPolicy | None = None,
 ) -> PipSet:
     """Resolve ``pip_set`` to exact pins for linux/x86_64 and ``python_version``.
 
     Returns a PipSet (``locked=True``) of ``name==version`` lines, with
-    hashes when asked.  Raises :class:`LockError` when uv fails, the index
-    is unreachable, or ``timeout`` seconds pass.
+    hashes when asked.  A stored resolution answers while ``policy`` says it
+    is fresh (default: forever, as for ``builder lock``).  Raises
+    :class:`LockError` when uv fails, the index is unreachable, ``timeout``
+    seconds pass, or an offline policy finds no stored resolution.
     """
+    policy = policy or ResolutionPolicy(max_age=None)
     key = resolution_key(
         pip_set, python_version=python_version, generate_hashes=generate_hashes, project_dir=project_dir
     )
     cached = store.get(key)
-    if cached is not None and isinstance(cached.get("requirements_txt"), str):
+    if cached is not None and isinstance(cached.get("requirements_txt"), str) and policy.fresh(cached):
         text = cached["requirements_txt"]
+    elif policy.offline:
+        raise LockError("no earlier resolution of these pip requirements is stored (offline)",
+                        hint="plan once without --offline to resolve them")
     else:
         if pip_set.local_paths and project_dir is None:
             raise LockError("local-path requirements need the project directory to be locked")
         text = _run_compile(pip_set, python_version, generate_hashes, runner, project_dir, timeout)
-        store.put(key, {"requirements_txt": text, "python_version": python_version, "platform": PIP_PLATFORM})
+        store.put(key, {"requirements_txt": text, "python_version": python_version, "platform": PIP_PLATFORM,
+                        "resolved_at": time.time() if policy.now is None else policy.now})
     return _compiled_set(pip_set, text, project_dir)
 
 
@@ -133,6 +184,8 @@ def _compiled_set(source: PipSet, text: str, project_dir: Path | None) -> PipSet
         extra_index_urls=source.extra_index_urls,
         find_links=source.find_links,
         no_index=source.no_index,
+        options=source.options,
+        credentials=source.credentials,
         source=source.source,
         locked=True,
     )
@@ -184,7 +237,15 @@ def _run_compile(
             constraints = str(Path(tmp) / "constraints.txt")
             Path(constraints).write_text(pip_set.constraints_txt(), encoding="utf-8")
         argv = _compile_argv(pip_set, python_version, generate_hashes, constraints)
-        return run_uv(argv, runner=runner, cwd=project_dir, stdin=stdin, timeout=timeout, what="uv pip compile")
+        extra_env = {}
+        netrc = pip_set.netrc()
+        if netrc is not None:  # index credentials, kept out of argv (and so out of error messages and ps)
+            path = Path(tmp) / "netrc"
+            path.touch(mode=0o600)
+            path.write_bytes(netrc)
+            extra_env["NETRC"] = str(path)
+        return run_uv(argv, runner=runner, cwd=project_dir, stdin=stdin, timeout=timeout, what="uv pip compile",
+                      extra_env=extra_env)
 
 
 def export_uv_lock(
@@ -222,11 +283,13 @@ def export_uv_lock(
 
 
 def run_uv(
-    argv: Sequence[str], *, runner: Runner | None, cwd: Path | None, stdin: str | None, timeout: float, what: str
+    argv: Sequence[str], *, runner: Runner | None, cwd: Path | None, stdin: str | None, timeout: float, what: str,
+    extra_env: dict[str, str] | None = None,
 ) -> str:
     """Run a uv command and return stdout; every failure becomes a LockError."""
     env = {
         **os.environ,
+        **(extra_env or {}),
         "UV_HTTP_RETRIES": os.environ.get("UV_HTTP_RETRIES", "1"),
         "UV_HTTP_TIMEOUT": os.environ.get("UV_HTTP_TIMEOUT", "30"),
         "UV_PYTHON_DOWNLOADS": "never",

@@ -4,10 +4,10 @@ The syntax follows ``buildctl --addr`` plus a ``docker://`` form for dockerd's e
 BuildKit::
 
     unix:///run/buildkit/buildkitd.sock   a buildkitd socket (or a docker socket: detected when connecting)
-    tcp://host:1234                       buildkitd over TCP (TLS through TLSConfig)
+    tcp://host:1234                       buildkitd over TCP (TLS settings required: see tls.py)
     docker://                             dockerd at $DOCKER_HOST, else /var/run/docker.sock
     docker:///path/to/docker.sock         dockerd at that socket
-    docker://tcp://host:2375              dockerd over TCP (no TLS)
+    docker+tcp://host:2376                dockerd over TCP (TLS settings required; also docker://tcp://host:2376)
 
 Parsing is pure: no file system or network access happens here.
 
@@ -33,12 +33,12 @@ BUILDKITD_DEFAULT_SOCKET = "/run/buildkit/buildkitd.sock"
 DOCKER_DEFAULT_SOCKET = "/var/run/docker.sock"
 
 START_HINT = (
-    "start a local engine with `scripts/engine-up` (then `export BUILDKIT_HOST=...` as it prints), "
+    "start a local engine with `scripts/engine-up` (then export the BUILDKIT_HOST=... line it prints), "
     "or point --engine / BUILDKIT_HOST at a running buildkitd or dockerd"
 )
 
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})$")
-_SYNTAX = "unix:///path, tcp://host:port, docker:// or docker:///path/to/docker.sock"
+_SYNTAX = "unix:///path, tcp://host:port, docker://, docker:///path/to/docker.sock or docker+tcp://host:port"
 
 
 class EngineAddressError(EngineError, ConfigError):
@@ -69,7 +69,7 @@ class EngineAddress:
             return f"tcp://{self.host}:{self.port}"
         if self.path is not None:
             return f"docker://{self.path}"
-        return f"docker://tcp://{self.host}:{self.port}"
+        return f"docker+tcp://{self.host}:{self.port}"
 
     @property
     def is_socket(self) -> bool:
@@ -100,6 +100,9 @@ def parse_address(text: str, *, source: str = "--engine") -> EngineAddress:
         return EngineAddress("tcp", host=host, port=port)
     if scheme == "docker":
         return _parse_docker(rest, value, source)
+    if scheme == "docker+tcp":
+        host, port = _host_port(rest, value, source)
+        return EngineAddress("docker", host=host, port=port)
     if scheme in {"docker-container", "kube-pod", "podman-container", "ssh", "npipe"}:
         raise EngineAddressError(
             f"{source}: {value}: the {scheme}:// transport is not supported by builder",
@@ -120,7 +123,7 @@ def _parse_docker(rest: str, value: str, source: str) -> EngineAddress:
         host, port = _host_port(inner, value, source)
         return EngineAddress("docker", host=host, port=port)
     raise EngineAddressError(
-        f"{source}: {value}: expected docker://, docker:///path/to/docker.sock or docker://tcp://host:port",
+        f"{source}: {value}: expected docker://, docker:///path/to/docker.sock or docker+tcp://host:port",
     )
 
 

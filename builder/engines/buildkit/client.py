@@ -26,15 +26,16 @@ from builder.engines.buildkit._pb import control_pb2, control_pb2_grpc, gateway_
 from builder.engines.buildkit.address import START_HINT, EngineAddress, candidate_addresses
 from builder.engines.buildkit.caps import Capabilities, EngineKind, detect_capabilities
 from builder.engines.buildkit.connect import (
-    TLSConfig,
     UpgradeRelay,
+    check_docker,
     docker_get_json,
     make_channel,
     open_upgraded,
     ping_docker,
 )
 from builder.engines.buildkit.errors import engine_errors, map_rpc_error
-from builder.errors import EngineError, EngineUnavailable
+from builder.engines.buildkit.tls import DEFAULT_CONNECT_TIMEOUT, TLSConfig, open_tls, resolve_tls
+from builder.errors import ConfigError, EngineError, EngineUnavailable
 
 _PROBE_TIMEOUT = 5.0
 
@@ -110,8 +111,14 @@ class EngineClient:
         kind: EngineKind,
         channel: grpc.Channel,
         relay: UpgradeRelay | None = None,
+        *,
+        tls: TLSConfig | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
         self.address = address
+        #: The TLS settings in force for a TCP engine (None on a unix socket).
+        self.tls = tls
+        self.connect_timeout = connect_timeout
         self.kind: EngineKind = kind
         self.channel = channel
         self.control = control_pb2_grpc.ControlStub(channel)
@@ -138,7 +145,7 @@ class EngineClient:
         if docker is None:
             raise EngineError(f"{path}: raw upgraded streams exist only on dockerd, not on {self.address}")
         with engine_errors(str(self.address), f"POST {path}"):
-            return open_upgraded(docker, path, headers)
+            return open_upgraded(docker, path, headers, self.connect_timeout, self.tls)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -168,7 +175,7 @@ class EngineClient:
         if docker is None:
             return None
         try:
-            body = json.loads(docker_get_json(docker, "/version"))
+            body = json.loads(docker_get_json(docker, "/version", self.connect_timeout, self.tls))
         except (OSError, EngineError, ValueError):
             return None
         version = body.get("Version") if isinstance(body, dict) else None
@@ -209,15 +216,27 @@ class EngineClient:
         self.close()
 
 
-def _probe(client: EngineClient) -> None:
+def _probe(client: EngineClient, timeout: float = _PROBE_TIMEOUT) -> None:
     """Fail unless the engine answers a cheap call."""
-    client.control.ListWorkers(control_pb2.ListWorkersRequest(), timeout=_PROBE_TIMEOUT, wait_for_ready=False)
+    client.control.ListWorkers(control_pb2.ListWorkersRequest(), timeout=timeout, wait_for_ready=False)
 
 
-def _connect_one(address: EngineAddress, tls: TLSConfig | None) -> EngineClient:
+def _diagnose_tls(address: EngineAddress, tls: TLSConfig, timeout: float) -> None:
+    """Raise the TLS failure in words when a handshake with a tcp:// buildkitd fails (else return)."""
+    assert address.host is not None and address.port is not None
+    try:
+        sock = socket.create_connection((address.host.strip("[]"), address.port), timeout=timeout)
+    except OSError:
+        return  # the gRPC error already says the port is closed or unreachable
+    open_tls(sock, address, tls, timeout).close()
+
+
+def _connect_one(address: EngineAddress, tls: TLSConfig | None, timeout: float) -> EngineClient:
     kind: EngineKind = "buildkitd"
     if address.kind == "docker":
-        if not ping_docker(address):
+        if address.host is not None:
+            check_docker(address, timeout, tls)  # says why: refused, timed out, which TLS failure
+        elif not ping_docker(address):
             raise EngineUnavailable(f"no Docker daemon answers at {address}", tried=(str(address),))
         kind = "dockerd"
     elif address.kind == "unix":
@@ -226,16 +245,18 @@ def _connect_one(address: EngineAddress, tls: TLSConfig | None) -> EngineClient:
         if ping_docker(address):  # a docker socket given as unix://
             address = EngineAddress("docker", path=address.path)
             kind = "dockerd"
-    channel, relay = make_channel(address, tls=tls)
-    client = EngineClient(address, kind, channel, relay)
+    channel, relay = make_channel(address, tls=tls, timeout=timeout)
+    client = EngineClient(address, kind, channel, relay, tls=tls, connect_timeout=timeout)
     try:
-        _probe(client)
+        _probe(client, timeout if address.host is not None else _PROBE_TIMEOUT)
     except grpc.RpcError as exc:
         relay_errors = list(relay.errors) if relay is not None else []
         client.close()
         error = map_rpc_error(exc, address=str(address), operation="ListWorkers")
         if relay_errors:  # the upgrade failed: that is the real reason, not grpc's "socket closed"
             error = EngineUnavailable(relay_errors[-1], tried=(str(address),))
+        elif address.kind == "tcp" and tls is not None and not tls.insecure:
+            _diagnose_tls(address, tls, timeout)  # grpc's TLS errors are terse: say what failed, if it was TLS
         raise error from exc
     except BaseException:
         client.close()
@@ -243,25 +264,52 @@ def _connect_one(address: EngineAddress, tls: TLSConfig | None) -> EngineClient:
     return client
 
 
+#: Environment override of the connect/handshake timeout, in seconds (``--connect-timeout`` wins).
+CONNECT_TIMEOUT_ENV = "BUILDER_CONNECT_TIMEOUT"
+
+
+def connect_timeout_from_env(env: Mapping[str, str]) -> float:
+    """``BUILDER_CONNECT_TIMEOUT`` when it is a positive number of seconds, else the 10 s default."""
+    text = env.get(CONNECT_TIMEOUT_ENV, "").strip()
+    try:
+        value = float(text) if text else DEFAULT_CONNECT_TIMEOUT
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 3600:
+        raise ConfigError(f"{CONNECT_TIMEOUT_ENV}={text!r} is not a number of seconds in (0, 3600)",
+                          key_path=CONNECT_TIMEOUT_ENV)
+    return value
+
+
 def open_engine(
     address: str | None = None,
     *,
     tls: TLSConfig | None = None,
     env: Mapping[str, str] | None = None,
+    connect_timeout: float | None = None,
 ) -> EngineClient:
     """Connect to the engine at ``address`` (or ``BUILDKIT_HOST``, or the first auto-detected one).
 
+    ``tls`` applies to TCP engines; without it the TLS settings come from the environment
+    (:func:`builder.engines.buildkit.tls.resolve_tls`) and a TCP engine with none is refused
+    (``TLSRequired``). ``connect_timeout`` (default ``BUILDER_CONNECT_TIMEOUT``, else 10 s)
+    bounds the connect, the TLS handshake and the first call each.
     Raises ``EngineAddressError`` for a malformed address and ``EngineUnavailable`` (listing
     every address tried, with the reason for each) when nothing answers.
     """
     environ = os.environ if env is None else env
+    timeout = connect_timeout if connect_timeout is not None else connect_timeout_from_env(environ)
     candidates = candidate_addresses(address, environ)
     failures: list[str] = []
+    hints: list[str] = []
     for candidate in candidates:
+        resolved = resolve_tls(candidate, tls, environ)
         try:
-            return _connect_one(candidate, tls)
+            return _connect_one(candidate, resolved, timeout)
         except EngineUnavailable as exc:
             failures.append(exc.message)
+            if exc.hint:
+                hints.append(exc.hint)
         except EngineError as exc:
             if len(candidates) == 1:
                 raise
@@ -274,4 +322,5 @@ def open_engine(
     else:
         lead = "no BuildKit engine found (tried " + ", ".join(tried) + ")"
     detail = "; ".join(failures)
-    raise EngineUnavailable(f"{lead}: {detail}", tried=tried, hint=START_HINT)
+    hint = hints[0] if len(candidates) == 1 and hints else START_HINT
+    raise EngineUnavailable(f"{lead}: {detail}", tried=tried, hint=hint)

@@ -13,55 +13,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 
 from builder.engines.buildkit.address import EngineAddress
+from builder.engines.buildkit.tls import DEFAULT_CONNECT_TIMEOUT, TLSConfig, describe_tls_error, open_tls
 from builder.errors import EngineError, EngineUnavailable
+
+__all__ = ["TLSConfig", "UpgradeRelay", "dial", "make_channel", "open_upgraded"]
 
 #: Largest message we accept from the engine; dockerd itself accepts at most 4 MiB per message.
 MAX_RECEIVE_BYTES = 64 * 1024 * 1024
 #: dockerd's /grpc server keeps grpc-go's default limit for what we send.
 MAX_SEND_BYTES = 4 * 1024 * 1024
-_CONNECT_TIMEOUT = 5.0
+_CONNECT_TIMEOUT = DEFAULT_CONNECT_TIMEOUT
 _MAX_HEADER_BYTES = 64 * 1024
 _CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class TLSConfig:
-    """Client TLS for ``tcp://`` engines (``--tls-ca``, ``--tls-cert``, ``--tls-key``, ``--tls-server-name``)."""
-
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
-    server_name: str | None = None
-
-    def credentials(self) -> grpc.ChannelCredentials:
-        """Channel credentials from the PEM files (read now; errors name the file)."""
-        if (self.cert is None) != (self.key is None):
-            raise EngineError("--tls-cert and --tls-key must be given together")
-        return grpc.ssl_channel_credentials(
-            root_certificates=_read_pem(self.ca, "--tls-ca"),
-            private_key=_read_pem(self.key, "--tls-key"),
-            certificate_chain=_read_pem(self.cert, "--tls-cert"),
-        )
-
-
-def _read_pem(path: Path | None, flag: str) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise EngineError(f"{flag} {path}: cannot read it: {exc.strerror or exc}") from exc
 
 
 def channel_options() -> list[tuple[str, int | str]]:
@@ -75,8 +49,12 @@ def channel_options() -> list[tuple[str, int | str]]:
     ]
 
 
-def dial(address: EngineAddress, timeout: float = _CONNECT_TIMEOUT) -> socket.socket:
-    """Open a stream socket to the address's unix path or TCP host:port."""
+def dial(address: EngineAddress, timeout: float = _CONNECT_TIMEOUT, tls: TLSConfig | None = None) -> socket.socket:
+    """Open a stream socket to the address's unix path or TCP host:port (TLS unless ``tls.insecure``).
+
+    Over TCP, a refused or timed-out connect and a failed handshake raise EngineUnavailable
+    naming the address; each phase has ``timeout`` seconds.
+    """
     if address.path is not None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -88,9 +66,65 @@ def dial(address: EngineAddress, timeout: float = _CONNECT_TIMEOUT) -> socket.so
         sock.settimeout(None)
         return sock
     assert address.host is not None and address.port is not None
-    sock = socket.create_connection((address.host.strip("[]"), address.port), timeout=timeout)
+    try:
+        sock = socket.create_connection((address.host.strip("[]"), address.port), timeout=timeout)
+    except OSError as exc:
+        raise describe_tls_error(exc, address, timeout) from exc
+    if tls is not None and not tls.insecure:
+        sock = open_tls(sock, address, tls, timeout)
     sock.settimeout(None)
     return sock
+
+
+def _tls_failure(exc: BaseException, address: EngineAddress, timeout: float) -> BaseException:
+    """A read/write error on a TLS socket in words (a refused client certificate shows up here in TLS 1.3)."""
+    return describe_tls_error(exc, address, timeout) if isinstance(exc, ssl.SSLError | TimeoutError) else exc
+
+
+def detach_tls(sock: socket.socket) -> socket.socket:
+    """Hand a TLS socket to one pump thread and return the plain end of a socket pair speaking for it.
+
+    A plain socket is returned unchanged. Either side closing ends both connections.
+    """
+    if not isinstance(sock, ssl.SSLSocket):
+        return sock
+    ours, theirs = socket.socketpair()
+    threading.Thread(target=_tls_pump, args=(sock, theirs), name="builder-tls-pump", daemon=True).start()
+    return ours
+
+
+def _tls_pump(tls_sock: ssl.SSLSocket, local: socket.socket) -> None:
+    """Copy bytes both ways between a TLS socket and a local socket, in one thread, until either ends."""
+    tls_sock.setblocking(False)
+    local.setblocking(False)
+    to_tls, to_local = bytearray(), bytearray()
+    blocked = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError)
+    with selectors.DefaultSelector() as sel, tls_sock, local:
+        sel.register(tls_sock, selectors.EVENT_READ)
+        sel.register(local, selectors.EVENT_READ)
+        try:
+            while True:
+                moved = False
+                for src, dst, buf in ((tls_sock, local, to_local), (local, tls_sock, to_tls)):
+                    if buf:
+                        with contextlib.suppress(*blocked):
+                            sent = dst.send(buf)
+                            del buf[:sent]
+                            moved = moved or sent > 0
+                    if not buf:
+                        with contextlib.suppress(*blocked):
+                            data = src.recv(_CHUNK)
+                            if not data:
+                                return
+                            buf += data
+                            moved = True
+                if moved or tls_sock.pending():
+                    continue
+                sel.modify(tls_sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if to_tls else 0))
+                sel.modify(local, selectors.EVENT_READ | (selectors.EVENT_WRITE if to_local else 0))
+                sel.select(1.0)
+        except OSError:
+            return
 
 
 def _read_response_head(sock: socket.socket) -> tuple[int, bytes, bytes]:
@@ -116,6 +150,7 @@ def open_upgraded(
     path: str,
     headers: Sequence[tuple[str, str]] = (),
     timeout: float = _CONNECT_TIMEOUT,
+    tls: TLSConfig | None = None,
 ) -> tuple[socket.socket, bytes]:
     """Dial dockerd, ``POST path`` with an h2c upgrade, and return (socket, early bytes).
 
@@ -127,13 +162,16 @@ def open_upgraded(
     for name, value in headers:
         if any(c in name + value for c in "\r\n\x00") or not name:
             raise EngineError(f"invalid HTTP header for {path}: {name!r}")
-    sock = dial(address, timeout)
+    sock = dial(address, timeout, tls)
     try:
         sock.settimeout(timeout)
         lines = [f"POST {path} HTTP/1.1", "Host: docker", "Connection: Upgrade", "Upgrade: h2c"]
         lines += [f"{name}: {value}" for name, value in headers]
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        status, head, rest = _read_response_head(sock)
+        try:
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            status, head, rest = _read_response_head(sock)
+        except (OSError, ssl.SSLError) as exc:
+            raise _tls_failure(exc, address, timeout) from exc
         if status != 101:
             body = rest[:300].decode("utf-8", "replace").strip()
             raise EngineError(
@@ -142,17 +180,17 @@ def open_upgraded(
             )
         sock.settimeout(None)
         del head
-        return sock, rest
+        return detach_tls(sock), rest
     except BaseException:
         sock.close()
         raise
 
 
 def ping_docker(address: EngineAddress, timeout: float = 2.0) -> bool:
-    """True when a Docker daemon answers ``GET /_ping`` at the address."""
+    """True when a Docker daemon answers ``GET /_ping`` at the (unix) address."""
     try:
         sock = dial(address, timeout)
-    except OSError:
+    except (OSError, EngineError):
         return False
     with sock:
         try:
@@ -164,16 +202,30 @@ def ping_docker(address: EngineAddress, timeout: float = 2.0) -> bool:
     return status == 200
 
 
-def docker_get_json(address: EngineAddress, path: str, timeout: float = 5.0) -> bytes:
+def check_docker(address: EngineAddress, timeout: float = _CONNECT_TIMEOUT, tls: TLSConfig | None = None) -> None:
+    """Raise EngineUnavailable, saying why, unless a Docker daemon answers ``GET /_ping`` at the address."""
+    try:
+        docker_get_json(address, "/_ping", timeout, tls)
+    except EngineUnavailable:
+        raise
+    except (OSError, EngineError) as exc:
+        detail = exc.message if isinstance(exc, EngineError) else (exc.strerror or str(exc))
+        raise EngineUnavailable(f"no Docker daemon answers at {address}: {detail}", tried=(str(address),)) from exc
+
+
+def docker_get_json(address: EngineAddress, path: str, timeout: float = 5.0, tls: TLSConfig | None = None) -> bytes:
     """``GET path`` on the Docker API and return the body (used for ``/version``)."""
-    sock = dial(address, timeout)
+    sock = dial(address, timeout, tls)
     with sock:
         sock.settimeout(timeout)
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode("latin-1"))
-        status, head, rest = _read_response_head(sock)
-        chunks = [rest]
-        while chunk := sock.recv(_CHUNK):
-            chunks.append(chunk)
+        try:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode("latin-1"))
+            status, head, rest = _read_response_head(sock)
+            chunks = [rest]
+            while chunk := sock.recv(_CHUNK):
+                chunks.append(chunk)
+        except (OSError, ssl.SSLError) as exc:
+            raise _tls_failure(exc, address, timeout) from exc
     body = b"".join(chunks)
     if b"transfer-encoding: chunked" in head.lower():
         body = _dechunk(body)
@@ -201,8 +253,11 @@ class UpgradeRelay:
     >>> channel = grpc.insecure_channel(relay.target)  # doctest: +SKIP
     """
 
-    def __init__(self, address: EngineAddress, path: str = "/grpc", headers: Iterable[tuple[str, str]] = ()) -> None:
+    def __init__(self, address: EngineAddress, path: str = "/grpc", headers: Iterable[tuple[str, str]] = (),
+                 tls: TLSConfig | None = None, timeout: float = _CONNECT_TIMEOUT) -> None:
         self.address = address
+        self.tls = tls
+        self.timeout = timeout
         self.path = path
         self.headers = tuple(headers)
         # Short path: unix socket paths are limited to ~107 bytes.
@@ -243,7 +298,7 @@ class UpgradeRelay:
             client.close()
             return
         try:
-            upstream, early = open_upgraded(self.address, self.path, self.headers)
+            upstream, early = open_upgraded(self.address, self.path, self.headers, self.timeout, self.tls)
         except (OSError, EngineError) as exc:
             self.errors.append(str(exc))
             self._forget(client)
@@ -308,22 +363,29 @@ def pump(src: socket.socket, dst: socket.socket) -> None:
             dst.shutdown(socket.SHUT_WR)
 
 
-def make_channel(address: EngineAddress, *, tls: TLSConfig | None = None) -> tuple[grpc.Channel, UpgradeRelay | None]:
+def make_channel(
+    address: EngineAddress, *, tls: TLSConfig | None = None, timeout: float = _CONNECT_TIMEOUT
+) -> tuple[grpc.Channel, UpgradeRelay | None]:
     """A grpc channel for a buildkitd (``unix``/``tcp``) or dockerd (``docker``) address.
 
-    For dockerd the returned relay must be closed after the channel.
+    ``tls`` must be resolved already (:func:`builder.engines.buildkit.tls.resolve_tls`):
+    a TCP address with ``tls=None`` is a programming error. For dockerd the returned relay
+    must be closed after the channel.
     """
     options = channel_options()
     if address.kind == "unix":
         return grpc.insecure_channel(f"unix:{address.path}", options=options), None
+    if address.host is not None and tls is None:
+        raise ValueError(f"{address}: a TCP engine needs resolved TLS settings")
     if address.kind == "tcp":
+        assert tls is not None
         target = f"{address.host}:{address.port}"
-        if tls is None:
+        if tls.insecure:
             return grpc.insecure_channel(target, options=options), None
         if tls.server_name:
             options.append(("grpc.ssl_target_name_override", tls.server_name))
         return grpc.secure_channel(target, tls.credentials(), options=options), None
     if address.path is None and address.host is None:
         raise EngineUnavailable(f"{address}: no docker socket given", tried=(str(address),))
-    relay = UpgradeRelay(address)
+    relay = UpgradeRelay(address, tls=tls, timeout=timeout)
     return grpc.insecure_channel(relay.target, options=options), relay

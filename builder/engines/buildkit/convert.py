@@ -41,6 +41,7 @@ from builder.errors import EngineUnsupported
 from builder.plan.model import FileManifest, Plan, Step, StepKind
 from builder.recipes import RecipeContext, RunSpec, Secret, run_spec
 from builder.recipes.runtime import runtime_files
+from builder.recipes.tools import CA_SECRET_ID, NETRC_SECRET_ID
 
 #: The session directory name of the project files.
 CONTEXT_NAME = "context"
@@ -60,6 +61,7 @@ class ConvertOptions:
 
     network: Network = "host"
     ca_bundle: bool = False
+    netrc: bool = False  # mount the index credentials (a netrc secret) into the pip step
     merge: bool = False
     shared_key_hint: str = "builder"
 
@@ -152,8 +154,11 @@ def _mounts(spec: RunSpec, b: _Build) -> list[Mount]:
 
 
 def _secrets(spec: RunSpec, b: _Build) -> tuple[Secret, ...]:
-    # The recipes' only secret is the optional CA bundle: mounted when the build was given one.
-    return spec.secrets if b.options.ca_bundle else ()
+    # The recipes' secrets are optional: each is mounted only when the build was given it.
+    given = {CA_SECRET_ID} if b.options.ca_bundle else set()
+    if b.options.netrc:
+        given.add(NETRC_SECRET_ID)
+    return tuple(s for s in spec.secrets if s.id in given)
 
 
 def convert_run(state: State, step: Step, b: _Build) -> State:

@@ -23,11 +23,13 @@ from typing import Self
 from builder.engines import BuildOptions, BuildResult, NetworkMode, StepOutcome
 from builder.engines.buildkit.caps import Capabilities
 from builder.engines.buildkit.client import EngineClient, open_engine
-from builder.engines.buildkit.connect import TLSConfig
+from builder.engines.buildkit.tls import TLSConfig
 from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_plan
+from builder.recipes.tools import NETRC_SECRET_ID
 from builder.engines.buildkit.export import ExportPlan, plan_export
 from builder.engines.buildkit.image import image_config_bytes
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
+from builder.engines.buildkit.sizes import layer_sizes
 from builder.engines.buildkit.session import SyncedDir
 from builder.engines.buildkit.session.manifest import FileEntry as SessionFileEntry
 from builder.engines.buildkit.session.manifest import ManifestEntry, entry_from_stat
@@ -101,9 +103,10 @@ class BuildKitEngine:
         *,
         tls: TLSConfig | None = None,
         env: Mapping[str, str] | None = None,
+        connect_timeout: float | None = None,
     ) -> BuildKitEngine:
         """Connect like ``builder engine info`` does (``--engine``, ``BUILDKIT_HOST``, auto-detect)."""
-        return cls(open_engine(address, tls=tls, env=env))
+        return cls(open_engine(address, tls=tls, env=env, connect_timeout=connect_timeout))
 
     def prepare(
         self, plan: Plan, options: BuildOptions
@@ -122,6 +125,7 @@ class BuildKitEngine:
             ConvertOptions(
                 network=network,
                 ca_bundle=options.ca_bundle is not None,
+                netrc=options.netrc is not None,
                 merge=merge,
                 shared_key_hint=f"builder-{plan.app}",
             ),
@@ -149,6 +153,7 @@ class BuildKitEngine:
                 self.client, plan, project_dir, options, on_event, cancel
             )
         started = time.monotonic()
+        started_at = time.time()
         converted, export, config, network = self.prepare(plan, options)
         predictions: dict[str, str] = dict(options.predictions)
         tracker = ProgressTracker(converted, on_event, predictions)
@@ -166,9 +171,10 @@ class BuildKitEngine:
             for name, m in converted.local_dirs
         }
         job = definition_job(converted.definition, config) if export.route == "gateway" else None
+        secrets = {NETRC_SECRET_ID: options.netrc} if options.netrc is not None else {}
         solved = solve_in_session(
             self.client,
-            SessionSpec(dirs, options.ca_bundle, network),
+            SessionSpec(dirs, options.ca_bundle, network, secrets),
             export,
             tracker,
             definition=converted.definition,
@@ -178,7 +184,10 @@ class BuildKitEngine:
             cancel=cancel,
         )
         response = solved.response
-        outcomes, mismatches = _outcomes(plan, tracker.observations(), predictions)
+        observed = tracker.observations()
+        sizes = layer_sizes(self.client.control, converted, observed, started_at,
+                            {s.id: (s.parents[0] if s.parents else None) for s in plan.steps})
+        outcomes, mismatches = _outcomes(plan, observed, predictions, sizes)
         seconds = round(time.monotonic() - started, 3)
         image = export.image_name or (
             str(export.tarball.dest) if export.tarball else None
@@ -223,6 +232,23 @@ class BuildKitEngine:
         if failure:
             raise failure[0]
 
+    def image_id(self, ref: str) -> str | None:
+        """The ID of the image ``ref`` names in dockerd's image store; None elsewhere or when unknown.
+
+        ``builder report`` compares it between builds to tell a re-tagged base image from a pruned cache.
+        """
+        docker = self.client.docker_socket
+        if docker is None:
+            return None
+        from builder.engines.docker_api import DockerAPI
+
+        try:
+            api = DockerAPI(path=docker.path, host=docker.host, port=docker.port, timeout=5.0)
+            found = api.inspect_image(ref).get("Id")
+        except Exception:  # noqa: BLE001 - a report figure; never fails a build
+            return None
+        return found if isinstance(found, str) else None
+
     def close(self) -> None:
         self.client.close()
 
@@ -237,6 +263,7 @@ def _outcomes(
     plan: Plan,
     observed: Mapping[StepKind, StepObservation],
     predictions: Mapping[str, str],
+    sizes: Mapping[StepKind, int] | None = None,
 ) -> tuple[tuple[StepOutcome, ...], tuple[Mismatch, ...]]:
     outcomes, mismatches = [], []
     for step in plan.steps:
@@ -250,6 +277,7 @@ def _outcomes(
                 seen.cached,
                 seen.seconds,
                 predicted if predicted in ("hit", "miss") else None,
+                (sizes or {}).get(step.id, 0),
             )
         )  # type: ignore[arg-type]
         if predicted in ("hit", "miss") and (predicted == "hit") != seen.cached:

@@ -142,6 +142,8 @@ class SessionSpec:
     dirs: Mapping[str, SyncedDir] = field(default_factory=dict)
     ca_bundle: str | os.PathLike[str] | None = None
     network: str | None = None
+    #: More secrets by id (e.g. index credentials as a netrc); never printed.
+    secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
 
 def _control_request(ref: str, spec: SolveSpec) -> control_pb2.SolveRequest:
@@ -271,7 +273,7 @@ def _failure(exc: grpc.RpcError, tracker: SolveTracker, address: str) -> EngineE
     return SolveFailed(
         f"step {failed.step} failed: {failed.error or rpc_details(exc)}",
         failure=StepFailure(failed.step, failed.command, failed.tail),
-        hint=failed.hint,
+        hint=failure_hint((failed.error, *failed.tail), default=failed.hint),
     )
 
 
@@ -299,7 +301,9 @@ def solve_in_session(
     files = FileSyncProvider(session.dirs)
     attachables: list[object] = [files]
     if session.ca_bundle is not None:
-        attachables.append(SecretsProvider.with_ca_bundle(session.ca_bundle))
+        attachables.append(SecretsProvider.with_ca_bundle(session.ca_bundle, extra=session.secrets))
+    elif session.secrets:
+        attachables.append(SecretsProvider(dict(session.secrets)))
     tarball = TarballOutput(export.tarball.dest) if export.tarball is not None else None
     if tarball is not None:
         # Newer engines name the exporter position of a FileSend call; only the tarball exporter sends.
@@ -312,3 +316,25 @@ def solve_in_session(
         assert export.tarball is not None
         raise EngineError(f"the engine did not send the {export.tarball.type} output")
     return Solved(response, tuple(files.transfers))
+
+
+#: What installers and git print when a server certificate does not verify (e.g. behind an intercepting proxy).
+_TLS_FAILURES = (
+    "certificate_verify_failed", "certificate verify failed", "unknownissuer", "invalid peer certificate",
+    "unable to get local issuer certificate", "self signed certificate in certificate chain",
+    "x509: certificate signed by unknown authority", "server certificate verification failed",
+    "ssl certificate problem",
+)
+
+
+def failure_hint(lines: tuple[str, ...], default: str = "fix the command or dependency named above and build again") -> str:
+    """The hint for a failed step: a TLS verification failure names the CA bundle options.
+
+    >>> failure_hint(("SSLError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed",))[:40]
+    'a server certificate did not verify insi'
+    """
+    text = "\n".join(lines).lower()
+    if any(marker in text for marker in _TLS_FAILURES):
+        return ("a server certificate did not verify inside the step (an intercepting proxy or a private index?): "
+                "pass the CA bundle with --ca-bundle FILE or set BUILDER_CA_BUNDLE=FILE")
+    return default

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from builder.plan.analyze import Analysis
+from builder.plan.graph import plan_graph
 from builder.plan.keys import short
 from builder.plan.model import Plan
 
@@ -22,11 +23,10 @@ def render_dot(plan: Plan, analysis: Analysis) -> str:
         if status.status == "miss":
             label += f"\n{status.reason}"
         lines.append(f"  {_quote(step.id.value)} [label={_quote(label)}, fillcolor={_COLOR[status.status]}];")
-    for step in plan.steps:
-        for parent in step.parents:
-            lines.append(f"  {_quote(parent.value)} -> {_quote(step.id.value)};")
-        for source in step.sources:
-            lines.append(f"  {_quote(source.value)} -> {_quote(step.id.value)} "
-                         f"[style=dashed, label={_quote('source files')}];")
+    graph = plan_graph(plan)
+    for step in plan.steps:  # edges into each step, in plan order: layer parents, then source references
+        for parent, _, use in graph.in_edges(step.id, data="use"):
+            style = "" if use == "layer" else f" [style=dashed, label={_quote('source files')}]"
+            lines.append(f"  {_quote(parent.value)} -> {_quote(step.id.value)}{style};")
     lines.append("}")
     return "\n".join(lines)

@@ -22,10 +22,11 @@ Schema (every field always present)::
 
 Inputs by kind (full field docs in each ``builder/plan/steps/<kind>.py``):
 ``base`` {image, platform}; ``python`` {version, strategy, venv};
-``pre_build``/``shell`` {commands, shell, workdir}; ``apt`` {packages,
+``pre_build``/``shell`` {commands, script ("bash": the list runs as one
+bash script with set -e), workdir}; ``apt`` {packages,
 no_install_recommends, cache_mounts}; ``conda`` {specs, channels, prefix,
 lock, cache_mounts}; ``pip`` {installer, requirements_txt, constraints_txt,
-locked, venv, cache_mounts, local: null | {ref: {step: "files", use:
+locked, venv, cache_mounts, pinned, local: null | {ref: {step: "files", use:
 "source"}, paths, manifest}}; ``files`` {manifest, dest}; ``dockerfile``
 {path, dockerfile, context, build_args}; ``config`` {image: {entrypoint, cmd,
 exposed_ports, healthcheck, working_dir, env, path_prepend, labels},
@@ -33,9 +34,28 @@ toml_path, toml_text}.  A manifest is ``{"digest", "count", "files":
 [[path, "file"|"exec"|"symlink", size, "blake3:<hex>" | link target]]}``; a
 cache mount is ``{"target", "id", "sharing"}``.
 
+The ``files`` step's manifest is a **summary** (a 100,000-file project's full
+manifest is 11 MB of JSON)::
+
+    {"digest": "sha256:<hex>",          # the Merkle digest its key hashes
+     "count": int, "bytes": int,        # number of files, sum of their sizes
+     "changed": null | {"modified": [paths], "added": [paths], "removed": [paths]}}
+
+``changed`` compares with the plan last recorded for the app, when the
+analysis read it (something misses); it is null when there is none or
+every step is cached.  ``builder plan --format json --files`` adds
+``"files": [[path, type, size, digest], ...]``, the full manifest.  Other
+manifests (pip's local requirement files, the dockerfile context) are
+always full.
+
 The pip ⇠ files source edge (local/``-e`` requirements) is ``inputs.local.ref``.
 :meth:`builder.plan.model.Plan.from_json` reads this document back (status,
 reason and estimates are ignored), which is what ``builder build --plan`` uses.
+A plan with a summary-only files manifest is completed there from the project
+on disk, and refused when the project's files no longer match its digest.
+
+The history of builds is reported by ``builder report --format json``; its schema is documented
+in ``builder/reports/__init__.py``.
 """
 
 from __future__ import annotations
@@ -43,11 +63,15 @@ from __future__ import annotations
 from typing import Any
 
 from builder.plan.analyze import Analysis
-from builder.plan.model import Plan
+from builder.plan.changes import changed_paths
+from builder.plan.model import FileManifest, Plan, Step, StepKind
 
 
-def plan_document(plan: Plan, analysis: Analysis) -> dict[str, Any]:
-    """The documented JSON document (a dict; the CLI dumps it)."""
+def plan_document(plan: Plan, analysis: Analysis, *, files: bool = False) -> dict[str, Any]:
+    """The documented JSON document (a dict; the CLI dumps it).
+
+    The files step's manifest is a summary unless ``files`` (``builder plan --files``) asks for every entry.
+    """
     steps = []
     for step in plan.steps:
         status = analysis.status(step.id)
@@ -58,10 +82,36 @@ def plan_document(plan: Plan, analysis: Analysis) -> dict[str, Any]:
             "parents": [p.value for p in step.parents],
             "status": status.status,
             "reason": status.reason,
-            "inputs": step.inputs_json(),
+            "inputs": _files_inputs(step, analysis, files) if step.id is StepKind.FILES else step.inputs_json(),
             "estimated_seconds": status.estimated_seconds,
         })
     return {"app": plan.app, "steps": steps}
+
+
+def _files_inputs(step: Step, analysis: Analysis, full: bool) -> dict[str, Any]:
+    """The files step's inputs with the manifest summarised (no per-file encoding unless ``full``)."""
+    manifest: FileManifest = step.inputs.manifest
+    summary: dict[str, Any] = {"digest": manifest.digest, "count": len(manifest), "bytes": manifest.total_size,
+                               "changed": _changed(step, analysis)}
+    if full:
+        summary["files"] = [list(e) for e in manifest.entries]
+    return {"manifest": summary, "dest": step.inputs.dest}
+
+
+def _changed(step: Step, analysis: Analysis) -> dict[str, list[str]] | None:
+    """Paths changed since the plan the analysis compared with (None when it compared with none)."""
+    previous = analysis.previous
+    if previous is None:
+        return None
+    before = next((s for s in previous.get("steps", ()) if s.get("id") == step.id.value), None)
+    if before is None:
+        return None
+    if before.get("key") == step.key:
+        return {"modified": [], "added": [], "removed": []}
+    try:
+        return changed_paths(before["inputs"]["manifest"]["files"], step.inputs.manifest.entries)
+    except (KeyError, TypeError, ValueError, IndexError):  # a recorded plan of an older or foreign form
+        return None
 
 
 def diff_document(diff: Any) -> dict[str, Any]:

@@ -1,14 +1,18 @@
 """Shared shape of the ``pre_build`` and ``shell`` steps: user shell commands.
 
 Inputs: ``commands`` (in order; each is stripped and empty ones dropped),
-``shell`` (argv prefix each command is run with) and ``workdir``.  Commands
-are the user's shell text by design; they are passed as one argv item to
-``/bin/sh -c`` and never interpolated into other strings.
+``script`` (how the list runs) and ``workdir``.  As the Cerebrium CLI does, the
+whole list runs as ONE ``bash`` script with ``set -e`` (``script="bash"``), so
+``export``, ``cd`` and ``source`` in one command carry over to the next, and the
+first failing command stops the step and is named with its position.  Commands
+are the user's shell text by design; they reach the build inside a generated
+script file, never as part of builder's own scripts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from builder.plan.context import APP_DIR
 
@@ -16,7 +20,7 @@ from builder.plan.context import APP_DIR
 @dataclass(frozen=True, slots=True)
 class CommandInputs:
     commands: tuple[str, ...]
-    shell: tuple[str, ...] = ("/bin/sh", "-c")
+    script: Literal["bash"] = "bash"
     workdir: str = APP_DIR
 
 
@@ -29,4 +33,4 @@ def summary(value: CommandInputs) -> str:
     first = value.commands[0]
     first = first if len(first) <= 60 else first[:57] + "..."
     more = f" (+{len(value.commands) - 1} more)" if len(value.commands) > 1 else ""
-    return f"$ {first}{more}"
+    return f"$ {first}{more} [one {value.script} script]"

@@ -33,6 +33,7 @@ import json
 from dataclasses import dataclass
 
 from builder.config.model import Config
+from builder.errors import ConfigError
 from builder.plan.context import CONDA_PREFIX, RUNTIME_DIR, VENV, PlanContext
 from builder.plan.keys import KEY_SCHEME_VERSION
 from builder.plan.model import StepKind
@@ -70,11 +71,30 @@ class Inputs:
     toml_text: str
 
 
+def _check_default_main(ctx: PlanContext) -> None:
+    """The default runtime serves the functions of ``main.py`` (or ``[cerebrium.runtime.cortex] entrypoint``):
+    without that file shipped the image cannot start (the CLI refuses such a project too)."""
+    runtime = ctx.config.cortex
+    name = runtime.entrypoint
+    if ctx.files().manifest.subset((name,)).entries:
+        return
+    on_disk = (ctx.config.project_dir / name).is_file()
+    raise ConfigError(
+        f"{name} is excluded by include/exclude, but the default runtime serves its functions" if on_disk
+        else f"{name} does not exist, but the default runtime serves its functions",
+        key_path="cerebrium.deployment.include" if on_disk else "cerebrium.runtime.cortex.entrypoint",
+        hint=f"include {name}" if on_disk
+        else f"add {name}, or set [cerebrium.runtime.custom] entrypoint and port for your own server",
+    )
+
+
 def inputs(ctx: PlanContext) -> Inputs:
     config = ctx.config
     custom = ctx.dockerfile_mode
     runtime = config.runtime
     port = config.port
+    if config.default_runtime is not None:
+        _check_default_main(ctx)
     python = f"{VENV}/bin/python"
     entrypoint = _entrypoint(ctx, python)
     prepend: tuple[str, ...] = ()

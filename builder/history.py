@@ -1,0 +1,234 @@
+"""What was built before, as planning and building see it: adapters over the ``cache`` package.
+
+``builder.api`` opens the cache here and hands planning the two seams of
+:mod:`builder.plan.protocols` (a :class:`StepHistory` and a :class:`StatSource`),
+wrapped so that any storage failure degrades to "no history" (or "hash the
+files again") plus one warning, never a crash.  After a build, every step's
+outcome is recorded here, so the next plan predicts hits.
+
+The ``cache`` package is optional: when it cannot be imported or opened,
+:func:`opened_cache` yields None and says why once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from builder.config.model import Config
+from builder.diagnostics import Diagnostic
+from builder.errors import CacheError
+from builder.plan.model import Plan
+from builder.plan.protocols import StatSource, StepHistory
+
+__all__ = ["SafeHistory", "SafeStats", "base_image_id", "cache_warning", "history", "opened_cache", "record_build",
+           "record_steps", "recorded_inputs",
+           "stat_source"]
+
+
+def cache_warning(message: str, hint: str | None = None) -> Diagnostic:
+    """A warning about the cache (key path ``cache``)."""
+    return Diagnostic("warning", "cache", message, hint=hint)
+
+
+class SafeHistory:
+    """A StepHistory wrapper that turns storage failures into "no history" plus one warning."""
+
+    def __init__(self, inner: StepHistory, warnings: list[Diagnostic]) -> None:
+        self._inner = inner
+        self._warnings = warnings
+        self._failed = False
+
+    def _call(self, name: str, default: Any, *args: Any) -> Any:
+        if self._failed:
+            return default
+        try:
+            return getattr(self._inner, name)(*args)
+        except Exception as exc:  # noqa: BLE001 - any cache failure degrades, never crashes planning
+            self._failed = True
+            self._warnings.append(cache_warning(f"the step cache failed ({type(exc).__name__}: {exc}); "
+                                                "planning without history"))
+            return default
+
+    def is_built(self, key: str) -> bool:
+        """True when the step with ``key`` is recorded as built (False when the cache failed)."""
+        return bool(self._call("is_built", False, key))
+
+    def duration(self, key: str) -> float | None:
+        """Seconds the step took when last built, if known."""
+        value = self._call("duration", None, key)
+        return None if value is None else float(value)
+
+    def last_plan(self, app: str) -> Mapping[str, Any] | None:
+        """The JSON form of ``app``'s latest recorded plan, if any."""
+        value = self._call("last_plan", None, app)
+        return value if isinstance(value, Mapping) else None
+
+    def record_plan(self, app: str, plan_json: Mapping[str, Any]) -> None:
+        """Append a plan to ``app``'s history (nothing when the cache failed)."""
+        self._call("record_plan", None, app, plan_json)
+
+    def pruned(self, key: str) -> str | None:
+        """Why the engine no longer holds the step ``key`` (``builder engine prune`` freed it), else None."""
+        value = self._call("pruned", None, key) if hasattr(self._inner, "pruned") else None
+        return value if isinstance(value, str) else None
+
+
+class SafeStats:
+    """A StatSource wrapper: a failing stat cache means "re-read the files", not a crash."""
+
+    def __init__(self, inner: StatSource, warnings: list[Diagnostic]) -> None:
+        self._inner = inner
+        self._warnings = warnings
+        self._failed = False
+        self.root = getattr(inner, "root", None)
+
+    def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
+        """The remembered digest, or None (also when the cache failed)."""
+        if self._failed:
+            return None
+        try:
+            return self._inner.get_digest(path, size, mtime_ns, inode)
+        except Exception as exc:  # noqa: BLE001 - degrade to hashing
+            self._fail(exc)
+            return None
+
+    def get_digests(self, keys: Sequence[tuple[str, int, int, int]]) -> Sequence[str | None]:
+        """Bulk lookup (one call for the whole tree) when the inner source has it."""
+        if not self._failed:
+            try:
+                bulk = getattr(self._inner, "get_digests", None)
+                if bulk is not None:
+                    return list(bulk(keys))
+                return [self._inner.get_digest(key[0], key[1], key[2], key[3]) for key in keys]
+            except Exception as exc:  # noqa: BLE001 - degrade to hashing
+                self._fail(exc)
+        return [None] * len(keys)
+
+    def put_digests(self, entries: Mapping[tuple[str, int, int, int], str]) -> None:
+        """Remember new digests (dropped when the cache failed)."""
+        if self._failed:
+            return
+        try:
+            self._inner.put_digests(entries)
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        self._failed = True
+        self._warnings.append(cache_warning(f"the stat cache failed ({type(exc).__name__}: {exc}); "
+                                            "file digests are computed from scratch"))
+
+
+@contextmanager
+def opened_cache(cache_dir: str | os.PathLike[str] | None, warnings: list[Diagnostic]) -> Iterator[Any]:
+    """The opened ``cache`` store, or None (plus one warning) when it is unavailable."""
+    try:
+        import cache as cache_pkg
+    except ImportError as exc:
+        warnings.append(cache_warning(f"the cache package is not available ({exc}); planning without history"))
+        yield None
+        return
+    try:
+        store = cache_pkg.open_cache(cache_dir)
+    except (cache_pkg.CacheUnavailable, CacheError, OSError) as exc:
+        fix = "pass --cache-dir DIR (or set BUILDER_CACHE_DIR) to a writable directory"
+        warnings.append(cache_warning(f"cache unavailable: {exc}; planning without history",
+                                      hint=None if "--cache-dir" in str(exc) else fix))  # said once, not twice
+        yield None
+        return
+    try:
+        yield store
+    finally:
+        warnings.extend(cache_warning(str(w)) for w in getattr(store, "warnings", ()))
+        with suppress(Exception):
+            store.close()
+
+
+def history(store: Any, warnings: list[Diagnostic]) -> SafeHistory | None:
+    """The step history of an opened ``store`` (None without a cache)."""
+    return SafeHistory(store.steps, warnings) if store is not None else None
+
+
+def stat_source(store: Any, config: Config, warnings: list[Diagnostic]) -> StatSource | None:
+    """The stat cache of an opened ``store``, bound to the project's root (None without a cache)."""
+    if store is None:
+        return None
+    stats = store.stats
+    try:
+        bound = stats.for_root(config.project_dir) if hasattr(stats, "for_root") else stats
+    except Exception as exc:  # noqa: BLE001 - degrade to hashing
+        warnings.append(cache_warning(f"the stat cache failed ({exc}); file digests are computed from scratch"))
+        return None
+    return SafeStats(bound, warnings)
+
+
+def recorded_inputs(value: Any) -> Any:
+    """A step's inputs as its cache record keeps them: file manifests by digest and count only.
+
+    The record is read on every plan and build (is it built? touch it), so a 10,000-file list in
+    it was parsed several times per build; the full list stays in the plan history for diffs.
+    """
+    if isinstance(value, dict):
+        if "files" in value and "digest" in value and "count" in value:
+            return {"digest": value["digest"], "count": value["count"]}
+        return {k: recorded_inputs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [recorded_inputs(v) for v in value]
+    return value
+
+
+def record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic]) -> None:
+    """Record every built step (new keys) and mark reused ones as used, so the next plan predicts hits."""
+    import time
+
+    if store is None:
+        return
+    try:
+        from cache import StepRecord
+
+        now = time.time()
+        for outcome in result.steps:
+            if store.steps.touch(outcome.key, now):  # already recorded: only its last use changes
+                continue
+            step = plan.step(outcome.step)
+            store.steps.record_step(StepRecord(
+                key=outcome.key, kind=step.kind.value, step_id=outcome.step, app=plan.app, engine=result.engine,
+                inputs_manifest=recorded_inputs(step.inputs_json()), result_digest=outcome.vertex,
+                duration_s=outcome.seconds,
+                size_bytes=outcome.size_bytes, created_at=now, last_used_at=now))
+    except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
+        warnings.append(cache_warning(f"could not record the built steps ({type(exc).__name__}: {exc})"))
+
+
+def base_image_id(engine: Any, plan: Plan, store: Any, result: Any) -> str | None:
+    """The engine's ID of the plan's base image (dockerd only), to tell a re-tagged base from a pruned cache.
+
+    Asked only when a step ran: a re-tag always rebuilds, and a fully cached build stays one call shorter.
+    """
+    from builder.plan.model import StepKind
+
+    base = plan.get(StepKind.BASE)
+    image = getattr(base.inputs, "image", None) if base is not None else None
+    if store is None or not isinstance(image, str) or not hasattr(engine, "image_id"):
+        return None
+    if all(step.cached for step in result.steps):
+        return None
+    return engine.image_id(image)  # type: ignore[no-any-return]
+
+
+def record_build(plan: Plan, analysis: Any, result: Any, store: Any, base_image: str | None,
+                 warnings: list[Diagnostic]) -> None:
+    """Append this build to the cache's build log for ``builder report`` (a failure is a warning, never a failed
+    build).  Runs before :func:`record_steps`, which the record's "evicted" cause reads around."""
+    if store is None:
+        return
+    try:
+        from builder.reports.record import record_build as append_record
+
+        append_record(store, plan, analysis, result, base_image)
+    except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
+        warnings.append(cache_warning(f"could not record the build for `builder report` "
+                                      f"({type(exc).__name__}: {exc})"))
