@@ -16,6 +16,9 @@ import pytest
 
 from builder.api import build
 from builder.cli import main
+from builder.engines import BuildOptions
+from builder.engines.buildkit.client import EngineClient
+from builder.engines.buildkit.dockerfile_build import DockerfileSource, build_dockerfile
 from builder.engines.docker_api import DockerAPI
 from builder.verify import docker_for_engine
 from tests.integration.conftest import EngineTarget
@@ -129,4 +132,23 @@ def test_default_runtime_app_builds_verifies_and_serves_its_functions(
     assert f"run {json.loads(body)['run_id']}: slow finished" in log
     assert calls["health"][0] == 200
     assert calls["main_in_cortex"] is True
+    assert "importing main from /cortex" in log
+
+
+def test_the_dockerfile_export_of_a_default_runtime_app_builds_the_same_image_and_serves(
+        app_cortex_default: Path, engine_target: EngineTarget, engine: EngineClient, docker: DockerAPI,
+        tmp_path: Path) -> None:
+    nonce = uuid.uuid4().hex[:8]
+    ours, theirs = f"builder-cortex-ours:{nonce}", f"builder-cortex-export:{nonce}"
+    build(app_cortex_default, engine=engine_target.address, tag=ours, cache_dir=tmp_path / "cache", ca_bundle=CA)
+    assert main(["dockerfile", str(app_cortex_default), "-o", str(app_cortex_default),
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    build_dockerfile(engine, DockerfileSource.directory(app_cortex_default),
+                     BuildOptions(tag=theirs, ca_bundle=Path(CA)))
+    a, b = (docker.inspect_image(tag)["Config"] for tag in (ours, theirs))
+    for key in ("Entrypoint", "WorkingDir", "ExposedPorts", "Labels", "Healthcheck"):
+        assert a.get(key) == b.get(key), key
+    assert a["Entrypoint"][:2] == ["/opt/venv/bin/python", "/opt/builder/runtime/cortex_server.py"]
+    calls, log = _exercise(docker, theirs)  # the export's image serves like builder's
+    assert calls["predict"][0] == 200 and calls["main_in_cortex"] is True
     assert "importing main from /cortex" in log
