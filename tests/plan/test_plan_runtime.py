@@ -128,3 +128,12 @@ def test_plan_text_and_json_show_the_runtime(tmp_path: Path, capsys: pytest.Capt
     assert main(["plan", str(tmp_path / "p"), "--cache-dir", str(tmp_path / "c"), "--format", "json"]) == 0
     steps = {s["id"]: s for s in json.loads(capsys.readouterr().out)["steps"]}
     assert steps["runtime"]["inputs"]["version"] == version
+
+
+def test_the_served_file_must_ship(tmp_path: Path) -> None:
+    from builder.errors import ConfigError
+
+    toml = DEFAULT + '\n[cerebrium.runtime.cortex]\nentrypoint = "serve.py"\n'
+    with pytest.raises(ConfigError, match="serve.py does not exist, but the default runtime serves its functions") as info:
+        plan_of(write_project(tmp_path / "p", toml, FILES))
+    assert info.value.key_path == "cerebrium.runtime.cortex.entrypoint"
