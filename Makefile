@@ -4,7 +4,7 @@ ENGINES ?= dockerd20 dockerd26
 # TLS_INSTANCE: an extra dockerd 26 on 127.0.0.1 over TCP + mutual TLS (the remote-engine tests); empty: none.
 TLS_INSTANCE ?= tls
 
-.PHONY: install engine-up engine-down test demo golden clean
+.PHONY: install engine-up engine-down lint test demo golden clean
 
 install:
 	scripts/install
@@ -15,6 +15,9 @@ engine-up: install
 
 engine-down:
 	scripts/engine-down
+
+lint: install
+	scripts/lint
 
 test: install engine-up
 	scripts/test

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         make_plan,
     )
     from builder.engines.buildkit.tls import TLSConfig
+    from builder.devloop import DevHandle, dev
     from builder.reports import Report, report
     from builder.verify import VerifyResult, VerifySettings, verify_image
 
@@ -72,6 +73,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("Report", "report"), "builder.reports"),
     **dict.fromkeys(("VerifyResult", "VerifySettings", "verify_image"), "builder.verify"),
     "TLSConfig": "builder.engines.buildkit.tls",
+    **dict.fromkeys(("DevHandle", "dev"), "builder.devloop"),
 }
 
 __all__ = [
@@ -82,6 +84,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DependencyError",
+    "DevHandle",
     "Diagnostic",
     "EngineError",
     "EngineUnavailable",
@@ -108,6 +111,7 @@ __all__ = [
     "__version__",
     "analyze",
     "build",
+    "dev",
     "diff_git",
     "diff_plans",
     "diff_projects",

@@ -70,4 +70,5 @@ def _spawn() -> None:
 def _serverable(argv: list[str]) -> bool:
     from builder.server.paths import enabled
 
-    return enabled(os.environ) and not (argv and argv[0] == "server")
+    # `dev` runs until Ctrl-C and holds containers: it runs in-process, where its signals land.
+    return enabled(os.environ) and not (argv and argv[0] == "server") and "dev" not in argv[:2]

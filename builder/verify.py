@@ -88,6 +88,8 @@ class VerifySettings:
     memory_bytes: int | None = None
     nano_cpus: int | None = None
     pids_limit: int = DEFAULT_PIDS_LIMIT
+    #: The app's run-time environment (``--env`` / ``--env-file``): secrets, so never in a repr.
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config: Config, *, timeout: float | None = None) -> VerifySettings:
@@ -227,7 +229,7 @@ def container_spec(image: str, settings: VerifySettings, network: str) -> dict[s
     return {
         "Image": image,
         "Labels": {VERIFY_LABEL: "1", OWNER_LABEL: owner_id()},
-        "Env": [f"PORT={settings.port}"],
+        "Env": [f"PORT={settings.port}", *(f"{k}={v}" for k, v in sorted(settings.env.items()))],
         "HostConfig": host_config,
     }
 

@@ -15,10 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # CLI runs in subprocesses stay in-process: a test run must not leave warm servers behind.
 # (tests/server starts its own, in private directories, and stops them.)
 os.environ["BUILDER_SERVER"] = "off"
+
+# Property tests check what is computed, never how fast: a per-example deadline only turns a busy CI
+# machine into a failed run (speed targets live in scripts/bench-*).
+settings.register_profile("builder", deadline=None)
+settings.load_profile("builder")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT / "fixtures"

@@ -24,3 +24,9 @@ def test_loaders_are_public() -> None:
     assert builder.load is builder.config.load
     assert builder.load_config is builder.config.load_config
     assert builder.LoadResult is builder.config.LoadResult
+
+
+def test_dev_stays_the_function_after_its_module_is_imported() -> None:
+    import builder.devloop
+
+    assert builder.dev is builder.devloop.dev and callable(builder.dev)

@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "build",
     "dockerfile",
     "verify",
+    "dev",
     "report",
     "server",
 )

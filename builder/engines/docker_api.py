@@ -17,7 +17,7 @@ import json
 import socket
 import ssl
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -222,6 +222,59 @@ class DockerAPI:
         code = info.get("ExitCode") if isinstance(info, dict) else None
         text = demultiplex(data[: 64 * 1024]).decode("utf-8", "replace")
         return (int(code) if isinstance(code, int) else -1), text
+
+    def put_archive(self, container_id: str, path: str, tar_bytes: bytes) -> None:
+        """``PUT /containers/{id}/archive?path=…``: unpack a tar into a container's filesystem."""
+        conn = self._connection(self._timeout)
+        url = API_PREFIX + f"/containers/{container_id}/archive?" + urllib.parse.urlencode({"path": path})
+        try:
+            conn.request("PUT", url, body=tar_bytes, headers={"Content-Type": "application/x-tar"})
+            response = conn.getresponse()
+            status, data = response.status, response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise EngineError(f"Docker daemon at {self.where}: copying files into {container_id[:12]} failed: "
+                              f"{exc}") from exc
+        finally:
+            conn.close()
+        if status != 200:
+            raise EngineError(f"Docker daemon at {self.where}: copying files into {container_id[:12]} answered "
+                              f"HTTP {status}: {_message(data)}")
+
+    def stop_container(self, container_id: str, *, grace: int = 0) -> None:
+        """``POST /containers/{id}/stop?t=grace``; a container already stopped is fine."""
+        self._json("POST", f"/containers/{container_id}/stop", ok=(204, 304), query={"t": str(grace)})
+
+    def restart_container(self, container_id: str, *, grace: int = 0) -> None:
+        """``POST /containers/{id}/restart?t=grace``: the same filesystem, a fresh main process."""
+        self._json("POST", f"/containers/{container_id}/restart", ok=(204,), query={"t": str(grace)})
+
+    def follow_logs(self, container_id: str, *, since: int = 0) -> Iterator[str]:
+        """Stream a container's stdout and stderr lines as they are written, until it stops."""
+        conn = self._connection(86400.0)  # logs may stay quiet for a long time
+        query = urllib.parse.urlencode({"follow": "1", "stdout": "1", "stderr": "1", "since": str(since)})
+        try:
+            conn.request("GET", API_PREFIX + f"/containers/{container_id}/logs?{query}")
+            response = conn.getresponse()
+            if response.status != 200:
+                return
+            pending = b""
+            while True:
+                head = response.read(8)
+                if len(head) < 8:
+                    break
+                if head[0] not in (0, 1, 2) or head[1:4] != b"\x00\x00\x00":  # a TTY container: raw text
+                    pending += head + response.read1(65536)
+                else:
+                    pending += response.read(int.from_bytes(head[4:8], "big"))
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", "replace")
+            if pending:
+                yield pending.decode("utf-8", "replace")
+        except (OSError, http.client.HTTPException):
+            return
+        finally:
+            conn.close()
 
     def has_network(self, name: str) -> bool:
         """True when the daemon has a network called ``name`` (e.g. ``bridge``)."""

@@ -45,6 +45,7 @@ from functools import partial
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
+from typing import cast
 
 import blake3
 
@@ -322,7 +323,9 @@ def _digest(base: str, found: list[Found], executable: set[str],
     prefix = base + os.sep
     # A StatSource bound to one project root (it has a ``root``, like cache.RootStatSource) is keyed
     # by project-relative paths; any other StatSource by absolute paths.
-    keys = found if getattr(source, "root", None) else [(prefix + k[0], k[1], k[2], k[3]) for k in found]
+    # Root-bound sources read only the first four fields of a found entry: no copy of 100k tuples.
+    keys = (cast(list[_STAT_KEY], found) if getattr(source, "root", None)
+            else [(prefix + k[0], k[1], k[2], k[3]) for k in found])
     digests = _lookup(keys, source)
     remembered = len(keys) - digests.count(None)
     if remembered == len(keys):  # the warm case: every entry built at C level, no per-file Python code
@@ -419,3 +422,13 @@ def _read_rest(fd: int) -> bytes:
     while chunk := os.read(fd, 1 << 16):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def walk_stats(root: Path, rules: FileRules) -> dict[str, tuple[int, int, int]]:
+    """The files ``rules`` select under ``root``, without reading them: ``{rel: (size, mtime_ns, inode)}``.
+
+    The same walk as :func:`select_files` (so a watcher sees exactly the files the ``files`` step
+    ships); a symlink appears with size -1. Raises PlanError like :func:`select_files`.
+    """
+    found = walk(_root(root), rules)[0]
+    return {rel: (size, mtime_ns, inode) for rel, size, mtime_ns, inode, _mode in found}

@@ -109,9 +109,11 @@ def source_refs(graph: nx.DiGraph, kind: StepKind) -> tuple[StepRef, ...]:
 
 def layer_ancestors(graph: nx.DiGraph, kind: StepKind) -> set[StepKind]:
     """Every step ``kind`` is built on, directly or not (its key depends on all of their keys)."""
-    return nx.ancestors(layers(graph), kind)
+    found: set[StepKind] = nx.ancestors(layers(graph), kind)
+    return found
 
 
 def layer_descendants(graph: nx.DiGraph, kind: StepKind) -> set[StepKind]:
     """Every step built on ``kind``, directly or not: what a change of ``kind`` invalidates."""
-    return nx.descendants(layers(graph), kind)
+    found: set[StepKind] = nx.descendants(layers(graph), kind)
+    return found

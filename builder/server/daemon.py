@@ -172,6 +172,8 @@ class Server:
         if what == "accept":
             self._accept()
             return
+        event: str
+        entry: _Running
         event, entry = what  # type: ignore[misc]
         if event == "spare":
             if entry is self.spare:

@@ -201,7 +201,7 @@ def test_dockerfile_export_into_the_project_is_not_shipped(tmp_path: Path, capsy
     project(tmp_path, BASE + "exclude = []\n" + '[cerebrium.dependencies.pip]\nsix = "1.16.0"\n')
 
     def files() -> list[str]:
-        code, _, out = run(["plan", "app", "--cache-dir", str(tmp_path / "c"), "--format", "json"], capsys)
+        code, _, out = run(["plan", "app", "--cache-dir", str(tmp_path / "c"), "--format", "json", "--files"], capsys)
         assert code == 0
         step = next(s for s in json.loads(out)["steps"] if s["id"] == "files")
         return [f[0] for f in step["inputs"]["manifest"]["files"]]

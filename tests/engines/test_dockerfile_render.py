@@ -94,9 +94,9 @@ def run_lines(dockerfile: str) -> dict[str, str]:
 
 
 def run_argv(line: str) -> list[str]:
-    """The exec-form argv of a RUN line, with the CA-bundle wrapper taken off."""
+    """The exec-form argv of a RUN line, with the secrets' wrappers (CA bundle, index credentials) taken off."""
     argv = json.loads(line[line.index("["):])
-    if argv[1].endswith("/secret_env.sh"):
+    while argv[1].endswith("/secret_env.sh"):
         argv = argv[argv.index("--") + 1:]
     return argv
 

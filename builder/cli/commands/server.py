@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_start(args: argparse.Namespace) -> int:
     """Start (or find) the server for the current code."""
-    from builder.server import start_and_wait
+    from builder.server.spawn import start_and_wait
 
     if not paths.enabled(os.environ):
         raise BuilderError("the warm server is disabled by BUILDER_SERVER", hint="unset BUILDER_SERVER to use it")

@@ -38,8 +38,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds to wait, 60..830 (default: deployment_initialization_timeout)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    add_env_arguments(parser)
     add_engine_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--env KEY=VALUE`` and ``--env-file FILE``: the app's environment at run time (shared with ``dev``)."""
+    parser.add_argument("--env", "-e", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a variable in the app's environment (a bare KEY passes yours); repeatable. "
+                        "Values are never printed and never enter the image, plan or cache")
+    parser.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                        help="read variables from FILE (docker's format: KEY=VALUE lines, # comments, "
+                        "a bare KEY passes yours); repeatable, --env wins")
+
+
+def run_env_from_args(args: argparse.Namespace) -> dict[str, str]:
+    """The run-time environment ``--env`` / ``--env-file`` ask for (ConfigError naming a bad file or line)."""
+    from builder.runenv import resolve_run_env
+
+    return resolve_run_env(args.env, args.env_file)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,8 +81,11 @@ def failure_json(target: str, exc: BuilderError) -> dict[str, object]:
 def _run(args: argparse.Namespace) -> int:
     from builder.api import load_plan_config
     from builder.engines.docker_api import DockerNotFound
+    from dataclasses import replace
+
     from builder.verify import VerifySettings, docker_for_engine, verify_image
 
+    run_env = run_env_from_args(args)
     docker = docker_for_engine(args.engine, tls=tls_from_args(args), connect_timeout=args.connect_timeout)
     if _is_project(args.target):
         config, warnings = load_plan_config(args.target)
@@ -77,7 +98,9 @@ def _run(args: argparse.Namespace) -> int:
             settings = VerifySettings.from_image(docker.inspect_image(image).get("Config") or {}, timeout=args.timeout)
         except DockerNotFound as exc:
             raise VerifyFailed(f"no image {image} on {docker.where}", hint="build it first with `builder build`") from exc
-    output.info(f"verifying {image}: port {settings.port}, timeout {settings.timeout:g}s")
+    settings = replace(settings, env=run_env)
+    names = f", environment: {', '.join(sorted(run_env))}" if run_env else ""
+    output.info(f"verifying {image}: port {settings.port}, timeout {settings.timeout:g}s{names}")
     result = verify_image(image, settings, docker=docker)
     report(result, args.format)
     return EXIT_OK

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import repeat
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from builder.engines import BuildOptions, BuildResult, NetworkMode, StepOutcome
 from builder.engines.buildkit.caps import Capabilities
@@ -269,6 +269,9 @@ def _outcomes(
     for step in plan.steps:
         seen = observed[step.id]
         predicted = predictions.get(step.id.value)
+        said: Literal["hit", "miss"] | None = (
+            "hit" if predicted == "hit" else "miss" if predicted == "miss" else None
+        )
         outcomes.append(
             StepOutcome(
                 step.id.value,
@@ -276,12 +279,10 @@ def _outcomes(
                 seen.vertex,
                 seen.cached,
                 seen.seconds,
-                predicted if predicted in ("hit", "miss") else None,
+                said,
                 (sizes or {}).get(step.id, 0),
             )
-        )  # type: ignore[arg-type]
-        if predicted in ("hit", "miss") and (predicted == "hit") != seen.cached:
-            mismatches.append(
-                Mismatch(step.id.value, step.key, predicted, seen.cached, seen.vertex)
-            )  # type: ignore[arg-type]
+        )
+        if said is not None and (said == "hit") != seen.cached:
+            mismatches.append(Mismatch(step.id.value, step.key, said, seen.cached, seen.vertex))
     return tuple(outcomes), tuple(mismatches)

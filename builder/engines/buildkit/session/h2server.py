@@ -240,7 +240,7 @@ class H2GrpcServer:
         result = behaviour(request, call)
         if handler.response_streaming:
             for item in result:
-                yield item if type(item) is MessageBatch else encode(item)
+                yield item if type(item) is MessageBatch else encode(item)  # type: ignore[misc]  # batches pass through
         else:
             yield encode(result)
 
