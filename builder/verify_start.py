@@ -15,10 +15,13 @@ import re
 
 from builder.errors import BuilderError, EngineError, EngineUnavailable, VerifyFailed
 
-_EXEC = re.compile(r'exec: "([^"]+)": (executable file not found in \$PATH|stat [^:]*: no such file or directory'
-                   r"|no such file or directory|permission denied|exec format error)")
-_HINT_MISSING = ("install it (e.g. add it to [cerebrium.dependencies.pip]) or fix entrypoint in "
-                 "[cerebrium.runtime.custom]")
+_EXEC = re.compile(
+    r'exec: "([^"]+)": (executable file not found in \$PATH|stat [^:]*: no such file or directory'
+    r"|no such file or directory|permission denied|exec format error)"
+)
+_HINT_MISSING = (
+    "install it (e.g. add it to [cerebrium.dependencies.pip]) or fix entrypoint in [cerebrium.runtime.custom]"
+)
 
 
 def start_failure(image: str, exc: EngineError) -> BuilderError:
@@ -27,8 +30,10 @@ def start_failure(image: str, exc: EngineError) -> BuilderError:
         return exc
     found = _EXEC.search(exc.message)
     if found is None:
-        return VerifyFailed(f"{image}: the container could not start: {exc.message}; the app printed nothing",
-                            hint="check the image's entrypoint and the engine's message above")
+        return VerifyFailed(
+            f"{image}: the container could not start: {exc.message}; the app printed nothing",
+            hint="check the image's entrypoint and the engine's message above",
+        )
     program, why = found.groups()
     if why == "permission denied":
         reason = f"its entrypoint program {program!r} is not executable"

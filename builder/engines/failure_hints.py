@@ -66,29 +66,37 @@ def short_error(error: str) -> str:
 def _compiler(text: str) -> str | None:
     if not _COMPILER.search(text):
         return None
-    return (f'the build needs a C compiler, which the image lacks: add {_APT} build-essential = "latest" '
-            "(gcc, g++, make), or pick a version of the package that ships a wheel")
+    return (
+        f'the build needs a C compiler, which the image lacks: add {_APT} build-essential = "latest" '
+        "(gcc, g++, make), or pick a version of the package that ships a wheel"
+    )
 
 
 def _library(text: str) -> str | None:
     header = _HEADER.search(text)
     if header:
-        return (f"a system library's headers are missing ({header.group(1)}): add its -dev package to {_APT} "
-                "(e.g. libffi-dev, libssl-dev, portaudio19-dev; `apt-file search` names it)")
+        return (
+            f"a system library's headers are missing ({header.group(1)}): add its -dev package to {_APT} "
+            "(e.g. libffi-dev, libssl-dev, portaudio19-dev; `apt-file search` names it)"
+        )
     found = _LIBRARY.search(text)
     if not found:
         return None
     name = next((g for g in found.groups() if g), "")
     what = f" ({name})" if name else ""
-    return (f"a system library is missing{what}: add it and pkg-config to {_APT} "
-            '(e.g. pkg-config = "latest" and the library\'s -dev package, such as default-libmysqlclient-dev)')
+    return (
+        f"a system library is missing{what}: add it and pkg-config to {_APT} "
+        '(e.g. pkg-config = "latest" and the library\'s -dev package, such as default-libmysqlclient-dev)'
+    )
 
 
 def _tls(text: str) -> str | None:
     if not _TLS.search(text):
         return None
-    return ("TLS certificate verification failed (an HTTPS proxy or private index?): build with --ca-bundle FILE "
-            "or BUILDER_CA_BUNDLE=FILE naming the CA bundle that signs it, e.g. /etc/ssl/certs/ca-certificates.crt")
+    return (
+        "TLS certificate verification failed (an HTTPS proxy or private index?): build with --ca-bundle FILE "
+        "or BUILDER_CA_BUNDLE=FILE naming the CA bundle that signs it, e.g. /etc/ssl/certs/ca-certificates.crt"
+    )
 
 
 def _no_distribution(text: str) -> str | None:
@@ -96,9 +104,11 @@ def _no_distribution(text: str) -> str | None:
     if not found:
         return None
     name = next((g for g in found.groups() if g), "a package")
-    return (f"no release of {name} installs on this image's platform and Python (it may publish wheels only for "
-            "other systems or Python versions): pick a version that supports Linux and this python_version, "
-            "or leave it out")
+    return (
+        f"no release of {name} installs on this image's platform and Python (it may publish wheels only for "
+        "other systems or Python versions): pick a version that supports Linux and this python_version, "
+        "or leave it out"
+    )
 
 
 #: Checked in this order: a TLS failure also ends in "no matching distribution", a missing compiler in missing files.

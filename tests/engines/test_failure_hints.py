@@ -13,20 +13,29 @@ ROWS = [
     ("unable to execute 'gcc': No such file or directory", "needs a C compiler"),
     ("/bin/sh: 1: cc: not found", "needs a C compiler"),
     ("error: linker `cc` not found", "needs a C compiler"),
-    ("  src/portaudio.c:29:10: fatal error: portaudio.h: No such file or directory", "headers are missing (portaudio.h)"),
+    (
+        "  src/portaudio.c:29:10: fatal error: portaudio.h: No such file or directory",
+        "headers are missing (portaudio.h)",
+    ),
     ("Exception: Can not find valid pkg-config name.", "a system library is missing"),
     ("Package cairo was not found in the pkg-config search path.", "a system library is missing (cairo)"),
     ("/usr/bin/ld: cannot find -lpq: No such file or directory", "a system library is missing (pq)"),
-    ("ImportError: libGL.so.1: cannot open shared object file: No such file or directory",
-     "a system library is missing (libGL.so.1)"),
+    (
+        "ImportError: libGL.so.1: cannot open shared object file: No such file or directory",
+        "a system library is missing (libGL.so.1)",
+    ),
     ("Error: pg_config executable not found.", "a system library is missing"),
-    ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain",
-     "TLS certificate verification failed"),
+    (
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain",
+        "TLS certificate verification failed",
+    ),
     ("  Caused by: invalid peer certificate: UnknownIssuer", "--ca-bundle"),
     ("curl: (60) SSL certificate problem: unable to get local issuer certificate", "BUILDER_CA_BUNDLE"),
     ("ERROR: No matching distribution found for pywin32==306", "no release of pywin32==306 installs"),
-    ("  ╰─▶ Because pywin32==306 has no wheels with a matching platform tag (e.g., `manylinux_2_36_x86_64`)",
-     "no release of pywin32==306 installs"),
+    (
+        "  ╰─▶ Because pywin32==306 has no wheels with a matching platform tag (e.g., `manylinux_2_36_x86_64`)",
+        "no release of pywin32==306 installs",
+    ),
 ]
 
 
@@ -50,10 +59,13 @@ def test_an_unknown_failure_has_no_hint() -> None:
     assert hint_for("shell", ["ValueError: nope", "exit status 3"]) is None
 
 
-@pytest.mark.parametrize("error", [
-    'process "/bin/sh -c set -eu\\ninstaller=\\"$1\\"" did not complete successfully: exit code: 1',
-    'executor failed running [/bin/sh -c set -eu\ninstaller="$1"]: exit code: 1',
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        'process "/bin/sh -c set -eu\\ninstaller=\\"$1\\"" did not complete successfully: exit code: 1',
+        'executor failed running [/bin/sh -c set -eu\ninstaller="$1"]: exit code: 1',
+    ],
+)
 def test_short_error_drops_builders_script(error: str) -> None:
     assert short_error(error) == "the command did not complete successfully: exit code: 1"
 

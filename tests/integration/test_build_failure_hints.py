@@ -36,19 +36,32 @@ def _app(tmp_path: Path, name: str, requirement: str) -> Path:
     (app / "main.py").write_text(MAIN)
     (app / "cerebrium.toml").write_text(
         f'[cerebrium.deployment]\nname = "hint-{name}"\npython_version = "3.11"\n\n'
-        f"[cerebrium.dependencies.pip]\n{requirement}\n")
+        f"[cerebrium.dependencies.pip]\n{requirement}\n"
+    )
     return app
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_failed_step_names_the_cause_and_the_fix(case: str, engine_target: EngineTarget, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_step_names_the_cause_and_the_fix(
+    case: str,
+    engine_target: EngineTarget,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     requirement, with_ca, expected = CASES[case]
     monkeypatch.delenv("BUILDER_CA_BUNDLE", raising=False)
     app = _app(tmp_path, case, requirement)
-    args = ["build", str(app), "--engine", engine_target.address, "--cache-dir", str(tmp_path / "cache"),
-            "--progress", "plain"]
+    args = [
+        "build",
+        str(app),
+        "--engine",
+        engine_target.address,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--progress",
+        "plain",
+    ]
     assert main([*args, *(["--ca-bundle", CA] if with_ca else [])]) == 1
     err = capsys.readouterr().err
     hint = next(line for line in err.splitlines() if line.startswith("hint: "))

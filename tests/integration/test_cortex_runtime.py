@@ -28,7 +28,7 @@ pytestmark = pytest.mark.network  # a cold engine fetches Python from PyPI
 CA = "/etc/ssl/certs/ca-certificates.crt"
 LABEL = "dev.builder.test.cortex"
 
-CLIENT = r'''
+CLIENT = r"""
 import json, os, time, urllib.error, urllib.request
 
 def call(method, path, body=None, accept="application/json"):
@@ -62,7 +62,7 @@ out = {
 }
 time.sleep(0.5)  # the background run finishes and logs
 print("RESULT " + json.dumps(out))
-'''
+"""
 
 
 @pytest.fixture
@@ -82,13 +82,20 @@ def _wait_exit(docker: DockerAPI, container_id: str, timeout: float = 90) -> Non
 
 def _exercise(docker: DockerAPI, image: str) -> tuple[dict[str, list], str]:
     """Run the app with no network, call it from a container in its namespace; the calls' results and the app's log."""
-    server = docker.create_container({"Image": image, "Labels": {LABEL: "1"}, "HostConfig": {"NetworkMode": "none"}},
-                                     name=f"builder-cortex-{uuid.uuid4().hex[:10]}")
+    server = docker.create_container(
+        {"Image": image, "Labels": {LABEL: "1"}, "HostConfig": {"NetworkMode": "none"}},
+        name=f"builder-cortex-{uuid.uuid4().hex[:10]}",
+    )
     docker.start_container(server)
     client = docker.create_container(
-        {"Image": image, "Labels": {LABEL: "1"}, "Entrypoint": ["/opt/venv/bin/python", "-c", CLIENT],
-         "HostConfig": {"NetworkMode": f"container:{server}"}},
-        name=f"builder-cortex-client-{uuid.uuid4().hex[:10]}")
+        {
+            "Image": image,
+            "Labels": {LABEL: "1"},
+            "Entrypoint": ["/opt/venv/bin/python", "-c", CLIENT],
+            "HostConfig": {"NetworkMode": f"container:{server}"},
+        },
+        name=f"builder-cortex-client-{uuid.uuid4().hex[:10]}",
+    )
     docker.start_container(client)
     _wait_exit(docker, client)
     lines = docker.container_logs(client, tail=50)
@@ -98,11 +105,17 @@ def _exercise(docker: DockerAPI, image: str) -> tuple[dict[str, list], str]:
 
 
 def test_default_runtime_app_builds_verifies_and_serves_its_functions(
-        app_cortex_default: Path, engine_target: EngineTarget, docker: DockerAPI, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    app_cortex_default: Path,
+    engine_target: EngineTarget,
+    docker: DockerAPI,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     tag = f"builder-cortex-test:{uuid.uuid4().hex[:8]}"
-    _, analysis, _ = build(app_cortex_default, engine=engine_target.address, tag=tag, cache_dir=tmp_path / "cache",
-                           ca_bundle=CA)
+    _, analysis, _ = build(
+        app_cortex_default, engine=engine_target.address, tag=tag, cache_dir=tmp_path / "cache", ca_bundle=CA
+    )
     assert [s.id.value for s in analysis.steps] == ["base", "python", "runtime", "files", "config"]
     for key, value in engine_target.env.items():
         monkeypatch.setenv(key, value)
@@ -136,15 +149,27 @@ def test_default_runtime_app_builds_verifies_and_serves_its_functions(
 
 
 def test_the_dockerfile_export_of_a_default_runtime_app_builds_the_same_image_and_serves(
-        app_cortex_default: Path, engine_target: EngineTarget, engine: EngineClient, docker: DockerAPI,
-        tmp_path: Path) -> None:
+    app_cortex_default: Path, engine_target: EngineTarget, engine: EngineClient, docker: DockerAPI, tmp_path: Path
+) -> None:
     nonce = uuid.uuid4().hex[:8]
     ours, theirs = f"builder-cortex-ours:{nonce}", f"builder-cortex-export:{nonce}"
     build(app_cortex_default, engine=engine_target.address, tag=ours, cache_dir=tmp_path / "cache", ca_bundle=CA)
-    assert main(["dockerfile", str(app_cortex_default), "-o", str(app_cortex_default),
-                 "--cache-dir", str(tmp_path / "cache")]) == 0
-    build_dockerfile(engine, DockerfileSource.directory(app_cortex_default),
-                     BuildOptions(tag=theirs, ca_bundle=Path(CA)))
+    assert (
+        main(
+            [
+                "dockerfile",
+                str(app_cortex_default),
+                "-o",
+                str(app_cortex_default),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
+    build_dockerfile(
+        engine, DockerfileSource.directory(app_cortex_default), BuildOptions(tag=theirs, ca_bundle=Path(CA))
+    )
     a, b = (docker.inspect_image(tag)["Config"] for tag in (ours, theirs))
     for key in ("Entrypoint", "WorkingDir", "ExposedPorts", "Labels", "Healthcheck"):
         assert a.get(key) == b.get(key), key

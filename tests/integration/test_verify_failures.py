@@ -25,7 +25,8 @@ def _custom_app(tmp_path: Path, name: str, entrypoint: list[str], main_py: str) 
     (app / "main.py").write_text(main_py)
     (app / "cerebrium.toml").write_text(
         f'[cerebrium.deployment]\nname = "{name}"\npython_version = "3.11"\n\n'
-        f"[cerebrium.runtime.custom]\nport = 8000\nentrypoint = {json.dumps(entrypoint)}\n")
+        f"[cerebrium.runtime.custom]\nport = 8000\nentrypoint = {json.dumps(entrypoint)}\n"
+    )
     return app
 
 
@@ -43,9 +44,11 @@ def docker(engine_target: EngineTarget, monkeypatch: pytest.MonkeyPatch) -> Dock
 
 
 def test_an_entrypoint_missing_from_the_image_is_exit_5_with_a_clear_reason(
-        engine_target: EngineTarget, docker: DockerAPI, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    app = _custom_app(tmp_path, "no-uvicorn", ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"],
-                      "app = None\n")
+    engine_target: EngineTarget, docker: DockerAPI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _custom_app(
+        tmp_path, "no-uvicorn", ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"], "app = None\n"
+    )
     tag = _build(app, engine_target, tmp_path)
     capsys.readouterr()
     assert main(["verify", tag]) == 5
@@ -60,7 +63,8 @@ def test_an_entrypoint_missing_from_the_image_is_exit_5_with_a_clear_reason(
 
 
 def test_an_app_that_exits_silently_says_it_printed_nothing_and_json_has_the_result(
-        engine_target: EngineTarget, docker: DockerAPI, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    engine_target: EngineTarget, docker: DockerAPI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     app = _custom_app(tmp_path, "silent", ["python", "main.py"], "def predict():\n    return 1\n")
     tag = _build(app, engine_target, tmp_path)
     capsys.readouterr()
@@ -72,9 +76,13 @@ def test_an_app_that_exits_silently_says_it_printed_nothing_and_json_has_the_res
     assert "the app printed nothing" in captured.err and "log lines above" not in captured.err
 
 
-def test_a_crashing_app_json_failure_carries_its_log(app_crash_start: Path, engine_target: EngineTarget,
-                                                     docker: DockerAPI, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_crashing_app_json_failure_carries_its_log(
+    app_crash_start: Path,
+    engine_target: EngineTarget,
+    docker: DockerAPI,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     tag = _build(app_crash_start, engine_target, tmp_path)
     capsys.readouterr()
     assert main(["verify", tag, "--format", "json"]) == 5

@@ -27,11 +27,14 @@ shell_commands = ["ls"]
 [cerebrium.dependencies.pip]
 six = "==1.16.0"
 """
-CUSTOM = DEFAULT + """
+CUSTOM = (
+    DEFAULT
+    + """
 [cerebrium.runtime.custom]
 port = 8000
 entrypoint = ["python", "main.py"]
 """
+)
 FILES = {"main.py": "def predict(x: int):\n    return x\n"}
 SERVER = "/opt/builder/runtime/cortex_server.py"
 
@@ -47,13 +50,23 @@ def test_default_runtime_apps_get_the_server_step_and_live_in_cortex(tmp_path: P
     assert plan.step("files").inputs.dest == "/cortex"
     assert plan.step("shell").inputs.workdir == "/cortex"
     image = plan.step("config").inputs.image
-    assert image.entrypoint == ("/opt/venv/bin/python", SERVER, "--app-dir", "/cortex", "--port", "8000",
-                                "--module", "main")
+    assert image.entrypoint == (
+        "/opt/venv/bin/python",
+        SERVER,
+        "--app-dir",
+        "/cortex",
+        "--port",
+        "8000",
+        "--module",
+        "main",
+    )
     assert image.working_dir == "/cortex"
     assert "/health" in image.healthcheck.test[-1]
     labels = dict(image.labels)
-    assert (labels["ai.cerebrium.readycheck_endpoint"], labels["ai.cerebrium.healthcheck_endpoint"]) == \
-        ("/ready", "/health")
+    assert (labels["ai.cerebrium.readycheck_endpoint"], labels["ai.cerebrium.healthcheck_endpoint"]) == (
+        "/ready",
+        "/health",
+    )
     assert plan.step("config").inputs.toml_path == "/cortex/cerebrium.toml"
 
 
@@ -72,7 +85,8 @@ def test_cortex_section_entrypoint_picks_the_module(tmp_path: Path) -> None:
 
 
 def test_a_runtime_upgrade_is_a_predicted_rebuild_of_its_layer_and_later_ones(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = write_project(tmp_path / "p", DEFAULT, FILES)
     before = keys_of(root)
     upgraded = runtime.server_bytes().replace(b'__version__ = "', b'__version__ = "9.', 1)
@@ -95,8 +109,11 @@ def _plan(tmp_path: Path) -> Plan:
 def test_both_lowerings_write_the_shipped_server(tmp_path: Path) -> None:
     plan = _plan(tmp_path)
     converted = convert_plan(plan)
-    op = ops_pb2.Op.FromString(dict(zip(converted.definition.digests, converted.definition.ops, strict=True))[
-        converted.digest_of(StepKind.RUNTIME)])
+    op = ops_pb2.Op.FromString(
+        dict(zip(converted.definition.digests, converted.definition.ops, strict=True))[
+            converted.digest_of(StepKind.RUNTIME)
+        ]
+    )
     written = [a.mkfile for a in op.file.actions if a.HasField("mkfile")]
     assert [(f.path, f.data) for f in written] == [(SERVER, script_file("cortex_server.py"))]
     export = render_dockerfile(plan)
@@ -134,6 +151,8 @@ def test_the_served_file_must_ship(tmp_path: Path) -> None:
     from builder.errors import ConfigError
 
     toml = DEFAULT + '\n[cerebrium.runtime.cortex]\nentrypoint = "serve.py"\n'
-    with pytest.raises(ConfigError, match="serve.py does not exist, but the default runtime serves its functions") as info:
+    with pytest.raises(
+        ConfigError, match="serve.py does not exist, but the default runtime serves its functions"
+    ) as info:
         plan_of(write_project(tmp_path / "p", toml, FILES))
     assert info.value.key_path == "cerebrium.runtime.cortex.entrypoint"

@@ -11,20 +11,27 @@ from builder.errors import EngineError, EngineUnavailable, VerifyFailed
 from builder.verify import DockerRuntime, VerifySettings
 from builder.verify_start import start_failure
 
-DOCKERD26 = ('Docker daemon at unix:///x: POST /containers/abc/start answered HTTP 400: failed to create task for '
-             'container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start '
-             'container process: exec: "uvicorn": executable file not found in $PATH: unknown')
-DOCKERD20 = ('Docker daemon at unix:///x: POST /containers/abc/start answered HTTP 400: OCI runtime create failed: '
-             'container_linux.go:380: starting container process caused: exec: "/app/run.sh": permission denied: '
-             'unknown')
+DOCKERD26 = (
+    "Docker daemon at unix:///x: POST /containers/abc/start answered HTTP 400: failed to create task for "
+    "container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start "
+    'container process: exec: "uvicorn": executable file not found in $PATH: unknown'
+)
+DOCKERD20 = (
+    "Docker daemon at unix:///x: POST /containers/abc/start answered HTTP 400: OCI runtime create failed: "
+    'container_linux.go:380: starting container process caused: exec: "/app/run.sh": permission denied: '
+    "unknown"
+)
 
 
-@pytest.mark.parametrize(("engine_message", "reason", "hint"), [
-    (DOCKERD26, "its entrypoint program 'uvicorn' is not in the image", "[cerebrium.dependencies.pip]"),
-    (DOCKERD20, "its entrypoint program '/app/run.sh' is not executable", "chmod +x"),
-    ('exec: "/opt/x": stat /opt/x: no such file or directory', "'/opt/x' is not in the image", "entrypoint"),
-    ('exec: "./serve": exec format error', "not a program for this platform", "#!"),
-])
+@pytest.mark.parametrize(
+    ("engine_message", "reason", "hint"),
+    [
+        (DOCKERD26, "its entrypoint program 'uvicorn' is not in the image", "[cerebrium.dependencies.pip]"),
+        (DOCKERD20, "its entrypoint program '/app/run.sh' is not executable", "chmod +x"),
+        ('exec: "/opt/x": stat /opt/x: no such file or directory', "'/opt/x' is not in the image", "entrypoint"),
+        ('exec: "./serve": exec format error', "not a program for this platform", "#!"),
+    ],
+)
 def test_start_failures_name_the_program_and_the_fix(engine_message: str, reason: str, hint: str) -> None:
     failure = start_failure("app:dev", EngineError(engine_message))
     assert isinstance(failure, VerifyFailed)
@@ -76,5 +83,11 @@ def test_docker_runtime_turns_a_refused_start_into_verify_failed_and_removes_the
 
 def test_failure_json_is_a_result_object() -> None:
     result = failure_json("app:dev", VerifyFailed("app:dev: the app exited", logs=["boom"], hint="fix it"))
-    assert result == {"image": "app:dev", "ready": False, "error": "app:dev: the app exited", "hint": "fix it",
-                      "logs_tail": ["boom"], "exit_code": 5}
+    assert result == {
+        "image": "app:dev",
+        "ready": False,
+        "error": "app:dev: the app exited",
+        "hint": "fix it",
+        "logs_tail": ["boom"],
+        "exit_code": 5,
+    }

@@ -79,10 +79,10 @@ def failure_json(target: str, exc: BuilderError) -> dict[str, object]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from builder.api import load_plan_config
-    from builder.engines.docker_api import DockerNotFound
     from dataclasses import replace
 
+    from builder.api import load_plan_config
+    from builder.engines.docker_api import DockerNotFound
     from builder.verify import VerifySettings, docker_for_engine, verify_image
 
     run_env = run_env_from_args(args)

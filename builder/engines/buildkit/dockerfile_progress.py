@@ -18,8 +18,8 @@ from builder.engines.buildkit._pb import control_pb2
 from builder.engines.buildkit.failure import FailedStep
 from builder.engines.buildkit.progress import VertexState, timestamp_seconds, vertex_seconds
 from builder.engines.events import EngineProgress, EventSink, StepFinished, StepLog, StepStarted
-from builder.plan.model import StepKind
 from builder.engines.failure_hints import hint_for
+from builder.plan.model import StepKind
 
 CONFIG_STEP = StepKind.CONFIG.value
 CONFIG_PREFIX = "[config] "

@@ -146,7 +146,6 @@ def _num(value: float | None) -> str:
 
 def _labels(config: Config, keys: dict[str, str]) -> dict[str, str]:
     d, hw, sc = config.deployment, config.hardware, config.scaling
-    runtime = config.runtime
     labels = {
         "ai.cerebrium.app": d.name,
         "ai.cerebrium.disable_auth": str(d.disable_auth).lower(),
