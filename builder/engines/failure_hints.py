@@ -41,7 +41,8 @@ _LIBRARY = re.compile(
 )
 _TLS = re.compile(
     r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|invalid peer certificate|UnknownIssuer"
-    r"|SSL certificate problem|unable to get local issuer certificate|self[- ]signed certificate in certificate chain",
+    r"|SSL certificate problem|unable to get local issuer certificate|self[- ]signed certificate in certificate chain"
+    r"|x509: certificate signed by unknown authority|server certificate verification failed",
     re.IGNORECASE,
 )
 _NO_DIST = re.compile(
@@ -105,9 +106,8 @@ def _no_distribution(text: str) -> str | None:
         return None
     name = next((g for g in found.groups() if g), "a package")
     return (
-        f"no release of {name} installs on this image's platform and Python (it may publish wheels only for "
-        "other systems or Python versions): pick a version that supports Linux and this python_version, "
-        "or leave it out"
+        f"no release of {name} can be installed here: check its name and version, and that it publishes a wheel "
+        "or an sdist for Linux and this python_version (some ship wheels only for other systems)"
     )
 
 

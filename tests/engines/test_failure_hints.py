@@ -31,10 +31,10 @@ ROWS = [
     ),
     ("  Caused by: invalid peer certificate: UnknownIssuer", "--ca-bundle"),
     ("curl: (60) SSL certificate problem: unable to get local issuer certificate", "BUILDER_CA_BUNDLE"),
-    ("ERROR: No matching distribution found for pywin32==306", "no release of pywin32==306 installs"),
+    ("ERROR: No matching distribution found for pywin32==306", "no release of pywin32==306 can be installed here"),
     (
         "  ╰─▶ Because pywin32==306 has no wheels with a matching platform tag (e.g., `manylinux_2_36_x86_64`)",
-        "no release of pywin32==306 installs",
+        "no release of pywin32==306 can be installed here",
     ),
 ]
 

@@ -26,7 +26,7 @@ CASES = {
     # the proxy re-signs PyPI's certificate: without the CA bundle nothing can be fetched
     "tls": ('six = "==1.16.0"', False, ["TLS certificate verification failed", "--ca-bundle", "BUILDER_CA_BUNDLE"]),
     # pywin32 306 publishes Windows wheels only, and no sdist
-    "no-wheel": ('pywin32 = "==306"', True, ["no release of pywin32==306 installs on this image's platform"]),
+    "no-wheel": ('pywin32 = "==306"', True, ["no release of pywin32==306 can be installed here", "for Linux"]),
 }
 
 
@@ -55,8 +55,7 @@ def test_failed_step_names_the_cause_and_the_fix(
     args = [
         "build",
         str(app),
-        "--engine",
-        engine_target.address,
+        *engine_target.cli_args,
         "--cache-dir",
         str(tmp_path / "cache"),
         "--progress",

@@ -67,7 +67,7 @@ print("RESULT " + json.dumps(out))
 
 @pytest.fixture
 def docker(engine_target: EngineTarget) -> Iterator[DockerAPI]:
-    api = docker_for_engine(engine_target.address, env=engine_target.env)
+    api = docker_for_engine(engine_target.address, env=engine_target.env, tls=engine_target.tls)
     yield api
     for container in api.list_containers(label=LABEL):
         api.remove_container(str(container["Id"]))
@@ -114,12 +114,17 @@ def test_default_runtime_app_builds_verifies_and_serves_its_functions(
 ) -> None:
     tag = f"builder-cortex-test:{uuid.uuid4().hex[:8]}"
     _, analysis, _ = build(
-        app_cortex_default, engine=engine_target.address, tag=tag, cache_dir=tmp_path / "cache", ca_bundle=CA
+        app_cortex_default,
+        engine=engine_target.address,
+        tls=engine_target.tls,
+        tag=tag,
+        cache_dir=tmp_path / "cache",
+        ca_bundle=CA,
     )
     assert [s.id.value for s in analysis.steps] == ["base", "python", "runtime", "files", "config"]
     for key, value in engine_target.env.items():
         monkeypatch.setenv(key, value)
-    assert main(["verify", tag, "--format", "json"]) == 0
+    assert main(["verify", tag, "--format", "json", *engine_target.cli_args]) == 0
     verified = json.loads(capsys.readouterr().out)
     assert verified["ready"] is True and verified["checks"] == ["GET /ready -> 200", "GET /health -> 200"]
 
@@ -153,7 +158,14 @@ def test_the_dockerfile_export_of_a_default_runtime_app_builds_the_same_image_an
 ) -> None:
     nonce = uuid.uuid4().hex[:8]
     ours, theirs = f"builder-cortex-ours:{nonce}", f"builder-cortex-export:{nonce}"
-    build(app_cortex_default, engine=engine_target.address, tag=ours, cache_dir=tmp_path / "cache", ca_bundle=CA)
+    build(
+        app_cortex_default,
+        engine=engine_target.address,
+        tls=engine_target.tls,
+        tag=ours,
+        cache_dir=tmp_path / "cache",
+        ca_bundle=CA,
+    )
     assert (
         main(
             [
