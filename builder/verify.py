@@ -49,8 +49,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from builder.config.model import Config
 from builder.engines.buildkit.address import START_HINT, candidate_addresses
 from builder.engines.docker_api import ContainerState, DockerAPI
-from builder.errors import BuilderError, ConfigError, EngineUnavailable, VerifyFailed
+from builder.errors import BuilderError, ConfigError, EngineError, EngineUnavailable, VerifyFailed
 from builder.verify_probe import ExecProber
+from builder.verify_start import start_failure
 
 if TYPE_CHECKING:
     from builder.engines.buildkit.tls import TLSConfig
@@ -92,13 +93,13 @@ class VerifySettings:
 
     @classmethod
     def from_config(cls, config: Config, *, timeout: float | None = None) -> VerifySettings:
-        """Port and endpoints from ``[cerebrium.runtime.custom]``; timeout from the deployment."""
-        runtime = config.runtime
+        """Port and endpoints of the app's runtime (the default runtime: ``/ready``, ``/health``); timeout from the deployment."""
+        ready, health = config.endpoints
         hardware = config.hardware
         return cls(
-            port=runtime.port if runtime is not None else DEFAULT_PORT,
-            readycheck_endpoint=runtime.readycheck_endpoint if runtime is not None else "",
-            healthcheck_endpoint=runtime.healthcheck_endpoint if runtime is not None else "",
+            port=config.port,
+            readycheck_endpoint=ready,
+            healthcheck_endpoint=health,
             timeout=resolve_timeout(config.deployment.deployment_initialization_timeout, timeout),
             memory_bytes=_memory_bytes(hardware.memory),
             nano_cpus=_nano_cpus(hardware.cpu),
@@ -267,6 +268,10 @@ class DockerRuntime:
         container_id = self.api.create_container(spec, name=f"builder-verify-{uuid.uuid4().hex[:12]}")
         try:
             self.api.start_container(container_id)
+        except EngineError as exc:  # e.g. the entrypoint is not in the image: the app's failure (exit 5), in words
+            with suppress(BuilderError):
+                self.api.remove_container(container_id)
+            raise start_failure(image, exc) from exc
         except BaseException:
             self.api.remove_container(container_id)
             raise
@@ -450,12 +455,17 @@ def _wait_ready(image: str, container_id: str, settings: VerifySettings, runtime
         sleep(settings.interval)
 
 
+_SILENT_HINT = ("check that the entrypoint starts a server that stays up and listens on the port "
+                "(run the image with `docker run` to watch it)")
 _SLOW_HINT = ("the app's last log lines are shown above; raise deployment_initialization_timeout "
               "if it only needs longer to start")
 
 
 def _failed(message: str, runtime: ContainerRuntime, container_id: str, hint: str = _SLOW_HINT) -> VerifyFailed:
-    return VerifyFailed(message, logs=_safe_logs(runtime, container_id, LOG_TAIL), hint=hint)
+    logs = _safe_logs(runtime, container_id, LOG_TAIL)
+    if not logs:  # no "log lines above" to point at
+        return VerifyFailed(f"{message}; the app printed nothing", hint=_SILENT_HINT)
+    return VerifyFailed(message, logs=logs, hint=hint)
 
 
 def _safe_logs(runtime: ContainerRuntime, container_id: str, tail: int) -> list[str]:

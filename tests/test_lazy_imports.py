@@ -65,7 +65,7 @@ def test_planning_orders_steps_with_the_networkx_graph(tmp_path: Path) -> None:
         f"plan, _, _ = plan_project({str(app)!r}, cache_dir={str(tmp_path / 'cache')!r}, record=False)\n"
         "assert plan.step('pip').sources == (plan.step('files').id,), plan.step('pip').refs\n"
         "assert [s.id.value for s in plan.steps] == "
-        "['base', 'python', 'apt', 'pip', 'files', 'shell', 'config'], plan.ids\n"
+        "['base', 'python', 'apt', 'pip', 'runtime', 'files', 'shell', 'config'], plan.ids\n"
     )
     assert "networkx" in _loaded_after(probe)
 

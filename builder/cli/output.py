@@ -62,7 +62,7 @@ def report_error(exc: e.BuilderError) -> None:
         error(where + exc.message)
     failure = getattr(exc, "failure", None)
     if failure is not None:
-        error(f"step {failure.step_id} failed: {failure.command}")
+        sys.stderr.write(f"  command: {failure.command}\n")  # the user's command; builder's script is --debug's
         for line_text in failure.log_tail:
             sys.stderr.write(f"  | {line_text}\n")
     logs = getattr(exc, "logs", ())

@@ -47,6 +47,25 @@ class RuntimeCustom:
 
 
 @dataclass(frozen=True, slots=True)
+class CortexRuntime:
+    """Cerebrium's default runtime (no ``[cerebrium.runtime.custom]``): the public functions of a module are endpoints.
+
+    ``[cerebrium.runtime.cortex]`` may name the file (``entrypoint = "main.py"``); the server
+    answers ``/health`` while it lives and ``/ready`` once that module is imported.
+    """
+
+    entrypoint: str = "main.py"
+    port: int = 8000
+    healthcheck_endpoint: str = "/health"
+    readycheck_endpoint: str = "/ready"
+
+    @property
+    def module(self) -> str:
+        """The module the server imports: ``main.py`` → ``main``."""
+        return self.entrypoint.removesuffix(".py")
+
+
+@dataclass(frozen=True, slots=True)
 class Hardware:
     """``[cerebrium.hardware]``: resources; affects only the image config, never a layer."""
 
@@ -135,11 +154,29 @@ class Config:
     path: Path
     deployment: Deployment
     runtime: RuntimeCustom | None = None
+    cortex: CortexRuntime = field(default_factory=CortexRuntime)
     hardware: Hardware = field(default_factory=Hardware)
     scaling: Scaling = field(default_factory=Scaling)
     dependencies: Dependencies = field(default_factory=Dependencies)
     raw_text: str = ""
     source_map: SourceMap | None = None
+
+    @property
+    def default_runtime(self) -> CortexRuntime | None:
+        """The default (Cortex) runtime when the app has no ``[cerebrium.runtime.custom]``, else None."""
+        return self.cortex if self.runtime is None else None
+
+    @property
+    def port(self) -> int:
+        """The port the app serves on."""
+        return self.runtime.port if self.runtime is not None else self.cortex.port
+
+    @property
+    def endpoints(self) -> tuple[str, str]:
+        """``(readycheck, healthcheck)`` endpoints: the custom runtime's (may be empty), else ``/ready``, ``/health``."""
+        if self.runtime is not None:
+            return self.runtime.readycheck_endpoint, self.runtime.healthcheck_endpoint
+        return self.cortex.readycheck_endpoint, self.cortex.healthcheck_endpoint
 
     @property
     def project_dir(self) -> Path:

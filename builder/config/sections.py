@@ -39,6 +39,9 @@ def check_unknown_top_level(ctx: Context, data: Mapping[str, Any]) -> None:
     for key, value in root.items():
         if key in _CEREBRIUM_SECTIONS:
             continue
+        if key == spec.PARTNER_SECTION and isinstance(value, dict):
+            _partner_section(ctx, key, value)
+            continue
         if key in spec.IGNORED_SECTIONS and isinstance(value, dict):
             _ignored_section(ctx, key, value)
             continue
@@ -52,6 +55,17 @@ def check_unknown_top_level(ctx: Context, data: Mapping[str, Any]) -> None:
             "unknown section; ignored",
             hint=f"did you mean [cerebrium.{guess}]?" if guess else None,
         )
+
+
+def _partner_section(ctx: Context, key: str, table: Mapping[str, Any]) -> None:
+    service = table.get("service")
+    name = service.get("name") if isinstance(service, dict) else None
+    what = f"[cerebrium.{key}] ({name})" if isinstance(name, str) and name else f"[cerebrium.{key}]"
+    ctx.error(
+        ["cerebrium", key],
+        f"{what} configures a partner service that exists only on Cerebrium: builder cannot build or run it",
+        hint="deploy it with the cerebrium CLI",
+    )
 
 
 def _ignored_section(ctx: Context, key: str, table: Mapping[str, Any]) -> None:

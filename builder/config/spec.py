@@ -222,8 +222,10 @@ LEGACY_ALIASES: dict[tuple[str, str], str] = {
 # Keyed by the name under ``cerebrium``; the text completes "section ...".
 IGNORED_SECTIONS: dict[str, str] = {
     "build": "is from an older cerebrium CLI",
-    "partner": "configures a partner service, which is deployed by the platform, not built",
 }
+
+# ``[cerebrium.partner.*]``: a partner service (deepgram, rime, ...) that only Cerebrium runs.
+PARTNER_SECTION = "partner"
 
 
 def section_for_option(name: str) -> Section | None:

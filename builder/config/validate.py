@@ -20,6 +20,7 @@ from builder.config.checks import entrypoint_ports, relative_path_problem, toml_
 from builder.config.context import Context
 from builder.config.model import (
     Config,
+    CortexRuntime,
     Dependencies,
     Deployment,
     Hardware,
@@ -33,9 +34,9 @@ from builder.config.sections import (
     validate_hardware,
     validate_scaling,
 )
-from builder.diagnostics import Diagnostic, Diagnostics
+from builder.diagnostics import Diagnostic, Diagnostics, did_you_mean
 
-__all__ = ["validate_deployment", "validate_mapping", "validate_runtime"]
+__all__ = ["partner_only_message", "validate_cortex", "validate_deployment", "validate_mapping", "validate_runtime"]
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
@@ -58,6 +59,7 @@ def validate_mapping(
     root = ctx.table(["cerebrium"], data.get("cerebrium", {}))
     deployment = validate_deployment(ctx, root)
     runtime = validate_runtime(ctx, root)
+    cortex = validate_cortex(ctx, root)
     hardware = validate_hardware(ctx, root)
     scaling = validate_scaling(ctx, root)
     dependencies = validate_dependencies(ctx, root)
@@ -70,6 +72,7 @@ def validate_mapping(
         path=config_path,
         deployment=deployment,
         runtime=runtime,
+        cortex=cortex,
         hardware=hardware or Hardware(),
         scaling=scaling or Scaling(),
         dependencies=dependencies or Dependencies(),
@@ -127,21 +130,50 @@ def _drop_blank_commands(ctx: Context, key: list[str], commands: tuple[str, ...]
 # Section cerebrium.runtime.*
 
 
+_PARTNER_HINT = "deploy it with the cerebrium CLI, or describe your own server in [cerebrium.runtime.custom]"
+
+
+def partner_only_message(name: str) -> str:
+    """The error for a runtime or service that only Cerebrium runs (a partner service such as deepgram)."""
+    return f"{name!r} is a partner runtime that exists only on Cerebrium: builder cannot build or run it"
+
+
+def validate_cortex(ctx: Context, root: Mapping[str, Any]) -> CortexRuntime:
+    """``[cerebrium.runtime.cortex]``: the default runtime, optionally naming the file whose functions are served."""
+    base = ["cerebrium", "runtime", "cortex"]
+    runtimes = root.get("runtime", {})
+    table = runtimes.get("cortex") if isinstance(runtimes, dict) else None
+    if not isinstance(table, dict):
+        return CortexRuntime()
+    for key in table:
+        if key != "entrypoint":
+            ctx.warning([*base, key], "unknown key; ignored",
+                        hint="[cerebrium.runtime.cortex] reads only entrypoint (the .py file whose functions are served)")
+    entrypoint = table.get("entrypoint", "main.py")
+    if (not isinstance(entrypoint, str) or not entrypoint.endswith(".py") or "/" in entrypoint
+            or not entrypoint.removesuffix(".py").isidentifier()):
+        ctx.error([*base, "entrypoint"],
+                  f"must be the name of a .py file at the top of the project, not {toml_literal(entrypoint)}",
+                  hint='write entrypoint = "main.py"')
+        return CortexRuntime()
+    return CortexRuntime(entrypoint=entrypoint)
+
+
 def validate_runtime(ctx: Context, root: Mapping[str, Any]) -> RuntimeCustom | None:
-    """``[cerebrium.runtime.custom]``; other runtimes are reported and ignored."""
+    """``[cerebrium.runtime.custom]``; ``cortex`` is the default runtime; other names are partner runtimes (errors)."""
     base = ["cerebrium", "runtime"]
     runtimes = ctx.table(base, root.get("runtime", {}))
     for name, value in runtimes.items():
-        if name == "custom":
+        if name in ("custom", "cortex"):
             continue
         if isinstance(value, dict):
-            ctx.warning(
-                [*base, name],
-                f"the {name!r} runtime is not built by builder; this section is ignored",
-                hint="builder builds [cerebrium.runtime.custom] apps",
-            )
+            guess = did_you_mean(name, ["custom", "cortex"])
+            ctx.error([*base, name], partner_only_message(name),
+                      hint=f"did you mean [cerebrium.runtime.{guess}]?" if guess else _PARTNER_HINT)
         else:
             ctx.warning([*base, name], "unknown key; ignored", hint="runtime options go in [cerebrium.runtime.custom]")
+    if "custom" in runtimes and isinstance(runtimes.get("cortex"), dict):
+        ctx.warning([*base, "cortex"], "[cerebrium.runtime.custom] is set, so the default runtime is not used; ignored")
     if "custom" not in runtimes:
         return None
     custom_path = [*base, "custom"]

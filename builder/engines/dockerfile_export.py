@@ -44,6 +44,7 @@ from typing import Any
 from builder.errors import PlanError
 from builder.plan.model import Plan, Step, StepKind
 from builder.recipes import RecipeContext, RunSpec, run_spec
+from builder.recipes.runtime import runtime_files
 from builder.recipes.script_text import script_text
 from builder.recipes.tools import DEFAULT_PATH
 
@@ -216,6 +217,15 @@ def _files(step: Step, out: _Out) -> None:
         out.lines.append("COPY " + _json([name, posixpath.join(inputs.dest, name)]))
 
 
+def _runtime(step: Step, out: _Out) -> None:
+    spec = runtime_files(step)
+    out.lines.append(f"# {spec.label}")
+    for path, data in spec.files:
+        source = f"{GENERATED_DIR}/{step.id.value}/{posixpath.basename(path)}"
+        out.files[source] = data.decode("utf-8")
+        out.lines.append("COPY " + _json([source, path]))
+
+
 def _dockerfile(step: Step, out: _Out) -> None:
     inputs = step.inputs
     out.context.update(e.path for e in inputs.context.entries)
@@ -276,6 +286,7 @@ _RENDERERS: dict[StepKind, Callable[[Step, _Out], None]] = {
     StepKind.PIP: _run,
     StepKind.FILES: _files,
     StepKind.SHELL: _run,
+    StepKind.RUNTIME: _runtime,
     StepKind.DOCKERFILE: _dockerfile,
     StepKind.CONFIG: _config,
 }

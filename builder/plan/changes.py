@@ -231,6 +231,7 @@ _DESCRIBERS: dict[str, Describer] = {
     "dockerfile": _dockerfile,
     "config": _config,
 }
+# ``runtime`` needs no describer: ``version 1.0 → 1.1`` and ``digest … → …`` say it.
 _HANDLED: dict[str, tuple[str, ...]] = {
     "pip": ("requirements_txt", "constraints_txt", "installer", "local", "cache_mounts"),
     "apt": ("packages",),

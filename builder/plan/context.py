@@ -16,6 +16,10 @@ from builder.plan.fileset import FileRules, FileSelection, select_files
 from builder.plan.protocols import StatSource, Walker
 
 APP_DIR = "/app"
+#: Where the default (Cortex) runtime's apps live and run from, as on Cerebrium.
+CORTEX_DIR = "/cortex"
+#: Where the runtime step puts the server files builder provides (outside the project directory).
+RUNTIME_DIR = "/opt/builder/runtime"
 VENV = "/opt/venv"
 CONDA_PREFIX = "/opt/conda"
 
@@ -65,6 +69,11 @@ class PlanContext:
     def dockerfile_mode(self) -> bool:
         runtime = self.config.runtime
         return runtime is not None and bool(runtime.dockerfile_path)
+
+    @property
+    def app_dir(self) -> str:
+        """Where the project files go and commands run: ``/cortex`` for the default runtime, else ``/app``."""
+        return CORTEX_DIR if self.config.default_runtime is not None else APP_DIR
 
     @property
     def rules(self) -> FileRules:

@@ -34,6 +34,7 @@ class StepKind(StrEnum):
     APT = "apt"
     CONDA = "conda"
     PIP = "pip"
+    RUNTIME = "runtime"
     FILES = "files"
     SHELL = "shell"
     DOCKERFILE = "dockerfile"

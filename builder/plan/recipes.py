@@ -33,6 +33,7 @@ RECIPES = MappingProxyType({
     StepKind.PIP: 4,
     StepKind.FILES: 2,
     StepKind.SHELL: 2,
+    StepKind.RUNTIME: 1,
     StepKind.CONFIG: 1,
     StepKind.DOCKERFILE: 2,
 })

@@ -22,6 +22,11 @@ def test_tls_failures_name_the_ca_bundle_options(line: str) -> None:
     assert "--ca-bundle" in hint and "BUILDER_CA_BUNDLE" in hint
 
 
-def test_other_failures_keep_the_plain_hint() -> None:
-    hint = failure_hint(("step pip failed: exit code 1", "ERROR: No matching distribution found for nosuchpkg"))
+def test_unrecognised_failures_keep_the_plain_hint() -> None:
+    hint = failure_hint(("step pip failed: exit code 1", "ValueError: the user's own error"))
     assert hint == "fix the command or dependency named above and build again"
+
+
+def test_a_missing_distribution_names_the_package_and_what_to_check() -> None:
+    hint = failure_hint(("step pip failed: exit code 1", "ERROR: No matching distribution found for nosuchpkg"))
+    assert hint.startswith("no release of nosuchpkg can be installed here: check its name and version")

@@ -164,7 +164,7 @@ shell_commands = ["echo done"]
 pip = "requirements.txt"
 """
 REQ_FILES = {"main.py": "print(1)\n", "requirements.txt": "# pins\nsix==1.16.0\nidna>=3.4\n"}
-REQ_CHAIN = ("base", "python", "pip", "files", "shell", "config")
+REQ_CHAIN = ("base", "python", "pip", "runtime", "files", "shell", "config")
 
 REQ_CASES = [
     ("version", "six==1.16.0\nidna>=3.4\n", "six==1.17.0\nidna>=3.4\n", set(REQ_CHAIN[2:])),
@@ -220,7 +220,7 @@ def test_local_requirement_makes_pip_read_only_its_files(tmp_path: Path) -> None
     assert changed(before, keys_of(root)) == {"files", "config"}
     after_main = keys_of(root)
     (root / "mypkg" / "mypkg" / "__init__.py").write_text("X = 2\n")
-    assert changed(after_main, keys_of(root)) == {"pip", "files", "config"}
+    assert changed(after_main, keys_of(root)) == {"pip", "runtime", "files", "config"}
 
 
 DOCKER_TOML = """\
@@ -252,8 +252,9 @@ def test_dockerfile_replaces_the_chain(tmp_path: Path) -> None:
 def test_empty_steps_are_left_out_and_children_reattached(tmp_path: Path) -> None:
     root = write_project(tmp_path / "p", '[cerebrium.deployment]\nname = "tiny"\n', {"main.py": "x\n"})
     plan = plan_of(root)
-    assert [s.value for s in plan.ids] == ["base", "python", "files", "config"]
-    assert [p.value for p in plan.step("files").parents] == ["python"]
+    assert [s.value for s in plan.ids] == ["base", "python", "runtime", "files", "config"]
+    assert [p.value for p in plan.step("runtime").parents] == ["python"]
+    assert [p.value for p in plan.step("files").parents] == ["runtime"]
     assert [p.value for p in plan.step("config").parents] == ["files"]
 
 

@@ -21,7 +21,7 @@ STEP_SCHEMA = {
     "additionalProperties": False,
     "required": ["id", "kind", "key", "parents", "status", "reason", "inputs", "estimated_seconds"],
     "properties": {
-        "id": {"enum": ["base", "python", "pre_build", "apt", "conda", "pip", "files", "shell", "dockerfile",
+        "id": {"enum": ["base", "python", "pre_build", "apt", "conda", "pip", "runtime", "files", "shell", "dockerfile",
                         "config"]},
         "kind": {"type": "string"},
         "key": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},

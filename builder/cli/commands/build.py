@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Plan cerebrium.toml and build it on a BuildKit engine (one vertex per plan step), then "
         "record the steps in the step cache and compare each step's predicted hit/miss with BuildKit's "
         "cached flag. The default network is host on dockerd (the local engine has no bridge) and the "
-        "engine's sandbox network on buildkitd. Without runtime.custom.entrypoint the image runs "
-        "`python main.py` in /app (port 8000). Python comes from the base image (python3.X), else "
+        "engine's sandbox network on buildkitd. Without [cerebrium.runtime.custom] the image runs "
+        "Cerebrium's default runtime (main.py's functions as endpoints) from /cortex on port 8000. Python comes from the base image (python3.X), else "
         "Debian's python3 when it is that version, else `uv python install` (needs network access to "
         "uv's Python download source). Exit codes: 1 step failed, 2 invalid input, 4 no engine.",
     )

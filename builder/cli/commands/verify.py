@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from builder.cli import output
 from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.errors import EXIT_OK
-from builder.errors import VerifyFailed
+from builder.errors import BuilderError, VerifyFailed
 
 if TYPE_CHECKING:  # imported in run(): registering the command must stay cheap
     from builder.engines.docker_api import DockerAPI
@@ -61,11 +61,28 @@ def run_env_from_args(args: argparse.Namespace) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Resolve the image and its settings, verify, report."""
-    from builder.api import load_plan_config
-    from builder.engines.docker_api import DockerNotFound
+    """Resolve the image and its settings, verify, report (with ``--format json``: a result object either way)."""
+    try:
+        return _run(args)
+    except BuilderError as exc:
+        if args.format == "json":
+            output.print_json(failure_json(args.target, exc))
+        raise
+
+
+def failure_json(target: str, exc: BuilderError) -> dict[str, object]:
+    """The ``--format json`` result of a verification that failed (stdout; the error still goes to stderr)."""
+    from builder.cli.errors import exit_code_for
+
+    return {"image": target, "ready": False, "error": exc.message, "hint": exc.hint,
+            "logs_tail": list(getattr(exc, "logs", ())), "exit_code": exit_code_for(exc)}
+
+
+def _run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from builder.api import load_plan_config
+    from builder.engines.docker_api import DockerNotFound
     from builder.verify import VerifySettings, docker_for_engine, verify_image
 
     run_env = run_env_from_args(args)

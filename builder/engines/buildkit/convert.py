@@ -41,6 +41,7 @@ from builder.errors import EngineUnsupported
 from builder.plan.file_layers import FileLayer, split_layers
 from builder.plan.model import FileManifest, Plan, Step, StepKind
 from builder.recipes import RecipeContext, RunSpec, Secret, run_spec
+from builder.recipes.runtime import runtime_files
 from builder.recipes.tools import CA_SECRET_ID, NETRC_SECRET_ID
 
 #: The session directory name of the project files.
@@ -232,6 +233,17 @@ def _count(layer: FileLayer) -> str:
     return f"copy {n} file{'s' if n != 1 else ''}"
 
 
+def convert_runtime(state: State, step: Step, b: _Build) -> State:
+    """The runtime's server files, written by one FileOp into their own layer."""
+    spec = runtime_files(step)
+    b.commands[step.id] = spec.label
+    return state.file(
+        Mkdir(spec.directory),
+        *(Mkfile(path, data) for path, data in spec.files),
+        name=vertex_name(step.id, spec.label),
+    )
+
+
 def convert_config(state: State, step: Step, b: _Build) -> State:
     inputs = step.inputs
     parent = inputs.toml_path.rpartition("/")[0] or "/"
@@ -259,6 +271,7 @@ CONVERTERS: dict[StepKind, Callable[[State, Step, _Build], State]] = {
     StepKind.PIP: convert_run,
     StepKind.FILES: convert_files,
     StepKind.SHELL: convert_run,
+    StepKind.RUNTIME: convert_runtime,
     StepKind.DOCKERFILE: convert_dockerfile,
     StepKind.CONFIG: convert_config,
 }

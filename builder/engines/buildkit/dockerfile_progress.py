@@ -18,6 +18,7 @@ from builder.engines.buildkit._pb import control_pb2
 from builder.engines.buildkit.failure import FailedStep
 from builder.engines.buildkit.progress import VertexState, timestamp_seconds, vertex_seconds
 from builder.engines.events import EngineProgress, EventSink, StepFinished, StepLog, StepStarted
+from builder.engines.failure_hints import hint_for
 from builder.plan.model import StepKind
 
 CONFIG_STEP = StepKind.CONFIG.value
@@ -100,5 +101,6 @@ class InstructionTracker:
         failed = self.failed()
         if failed is None:
             return None
-        return FailedStep(self.step, failed.name, f"{failed.name}: {failed.error}", tuple(self.tail),
-                          "fix the Dockerfile instruction named above and build again")
+        tail = tuple(self.tail)
+        return FailedStep(self.step, failed.name, f"{failed.name}: {failed.error}", tail,
+                          hint_for(self.step, tail) or "fix the Dockerfile instruction named above and build again")

@@ -1,12 +1,12 @@
 """The OCI image config of a built plan (``containerimage.config``), as canonical JSON bytes.
 
 Everything comes from the ``config`` step's :class:`~builder.plan.steps.config.ImageConfig`:
-Entrypoint/Cmd (the default runtime when ``runtime.custom.entrypoint`` is
-absent is ``python main.py`` in ``/app``), ExposedPorts, a curl-free
+Entrypoint/Cmd (without ``[cerebrium.runtime.custom]``: the default runtime's server, serving
+``main.py``'s functions from ``/cortex``), ExposedPorts, a curl-free
 Healthcheck (a Python one-liner run by the venv's interpreter), WorkingDir,
 Env (PATH with the venv first) and Labels (app, plan keys, hardware, scaling).
 
->>> # image_config(plan)["config"]["Entrypoint"]  →  ['python', 'main.py']
+>>> # image_config(plan)["config"]["Entrypoint"][:2]  →  ['/opt/venv/bin/python', '/opt/builder/runtime/cortex_server.py']
 """
 
 from __future__ import annotations

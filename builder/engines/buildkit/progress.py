@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from builder.engines.buildkit._pb import control_pb2
 from builder.engines.buildkit.convert import Converted, step_from_name
 from builder.engines.buildkit.failure import FailedStep
+from builder.engines.failure_hints import hint_for, short_error
 from builder.engines.events import (
     EngineProgress,
     EventSink,
@@ -150,7 +151,7 @@ class ProgressTracker:
             state.cached,
             vertex_seconds(state),
             predicted if predicted in ("hit", "miss") else None,  # type: ignore[arg-type]
-            state.error or None,
+            short_error(state.error) or None,
         )
 
     def _log(self, digest: str, stream: int, data: bytes) -> None:
@@ -225,8 +226,9 @@ class ProgressTracker:
         step, error = self.failed_step()
         if step is None:
             return None
-        return FailedStep(step.value, self.converted.command_of(step), error, self.tail(step),
-                          "fix the command or dependency named above and build again")
+        tail = self.tail(step)
+        hint = hint_for(step.value, tail) or "fix the command or dependency named above and build again"
+        return FailedStep(step.value, self.converted.command_of(step), short_error(error), tail, hint)
 
 
 def vertex_seconds(state: VertexState) -> float:

@@ -47,6 +47,7 @@ from builder.engines.buildkit.session import (
     TarballOutput,
     TransferReport,
 )
+from builder.engines.failure_hints import hint_for
 from builder.errors import EngineError, SolveFailed, StepFailure
 
 BUILD_ID_KEY = "buildkit-controlapi-buildid"
@@ -318,23 +319,10 @@ def solve_in_session(
     return Solved(response, tuple(files.transfers))
 
 
-#: What installers and git print when a server certificate does not verify (e.g. behind an intercepting proxy).
-_TLS_FAILURES = (
-    "certificate_verify_failed", "certificate verify failed", "unknownissuer", "invalid peer certificate",
-    "unable to get local issuer certificate", "self signed certificate in certificate chain",
-    "x509: certificate signed by unknown authority", "server certificate verification failed",
-    "ssl certificate problem",
-)
-
-
 def failure_hint(lines: tuple[str, ...], default: str = "fix the command or dependency named above and build again") -> str:
-    """The hint for a failed step: a TLS verification failure names the CA bundle options.
+    """The hint for a failed step: the common cause its output shows (see :mod:`builder.engines.failure_hints`).
 
-    >>> failure_hint(("SSLError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed",))[:40]
-    'a server certificate did not verify insi'
+    >>> failure_hint(("SSLError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed",))[:36]
+    'TLS certificate verification failed '
     """
-    text = "\n".join(lines).lower()
-    if any(marker in text for marker in _TLS_FAILURES):
-        return ("a server certificate did not verify inside the step (an intercepting proxy or a private index?): "
-                "pass the CA bundle with --ca-bundle FILE or set BUILDER_CA_BUNDLE=FILE")
-    return default
+    return hint_for("", lines) or default

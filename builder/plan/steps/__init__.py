@@ -13,7 +13,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from builder.plan.model import StepKind
-from builder.plan.steps import apt, base, conda, config, dockerfile, files, pip, pre_build, python, shell
+from builder.plan.steps import apt, base, conda, config, dockerfile, files, pip, pre_build, python, runtime, shell
 
 STEPS: tuple[ModuleType, ...] = (
     base,
@@ -22,6 +22,7 @@ STEPS: tuple[ModuleType, ...] = (
     apt,
     conda,
     pip,
+    runtime,
     files,
     shell,
     dockerfile,

@@ -24,9 +24,9 @@ class CommandInputs:
     workdir: str = APP_DIR
 
 
-def make(commands: tuple[str, ...]) -> CommandInputs | None:
+def make(commands: tuple[str, ...], workdir: str = APP_DIR) -> CommandInputs | None:
     kept = tuple(c.strip() for c in commands if c.strip())
-    return CommandInputs(kept) if kept else None
+    return CommandInputs(kept, workdir=workdir) if kept else None
 
 
 def summary(value: CommandInputs) -> str:

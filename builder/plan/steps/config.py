@@ -21,8 +21,10 @@ Inputs:
   the final layer.  Because the file itself ships in the image, *any* edit to
   it (even a comment) changes this key — and only this key.
 
-Default runtime (no ``[cerebrium.runtime.custom]``): ``python main.py`` in
-``/app``, port 8000, TCP health check.
+Default runtime (no ``[cerebrium.runtime.custom]``): the ``runtime`` step's server run by the
+virtualenv's Python from ``/cortex`` on port 8000 (``--module`` from
+``[cerebrium.runtime.cortex] entrypoint``), an HTTP health check on ``/health``,
+and ``/ready`` / ``/health`` in the endpoint labels that ``builder verify`` probes.
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ from dataclasses import dataclass
 
 from builder.config.model import Config
 from builder.errors import ConfigError
-from builder.plan.context import APP_DIR, CONDA_PREFIX, VENV, PlanContext
+from builder.plan.context import CONDA_PREFIX, RUNTIME_DIR, VENV, PlanContext
 from builder.plan.keys import KEY_SCHEME_VERSION
 from builder.plan.model import StepKind
+from builder.plan.steps.runtime import SERVER_FILE
 
 KIND = StepKind.CONFIG
 DEFAULT_PORT = 8000
-DEFAULT_ENTRYPOINT = ("python", "main.py")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +72,19 @@ class Inputs:
 
 
 def _check_default_main(ctx: PlanContext) -> None:
-    """The default runtime runs ``python main.py``: without a shipped main.py the image cannot start (the CLI
-    refuses such a project too)."""
-    if ctx.files().manifest.subset(("main.py",)).entries:
+    """The default runtime serves the functions of ``main.py`` (or ``[cerebrium.runtime.cortex] entrypoint``):
+    without that file shipped the image cannot start (the CLI refuses such a project too)."""
+    runtime = ctx.config.cortex
+    name = runtime.entrypoint
+    if ctx.files().manifest.subset((name,)).entries:
         return
-    on_disk = (ctx.config.project_dir / "main.py").is_file()
+    on_disk = (ctx.config.project_dir / name).is_file()
     raise ConfigError(
-        "main.py is excluded by include/exclude, but the default runtime runs `python main.py`" if on_disk
-        else "main.py does not exist, but the default runtime runs `python main.py`",
-        key_path="cerebrium.deployment.include" if on_disk else "cerebrium.runtime.custom.entrypoint",
-        hint="include main.py" if on_disk else "add main.py, or set [cerebrium.runtime.custom] entrypoint and port",
+        f"{name} is excluded by include/exclude, but the default runtime serves its functions" if on_disk
+        else f"{name} does not exist, but the default runtime serves its functions",
+        key_path="cerebrium.deployment.include" if on_disk else "cerebrium.runtime.cortex.entrypoint",
+        hint=f"include {name}" if on_disk
+        else f"add {name}, or set [cerebrium.runtime.custom] entrypoint and port for your own server",
     )
 
 
@@ -87,14 +92,11 @@ def inputs(ctx: PlanContext) -> Inputs:
     config = ctx.config
     custom = ctx.dockerfile_mode
     runtime = config.runtime
-    port = runtime.port if runtime is not None else DEFAULT_PORT
-    if runtime is not None and runtime.entrypoint:
-        entrypoint: tuple[str, ...] | None = tuple(runtime.entrypoint)
-    else:
-        entrypoint = None if custom else DEFAULT_ENTRYPOINT
-        if not custom:
-            _check_default_main(ctx)
+    port = config.port
+    if config.default_runtime is not None:
+        _check_default_main(ctx)
     python = f"{VENV}/bin/python"
+    entrypoint = _entrypoint(ctx, python)
     prepend: tuple[str, ...] = ()
     if not custom:
         prepend = (f"{VENV}/bin", f"{CONDA_PREFIX}/bin") if "conda" in ctx.present else (f"{VENV}/bin",)
@@ -106,16 +108,25 @@ def inputs(ctx: PlanContext) -> Inputs:
         # A user Dockerfile's image may have no Python (or shell, or curl): no probe can be assumed to run
         # in it, so it keeps its own HEALTHCHECK; the endpoints are in the labels for the platform's probes.
         healthcheck=None if custom else _healthcheck(config, port, python),
-        working_dir=None if custom and (runtime is None or not runtime.entrypoint) else APP_DIR,
+        working_dir=None if custom and (runtime is None or not runtime.entrypoint) else ctx.app_dir,
         env=tuple(sorted(env)),
         path_prepend=prepend,
         labels=tuple(sorted(_labels(config, ctx.keys).items())),
     )
-    return Inputs(image, f"{APP_DIR}/{config.path.name}", config.raw_text)
+    return Inputs(image, f"{ctx.app_dir}/{config.path.name}", config.raw_text)
+
+
+def _entrypoint(ctx: PlanContext, python: str) -> tuple[str, ...] | None:
+    """The custom runtime's entrypoint; the default runtime's server; None keeps a user Dockerfile's."""
+    config = ctx.config
+    if config.runtime is not None:
+        return tuple(config.runtime.entrypoint) if config.runtime.entrypoint else None
+    server = f"{RUNTIME_DIR}/{SERVER_FILE}"
+    return (python, server, "--app-dir", ctx.app_dir, "--port", str(config.port), "--module", config.cortex.module)
 
 
 def _healthcheck(config: Config, port: int, python: str) -> HealthCheck:
-    endpoint = config.runtime.healthcheck_endpoint if config.runtime is not None else ""
+    endpoint = config.endpoints[1]
     if endpoint:
         url = json.dumps(f"http://127.0.0.1:{port}{endpoint}")  # a valid Python string literal
         script = f"import urllib.request as u; u.urlopen({url}, timeout=5)"
@@ -135,14 +146,13 @@ def _num(value: float | None) -> str:
 
 def _labels(config: Config, keys: dict[str, str]) -> dict[str, str]:
     d, hw, sc = config.deployment, config.hardware, config.scaling
-    runtime = config.runtime
     labels = {
         "ai.cerebrium.app": d.name,
         "ai.cerebrium.disable_auth": str(d.disable_auth).lower(),
         "ai.cerebrium.initialization_timeout": str(d.deployment_initialization_timeout),
         "ai.cerebrium.python_version": d.python_version,
-        "ai.cerebrium.healthcheck_endpoint": runtime.healthcheck_endpoint if runtime else "",
-        "ai.cerebrium.readycheck_endpoint": runtime.readycheck_endpoint if runtime else "",
+        "ai.cerebrium.healthcheck_endpoint": config.endpoints[1],
+        "ai.cerebrium.readycheck_endpoint": config.endpoints[0],
         "ai.cerebrium.hardware.cpu": _num(hw.cpu),
         "ai.cerebrium.hardware.memory": _num(hw.memory),
         "ai.cerebrium.hardware.compute": ",".join(hw.compute),
@@ -164,4 +174,6 @@ def _labels(config: Config, keys: dict[str, str]) -> dict[str, str]:
 def summary(value: Inputs) -> str:
     image = value.image
     entry = " ".join(image.entrypoint) if image.entrypoint is not None else "(image default)"
+    if image.entrypoint is not None and image.entrypoint[1:2] == (f"{RUNTIME_DIR}/{SERVER_FILE}",):
+        entry = f"cortex runtime: {image.entrypoint[-1]}.py's functions from {image.working_dir}"
     return f"{entry}; ports {', '.join(image.exposed_ports)}; + {value.toml_path}"

@@ -2,7 +2,7 @@
 
 Inputs: ``manifest`` (see ``builder.plan.model.FileManifest``: path, type,
 size and digest of every selected file, sorted; its Merkle digest is what the
-key hashes) and ``dest`` (``/app``).  Executable bits and symlinks are kept;
+key hashes) and ``dest`` (``/app``; ``/cortex`` for the default runtime).  Executable bits and symlinks are kept;
 ``cerebrium.toml`` is never included (it lives in the ``config`` step).
 The files become several chained layers when there are many of them
 (``builder.plan.file_layers``); the key covers the manifest, the layering
@@ -35,7 +35,7 @@ def inputs(ctx: PlanContext) -> Inputs | None:
     found = secrets_warning(ctx.config, (entry.path for entry in manifest.entries))
     if found is not None:
         ctx.notes.append(found)
-    return Inputs(manifest) if manifest.entries else None
+    return Inputs(manifest, ctx.app_dir) if manifest.entries else None
 
 
 def summary(value: Inputs) -> str:
