@@ -24,12 +24,13 @@ class Inputs:
     version: str
     strategy: Literal["auto"] = "auto"
     venv: str = VENV
+    cache_scope: str = ""  # of the tools mounts every step uses (see builder.plan.cache_scope)
 
 
 def inputs(ctx: PlanContext) -> Inputs | None:
     if ctx.dockerfile_mode:
         return None
-    return Inputs(ctx.config.deployment.python_version)
+    return Inputs(ctx.config.deployment.python_version, cache_scope=ctx.cache_scope)
 
 
 def summary(value: Inputs) -> str:
