@@ -1,6 +1,7 @@
 """``python``: the Python interpreter and the virtualenv packages install into.
 
-Inputs: ``version`` ("3.10" | "3.11" | "3.12"), ``strategy`` and ``venv``.
+Inputs: ``version`` ("3.10" | "3.11" | "3.12"), ``strategy``, ``venv`` and ``cache_scope`` (of the
+tools and apt cache mounts, see :mod:`builder.plan.cache_scope`).
 ``strategy="auto"`` tells the engine to use, in order: a ``python<version>``
 already in the image; Debian's ``python3`` when its version matches; else
 ``uv python install <version>`` (which needs network access to uv's Python
