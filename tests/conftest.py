@@ -20,6 +20,8 @@ from hypothesis import settings
 # CLI runs in subprocesses stay in-process: a test run must not leave warm servers behind.
 # (tests/server starts its own, in private directories, and stops them.)
 os.environ["BUILDER_SERVER"] = "off"
+# Keys (and so the goldens) include the cache-mount scope: a caller's shared scope must not leak in.
+os.environ.pop("BUILDER_CACHE_SCOPE", None)
 
 # Property tests check what is computed, never how fast: a per-example deadline only turns a busy CI
 # machine into a failed run (speed targets live in scripts/bench-*).

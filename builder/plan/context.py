@@ -63,6 +63,7 @@ class PlanContext:
     keys: dict[str, str] = field(default_factory=dict)  # filled in build order; read by the config step
     notes: list[Diagnostic] = field(default_factory=list)
     present: set[str] = field(default_factory=set)  # kinds that produced inputs (read by the config step)
+    cache_scope: str = ""  # in every cache mount id (see builder.plan.cache_scope)
     _selection: FileSelection | None = None
 
     @property

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
+from builder.errors import PlanError
+from builder.plan.cache_scope import SCOPE_ENV, cache_scope
 from builder.plan.canonical import canonical_bytes
 from builder.plan.context import PlanContext
 from builder.plan.graph import build_graph, layer_order, layer_parents, source_refs
@@ -14,13 +18,15 @@ from builder.plan.steps import STEPS, module_for
 
 
 def make_plan(config: Config, deps: ResolvedDependencies | None = None, *,
-              stat_source: StatSource | None = None, walker: Walker | None = None) -> Plan:
+              stat_source: StatSource | None = None, walker: Walker | None = None,
+              cache_scope_name: str | None = None) -> Plan:
     """Compute the plan of ``config``: steps, edges and keys.  No cache, no engine.
 
     ``deps`` defaults to ``builder.deps.resolve_dependencies(config)``;
     ``stat_source`` remembers file digests between plans (see
     ``builder.plan.protocols``); ``walker`` lists the project files instead of
-    :func:`builder.plan.fileset.walk` (same protocols module).  Raises PlanError, or ConfigError /
+    :func:`builder.plan.fileset.walk` (same protocols module); ``cache_scope_name`` shares the cache
+    mounts with other projects of that name (default: ``$BUILDER_CACHE_SCOPE``, else this project's own).  Raises PlanError, or ConfigError /
     DependencyError for problems in the inputs it reads.
 
     >>> # plan = make_plan(load_config("fixtures/apps/minimal"))
@@ -30,7 +36,12 @@ def make_plan(config: Config, deps: ResolvedDependencies | None = None, *,
         from builder.deps import resolve_dependencies
 
         deps = resolve_dependencies(config)
-    ctx = PlanContext(config, deps, stat_source, walker)
+    shared = os.environ.get(SCOPE_ENV) if cache_scope_name is None else cache_scope_name
+    try:
+        scope = cache_scope(config.deployment.name, shared)
+    except ValueError as error:
+        raise PlanError(str(error)) from None
+    ctx = PlanContext(config, deps, stat_source, walker, cache_scope=scope)
     found = {}
     for module in STEPS:
         if module.KIND is StepKind.CONFIG:

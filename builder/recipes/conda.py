@@ -34,7 +34,7 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
         script="conda.sh",
         arg0="conda",
         args=(inputs.prefix, f"{FILES_DIR}/spec.json", f"{FILES_DIR}/install.py", ctx.venv),
-        caches=(tools_mount("rattler"), *inputs.cache_mounts),
+        caches=(tools_mount("rattler", ctx.cache_scope), *inputs.cache_mounts),
         generated=(files,),
         secrets=(CA_BUNDLE,),
         env_after=(("PATH", f"{ctx.venv}/bin:{inputs.prefix}/bin:{DEFAULT_PATH}"),),

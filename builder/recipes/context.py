@@ -13,10 +13,12 @@ _PLATFORM = "linux/amd64"
 
 @dataclass(frozen=True, slots=True)
 class RecipeContext:
-    """``platform``: the base step's ``os/arch``; ``venv``: the virtualenv the python step makes."""
+    """``platform``: the base step's ``os/arch``; ``venv``: the virtualenv the python step makes;
+    ``cache_scope``: the scope of the tools mounts (see :mod:`builder.plan.cache_scope`)."""
 
     platform: str = _PLATFORM
     venv: str = VENV
+    cache_scope: str = ""
 
     @classmethod
     def of(cls, plan: Plan) -> RecipeContext:
@@ -24,6 +26,7 @@ class RecipeContext:
         return cls(
             platform=base.inputs.platform if base is not None else _PLATFORM,
             venv=python.inputs.venv if python is not None else VENV,
+            cache_scope=python.inputs.cache_scope if python is not None else "",
         )
 
     @property

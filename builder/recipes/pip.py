@@ -68,7 +68,7 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
         arg0="pip",
         args=(inputs.installer, inputs.venv, f"{FILES_DIR}/requirements.txt", f"{FILES_DIR}/constraints.txt",
               *mode_args(inputs)),
-        caches=(*inputs.cache_mounts, *(tools_mount(t) for t in installer.tools)),
+        caches=(*inputs.cache_mounts, *(tools_mount(t, ctx.cache_scope) for t in installer.tools)),
         generated=(files,),
         project=project,
         secrets=(CA_BUNDLE, INDEX_CREDENTIALS),

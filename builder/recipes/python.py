@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from builder.plan.cache_scope import scoped
 from builder.plan.model import Step
 from builder.recipes.context import RecipeContext
 from builder.recipes.spec import CA_BUNDLE, RunSpec
@@ -16,7 +17,7 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
         script="python.sh",
         arg0="python",
         args=(inputs.version, inputs.venv),
-        caches=(*APT_CACHES, tools_mount("uv")),
+        caches=(*scoped(APT_CACHES, inputs.cache_scope), tools_mount("uv", inputs.cache_scope)),
         secrets=(CA_BUNDLE,),
         env_after=(("VIRTUAL_ENV", inputs.venv), ("PATH", f"{inputs.venv}/bin:{DEFAULT_PATH}")),
         label=f"python {inputs.version} → {inputs.venv}",

@@ -28,14 +28,17 @@ _FRAGMENTS = {
     "APT_FUNCS": "apt_funcs.sh",
     "UV_FUNCS": "uv_funcs.sh",
     "UV_BOOT_PY": "uv_boot.py",
+    "UV_CHECK_PY": "uv_check.py",
+    "UV_READY": "uv_ready.sh",
     "KNOWN_PY": "known_lines.py",
 }
 #: Fragments carried inside single quotes by the shell scripts.
-_QUOTED = frozenset({"UV_BOOT_PY", "KNOWN_PY"})
+_QUOTED = frozenset({"UV_BOOT_PY", "UV_CHECK_PY", "KNOWN_PY"})
 _VALUES = {
     "TOOLS_DIR": tools.TOOLS_DIR,
     "CA_PATH": tools.CA_PATH,
     "UV_VERSION": tools.UV_VERSION,
+    "UV_SHA256": " ".join(tools.UV_SHA256),
     "RATTLER_VERSION": tools.RATTLER_VERSION,
     "PYYAML_VERSION": tools.PYYAML_VERSION,
 }

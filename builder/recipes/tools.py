@@ -24,3 +24,22 @@ RATTLER_VERSION = "0.28.0"
 PYYAML_VERSION = "6.0.4"
 #: The PATH of a Linux image without one (BuildKit's and Docker's default); the steps prepend to it.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: sha256 of the ``uv`` executable in each Linux wheel of uv :data:`UV_VERSION` on PyPI (from the wheels'
+#: RECORD files, which the index's wheel sha256 covers).  A step runs uv only as a private copy whose digest
+#: is one of these: a uv in the (shared, writable) tools mount that is not is removed and fetched again.
+#: A new :data:`UV_VERSION` needs this table redone.
+UV_SHA256 = (
+    "0bab0eba17b82b117ef87a70e8868973fc62cb51f9c4c9900d519feece38971b",  # manylinux_2_17 armv7l + musllinux
+    "3e020ca1e7eb3847223d73e7e2a128336e38f97ab531c0dd0ad664914bd281e2",  # manylinux_2_17 i686
+    "4a591d1b2ab23d90d790cacd340f30f479829bc325af887e42287e9cfae4c7fc",  # linux armv6l
+    "5a79e319d808a91a66b54c98c384ea87bed4b821a6088315f4e06609d10312ec",  # manylinux_2_17 ppc64le
+    "6109e47a75f2380d1cc90b00a6ee82b7b5792ddf66588625ec168545ae17512e",  # manylinux_2_28 aarch64
+    "7044f2d032f71c063417bb3aed7f20ad9eb02e8c643bae0c2f02987aa436e3f6",  # manylinux_2_17 armv7l
+    "7a1d34ac77b2d89fa7cd72a78ed331aa19701e41ce21a0b3f7686729724c2e8e",  # manylinux_2_31 riscv64
+    "a1748a5f3e763805315002d65dd64de14d11fa7cb22372de1cc012efc86a88e9",  # manylinux_2_31 riscv64 + musllinux
+    "a9bc459c45e1db54291da5fed244781912e845f74384ed02c474620a663fa065",  # manylinux_2_17 s390x
+    "b73acdf73b96c3ac9e56d2fa933427b3ee6a901e3cce6ba1e3ecb3f91ca0d86a",  # manylinux_2_17 x86_64
+    "bbecb5ac518030bb5e84f1999c577228460192832ac24a92bd772735682979f4",  # manylinux_2_17 aarch64 + musllinux
+    "ccc6a9b960b41760459627562df50829358ed0b5481ec6956c434b91012e01a4",  # musllinux_1_1 i686
+    "edbfb9a3d00dc84148e6691cd8740781fdc32db6505d7ef88ba6c3e569d5bec9",  # musllinux_1_1 x86_64
+)

@@ -79,13 +79,15 @@ def test_cache_mounts_and_ca_secret() -> None:
     caches = {
         m.cacheOpt.ID: m for m in apt_op.exec.mounts if m.mountType == ops_pb2.CACHE
     }
-    assert set(caches) == {"builder-apt-archives", "builder-apt-lists"}
+    scope = fixture_plan("build-basic").step("python").inputs.cache_scope
+    assert scope.startswith("app-")  # every cache mount id is in the project's own scope
+    assert set(caches) == {f"builder-apt-archives-{scope}", f"builder-apt-lists-{scope}"}
     assert all(m.cacheOpt.sharing == ops_pb2.LOCKED for m in caches.values())
     pip_op = ops["[pip] uv pip install -r requirements.txt"]
     pip_caches = {
         m.cacheOpt.ID for m in pip_op.exec.mounts if m.mountType == ops_pb2.CACHE
     }
-    assert {"builder-uv-cache", "builder-tools-uv"} <= pip_caches
+    assert {f"builder-uv-cache-{scope}", f"builder-tools-uv-{scope}"} <= pip_caches
     for op in (apt_op, pip_op):
         secrets = [m for m in op.exec.mounts if m.mountType == ops_pb2.SECRET]
         assert [m.dest for m in secrets] == [tools.CA_PATH]

@@ -9,6 +9,7 @@ first output line, exactly once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -50,6 +51,10 @@ else:
         out.writelines(w + "\\n" for w in wanted)
 print("fake uv installed " + " ".join(wanted))
 """
+
+
+#: The fake uv stands in for the pinned one: the script under test is given its digest as the pin.
+FAKE_UV_SHA256 = hashlib.sha256(FAKE_UV.format(python=sys.executable).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,10 @@ class PipStep:
         req.write_text(requirements)
         cons.write_text(constraints)
         assert argv[5:8] == ["/opt/venv", "/run/builder/pip/requirements.txt", "/run/builder/pip/constraints.txt"]
-        host = [*argv[:2], argv[2].replace(tools_line, f"tools={self.tools}/uv/{tools.UV_VERSION}\n"), *argv[3:5],
+        pins = " ".join(tools.UV_SHA256)
+        assert argv[2].count(pins) == 2  # uv_ready checks before use and after a fetch
+        text = argv[2].replace(tools_line, f"tools={self.tools}/uv/{tools.UV_VERSION}\n").replace(pins, FAKE_UV_SHA256)
+        host = [*argv[:2], text, *argv[3:5],
                 str(self.venv), str(req), str(cons), argv[8]]
         if argv[8] == "offline-first":
             assert argv[9:] == [f"{pip.UV_CACHE[0].target}/{KNOWN_DIR}"]
@@ -264,7 +272,9 @@ def test_record_is_keyed_by_the_venv_interpreter(tmp_path: Path) -> None:
 
 
 def test_no_record_when_the_interpreter_gives_no_key(tmp_path: Path) -> None:
-    step = PipStep(tmp_path, venv_python="#!/bin/sh\nexit 1\n")
+    # an interpreter that only checks uv (the uv_check.py text) and fails everything else
+    only_checks_uv = f'#!/bin/sh\ncase "$4" in *"Copy the pinned uv"*) exec {sys.executable} "$@";; esac\nexit 1\n'
+    step = PipStep(tmp_path, venv_python=only_checks_uv)
     for _ in range(2):
         run = step.run(f"{A}\n")
         assert run.installs == [("online", [A])]
@@ -411,3 +421,60 @@ def test_blank_and_comment_lines_are_not_requirements(step: PipStep) -> None:
     run = step.run(text)
     assert run.installs == [("offline", [A, B])]
     assert run.summary == ["uv: 2 of 2 requirements installed from the cache (offline)"]
+
+
+#: A uv another project's build backend could leave in a shared tools mount: it leaves a marker when run.
+POISON_UV = """#!/bin/sh
+touch "$POISON_MARKER"
+exit 0
+"""
+
+
+def test_a_poisoned_uv_in_the_tools_mount_is_removed_fetched_again_and_never_run(tmp_path: Path) -> None:
+    from tests.engines.test_uv_boot import Index, wheel_bytes
+
+    index = Index(wheel_bytes(FAKE_UV.format(python=sys.executable).encode()))
+    try:
+        step = bootstrap_step(tmp_path, index.url)
+        marker = tmp_path / "poison-ran"
+        step.extra_env["POISON_MARKER"] = str(marker)
+        poisoned = step.tools / "uv" / tools.UV_VERSION / "bin" / "uv"
+        poisoned.parent.mkdir(parents=True)
+        poisoned.write_text(POISON_UV)
+        poisoned.chmod(0o755)
+        run = step.run(f"{A}\n")
+    finally:
+        index.close()
+    assert run.returncode == 0, run.lines
+    assert not marker.exists()
+    assert any(ln.startswith("uv: the uv in the tools cache mount is not the pinned uv (sha256 ") for ln in run.lines)
+    assert any(ln.startswith(f"uv: installed uv {tools.UV_VERSION} from http://127.0.0.1:") for ln in run.lines)
+    assert run.installs == [("online", [A])]  # the re-fetched, pinned uv did the install
+    assert poisoned.read_text() == FAKE_UV.format(python=sys.executable)
+
+
+def test_a_symlinked_uv_in_the_tools_mount_is_not_followed(tmp_path: Path) -> None:
+    step = bootstrap_step(tmp_path, "http://127.0.0.1:9/simple")
+    real = tmp_path / "pinned-looking-uv"
+    real.write_text(FAKE_UV.format(python=sys.executable))  # right bytes, but reached through a link
+    real.chmod(0o755)
+    link = step.tools / "uv" / tools.UV_VERSION / "bin" / "uv"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(real)
+    run = step.run(f"{A}\n")
+    assert run.returncode == 0, run.lines
+    assert any("is not the pinned uv (sha256 unreadable" in ln for ln in run.lines)
+    assert real.exists()  # the link was dropped, not what it pointed at
+    assert (tmp_path / "pip.log").exists()  # uv came again (here through the pip fallback)
+
+
+def test_a_uv_that_stays_wrong_after_the_fetch_fails_the_step_without_running_it(tmp_path: Path) -> None:
+    step = bootstrap_step(tmp_path, "http://127.0.0.1:9/simple")
+    marker = tmp_path / "poison-ran"
+    source = tmp_path / "fake-uv"
+    source.write_text(POISON_UV)  # the fallback installer itself delivers a wrong uv
+    step.extra_env["POISON_MARKER"] = str(marker)
+    run = step.run(f"{A}\n")
+    assert run.returncode != 0
+    assert not marker.exists() and run.installs == []
+    assert f"uv: no uv {tools.UV_VERSION} matching its pinned sha256 could be fetched for this platform" in run.lines

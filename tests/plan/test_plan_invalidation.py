@@ -20,7 +20,8 @@ FROM_FILES = {"files", "shell", "config"}
 
 # (case id, old text, new text, expected changed steps)
 TOML_CASES: list[tuple[str, str, str, set[str]]] = [
-    ("name", 'name = "inv"', 'name = "other"', CONFIG),
+    # the app name is the project's identity: its cache mounts (python onwards) live in the app's own scope
+    ("name", 'name = "inv"', 'name = "other"', from_step("python")),
     ("python_version", 'python_version = "3.11"', 'python_version = "3.12"', from_step("python")),
     ("disable_auth", "disable_auth = false", "disable_auth = true", CONFIG),
     ("include-same-set", 'include = ["*"]', 'include = ["./*"]', CONFIG),
@@ -94,12 +95,17 @@ def test_table_reorder_changes_only_config(tmp_path: Path) -> None:
     assert changed(before, after) == CONFIG
 
 
-def test_same_build_inputs_share_every_key_but_config(tmp_path: Path) -> None:
+def test_same_build_inputs_in_one_shared_cache_scope_share_every_key_but_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = (FULL_TOML.replace('name = "inv"', 'name = "twin"').replace("cpu = 2\n", "cpu = 8\n")
              .replace("max_replicas = 2", "max_replicas = 9").replace("disable_auth = false", "disable_auth = true"))
+    monkeypatch.setenv("BUILDER_CACHE_SCOPE", "team-ci")
     a = keys_of(write_project(tmp_path / "a", FULL_TOML))
     b = keys_of(write_project(tmp_path / "b", other))
     assert changed(a, b) == CONFIG
+    monkeypatch.delenv("BUILDER_CACHE_SCOPE")  # each app in its own scope: nothing with cache mounts is shared
+    assert changed(keys_of(write_project(tmp_path / "c", FULL_TOML)),
+                   keys_of(write_project(tmp_path / "d", other))) == from_step("python")
 
 
 def _mutate(root: Path, case: str) -> None:  # noqa: C901 - one branch per case, a table in code

@@ -21,7 +21,7 @@ Schema (every field always present)::
     }
 
 Inputs by kind (full field docs in each ``builder/plan/steps/<kind>.py``):
-``base`` {image, platform}; ``python`` {version, strategy, venv};
+``base`` {image, platform}; ``python`` {version, strategy, venv, cache_scope};
 ``pre_build``/``shell`` {commands, script ("bash": the list runs as one
 bash script with set -e), workdir}; ``apt`` {packages,
 no_install_recommends, cache_mounts}; ``conda`` {specs, channels, prefix,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from builder.plan.cache_scope import scoped
 from builder.plan.context import PlanContext
 from builder.plan.model import CacheMount, StepKind
 
@@ -30,7 +31,7 @@ def inputs(ctx: PlanContext) -> Inputs | None:
     apt = ctx.deps.apt
     if ctx.dockerfile_mode or apt is None or apt.is_empty:
         return None
-    return Inputs(apt.args())
+    return Inputs(apt.args(), cache_mounts=scoped(CACHE_MOUNTS, ctx.cache_scope))
 
 
 def summary(value: Inputs) -> str:

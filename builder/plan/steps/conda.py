@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from builder.deps.paths import read_project_file
+from builder.plan.cache_scope import scoped
 from builder.plan.context import CONDA_PREFIX, PlanContext
 from builder.plan.model import CacheMount, StepKind
 
@@ -34,7 +35,8 @@ def inputs(ctx: PlanContext) -> Inputs | None:
     if conda.lock_file:
         lock = read_project_file(ctx.config.project_dir, conda.lock_file,
                                  key_path="cerebrium.dependencies.conda").text
-    return Inputs(tuple(sorted(s.spec for s in conda.specs)), tuple(conda.channels), lock=lock)
+    return Inputs(tuple(sorted(s.spec for s in conda.specs)), tuple(conda.channels), lock=lock,
+                  cache_mounts=scoped(CACHE_MOUNTS, ctx.cache_scope))
 
 
 def summary(value: Inputs) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from builder.plan.cache_scope import scoped
 from builder.plan.context import VENV, PlanContext
 from builder.plan.model import CacheMount, FileManifest, StepKind, StepRef, check_project_path
 
@@ -71,7 +72,7 @@ def inputs(ctx: PlanContext) -> Inputs | None:
         requirements_txt=pip.requirements_txt(),
         constraints_txt=pip.constraints_txt(),
         locked=pip.locked,
-        cache_mounts=UV_CACHE if installer == "uv" else PIP_CACHE,
+        cache_mounts=scoped(UV_CACHE if installer == "uv" else PIP_CACHE, ctx.cache_scope),
         local=_local(ctx, pip.local_paths),
         pinned=pip.all_pinned,
     )

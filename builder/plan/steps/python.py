@@ -1,6 +1,7 @@
 """``python``: the Python interpreter and the virtualenv packages install into.
 
-Inputs: ``version`` ("3.10" | "3.11" | "3.12"), ``strategy`` and ``venv``.
+Inputs: ``version`` ("3.10" | "3.11" | "3.12"), ``strategy``, ``venv`` and ``cache_scope`` (of the
+tools and apt cache mounts, see :mod:`builder.plan.cache_scope`).
 ``strategy="auto"`` tells the engine to use, in order: a ``python<version>``
 already in the image; Debian's ``python3`` when its version matches; else
 ``uv python install <version>`` (which needs network access to uv's Python
@@ -24,12 +25,13 @@ class Inputs:
     version: str
     strategy: Literal["auto"] = "auto"
     venv: str = VENV
+    cache_scope: str = ""  # of the tools mounts every step uses (see builder.plan.cache_scope)
 
 
 def inputs(ctx: PlanContext) -> Inputs | None:
     if ctx.dockerfile_mode:
         return None
-    return Inputs(ctx.config.deployment.python_version)
+    return Inputs(ctx.config.deployment.python_version, cache_scope=ctx.cache_scope)
 
 
 def summary(value: Inputs) -> str:

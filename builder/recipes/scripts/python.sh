@@ -1,5 +1,8 @@
 set -eu
 uv_boot_py='@UV_BOOT_PY@'
+uv_check_py='@UV_CHECK_PY@'
+uv_tmp=""
+trap 'rm -rf "$uv_tmp"' EXIT
 
 @APT_FUNCS@
 
@@ -23,10 +26,12 @@ echo "python: no Python $v in the image or its distribution; installing it with 
 echo "python: (this needs network access to uv's Python download source)"
 have python3 || { echo "python: no python3 to bootstrap uv with" >&2; exit 1; }
 tools=@TOOLS_DIR@/uv/@UV_VERSION@
-if [ ! -x "$tools/bin/uv" ] && ! python3 -I -S -c "$uv_boot_py" "$tools" @UV_VERSION@; then
+uv_pip_fallback() {
   python3 -m venv /tmp/builder-uv-boot
   /tmp/builder-uv-boot/bin/python -m pip install -q --disable-pip-version-check --target "$tools" uv==@UV_VERSION@
   rm -rf /tmp/builder-uv-boot
-fi
-UV_PYTHON_INSTALL_DIR=/opt/python "$tools/bin/uv" python install "$v"
-UV_PYTHON_INSTALL_DIR=/opt/python "$tools/bin/uv" venv --seed --python "$v" "$venv"
+}
+@UV_READY@
+uv_ready python3
+UV_PYTHON_INSTALL_DIR=/opt/python "$uv" python install "$v"
+UV_PYTHON_INSTALL_DIR=/opt/python "$uv" venv --seed --python "$v" "$venv"

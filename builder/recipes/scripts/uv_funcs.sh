@@ -1,4 +1,4 @@
-uv_install() { "$tools/bin/uv" pip install --python "$venv/bin/python" "$@"; }
+uv_install() { "$uv" pip install --python "$venv/bin/python" "$@"; }
 install_file() {  # FILE [uv options]: -r FILE, with the constraints when there are any
   file="$1"; shift
   if [ -s "$cons" ]; then uv_install "$@" -r "$file" -c "$cons"; else uv_install "$@" -r "$file"; fi
@@ -9,7 +9,7 @@ record_setup() {  # RECORD_DIR: sets $work, $rec, $total and $known, or fails (t
   case "$total$known" in ""|*[!0-9]*) return 1;; esac
   case "$key" in ""|*/*|.*) return 1;; esac
   case "$work" in "$1"/.run.*) ;; *) return 1;; esac
-  trap 'rm -rf "$work"' EXIT
+  trap 'rm -rf "$work" "$uv_tmp"' EXIT
   trap 'exit 1' HUP INT TERM
   rec="$1/$key.txt"
 }
