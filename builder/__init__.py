@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from builder.api import build, diff_git, diff_projects, plan_project
     from builder.config import LoadResult, load, load_config
     from builder.config.model import Config
+    from builder.devloop import DevHandle, dev
     from builder.diagnostics import Diagnostic
+    from builder.engines.buildkit.tls import TLSConfig
     from builder.errors import (
         BuilderError,
         CacheError,
@@ -49,8 +51,6 @@ if TYPE_CHECKING:
         diff_plans,
         make_plan,
     )
-    from builder.engines.buildkit.tls import TLSConfig
-    from builder.devloop import DevHandle, dev
     from builder.reports import Report, report
     from builder.verify import VerifyResult, VerifySettings, verify_image
 
@@ -61,13 +61,39 @@ _EXPORTS: dict[str, str] = {
     "Config": "builder.config.model",
     "Diagnostic": "builder.diagnostics",
     **dict.fromkeys(
-        ("BuilderError", "CacheError", "ConfigError", "DependencyError", "EngineError", "EngineUnavailable",
-         "EngineUnsupported", "LockError", "PlanError", "SolveFailed", "VerifyFailed"),
+        (
+            "BuilderError",
+            "CacheError",
+            "ConfigError",
+            "DependencyError",
+            "EngineError",
+            "EngineUnavailable",
+            "EngineUnsupported",
+            "LockError",
+            "PlanError",
+            "SolveFailed",
+            "VerifyFailed",
+        ),
         "builder.errors",
     ),
     **dict.fromkeys(
-        ("KEY_SCHEME_VERSION", "Analysis", "CacheMount", "FileEntry", "FileManifest", "Plan", "PlanDiff", "Step",
-         "StepChange", "StepKind", "StepRef", "StepStatus", "analyze", "diff_plans", "make_plan"),
+        (
+            "KEY_SCHEME_VERSION",
+            "Analysis",
+            "CacheMount",
+            "FileEntry",
+            "FileManifest",
+            "Plan",
+            "PlanDiff",
+            "Step",
+            "StepChange",
+            "StepKind",
+            "StepRef",
+            "StepStatus",
+            "analyze",
+            "diff_plans",
+            "make_plan",
+        ),
         "builder.plan",
     ),
     **dict.fromkeys(("Report", "report"), "builder.reports"),
@@ -77,6 +103,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "KEY_SCHEME_VERSION",
     "Analysis",
     "BuilderError",
     "CacheError",
@@ -91,7 +118,6 @@ __all__ = [
     "EngineUnsupported",
     "FileEntry",
     "FileManifest",
-    "KEY_SCHEME_VERSION",
     "LoadResult",
     "LockError",
     "Plan",

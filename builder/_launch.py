@@ -23,7 +23,7 @@ def main() -> None:
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
-                except Exception:  # noqa: BLE001 - a closed stream has nothing to flush
+                except Exception:
                     pass
             os._exit(code)
     from builder.cli import main as cli_main
@@ -44,7 +44,7 @@ def _served(argv: list[str]) -> int | None:
         if code is None:
             _warn_if_unsafe()
         return code
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
 
 
@@ -54,8 +54,10 @@ def _warn_if_unsafe() -> None:
 
     reason = check(os.environ)
     if reason is not None:
-        sys.stderr.write(f"warning: not using the warm server: {reason} (set {ENV_DIR} to a private directory, "
-                         "or BUILDER_SERVER=off)\n")
+        sys.stderr.write(
+            f"warning: not using the warm server: {reason} (set {ENV_DIR} to a private directory, "
+            "or BUILDER_SERVER=off)\n"
+        )
 
 
 def _spawn() -> None:
@@ -63,7 +65,7 @@ def _spawn() -> None:
         from builder.server.spawn import spawn
 
         spawn(os.environ)
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
 
 

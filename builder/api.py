@@ -49,7 +49,16 @@ from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
 from builder.plan.protocols import Walker
 from builder.revisions import export_revision, repository_root
 
-__all__ = ["analyze", "build", "diff_git", "diff_plans", "diff_projects", "load_plan_config", "make_plan", "plan_project"]
+__all__ = [
+    "analyze",
+    "build",
+    "diff_git",
+    "diff_plans",
+    "diff_projects",
+    "load_plan_config",
+    "make_plan",
+    "plan_project",
+]
 
 
 def load_plan_config(path: str | os.PathLike[str]) -> tuple[Config, tuple[Diagnostic, ...]]:
@@ -59,8 +68,9 @@ def load_plan_config(path: str | os.PathLike[str]) -> tuple[Config, tuple[Diagno
         errors = result.errors
         first = errors[0] if errors else None
         raise ConfigError(
-            first.format() if first and len(errors) == 1 else f"{os.fspath(path)}: invalid configuration "
-            f"({len(errors)} errors)",
+            first.format()
+            if first and len(errors) == 1
+            else f"{os.fspath(path)}: invalid configuration ({len(errors)} errors)",
             file=first.file if first else None,
             key_path=first.key_path if first else None,
             line=first.line if first else None,
@@ -105,8 +115,16 @@ def _diagnostics_of(exc: BuilderError) -> tuple[Diagnostic, ...]:
     listed = tuple(getattr(exc, "diagnostics", ()))
     if listed:
         return listed
-    return (Diagnostic("error", getattr(exc, "key_path", None) or "", exc.message, getattr(exc, "line", None),
-                       getattr(exc, "file", None), exc.hint),)
+    return (
+        Diagnostic(
+            "error",
+            getattr(exc, "key_path", None) or "",
+            exc.message,
+            getattr(exc, "line", None),
+            getattr(exc, "file", None),
+            exc.hint,
+        ),
+    )
 
 
 def _planning_error(config: Config, exc: BuilderError) -> BuilderError:
@@ -115,12 +133,19 @@ def _planning_error(config: Config, exc: BuilderError) -> BuilderError:
         return exc  # about the project directory itself, not a key: already says which path
     diags = located(config, _diagnostics_of(exc))
     first = diags[0]
-    return DependencyError(exc.message if len(diags) == 1 else f"{len(diags)} problems", file=first.file,
-                           key_path=first.key_path, line=first.line, hint=exc.hint, diagnostics=diags)
+    return DependencyError(
+        exc.message if len(diags) == 1 else f"{len(diags)} problems",
+        file=first.file,
+        key_path=first.key_path,
+        line=first.line,
+        hint=exc.hint,
+        diagnostics=diags,
+    )
 
 
-def _resolve_pip(config: Config, deps: ResolvedDependencies, store: Any, warnings: list[Diagnostic],
-                 policy: Any = None) -> ResolvedDependencies:
+def _resolve_pip(
+    config: Config, deps: ResolvedDependencies, store: Any, warnings: list[Diagnostic], policy: Any = None
+) -> ResolvedDependencies:
     """Pin unpinned pip specs (latest, ranges, VCS branches) with uv, so a new release changes the pip key.
 
     A stored resolution answers while ``policy`` (a ResolutionPolicy; default:
@@ -134,12 +159,22 @@ def _resolve_pip(config: Config, deps: ResolvedDependencies, store: Any, warning
         from builder.deps.lock.uv import ResolutionPolicy, compile_pip
 
         resolutions = getattr(store, "resolutions", None) or MemoryResolutionStore()
-        pinned = compile_pip(deps.pip, python_version=config.deployment.python_version, store=resolutions,
-                             project_dir=config.project_dir, policy=policy or ResolutionPolicy.from_env())
+        pinned = compile_pip(
+            deps.pip,
+            python_version=config.deployment.python_version,
+            store=resolutions,
+            project_dir=config.project_dir,
+            policy=policy or ResolutionPolicy.from_env(),
+        )
     except (ImportError, LockError, OSError) as exc:
-        warnings.append(Diagnostic("warning", "cerebrium.dependencies.pip",
-                                   f"could not resolve pip requirements ({exc}); keys are based on the specs as written",
-                                   hint="check network access to the package index, or run `builder lock`"))
+        warnings.append(
+            Diagnostic(
+                "warning",
+                "cerebrium.dependencies.pip",
+                f"could not resolve pip requirements ({exc}); keys are based on the specs as written",
+                hint="check network access to the package index, or run `builder lock`",
+            )
+        )
         return deps
     warnings.extend(_resolved_notes(deps.pip.requirements, pinned.requirements))
     return replace(deps, pip=pinned)
@@ -152,15 +187,28 @@ def _unresolved_latest(deps: ResolvedDependencies) -> list[Diagnostic]:
     if deps.apt is not None:
         names = [p.name for p in deps.apt.packages if not p.version]
         if names:
-            found.append(Diagnostic("warning", "cerebrium.dependencies.apt", f"apt packages without a version ({', '.join(names)}) "
-                                  "are not re-resolved: the apt step keeps what it installed first",
-                                  hint="pin versions (name = \"1.2-3\") to choose when they change"))
+            found.append(
+                Diagnostic(
+                    "warning",
+                    "cerebrium.dependencies.apt",
+                    f"apt packages without a version ({', '.join(names)}) "
+                    "are not re-resolved: the apt step keeps what it installed first",
+                    hint='pin versions (name = "1.2-3") to choose when they change',
+                )
+            )
     if deps.conda is not None and deps.conda.lock_file is None:
         names = [s.name for s in deps.conda.specs if s.spec.strip() == s.name]
         if names:
-            found.append(Diagnostic("warning", "cerebrium.dependencies.conda", f"conda packages without a version "
-                                  f"({', '.join(names)}) are not re-resolved: the conda step keeps what it "
-                                  "installed first", hint="pin versions, or run `builder lock`"))
+            found.append(
+                Diagnostic(
+                    "warning",
+                    "cerebrium.dependencies.conda",
+                    f"conda packages without a version "
+                    f"({', '.join(names)}) are not re-resolved: the conda step keeps what it "
+                    "installed first",
+                    hint="pin versions, or run `builder lock`",
+                )
+            )
     return found
 
 
@@ -220,8 +268,9 @@ def _policy(resolve: bool, refresh: bool, offline: bool) -> Any:
     return ResolutionPolicy.from_env(refresh=refresh, offline=offline)
 
 
-def _plan_in(config: Config, store: Any, warnings: list[Diagnostic], *, resolve: Any, record: bool,
-             walker: Walker | None) -> tuple[Plan, Analysis]:
+def _plan_in(
+    config: Config, store: Any, warnings: list[Diagnostic], *, resolve: Any, record: bool, walker: Walker | None
+) -> tuple[Plan, Analysis]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended."""
     from builder.deps import resolve_dependencies
 
@@ -343,20 +392,28 @@ def build(
     with EngineConnection(engine, tls, connect_timeout) as connecting, opened_cache(cache_dir, warnings) as store:
         given = None
         if plan_file is not None:  # a summary-only files step is completed from the project (digest checked)
-            given = _read_plan_file(plan_file, config.deployment.name,
-                                    lambda: _project_files(config, store, warnings, walker))
+            given = _read_plan_file(
+                plan_file, config.deployment.name, lambda: _project_files(config, store, warnings, walker)
+            )
         if given is None:
-            plan, analysis = _plan_in(config, store, warnings, resolve=_policy(resolve, refresh, offline),
-                                      record=True, walker=walker)
+            plan, analysis = _plan_in(
+                config, store, warnings, resolve=_policy(resolve, refresh, offline), record=True, walker=walker
+            )
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone
             plan = given
             analysis = analyze(plan, history(store, warnings))
-        options = BuildOptions(tag=tag, push=push, output=spec, network=network,  # type: ignore[arg-type]
-                               ca_bundle=Path(bundle) if bundle else None, timeout=timeout,
-                               netrc=_index_credentials(config) if plan.get(StepKind.PIP) is not None else None,
-                               engine_history=engine_history,
-                               predictions=tuple((s.id.value, s.status) for s in analysis.steps))
+        options = BuildOptions(
+            tag=tag,
+            push=push,
+            output=spec,
+            network=network,  # type: ignore[arg-type]
+            ca_bundle=Path(bundle) if bundle else None,
+            timeout=timeout,
+            netrc=_index_credentials(config) if plan.get(StepKind.PIP) is not None else None,
+            engine_history=engine_history,
+            predictions=tuple((s.id.value, s.status) for s in analysis.steps),
+        )
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
         with connecting.engine() as bk:
@@ -379,8 +436,12 @@ def _project_files(config: Config, store: Any, warnings: list[Diagnostic], walke
     """The project's current files manifest (what a summary-only plan's files step stands for)."""
     from builder.deps import resolve_dependencies
 
-    plan = make_plan(config, resolve_dependencies(config, use_lock=True),
-                     stat_source=stat_source(store, config, warnings), walker=walker)
+    plan = make_plan(
+        config,
+        resolve_dependencies(config, use_lock=True),
+        stat_source=stat_source(store, config, warnings),
+        walker=walker,
+    )
     step = plan.get(StepKind.FILES)
     return step.inputs.manifest if step is not None else FileManifest.of(())
 
@@ -402,9 +463,12 @@ def _read_plan_file(path: str | os.PathLike[str], app: str, project_files: Proje
     except PlanError as exc:
         raise PlanError(f"{os.fspath(path)}: {exc.message}", hint=exc.hint) from exc
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise PlanError(f"{os.fspath(path)}: not a plan written by `builder plan --format json` ({exc})",
-                        hint=hint) from exc
+        raise PlanError(
+            f"{os.fspath(path)}: not a plan written by `builder plan --format json` ({exc})", hint=hint
+        ) from exc
     if plan.app != app:
-        raise PlanError(f"{os.fspath(path)}: the plan is for app {plan.app!r}, but this project is {app!r}",
-                        hint="build the plan from the project it was made for, or re-plan this project")
+        raise PlanError(
+            f"{os.fspath(path)}: the plan is for app {plan.app!r}, but this project is {app!r}",
+            hint="build the plan from the project it was made for, or re-plan this project",
+        )
     return plan

@@ -50,8 +50,8 @@ from builder.plan.context import file_rules
 from builder.plan.fileset import walk_stats
 from builder.verify import (
     DockerRuntime,
-    VerifySettings,
     Probe,
+    VerifySettings,
     VerifyUnavailable,
     container_spec,
     docker_for_engine,
@@ -203,13 +203,14 @@ def engine_host(docker: DockerAPI) -> str:
     """The host name where the engine publishes ports (127.0.0.1 for a local socket)."""
     where = docker.where
     if where.startswith("tcp://"):
-        host = where[len("tcp://"):].rpartition(":")[0]
+        host = where[len("tcp://") :].rpartition(":")[0]
         return host or "127.0.0.1"
     return "127.0.0.1"
 
 
-def dev_container_spec(image: str, settings: VerifySettings, *, app: str, network: str,
-                       host_port: int | None) -> dict[str, Any]:
+def dev_container_spec(
+    image: str, settings: VerifySettings, *, app: str, network: str, host_port: int | None
+) -> dict[str, Any]:
     """The ``POST /containers/create`` body of a dev container (pure): verify's sandboxing, dev labels,
     the app's environment and, on a bridge network, the port published on ``host_port``."""
     spec = container_spec(image, settings, network)
@@ -280,8 +281,12 @@ class DevLoop:
     """One ``builder dev`` session: :meth:`run` until ``stop`` is set; every container it started is
     removed when :meth:`run` returns or raises."""
 
-    def __init__(self, path: str | os.PathLike[str], options: DevOptions | None = None,
-                 on_event: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        options: DevOptions | None = None,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> None:
         from builder.api import load_plan_config
 
         self.path = Path(path)
@@ -321,8 +326,7 @@ class DevLoop:
                     continue
                 now, now_selected, paths = self._settle(watch, snap, now, now_selected, stop)
                 seen = time.time()
-                files_only = (not set(paths) & set(watch.extras)
-                              and set(paths) <= (selected | now_selected))
+                files_only = not set(paths) & set(watch.extras) and set(paths) <= (selected | now_selected)
                 snap, selected = now, now_selected
                 self._emit(DevChange(paths))
                 before = self.config
@@ -359,8 +363,10 @@ class DevLoop:
         try:
             docker = docker_for_engine(opts.engine, tls=opts.tls, connect_timeout=opts.connect_timeout)
         except VerifyUnavailable as exc:
-            raise VerifyUnavailable(exc.message.replace("verification unavailable", "`builder dev` cannot run the app"),
-                                    hint="run the loop on dockerd (e.g. --engine docker:///var/run/docker.sock)") from None
+            raise VerifyUnavailable(
+                exc.message.replace("verification unavailable", "`builder dev` cannot run the app"),
+                hint="run the loop on dockerd (e.g. --engine docker:///var/run/docker.sock)",
+            ) from None
         self._docker = docker
         self._runtime = DockerRuntime(docker)
         self._network = "bridge" if docker.has_network("bridge") else "host"
@@ -369,7 +375,9 @@ class DevLoop:
             raise ConfigError(
                 f"--port {opts.port}: the engine at {docker.where} has no bridge network, so containers share "
                 f"its host's ports and the app answers on its own port {settings.port}",
-                key_path="--port", hint="leave out --port, or set port in [cerebrium.runtime.custom]")
+                key_path="--port",
+                hint="leave out --port, or set port in [cerebrium.runtime.custom]",
+            )
         host, alive = socket.gethostname(), _alive
         gone = [c for c in docker.list_containers(label=DEV_LABEL) if is_dev_leftover(c, self.app, host, alive)]
         for container in gone:
@@ -377,8 +385,9 @@ class DevLoop:
         if gone:
             self._emit(DevNote(f"removed {len(gone)} container(s) an earlier `builder dev` of {self.app} left behind"))
 
-    def _settle(self, watch: WatchSet, before: Snapshot, now: Snapshot, selected: frozenset[str],
-                stop: threading.Event) -> tuple[Snapshot, frozenset[str], tuple[str, ...]]:
+    def _settle(
+        self, watch: WatchSet, before: Snapshot, now: Snapshot, selected: frozenset[str], stop: threading.Event
+    ) -> tuple[Snapshot, frozenset[str], tuple[str, ...]]:
         """Wait until a burst of changes is over; return the last snapshot and every path it changed."""
         deadline = time.monotonic() + BURST_LIMIT
         while time.monotonic() < deadline and not stop.wait(QUIET):
@@ -414,7 +423,7 @@ class DevLoop:
         from builder.api import plan_project
 
         try:
-            plan, analysis, _ = plan_project(self.path, cache_dir=self.options.cache_dir, record=False)
+            _plan, analysis, _ = plan_project(self.path, cache_dir=self.options.cache_dir, record=False)
         except BuilderError:
             return  # the build reports it
         misses = tuple(s.id.value for s in analysis.misses)
@@ -429,12 +438,22 @@ class DevLoop:
         with self._build_lock:
             try:
                 result, _analysis, _diags = build(
-                    self.path, engine=opts.engine, tag=self.tag, cache_dir=opts.cache_dir, ca_bundle=opts.ca_bundle,
-                    network=opts.network, on_event=self._emit, tls=opts.tls, connect_timeout=opts.connect_timeout)
+                    self.path,
+                    engine=opts.engine,
+                    tag=self.tag,
+                    cache_dir=opts.cache_dir,
+                    ca_bundle=opts.ca_bundle,
+                    network=opts.network,
+                    on_event=self._emit,
+                    tls=opts.tls,
+                    connect_timeout=opts.connect_timeout,
+                )
             except BuilderError as exc:
                 failure = getattr(exc, "failure", None)
                 logs = tuple(failure.log_tail) if failure is not None else ()
-                message = exc.message if failure is None else f"{exc.message}\nstep {failure.step_id}: {failure.command}"
+                message = (
+                    exc.message if failure is None else f"{exc.message}\nstep {failure.step_id}: {failure.command}"
+                )
                 diags = getattr(exc, "diagnostics", ())
                 if diags:
                     message = "\n".join(d.format() for d in diags)
@@ -495,7 +514,7 @@ class DevLoop:
         assert self._docker is not None and self._runtime is not None
         if self._docker.where.startswith("unix://") or engine_host(self._docker) in _LOCAL_HOSTS:
             url = self._url(settings)
-            host, _, port = url[len("http://"):].rpartition(":")
+            host, _, port = url[len("http://") :].rpartition(":")
             return probe(host, int(port), endpoint, timeout=2.0)
         return self._runtime.probe(container_id, settings.port, endpoint)
 
@@ -506,8 +525,9 @@ class DevLoop:
         try:
             if start:
                 self._docker.start_container(container_id)
-            stages = [settings.readycheck_endpoint] + ([settings.healthcheck_endpoint]
-                                                       if settings.healthcheck_endpoint else [])
+            stages = [settings.readycheck_endpoint] + (
+                [settings.healthcheck_endpoint] if settings.healthcheck_endpoint else []
+            )
             last = "no check ran yet"
             while stages:
                 state = self._runtime.state(container_id)
@@ -591,8 +611,15 @@ class DevLoop:
             return
         present = [p for p in changed if os.path.lexists(self.root / p)]
         gone = [p for p in changed if p not in present]
-        self._emit(DevPlanned(f"sync: {len(changed)} file(s) copied into the running container, app restarted; "
-                              "the image rebuilds in the background", (), "files changed", sync=True))
+        self._emit(
+            DevPlanned(
+                f"sync: {len(changed)} file(s) copied into the running container, app restarted; "
+                "the image rebuilds in the background",
+                (),
+                "files changed",
+                sync=True,
+            )
+        )
         try:
             if present:
                 docker.put_archive(current, dest, files_tar(self.root, present))
@@ -609,8 +636,9 @@ class DevLoop:
             self._emit(DevFailed("start", failure, logs, _start_hint(logs), serving=False))
         else:
             self._follow(current, since=since)
-            self._emit(DevReady(self._url(self._settings()), max(0.0, time.time() - edited), self.tag, current,
-                                synced=True))
+            self._emit(
+                DevReady(self._url(self._settings()), max(0.0, time.time() - edited), self.tag, current, synced=True)
+            )
         self._background = threading.Thread(target=self._build, name="builder-dev-rebuild", daemon=True)
         self._background.start()
 
@@ -634,7 +662,7 @@ class DevHandle:
     def _run(self) -> None:
         try:
             self.loop.run(self._stop)
-        except BaseException as exc:  # noqa: BLE001 - kept for the caller (raised by stop())
+        except BaseException as exc:
             self.error = exc
 
     @property
@@ -668,11 +696,22 @@ class DevHandle:
         self.stop()
 
 
-def dev(path: str | os.PathLike[str] = ".", *, port: int | None = None, sync: bool = False,
-        engine: str | None = None, tls: Any = None, connect_timeout: float | None = None,
-        cache_dir: str | os.PathLike[str] | None = None, ca_bundle: str | os.PathLike[str] | None = None,
-        network: str | None = None, tag: str | None = None, env: Mapping[str, str] | None = None,
-        on_event: Callable[[Any], None] | None = None, poll_interval: float = POLL_INTERVAL) -> DevHandle:
+def dev(
+    path: str | os.PathLike[str] = ".",
+    *,
+    port: int | None = None,
+    sync: bool = False,
+    engine: str | None = None,
+    tls: Any = None,
+    connect_timeout: float | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    network: str | None = None,
+    tag: str | None = None,
+    env: Mapping[str, str] | None = None,
+    on_event: Callable[[Any], None] | None = None,
+    poll_interval: float = POLL_INTERVAL,
+) -> DevHandle:
     """Start a dev loop for the project at ``path`` in a background thread and return its handle.
 
     ``on_event`` receives :data:`DevEvent` values and the build's engine events (from the loop's
@@ -680,7 +719,17 @@ def dev(path: str | os.PathLike[str] = ".", *, port: int | None = None, sync: bo
     ``handle.stop()`` (or use the handle as a context manager): every container it started is removed.
     Raises ConfigError at once for an invalid project.
     """
-    options = DevOptions(port=port, sync=sync, engine=engine, tls=tls, connect_timeout=connect_timeout,
-                         cache_dir=cache_dir, ca_bundle=ca_bundle, network=network, tag=tag, env=env,
-                         poll_interval=poll_interval)
+    options = DevOptions(
+        port=port,
+        sync=sync,
+        engine=engine,
+        tls=tls,
+        connect_timeout=connect_timeout,
+        cache_dir=cache_dir,
+        ca_bundle=ca_bundle,
+        network=network,
+        tag=tag,
+        env=env,
+        poll_interval=poll_interval,
+    )
     return DevHandle(DevLoop(path, options, on_event))

@@ -25,7 +25,7 @@ def explicit_engine(address: str | None) -> str | None:
 
     try:
         found = candidate_addresses(address, os.environ)
-    except Exception:  # noqa: BLE001 - a bad address is reported by the real connect
+    except Exception:
         return None
     return str(found[0]) if len(found) == 1 else None
 
@@ -69,11 +69,11 @@ class EngineConnection:
 
         try:
             engine = BuildKitEngine.connect(self._address, tls=self._tls, connect_timeout=self._connect_timeout)
-        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by engine()
+        except BaseException as exc:
             self._error = exc
             return
         with suppress(Exception):  # a failed probe is retried (and reported) when the build needs it
-            engine.client.capabilities
+            engine.client.capabilities  # noqa: B018 - the property probes the engine
         with self._lock:
             self._result = engine
             abandoned = self._abandoned

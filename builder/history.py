@@ -23,9 +23,18 @@ from builder.errors import CacheError
 from builder.plan.model import Plan
 from builder.plan.protocols import StatSource, StepHistory
 
-__all__ = ["SafeHistory", "SafeStats", "base_image_id", "cache_warning", "history", "opened_cache", "record_build",
-           "record_steps", "recorded_inputs",
-           "stat_source"]
+__all__ = [
+    "SafeHistory",
+    "SafeStats",
+    "base_image_id",
+    "cache_warning",
+    "history",
+    "opened_cache",
+    "record_build",
+    "record_steps",
+    "recorded_inputs",
+    "stat_source",
+]
 
 
 def cache_warning(message: str, hint: str | None = None) -> Diagnostic:
@@ -46,10 +55,11 @@ class SafeHistory:
             return default
         try:
             return getattr(self._inner, name)(*args)
-        except Exception as exc:  # noqa: BLE001 - any cache failure degrades, never crashes planning
+        except Exception as exc:
             self._failed = True
-            self._warnings.append(cache_warning(f"the step cache failed ({type(exc).__name__}: {exc}); "
-                                                "planning without history"))
+            self._warnings.append(
+                cache_warning(f"the step cache failed ({type(exc).__name__}: {exc}); planning without history")
+            )
             return default
 
     def is_built(self, key: str) -> bool:
@@ -91,7 +101,7 @@ class SafeStats:
             return None
         try:
             return self._inner.get_digest(path, size, mtime_ns, inode)
-        except Exception as exc:  # noqa: BLE001 - degrade to hashing
+        except Exception as exc:
             self._fail(exc)
             return None
 
@@ -103,7 +113,7 @@ class SafeStats:
                 if bulk is not None:
                     return list(bulk(keys))
                 return [self._inner.get_digest(key[0], key[1], key[2], key[3]) for key in keys]
-            except Exception as exc:  # noqa: BLE001 - degrade to hashing
+            except Exception as exc:
                 self._fail(exc)
         return [None] * len(keys)
 
@@ -113,13 +123,16 @@ class SafeStats:
             return
         try:
             self._inner.put_digests(entries)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(exc)
 
     def _fail(self, exc: Exception) -> None:
         self._failed = True
-        self._warnings.append(cache_warning(f"the stat cache failed ({type(exc).__name__}: {exc}); "
-                                            "file digests are computed from scratch"))
+        self._warnings.append(
+            cache_warning(
+                f"the stat cache failed ({type(exc).__name__}: {exc}); file digests are computed from scratch"
+            )
+        )
 
 
 @contextmanager
@@ -135,8 +148,11 @@ def opened_cache(cache_dir: str | os.PathLike[str] | None, warnings: list[Diagno
         store = cache_pkg.open_cache(cache_dir)
     except (cache_pkg.CacheUnavailable, CacheError, OSError) as exc:
         fix = "pass --cache-dir DIR (or set BUILDER_CACHE_DIR) to a writable directory"
-        warnings.append(cache_warning(f"cache unavailable: {exc}; planning without history",
-                                      hint=None if "--cache-dir" in str(exc) else fix))  # said once, not twice
+        warnings.append(
+            cache_warning(
+                f"cache unavailable: {exc}; planning without history", hint=None if "--cache-dir" in str(exc) else fix
+            )
+        )  # said once, not twice
         yield None
         return
     try:
@@ -159,7 +175,7 @@ def stat_source(store: Any, config: Config, warnings: list[Diagnostic]) -> StatS
     stats = store.stats
     try:
         bound = stats.for_root(config.project_dir) if hasattr(stats, "for_root") else stats
-    except Exception as exc:  # noqa: BLE001 - degrade to hashing
+    except Exception as exc:
         warnings.append(cache_warning(f"the stat cache failed ({exc}); file digests are computed from scratch"))
         return None
     return SafeStats(bound, warnings)
@@ -194,12 +210,22 @@ def record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic]
             if store.steps.touch(outcome.key, now):  # already recorded: only its last use changes
                 continue
             step = plan.step(outcome.step)
-            store.steps.record_step(StepRecord(
-                key=outcome.key, kind=step.kind.value, step_id=outcome.step, app=plan.app, engine=result.engine,
-                inputs_manifest=recorded_inputs(step.inputs_json()), result_digest=outcome.vertex,
-                duration_s=outcome.seconds,
-                size_bytes=outcome.size_bytes, created_at=now, last_used_at=now))
-    except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
+            store.steps.record_step(
+                StepRecord(
+                    key=outcome.key,
+                    kind=step.kind.value,
+                    step_id=outcome.step,
+                    app=plan.app,
+                    engine=result.engine,
+                    inputs_manifest=recorded_inputs(step.inputs_json()),
+                    result_digest=outcome.vertex,
+                    duration_s=outcome.seconds,
+                    size_bytes=outcome.size_bytes,
+                    created_at=now,
+                    last_used_at=now,
+                )
+            )
+    except Exception as exc:
         warnings.append(cache_warning(f"could not record the built steps ({type(exc).__name__}: {exc})"))
 
 
@@ -219,8 +245,9 @@ def base_image_id(engine: Any, plan: Plan, store: Any, result: Any) -> str | Non
     return engine.image_id(image)  # type: ignore[no-any-return]
 
 
-def record_build(plan: Plan, analysis: Any, result: Any, store: Any, base_image: str | None,
-                 warnings: list[Diagnostic]) -> None:
+def record_build(
+    plan: Plan, analysis: Any, result: Any, store: Any, base_image: str | None, warnings: list[Diagnostic]
+) -> None:
     """Append this build to the cache's build log for ``builder report`` (a failure is a warning, never a failed
     build).  Runs before :func:`record_steps`, which the record's "evicted" cause reads around."""
     if store is None:
@@ -229,6 +256,5 @@ def record_build(plan: Plan, analysis: Any, result: Any, store: Any, base_image:
         from builder.reports.record import record_build as append_record
 
         append_record(store, plan, analysis, result, base_image)
-    except Exception as exc:  # noqa: BLE001 - a cache failure must not fail a finished build
-        warnings.append(cache_warning(f"could not record the build for `builder report` "
-                                      f"({type(exc).__name__}: {exc})"))
+    except Exception as exc:
+        warnings.append(cache_warning(f"could not record the build for `builder report` ({type(exc).__name__}: {exc})"))

@@ -26,13 +26,16 @@ def export_revision(top: Path, rev: str, rel: str, dest: Path) -> None:
         raise PlanError(f"invalid git revision {rev!r}")
     spec = [rel] if rel != "." else []
     try:
-        done = subprocess.run(["git", "archive", "--format=tar", rev, "--", *spec], cwd=top,
-                              capture_output=True, check=False, timeout=300)
+        done = subprocess.run(
+            ["git", "archive", "--format=tar", rev, "--", *spec], cwd=top, capture_output=True, check=False, timeout=300
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise PlanError(f"cannot run git archive: {exc}") from exc
     if done.returncode != 0:
-        raise PlanError(f"git archive {rev} failed: {done.stderr.decode(errors='replace').strip()}",
-                        hint="check the revision name (a branch, tag or commit)")
+        raise PlanError(
+            f"git archive {rev} failed: {done.stderr.decode(errors='replace').strip()}",
+            hint="check the revision name (a branch, tag or commit)",
+        )
     import tarfile  # only `builder diff --git` unpacks archives; builder.api imports this module on every run
 
     try:

@@ -38,12 +38,16 @@ class RunEnv(dict[str, str]):
 def _check_name(name: str, where: str) -> None:
     if not _NAME.match(name):
         shown = name if len(name) <= 40 else name[:40] + "…"
-        raise ConfigError(f"{shown!r} is not an environment variable name",
-                          key_path=where, hint="names are letters, digits and _ (not starting with a digit)")
+        raise ConfigError(
+            f"{shown!r} is not an environment variable name",
+            key_path=where,
+            hint="names are letters, digits and _ (not starting with a digit)",
+        )
 
 
-def parse_env_lines(lines: Iterable[str], *, environ: Mapping[str, str] | None = None,
-                    file: str = "<env>") -> dict[str, str]:
+def parse_env_lines(
+    lines: Iterable[str], *, environ: Mapping[str, str] | None = None, file: str = "<env>"
+) -> dict[str, str]:
     """Parse env-file lines into name → value (later lines win)."""
     source = os.environ if environ is None else environ
     values: dict[str, str] = {}
@@ -57,8 +61,12 @@ def parse_env_lines(lines: Iterable[str], *, environ: Mapping[str, str] | None =
             name = name.strip()
         where = f"{file}:{number}"
         if not name:
-            raise ConfigError("a line with no variable name", file=file, line=number,
-                              hint="write KEY=VALUE, or a bare KEY to pass the caller's value")
+            raise ConfigError(
+                "a line with no variable name",
+                file=file,
+                line=number,
+                hint="write KEY=VALUE, or a bare KEY to pass the caller's value",
+            )
         _check_name(name, where)
         if sep:
             values[name] = value
@@ -74,13 +82,18 @@ def read_env_file(path: str | os.PathLike[str], *, environ: Mapping[str, str] | 
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
-        raise ConfigError(f"{name}: cannot read the env file ({reason})", file=name, key_path="--env-file",
-                          hint="pass a file of KEY=VALUE lines") from None
+        raise ConfigError(
+            f"{name}: cannot read the env file ({reason})",
+            file=name,
+            key_path="--env-file",
+            hint="pass a file of KEY=VALUE lines",
+        ) from None
     return parse_env_lines(text.splitlines(), environ=environ, file=name)
 
 
-def resolve_run_env(pairs: Sequence[str] = (), files: Sequence[str | os.PathLike[str]] = (), *,
-                    environ: Mapping[str, str] | None = None) -> RunEnv:
+def resolve_run_env(
+    pairs: Sequence[str] = (), files: Sequence[str | os.PathLike[str]] = (), *, environ: Mapping[str, str] | None = None
+) -> RunEnv:
     """``--env-file`` files in order, then ``--env`` pairs (which win), as a :class:`RunEnv`."""
     source = os.environ if environ is None else environ
     env = RunEnv()

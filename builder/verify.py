@@ -139,8 +139,7 @@ def _nano_cpus(cpus: float | None) -> int | None:
     return int(cpus * 1e9) if cpus and cpus > 0 else None
 
 
-def resolve_timeout(configured: int, requested: float | None = None,
-                    env: Mapping[str, str] | None = None) -> float:
+def resolve_timeout(configured: int, requested: float | None = None, env: Mapping[str, str] | None = None) -> float:
     """The timeout in force: ``BUILDER_VERIFY_TIMEOUT`` (tests), else ``requested``, else ``configured``.
 
     ``requested`` (``--timeout``) must lie in the config's range, 60..830.
@@ -153,14 +152,18 @@ def resolve_timeout(configured: int, requested: float | None = None,
         except ValueError:
             value = -1.0
         if not 0 < value <= TIMEOUT_RANGE[1]:
-            raise ConfigError(f"{TIMEOUT_ENV}={override!r} is not a number of seconds in (0, 830]",
-                              key_path=TIMEOUT_ENV)
+            raise ConfigError(
+                f"{TIMEOUT_ENV}={override!r} is not a number of seconds in (0, 830]", key_path=TIMEOUT_ENV
+            )
         return value
     if requested is not None:
         low, high = TIMEOUT_RANGE
         if not low <= requested <= high:
-            raise ConfigError(f"{requested:g} is out of range", key_path="--timeout",
-                              hint=f"deployment_initialization_timeout allows {low}..{high} seconds")
+            raise ConfigError(
+                f"{requested:g} is out of range",
+                key_path="--timeout",
+                hint=f"deployment_initialization_timeout allows {low}..{high} seconds",
+            )
         return float(requested)
     return float(configured)
 
@@ -318,8 +321,13 @@ class VerifyResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready mapping (``builder verify --format json``)."""
-        return {"image": self.image, "ready": self.ready, "seconds_to_ready": round(self.seconds_to_ready, 3),
-                "checks": list(self.checks), "logs_tail": list(self.logs_tail)}
+        return {
+            "image": self.image,
+            "ready": self.ready,
+            "seconds_to_ready": round(self.seconds_to_ready, 3),
+            "checks": list(self.checks),
+            "logs_tail": list(self.logs_tail),
+        }
 
 
 class VerifyInterrupted(KeyboardInterrupt):
@@ -388,8 +396,13 @@ def verify_image(
     return result
 
 
-def docker_for_engine(engine: str | None = None, env: Mapping[str, str] | None = None, *,
-                      tls: TLSConfig | None = None, connect_timeout: float | None = None) -> DockerAPI:
+def docker_for_engine(
+    engine: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    tls: TLSConfig | None = None,
+    connect_timeout: float | None = None,
+) -> DockerAPI:
     """The Docker daemon that runs the engine at ``engine`` / ``BUILDKIT_HOST`` / auto-detect.
 
     Raises :class:`VerifyUnavailable` when the engine is a standalone buildkitd
@@ -404,8 +417,13 @@ def docker_for_engine(engine: str | None = None, env: Mapping[str, str] | None =
     for address in candidate_addresses(engine, environ):
         if address.kind == "tcp":
             raise _unavailable(str(address))
-        api = DockerAPI(path=address.path, host=address.host, port=address.port,
-                        tls=resolve_tls(address, tls, environ), connect_timeout=timeout)
+        api = DockerAPI(
+            path=address.path,
+            host=address.host,
+            port=address.port,
+            tls=resolve_tls(address, tls, environ),
+            connect_timeout=timeout,
+        )
         if address.host is not None:
             api.request("GET", "/_ping", timeout=timeout)  # a refused port or a TLS failure, in words
             return api
@@ -414,15 +432,15 @@ def docker_for_engine(engine: str | None = None, env: Mapping[str, str] | None =
         tried.append(str(address))
         if address.kind == "unix" and address.path and os.path.exists(address.path):
             raise _unavailable(str(address))
-    raise EngineUnavailable("no engine found to run the image (tried " + ", ".join(tried) + ")",
-                            tried=tried, hint=START_HINT)
+    raise EngineUnavailable(
+        "no engine found to run the image (tried " + ", ".join(tried) + ")", tried=tried, hint=START_HINT
+    )
 
 
 def _unavailable(where: str) -> VerifyUnavailable:
     return VerifyUnavailable(
         f"verification unavailable: the engine at {where} is a standalone buildkitd, which cannot run containers",
-        hint="build on dockerd (e.g. --engine docker:///var/run/docker.sock) to verify startup, "
-             "or leave out --verify",
+        hint="build on dockerd (e.g. --engine docker:///var/run/docker.sock) to verify startup, or leave out --verify",
     )
 
 
@@ -431,8 +449,15 @@ def _stages(settings: VerifySettings) -> tuple[str, ...]:
     return stages + ((settings.healthcheck_endpoint,) if settings.healthcheck_endpoint else ())
 
 
-def _wait_ready(image: str, container_id: str, settings: VerifySettings, runtime: ContainerRuntime,
-                clock: Callable[[], float], sleep: Callable[[float], None], started: float) -> tuple[str, ...]:
+def _wait_ready(
+    image: str,
+    container_id: str,
+    settings: VerifySettings,
+    runtime: ContainerRuntime,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    started: float,
+) -> tuple[str, ...]:
     stages = _stages(settings)
     passed: list[str] = []
     last = "no check ran yet"
@@ -440,8 +465,12 @@ def _wait_ready(image: str, container_id: str, settings: VerifySettings, runtime
         state = runtime.state(container_id)
         if not state.running:
             why = f"exited with code {state.exit_code}" + (f" ({state.error})" if state.error else "")
-            raise _failed(f"{image}: the app {why} after {clock() - started:.1f}s, before it became ready",
-                          runtime, container_id, hint="the app exited: its last log lines above show why")
+            raise _failed(
+                f"{image}: the app {why} after {clock() - started:.1f}s, before it became ready",
+                runtime,
+                container_id,
+                hint="the app exited: its last log lines above show why",
+            )
         outcome = runtime.probe(container_id, settings.port, stages[len(passed)])
         if outcome.ok:
             passed.append(outcome.detail)
@@ -450,15 +479,17 @@ def _wait_ready(image: str, container_id: str, settings: VerifySettings, runtime
             continue
         last = outcome.detail
         if clock() - started >= settings.timeout:
-            raise _failed(f"{image}: not ready after {settings.timeout:g}s (last check: {last})",
-                          runtime, container_id)
+            raise _failed(f"{image}: not ready after {settings.timeout:g}s (last check: {last})", runtime, container_id)
         sleep(settings.interval)
 
 
-_SILENT_HINT = ("check that the entrypoint starts a server that stays up and listens on the port "
-                "(run the image with `docker run` to watch it)")
-_SLOW_HINT = ("the app's last log lines are shown above; raise deployment_initialization_timeout "
-              "if it only needs longer to start")
+_SILENT_HINT = (
+    "check that the entrypoint starts a server that stays up and listens on the port "
+    "(run the image with `docker run` to watch it)"
+)
+_SLOW_HINT = (
+    "the app's last log lines are shown above; raise deployment_initialization_timeout if it only needs longer to start"
+)
 
 
 def _failed(message: str, runtime: ContainerRuntime, container_id: str, hint: str = _SLOW_HINT) -> VerifyFailed:

@@ -95,8 +95,9 @@ class BuildLog:
                 continue
             yield record
 
-    def last(self, app: str, *, engine: str | None = None, having: str | None = None,
-             scan_bytes: int = 1024 * 1024) -> dict[str, Any] | None:
+    def last(
+        self, app: str, *, engine: str | None = None, having: str | None = None, scan_bytes: int = 1024 * 1024
+    ) -> dict[str, Any] | None:
         """The newest readable build of ``app`` (on ``engine``, with field ``having`` set) in the log's last
         ``scan_bytes`` (a tail read)."""
         needle = dumps({"app": app})[1:-1]
@@ -114,8 +115,12 @@ class BuildLog:
                 record = json.loads(line)
             except ValueError:
                 continue
-            if (_valid(record) and record["app"] == app and (engine is None or record.get("engine") == engine)
-                    and (having is None or record.get(having) is not None)):
+            if (
+                _valid(record)
+                and record["app"] == app
+                and (engine is None or record.get("engine") == engine)
+                and (having is None or record.get(having) is not None)
+            ):
                 return dict(record)
         return None
 

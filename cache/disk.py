@@ -51,8 +51,7 @@ class UnsafeEntry(OSError):
 class SafeDisk(diskcache.Disk):  # type: ignore[misc]  # untyped base
     """A ``Disk`` for ``str`` keys and ``bytes``/``int`` values that never unpickles or leaves the store."""
 
-    def __init__(self, directory: str, min_file_size: int = 2**15, pickle_protocol: int = 0,
-                 **_planted: Any) -> None:
+    def __init__(self, directory: str, min_file_size: int = 2**15, pickle_protocol: int = 0, **_planted: Any) -> None:
         # Unknown ``disk_*`` settings come from the store's own table: accepted here and ignored.
         super().__init__(directory, min_file_size=min_file_size, pickle_protocol=pickle_protocol)
         self.store_dir = directory
@@ -84,7 +83,7 @@ class SafeDisk(diskcache.Disk):  # type: ignore[misc]  # untyped base
         if mode != MODE_BINARY or not isinstance(filename, str):
             raise UnsafeEntry(f"a cache row in mode {mode} (this cache never stores one; not read)")
         fd = self._open(filename, os.O_RDONLY)
-        handle = open(fd, "rb")  # noqa: SIM115 - returned open when ``read``
+        handle = open(fd, "rb")
         if read:
             return handle
         with handle:
@@ -160,8 +159,14 @@ def open_safe_cache(directory: str, *, timeout: float, settings: dict[str, Any],
             raise UnsafeEntry(f"{path} is a symlink")
     with _dir_of(directory) as parent, _opened_dir(os.path.basename(directory), parent) as fd:
         with contextlib.suppress(FileExistsError):
-            os.close(os.open("cache.db", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             file_mode, dir_fd=fd))
+            os.close(
+                os.open(
+                    "cache.db",
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    file_mode,
+                    dir_fd=fd,
+                )
+            )
     pinned = {**DEFAULT_SETTINGS, "disk_pickle_protocol": 0, **settings}
     db = SafeCache(directory, timeout=timeout, disk=SafeDisk, **pinned)
     db.disk.file_mode, db.disk.dir_mode = file_mode, dir_mode

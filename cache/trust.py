@@ -81,8 +81,11 @@ def _check_ancestor(root: Path, directory: Path, uid: int) -> None:
     if info.st_uid not in (0, uid):
         raise _refused(root, f"{directory} above it belongs to uid {info.st_uid}, who could replace the cache")
     if _writable_by_others(info) and not info.st_mode & stat.S_ISVTX:
-        raise _refused(root, f"{directory} above it is writable by other users "
-                             f"(mode {stat.S_IMODE(info.st_mode):04o}, not sticky), who could replace the cache")
+        raise _refused(
+            root,
+            f"{directory} above it is writable by other users "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}, not sticky), who could replace the cache",
+        )
 
 
 def _writable_by_others(info: os.stat_result) -> bool:

@@ -42,13 +42,16 @@ def _prefix() -> list[str]:
         return []
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        pytest.fail("running as root, and setpriv (util-linux) is missing: it is needed to drop to the "
-                    "unprivileged user `nobody` so that file permissions apply (apt-get install util-linux)")
+        pytest.fail(
+            "running as root, and setpriv (util-linux) is missing: it is needed to drop to the "
+            "unprivileged user `nobody` so that file permissions apply (apt-get install util-linux)"
+        )
     return [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
 
-def run_python(code: str, *args: str, env: dict[str, str] | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -c code args...`` with this interpreter as an unprivileged user.
 
     The child sees the repository in front of the caller's ``PYTHONPATH``, a non-existent ``HOME``, ``/`` as its working
@@ -56,22 +59,39 @@ def run_python(code: str, *args: str, env: dict[str, str] | None = None,
     status with ``done.stderr`` in the message, so a child that cannot even start is reported clearly.
     """
     python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    child_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": python_path,
-                 "HOME": "/nonexistent", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
-                 "PYTHONIOENCODING": "utf-8", **(env or {})}
+    child_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": python_path,
+        "HOME": "/nonexistent",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+        "PYTHONIOENCODING": "utf-8",
+        **(env or {}),
+    }
     command = [*_prefix(), sys.executable, "-c", code, *args]
-    return subprocess.run(command, env=child_env, capture_output=True, text=True, timeout=timeout,
-                          check=False, cwd="/")
+    return subprocess.run(command, env=child_env, capture_output=True, text=True, timeout=timeout, check=False, cwd="/")
 
 
 def start_python(code: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Like :func:`run_python`, in the background (a fake server as another user, ...); the caller stops it."""
     python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    child_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": python_path,
-                 "HOME": "/nonexistent", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
-                 "PYTHONIOENCODING": "utf-8", **(env or {})}
-    return subprocess.Popen([*_prefix(), sys.executable, "-c", code, *args], env=child_env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+    child_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": python_path,
+        "HOME": "/nonexistent",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+        "PYTHONIOENCODING": "utf-8",
+        **(env or {}),
+    }
+    return subprocess.Popen(
+        [*_prefix(), sys.executable, "-c", code, *args],
+        env=child_env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd="/",
+    )
 
 
 def _make_removable(root: Path) -> None:
@@ -99,7 +119,7 @@ def traversable_tmp_dir() -> Iterator[Path]:
 def copy_tree_readable(source: Path, target: Path) -> Path:
     """Copy ``source`` to ``target`` with modes that let ``nobody`` read it (dirs 0755, files 0644)."""
     shutil.copytree(source, target)
-    for dirpath, dirnames, filenames in os.walk(target):
+    for dirpath, _dirnames, filenames in os.walk(target):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             os.chmod(os.path.join(dirpath, name), 0o644)

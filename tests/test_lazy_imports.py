@@ -71,16 +71,28 @@ def test_planning_orders_steps_with_the_networkx_graph(tmp_path: Path) -> None:
 
 
 #: All a served command's client may add to what the interpreter loaded at start: itself and C modules.
-CLIENT_MODULES = {"__future__", "_signal", "_socket", "zlib", "builder", "builder._version", "builder._launch",
-                  "builder.server", "builder.server.paths", "builder.server.client"}
+CLIENT_MODULES = {
+    "__future__",
+    "_signal",
+    "_socket",
+    "zlib",
+    "builder",
+    "builder._version",
+    "builder._launch",
+    "builder.server",
+    "builder.server.paths",
+    "builder.server.client",
+}
 
 
 def test_served_client_imports_only_itself_and_c_modules(tmp_path: Path) -> None:
     """Every module the client imports is paid on every served command (collections.abc alone was ~4 ms)."""
-    probe = ("import sys\nbefore = set(sys.modules)\nimport builder._launch, builder.server.client\n"
-             "from builder.server.paths import enabled, server_dir, fingerprint\n"
-             "env = {'BUILDER_SERVER_DIR': sys.argv[1]}\nenabled(env); server_dir(env); fingerprint(env)\n"
-             "print(' '.join(sorted(set(sys.modules) - before)))")
+    probe = (
+        "import sys\nbefore = set(sys.modules)\nimport builder._launch, builder.server.client\n"
+        "from builder.server.paths import enabled, server_dir, fingerprint\n"
+        "env = {'BUILDER_SERVER_DIR': sys.argv[1]}\nenabled(env); server_dir(env); fingerprint(env)\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
     done = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True)
     added = set(done.stdout.split())
     assert added <= CLIENT_MODULES, sorted(added - CLIENT_MODULES)

@@ -82,9 +82,7 @@ class PlainWriter:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, BuildStarted):
-            self._write(
-                f"building {event.app} on {event.engine}: {' → '.join(event.steps)}"
-            )
+            self._write(f"building {event.app} on {event.engine}: {' → '.join(event.steps)}")
         elif isinstance(event, StepStarted):
             self._write(f"#{self._n(event.step)} {event.name}")
         elif isinstance(event, StepLog):
@@ -99,8 +97,7 @@ class PlainWriter:
                 self._write(f"#{n} DONE {event.seconds:.1f}s")
         elif isinstance(event, EngineProgress):
             self._write(
-                f"#{self._n(event.name)} {event.name} {'CACHED' if event.cached else 'DONE'} "
-                f"{event.seconds:.1f}s"
+                f"#{self._n(event.name)} {event.name} {'CACHED' if event.cached else 'DONE'} {event.seconds:.1f}s"
             )
         elif isinstance(event, BuildFinished):
             self._write(f"built {event.image or '(no export)'} in {event.seconds:.1f}s")
@@ -119,9 +116,7 @@ class RichWriter:
         self.console = Console(stderr=True)
         self.rows: dict[str, list[str]] = {}
         self.title = "build"
-        self.live = Live(
-            self._table(), console=self.console, refresh_per_second=8, transient=False
-        )
+        self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
         self.live.start()
 
     def _table(self) -> Any:
@@ -144,11 +139,7 @@ class RichWriter:
             self.rows.setdefault(event.step, ["", "", ""])[2] = event.line
         elif isinstance(event, StepFinished):
             row = self.rows.setdefault(event.step, ["", "", ""])
-            row[0] = (
-                "[red]failed[/]"
-                if event.error
-                else ("[cyan]cached[/]" if event.cached else "[green]done[/]")
-            )
+            row[0] = "[red]failed[/]" if event.error else ("[cyan]cached[/]" if event.cached else "[green]done[/]")
             row[1] = f"{event.seconds:.1f}s"
         elif isinstance(event, BuildFinished):
             self.title += f" — {event.image or 'no export'} in {event.seconds:.1f}s"

@@ -135,8 +135,12 @@ def _escaped(text: str, index: int) -> bool:
 
 
 def _too_deep(display: str, line: int | None) -> Diagnostic:
-    return _fail(display, f"a value is nested more than {MAX_NESTING} levels deep",
-                 "flatten the value: cerebrium.toml needs at most a few levels of arrays and tables", line=line)
+    return _fail(
+        display,
+        f"a value is nested more than {MAX_NESTING} levels deep",
+        "flatten the value: cerebrium.toml needs at most a few levels of arrays and tables",
+        line=line,
+    )
 
 
 def _fail(display: str, message: str, hint: str | None = None, line: int | None = None) -> Diagnostic:
@@ -146,8 +150,11 @@ def _fail(display: str, message: str, hint: str | None = None, line: int | None 
 def _read_bytes(original: str, display: str, absolute: Path) -> tuple[bytes | None, Diagnostic | None]:
     if not absolute.exists():
         if absolute.is_symlink():
-            return None, _fail(display, f"is a symlink to {os.readlink(absolute)!r}, which does not exist",
-                               f"point the link at {CONFIG_NAME}, or pass the real file's path")
+            return None, _fail(
+                display,
+                f"is a symlink to {os.readlink(absolute)!r}, which does not exist",
+                f"point the link at {CONFIG_NAME}, or pass the real file's path",
+            )
         if os.path.isdir(original):
             return None, _fail(
                 os.path.normpath(original),
@@ -160,8 +167,11 @@ def _read_bytes(original: str, display: str, absolute: Path) -> tuple[bytes | No
     try:
         st = absolute.stat()
         if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
-            return None, _fail(display, "is not a regular file (a FIFO, socket or device)",
-                               f"pass the path of {CONFIG_NAME}, a plain text file")
+            return None, _fail(
+                display,
+                "is not a regular file (a FIFO, socket or device)",
+                f"pass the path of {CONFIG_NAME}, a plain text file",
+            )
         size = st.st_size
         if size > MAX_BYTES:
             return None, _fail(

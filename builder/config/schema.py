@@ -102,16 +102,21 @@ def _runtime() -> JSON:
     cortex = {
         "type": "object",
         "description": "Cerebrium's default runtime (also used when no runtime section is given): "
-                       "the public functions of entrypoint are POST endpoints.",
-        "properties": {"entrypoint": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*\.py$",
-                                      "default": "main.py",
-                                      "description": "The .py file at the top of the project whose functions are served."}},
+        "the public functions of entrypoint are POST endpoints.",
+        "properties": {
+            "entrypoint": {
+                "type": "string",
+                "pattern": r"^[A-Za-z_][A-Za-z0-9_]*\.py$",
+                "default": "main.py",
+                "description": "The .py file at the top of the project whose functions are served.",
+            }
+        },
     }
     return {
         "type": "object",
         "description": "How the app runs: [cerebrium.runtime.custom] (your own server) or the default runtime "
-                       "([cerebrium.runtime.cortex], or no section). Other names are partner runtimes that exist "
-                       "only on Cerebrium.",
+        "([cerebrium.runtime.cortex], or no section). Other names are partner runtimes that exist "
+        "only on Cerebrium.",
         "properties": {"custom": custom, "cortex": cortex},
     }
 

@@ -112,8 +112,11 @@ def validate_deployment(ctx: Context, root: Mapping[str, Any]) -> Deployment | N
             values[key] = _drop_blank_commands(ctx, [*base, key], values[key])
     if values.get("include") == ():
         del values["include"]  # the CLI falls back to its default list; an image without code is never meant
-        ctx.warning([*base, "include"], "is empty; the default include list is used",
-                    hint='write include = ["*"] (or list the files to ship) to say so explicitly')
+        ctx.warning(
+            [*base, "include"],
+            "is empty; the default include list is used",
+            hint='write include = ["*"] (or list the files to ship) to say so explicitly',
+        )
     if not ok or ctx.failed(base):
         return None
     return Deployment(**values)
@@ -147,14 +150,23 @@ def validate_cortex(ctx: Context, root: Mapping[str, Any]) -> CortexRuntime:
         return CortexRuntime()
     for key in table:
         if key != "entrypoint":
-            ctx.warning([*base, key], "unknown key; ignored",
-                        hint="[cerebrium.runtime.cortex] reads only entrypoint (the .py file whose functions are served)")
+            ctx.warning(
+                [*base, key],
+                "unknown key; ignored",
+                hint="[cerebrium.runtime.cortex] reads only entrypoint (the .py file whose functions are served)",
+            )
     entrypoint = table.get("entrypoint", "main.py")
-    if (not isinstance(entrypoint, str) or not entrypoint.endswith(".py") or "/" in entrypoint
-            or not entrypoint.removesuffix(".py").isidentifier()):
-        ctx.error([*base, "entrypoint"],
-                  f"must be the name of a .py file at the top of the project, not {toml_literal(entrypoint)}",
-                  hint='write entrypoint = "main.py"')
+    if (
+        not isinstance(entrypoint, str)
+        or not entrypoint.endswith(".py")
+        or "/" in entrypoint
+        or not entrypoint.removesuffix(".py").isidentifier()
+    ):
+        ctx.error(
+            [*base, "entrypoint"],
+            f"must be the name of a .py file at the top of the project, not {toml_literal(entrypoint)}",
+            hint='write entrypoint = "main.py"',
+        )
         return CortexRuntime()
     return CortexRuntime(entrypoint=entrypoint)
 
@@ -168,8 +180,11 @@ def validate_runtime(ctx: Context, root: Mapping[str, Any]) -> RuntimeCustom | N
             continue
         if isinstance(value, dict):
             guess = did_you_mean(name, ["custom", "cortex"])
-            ctx.error([*base, name], partner_only_message(name),
-                      hint=f"did you mean [cerebrium.runtime.{guess}]?" if guess else _PARTNER_HINT)
+            ctx.error(
+                [*base, name],
+                partner_only_message(name),
+                hint=f"did you mean [cerebrium.runtime.{guess}]?" if guess else _PARTNER_HINT,
+            )
         else:
             ctx.warning([*base, name], "unknown key; ignored", hint="runtime options go in [cerebrium.runtime.custom]")
     if "custom" in runtimes and isinstance(runtimes.get("cortex"), dict):

@@ -16,6 +16,7 @@ from pathlib import Path
 from builder.config.locate import located
 from builder.config.model import Config
 from builder.deps import apt, conda, pip
+from builder.deps._text import Problems
 from builder.deps.canonical import canonical_bytes, digest
 from builder.deps.lock.files import (
     CONDA_LOCK,
@@ -35,7 +36,6 @@ from builder.deps.model import (
     PipSet,
     ResolvedDependencies,
 )
-from builder.deps._text import Problems
 from builder.diagnostics import Diagnostic
 from builder.errors import DependencyError
 
@@ -119,8 +119,9 @@ def _pip_set(config: Config) -> PipSet:
     if deps.paths.pip:
         found = pip.pip_set_from_file(deps.paths.pip, project_dir=config.project_dir)
     else:
-        found = pip.pip_set_from_inline(deps.pip, project_dir=config.project_dir, config_file=config.path.name,
-                                        lines=_lines(config))
+        found = pip.pip_set_from_inline(
+            deps.pip, project_dir=config.project_dir, config_file=config.path.name, lines=_lines(config)
+        )
     if config.deployment.use_uv:
         _check_uv_options(found)
     return found
@@ -134,7 +135,9 @@ def _check_uv_options(found: PipSet) -> None:
             with problems.entry():
                 raise DependencyError(
                     f"{option} is honoured by pip but ignored by uv in a requirements file (use_uv = true)",
-                    key_path=pip.PATHS_KEY, file=file, line=line or None,
+                    key_path=pip.PATHS_KEY,
+                    file=file,
+                    line=line or None,
                     hint="remove the line, or set cerebrium.deployment.use_uv = false to install with pip",
                 )
     problems.raise_if_any()
@@ -158,8 +161,9 @@ def _located(config: Config, exc: DependencyError) -> DependencyError:
     """``exc`` with every diagnostic placed in the file as the user named it (see builder.config.locate)."""
     diags = located(config, exc.as_diagnostics())
     first = diags[0]
-    return DependencyError(exc.message, file=first.file, key_path=first.key_path, line=first.line,
-                           hint=exc.hint, diagnostics=diags)
+    return DependencyError(
+        exc.message, file=first.file, key_path=first.key_path, line=first.line, hint=exc.hint, diagnostics=diags
+    )
 
 
 def _check_not_both(config: Config, manager: str) -> None:

@@ -60,8 +60,14 @@ class Problems:
         diags = tuple(d for exc in self.errors for d in exc.as_diagnostics())
         first = self.errors[0]
         message = first.message if len(diags) == 1 else f"{len(diags)} dependency problems"
-        raise DependencyError(message, file=first.file, key_path=first.key_path, line=first.line,
-                              hint=first.hint if len(diags) == 1 else None, diagnostics=diags)
+        raise DependencyError(
+            message,
+            file=first.file,
+            key_path=first.key_path,
+            line=first.line,
+            hint=first.hint if len(diags) == 1 else None,
+            diagnostics=diags,
+        )
 
 
 class WhereKw(TypedDict):
@@ -74,8 +80,15 @@ class WhereKw(TypedDict):
 
 def describe_char(ch: str) -> str:
     """A readable name for a rejected character."""
-    names = {"\n": "a newline", "\r": "a carriage return", "\x00": "a NUL byte", "\t": "a tab",
-             "\u2028": "a Unicode line separator", "\u2029": "a Unicode paragraph separator", "\x85": "a NEL"}
+    names = {
+        "\n": "a newline",
+        "\r": "a carriage return",
+        "\x00": "a NUL byte",
+        "\t": "a tab",
+        "\u2028": "a Unicode line separator",
+        "\u2029": "a Unicode paragraph separator",
+        "\x85": "a NEL",
+    }
     return names.get(ch, f"{ch!r}")
 
 
@@ -149,7 +162,7 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str, str] | None]:
     m = _USERINFO.match(url)
     if m is None:
         return url, None
-    clean = m["head"] + url[m.end():]
+    clean = m["head"] + url[m.end() :]
     user, _, password = m["userinfo"].partition(":")
     host = (urlsplit(clean).hostname or "").lower()
     return clean, (host, unquote(user), unquote(password))

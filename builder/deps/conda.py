@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from builder.deps._text import (
-    Problems,
     SHELL_METACHARS,
     UNPINNED,
+    Problems,
     check_plain,
     describe_char,
     key_path_for,

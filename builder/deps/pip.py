@@ -167,9 +167,14 @@ def _same_package(first: tuple[str, _Where, PipRequirement], second: tuple[str, 
             f"({req1.line!r} and {req2.line!r})",
             "keep one entry per package (names are case- and separator-insensitive: Pillow == pillow)",
         )
-    return Diagnostic("warning", where2.key_path, f"keys {key1!r} ({at1}) and {key2!r} name the same package "
-                      f"{req2.name!r}; they are merged into one requirement", where2.line, where2.file,
-                      "remove one of them (names are case- and separator-insensitive)")
+    return Diagnostic(
+        "warning",
+        where2.key_path,
+        f"keys {key1!r} ({at1}) and {key2!r} name the same package {req2.name!r}; they are merged into one requirement",
+        where2.line,
+        where2.file,
+        "remove one of them (names are case- and separator-insensitive)",
+    )
 
 
 def _inline_requirement(key: str, value: str, where: _Where) -> PipRequirement:
@@ -446,8 +451,10 @@ def _option(state: _FileState, line: str, rel: str, where: _Where, *, constraint
         raise where.error(f"option {option} needs exactly one value, got {value!r}")
     if kind == "passthrough":
         if not _PASSTHROUGH_VALUE[option].match(value):
-            raise where.error(f"invalid value {value!r} for {option}",
-                              "e.g. --only-binary :all:, --no-binary name1,name2, --trusted-host host[:port]")
+            raise where.error(
+                f"invalid value {value!r} for {option}",
+                "e.g. --only-binary :all:, --no-binary name1,name2, --trusted-host host[:port]",
+            )
         state.options.append(f"{option} {value}")
         state.option_sources.append((option, rel, where.line or 0))
         return
@@ -608,7 +615,14 @@ def _dedupe(reqs: list[tuple[PipRequirement, _Where]], warnings: list[Diagnostic
                 f"({first}) and {req.line!r}",
                 "keep one entry per package (names are case- and separator-insensitive: Torch == torch)",
             )
-        warnings.append(Diagnostic("warning", where.key_path, f"package {req.name or req.line!r} is also listed "
-                                   f"at {first}; the entries are merged", where.line, where.file,
-                                   "remove one of them"))
+        warnings.append(
+            Diagnostic(
+                "warning",
+                where.key_path,
+                f"package {req.name or req.line!r} is also listed at {first}; the entries are merged",
+                where.line,
+                where.file,
+                "remove one of them",
+            )
+        )
     return tuple(sorted((r for r, _ in seen.values()), key=lambda r: (r.name, r.line)))

@@ -69,8 +69,11 @@ class BuildOptions:
     def __post_init__(self) -> None:
         # Checked here, before any engine is contacted: -1 cancelled at once, 0/nan/inf meant no timeout.
         if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
-            raise ConfigError(f"{self.timeout:g} is not a positive number of seconds",
-                              key_path="--timeout", hint="give the build's time limit in seconds, e.g. --timeout 1800")
+            raise ConfigError(
+                f"{self.timeout:g} is not a positive number of seconds",
+                key_path="--timeout",
+                hint="give the build's time limit in seconds, e.g. --timeout 1800",
+            )
 
 
 @dataclass(frozen=True, slots=True)

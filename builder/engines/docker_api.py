@@ -55,8 +55,15 @@ class _ConnectTimeout(OSError):
 class _TLSConnection(http.client.HTTPConnection):
     """HTTPS to dockerd: the connect and the handshake get ``connect_timeout``, each call ``timeout``."""
 
-    def __init__(self, host: str, port: int | None, context: ssl.SSLContext, server_name: str,
-                 connect_timeout: float, timeout: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        context: ssl.SSLContext,
+        server_name: str,
+        connect_timeout: float,
+        timeout: float,
+    ) -> None:
         super().__init__(host, port, timeout=timeout)
         self._context, self._server_name, self._connect_timeout = context, server_name, connect_timeout
 
@@ -96,8 +103,16 @@ class ContainerState:
 class DockerAPI:
     """Talk to one Docker daemon; ``where`` names it in messages (``unix:///…`` or ``tcp://…``)."""
 
-    def __init__(self, *, path: str | None = None, host: str | None = None, port: int | None = None,
-                 timeout: float = _TIMEOUT, tls: TLSConfig | None = None, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        path: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        timeout: float = _TIMEOUT,
+        tls: TLSConfig | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
         if (path is None) == (host is None):
             raise ValueError("DockerAPI needs exactly one of path= or host=/port=")
         self._path, self._host, self._port, self._timeout = path, host, port, timeout
@@ -119,12 +134,25 @@ class DockerAPI:
         host = str(self._host).strip("[]")
         if self._context is not None:
             assert self._tls is not None
-            return _TLSConnection(host, self._port, self._context, self._tls.server_name or host,
-                                  min(timeout, self._connect_timeout), timeout)
+            return _TLSConnection(
+                host,
+                self._port,
+                self._context,
+                self._tls.server_name or host,
+                min(timeout, self._connect_timeout),
+                timeout,
+            )
         return http.client.HTTPConnection(host, self._port, timeout=timeout)
 
-    def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
-                body: Any = None, timeout: float | None = None) -> tuple[int, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> tuple[int, bytes]:
         """One API call; returns (HTTP status, body).  Transport errors raise EngineError."""
         url = API_PREFIX + path + ("?" + urllib.parse.urlencode(sorted(query.items())) if query else "")
         payload = None if body is None else json.dumps(body, sort_keys=True).encode("utf-8")
@@ -135,15 +163,17 @@ class DockerAPI:
             response = conn.getresponse()
             return response.status, response.read()
         except (ConnectionRefusedError, FileNotFoundError) as exc:
-            raise EngineUnavailable(f"no Docker daemon answers at {self.where}: {exc.strerror or exc}",
-                                    tried=(self.where,)) from exc
+            raise EngineUnavailable(
+                f"no Docker daemon answers at {self.where}: {exc.strerror or exc}", tried=(self.where,)
+            ) from exc
         except (ssl.SSLError, _ConnectTimeout) as exc:
             from builder.engines.buildkit.address import EngineAddress
             from builder.engines.buildkit.tls import describe_tls_error
 
             cause = exc.__cause__ if isinstance(exc, _ConnectTimeout) and exc.__cause__ else exc
-            raise describe_tls_error(cause, EngineAddress("docker", host=self._host, port=self._port),
-                                     self._connect_timeout) from exc
+            raise describe_tls_error(
+                cause, EngineAddress("docker", host=self._host, port=self._port), self._connect_timeout
+            ) from exc
         except (OSError, http.client.HTTPException) as exc:
             raise EngineError(f"Docker daemon at {self.where}: {method} {path} failed: {exc}") from exc
         finally:
@@ -154,8 +184,9 @@ class DockerAPI:
         if status == 404:
             raise DockerNotFound(f"Docker daemon at {self.where}: {_message(data) or 'not found'}")
         if status not in ok:
-            raise EngineError(f"Docker daemon at {self.where}: {method} {path} answered HTTP {status}: "
-                              f"{_message(data)}")
+            raise EngineError(
+                f"Docker daemon at {self.where}: {method} {path} answered HTTP {status}: {_message(data)}"
+            )
         return json.loads(data) if data.strip() else None
 
     def ping(self) -> bool:
@@ -185,13 +216,18 @@ class DockerAPI:
         """Running flag, status text and exit code of a container."""
         info = self._json("GET", f"/containers/{container_id}/json")
         state = info.get("State", {})
-        return ContainerState(bool(state.get("Running")), str(state.get("Status", "")),
-                              int(state.get("ExitCode") or 0), str(state.get("Error") or ""))
+        return ContainerState(
+            bool(state.get("Running")),
+            str(state.get("Status", "")),
+            int(state.get("ExitCode") or 0),
+            str(state.get("Error") or ""),
+        )
 
     def container_logs(self, container_id: str, *, tail: int = 100) -> list[str]:
         """The last ``tail`` lines of stdout and stderr, interleaved as the daemon stored them."""
-        status, data = self.request("GET", f"/containers/{container_id}/logs",
-                                    query={"stdout": "1", "stderr": "1", "tail": str(tail)})
+        status, data = self.request(
+            "GET", f"/containers/{container_id}/logs", query={"stdout": "1", "stderr": "1", "tail": str(tail)}
+        )
         if status != 200:
             raise EngineError(f"Docker daemon at {self.where}: logs of {container_id[:12]} answered HTTP {status}")
         text = demultiplex(data).decode("utf-8", "replace")
@@ -201,8 +237,10 @@ class DockerAPI:
         """``DELETE /containers/{id}?force=1&v=1``; a container already gone is fine."""
         status, data = self.request("DELETE", f"/containers/{container_id}", query={"force": "1", "v": "1"})
         if status not in (204, 404, 409):  # 409: removal already in progress
-            raise EngineError(f"Docker daemon at {self.where}: could not remove container {container_id[:12]}: "
-                              f"HTTP {status} {_message(data)}")
+            raise EngineError(
+                f"Docker daemon at {self.where}: could not remove container {container_id[:12]}: "
+                f"HTTP {status} {_message(data)}"
+            )
 
     def exec_in(self, container_id: str, argv: list[str], *, timeout: float = 30.0) -> tuple[int, str]:
         """Run ``argv`` inside a running container (the Engine's exec API); return (exit code, output).
@@ -210,14 +248,20 @@ class DockerAPI:
         The command runs in the container's namespaces (its network included), wherever the
         daemon is. Output is stdout and stderr together, at most 64 KiB.
         """
-        created = self._json("POST", f"/containers/{container_id}/exec", ok=(201,),
-                             body={"AttachStdout": True, "AttachStderr": True, "Tty": False, "Cmd": list(argv)})
+        created = self._json(
+            "POST",
+            f"/containers/{container_id}/exec",
+            ok=(201,),
+            body={"AttachStdout": True, "AttachStderr": True, "Tty": False, "Cmd": list(argv)},
+        )
         exec_id = str(created["Id"])
-        status, data = self.request("POST", f"/exec/{exec_id}/start", body={"Detach": False, "Tty": False},
-                                    timeout=timeout)
+        status, data = self.request(
+            "POST", f"/exec/{exec_id}/start", body={"Detach": False, "Tty": False}, timeout=timeout
+        )
         if status != 200:
-            raise EngineError(f"Docker daemon at {self.where}: exec in {container_id[:12]} answered HTTP {status}: "
-                              f"{_message(data)}")
+            raise EngineError(
+                f"Docker daemon at {self.where}: exec in {container_id[:12]} answered HTTP {status}: {_message(data)}"
+            )
         info = self._json("GET", f"/exec/{exec_id}/json")
         code = info.get("ExitCode") if isinstance(info, dict) else None
         text = demultiplex(data[: 64 * 1024]).decode("utf-8", "replace")
@@ -232,13 +276,16 @@ class DockerAPI:
             response = conn.getresponse()
             status, data = response.status, response.read()
         except (OSError, http.client.HTTPException) as exc:
-            raise EngineError(f"Docker daemon at {self.where}: copying files into {container_id[:12]} failed: "
-                              f"{exc}") from exc
+            raise EngineError(
+                f"Docker daemon at {self.where}: copying files into {container_id[:12]} failed: {exc}"
+            ) from exc
         finally:
             conn.close()
         if status != 200:
-            raise EngineError(f"Docker daemon at {self.where}: copying files into {container_id[:12]} answered "
-                              f"HTTP {status}: {_message(data)}")
+            raise EngineError(
+                f"Docker daemon at {self.where}: copying files into {container_id[:12]} answered "
+                f"HTTP {status}: {_message(data)}"
+            )
 
     def stop_container(self, container_id: str, *, grace: int = 0) -> None:
         """``POST /containers/{id}/stop?t=grace``; a container already stopped is fine."""
@@ -308,10 +355,10 @@ def demultiplex(data: bytes) -> bytes:
     out = bytearray()
     pos = 0
     while pos + 8 <= len(data):
-        stream, size = data[pos], int.from_bytes(data[pos + 4:pos + 8], "big")
-        if stream not in (0, 1, 2) or data[pos + 1:pos + 4] != b"\x00\x00\x00":
+        stream, size = data[pos], int.from_bytes(data[pos + 4 : pos + 8], "big")
+        if stream not in (0, 1, 2) or data[pos + 1 : pos + 4] != b"\x00\x00\x00":
             return data if pos == 0 else bytes(out) + data[pos:]
-        out += data[pos + 8:pos + 8 + size]
+        out += data[pos + 8 : pos + 8 + size]
         pos += 8 + size
     return bytes(out) + data[pos:] if pos else data
 

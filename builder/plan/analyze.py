@@ -101,8 +101,9 @@ def analyze(plan: Plan, history: StepHistory | None) -> Analysis:
             estimate = _estimate(step, diff, history)
             causes = (fixed("engine_cache", ENGINE_PRUNED),) if pruned else _miss_causes(step, diff)
             statuses.append(StepStatus(step.id, "miss", reason, estimate, causes))
-    config_only = (diff is not None and diff.config_only
-                   and [s.id for s in statuses if s.status == "miss"] == [StepKind.CONFIG])
+    config_only = (
+        diff is not None and diff.config_only and [s.id for s in statuses if s.status == "miss"] == [StepKind.CONFIG]
+    )
     if config_only:
         statuses = [_no_layer(s) if s.id is StepKind.CONFIG else s for s in statuses]
     has_history = previous is not None or (history is not None and all(built))
@@ -121,12 +122,17 @@ def _diff_or_none(previous: Mapping[str, Any] | None, plan: Plan) -> PlanDiff | 
 
 def _no_layer(status: StepStatus) -> StepStatus:
     reason = status.reason.removeprefix("config: ")
-    return StepStatus(status.id, status.status, f"no layer rebuild: image config only ({reason})",
-                      status.estimated_seconds, status.causes)
+    return StepStatus(
+        status.id,
+        status.status,
+        f"no layer rebuild: image config only ({reason})",
+        status.estimated_seconds,
+        status.causes,
+    )
 
 
 def _pruned(history: StepHistory | None, key: str) -> str | None:
-    """"the engine pruned it" when the history knows (an optional StepHistory method)."""
+    """ "the engine pruned it" when the history knows (an optional StepHistory method)."""
     pruned = getattr(history, "pruned", None)
     note = pruned(key) if callable(pruned) else None
     return f"the engine pruned it ({note})" if isinstance(note, str) and note else None

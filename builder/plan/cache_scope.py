@@ -31,8 +31,10 @@ def cache_scope(app: str, shared: str | None) -> str:
     """
     if shared:
         if not _NAME.fullmatch(shared):
-            raise ValueError(f"{SCOPE_ENV}={shared!r} is not a plain name: use 1-64 letters, digits, '_', '.' "
-                             "or '-', starting with a letter or digit")
+            raise ValueError(
+                f"{SCOPE_ENV}={shared!r} is not a plain name: use 1-64 letters, digits, '_', '.' "
+                "or '-', starting with a letter or digit"
+            )
         return f"shared-{shared}"
     return "app-" + hashlib.sha256(app.encode("utf-8")).hexdigest()[:16]
 

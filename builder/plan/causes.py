@@ -25,8 +25,9 @@ from typing import Any, Literal
 
 from builder.plan.changes import compare_requirements
 
-CauseKind = Literal["setting", "file", "parent", "builder_upgrade", "first_build", "new_step", "evicted",
-                    "base_retag", "engine_cache"]
+CauseKind = Literal[
+    "setting", "file", "parent", "builder_upgrade", "first_build", "new_step", "evicted", "base_retag", "engine_cache"
+]
 
 #: Files named per step change; more become one ``… N more files`` cause (a 10,000-file edit stays small).
 MAX_FILES = 20
@@ -88,8 +89,9 @@ def _changed_fields(old: Mapping[str, Any], new: Mapping[str, Any], skip: tuple[
     return [k for k in sorted(set(old) | set(new)) if k not in skip and old.get(k) != new.get(k)]
 
 
-def _section(prefix: str, fields: Mapping[str, str] | None = None,
-             skip: tuple[str, ...] = ()) -> Callable[[Mapping[str, Any], Mapping[str, Any]], list[Cause]]:
+def _section(
+    prefix: str, fields: Mapping[str, str] | None = None, skip: tuple[str, ...] = ()
+) -> Callable[[Mapping[str, Any], Mapping[str, Any]], list[Cause]]:
     """Namer for a step whose changed fields map to key paths (``fields``) or to ``prefix``."""
     table = fields or {}
 
@@ -99,8 +101,9 @@ def _section(prefix: str, fields: Mapping[str, str] | None = None,
     return name
 
 
-def _requirement_names(prefix: str, old_lines: list[str], new_lines: list[str],
-                       split: Callable[[str], tuple[str, str]] | None = None) -> list[Cause]:
+def _requirement_names(
+    prefix: str, old_lines: list[str], new_lines: list[str], split: Callable[[str], tuple[str, str]] | None = None
+) -> list[Cause]:
     phrases = compare_requirements(old_lines, new_lines, split) if split else compare_requirements(old_lines, new_lines)
     out = []
     for phrase in phrases:
@@ -138,8 +141,12 @@ def _pip(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Cause]:
 
 def _apt(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Cause]:
     prefix = "cerebrium.dependencies.apt"
-    out = _requirement_names(prefix, list(old.get("packages", ())), list(new.get("packages", ())),
-                             split=lambda a: (a.partition("=")[0], a.partition("=")[2]))
+    out = _requirement_names(
+        prefix,
+        list(old.get("packages", ())),
+        list(new.get("packages", ())),
+        split=lambda a: (a.partition("=")[0], a.partition("=")[2]),
+    )
     return out + [_setting(prefix) for _ in _changed_fields(old, new, ("packages",))]
 
 
@@ -161,8 +168,9 @@ def _dockerfile(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Cause]:
     if old.get("dockerfile") != new.get("dockerfile"):
         out.append(Cause("file", str(new.get("path") or "Dockerfile")))
     out += _manifest_paths(old.get("context"), new.get("context"))
-    return out + [_setting("cerebrium.deployment.dockerfile_path")
-                  for _ in _changed_fields(old, new, ("dockerfile", "context"))]
+    return out + [
+        _setting("cerebrium.deployment.dockerfile_path") for _ in _changed_fields(old, new, ("dockerfile", "context"))
+    ]
 
 
 _IMAGE_FIELDS = {
@@ -195,8 +203,7 @@ def _commands(key: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], list
 
 _NAMERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], list[Cause]]] = {
     "base": _section("cerebrium.deployment.docker_base_image_url"),
-    "python": _section("cerebrium.deployment.python_version",
-                       {"strategy": "cerebrium.deployment.python_version"}),
+    "python": _section("cerebrium.deployment.python_version", {"strategy": "cerebrium.deployment.python_version"}),
     "pre_build": _commands("pre_build_commands"),
     "apt": _apt,
     "conda": _conda,

@@ -69,8 +69,9 @@ def _split_requirement(line: str) -> tuple[str, str]:
     return name, match.group(2).strip()
 
 
-def compare_requirements(old_lines: Iterable[str], new_lines: Iterable[str],
-                         split: Callable[[str], tuple[str, str]] = _split_requirement) -> list[str]:
+def compare_requirements(
+    old_lines: Iterable[str], new_lines: Iterable[str], split: Callable[[str], tuple[str, str]] = _split_requirement
+) -> list[str]:
     """``name old → new``, ``+name spec``, ``-name`` phrases for two requirement lists."""
     old = _by_name(old_lines, split)
     new = _by_name(new_lines, split)
@@ -106,9 +107,11 @@ def changed_paths(old: Iterable[Sequence[Any]], new: Iterable[Sequence[Any]]) ->
     """
     before = {f[0]: tuple(f[1:4]) for f in old}
     after = {f[0]: tuple(f[1:4]) for f in new}
-    return {"modified": sorted(p for p, v in after.items() if p in before and before[p] != v),
-            "added": sorted(p for p in after if p not in before),
-            "removed": sorted(p for p in before if p not in after)}
+    return {
+        "modified": sorted(p for p, v in after.items() if p in before and before[p] != v),
+        "added": sorted(p for p in after if p not in before),
+        "removed": sorted(p for p in before if p not in after),
+    }
 
 
 def compare_manifests(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str | None:

@@ -137,15 +137,21 @@ def _compare(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> StepChang
         return StepChange(kind, "same", **keys)
     old_inputs, new_inputs = own_inputs(old.get("inputs", {})), own_inputs(new.get("inputs", {}))
     if old_inputs != new_inputs:
-        return StepChange(kind, "inputs", describe(kind.value, old_inputs, new_inputs), **keys,
-                          causes=input_causes(kind.value, old_inputs, new_inputs))
+        return StepChange(
+            kind,
+            "inputs",
+            describe(kind.value, old_inputs, new_inputs),
+            **keys,
+            causes=input_causes(kind.value, old_inputs, new_inputs),
+        )
     if list(old.get("parents", ())) != list(new.get("parents", ())):
         return StepChange(kind, "parent", **keys)  # its layer parents differ: the cause is found by _explain
     return StepChange(kind, "recipe", **keys)
 
 
-def _explain(change: StepChange, old: Mapping[str, Any] | None, new: Mapping[str, Any],
-             invalid: Mapping[StepKind, StepKind]) -> StepChange:
+def _explain(
+    change: StepChange, old: Mapping[str, Any] | None, new: Mapping[str, Any], invalid: Mapping[StepKind, StepKind]
+) -> StepChange:
     """A key change with equal own inputs is a ``parent`` change when a changed step lies above it.
 
     The cause is the nearest changed layer ancestor; failing that, a layer parent the old plan had and the

@@ -78,8 +78,9 @@ def _label(sources: list[str], files_only: bool) -> str:
     return sources[0] if len(sources) == 1 else f"{sources[0]} … {sources[-1]}"
 
 
-def split_layers(manifest: FileManifest, *, max_files: int = MAX_FILES, max_direct: int = MAX_DIRECT,
-                 max_layers: int = MAX_LAYERS) -> tuple[FileLayer, ...]:
+def split_layers(
+    manifest: FileManifest, *, max_files: int = MAX_FILES, max_direct: int = MAX_DIRECT, max_layers: int = MAX_LAYERS
+) -> tuple[FileLayer, ...]:
     """The layers of ``manifest``, bottom first; they partition its entries (see module docstring)."""
     entries = manifest.entries
     if len(entries) <= max_files:
@@ -107,8 +108,16 @@ def split_layers(manifest: FileManifest, *, max_files: int = MAX_FILES, max_dire
     return tuple(out)
 
 
-def _cut(paths: list[str], prefix: str, start: int, end: int, budget: int, max_direct: int,
-         units: list[tuple[str, int, int, bool]], top_files: list[int]) -> None:
+def _cut(
+    paths: list[str],
+    prefix: str,
+    start: int,
+    end: int,
+    budget: int,
+    max_direct: int,
+    units: list[tuple[str, int, int, bool]],
+    top_files: list[int],
+) -> None:
     """Append the units of directory ``prefix`` (``""``: the project), whose subtree is ``paths[start:end]``.
 
     A subtree is contiguous in path order (every path in it starts with ``prefix``), so each child

@@ -165,8 +165,9 @@ def _normalise(pattern: str) -> str | None:
     return pat or None
 
 
-def select_files(root: Path, rules: FileRules, *, stat_source: StatSource | None = None,
-                 walker: Walker | None = None) -> FileSelection:
+def select_files(
+    root: Path, rules: FileRules, *, stat_source: StatSource | None = None, walker: Walker | None = None
+) -> FileSelection:
     """Walk ``root`` with ``rules`` and return the digested selection.
 
     ``walker`` lists the files instead of :func:`walk` (see :class:`~builder.plan.protocols.Walker`).
@@ -221,8 +222,12 @@ Found = tuple[str, int, int, int, int]
 Walked = tuple[list[Found], set[str], list[Diagnostic], list[str]]
 
 
-def walk(base: str, rules: FileRules, scan: Callable[[str, str], list[os.DirEntry[str]]] | None = None,
-         links: list[Found] | None = None) -> Walked:
+def walk(
+    base: str,
+    rules: FileRules,
+    scan: Callable[[str, str], list[os.DirEntry[str]]] | None = None,
+    links: list[Found] | None = None,
+) -> Walked:
     """Sorted found files (with their permission bits), the set of executable ones, notes and
     skipped special files.
 
@@ -277,8 +282,13 @@ def walk(base: str, rules: FileRules, scan: Callable[[str, str], list[os.DirEntr
                 skipped.append(rel)
     notes: list[Diagnostic] = []
     if skipped:
-        notes.append(Diagnostic("warning", "cerebrium.deployment.include",
-                                f"{len(skipped)} special file(s) skipped (sockets, fifos, devices): {_few(skipped)}"))
+        notes.append(
+            Diagnostic(
+                "warning",
+                "cerebrium.deployment.include",
+                f"{len(skipped)} special file(s) skipped (sockets, fifos, devices): {_few(skipped)}",
+            )
+        )
     found.sort(key=_PATH)  # paths are unique, so this is tuple order, with str-specialised compares
     return found, executable, notes, skipped
 
@@ -317,15 +327,19 @@ def _few(items: list[str], n: int = 3) -> str:
     return shown + (", …" if len(items) > n else "")
 
 
-def _digest(base: str, found: list[Found], executable: set[str],
-            source: StatSource | None) -> tuple[list[FileEntry], int, int]:
+def _digest(
+    base: str, found: list[Found], executable: set[str], source: StatSource | None
+) -> tuple[list[FileEntry], int, int]:
     """Entries for ``found`` (sorted), reading only files the StatSource does not know."""
     prefix = base + os.sep
     # A StatSource bound to one project root (it has a ``root``, like cache.RootStatSource) is keyed
     # by project-relative paths; any other StatSource by absolute paths.
     # Root-bound sources read only the first four fields of a found entry: no copy of 100k tuples.
-    keys = (cast(list[_STAT_KEY], found) if getattr(source, "root", None)
-            else [(prefix + k[0], k[1], k[2], k[3]) for k in found])
+    keys = (
+        cast(list[_STAT_KEY], found)
+        if getattr(source, "root", None)
+        else [(prefix + k[0], k[1], k[2], k[3]) for k in found]
+    )
     digests = _lookup(keys, source)
     remembered = len(keys) - digests.count(None)
     if remembered == len(keys):  # the warm case: every entry built at C level, no per-file Python code
@@ -334,11 +348,15 @@ def _digest(base: str, found: list[Found], executable: set[str],
         return list(map(_new_entry, zip(rels, types, map(_SIZE, found), digests))), 0, remembered
     new = tuple.__new__
     if executable:
-        entries = [new(FileEntry, (f[0], "exec" if f[0] in executable else "file", f[1], d)) if d is not None
-                   else None for f, d in zip(found, digests, strict=True)]
+        entries = [
+            new(FileEntry, (f[0], "exec" if f[0] in executable else "file", f[1], d)) if d is not None else None
+            for f, d in zip(found, digests, strict=True)
+        ]
     else:
-        entries = [new(FileEntry, (f[0], "file", f[1], d)) if d is not None else None
-                   for f, d in zip(found, digests, strict=True)]
+        entries = [
+            new(FileEntry, (f[0], "file", f[1], d)) if d is not None else None
+            for f, d in zip(found, digests, strict=True)
+        ]
     fresh: dict[_STAT_KEY, str] = {}
     racy_after = time.time_ns() - _RACY_NS
     hashed = 0

@@ -49,16 +49,22 @@ def dag(refs: Mapping[StepKind, Iterable[StepRef]]) -> nx.DiGraph:
     for kind, kind_refs in refs.items():
         for ref in kind_refs:
             if ref.step not in graph:
-                raise PlanError(f"step {kind.value} reads sources of {ref.step.value}, which is not in the plan"
-                                if ref.use != "layer" else
-                                f"step {kind.value} is built on {ref.step.value}, which is not in the plan")
+                raise PlanError(
+                    f"step {kind.value} reads sources of {ref.step.value}, which is not in the plan"
+                    if ref.use != "layer"
+                    else f"step {kind.value} is built on {ref.step.value}, which is not in the plan"
+                )
             graph.add_edge(ref.step, kind, use=ref.use)
     layer_order(graph)  # raises on a cycle
     return graph
 
 
-def build_graph(present: Mapping[StepKind, Any], *, order: Iterable[StepKind],
-                sources: Mapping[StepKind, Iterable[StepRef]] | None = None) -> nx.DiGraph:
+def build_graph(
+    present: Mapping[StepKind, Any],
+    *,
+    order: Iterable[StepKind],
+    sources: Mapping[StepKind, Iterable[StepRef]] | None = None,
+) -> nx.DiGraph:
     """The graph of the chain ``order`` with the kinds not in ``present`` contracted away, plus ``sources``.
 
     Contracting a chain re-attaches each present step to the nearest present
@@ -80,8 +86,12 @@ def plan_graph(plan: Plan | Mapping[str, Any]) -> nx.DiGraph:
     """The graph of ``plan``: its steps' references, or for the JSON form its layer parents."""
     if isinstance(plan, Plan):
         return dag({step.id: step.refs for step in plan.steps})
-    return dag({StepKind(s["id"]): [StepRef(StepKind(p), "layer") for p in s.get("parents", ())]
-                for s in plan.get("steps", ())})
+    return dag(
+        {
+            StepKind(s["id"]): [StepRef(StepKind(p), "layer") for p in s.get("parents", ())]
+            for s in plan.get("steps", ())
+        }
+    )
 
 
 def layers(graph: nx.DiGraph) -> nx.DiGraph:

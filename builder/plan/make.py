@@ -17,9 +17,14 @@ from builder.plan.protocols import StatSource, Walker
 from builder.plan.steps import STEPS, module_for
 
 
-def make_plan(config: Config, deps: ResolvedDependencies | None = None, *,
-              stat_source: StatSource | None = None, walker: Walker | None = None,
-              cache_scope_name: str | None = None) -> Plan:
+def make_plan(
+    config: Config,
+    deps: ResolvedDependencies | None = None,
+    *,
+    stat_source: StatSource | None = None,
+    walker: Walker | None = None,
+    cache_scope_name: str | None = None,
+) -> Plan:
     """Compute the plan of ``config``: steps, edges and keys.  No cache, no engine.
 
     ``deps`` defaults to ``builder.deps.resolve_dependencies(config)``;

@@ -161,8 +161,9 @@ class FileManifest:
         return cls.from_sorted(tuple(sorted(entries)))  # paths are unique, so this is path order
 
     @classmethod
-    def from_sorted(cls, ordered: tuple[FileEntry, ...],
-                    observed: tuple[tuple[str, int, int, int, int], ...] | None = None) -> FileManifest:
+    def from_sorted(
+        cls, ordered: tuple[FileEntry, ...], observed: tuple[tuple[str, int, int, int, int], ...] | None = None
+    ) -> FileManifest:
         """Like :meth:`of` for entries already sorted by path with unique paths (not re-checked)."""
         # Canonical bytes: the entry count, then path, type and digest of every entry, all separated by
         # NUL.  No field can contain NUL (POSIX paths and link targets cannot), so with three fields per
@@ -190,8 +191,9 @@ class FileManifest:
             return self
         keep = [i for i, e in enumerate(self.entries) if any(e.path == p or e.path.startswith(p + "/") for p in norm)]
         seen = self.observed
-        return FileManifest.from_sorted(tuple(self.entries[i] for i in keep),
-                                        tuple(seen[i] for i in keep) if seen is not None else None)
+        return FileManifest.from_sorted(
+            tuple(self.entries[i] for i in keep), tuple(seen[i] for i in keep) if seen is not None else None
+        )
 
     def to_json(self) -> JSON:
         return {"digest": self.digest, "count": len(self.entries), "files": [e.to_json() for e in self.entries]}
@@ -361,12 +363,16 @@ class Plan:
 class _StepJSONView(Mapping[str, Any]):
     """:meth:`Step.to_json` as a mapping that encodes ``inputs`` on first access."""
 
-    __slots__ = ("_step", "_data")
+    __slots__ = ("_data", "_step")
 
     def __init__(self, step: Step) -> None:
         self._step = step
-        self._data: dict[str, Any] = {"id": step.id.value, "kind": step.id.value, "key": step.key,
-                                      "parents": [p.value for p in step.parents]}
+        self._data: dict[str, Any] = {
+            "id": step.id.value,
+            "kind": step.id.value,
+            "key": step.key,
+            "parents": [p.value for p in step.parents],
+        }
 
     def __getitem__(self, name: str) -> Any:
         if name == "inputs" and name not in self._data:

@@ -25,16 +25,18 @@ from builder.plan.model import StepKind
 # 2 (pre_build, shell): the command list runs as one bash script with set -e (state carries over).
 # 2 (files): the project files are several chained layers (builder.plan.file_layers), not one copy.
 # 4 (python), 5 (pip), 3 (conda): cache mounts scoped per project; uv runs only as a private copy checked by sha256.
-RECIPES = MappingProxyType({
-    StepKind.BASE: 1,
-    StepKind.PYTHON: 4,
-    StepKind.PRE_BUILD: 2,
-    StepKind.APT: 1,
-    StepKind.CONDA: 3,
-    StepKind.PIP: 5,
-    StepKind.FILES: 2,
-    StepKind.SHELL: 2,
-    StepKind.RUNTIME: 1,
-    StepKind.CONFIG: 1,
-    StepKind.DOCKERFILE: 2,
-})
+RECIPES = MappingProxyType(
+    {
+        StepKind.BASE: 1,
+        StepKind.PYTHON: 4,
+        StepKind.PRE_BUILD: 2,
+        StepKind.APT: 1,
+        StepKind.CONDA: 3,
+        StepKind.PIP: 5,
+        StepKind.FILES: 2,
+        StepKind.SHELL: 2,
+        StepKind.RUNTIME: 1,
+        StepKind.CONFIG: 1,
+        StepKind.DOCKERFILE: 2,
+    }
+)

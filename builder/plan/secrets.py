@@ -50,8 +50,11 @@ def _rule_for_name(name: str) -> str | None:
         return None
     for pattern, match in _NAMES:
         how, _, text = match.partition(":")
-        if ((how == "name" and name == text) or (how == "prefix" and name.startswith(text))
-                or (how == "suffix" and name.endswith(text) and name != text)):
+        if (
+            (how == "name" and name == text)
+            or (how == "prefix" and name.startswith(text))
+            or (how == "suffix" and name.endswith(text) and name != text)
+        ):
             return pattern
     return None
 
@@ -80,9 +83,11 @@ def secrets_warning(config: Config, paths: Iterable[str]) -> Diagnostic | None:
     patterns = ", ".join(f'"{p}"' for p in dict.fromkeys(rule for _, rule in found))
     noun = "file that looks like a secret" if len(found) == 1 else "files that look like secrets"
     return Diagnostic(
-        "warning", "cerebrium.deployment.exclude",
+        "warning",
+        "cerebrium.deployment.exclude",
         f"the files step ships {len(found)} {noun} into the image: {names}{more}",
-        source.line_of("cerebrium.deployment.exclude") if source else None, source.file if source else None,
+        source.line_of("cerebrium.deployment.exclude") if source else None,
+        source.file if source else None,
         f'add {patterns} to cerebrium.deployment.exclude (or ".*" for every dotfile), '
         "or move them out of the project; pass secrets at run time instead",
     )

@@ -21,8 +21,17 @@ from builder.recipes import apt, commands, conda, pip, python
 from builder.recipes.context import RecipeContext
 from builder.recipes.spec import CA_BUNDLE, GeneratedFiles, ProjectFiles, RunSpec, Secret
 
-__all__ = ["CA_BUNDLE", "GeneratedFiles", "ProjectFiles", "RECIPES", "RecipeContext", "RunSpec", "Secret",
-           "run_spec", "run_specs"]
+__all__ = [
+    "CA_BUNDLE",
+    "RECIPES",
+    "GeneratedFiles",
+    "ProjectFiles",
+    "RecipeContext",
+    "RunSpec",
+    "Secret",
+    "run_spec",
+    "run_specs",
+]
 
 #: The recipe of every step kind that runs something in the container.
 RECIPES: dict[StepKind, Callable[[Step, RecipeContext], RunSpec]] = {

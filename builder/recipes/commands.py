@@ -36,8 +36,7 @@ def command_script(commands: tuple[str, ...]) -> str:
         "trap __builder_report EXIT",
     ]
     for position, command in enumerate(commands, start=1):
-        lines += [f"__builder_at={position}", f"printf '+ %s\\n' \"${{__builder_commands[{position - 1}]}}\"",
-                  command]
+        lines += [f"__builder_at={position}", f"printf '+ %s\\n' \"${{__builder_commands[{position - 1}]}}\"", command]
     lines.append("__builder_at=0")
     return "\n".join(lines) + "\n"
 
@@ -45,8 +44,9 @@ def command_script(commands: tuple[str, ...]) -> str:
 def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
     inputs = step.inputs
     target = f"/run/builder/{step.id.value}"
-    files = GeneratedFiles(target, step.id.value, ((SCRIPT_NAME, command_script(inputs.commands).encode("utf-8")),),
-                           "commands script")
+    files = GeneratedFiles(
+        target, step.id.value, ((SCRIPT_NAME, command_script(inputs.commands).encode("utf-8")),), "commands script"
+    )
     text = " && ".join(inputs.commands)
     return RunSpec(
         kind=step.id,

@@ -24,10 +24,15 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
         "platform": ctx.conda_platform,
         "cache": inputs.cache_mounts[0].target if inputs.cache_mounts else "",
     }
-    files = GeneratedFiles(FILES_DIR, "conda", (
-        ("spec.json", json.dumps(spec, sort_keys=True, indent=1).encode("utf-8")),
-        ("install.py", script_file("conda_installer.py")),
-    ), "conda spec")
+    files = GeneratedFiles(
+        FILES_DIR,
+        "conda",
+        (
+            ("spec.json", json.dumps(spec, sort_keys=True, indent=1).encode("utf-8")),
+            ("install.py", script_file("conda_installer.py")),
+        ),
+        "conda spec",
+    )
     text = "conda install " + " ".join(inputs.specs) + (" (locked)" if inputs.lock else "")
     return RunSpec(
         kind=step.id,

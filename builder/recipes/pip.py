@@ -54,10 +54,15 @@ def mode_args(inputs: PipInputs) -> tuple[str, ...]:
 def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
     inputs = step.inputs
     installer = INSTALLERS[inputs.installer]
-    files = GeneratedFiles(FILES_DIR, "pip", (
-        ("requirements.txt", inputs.requirements_txt.encode("utf-8")),
-        ("constraints.txt", inputs.constraints_txt.encode("utf-8")),
-    ), "requirements.txt")
+    files = GeneratedFiles(
+        FILES_DIR,
+        "pip",
+        (
+            ("requirements.txt", inputs.requirements_txt.encode("utf-8")),
+            ("constraints.txt", inputs.constraints_txt.encode("utf-8")),
+        ),
+        "requirements.txt",
+    )
     project = None
     if inputs.local is not None:
         project = ProjectFiles(LOCAL_DIR, LOCAL_SESSION, inputs.local.manifest)
@@ -66,8 +71,13 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
         kind=step.id,
         script="pip.sh",
         arg0="pip",
-        args=(inputs.installer, inputs.venv, f"{FILES_DIR}/requirements.txt", f"{FILES_DIR}/constraints.txt",
-              *mode_args(inputs)),
+        args=(
+            inputs.installer,
+            inputs.venv,
+            f"{FILES_DIR}/requirements.txt",
+            f"{FILES_DIR}/constraints.txt",
+            *mode_args(inputs),
+        ),
         caches=(*inputs.cache_mounts, *(tools_mount(t, ctx.cache_scope) for t in installer.tools)),
         generated=(files,),
         project=project,

@@ -90,9 +90,11 @@ def parse_since(text: str | float | None, *, now: float | None = None) -> float 
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(f"{text!r} is neither a duration nor a date", key_path="--since",
-                          hint="use a duration like 7d, 12h, 30m, 2w or a date like 2026-12-01 "
-                               "(or 2026-12-01T09:00)") from None
+        raise ConfigError(
+            f"{text!r} is neither a duration nor a date",
+            key_path="--since",
+            hint="use a duration like 7d, 12h, 30m, 2w or a date like 2026-12-01 (or 2026-12-01T09:00)",
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
@@ -117,16 +119,22 @@ def report(
     >>> # builder.report("fixtures/apps/minimal", since="7d")["apps"][0]["totals"]["hit_rate"]
     """
     if path is not None and app is not None:
-        raise ConfigError("give a project path or --app, not both", key_path="--app",
-                          hint="builder report PATH, or builder report --app NAME")
+        raise ConfigError(
+            "give a project path or --app, not both",
+            key_path="--app",
+            hint="builder report PATH, or builder report --app NAME",
+        )
     if path is not None:
         from builder.api import load_plan_config
 
         config, _ = load_plan_config(path)
         app = config.deployment.name
     if isinstance(trend, str) and trend not in ("auto", "day") and not trend.isdigit():
-        raise ConfigError(f"{trend!r} is not auto, day or a number of builds", key_path="--trend",
-                          hint="e.g. --trend day or --trend 10")
+        raise ConfigError(
+            f"{trend!r} is not auto, day or a number of builds",
+            key_path="--trend",
+            hint="e.g. --trend day or --trend 10",
+        )
     if isinstance(trend, str) and trend.isdigit():
         trend = int(trend)
     if isinstance(trend, int) and trend < 1:
@@ -141,10 +149,14 @@ def _records(cache_dir: str | os.PathLike[str] | None, app: str | None, since: f
 
         root = resolve_cache_dir(cache_dir)
     except (ImportError, RuntimeError, KeyError, OSError) as exc:
-        raise CacheError(f"cannot find the cache ({exc})",
-                         hint="pass --cache-dir DIR (or set BUILDER_CACHE_DIR) to the cache builds used") from exc
+        raise CacheError(
+            f"cannot find the cache ({exc})",
+            hint="pass --cache-dir DIR (or set BUILDER_CACHE_DIR) to the cache builds used",
+        ) from exc
     try:
         return BuildLog(root).read(app=app, since=since)
     except OSError as exc:
-        raise CacheError(f"{root}: cannot read the build log ({exc.strerror or exc})",
-                         hint="check the permissions of the cache directory") from exc
+        raise CacheError(
+            f"{root}: cannot read the build log ({exc.strerror or exc})",
+            hint="check the permissions of the cache directory",
+        ) from exc

@@ -59,8 +59,13 @@ def compute(records: Iterable[Mapping[str, Any]], options: ReportOptions) -> dic
 
 
 _STEP_FIELDS: dict[str, tuple[type, ...]] = {
-    "id": (str,), "observed": (str,), "seconds": (int, float), "saved_s": (int, float, type(None)),
-    "bytes": (int,), "causes": (list,), "predicted": (str, type(None)),
+    "id": (str,),
+    "observed": (str,),
+    "seconds": (int, float),
+    "saved_s": (int, float, type(None)),
+    "bytes": (int,),
+    "causes": (list,),
+    "predicted": (str, type(None)),
 }
 
 
@@ -79,16 +84,22 @@ def well_formed(record: Any) -> bool:
             return False
         if any(not isinstance(step.get(k), t) for k, t in _STEP_FIELDS.items()):
             return False
-        if any(not isinstance(c, Mapping) or not isinstance(c.get("kind"), str) or not isinstance(c.get("name"), str)
-               for c in step["causes"]):
+        if any(
+            not isinstance(c, Mapping) or not isinstance(c.get("kind"), str) or not isinstance(c.get("name"), str)
+            for c in step["causes"]
+        ):
             return False
     return True
 
 
 def _compute(records: list[Mapping[str, Any]], options: ReportOptions) -> dict[str, Any]:
-    builds = [r for r in records if (options.app is None or r["app"] == options.app)
-              and (options.since is None or r["at"] >= options.since)
-              and (options.engine is None or matches_engine(r, options.engine))]
+    builds = [
+        r
+        for r in records
+        if (options.app is None or r["app"] == options.app)
+        and (options.since is None or r["at"] >= options.since)
+        and (options.engine is None or matches_engine(r, options.engine))
+    ]
     trend, groups = _trend_groups(builds, options.trend)
     acc = _Pass(len(groups))
     for record, group in zip(builds, groups, strict=True):
@@ -121,8 +132,15 @@ _FALLBACK = ({"kind": "first_build", "name": "first build"},)
 
 
 def _totals_json(t: list[Any]) -> dict[str, Any]:
-    return {"builds": t[_B], "hits": t[_H], "misses": t[_B] - t[_H], "hit_rate": _rate(t[_H], t[_B]),
-            "seconds_spent": round(t[_SP], 3), "seconds_saved": round(t[_SA], 3), "bytes_added": t[_BY]}
+    return {
+        "builds": t[_B],
+        "hits": t[_H],
+        "misses": t[_B] - t[_H],
+        "hit_rate": _rate(t[_H], t[_B]),
+        "seconds_spent": round(t[_SP], 3),
+        "seconds_saved": round(t[_SA], 3),
+        "bytes_added": t[_BY],
+    }
 
 
 class _Pass:
@@ -171,10 +189,17 @@ class _Pass:
             if predicted is not None:
                 self.matrix[f"{predicted}_{observed}"] += 1
                 if predicted != observed:
-                    self.disagreements.append({
-                        "app": app, "at": record["at"], "engine": record.get("engine"), "step": sid,
-                        "predicted": predicted, "observed": observed,
-                        "causes": [c["name"] for c in step["causes"]]})
+                    self.disagreements.append(
+                        {
+                            "app": app,
+                            "at": record["at"],
+                            "engine": record.get("engine"),
+                            "step": sid,
+                            "predicted": predicted,
+                            "observed": observed,
+                            "causes": [c["name"] for c in step["causes"]],
+                        }
+                    )
 
     def _miss(self, app: str, step: Mapping[str, Any], seconds: float) -> None:
         causes = step["causes"] or _FALLBACK
@@ -184,9 +209,16 @@ class _Pass:
             key = (cause["kind"], cause["name"])
             row = self.rows.get(key)
             if row is None:
-                row = self.rows[key] = {"name": key[1], "kind": key[0], "misses": 0, "seconds_lost": 0.0,
-                                        "bytes_added": 0, "steps": defaultdict(int), "apps": set(),
-                                        "via": defaultdict(int)}
+                row = self.rows[key] = {
+                    "name": key[1],
+                    "kind": key[0],
+                    "misses": 0,
+                    "seconds_lost": 0.0,
+                    "bytes_added": 0,
+                    "steps": defaultdict(int),
+                    "apps": set(),
+                    "via": defaultdict(int),
+                }
             row["misses"] += 1
             row["seconds_lost"] += share
             row["bytes_added"] += added
@@ -204,30 +236,57 @@ class _Pass:
             totals = _totals_json(total)
             totals["steps"] = totals.pop("builds")
             builds, seconds = self.app_builds[app]
-            out.append({"app": app, "builds": builds, "build_seconds": round(seconds, 3), "totals": totals,
-                        "steps": [{"step": sid, **_totals_json(t)} for sid, t in steps.items()]})
+            out.append(
+                {
+                    "app": app,
+                    "builds": builds,
+                    "build_seconds": round(seconds, 3),
+                    "totals": totals,
+                    "steps": [{"step": sid, **_totals_json(t)} for sid, t in steps.items()],
+                }
+            )
         return out
 
     def causes(self) -> list[dict[str, Any]]:
         ranked = sorted(self.rows.values(), key=lambda r: (-r["seconds_lost"], -r["misses"], r["name"]))
-        return [{**r, "seconds_lost": round(r["seconds_lost"], 3), "steps": dict(sorted(r["steps"].items())),
-                 "apps": sorted(r["apps"]), "via": dict(sorted(r["via"].items()))} for r in ranked]
+        return [
+            {
+                **r,
+                "seconds_lost": round(r["seconds_lost"], 3),
+                "steps": dict(sorted(r["steps"].items())),
+                "apps": sorted(r["apps"]),
+                "via": dict(sorted(r["via"].items())),
+            }
+            for r in ranked
+        ]
 
     def accuracy(self) -> dict[str, Any]:
         total = sum(self.matrix.values())
         correct = self.matrix["hit_hit"] + self.matrix["miss_miss"]
-        return {"predictions": total, "correct": correct, "accuracy": _rate(correct, total),
-                "predicted_observed": dict(self.matrix), "disagreements_total": len(self.disagreements),
-                "disagreements": self.disagreements[-DISAGREEMENTS:][::-1]}
+        return {
+            "predictions": total,
+            "correct": correct,
+            "accuracy": _rate(correct, total),
+            "predicted_observed": dict(self.matrix),
+            "disagreements_total": len(self.disagreements),
+            "disagreements": self.disagreements[-DISAGREEMENTS:][::-1],
+        }
 
     def bucket(self, index: int, label: str, rows: list[Mapping[str, Any]]) -> dict[str, Any]:
         steps = self.buckets[index]
         hits = sum(t[_H] for t in steps.values())
         total = sum(t[_B] for t in steps.values())
-        return {"label": label, "start": rows[0]["at"], "end": rows[-1]["at"], "builds": len(rows),
-                "hits": hits, "misses": total - hits, "hit_rate": _rate(hits, total),
-                "seconds_spent": round(sum(t[_SP] for t in steps.values()), 3),
-                "steps": {sid: _rate(t[_H], t[_B]) for sid, t in steps.items()}}
+        return {
+            "label": label,
+            "start": rows[0]["at"],
+            "end": rows[-1]["at"],
+            "builds": len(rows),
+            "hits": hits,
+            "misses": total - hits,
+            "hit_rate": _rate(hits, total),
+            "seconds_spent": round(sum(t[_SP] for t in steps.values()), 3),
+            "steps": {sid: _rate(t[_H], t[_B]) for sid, t in steps.items()},
+        }
 
 
 def _trend_groups(builds: list[Mapping[str, Any]], how: str | int) -> tuple[dict[str, Any], list[int]]:
@@ -250,7 +309,7 @@ def _trend_groups(builds: list[Mapping[str, Any]], how: str | int) -> tuple[dict
     size = how if isinstance(how, int) else max(1, math.ceil(len(builds) / TREND_BUCKETS))
     groups = []
     for n, start in enumerate(range(0, len(builds), size)):
-        rows = builds[start:start + size]
+        rows = builds[start : start + size]
         label = f"#{start + 1}" if len(rows) == 1 else f"#{start + 1}-{start + len(rows)}"
         groups.append((label, rows))
         index.extend([n] * len(rows))
@@ -270,10 +329,24 @@ def _day(at: Any) -> str:
 
 
 def _recent(record: Mapping[str, Any]) -> dict[str, Any]:
-    misses = [{"step": s["id"], "seconds": s.get("seconds", 0.0), "bytes": s.get("bytes", 0),
-               "causes": [c.get("name") for c in s.get("causes") or ()],
-               "predicted": s.get("predicted")} for s in record.get("steps", ()) if s.get("observed") == "miss"]
+    misses = [
+        {
+            "step": s["id"],
+            "seconds": s.get("seconds", 0.0),
+            "bytes": s.get("bytes", 0),
+            "causes": [c.get("name") for c in s.get("causes") or ()],
+            "predicted": s.get("predicted"),
+        }
+        for s in record.get("steps", ())
+        if s.get("observed") == "miss"
+    ]
     steps = record.get("steps", ())
-    return {"app": record["app"], "at": record["at"], "engine": record.get("engine"),
-            "seconds": record.get("seconds", 0.0), "steps": len(steps), "hits": len(steps) - len(misses),
-            "misses": misses}
+    return {
+        "app": record["app"],
+        "at": record["at"],
+        "engine": record.get("engine"),
+        "seconds": record.get("seconds", 0.0),
+        "steps": len(steps),
+        "hits": len(steps) - len(misses),
+        "misses": misses,
+    }

@@ -16,8 +16,18 @@ from typing import Any
 from builder.reports.text import pct, size, when
 
 #: One colour per step kind, in build order (the colour-blind-safe Okabe-Ito set, its yellow darkened to read on white).
-_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#9A8200", "#000000",
-            "#999999", "#666666")
+_COLOURS = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#9A8200",
+    "#000000",
+    "#999999",
+    "#666666",
+)
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1b1b1b;background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
@@ -32,12 +42,14 @@ svg text{font:12px system-ui,sans-serif;fill:#222}td.l{text-align:left}td:first-
 
 def render_html(data: Mapping[str, Any], *, title: str = "builder report") -> str:
     """The whole page for a report dict (see :mod:`builder.reports` for its fields)."""
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>",
-             "<meta name='viewport' content='width=device-width,initial-scale=1'>",
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>{escape(title)}</h1>",
-             f"<p class='sub'>{data['builds']} builds, {escape(when(data['first_at']))} to "
-             f"{escape(when(data['last_at']))}{_filters(data['filters'])}</p>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        f"<p class='sub'>{data['builds']} builds, {escape(when(data['first_at']))} to "
+        f"{escape(when(data['last_at']))}{_filters(data['filters'])}</p>",
+    ]
     if not data["builds"]:
         parts.append("<p>No builds recorded yet (matching the filters): run <code>builder build</code> first.</p>")
         return "".join(parts) + "</body></html>\n"
@@ -72,11 +84,19 @@ def _cards(data: Mapping[str, Any]) -> str:
         saved += t["seconds_saved"]
         added += t["bytes_added"]
     acc = data["accuracy"]
-    cards = [("builds", str(data["builds"])), ("step hit rate", pct(hits / steps if steps else None)),
-             ("seconds building", f"{spent:.1f}"), ("seconds saved by hits", f"{saved:.1f}"),
-             ("layers added", size(added)), ("predictions right", pct(acc["accuracy"]))]
-    return "<div class='cards'>" + "".join(f"<div class='card'><b>{escape(v)}</b>{escape(k)}</div>"
-                                            for k, v in cards) + "</div>"
+    cards = [
+        ("builds", str(data["builds"])),
+        ("step hit rate", pct(hits / steps if steps else None)),
+        ("seconds building", f"{spent:.1f}"),
+        ("seconds saved by hits", f"{saved:.1f}"),
+        ("layers added", size(added)),
+        ("predictions right", pct(acc["accuracy"])),
+    ]
+    return (
+        "<div class='cards'>"
+        + "".join(f"<div class='card'><b>{escape(v)}</b>{escape(k)}</div>" for k, v in cards)
+        + "</div>"
+    )
 
 
 def hit_rate_chart(trend: Mapping[str, Any], *, width: int = 860, height: int = 300) -> str:
@@ -95,12 +115,16 @@ def hit_rate_chart(trend: Mapping[str, Any], *, width: int = 860, height: int = 
     def y(rate: float) -> float:
         return top + plot_h * (1 - rate)
 
-    out = [f"<svg class='chart' id='chart-hit-rate' xmlns='http://www.w3.org/2000/svg' width='{width}' "
-           f"height='{height}' viewBox='0 0 {width} {height}' role='img' "
-           f"aria-label='hit rate per step over time'>"]
+    out = [
+        f"<svg class='chart' id='chart-hit-rate' xmlns='http://www.w3.org/2000/svg' width='{width}' "
+        f"height='{height}' viewBox='0 0 {width} {height}' role='img' "
+        f"aria-label='hit rate per step over time'>"
+    ]
     for tick in (0, 0.25, 0.5, 0.75, 1):
-        out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y(tick):.1f}' y2='{y(tick):.1f}' "
-                   f"stroke='#ddd'/><text x='{left - 6}' y='{y(tick) + 4:.1f}' text-anchor='end'>{tick:.0%}</text>")
+        out.append(
+            f"<line x1='{left}' x2='{left + plot_w}' y1='{y(tick):.1f}' y2='{y(tick):.1f}' "
+            f"stroke='#ddd'/><text x='{left - 6}' y='{y(tick) + 4:.1f}' text-anchor='end'>{tick:.0%}</text>"
+        )
     # Days print as MM-DD; labels are spaced so none overlap (about 80 px each at most).
     labels = [b["label"][5:] if trend["by"] == "day" else b["label"] for b in buckets]
     every = max(1, math.ceil(n * 80 / plot_w))
@@ -116,8 +140,10 @@ def hit_rate_chart(trend: Mapping[str, Any], *, width: int = 860, height: int = 
         if not points:
             continue
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
-        out.append(f"<polyline class='series' data-step='{escape(step)}' fill='none' stroke='{colour}' "
-                   f"stroke-width='2.5' points='{path}'/>")
+        out.append(
+            f"<polyline class='series' data-step='{escape(step)}' fill='none' stroke='{colour}' "
+            f"stroke-width='2.5' points='{path}'/>"
+        )
         out.extend(f"<circle cx='{px:.1f}' cy='{py:.1f}' r='3' fill='{colour}'/>" for px, py in points)
         last_rate = next(b["steps"][step] for b in reversed(buckets) if b["steps"].get(step) is not None)
         ends.append((points[-1][1], step, colour, float(last_rate)))
@@ -137,8 +163,11 @@ def _end_labels(ends: list[tuple[float, str, str, float]], x: float, low: float,
         ys[-1] = high + 4
         for i in range(len(ys) - 2, -1, -1):
             ys[i] = min(ys[i], ys[i + 1] - gap)
-    return [f"<text class='end-label' x='{x:.1f}' y='{ly:.1f}' style='fill:{colour};font-weight:600'>"
-            f"{escape(step)} {rate:.0%}</text>" for ly, (_, step, colour, rate) in zip(ys, ordered, strict=True)]
+    return [
+        f"<text class='end-label' x='{x:.1f}' y='{ly:.1f}' style='fill:{colour};font-weight:600'>"
+        f"{escape(step)} {rate:.0%}</text>"
+        for ly, (_, step, colour, rate) in zip(ys, ordered, strict=True)
+    ]
 
 
 def cause_chart(causes: Sequence[Mapping[str, Any]], *, width: int = 860, limit: int = 10) -> str:
@@ -146,8 +175,10 @@ def cause_chart(causes: Sequence[Mapping[str, Any]], *, width: int = 860, limit:
     shown = list(causes[:limit])
     row, top, label_w = 26, 8, 330
     height = top * 2 + row * max(1, len(shown))
-    out = [f"<svg class='chart' id='chart-causes' xmlns='http://www.w3.org/2000/svg' width='{width}' "
-           f"height='{height}' viewBox='0 0 {width} {height}' role='img' aria-label='seconds lost per miss cause'>"]
+    out = [
+        f"<svg class='chart' id='chart-causes' xmlns='http://www.w3.org/2000/svg' width='{width}' "
+        f"height='{height}' viewBox='0 0 {width} {height}' role='img' aria-label='seconds lost per miss cause'>"
+    ]
     if not shown:
         out.append(f"<text x='12' y='{top + 17}'>No misses: every step hit.</text></svg>")
         return "".join(out)
@@ -158,11 +189,15 @@ def cause_chart(causes: Sequence[Mapping[str, Any]], *, width: int = 860, limit:
         w = max(2.0, bar_max * float(c["seconds_lost"]) / peak)
         name = str(c["name"]) + (f" (via {', '.join(c['via'])})" if c.get("via") else "")
         short = name if len(name) <= 46 else name[:45] + "…"
-        out.append(f"<text x='{label_w - 8}' y='{y + 17}' text-anchor='end'><title>{escape(name)}</title>"
-                   f"{escape(short)}</text>")
+        out.append(
+            f"<text x='{label_w - 8}' y='{y + 17}' text-anchor='end'><title>{escape(name)}</title>"
+            f"{escape(short)}</text>"
+        )
         out.append(f"<rect class='bar' x='{label_w}' y='{y + 4}' width='{w:.1f}' height='{row - 8}' fill='#D55E00'/>")
-        out.append(f"<text x='{label_w + w + 6:.1f}' y='{y + 17}'>{float(c['seconds_lost']):.1f} s · "
-                   f"{c['misses']} miss{'es' if c['misses'] != 1 else ''}</text>")
+        out.append(
+            f"<text x='{label_w + w + 6:.1f}' y='{y + 17}'>{float(c['seconds_lost']):.1f} s · "
+            f"{c['misses']} miss{'es' if c['misses'] != 1 else ''}</text>"
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -171,34 +206,48 @@ def _recent_table(recent: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for b in recent:
         misses = "; ".join(f"{m['step']}: {', '.join(m['causes']) or '?'}" for m in b["misses"])
-        rows.append(f"<tr><td>{escape(when(b['at']))}</td><td class='l'>{escape(b['app'])}</td>"
-                    f"<td class='l'>{escape(str(b['engine'] or ''))}</td><td>{b['seconds']:.1f} s</td>"
-                    f"<td>{b['hits']}/{b['steps']}</td><td class='l {'miss' if b['misses'] else 'hit'}'>"
-                    f"{escape(misses) or 'all cached'}</td></tr>")
-    return ("<table id='recent'><tr><th>when</th><th>app</th><th>engine</th><th>took</th><th>hits</th>"
-            "<th>misses and causes</th></tr>" + "".join(rows) + "</table>")
+        rows.append(
+            f"<tr><td>{escape(when(b['at']))}</td><td class='l'>{escape(b['app'])}</td>"
+            f"<td class='l'>{escape(str(b['engine'] or ''))}</td><td>{b['seconds']:.1f} s</td>"
+            f"<td>{b['hits']}/{b['steps']}</td><td class='l {'miss' if b['misses'] else 'hit'}'>"
+            f"{escape(misses) or 'all cached'}</td></tr>"
+        )
+    return (
+        "<table id='recent'><tr><th>when</th><th>app</th><th>engine</th><th>took</th><th>hits</th>"
+        "<th>misses and causes</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _app_table(app: Mapping[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{escape(s['step'])}</td><td>{s['builds']}</td><td>{s['hits']}</td><td>{s['misses']}</td>"
         f"<td>{pct(s['hit_rate'])}</td><td>{s['seconds_spent']:.1f}</td><td>{s['seconds_saved']:.1f}</td>"
-        f"<td>{escape(size(s['bytes_added']))}</td></tr>" for s in app["steps"])
-    return (f"<h3>{escape(app['app'])} · {app['builds']} builds</h3><table><tr><th>step</th><th>builds</th>"
-            "<th>hits</th><th>misses</th><th>hit rate</th><th>seconds spent</th><th>seconds saved</th>"
-            f"<th>bytes added</th></tr>{rows}</table>")
+        f"<td>{escape(size(s['bytes_added']))}</td></tr>"
+        for s in app["steps"]
+    )
+    return (
+        f"<h3>{escape(app['app'])} · {app['builds']} builds</h3><table><tr><th>step</th><th>builds</th>"
+        "<th>hits</th><th>misses</th><th>hit rate</th><th>seconds spent</th><th>seconds saved</th>"
+        f"<th>bytes added</th></tr>{rows}</table>"
+    )
 
 
 def _accuracy(acc: Mapping[str, Any]) -> str:
     m = acc["predicted_observed"]
-    head = (f"<p>{acc['correct']} of {acc['predictions']} step predictions right ({pct(acc['accuracy'])}): "
-            f"predicted hit and hit {m['hit_hit']}, predicted miss and miss {m['miss_miss']}, "
-            f"predicted hit but rebuilt {m['hit_miss']}, predicted miss but reused {m['miss_hit']}.</p>")
+    head = (
+        f"<p>{acc['correct']} of {acc['predictions']} step predictions right ({pct(acc['accuracy'])}): "
+        f"predicted hit and hit {m['hit_hit']}, predicted miss and miss {m['miss_miss']}, "
+        f"predicted hit but rebuilt {m['hit_miss']}, predicted miss but reused {m['miss_hit']}.</p>"
+    )
     if not acc["disagreements"]:
         return head
-    rows = "".join(f"<tr><td>{escape(when(d['at']))}</td><td class='l'>{escape(d['app'])}</td>"
-                   f"<td class='l'>{escape(d['step'])}</td><td>{escape(d['predicted'])}</td>"
-                   f"<td>{escape(d['observed'])}</td><td class='l'>{escape(', '.join(d['causes']))}</td></tr>"
-                   for d in acc["disagreements"])
-    return (head + "<table id='disagreements'><tr><th>when</th><th>app</th><th>step</th><th>predicted</th>"
-            f"<th>observed</th><th>cause</th></tr>{rows}</table>")
+    rows = "".join(
+        f"<tr><td>{escape(when(d['at']))}</td><td class='l'>{escape(d['app'])}</td>"
+        f"<td class='l'>{escape(d['step'])}</td><td>{escape(d['predicted'])}</td>"
+        f"<td>{escape(d['observed'])}</td><td class='l'>{escape(', '.join(d['causes']))}</td></tr>"
+        for d in acc["disagreements"]
+    )
+    return (
+        head + "<table id='disagreements'><tr><th>when</th><th>app</th><th>step</th><th>predicted</th>"
+        f"<th>observed</th><th>cause</th></tr>{rows}</table>"
+    )

@@ -55,23 +55,31 @@ def build_record(
         if observed == "hit":
             causes: list[dict[str, Any]] = []
         elif outcome.predicted == "hit":
-            cause = (names.fixed("base_retag", names.BASE_RETAGGED) if retagged
-                     else names.fixed("engine_cache", names.ENGINE_PRUNED))
+            cause = (
+                names.fixed("base_retag", names.BASE_RETAGGED)
+                if retagged
+                else names.fixed("engine_cache", names.ENGINE_PRUNED)
+            )
             causes = [cause.to_json()]
         else:
-            found = status.causes if status is not None and status.causes else (
-                names.fixed("first_build", names.FIRST_BUILD),)
+            found = (
+                status.causes
+                if status is not None and status.causes
+                else (names.fixed("first_build", names.FIRST_BUILD),)
+            )
             causes = [c.to_json() for c in found]
         recorded = saved.get(outcome.key) if observed == "hit" else None
-        steps.append({
-            "id": outcome.step,
-            "predicted": outcome.predicted,
-            "observed": observed,
-            "seconds": round(float(outcome.seconds), 3),
-            "saved_s": None if recorded is None else round(float(recorded), 3),
-            "bytes": int(getattr(outcome, "size_bytes", 0) or 0) if observed == "miss" else 0,
-            "causes": causes,
-        })
+        steps.append(
+            {
+                "id": outcome.step,
+                "predicted": outcome.predicted,
+                "observed": observed,
+                "seconds": round(float(outcome.seconds), 3),
+                "saved_s": None if recorded is None else round(float(recorded), 3),
+                "bytes": int(getattr(outcome, "size_bytes", 0) or 0) if observed == "miss" else 0,
+                "causes": causes,
+            }
+        )
     return {
         "app": plan.app,
         "at": round(time.time() if at is None else at, 3),
@@ -105,5 +113,6 @@ def record_build(store: Any, plan: Plan, analysis: Analysis, result: Any, base_i
     surprised = any(o.predicted == "hit" and not o.cached for o in result.steps)
     # Only a step that rebuilt against the prediction needs the last base image ID seen (a tail read).
     previous = store.builds.last(plan.app, engine=result.engine, having="base_image_id") if surprised else None
-    store.builds.append(build_record(plan, analysis, result, saved=saved, base_image_id=base_image_id,
-                                     previous=previous))
+    store.builds.append(
+        build_record(plan, analysis, result, saved=saved, base_image_id=base_image_id, previous=previous)
+    )

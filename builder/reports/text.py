@@ -40,20 +40,41 @@ def render_text(data: Mapping[str, Any]) -> str:
     lines = [f"{data['builds']} builds from {when(data['first_at'])} to {when(data['last_at'])}", ""]
     for app in data["apps"]:
         t = app["totals"]
-        lines.append(f"app {app['app']}: {app['builds']} builds, hit rate {pct(t['hit_rate'])}, "
-                     f"{t['seconds_spent']:.1f} s spent, {t['seconds_saved']:.1f} s saved by hits, "
-                     f"{size(t['bytes_added'])} added")
-        rows = [[s["step"], str(s["builds"]), str(s["hits"]), str(s["misses"]), pct(s["hit_rate"]),
-                 f"{s['seconds_spent']:.1f}", f"{s['seconds_saved']:.1f}", size(s["bytes_added"])]
-                for s in app["steps"]]
-        lines += ["  " + r for r in _table(["step", "builds", "hits", "misses", "hit rate", "spent s",
-                                              "saved s", "added"], rows)]
+        lines.append(
+            f"app {app['app']}: {app['builds']} builds, hit rate {pct(t['hit_rate'])}, "
+            f"{t['seconds_spent']:.1f} s spent, {t['seconds_saved']:.1f} s saved by hits, "
+            f"{size(t['bytes_added'])} added"
+        )
+        rows = [
+            [
+                s["step"],
+                str(s["builds"]),
+                str(s["hits"]),
+                str(s["misses"]),
+                pct(s["hit_rate"]),
+                f"{s['seconds_spent']:.1f}",
+                f"{s['seconds_saved']:.1f}",
+                size(s["bytes_added"]),
+            ]
+            for s in app["steps"]
+        ]
+        lines += [
+            "  " + r
+            for r in _table(["step", "builds", "hits", "misses", "hit rate", "spent s", "saved s", "added"], rows)
+        ]
         lines.append("")
     lines.append("top miss causes (by time lost):")
     causes = data["causes"][:10]
     if causes:
-        rows = [[c["name"] + (f" (via {', '.join(c['via'])})" if c["via"] else ""), str(c["misses"]),
-                 f"{c['seconds_lost']:.1f}", ", ".join(c["steps"])] for c in causes]
+        rows = [
+            [
+                c["name"] + (f" (via {', '.join(c['via'])})" if c["via"] else ""),
+                str(c["misses"]),
+                f"{c['seconds_lost']:.1f}",
+                ", ".join(c["steps"]),
+            ]
+            for c in causes
+        ]
         lines += ["  " + r for r in _table(["cause", "misses", "lost s", "steps"], rows)]
     else:
         lines.append("  none: every step hit")
@@ -61,12 +82,16 @@ def render_text(data: Mapping[str, Any]) -> str:
     lines += ["", f"predictions: {acc['correct']} of {acc['predictions']} right ({pct(acc['accuracy'])})"]
     for d in acc["disagreements"][:10]:
         because = f" ({', '.join(d['causes'])})" if d["causes"] else ""
-        lines.append(f"  {when(d['at'])} {d['app']} {d['step']}: predicted {d['predicted']}, "
-                     f"was {d['observed']}{because}")
+        lines.append(
+            f"  {when(d['at'])} {d['app']} {d['step']}: predicted {d['predicted']}, was {d['observed']}{because}"
+        )
     trend = data["trend"]
     lines += ["", f"trend (per {'day' if trend['by'] == 'day' else str(trend['size']) + ' builds'}):"]
-    lines += [f"  {b['label']:<14} {b['builds']:>5} builds  hit rate {pct(b['hit_rate']):>4}  "
-              f"{b['seconds_spent']:.1f} s rebuilding" for b in trend["buckets"]]
+    lines += [
+        f"  {b['label']:<14} {b['builds']:>5} builds  hit rate {pct(b['hit_rate']):>4}  "
+        f"{b['seconds_spent']:.1f} s rebuilding"
+        for b in trend["buckets"]
+    ]
     lines += ["", "last builds:"]
     for b in data["recent"][:10]:
         missed = "; ".join(f"{m['step']} ({', '.join(m['causes']) or '?'})" for m in b["misses"]) or "all cached"

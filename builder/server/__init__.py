@@ -21,8 +21,11 @@ in-process with a one-line warning.
 from __future__ import annotations
 
 __all__ = ["run_via_server", "spawn", "start_and_wait"]
-_HOMES = {"run_via_server": "builder.server.client", "spawn": "builder.server.spawn",
-          "start_and_wait": "builder.server.spawn"}
+_HOMES = {
+    "run_via_server": "builder.server.client",
+    "spawn": "builder.server.spawn",
+    "start_and_wait": "builder.server.spawn",
+}
 
 
 def __getattr__(name: str) -> object:  # the client must not import what only the spawner needs

@@ -25,21 +25,30 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # collections.abc costs ~4 ms here, and the client imports nothing it need not
     from collections.abc import Mapping, Sequence
 
-from builder.server import paths
+from builder.server import paths  # noqa: E402 - after the TYPE_CHECKING guard on purpose
 
 PROTOCOL = "builder-1"
 _FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
 
 
-def encode_request(argv: Sequence[str], cwd: str, environ: Mapping[str, str], umask: int,
-                   encoding: str, errors: str) -> bytes:
+def encode_request(
+    argv: Sequence[str], cwd: str, environ: Mapping[str, str], umask: int, encoding: str, errors: str
+) -> bytes:
     """The request frame: a 4-byte length, then NUL-separated fields (NUL cannot occur in argv or env).
 
     Fields: protocol, cwd, umask, stdout encoding, errors, argument count, the arguments, then
     ``NAME=value`` for every environment variable.
     """
-    fields = [PROTOCOL, cwd, str(umask), encoding, errors, str(len(argv)), *argv,
-              *(f"{k}={v}" for k, v in environ.items())]
+    fields = [
+        PROTOCOL,
+        cwd,
+        str(umask),
+        encoding,
+        errors,
+        str(len(argv)),
+        *argv,
+        *(f"{k}={v}" for k, v in environ.items()),
+    ]
     body = "\0".join(fields).encode("utf-8", "surrogateescape")
     return len(body).to_bytes(4, "big") + body
 
@@ -50,12 +59,18 @@ def decode_request(body: bytes) -> dict[str, object]:
     if len(fields) < 6 or fields[0] != PROTOCOL:
         raise ValueError("unknown protocol version")
     count = int(fields[5])
-    argv, env_items = fields[6:6 + count], fields[6 + count:]
+    argv, env_items = fields[6 : 6 + count], fields[6 + count :]
     if len(argv) != count:
         raise ValueError("truncated argument list")
     env = dict(item.split("=", 1) for item in env_items if "=" in item)
-    return {"cwd": fields[1], "umask": int(fields[2]), "encoding": fields[3], "errors": fields[4],
-            "argv": argv, "env": env}
+    return {
+        "cwd": fields[1],
+        "umask": int(fields[2]),
+        "encoding": fields[3],
+        "errors": fields[4],
+        "argv": argv,
+        "env": env,
+    }
 
 
 def run_via_server(argv: Sequence[str], environ: Mapping[str, str]) -> int | None:
@@ -102,8 +117,10 @@ def run_via_server(argv: Sequence[str], environ: Mapping[str, str]) -> int | Non
         sock.close()
     if last.startswith(b"exit ") and last[5:].strip().isdigit():
         return int(last[5:])
-    sys.stderr.write("error: the builder server stopped before the command finished "
-                     "(run it again, or set BUILDER_SERVER=off to run without a server)\n")
+    sys.stderr.write(
+        "error: the builder server stopped before the command finished "
+        "(run it again, or set BUILDER_SERVER=off to run without a server)\n"
+    )
     return 1
 
 
@@ -127,21 +144,27 @@ class _Lines:
 
 def _send_all(sock: _socket.socket, data: bytes) -> None:
     while data:
-        data = data[sock.send(data):]
+        data = data[sock.send(data) :]
 
 
 def _request(argv: Sequence[str], environ: Mapping[str, str]) -> bytes:
     mask = os.umask(0o022)
     os.umask(mask)
     out = sys.stdout
-    return encode_request(argv, os.getcwd(), environ, mask, getattr(out, "encoding", None) or "utf-8",
-                          getattr(out, "errors", None) or "strict")
+    return encode_request(
+        argv,
+        os.getcwd(),
+        environ,
+        mask,
+        getattr(out, "encoding", None) or "utf-8",
+        getattr(out, "errors", None) or "strict",
+    )
 
 
 def _peer_pid_if_ours(sock: _socket.socket) -> int | None:
     """The server's pid when the process listening on ``sock`` runs as our own user (SO_PEERCRED), else None."""
     creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
-    pid, uid = (int.from_bytes(creds[i:i + 4], sys.byteorder, signed=True) for i in (0, 4))
+    pid, uid = (int.from_bytes(creds[i : i + 4], sys.byteorder, signed=True) for i in (0, 4))
     return pid if uid == os.getuid() and pid > 0 else None
 
 

@@ -37,12 +37,27 @@ if TYPE_CHECKING:
 
 #: Modules a command may need; importing them is the whole point of the server.
 WARM_MODULES = (
-    "builder.api", "builder.cli.progress", "builder.engines.buildkit.engine",
-    "builder.engines.buildkit.session", "builder.engines.buildkit.dockerfile_build",
-    "builder.engines.dockerfile_export", "builder.verify", "builder.deps.lock.uv", "builder.deps.lock.project",
-    "builder.plan.render", "cache", "networkx", "grpc._channel", "grpc.experimental",
-    "rich.console", "rich.live", "rich.table", "encodings.utf_8_sig", "encodings.idna",
-    "builder.server.prewalk", "ctypes",
+    "builder.api",
+    "builder.cli.progress",
+    "builder.engines.buildkit.engine",
+    "builder.engines.buildkit.session",
+    "builder.engines.buildkit.dockerfile_build",
+    "builder.engines.dockerfile_export",
+    "builder.verify",
+    "builder.deps.lock.uv",
+    "builder.deps.lock.project",
+    "builder.plan.render",
+    "cache",
+    "networkx",
+    "grpc._channel",
+    "grpc.experimental",
+    "rich.console",
+    "rich.live",
+    "rich.table",
+    "encodings.utf_8_sig",
+    "encodings.idna",
+    "builder.server.prewalk",
+    "ctypes",
 )
 MAX_CHILDREN = 16
 _HEADER = 4
@@ -80,7 +95,7 @@ def warm() -> None:
     for name in WARM_MODULES:
         try:
             importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - an optional module missing only costs its import later
+        except Exception:
             pass
     import builder.cli as cli
 
@@ -94,8 +109,15 @@ def warm() -> None:
 class Server:
     """One listening socket; ``serve()`` runs until idle or SIGTERM."""
 
-    def __init__(self, socket_file: str, lock_file: str, idle: float, directory: paths.ServerDir | None = None,
-                 *, spares: bool = True) -> None:
+    def __init__(
+        self,
+        socket_file: str,
+        lock_file: str,
+        idle: float,
+        directory: paths.ServerDir | None = None,
+        *,
+        spares: bool = True,
+    ) -> None:
         # Every file is reached through the verified directory's descriptor, never by path (see paths.open_dir).
         self.dir = directory if directory is not None else paths.open_dir(os.path.dirname(socket_file), create=False)
         self.socket_file = socket_file
@@ -369,8 +391,9 @@ def _read_request(conn: socket.socket) -> tuple[bytes, dict[str, Any], list[int]
     return frame, request, fds
 
 
-def _read_frame(sock: socket.socket, peer_uid: int | None = None,
-                streams: int = 3) -> tuple[bytes, dict[str, Any], list[int]]:
+def _read_frame(
+    sock: socket.socket, peer_uid: int | None = None, streams: int = 3
+) -> tuple[bytes, dict[str, Any], list[int]]:
     """One request frame with its ``streams`` passed descriptors (a client's stdin/stdout/stderr; the
     server adds the client's connection for a spare); EOFError when the peer sent nothing."""
     data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, streams)
@@ -428,8 +451,14 @@ def run_spare(sock: socket.socket, hint_file: paths.HintFile) -> int:
     return run_child(request, fds, hint_file, ahead=ahead, hint=hint)
 
 
-def run_child(request: dict[str, Any], fds: list[int], hint_file: paths.HintFile | None = None, *,
-              ahead: WalkAhead | None = None, hint: Mapping[str, Any] | None = None) -> int:
+def run_child(
+    request: dict[str, Any],
+    fds: list[int],
+    hint_file: paths.HintFile | None = None,
+    *,
+    ahead: WalkAhead | None = None,
+    hint: Mapping[str, Any] | None = None,
+) -> int:
     """In the forked child: become the client's process (streams, cwd, umask, env) and run the CLI.
 
     ``fds`` are the client's stdin, stdout and stderr, then its connection: the child announces
@@ -454,10 +483,18 @@ def run_child(request: dict[str, Any], fds: list[int], hint_file: paths.HintFile
         os.close(fd)
     encoding, errors = request.get("encoding") or "utf-8", request.get("errors") or "strict"
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding=encoding)
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding=encoding,
-                                  errors=errors, line_buffering=os.isatty(1))
-    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding=encoding,
-                                  errors="backslashreplace", line_buffering=True)
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
+        encoding=encoding,
+        errors=errors,
+        line_buffering=os.isatty(1),
+    )
+    sys.stderr = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
+        encoding=encoding,
+        errors="backslashreplace",
+        line_buffering=True,
+    )
     code = 1
     try:
         os.chdir(request["cwd"])
@@ -473,7 +510,7 @@ def run_child(request: dict[str, Any], fds: list[int], hint_file: paths.HintFile
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         code = 130
-    except BaseException:  # noqa: BLE001 - the child must always exit with a code
+    except BaseException:
         traceback.print_exc()
     finally:
         for stream in (sys.stdout, sys.stderr):

@@ -213,8 +213,10 @@ def _open_checked(real: str, uid: int, create: bool) -> ServerDir:
     info = os.fstat(fd)
     if info.st_uid != uid or info.st_mode & 0o077:
         os.close(fd)
-        raise UnsafeDir(f"{real} must be owned by you (uid {uid}) with mode 0700 "
-                        f"(it is owned by uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):04o})")
+        raise UnsafeDir(
+            f"{real} must be owned by you (uid {uid}) with mode 0700 "
+            f"(it is owned by uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):04o})"
+        )
     return ServerDir(real, fd)
 
 
@@ -231,8 +233,10 @@ def _check_ancestor(where: str, uid: int) -> None:
         raise UnsafeDir(f"{where} belongs to uid {info.st_uid}, who could replace the server directory")
     writable = info.st_mode & 0o002 or (info.st_mode & 0o020 and info.st_gid != os.getgid())
     if writable and not info.st_mode & stat.S_ISVTX:
-        raise UnsafeDir(f"{where} is writable by other users (mode {stat.S_IMODE(info.st_mode):04o}, not sticky), "
-                        "who could replace the server directory")
+        raise UnsafeDir(
+            f"{where} is writable by other users (mode {stat.S_IMODE(info.st_mode):04o}, not sticky), "
+            "who could replace the server directory"
+        )
 
 
 def server_dir(environ: Mapping[str, str], *, create: bool = True) -> ServerDir | None:
@@ -269,8 +273,12 @@ def fingerprint(environ: Mapping[str, str]) -> str:
     # server runs with ``-P`` and never imports from it, so it is not part of the code identity.
     path = sys.path[1:]
     flags = sys.flags
-    parts: list[str] = [sys.executable, sys.version, repr(path),
-                        repr((flags.optimize, flags.isolated, flags.no_site, flags.utf8_mode, flags.dev_mode))]
+    parts: list[str] = [
+        sys.executable,
+        sys.version,
+        repr(path),
+        repr((flags.optimize, flags.isolated, flags.no_site, flags.utf8_mode, flags.dev_mode)),
+    ]
     for entry in path:
         try:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")

@@ -54,8 +54,19 @@ _IN_MOVE_SELF = 0x800
 _IN_ONLYDIR = 0x01000000
 _IN_DONT_FOLLOW = 0x02000000
 #: Every change to a directory's entries or to the files in it (not reads or opens).
-MASK = (_IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE
-        | _IN_DELETE | _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_ONLYDIR | _IN_DONT_FOLLOW)
+MASK = (
+    _IN_MODIFY
+    | _IN_ATTRIB
+    | _IN_CLOSE_WRITE
+    | _IN_MOVED_FROM
+    | _IN_MOVED_TO
+    | _IN_CREATE
+    | _IN_DELETE
+    | _IN_DELETE_SELF
+    | _IN_MOVE_SELF
+    | _IN_ONLYDIR
+    | _IN_DONT_FOLLOW
+)
 
 
 #: At most this share of the user's inotify watches (``fs.inotify.max_user_watches``) is taken,
@@ -236,8 +247,9 @@ class ServedWalker:
     leaves the project and rules in the hint file, for the next spare to walk.
     """
 
-    def __init__(self, hint_file: paths.HintFile, ahead: WalkAhead | None = None,
-                 last_hint: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, hint_file: paths.HintFile, ahead: WalkAhead | None = None, last_hint: Mapping[str, Any] | None = None
+    ) -> None:
         self._hint_file = hint_file
         self._ahead = ahead
         self._last_hint = dict(last_hint or {})

@@ -23,8 +23,15 @@ def spawn(environ: Mapping[str, str]) -> int | None:
     if directory is None:
         return None
     print_ = paths.fingerprint(environ)
-    argv = [sys.executable, "-P", "-m", "builder.server", paths.socket_path(directory.path, print_),
-            os.path.join(directory.path, paths.lock_name(print_)), str(paths.idle_seconds(environ))]
+    argv = [
+        sys.executable,
+        "-P",
+        "-m",
+        "builder.server",
+        paths.socket_path(directory.path, print_),
+        os.path.join(directory.path, paths.lock_name(print_)),
+        str(paths.idle_seconds(environ)),
+    ]
     try:
         log = directory.open(paths.log_name(print_), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     except OSError:

@@ -27,8 +27,9 @@ from cache.store import LOCK_NAME, STORE_DIRNAME
 from tests.privileges import NOBODY, dropping_privileges, run_python, traversable_tmp_dir
 
 REPO = Path(__file__).resolve().parents[2]
-needs_root = pytest.mark.skipif(not dropping_privileges(),
-                                reason="making a cache directory another user owns needs root")
+needs_root = pytest.mark.skipif(
+    not dropping_privileges(), reason="making a cache directory another user owns needs root"
+)
 _MODE_BINARY, _MODE_PICKLE = 2, 4
 
 
@@ -51,12 +52,22 @@ def _db(root: Path) -> sqlite3.Connection:
     return sqlite3.connect(root / STORE_DIRNAME / "cache.db", isolation_level=None)
 
 
-def _plant_row(root: Path, key: object, *, raw: int = 1, mode: int = 1, filename: str | None = None,
-               value: object = None, size: int = 0) -> None:
+def _plant_row(
+    root: Path,
+    key: object,
+    *,
+    raw: int = 1,
+    mode: int = 1,
+    filename: str | None = None,
+    value: object = None,
+    size: int = 0,
+) -> None:
     with _db(root) as con:
-        con.execute("INSERT OR REPLACE INTO Cache (key, raw, store_time, expire_time, access_time, access_count,"
-                    " tag, size, mode, filename, value) VALUES (?, ?, 0, NULL, 0, 0, NULL, ?, ?, ?, ?)",
-                    (key, raw, size, mode, filename, value))
+        con.execute(
+            "INSERT OR REPLACE INTO Cache (key, raw, store_time, expire_time, access_time, access_count,"
+            " tag, size, mode, filename, value) VALUES (?, ?, 0, NULL, 0, 0, NULL, ?, ?, ?, ?)",
+            (key, raw, size, mode, filename, value),
+        )
 
 
 def _exercise(root: Path, key: str) -> None:
@@ -157,13 +168,19 @@ def test_a_planted_settings_table_changes_nothing(tmp_path: Path) -> None:
     with open_cache(root) as c:
         c.steps.record_step(_big("big"))
     with _db(root) as con:
-        con.executemany("INSERT OR REPLACE INTO Settings VALUES (?, ?)",
-                        [("disk__directory", str(elsewhere)), ("_directory", str(elsewhere)),
-                         ("disk_min_file_size", 1), ("eviction_policy", "least-recently-used")])
+        con.executemany(
+            "INSERT OR REPLACE INTO Settings VALUES (?, ?)",
+            [
+                ("disk__directory", str(elsewhere)),
+                ("_directory", str(elsewhere)),
+                ("disk_min_file_size", 1),
+                ("eviction_policy", "least-recently-used"),
+            ],
+        )
     with open_cache(root) as c:
         assert c.steps.get("big") is not None
         c.steps.record_step(make_record("small"))
-        assert c._store.directory == root / STORE_DIRNAME  # noqa: SLF001 - the attribute a planted row aimed at
+        assert c._store.directory == root / STORE_DIRNAME
     assert not elsewhere.exists()
     with _db(root) as con:  # the small record stayed in its row: the planted minimum file size was ignored
         assert con.execute("SELECT filename FROM Cache WHERE key = ?", (step_key("small"),)).fetchone() == (None,)
@@ -251,8 +268,14 @@ def test_a_cache_planted_by_another_user_is_refused_and_its_pickle_never_runs() 
         # The CLI: a plan still runs, and says why it has no history.
         env = {**os.environ, "BUILDER_CACHE_DIR": str(root), "BUILDER_SERVER": "off"}
         env.pop("BUILDER_CACHE_SHARED", None)
-        plan = subprocess.run([sys.executable, "-m", "builder", "plan", str(REPO / "fixtures" / "apps" / "minimal")],
-                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        plan = subprocess.run(
+            [sys.executable, "-m", "builder", "plan", str(REPO / "fixtures" / "apps" / "minimal")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert plan.returncode == 0, plan.stderr
         assert "is not used: " in plan.stderr and "Traceback" not in plan.stderr
         # Opted in, the cache is used, and still nothing from it runs.
@@ -271,13 +294,25 @@ def test_nothing_in_builder_or_cache_can_unpickle() -> None:
         for path in sorted((REPO / package).rglob("*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-                offenders += [f"{path.relative_to(REPO)} imports {n}" for n in names
-                              if n.split(".")[0] in ("pickle", "marshal", "shelve", "dill", "cloudpickle")]
-                if (isinstance(node, ast.Attribute) and node.attr == "Cache" and isinstance(node.value, ast.Name)
-                        and node.value.id == "diskcache" and path.name != "disk.py"
-                        and isinstance(getattr(node, "ctx", None), ast.Load) and _called(tree, node)):
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                )
+                offenders += [
+                    f"{path.relative_to(REPO)} imports {n}"
+                    for n in names
+                    if n.split(".")[0] in ("pickle", "marshal", "shelve", "dill", "cloudpickle")
+                ]
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr == "Cache"
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "diskcache"
+                    and path.name != "disk.py"
+                    and isinstance(getattr(node, "ctx", None), ast.Load)
+                    and _called(tree, node)
+                ):
                     offenders.append(f"{path.relative_to(REPO)} opens diskcache.Cache directly")
     assert offenders == []
 

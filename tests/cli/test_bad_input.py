@@ -123,10 +123,20 @@ def _escaping_plan(t: Path) -> list[str]:
     plan = {
         "app": "bad-input",
         "steps": [
-            {"id": "base", "kind": "base", "key": "sha256:" + "0" * 64, "parents": [],
-             "inputs": {"image": "docker.io/library/debian:bookworm-slim", "platform": "linux/amd64"}},
-            {"id": "files", "kind": "files", "key": "sha256:" + "1" * 64, "parents": ["base"],
-             "inputs": {"manifest": {"files": [["../../etc/passwd", "file", 1, "blake3:00"]]}, "dest": "/app"}},
+            {
+                "id": "base",
+                "kind": "base",
+                "key": "sha256:" + "0" * 64,
+                "parents": [],
+                "inputs": {"image": "docker.io/library/debian:bookworm-slim", "platform": "linux/amd64"},
+            },
+            {
+                "id": "files",
+                "kind": "files",
+                "key": "sha256:" + "1" * 64,
+                "parents": ["base"],
+                "inputs": {"manifest": {"files": [["../../etc/passwd", "file", 1, "blake3:00"]]}, "dest": "/app"},
+            },
         ],
     }
     return _plan_file(json.dumps(plan))(t)
@@ -146,8 +156,13 @@ def _plan_of_files_since_edited(t: Path) -> list[str]:
 
 def _git_repo(t: Path) -> Path:
     _project(t)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     for argv in (["init", "-q"], ["add", "cerebrium.toml"], ["commit", "-q", "-m", "init"]):
         subprocess.run(["git", *argv], cwd=t, check=True, env=env, capture_output=True)
     return t
@@ -185,13 +200,25 @@ CASES: list[tuple[str, Setup, int, str]] = [
     ("engine-bad-scheme", lambda t: ["engine", "info", "--engine", "garbage://"], 2, r"unknown scheme 'garbage'"),
     ("engine-bad-port", lambda t: ["engine", "info", "--engine", "tcp://host:99999"], 2, r"out of range"),
     ("plan-file-corrupt", _plan_file("{bad"), 2, r"not a plan written by `builder plan"),
-    ("plan-file-missing", lambda t: ["build", str(_project(t)), "--engine", NO_ENGINE, "--plan", str(t / "no.json")],
-     2, r"no\.json: cannot read the plan file \(No such file or directory\)"),
-    ("plan-file-other-app", _plan_file(json.dumps({"app": "someone-else", "steps": []})), 2,
-     r"the plan is for app 'someone-else', but this project is 'bad-input'"),
+    (
+        "plan-file-missing",
+        lambda t: ["build", str(_project(t)), "--engine", NO_ENGINE, "--plan", str(t / "no.json")],
+        2,
+        r"no\.json: cannot read the plan file \(No such file or directory\)",
+    ),
+    (
+        "plan-file-other-app",
+        _plan_file(json.dumps({"app": "someone-else", "steps": []})),
+        2,
+        r"the plan is for app 'someone-else', but this project is 'bad-input'",
+    ),
     ("plan-file-not-an-object", _plan_file("[1, 2]"), 2, r"not a plan written by `builder plan"),
-    ("plan-file-files-changed", _plan_of_files_since_edited, 2,
-     r"plan\.json: the project's files changed since the plan was written: the plan's files step has 1 files"),
+    (
+        "plan-file-files-changed",
+        _plan_of_files_since_edited,
+        2,
+        r"plan\.json: the project's files changed since the plan was written: the plan's files step has 1 files",
+    ),
     ("plan-file-escaping-path", _escaping_plan, 2, r"'\.\./\.\./etc/passwd' is not a plain path inside the project"),
     ("diff-unknown-revision", _diff_unknown_revision, 2, r"no-such-revision"),
     ("cache-dir-typo", lambda t: ["cache", "ls", "--cache-dir", str(t / "no" / "cache")], 2, r"no cache at .*no/cache"),
@@ -255,7 +282,9 @@ def test_dockerfile_export_never_overwrites_the_users_files(
     assert _run(["dockerfile", str(project), "-o", str(project)]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
     assert (project / name).read_text(encoding="utf-8") == "FROM scratch\n"
-    assert sorted(p.name for p in project.iterdir()) == sorted(["cerebrium.toml", "main.py", name])  # nothing half-written
+    assert sorted(p.name for p in project.iterdir()) == sorted(
+        ["cerebrium.toml", "main.py", name]
+    )  # nothing half-written
 
 
 def test_dockerfile_export_rewrites_its_own_output(tmp_path: Path) -> None:

@@ -72,8 +72,12 @@ def test_missing_project_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_git_revisions(app_fastapi_cpu: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.email=t@e", "-c", "user.name=t", *args], cwd=app_fastapi_cpu, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.email=t@e", "-c", "user.name=t", *args],
+            cwd=app_fastapi_cpu,
+            check=True,
+            capture_output=True,
+        )
 
     git("init", "-q")
     git("add", "-A")

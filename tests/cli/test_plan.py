@@ -42,8 +42,11 @@ def _mark_built(cache: Path, plan_doc: dict, seconds: float = 3.0) -> None:  # t
     with open_cache(cache) as store:
         for step in plan_doc["steps"]:
             now = time.time()
-            store.steps.record_step(StepRecord(step["key"], step["kind"], step["id"], plan_doc["app"], "test", {},
-                                               None, seconds, 0, now, now))
+            store.steps.record_step(
+                StepRecord(
+                    step["key"], step["kind"], step["id"], plan_doc["app"], "test", {}, None, seconds, 0, now, now
+                )
+            )
 
 
 def test_text_tree(project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -120,15 +123,17 @@ def test_unwritable_cache_degrades_with_one_warning() -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
-def test_uncreatable_cache_dir_degrades_with_one_warning_even_as_root(project: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_uncreatable_cache_dir_degrades_with_one_warning_even_as_root(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = _plan(capsys, str(project), "--cache-dir", "/proc/builder-no-such-cache/c")
     assert code == 0 and "plan for fastapi-cpu" in out
     assert err.count("warning:") == 1 and "without history" in err
 
 
-def test_cache_path_that_is_a_file_degrades_with_one_warning(project: Path, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_cache_path_that_is_a_file_degrades_with_one_warning(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     code, out, err = _plan(capsys, str(project), "--cache-dir", str(blocker))
@@ -136,7 +141,9 @@ def test_cache_path_that_is_a_file_degrades_with_one_warning(project: Path, tmp_
     assert err.count("warning:") == 1 and "without history" in err
 
 
-def test_garbage_cache_database_never_crashes(project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_garbage_cache_database_never_crashes(
+    project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _plan(capsys, str(project))
     for db in cache_dir.rglob("*.db"):
         db.write_bytes(b"garbage" * 1000)
@@ -149,14 +156,23 @@ def test_garbage_cache_database_never_crashes(project: Path, cache_dir: Path, ca
 def test_concurrent_plans_share_one_cache(project: Path, tmp_path: Path) -> None:
     cache = tmp_path / "shared"
     env = {**os.environ, "BUILDER_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, "-m", "builder", "plan", str(project), "--format", "json"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "builder", "plan", str(project), "--format", "json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
     assert [r[2] for r in results] == [0, 0, 0, 0], [r[1] for r in results]
     keys = {json.dumps([s["key"] for s in json.loads(r[0])["steps"]]) for r in results}
     assert len(keys) == 1
-    again = subprocess.run([sys.executable, "-m", "builder", "plan", str(project)], env=env, capture_output=True,
-                           text=True, check=False)
+    again = subprocess.run(
+        [sys.executable, "-m", "builder", "plan", str(project)], env=env, capture_output=True, text=True, check=False
+    )
     assert again.returncode == 0 and "same key as the last plan" in again.stdout
 
 
@@ -167,16 +183,17 @@ def test_invalid_config_exits_2(tmp_path: Path, cache_dir: Path, capsys: pytest.
 
 
 def test_bad_base_image_exits_2(tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "x"\n'
-                                             'docker_base_image_url = "Not A Ref"\n')
+    (tmp_path / "cerebrium.toml").write_text(
+        '[cerebrium.deployment]\nname = "x"\ndocker_base_image_url = "Not A Ref"\n'
+    )
     code, _, err = _plan(capsys, str(tmp_path))
     assert code == 2
     assert "docker_base_image_url" in err and "Traceback" not in err
 
 
-def test_resolve_without_uv_result_warns_and_plans(project: Path, cache_dir: Path,
-                                                   capsys: pytest.CaptureFixture[str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_without_uv_result_warns_and_plans(
+    project: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from builder.deps.lock import uv
     from builder.errors import LockError
 
@@ -193,9 +210,12 @@ def test_resolve_without_uv_result_warns_and_plans(project: Path, cache_dir: Pat
 
 @pytest.mark.network
 @pytest.mark.skipif(shutil.which("uv") is None and not (REPO / ".venv" / "bin" / "uv").exists(), reason="needs uv")
-def test_resolve_pins_unpinned_requirements(tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "r"\n'
-                                             '[cerebrium.dependencies.pip]\nsix = "latest"\n')
+def test_resolve_pins_unpinned_requirements(
+    tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "cerebrium.toml").write_text(
+        '[cerebrium.deployment]\nname = "r"\n[cerebrium.dependencies.pip]\nsix = "latest"\n'
+    )
     (tmp_path / "main.py").write_text("print('x')\n")  # the default runtime runs it
     code, out, err = _plan(capsys, str(tmp_path), "--resolve", "--format", "json")
     assert code == 0, err
@@ -217,14 +237,24 @@ def test_sigkill_while_planning_leaves_a_usable_cache(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     env = {**os.environ, "BUILDER_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)}
     for delay in (0.4, 0.8, 1.2, 1.6):
-        proc = subprocess.Popen([sys.executable, "-m", "builder", "plan", str(project)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "builder", "plan", str(project)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         (project / f"f{int(delay * 10)}.py").write_text("changed\n")
-    done = subprocess.run([sys.executable, "-m", "builder", "plan", str(project), "--format", "json"], env=env,
-                          capture_output=True, text=True, check=False, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "builder", "plan", str(project), "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert json.loads(done.stdout)["app"] == "big"

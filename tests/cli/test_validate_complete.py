@@ -54,9 +54,12 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_dependency_problem_in_one_run_with_file_line_and_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project(tmp_path, BASE + '[cerebrium.dependencies.pip]\nnumpy = "not a version"\ntorch = ">>2"\nok = "1.0"\n'
-            '[cerebrium.dependencies.apt]\n"bad name!" = "latest"\n'
-            '[cerebrium.dependencies.paths]\nconda = "missing.txt"\n')
+    project(
+        tmp_path,
+        BASE + '[cerebrium.dependencies.pip]\nnumpy = "not a version"\ntorch = ">>2"\nok = "1.0"\n'
+        '[cerebrium.dependencies.apt]\n"bad name!" = "latest"\n'
+        '[cerebrium.dependencies.paths]\nconda = "missing.txt"\n',
+    )
     code, err = validate(capsys)
     assert code == 2
     assert err == [
@@ -75,8 +78,11 @@ def test_every_dependency_problem_in_one_run_with_file_line_and_key(
 def test_problems_inside_a_requirements_file_name_that_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project(tmp_path, BASE + '[cerebrium.dependencies.paths]\npip = "reqs/main.txt"\n',
-            {"reqs/main.txt": "six==1.16.0\nnot valid ===\n-r more.txt\n", "reqs/more.txt": "ok\n--frobnicate\n"})
+    project(
+        tmp_path,
+        BASE + '[cerebrium.dependencies.paths]\npip = "reqs/main.txt"\n',
+        {"reqs/main.txt": "six==1.16.0\nnot valid ===\n-r more.txt\n", "reqs/more.txt": "ok\n--frobnicate\n"},
+    )
     code, err = validate(capsys)
     assert code == 2
     assert [line.split(": ")[1] for line in err] == ["app/reqs/main.txt:2", "app/reqs/more.txt:2"]
@@ -87,13 +93,18 @@ def test_problems_inside_a_requirements_file_name_that_file_and_line(
 @pytest.mark.parametrize(
     ("toml", "files", "expected"),
     [
-        ('[cerebrium.dependencies.pip]\nsix = "1"\n[cerebrium.dependencies.paths]\npip = "r.txt"\n', {"r.txt": "x\n"},
-         "app/cerebrium.toml:3: cerebrium.dependencies.pip: both cerebrium.dependencies.pip (inline table)"),
-        ('[cerebrium.runtime.custom]\nport = 8000\ndockerfile_path = "Dockerfile"\n', {},
-         "app/cerebrium.toml:5: cerebrium.runtime.custom.dockerfile_path: file 'Dockerfile' does not exist"),
-        ('[cerebrium.deployment.x]\n', {}, None),
-        ('[cerebrium.dependencies.conda]\n"--allow-unauthenticated" = "latest"\n', {},
-         "is not a conda package name"),
+        (
+            '[cerebrium.dependencies.pip]\nsix = "1"\n[cerebrium.dependencies.paths]\npip = "r.txt"\n',
+            {"r.txt": "x\n"},
+            "app/cerebrium.toml:3: cerebrium.dependencies.pip: both cerebrium.dependencies.pip (inline table)",
+        ),
+        (
+            '[cerebrium.runtime.custom]\nport = 8000\ndockerfile_path = "Dockerfile"\n',
+            {},
+            "app/cerebrium.toml:5: cerebrium.runtime.custom.dockerfile_path: file 'Dockerfile' does not exist",
+        ),
+        ("[cerebrium.deployment.x]\n", {}, None),
+        ('[cerebrium.dependencies.conda]\n"--allow-unauthenticated" = "latest"\n', {}, "is not a conda package name"),
         ('[cerebrium.dependencies.conda]\n"numpy\\u2028x" = "latest"\n', {}, "a Unicode line separator"),
         ('[cerebrium.dependencies.pip]\n"numpy\\u2029" = "latest"\n', {}, "a Unicode paragraph separator"),
     ],
@@ -109,13 +120,19 @@ def test_checks_plan_makes_are_validate_errors(
         return
     assert code == 2
     assert any(expected in line for line in err), err
-    assert (plan_code, [e for e in plan_err if e.startswith("error")]) == (code, [e for e in err if e.startswith("error")])
+    assert (plan_code, [e for e in plan_err if e.startswith("error")]) == (
+        code,
+        [e for e in err if e.startswith("error")],
+    )
 
 
 def test_inline_direct_references_are_kept_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    project(tmp_path, BASE + '[cerebrium.dependencies.pip]\n"git+https://github.com/huggingface/peft.git" = "latest"\n'
-            '"mypkg @ https://example.com/mypkg-1.0-py3-none-any.whl" = ""\n'
-            '"https://example.com/other-2.0-py3-none-any.whl" = "*"\n')
+    project(
+        tmp_path,
+        BASE + '[cerebrium.dependencies.pip]\n"git+https://github.com/huggingface/peft.git" = "latest"\n'
+        '"mypkg @ https://example.com/mypkg-1.0-py3-none-any.whl" = ""\n'
+        '"https://example.com/other-2.0-py3-none-any.whl" = "*"\n',
+    )
     assert validate(capsys)[0] == 0
     code, _, out = run(["plan", "app", "--cache-dir", str(tmp_path / "c"), "--format", "json"], capsys)
     assert code == 0
@@ -132,11 +149,14 @@ def test_case_duplicates_merge_with_a_warning_or_fail_naming_both_lines(
     project(tmp_path, BASE + '[cerebrium.dependencies.pip]\nPillow = "latest"\npillow = "latest"\n')
     code, err = validate(capsys)
     assert code == 0
-    assert err == ["warning: app/cerebrium.toml:5: cerebrium.dependencies.pip.pillow: keys 'Pillow' (line 4) and "
-                   "'pillow' name the same package 'pillow'; they are merged into one requirement (remove one of them "
-                   "(names are case- and separator-insensitive))"]
-    (tmp_path / "app" / "cerebrium.toml").write_text(BASE + '[cerebrium.dependencies.pip]\nPillow = "10.0"\n'
-                                                     'pillow = "latest"\n')
+    assert err == [
+        "warning: app/cerebrium.toml:5: cerebrium.dependencies.pip.pillow: keys 'Pillow' (line 4) and "
+        "'pillow' name the same package 'pillow'; they are merged into one requirement (remove one of them "
+        "(names are case- and separator-insensitive))"
+    ]
+    (tmp_path / "app" / "cerebrium.toml").write_text(
+        BASE + '[cerebrium.dependencies.pip]\nPillow = "10.0"\npillow = "latest"\n'
+    )
     code, err = validate(capsys)
     assert code == 2
     assert "line 4" in err[0] and err[0].startswith("error: app/cerebrium.toml:5:")
@@ -158,8 +178,14 @@ def test_requirements_file_options_pass_through_or_fail_with_the_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], use_uv: bool
 ) -> None:
     toml = BASE + f"use_uv = {'true' if use_uv else 'false'}\n" + '[cerebrium.dependencies.paths]\npip = "r.txt"\n'
-    project(tmp_path, toml, {"r.txt": "--only-binary :all:\n--require-hashes\n--pre\n--trusted-host h.example\n"
-                                      "six==1.16.0 --hash=sha256:" + "a" * 64 + "\n"})
+    project(
+        tmp_path,
+        toml,
+        {
+            "r.txt": "--only-binary :all:\n--require-hashes\n--pre\n--trusted-host h.example\n"
+            "six==1.16.0 --hash=sha256:" + "a" * 64 + "\n"
+        },
+    )
     code, err, out = run(["plan", "app", "--cache-dir", str(tmp_path / "c"), "--format", "json"], capsys)
     if use_uv:  # uv ignores --pre and --trusted-host in a file: refused, with the line
         assert code == 2
@@ -187,7 +213,9 @@ def test_empty_include_means_the_default_list(tmp_path: Path, capsys: pytest.Cap
     assert any("include: is empty; the default include list is used" in line for line in err)
 
 
-def test_missing_or_excluded_main_py_for_the_default_runtime(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_or_excluded_main_py_for_the_default_runtime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     project(tmp_path, BASE, main_py=False)
     code, err = validate(capsys)
     assert code == 2 and "main.py does not exist" in err[0]
@@ -220,14 +248,19 @@ def test_deep_nesting_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFi
         (tmp_path / "app" / "cerebrium.toml").write_text(BASE + "x = " + opening * 500 + closing * 500 + "\n")
         code, err = validate(capsys)
         assert code == 2
-        assert err == ["error: app/cerebrium.toml:3: a value is nested more than 64 levels deep (flatten the value: "
-                       "cerebrium.toml needs at most a few levels of arrays and tables)"]
+        assert err == [
+            "error: app/cerebrium.toml:3: a value is nested more than 64 levels deep (flatten the value: "
+            "cerebrium.toml needs at most a few levels of arrays and tables)"
+        ]
 
 
 @pytest.mark.parametrize("key", ["paths_pip", "dockerfile"])
 def test_symlink_loops_are_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str) -> None:
-    toml = (BASE + '[cerebrium.dependencies.paths]\npip = "loop"\n' if key == "paths_pip"
-            else BASE + '[cerebrium.runtime.custom]\nport = 8000\ndockerfile_path = "loop"\n')
+    toml = (
+        BASE + '[cerebrium.dependencies.paths]\npip = "loop"\n'
+        if key == "paths_pip"
+        else BASE + '[cerebrium.runtime.custom]\nport = 8000\ndockerfile_path = "loop"\n'
+    )
     app = project(tmp_path, toml)
     os.symlink("loop2", app / "loop")
     os.symlink("loop", app / "loop2")
@@ -238,13 +271,22 @@ def test_symlink_loops_are_config_errors(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_index_credentials_never_reach_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    project(tmp_path, BASE + '[cerebrium.dependencies.paths]\npip = "r.txt"\n',
-            {"r.txt": "--index-url https://alice:T0KEN-idx@pypi.example.com/simple\n"
-                      "--extra-index-url https://bob:T0KEN-extra@x.example.com/simple\n"
-                      "pkg @ https://carol:T0KEN-url@x.example.com/pkg-1.0-py3-none-any.whl\nsix==1.16.0\n"})
+    project(
+        tmp_path,
+        BASE + '[cerebrium.dependencies.paths]\npip = "r.txt"\n',
+        {
+            "r.txt": "--index-url https://alice:T0KEN-idx@pypi.example.com/simple\n"
+            "--extra-index-url https://bob:T0KEN-extra@x.example.com/simple\n"
+            "pkg @ https://carol:T0KEN-url@x.example.com/pkg-1.0-py3-none-any.whl\nsix==1.16.0\n"
+        },
+    )
     outputs = []
-    for args in (["plan", "app", "--cache-dir", str(tmp_path / "c"), "--format", "json"],
-                 ["plan", "app", "--cache-dir", str(tmp_path / "c")], ["dockerfile", "app"], ["validate", "app"]):
+    for args in (
+        ["plan", "app", "--cache-dir", str(tmp_path / "c"), "--format", "json"],
+        ["plan", "app", "--cache-dir", str(tmp_path / "c")],
+        ["dockerfile", "app"],
+        ["validate", "app"],
+    ):
         code, err, out = run(args, capsys)
         assert code == 0, err
         outputs.append(out + "\n".join(err))
@@ -257,7 +299,10 @@ def test_index_credentials_never_reach_the_plan(tmp_path: Path, capsys: pytest.C
 
 
 def test_credentials_in_a_bad_url_are_not_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    project(tmp_path, BASE + '[cerebrium.dependencies.paths]\npip = "r.txt"\n',
-            {"r.txt": "--index-url ftp://alice:T0KEN@pypi.example.com/simple\n"})
+    project(
+        tmp_path,
+        BASE + '[cerebrium.dependencies.paths]\npip = "r.txt"\n',
+        {"r.txt": "--index-url ftp://alice:T0KEN@pypi.example.com/simple\n"},
+    )
     code, err = validate(capsys)
     assert code == 2 and "not an acceptable URL" in err[0] and "T0KEN" not in err[0]

@@ -203,31 +203,39 @@ def test_cortex_entrypoint_names_the_served_module(tmp_path: Path) -> None:
     assert result.config.cortex.module == "app" and result.config.endpoints == ("/ready", "/health")
     bad = load_text(tmp_path, NAME + '[cerebrium.runtime.cortex]\nentrypoint = "src/app.py"\n')
     assert not bad.ok
-    assert lines(bad) == ['error 4 cerebrium.runtime.cortex.entrypoint: must be the name of a .py file at the top of '
-                          'the project, not "src/app.py" (write entrypoint = "main.py")']
+    assert lines(bad) == [
+        "error 4 cerebrium.runtime.cortex.entrypoint: must be the name of a .py file at the top of "
+        'the project, not "src/app.py" (write entrypoint = "main.py")'
+    ]
 
 
 @pytest.mark.parametrize("name", ["deepgram", "rime"])
 def test_partner_runtimes_exist_only_on_cerebrium(tmp_path: Path, name: str) -> None:
     result = load_text(tmp_path, NAME + f'[cerebrium.runtime.{name}]\nmodel = "x"\n')
     assert not result.ok and result.config is None
-    assert lines(result) == [f"error 3 cerebrium.runtime.{name}: {name!r} is a partner runtime that exists only on "
-                             "Cerebrium: builder cannot build or run it (deploy it with the cerebrium CLI, or describe "
-                             "your own server in [cerebrium.runtime.custom])"]
+    assert lines(result) == [
+        f"error 3 cerebrium.runtime.{name}: {name!r} is a partner runtime that exists only on "
+        "Cerebrium: builder cannot build or run it (deploy it with the cerebrium CLI, or describe "
+        "your own server in [cerebrium.runtime.custom])"
+    ]
 
 
 def test_misspelt_runtime_is_an_error_with_a_guess(tmp_path: Path) -> None:
     result = load_text(tmp_path, NAME + "[cerebrium.runtime.costum]\nport = 8000\n")
-    assert lines(result) == ["error 3 cerebrium.runtime.costum: 'costum' is a partner runtime that exists only on "
-                             "Cerebrium: builder cannot build or run it (did you mean [cerebrium.runtime.custom]?)"]
+    assert lines(result) == [
+        "error 3 cerebrium.runtime.costum: 'costum' is a partner runtime that exists only on "
+        "Cerebrium: builder cannot build or run it (did you mean [cerebrium.runtime.custom]?)"
+    ]
 
 
 def test_partner_service_section_is_an_error(tmp_path: Path) -> None:
     result = load_text(tmp_path, NAME + '[cerebrium.partner.service]\nname = "deepgram"\nport = 8080\n')
     assert not result.ok
-    assert lines(result) == ["error 3 cerebrium.partner: [cerebrium.partner] (deepgram) configures a partner service "
-                             "that exists only on Cerebrium: builder cannot build or run it "
-                             "(deploy it with the cerebrium CLI)"]
+    assert lines(result) == [
+        "error 3 cerebrium.partner: [cerebrium.partner] (deepgram) configures a partner service "
+        "that exists only on Cerebrium: builder cannot build or run it "
+        "(deploy it with the cerebrium CLI)"
+    ]
 
 
 def test_top_level_option_names_its_home(tmp_path: Path) -> None:

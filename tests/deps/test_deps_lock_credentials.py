@@ -21,15 +21,16 @@ def test_compile_authenticates_through_a_netrc_not_argv(tmp_path: Path) -> None:
         import subprocess
 
         seen.append((argv, kwargs.get("input")))
-        return subprocess.run(argv, **kwargs)  # noqa: PLW1510 - check=False is passed by run_uv
+        return subprocess.run(argv, **kwargs)
 
     with LocalIndex(served, auth=("alice", token)) as index:
         write_wheel(served / "files", "credpkg", "1.0", "VALUE = 1\n")
         write_wheel(served / "files", "credpkg", "1.1", "VALUE = 2\n")
         (tmp_path / "requirements.txt").write_text(f"--index-url {index.url('simple/', credentials=True)}\ncredpkg\n")
         pip_set = pip_set_from_file("requirements.txt", project_dir=tmp_path)
-        pinned = compile_pip(pip_set, python_version="3.11", store=MemoryResolutionStore(), runner=runner,
-                             project_dir=tmp_path)
+        pinned = compile_pip(
+            pip_set, python_version="3.11", store=MemoryResolutionStore(), runner=runner, project_dir=tmp_path
+        )
         assert index.authorized > 0
     assert [r.line for r in pinned.requirements] == ["credpkg==1.1"]
     assert pinned.netrc() == pip_set.netrc() is not None  # the build still has them for its secret

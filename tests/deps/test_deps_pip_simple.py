@@ -28,14 +28,48 @@ WHERE = pip._Where("cerebrium.dependencies.pip")
 NAMES = st.text("aAzZ019._-", min_size=1, max_size=10)
 NUMS = st.sampled_from(["0", "1", "01", "10", "2024", "007"])
 RELEASES = st.lists(NUMS, min_size=1, max_size=4).map(".".join)
-SUFFIXES = st.sampled_from(["", "", "a1", "b0", "rc2", "c1", "alpha1", "-rc1", ".post0", "post1", "-1",
-                            ".dev0", "dev3", "+local", ".*", "a", ".post", "a1.post2.dev3", "rc01"])
+SUFFIXES = st.sampled_from(
+    [
+        "",
+        "",
+        "a1",
+        "b0",
+        "rc2",
+        "c1",
+        "alpha1",
+        "-rc1",
+        ".post0",
+        "post1",
+        "-1",
+        ".dev0",
+        "dev3",
+        "+local",
+        ".*",
+        "a",
+        ".post",
+        "a1.post2.dev3",
+        "rc01",
+    ]
+)
 VERSIONS = st.tuples(st.sampled_from(["", "", "v", "1!"]), RELEASES, SUFFIXES, SUFFIXES).map("".join)
 OPS = st.sampled_from(["==", "!=", "<=", ">=", "<", ">", "~=", "===", "=", "=>"])
 SPACE = st.sampled_from(["", " ", "  "])
-MARKER_VARS = st.sampled_from(["python_version", "python_full_version", "sys_platform", "os_name", "os.name",
-                               "platform_machine", "platform_python_implementation", "python_implementation",
-                               "implementation_name", "platform_release", "extra", "bogus"])
+MARKER_VARS = st.sampled_from(
+    [
+        "python_version",
+        "python_full_version",
+        "sys_platform",
+        "os_name",
+        "os.name",
+        "platform_machine",
+        "platform_python_implementation",
+        "python_implementation",
+        "implementation_name",
+        "platform_release",
+        "extra",
+        "bogus",
+    ]
+)
 MARKER_OPS = st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "~=", "===", "in", "not in", "=<"])
 MARKER_VALUES = st.one_of(VERSIONS, st.text("ab3.*\"' _-", max_size=6))
 QUOTES = st.sampled_from(['"', "'", ""])
@@ -44,10 +78,9 @@ QUOTES = st.sampled_from(['"', "'", ""])
 @st.composite
 def markers(draw: st.DrawFn) -> str:
     quote = draw(QUOTES)
-    text = (draw(MARKER_VARS) + draw(SPACE) + draw(MARKER_OPS) + draw(SPACE)
-            + quote + draw(MARKER_VALUES) + quote)
+    text = draw(MARKER_VARS) + draw(SPACE) + draw(MARKER_OPS) + draw(SPACE) + quote + draw(MARKER_VALUES) + quote
     if draw(st.booleans()) and draw(st.booleans()):
-        text += f' and python_version >= "3.8"'
+        text += ' and python_version >= "3.8"'
     return text
 
 
@@ -107,8 +140,7 @@ def test_canonical_name_equals_packaging(name: str) -> None:
 
 def test_simple_forms_cover_pinned_files_without_importing_packaging(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text(
-        "requests==2.32.3\nPyYAML>=6.0.2\npython-dateutil==2.9.0.post0\nnumpy\n"
-        'idna==3.7; python_version < "2.0"\n'
+        'requests==2.32.3\nPyYAML>=6.0.2\npython-dateutil==2.9.0.post0\nnumpy\nidna==3.7; python_version < "2.0"\n'
     )
     probe = (
         "import sys\nfrom pathlib import Path\nfrom builder.deps.pip import pip_set_from_file, pip_set_from_inline\n"
@@ -119,7 +151,15 @@ def test_simple_forms_cover_pinned_files_without_importing_packaging(tmp_path: P
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     lines, loaded = done.stdout.strip().splitlines()
-    assert lines == str(["idna==3.7 ; python_version < \"2.0\"", "numpy", "python-dateutil==2.9.0.post0",
-                         "pyyaml>=6.0.2", "requests==2.32.3", "flask-login>=0.6 ; sys_platform == \"linux\"",
-                         "torch==2.1.0"])
+    assert lines == str(
+        [
+            'idna==3.7 ; python_version < "2.0"',
+            "numpy",
+            "python-dateutil==2.9.0.post0",
+            "pyyaml>=6.0.2",
+            "requests==2.32.3",
+            'flask-login>=0.6 ; sys_platform == "linux"',
+            "torch==2.1.0",
+        ]
+    )
     assert loaded == "False"

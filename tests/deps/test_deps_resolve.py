@@ -6,13 +6,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from deps_helpers import make_config
 
 from builder.config.model import SourceMap
 from builder.deps import PIP_LOCK_STALE, canonical_bytes, resolve_dependencies
 from builder.deps.lock.files import PIP_LOCK, pip_input_digest, render_pip_lock
 from builder.deps.pip import pip_set_from_inline
 from builder.errors import DependencyError
-from deps_helpers import make_config
 
 
 def test_empty_config_gives_no_sets(tmp_path: Path) -> None:

@@ -33,8 +33,9 @@ def test_a_new_release_is_planned_after_the_ttl(tmp_path: Path, monkeypatch: pyt
         app.mkdir()
         (app / "main.py").write_text("print('x')\n")
         (app / "requirements.txt").write_text(f"--index-url {index.url('simple/')}\n{name}\n")
-        (app / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "ttl"\n[cerebrium.dependencies.paths]\n'
-                                            'pip = "requirements.txt"\n')
+        (app / "cerebrium.toml").write_text(
+            '[cerebrium.deployment]\nname = "ttl"\n[cerebrium.dependencies.paths]\npip = "requirements.txt"\n'
+        )
 
         def plan(**kwargs: bool) -> tuple[list[str], str | None]:
             found, analysis, _ = plan_project(app, cache_dir=cache, **kwargs)
@@ -62,8 +63,9 @@ def test_offline_without_a_stored_resolution_plans_the_specs_with_a_warning(
     app = tmp_path / "app"
     app.mkdir()
     (app / "main.py").write_text("print('x')\n")
-    (app / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "off"\n[cerebrium.dependencies.pip]\n'
-                                        'numpy = "latest"\n')
+    (app / "cerebrium.toml").write_text(
+        '[cerebrium.deployment]\nname = "off"\n[cerebrium.dependencies.pip]\nnumpy = "latest"\n'
+    )
     assert main(["plan", str(app), "--cache-dir", str(tmp_path / "cache"), "--offline"]) == 0
     err = capsys.readouterr().err
     assert "no earlier resolution" in err and "offline" in err
@@ -75,9 +77,11 @@ def test_resolving_names_apt_and_conda_packages_it_leaves_alone(
     app = tmp_path / "app"
     app.mkdir()
     (app / "main.py").write_text("print('x')\n")
-    (app / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "al"\n[cerebrium.dependencies.apt]\n'
-                                        'curl = "latest"\nffmpeg = "7:5.1.6-0+deb12u1"\n'
-                                        '[cerebrium.dependencies.conda]\nnumpy = "latest"\ncuda = ">=11.7"\n')
+    (app / "cerebrium.toml").write_text(
+        '[cerebrium.deployment]\nname = "al"\n[cerebrium.dependencies.apt]\n'
+        'curl = "latest"\nffmpeg = "7:5.1.6-0+deb12u1"\n'
+        '[cerebrium.dependencies.conda]\nnumpy = "latest"\ncuda = ">=11.7"\n'
+    )
     assert main(["plan", str(app), "--cache-dir", str(tmp_path / "cache"), "--offline"]) == 0
     err = capsys.readouterr().err
     assert "apt packages without a version (curl) are not re-resolved" in err

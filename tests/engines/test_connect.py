@@ -15,8 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from builder.engines.buildkit._pb import control_pb2, control_pb2_grpc, ops_pb2, worker_pb2
 from builder.engines.buildkit import address as address_module
+from builder.engines.buildkit._pb import control_pb2, control_pb2_grpc, ops_pb2, worker_pb2
 from builder.engines.buildkit.address import EngineAddress
 from builder.engines.buildkit.client import open_engine
 from builder.engines.buildkit.connect import TLSConfig, UpgradeRelay, docker_get_json, open_upgraded, ping_docker

@@ -11,10 +11,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from builder.engines.buildkit._pb import control_pb2, control_pb2_grpc, worker_pb2
-from builder.engines.buildkit.client import open_engine
 from builder.cli.errors import EXIT_ENGINE_UNAVAILABLE, EXIT_INVALID, exit_code_for
+from builder.engines.buildkit._pb import control_pb2, control_pb2_grpc, worker_pb2
 from builder.engines.buildkit.address import EngineAddressError
+from builder.engines.buildkit.client import open_engine
 from builder.engines.buildkit.connect import TLSConfig
 from builder.engines.buildkit.tls import TLSRequired
 from builder.errors import EngineUnavailable
@@ -135,8 +135,12 @@ def test_tcp_without_tls_settings_is_refused_before_any_connection() -> None:
 
 
 def test_tls_settings_come_from_the_buildkit_environment(pki: Path, tls_server: int) -> None:
-    env = {"BUILDKIT_TLS_CA": str(pki / "ca.pem"), "BUILDKIT_TLS_CERT": str(pki / "client.pem"),
-           "BUILDKIT_TLS_KEY": str(pki / "client.key"), "BUILDKIT_TLS_SERVER_NAME": "buildkit.test"}
+    env = {
+        "BUILDKIT_TLS_CA": str(pki / "ca.pem"),
+        "BUILDKIT_TLS_CERT": str(pki / "client.pem"),
+        "BUILDKIT_TLS_KEY": str(pki / "client.key"),
+        "BUILDKIT_TLS_SERVER_NAME": "buildkit.test",
+    }
     with open_engine(f"tcp://127.0.0.1:{tls_server}", env=env) as engine:
         assert engine.tls is not None and engine.tls.ca == pki / "ca.pem"
         assert [w.id for w in engine.workers()] == ["tls-worker"]

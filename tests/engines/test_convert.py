@@ -35,9 +35,7 @@ def ops_by_name(converted) -> dict[str, ops_pb2.Op]:  # type: ignore[no-untyped-
     names = converted.definition.names()
     return {
         names[d]: ops_pb2.Op.FromString(b)
-        for d, b in zip(
-            converted.definition.digests, converted.definition.ops, strict=True
-        )
+        for d, b in zip(converted.definition.digests, converted.definition.ops, strict=True)
         if d in names
     }
 
@@ -50,10 +48,7 @@ def test_one_named_vertex_per_step() -> None:
     for kind, digest in converted.step_digests:
         assert names[digest].startswith(f"[{kind.value}] ")
         assert step_from_name(names[digest]) is kind
-    assert (
-        names[converted.digest_of(StepKind.PIP)]
-        == "[pip] uv pip install -r requirements.txt"
-    )
+    assert names[converted.digest_of(StepKind.PIP)] == "[pip] uv pip install -r requirements.txt"
     assert all(converted.step_of(d) is not None for d in names)
 
 
@@ -63,30 +58,20 @@ def test_same_plan_gives_identical_definitions() -> None:
         ConvertOptions(merge=True, ca_bundle=True, network="none"),
     ):
         first = convert_plan(fixture_plan("build-basic"), options).definition.to_bytes()
-        assert all(
-            convert_plan(fixture_plan("build-basic"), options).definition.to_bytes()
-            == first
-            for _ in range(5)
-        )
+        assert all(convert_plan(fixture_plan("build-basic"), options).definition.to_bytes() == first for _ in range(5))
 
 
 def test_cache_mounts_and_ca_secret() -> None:
-    converted = convert_plan(
-        fixture_plan("build-basic"), ConvertOptions(ca_bundle=True)
-    )
+    converted = convert_plan(fixture_plan("build-basic"), ConvertOptions(ca_bundle=True))
     ops = ops_by_name(converted)
     apt_op = ops["[apt] apt-get install netbase"]
-    caches = {
-        m.cacheOpt.ID: m for m in apt_op.exec.mounts if m.mountType == ops_pb2.CACHE
-    }
+    caches = {m.cacheOpt.ID: m for m in apt_op.exec.mounts if m.mountType == ops_pb2.CACHE}
     scope = fixture_plan("build-basic").step("python").inputs.cache_scope
     assert scope.startswith("app-")  # every cache mount id is in the project's own scope
     assert set(caches) == {f"builder-apt-archives-{scope}", f"builder-apt-lists-{scope}"}
     assert all(m.cacheOpt.sharing == ops_pb2.LOCKED for m in caches.values())
     pip_op = ops["[pip] uv pip install -r requirements.txt"]
-    pip_caches = {
-        m.cacheOpt.ID for m in pip_op.exec.mounts if m.mountType == ops_pb2.CACHE
-    }
+    pip_caches = {m.cacheOpt.ID for m in pip_op.exec.mounts if m.mountType == ops_pb2.CACHE}
     assert {f"builder-uv-cache-{scope}", f"builder-tools-uv-{scope}"} <= pip_caches
     for op in (apt_op, pip_op):
         secrets = [m for m in op.exec.mounts if m.mountType == ops_pb2.SECRET]
@@ -107,9 +92,7 @@ def test_requirements_reach_pip_as_a_file() -> None:
     ops = ops_by_name(convert_plan(plan))
     req = ops["[pip] requirements.txt"]
     files = {a.mkfile.path: a.mkfile.data for a in req.file.actions}
-    assert (
-        files["/requirements.txt"].decode() == plan.step("pip").inputs.requirements_txt
-    )
+    assert files["/requirements.txt"].decode() == plan.step("pip").inputs.requirements_txt
     pip_op = ops["[pip] uv pip install -r requirements.txt"]
     assert "six" not in " ".join(pip_op.exec.meta.args)
     assert pip_op.exec.meta.args[2] == script_text("pip.sh")
@@ -118,20 +101,14 @@ def test_requirements_reach_pip_as_a_file() -> None:
 def test_network_mode_and_merge_choice() -> None:
     plan = fixture_plan("build-basic")
     host = convert_plan(plan, ConvertOptions(network="host"))
-    assert all(
-        op.exec.network == ops_pb2.HOST
-        for op in ops_by_name(host).values()
-        if op.WhichOneof("op") == "exec"
-    )
+    assert all(op.exec.network == ops_pb2.HOST for op in ops_by_name(host).values() if op.WhichOneof("op") == "exec")
     assert "exec.meta.network" in host.definition.caps()
     chain = convert_plan(plan, ConvertOptions(merge=False))
     merged = convert_plan(plan, ConvertOptions(merge=True))
     assert "mergeop" not in chain.definition.caps()
     assert "mergeop" in merged.definition.caps()
     files = ops_by_name(merged)["[files] copy 1 project file → /app"]
-    assert (
-        files.file.actions[0].input == -1
-    )  # its own layer, independent of the dependency layers
+    assert files.file.actions[0].input == -1  # its own layer, independent of the dependency layers
 
 
 def test_files_source_is_stable_per_project() -> None:
@@ -150,17 +127,9 @@ def test_files_source_is_stable_per_project() -> None:
 
 def test_config_layer_writes_the_toml() -> None:
     plan = fixture_plan("build-basic")
-    config = ops_by_name(convert_plan(plan))[
-        "[config] /app/cerebrium.toml + image config"
-    ]
-    written = {
-        a.mkfile.path: a.mkfile.data
-        for a in config.file.actions
-        if a.WhichOneof("action") == "mkfile"
-    }
-    assert (
-        written["/app/cerebrium.toml"].decode() == plan.step("config").inputs.toml_text
-    )
+    config = ops_by_name(convert_plan(plan))["[config] /app/cerebrium.toml + image config"]
+    written = {a.mkfile.path: a.mkfile.data for a in config.file.actions if a.WhichOneof("action") == "mkfile"}
+    assert written["/app/cerebrium.toml"].decode() == plan.step("config").inputs.toml_text
 
 
 def test_conda_step_installs_from_a_spec_file() -> None:
@@ -199,10 +168,7 @@ def test_image_config_from_the_plan() -> None:
     assert config["Labels"]["ai.cerebrium.app"] == "build-basic"
     assert config["Labels"]["dev.builder.plan.pip"] == plan.step("pip").key
     health = config["Healthcheck"]
-    assert (
-        health["Test"][:2] == ["CMD", "/opt/venv/bin/python"]
-        and "/health" in health["Test"][3]
-    )
+    assert health["Test"][:2] == ["CMD", "/opt/venv/bin/python"] and "/health" in health["Test"][3]
     assert health["Interval"] == 10 * 10**9
     assert json.loads(image_config_bytes(plan)) == doc
 
@@ -221,9 +187,7 @@ def _plan(*steps: Step) -> Plan:
 
 
 def _base() -> Step:
-    return Step(
-        StepKind.BASE, "k0", (), base.Inputs("docker.io/library/debian:bookworm-slim")
-    )
+    return Step(StepKind.BASE, "k0", (), base.Inputs("docker.io/library/debian:bookworm-slim"))
 
 
 @settings(max_examples=60, deadline=None)
@@ -231,9 +195,7 @@ def _base() -> Step:
 def test_apt_packages_are_argv_items(packages: list[str]) -> None:
     step = Step(StepKind.APT, "k1", (), apt.Inputs(tuple(packages)))
     converted = convert_plan(_plan(_base(), step))
-    op = ops_by_name(converted)[
-        converted.definition.names()[converted.digest_of(StepKind.APT)]
-    ]
+    op = ops_by_name(converted)[converted.definition.names()[converted.digest_of(StepKind.APT)]]
     args = list(op.exec.meta.args)
     assert args[:4] == ["/bin/sh", "-c", script_text("apt.sh"), "apt"]
     assert args[4:] == ["--no-install-recommends", *packages]
@@ -241,9 +203,7 @@ def test_apt_packages_are_argv_items(packages: list[str]) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(requirements=_TEXT, version=st.sampled_from(["3.10", "3.11", "3.12"]))
-def test_pip_requirements_and_versions_never_enter_the_script(
-    requirements: str, version: str
-) -> None:
+def test_pip_requirements_and_versions_never_enter_the_script(requirements: str, version: str) -> None:
     steps = (
         _base(),
         Step(StepKind.PYTHON, "k1", (), python.Inputs(version)),
@@ -253,9 +213,8 @@ def test_pip_requirements_and_versions_never_enter_the_script(
     for op in ops_by_name(converted).values():
         if op.WhichOneof("op") == "exec":
             assert op.exec.meta.args[2] in (script_text("python.sh"), script_text("pip.sh"))
-            assert (
-                requirements not in op.exec.meta.args[2]
-                or requirements in script_text("pip.sh") + script_text("python.sh")
+            assert requirements not in op.exec.meta.args[2] or requirements in script_text("pip.sh") + script_text(
+                "python.sh"
             )
 
 
@@ -266,9 +225,7 @@ def test_shell_commands_reach_the_step_as_one_generated_script(commands: list[st
 
     step = Step(StepKind.SHELL, "k1", (), CommandInputs(tuple(commands)))
     converted = convert_plan(_plan(_base(), step))
-    op = ops_by_name(converted)[
-        converted.definition.names()[converted.digest_of(StepKind.SHELL)]
-    ]
+    op = ops_by_name(converted)[converted.definition.names()[converted.digest_of(StepKind.SHELL)]]
     assert list(op.exec.meta.args) == [
         "/bin/sh",
         "-c",
@@ -323,9 +280,11 @@ def test_many_files_are_chained_layers_or_merged_ones(tmp_path: Path) -> None:
     plan = _many_files_plan(tmp_path)
     chained = convert_plan(plan)
     layers = {n: op for n, op in ops_by_name(chained).items() if n.startswith("[files] layer ")}
-    assert sorted(layers) == ["[files] layer 1/3 data/d00 … data/d19: copy 2000 files",
-                              "[files] layer 2/3 data/d20 … data/d29: copy 1000 files",
-                              "[files] layer 3/3 top-level files: copy 1 file"]
+    assert sorted(layers) == [
+        "[files] layer 1/3 data/d00 … data/d19: copy 2000 files",
+        "[files] layer 2/3 data/d20 … data/d29: copy 1000 files",
+        "[files] layer 3/3 top-level files: copy 1 file",
+    ]
     copies = [a.copy for a in layers["[files] layer 1/3 data/d00 … data/d19: copy 2000 files"].file.actions]
     assert [(c.src, c.dest) for c in copies][:2] == [("/data/d00", "/app/data/d00"), ("/data/d01", "/app/data/d01")]
     names = chained.definition.names()

@@ -18,28 +18,43 @@ from builder.plan.steps.config import HealthCheck
 BASE = {
     "architecture": "amd64",
     "os": "linux",
-    "config": {"Env": ["PATH=/usr/bin:/bin", "APP_GREETING=hello"], "Cmd": ["python3", "app.py"],
-               "WorkingDir": "/srv", "ExposedPorts": {"9000/tcp": {}}, "Labels": {"maintainer": "me", "x": "1"}},
+    "config": {
+        "Env": ["PATH=/usr/bin:/bin", "APP_GREETING=hello"],
+        "Cmd": ["python3", "app.py"],
+        "WorkingDir": "/srv",
+        "ExposedPorts": {"9000/tcp": {}},
+        "Labels": {"maintainer": "me", "x": "1"},
+    },
 }
 
 
 def test_amend_merges_ports_labels_env_and_sets_healthcheck() -> None:
-    patch = ConfigPatch(exposed_ports=("8093/tcp",), healthcheck=HealthCheck(("CMD", "true"), 10, 5, 60, 3),
-                        labels=(("x", "2"), ("ai.cerebrium.app", "a")), env=(("PYTHONUNBUFFERED", "1"),))
+    patch = ConfigPatch(
+        exposed_ports=("8093/tcp",),
+        healthcheck=HealthCheck(("CMD", "true"), 10, 5, 60, 3),
+        labels=(("x", "2"), ("ai.cerebrium.app", "a")),
+        env=(("PYTHONUNBUFFERED", "1"),),
+    )
     doc = amend_config(BASE, patch)
     config = doc["config"]
     assert config["ExposedPorts"] == {"9000/tcp": {}, "8093/tcp": {}}
     assert config["Labels"] == {"maintainer": "me", "x": "2", "ai.cerebrium.app": "a"}
     assert config["Env"] == ["PATH=/usr/bin:/bin", "APP_GREETING=hello", "PYTHONUNBUFFERED=1"]
-    assert config["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 10 * 10**9, "Timeout": 5 * 10**9,
-                                     "StartPeriod": 60 * 10**9, "Retries": 3}
+    assert config["Healthcheck"] == {
+        "Test": ["CMD", "true"],
+        "Interval": 10 * 10**9,
+        "Timeout": 5 * 10**9,
+        "StartPeriod": 60 * 10**9,
+        "Retries": 3,
+    }
     assert (config["Cmd"], config["WorkingDir"]) == (["python3", "app.py"], "/srv")  # the Dockerfile's own
     assert BASE["config"]["ExposedPorts"] == {"9000/tcp": {}}  # the input is not modified
 
 
 def test_amend_entrypoint_replaces_cmd_and_workdir() -> None:
-    doc = amend_config(BASE, ConfigPatch(entrypoint=("python", "main.py"), cmd=(), working_dir="/app",
-                                         env=(("APP_GREETING", "hi"),)))
+    doc = amend_config(
+        BASE, ConfigPatch(entrypoint=("python", "main.py"), cmd=(), working_dir="/app", env=(("APP_GREETING", "hi"),))
+    )
     config = doc["config"]
     assert (config["Entrypoint"], config["Cmd"], config["WorkingDir"]) == (["python", "main.py"], [], "/app")
     assert config["Env"] == ["PATH=/usr/bin:/bin", "APP_GREETING=hi"]
@@ -58,20 +73,24 @@ def test_frontend_options(tmp_path: Path) -> None:
     assert frontend_options(with_args, None) == {"filename": "Dockerfile", "build-arg:V": "1"}
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("[1/3] FROM docker.io/library/debian:bookworm-slim", True),
-    ("[stage-0 2/8] RUN --mount=type=cache ...", True),
-    ("[builder 10/12] COPY . /src", True),
-    ("[internal] load build definition from Dockerfile", False),
-    ("exporting to image", False),
-    ("[pip] uv pip install", False),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("[1/3] FROM docker.io/library/debian:bookworm-slim", True),
+        ("[stage-0 2/8] RUN --mount=type=cache ...", True),
+        ("[builder 10/12] COPY . /src", True),
+        ("[internal] load build definition from Dockerfile", False),
+        ("exporting to image", False),
+        ("[pip] uv pip install", False),
+    ],
+)
 def test_is_instruction(name: str, expected: bool) -> None:
     assert is_instruction(name) is expected
 
 
-def vertex(digest: str, name: str, *, started: int = 0, completed: int = 0, cached: bool = False,
-           error: str = "") -> control_pb2.Vertex:
+def vertex(
+    digest: str, name: str, *, started: int = 0, completed: int = 0, cached: bool = False, error: str = ""
+) -> control_pb2.Vertex:
     v = control_pb2.Vertex(digest=digest, name=name, cached=cached, error=error)
     if started:
         v.started.seconds = started
@@ -83,10 +102,17 @@ def vertex(digest: str, name: str, *, started: int = 0, completed: int = 0, cach
 def test_tracker_reports_instructions_logs_and_engine_work() -> None:
     events: list[object] = []
     tracker = InstructionTracker(events.append)
-    tracker.feed(control_pb2.StatusResponse(vertexes=[vertex("a", "[internal] load .dockerignore", started=1,
-                                                             completed=2)]))
-    tracker.feed(control_pb2.StatusResponse(vertexes=[vertex("b", "[1/2] FROM debian", cached=True, completed=3),
-                                                      vertex("c", "[2/2] RUN make", started=3)]))
+    tracker.feed(
+        control_pb2.StatusResponse(vertexes=[vertex("a", "[internal] load .dockerignore", started=1, completed=2)])
+    )
+    tracker.feed(
+        control_pb2.StatusResponse(
+            vertexes=[
+                vertex("b", "[1/2] FROM debian", cached=True, completed=3),
+                vertex("c", "[2/2] RUN make", started=3),
+            ]
+        )
+    )
     tracker.feed(control_pb2.StatusResponse(logs=[control_pb2.VertexLog(vertex="c", stream=1, msg=b"ok\nbuilt\n")]))
     tracker.feed(control_pb2.StatusResponse(vertexes=[vertex("c", "[2/2] RUN make", started=3, completed=7)]))
     assert events == [
@@ -103,8 +129,11 @@ def test_tracker_reports_instructions_logs_and_engine_work() -> None:
 
 def test_tracker_finds_the_failed_instruction() -> None:
     tracker = InstructionTracker()
-    tracker.feed(control_pb2.StatusResponse(vertexes=[vertex("c", "[2/2] RUN false", started=1, completed=2,
-                                                             error="exit code: 1")]))
+    tracker.feed(
+        control_pb2.StatusResponse(
+            vertexes=[vertex("c", "[2/2] RUN false", started=1, completed=2, error="exit code: 1")]
+        )
+    )
     failed = tracker.failed()
     assert failed is not None and failed.name == "[2/2] RUN false"
 

@@ -78,8 +78,13 @@ def test_dockerignore_selects_exactly_the_planned_files(app_dir: Path) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sets(st.from_regex(r"\.?[a-z_][a-z0-9_.]{0,6}(/\.?[a-z0-9_*?\[][a-z0-9_.*?\[]{0,5}){0,2}", fullmatch=True), max_size=12),
-       st.sets(st.from_regex(r"\.?[a-z_][a-z0-9_.]{0,6}(/\.?[a-z0-9_][a-z0-9_.]{0,5}){0,2}", fullmatch=True), max_size=12))
+@given(
+    st.sets(
+        st.from_regex(r"\.?[a-z_][a-z0-9_.]{0,6}(/\.?[a-z0-9_*?\[][a-z0-9_.*?\[]{0,5}){0,2}", fullmatch=True),
+        max_size=12,
+    ),
+    st.sets(st.from_regex(r"\.?[a-z_][a-z0-9_.]{0,6}(/\.?[a-z0-9_][a-z0-9_.]{0,5}){0,2}", fullmatch=True), max_size=12),
+)
 def test_dockerignore_is_exact_for_any_paths(wanted: set[str], others: set[str]) -> None:
     selector = PatternSelector(exclude=ignore_patterns(render_dockerignore(sorted(wanted))))
     universe = wanted | {p for p in others if not any(p.startswith(w + "/") or w.startswith(p + "/") for w in wanted)}
@@ -88,16 +93,19 @@ def test_dockerignore_is_exact_for_any_paths(wanted: set[str], others: set[str])
 
 def run_lines(dockerfile: str) -> dict[str, str]:
     """The RUN instruction of every step group, continuation lines joined."""
-    return {step: " ".join(ln.strip().rstrip("\\").strip() for ln in lines[lines.index(run):])
-            for step, _key, lines in groups(dockerfile)
-            for run in [next((ln for ln in lines if ln.startswith("RUN ")), None)] if run is not None}
+    return {
+        step: " ".join(ln.strip().rstrip("\\").strip() for ln in lines[lines.index(run) :])
+        for step, _key, lines in groups(dockerfile)
+        for run in [next((ln for ln in lines if ln.startswith("RUN ")), None)]
+        if run is not None
+    }
 
 
 def run_argv(line: str) -> list[str]:
     """The exec-form argv of a RUN line, with the secrets' wrappers (CA bundle, index credentials) taken off."""
-    argv = json.loads(line[line.index("["):])
+    argv = json.loads(line[line.index("[") :])
     while argv[1].endswith("/secret_env.sh"):
-        argv = argv[argv.index("--") + 1:]
+        argv = argv[argv.index("--") + 1 :]
     return argv
 
 
@@ -112,7 +120,7 @@ def test_install_steps_keep_mounts_markers_and_ca_secret(app_complete: Path) -> 
     argv = run_argv(by_step["pip"])
     assert argv[:3] == ["/bin/sh", "/run/builder/scripts/pip.sh", "uv"]  # complete uses uv
     script = dict(export.files)[".builder/scripts/pip.sh"]
-    first_output = next(ln for ln in script.splitlines() if ln.startswith(("echo", "if [ \"$installer\"")))
+    first_output = next(ln for ln in script.splitlines() if ln.startswith(("echo", 'if [ "$installer"')))
     assert "UV_PIP_INSTALL_STARTED" in first_output
 
 
@@ -139,8 +147,10 @@ def test_pip_marker_for_pip_installer(app_fastapi_cpu: Path) -> None:
 def test_config_instructions(app_fastapi_cpu: Path) -> None:
     plan = make(app_fastapi_cpu)
     image = plan.step("config").inputs.image
-    lines = dict(groups(render_dockerfile(plan).dockerfile)[-1:][0:1] and [("x", groups(
-        render_dockerfile(plan).dockerfile)[-1][2])])["x"]
+    lines = dict(
+        groups(render_dockerfile(plan).dockerfile)[-1:][0:1]
+        and [("x", groups(render_dockerfile(plan).dockerfile)[-1][2])]
+    )["x"]
     assert f"ENTRYPOINT {json.dumps(list(image.entrypoint))}" in lines
     assert not any(ln.startswith("CMD") for ln in lines)  # empty Cmd: ENTRYPOINT already resets it
     assert "EXPOSE 8000/tcp" in lines
@@ -158,10 +168,14 @@ def test_config_instructions(app_fastapi_cpu: Path) -> None:
 def test_user_dockerfile_is_kept_and_directives_hoisted(tmp_path: Path) -> None:
     app = tmp_path / "app"
     app.mkdir()
-    (app / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "df"\n[cerebrium.runtime.custom]\nport = 8080\n'
-                                        'dockerfile_path = "build/Dockerfile"\n')
+    (app / "cerebrium.toml").write_text(
+        '[cerebrium.deployment]\nname = "df"\n[cerebrium.runtime.custom]\nport = 8080\n'
+        'dockerfile_path = "build/Dockerfile"\n'
+    )
     (app / "build").mkdir()
-    (app / "build" / "Dockerfile").write_text("# syntax=docker/dockerfile:1\nFROM debian:bookworm-slim\nCOPY app.py /srv/\n")
+    (app / "build" / "Dockerfile").write_text(
+        "# syntax=docker/dockerfile:1\nFROM debian:bookworm-slim\nCOPY app.py /srv/\n"
+    )
     (app / "app.py").write_text("print(1)\n")
     export = render_dockerfile(make(app))
     lines = export.dockerfile.splitlines()
@@ -180,8 +194,19 @@ def test_label_and_path_escaping() -> None:
 
 
 def test_cli_writes_export(app_paths_files: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["dockerfile", str(app_paths_files), "-o", str(app_paths_files),
-                 "--cache-dir", str(app_paths_files.parent / "c")]) == 0
+    assert (
+        main(
+            [
+                "dockerfile",
+                str(app_paths_files),
+                "-o",
+                str(app_paths_files),
+                "--cache-dir",
+                str(app_paths_files.parent / "c"),
+            ]
+        )
+        == 0
+    )
     assert (app_paths_files / "Dockerfile").read_text().startswith("# Generated by builder")
     assert (app_paths_files / ".dockerignore").read_text().splitlines()[1] == "*"
     assert (app_paths_files / ".builder" / "pip" / "requirements.txt").is_file()

@@ -34,7 +34,9 @@ class FakeEngine:
 
 
 def _patch(monkeypatch: pytest.MonkeyPatch, make: object) -> None:
-    monkeypatch.setattr(buildkit.BuildKitEngine, "connect", classmethod(lambda cls, address, **_connection: make(address)))
+    monkeypatch.setattr(
+        buildkit.BuildKitEngine, "connect", classmethod(lambda cls, address, **_connection: make(address))
+    )
 
 
 def test_engine_is_connected_and_probed_then_handed_over(monkeypatch: pytest.MonkeyPatch) -> None:

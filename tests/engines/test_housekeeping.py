@@ -16,14 +16,31 @@ from builder.engines.buildkit.housekeeping import (
 )
 
 
-def _r(size: int, *, kind: str = "regular", shared: bool = False, in_use: bool = False, desc: str = "",
-       used: float | None = None) -> UsageRecord:
-    return UsageRecord(id=f"r{size}{kind}{shared}", size=size, record_type=kind, description=desc, in_use=in_use,
-                       shared=shared, last_used_at=used, usage_count=1)
+def _r(
+    size: int,
+    *,
+    kind: str = "regular",
+    shared: bool = False,
+    in_use: bool = False,
+    desc: str = "",
+    used: float | None = None,
+) -> UsageRecord:
+    return UsageRecord(
+        id=f"r{size}{kind}{shared}",
+        size=size,
+        record_type=kind,
+        description=desc,
+        in_use=in_use,
+        shared=shared,
+        last_used_at=used,
+        usage_count=1,
+    )
 
 
-@pytest.mark.parametrize(("text", "expected"), [("0", 0), ("10GB", 10 * 1000**3), ("512MiB", 512 * 1024**2),
-                                                ("1.5kb", 1500), ("7 B", 7), ("2g", 2 * 1000**3)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0", 0), ("10GB", 10 * 1000**3), ("512MiB", 512 * 1024**2), ("1.5kb", 1500), ("7 B", 7), ("2g", 2 * 1000**3)],
+)
 def test_parse_size(text: str, expected: int) -> None:
     assert parse_size(text) == expected
 
@@ -34,8 +51,10 @@ def test_parse_size_rejects(text: str) -> None:
         parse_size(text)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("24h", 86400), ("7d", 604800), ("1h30m", 5400), ("90s", 90),
-                                                ("1w", 604800), ("250ms", 0.25)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("24h", 86400), ("7d", 604800), ("1h30m", 5400), ("90s", 90), ("1w", 604800), ("250ms", 0.25)],
+)
 def test_parse_duration(text: str, expected: float) -> None:
     assert parse_duration(text) == pytest.approx(expected)
 

@@ -26,7 +26,7 @@ class Rec:
 
 
 T = 1_000_000
-PIP = "mount / from exec /bin/sh -c install \"$@\" six==1.17.0"
+PIP = 'mount / from exec /bin/sh -c install "$@" six==1.17.0'
 SHELL = "mount / from exec /bin/sh -c run echo hi"
 EXPECT = {
     StepKind.PIP: _Expect(PIP, False, StepKind.APT),
@@ -50,15 +50,21 @@ def test_buildkit_08_records_match_through_parents() -> None:
     ]
     ran = [StepKind.BASE, StepKind.PIP, StepKind.FILES, StepKind.SHELL, StepKind.CONFIG]
     assert match_sizes(records, EXPECT, ran, float(T)) == {
-        StepKind.BASE: 5000, StepKind.PIP: 38129, StepKind.FILES: 685, StepKind.SHELL: 46389, StepKind.CONFIG: 552}
+        StepKind.BASE: 5000,
+        StepKind.PIP: 38129,
+        StepKind.FILES: 685,
+        StepKind.SHELL: 46389,
+        StepKind.CONFIG: 552,
+    }
 
 
 def test_buildkit_013_records_carry_the_vertex_name() -> None:
     records = [
         Rec("pip", PIP, 38145, Stamp(T + 2), Parents=["apt"]),
         Rec("files", "[files] copy 1 project file → /app", 685, Stamp(T + 3), Parents=["pip"]),
-        Rec("config", "[config] /app/cerebrium.toml + image config", 497, Stamp(T + 5), Parents=["shell"],
-            Mutable=True),
+        Rec(
+            "config", "[config] /app/cerebrium.toml + image config", 497, Stamp(T + 5), Parents=["shell"], Mutable=True
+        ),
     ]
     sizes = match_sizes(records, EXPECT, [StepKind.FILES, StepKind.CONFIG], float(T))
     assert sizes == {StepKind.FILES: 685, StepKind.CONFIG: 497}

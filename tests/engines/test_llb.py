@@ -29,9 +29,7 @@ IMAGE = "docker.io/library/debian:bookworm-slim"
 
 def sample() -> State:
     base = State.image(IMAGE, name="[base] debian")
-    files = State.scratch().file(
-        Mkfile("/req.txt", b"six==1.16.0\n"), name="[pip] requirements"
-    )
+    files = State.scratch().file(Mkfile("/req.txt", b"six==1.16.0\n"), name="[pip] requirements")
     built = (
         base.env("A", "1")
         .dir("/work")
@@ -45,9 +43,7 @@ def sample() -> State:
             ],
         )
     )
-    local = State.local(
-        "context", [("local.sharedkeyhint", "app")], name="[files] local"
-    )
+    local = State.local("context", [("local.sharedkeyhint", "app")], name="[files] local")
     layer = State.scratch().file(Copy(local.output, "/", "/app"), name="[files] copy")
     merged = State.merge([built, layer], name="[files] merge")
     return merged.file(
@@ -85,19 +81,10 @@ def test_inputs_come_before_their_users_and_terminal_is_last() -> None:
 def test_duplicate_ops_are_written_once() -> None:
     a = State.image(IMAGE)
     b = State.image(IMAGE)  # equal by value, a different object
-    merged = State.merge(
-        [a.run(["true"], name="x"), b.run(["false"], name="y")], name="m"
-    )
+    merged = State.merge([a.run(["true"], name="x"), b.run(["false"], name="y")], name="m")
     d = merged.marshal()
     assert len(d.digests) == len(set(d.digests))
-    assert (
-        sum(
-            1
-            for data in d.ops
-            if ops_pb2.Op.FromString(data).WhichOneof("op") == "source"
-        )
-        == 1
-    )
+    assert sum(1 for data in d.ops if ops_pb2.Op.FromString(data).WhichOneof("op") == "source") == 1
 
 
 def test_names_live_in_metadata_not_in_op_bytes() -> None:
@@ -117,17 +104,11 @@ def test_states_are_immutable_and_methods_return_new_states() -> None:
 
 def test_exec_mounts_are_sorted_and_only_root_has_an_output() -> None:
     d = sample().marshal()
-    execs = [
-        ops_pb2.Op.FromString(b)
-        for b in d.ops
-        if ops_pb2.Op.FromString(b).WhichOneof("op") == "exec"
-    ]
+    execs = [ops_pb2.Op.FromString(b) for b in d.ops if ops_pb2.Op.FromString(b).WhichOneof("op") == "exec"]
     (op,) = execs
     dests = [m.dest for m in op.exec.mounts]
     assert dests == sorted(dests)
-    assert [m.output for m in op.exec.mounts] == [
-        0 if m.dest == "/" else -1 for m in op.exec.mounts
-    ]
+    assert [m.output for m in op.exec.mounts] == [0 if m.dest == "/" else -1 for m in op.exec.mounts]
     cache = next(m for m in op.exec.mounts if m.mountType == ops_pb2.CACHE)
     assert cache.cacheOpt.sharing == ops_pb2.LOCKED and cache.cacheOpt.ID == "pip"
     secret = next(m for m in op.exec.mounts if m.mountType == ops_pb2.SECRET)
@@ -136,21 +117,14 @@ def test_exec_mounts_are_sorted_and_only_root_has_an_output() -> None:
 
 def test_file_actions_chain_and_copy_uses_secondary_input() -> None:
     d = sample().marshal()
-    files = [
-        ops_pb2.Op.FromString(b)
-        for b in d.ops
-        if ops_pb2.Op.FromString(b).WhichOneof("op") == "file"
-    ]
+    files = [ops_pb2.Op.FromString(b) for b in d.ops if ops_pb2.Op.FromString(b).WhichOneof("op") == "file"]
     config = next(op for op in files if len(op.file.actions) == 3)
     n = len(config.inputs)
     assert [a.input for a in config.file.actions] == [0, n, n + 1]
     assert [a.output for a in config.file.actions] == [-1, -1, 0]
     copy = next(op for op in files if op.file.actions[0].WhichOneof("action") == "copy")
     assert copy.file.actions[0].input == -1 and copy.file.actions[0].secondaryInput == 0
-    assert (
-        copy.file.actions[0].copy.mode == -1
-        and copy.file.actions[0].copy.timestamp == -1
-    )
+    assert copy.file.actions[0].copy.mode == -1 and copy.file.actions[0].copy.timestamp == -1
 
 
 def test_caps_are_declared_per_op() -> None:
@@ -170,13 +144,9 @@ def test_caps_are_declared_per_op() -> None:
         if expected:
             assert expected in caps
     secret_exec = next(
-        dg
-        for dg, b in zip(d.digests, d.ops, strict=True)
-        if ops_pb2.Op.FromString(b).WhichOneof("op") == "exec"
+        dg for dg, b in zip(d.digests, d.ops, strict=True) if ops_pb2.Op.FromString(b).WhichOneof("op") == "exec"
     )
-    assert {"exec.mount.secret", "exec.mount.cache.sharing", "exec.mount.bind"} <= set(
-        meta[secret_exec].caps
-    )
+    assert {"exec.mount.secret", "exec.mount.cache.sharing", "exec.mount.bind"} <= set(meta[secret_exec].caps)
 
 
 def test_invalid_ops_are_rejected() -> None:
@@ -193,10 +163,7 @@ def test_invalid_ops_are_rejected() -> None:
 
 
 def test_digests_are_stable_across_hash_seeds() -> None:
-    code = (
-        "from tests.engines.test_llb import sample; "
-        "print(sample().marshal().to_bytes().hex())"
-    )
+    code = "from tests.engines.test_llb import sample; print(sample().marshal().to_bytes().hex())"
     outs = set()
     for seed in ("0", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
@@ -220,6 +187,7 @@ def test_marshal_with_digests_equals_separate_marshals() -> None:
     top = mid.run(["/bin/sh", "-c", "echo two"], name="two")
     elsewhere = base.run(["/bin/sh", "-c", "echo other"], name="other")
     definition, digests = top.marshal_with_digests([base, mid, top, elsewhere])
-    assert definition.to_pb().SerializeToString(deterministic=True) == \
-        top.marshal().to_pb().SerializeToString(deterministic=True)
+    assert definition.to_pb().SerializeToString(deterministic=True) == top.marshal().to_pb().SerializeToString(
+        deterministic=True
+    )
     assert digests == (base.digest(), mid.digest(), top.digest(), elsewhere.digest())

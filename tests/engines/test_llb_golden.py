@@ -74,11 +74,13 @@ def _own_parts(text: str) -> dict[tuple[str, str], tuple[str, str]]:
 def unannounced_recipe_changes(old: str, new: str) -> list[str]:
     """Steps whose own op changed while their own key did not (see the module docstring)."""
     before = _own_parts(old)
-    return sorted({
-        step
-        for (layout, step), (op, own) in _own_parts(new).items()
-        if (layout, step) in before and before[(layout, step)][1] == own and before[(layout, step)][0] != op
-    })
+    return sorted(
+        {
+            step
+            for (layout, step), (op, own) in _own_parts(new).items()
+            if (layout, step) in before and before[(layout, step)][1] == own and before[(layout, step)][0] != op
+        }
+    )
 
 
 def test_a_changed_op_under_an_unchanged_key_is_caught() -> None:
@@ -105,6 +107,4 @@ def test_golden_llb_digests(name: str) -> None:
         path.write_text(text, encoding="utf-8")
         return
     assert path.exists(), f"missing {path.name}: run UPDATE_GOLDEN=1 pytest -m golden"
-    assert path.read_text(encoding="utf-8") == text, (
-        f"{path.name} differs (UPDATE_GOLDEN=1 to regenerate)"
-    )
+    assert path.read_text(encoding="utf-8") == text, f"{path.name} differs (UPDATE_GOLDEN=1 to regenerate)"

@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 
+from builder.plan.steps import pip
 from builder.recipes import tools
-from builder.recipes.script_text import script_text
 from builder.recipes.pip import KNOWN_DIR
 from tests.recipes.helpers import pip_argv, pip_inputs
-from builder.plan.steps import pip
 
 #: A fake ``uv`` with a cache: online installs (and the ``--target`` fetch) add their lines to
 #: FAKE_UV_CACHE; an ``--offline`` install fails unless every line it asks for is there.
@@ -66,8 +65,11 @@ class Run:
     @property
     def installs(self) -> list[tuple[str, list[str]]]:
         """("offline" | "online", the lines of its ``-r`` file) per install into the venv, in order."""
-        return [("offline" if "--offline" in c["argv"] else "online", requirement_lines(c))
-                for c in self.calls if "--target" not in c["argv"]]
+        return [
+            ("offline" if "--offline" in c["argv"] else "online", requirement_lines(c))
+            for c in self.calls
+            if "--target" not in c["argv"]
+        ]
 
     @property
     def fetches(self) -> list[list[str]]:
@@ -121,21 +123,33 @@ class PipStep:
         pins = " ".join(tools.UV_SHA256)
         assert argv[2].count(pins) == 2  # uv_ready checks before use and after a fetch
         text = argv[2].replace(tools_line, f"tools={self.tools}/uv/{tools.UV_VERSION}\n").replace(pins, FAKE_UV_SHA256)
-        host = [*argv[:2], text, *argv[3:5],
-                str(self.venv), str(req), str(cons), argv[8]]
+        host = [*argv[:2], text, *argv[3:5], str(self.venv), str(req), str(cons), argv[8]]
         if argv[8] == "offline-first":
             assert argv[9:] == [f"{pip.UV_CACHE[0].target}/{KNOWN_DIR}"]
             host.append(str(records or self.records))
         return host
 
     def env(self, fail: str = "") -> dict[str, str]:
-        return {"PATH": os.environ["PATH"], "FAKE_UV_LOG": str(self.log), "FAKE_UV_CACHE": str(self.fake_cache),
-                "FAKE_UV_FAIL": fail, "HOME": str(self.root), **self.extra_env}
+        return {
+            "PATH": os.environ["PATH"],
+            "FAKE_UV_LOG": str(self.log),
+            "FAKE_UV_CACHE": str(self.fake_cache),
+            "FAKE_UV_FAIL": fail,
+            "HOME": str(self.root),
+            **self.extra_env,
+        }
 
     def run(self, requirements: str, constraints: str = "", fail: str = "", records: Path | None = None) -> Run:
         self.log.unlink(missing_ok=True)
-        done = subprocess.run(self.argv(requirements, constraints, records), env=self.env(fail),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            self.argv(requirements, constraints, records),
+            env=self.env(fail),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         calls = [json.loads(ln) for ln in self.log.read_text().splitlines()] if self.log.exists() else []
         lines = done.stdout.splitlines()
         assert lines[0] == "UV_PIP_INSTALL_STARTED", lines
@@ -329,8 +343,14 @@ def test_pip_installer_marker(tmp_path: Path) -> None:
     req.write_text(f"{A}\n")
     argv = pip_argv(pip_inputs("pip", f"{A}\n"))
     assert argv[8:] == ["online"]
-    done = subprocess.run([*argv[:5], str(venv), str(req), str(tmp_path / "none.txt"), *argv[8:]],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [*argv[:5], str(venv), str(req), str(tmp_path / "none.txt"), *argv[8:]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert done.stdout.splitlines() == [
         "PIP_INSTALL_STARTED",
         f"python -m pip install --disable-pip-version-check -r {req}",
@@ -354,8 +374,12 @@ def bootstrap_step(tmp_path: Path, index_url: str) -> PipStep:
     fake_uv = tmp_path / "fake-uv"
     fake_uv.write_text(FAKE_UV.format(python=sys.executable))
     step = PipStep(tmp_path, venv_python=FAKE_PIP_PYTHON.format(python=sys.executable), with_uv=False)
-    step.extra_env = {"PIP_INDEX_URL": index_url, "PIP_CONFIG_FILE": os.devnull,
-                      "FAKE_PIP_LOG": str(tmp_path / "pip.log"), "FAKE_UV_SOURCE": str(fake_uv)}
+    step.extra_env = {
+        "PIP_INDEX_URL": index_url,
+        "PIP_CONFIG_FILE": os.devnull,
+        "FAKE_PIP_LOG": str(tmp_path / "pip.log"),
+        "FAKE_UV_SOURCE": str(fake_uv),
+    }
     return step
 
 
@@ -382,8 +406,10 @@ def test_missing_uv_falls_back_to_pip_when_the_quick_install_cannot(tmp_path: Pa
     assert run.returncode == 0, run.lines
     assert run.lines[1].startswith(f"uv: quick install of uv {tools.UV_VERSION} not possible (")
     pip_calls = (tmp_path / "pip.log").read_text().splitlines()
-    assert pip_calls == [f"-m pip install -q --disable-pip-version-check --target {step.tools}/uv/"
-                         f"{tools.UV_VERSION} uv=={tools.UV_VERSION}"]
+    assert pip_calls == [
+        f"-m pip install -q --disable-pip-version-check --target {step.tools}/uv/"
+        f"{tools.UV_VERSION} uv=={tools.UV_VERSION}"
+    ]
     assert run.installs == [("online", [A])]
 
 

@@ -29,8 +29,9 @@ def accepted(path: str) -> bool:
         return False
 
 
-components = st.one_of(st.sampled_from(["", ".", "..", "...", "a", ".env", "b..c", "é", "\udcff", "x\\y", "\x00"]),
-                       st.text(max_size=4))
+components = st.one_of(
+    st.sampled_from(["", ".", "..", "...", "a", ".env", "b..c", "é", "\udcff", "x\\y", "\x00"]), st.text(max_size=4)
+)
 
 
 @settings(max_examples=3000)

@@ -153,8 +153,16 @@ def test_h2_batch_respects_a_small_window_and_frame_size() -> None:
     client = _Client(window)
     server = H2GrpcServer(_batch_table(batch), client.write)
     stream_id = client.conn.get_next_available_stream_id()
-    client.conn.send_headers(stream_id, [(":method", "POST"), (":scheme", "http"), (":path", BATCHES),
-                                         (":authority", "x"), ("content-type", "application/grpc")])
+    client.conn.send_headers(
+        stream_id,
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", BATCHES),
+            (":authority", "x"),
+            ("content-type", "application/grpc"),
+        ],
+    )
     client.conn.send_data(stream_id, b"\x00\x00\x00\x00\x00", end_stream=True)  # one empty request
     rounds = 0
     while not client.ended:
@@ -187,7 +195,6 @@ def test_grpcio_contexts_get_single_messages() -> None:
     ctx.accepts_batches = True  # type: ignore[attr-defined]
     out = list(serve_stream(iter(()), ctx, bytes, lambda s: s.send_many([b"a", b"b"]), bytes, name="t"))  # type: ignore[arg-type]
     assert out == [MessageBatch([b"a", b"b"])] and type(out[0]) is MessageBatch
-
 
 
 class _Recorder:

@@ -13,7 +13,9 @@ from builder.engines.buildkit.session.manifest import FileEntry, validate_entrie
 from builder.engines.buildkit.session.paths import check_relpath, check_relpaths, sort_key
 
 components = st.one_of(
-    st.sampled_from(["", ".", "..", "a", "a-b", "a.b", "a b", "ab", "é", "\udcff", "x\\y", "\x00", "n\nl", "~", "\U0001f600"]),
+    st.sampled_from(
+        ["", ".", "..", "a", "a-b", "a.b", "a b", "ab", "é", "\udcff", "x\\y", "\x00", "n\nl", "~", "\U0001f600"]
+    ),
     st.text(max_size=3),
 )
 paths = st.builds(lambda parts: "/".join(parts), st.lists(components, min_size=1, max_size=4))

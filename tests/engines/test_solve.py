@@ -54,9 +54,7 @@ def test_dockerd_tag_uses_moby_through_the_gateway() -> None:
     for caps in (DOCKERD20, DOCKERD26):
         plan = plan_export(caps, BuildOptions(tag="app:1"), CONFIG)
         assert plan.route == "gateway"
-        assert [(e.type, dict(e.attrs)) for e in plan.exporters] == [
-            ("moby", {"name": "app:1"})
-        ]
+        assert [(e.type, dict(e.attrs)) for e in plan.exporters] == [("moby", {"name": "app:1"})]
 
 
 def test_buildkitd_tag_puts_config_in_the_image_exporter() -> None:
@@ -75,9 +73,7 @@ def test_unsupported_outputs_name_the_engine() -> None:
     with pytest.raises(EngineUnsupported, match="20.10.24"):
         plan_export(DOCKERD20, BuildOptions(tag="a", push=True), CONFIG)
     with pytest.raises(EngineUnsupported, match="oci"):
-        plan_export(
-            DOCKERD20, BuildOptions(output=OutputSpec("oci", Path("x"))), CONFIG
-        )
+        plan_export(DOCKERD20, BuildOptions(output=OutputSpec("oci", Path("x"))), CONFIG)
     with pytest.raises(EngineUnsupported, match="one output per build"):
         plan_export(
             DOCKERD20,
@@ -95,12 +91,8 @@ def test_two_outputs_use_the_exporters_list_where_it_exists() -> None:
         CONFIG,
     )
     assert plan.use_list and [e.type for e in plan.exporters] == ["image", "oci"]
-    definition = convert_plan(
-        plan_project(APPS / "minimal", record=False)[0]
-    ).definition
-    request = _control_request(
-        "r", SolveSpec(plan, "sid", ("network.host",), definition=definition)
-    )
+    definition = convert_plan(plan_project(APPS / "minimal", record=False)[0]).definition
+    request = _control_request("r", SolveSpec(plan, "sid", ("network.host",), definition=definition))
     assert [e.Type for e in request.Exporters] == [
         "image",
         "oci",
@@ -123,9 +115,7 @@ def test_two_outputs_use_the_exporters_list_where_it_exists() -> None:
 
 
 def test_output_spec_parsing() -> None:
-    assert OutputSpec.parse("type=oci,dest=out.tar") == OutputSpec(
-        "oci", Path("out.tar")
-    )
+    assert OutputSpec.parse("type=oci,dest=out.tar") == OutputSpec("oci", Path("out.tar"))
     for bad in ("type=zip,dest=x", "type=oci"):
         with pytest.raises(ValueError):
             OutputSpec.parse(bad)
@@ -181,9 +171,7 @@ def test_vertices_map_to_steps_with_cached_flags_and_durations() -> None:
         control_pb2.StatusResponse(
             vertexes=[_vertex(pip, names[pip], started=11, completed=14.5)],
             logs=[
-                control_pb2.VertexLog(
-                    vertex=pip, stream=1, msg=b"UV_PIP_INSTALL_STARTED\npart"
-                ),
+                control_pb2.VertexLog(vertex=pip, stream=1, msg=b"UV_PIP_INSTALL_STARTED\npart"),
                 control_pb2.VertexLog(vertex=pip, stream=1, msg=b"ial line\n"),
             ],
         )
@@ -197,25 +185,16 @@ def test_vertices_map_to_steps_with_cached_flags_and_durations() -> None:
         "UV_PIP_INSTALL_STARTED",
         "partial line",
     ]
-    assert [e.step for e in events if isinstance(e, StepStarted)] == [
-        "pip"
-    ]  # cached steps never "start"
+    assert [e.step for e in events if isinstance(e, StepStarted)] == ["pip"]  # cached steps never "start"
     observed = tracker.observations()
-    assert (
-        observed[StepKind.PIP].cached is False
-        and observed[StepKind.SHELL].seen is False
-    )
+    assert observed[StepKind.PIP].cached is False and observed[StepKind.SHELL].seen is False
 
 
 def test_unknown_digest_is_matched_by_name() -> None:
     tracker, events, mains, names = tracker_for()
     shell = mains[StepKind.SHELL]
     tracker.feed(
-        control_pb2.StatusResponse(
-            vertexes=[
-                _vertex("sha256:" + "0" * 64, names[shell], started=1, completed=2)
-            ]
-        )
+        control_pb2.StatusResponse(vertexes=[_vertex("sha256:" + "0" * 64, names[shell], started=1, completed=2)])
     )
     assert [e.step for e in events if isinstance(e, StepFinished)] == ["shell"]
 
@@ -227,9 +206,7 @@ def test_failed_step_and_its_tail() -> None:
     tracker.feed(
         control_pb2.StatusResponse(
             vertexes=[
-                _vertex(
-                    shell, names[shell], started=1, completed=2, error="exit code: 3"
-                ),
+                _vertex(shell, names[shell], started=1, completed=2, error="exit code: 3"),
                 _vertex(
                     mains[StepKind.CONFIG],
                     names[mains[StepKind.CONFIG]],
@@ -248,18 +225,12 @@ def test_failed_step_and_its_tail() -> None:
 def test_base_image_that_pulled_nothing_counts_as_cached() -> None:
     tracker, _events, mains, names = tracker_for()
     base = mains[StepKind.BASE]
-    tracker.feed(
-        control_pb2.StatusResponse(
-            vertexes=[_vertex(base, names[base], started=1, completed=1.1)]
-        )
-    )
+    tracker.feed(control_pb2.StatusResponse(vertexes=[_vertex(base, names[base], started=1, completed=1.1)]))
     assert tracker.observations()[StepKind.BASE].cached
     tracker2, _e, _m, _n = tracker_for()
     tracker2.feed(
         control_pb2.StatusResponse(
-            statuses=[
-                control_pb2.VertexStatus(ID="layer", vertex=base, current=5, total=10)
-            ],
+            statuses=[control_pb2.VertexStatus(ID="layer", vertex=base, current=5, total=10)],
             vertexes=[_vertex(base, names[base], started=1, completed=3)],
         )
     )
@@ -274,11 +245,7 @@ def test_json_writer_lines() -> None:
     writer = JsonWriter(stream)
     writer(StepLog("pip", "UV_PIP_INSTALL_STARTED"))
     writer(StepFinished("pip", "[pip] x", False, 1.5, "miss"))
-    writer(
-        BuildFinished(
-            "app:1", 3.0, (Mismatch("pip", "sha256:k", "hit", False, "sha256:v"),)
-        )
-    )
+    writer(BuildFinished("app:1", 3.0, (Mismatch("pip", "sha256:k", "hit", False, "sha256:v"),)))
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert lines == [
         {"event": "log", "id": "pip", "line": "UV_PIP_INSTALL_STARTED"},
@@ -320,9 +287,7 @@ def test_plain_writer_numbers_steps() -> None:
     ]
 
 
-def test_unreachable_engine_exits_4(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unreachable_engine_exits_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         [
             "build",

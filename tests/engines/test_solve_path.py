@@ -31,13 +31,17 @@ from builder.engines.buildkit.dockerfile_build import (
 )
 from builder.engines.buildkit.dockerfile_progress import InstructionTracker
 from builder.engines.buildkit.export import plan_export
-from builder.engines.buildkit.solve import SolveSpec, run_solve
 from builder.engines.buildkit.session import SyncedDir
+from builder.engines.buildkit.solve import SolveSpec, run_solve
 from builder.errors import SolveFailed
 from builder.plan.make import make_plan
 
-DOCKERD26 = derive_capabilities(kind="dockerd", buildkit_version="v0.0.0+unknown", daemon_version="26.1.5",
-                                llb_caps=["exec.meta.base", "file.base", "mergeop", "exporter.multiple"])
+DOCKERD26 = derive_capabilities(
+    kind="dockerd",
+    buildkit_version="v0.0.0+unknown",
+    daemon_version="26.1.5",
+    llb_caps=["exec.meta.base", "file.base", "mergeop", "exporter.multiple"],
+)
 
 
 class FakeRpcError(grpc.RpcError):
@@ -161,8 +165,10 @@ def test_failed_instruction_is_named_and_the_error_returned_to_the_waiting_solve
     failed = control_pb2.Vertex(digest="d", name="[2/2] RUN false", error="process did not complete: exit code 1")
     failed.started.seconds, failed.completed.seconds = 1, 2
     log = control_pb2.VertexLog(vertex="d", stream=2, msg=b"boom\n")
-    engine = FakeEngine([Pending(error=FakeRpcError(grpc.StatusCode.UNKNOWN, "exit code 1"), after=0.3)],
-                        status=StatusCall([control_pb2.StatusResponse(vertexes=[failed], logs=[log])], block=False))
+    engine = FakeEngine(
+        [Pending(error=FakeRpcError(grpc.StatusCode.UNKNOWN, "exit code 1"), after=0.3)],
+        status=StatusCall([control_pb2.StatusResponse(vertexes=[failed], logs=[log])], block=False),
+    )
     spec, _ = dockerfile_spec()
     with pytest.raises(SolveFailed) as info:
         run_solve(engine, spec, InstructionTracker())  # type: ignore[arg-type]
@@ -191,8 +197,11 @@ def test_a_finished_dockerfile_job_returns_the_amended_config_and_the_config_lay
     second = gateway_pb2.SolveResponse()
     second.result.ref.id = "layered-ref"
     response = control_pb2.SolveResponse(ExporterResponse={"containerimage.digest": "sha256:abc"})
-    engine = FakeEngine([Pending(first, after=0), Pending(second, after=0)],
-                        control_solve=Pending(response, after=0.5), status=StatusCall([], block=False))
+    engine = FakeEngine(
+        [Pending(first, after=0), Pending(second, after=0)],
+        control_solve=Pending(response, after=0.5),
+        status=StatusCall([], block=False),
+    )
     spec, job = dockerfile_spec()
     job.config_file = ("/app/cerebrium.toml", "x = 1\n")
     assert run_solve(engine, spec, InstructionTracker()) == {"containerimage.digest": "sha256:abc"}  # type: ignore[arg-type]
@@ -203,8 +212,12 @@ def test_a_finished_dockerfile_job_returns_the_amended_config_and_the_config_lay
 
 
 def test_dockerfile_inputs_hold_only_the_planned_text_and_generated_files() -> None:
-    source = DockerfileSource(SyncedDir(Path("/p"), ()), "FROM scratch\nCOPY requirements.txt /\n", "Dockerfile.prod",
-                              generated=(("requirements.txt", "six==1.16.0\n"),))
+    source = DockerfileSource(
+        SyncedDir(Path("/p"), ()),
+        "FROM scratch\nCOPY requirements.txt /\n",
+        "Dockerfile.prod",
+        generated=(("requirements.txt", "six==1.16.0\n"),),
+    )
     inputs = frontend_inputs(source, "builder-app")
     assert inputs == frontend_inputs(source, "builder-app")  # deterministic
     ops = {name: [ops_pb2.Op.FromString(b) for b in getattr(d.to_pb(), "def")] for name, d in inputs.items()}
@@ -213,13 +226,15 @@ def test_dockerfile_inputs_hold_only_the_planned_text_and_generated_files() -> N
     assert not any(op.HasField("source") for op in ops["dockerfile"])  # nothing read from the host
     sources = [op.source.identifier for op in ops["context"] if op.HasField("source")]
     assert sources == ["local://context"]
-    generated = [(a.mkfile.path, a.mkfile.data) for op in ops["context"] if op.HasField("file")
-                 for a in op.file.actions]
+    generated = [
+        (a.mkfile.path, a.mkfile.data) for op in ops["context"] if op.HasField("file") for a in op.file.actions
+    ]
     assert generated == [("/requirements.txt", b"six==1.16.0\n")]
 
 
-def test_a_dockerfile_build_offers_the_engine_only_the_planned_context(app_dockerfile_app: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dockerfile_build_offers_the_engine_only_the_planned_context(
+    app_dockerfile_app: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Finding: the whole Dockerfile directory was served as local://dockerfile (.env, .git/config…)."""
     docker = app_dockerfile_app / "docker"
     (docker / ".env").write_text("API_KEY=secret\n")

@@ -90,14 +90,22 @@ def test_musl_takes_musllinux_and_unknown_platforms_skip() -> None:
 
 def test_yanked_bad_hash_and_other_versions_are_not_candidates() -> None:
     name = f"uv-{V}-py3-none-manylinux_2_17_x86_64.whl"
-    for files in ([entry(name, yanked=True)], [entry(name, sha="abc")], [entry(name, sha="A" * 64)],
-                  [entry(f"uv-{V}0-py3-none-manylinux_2_17_x86_64.whl")], [entry(f"uv-{V}-py3-none-any.zip")]):
+    for files in (
+        [entry(name, yanked=True)],
+        [entry(name, sha="abc")],
+        [entry(name, sha="A" * 64)],
+        [entry(f"uv-{V}0-py3-none-manylinux_2_17_x86_64.whl")],
+        [entry(f"uv-{V}-py3-none-any.zip")],
+    ):
         with pytest.raises(Skip):
             picked("x86_64", "glibc 2.36", files)
 
 
-@given(st.lists(st.sampled_from(UV_FILES), max_size=12), st.sampled_from(["x86_64", "aarch64"]),
-       st.integers(min_value=0, max_value=40))
+@given(
+    st.lists(st.sampled_from(UV_FILES), max_size=12),
+    st.sampled_from(["x86_64", "aarch64"]),
+    st.integers(min_value=0, max_value=40),
+)
 def test_a_pick_always_runs_here(files: list[dict], machine: str, minor: int) -> None:
     """Whatever the page lists, a picked wheel is uv V for this machine and a glibc no newer than ours."""
     try:
@@ -106,8 +114,14 @@ def test_a_pick_always_runs_here(files: list[dict], machine: str, minor: int) ->
         return
     tags = name[:-4].split("-")[4].split(".")
     assert name.startswith(f"uv-{V}-")
-    assert any(t.endswith(machine) and (t.startswith("manylinux2014") and minor >= 17
-               or t.startswith("manylinux_2_") and int(t.split("_")[2]) <= minor) for t in tags)
+    assert any(
+        t.endswith(machine)
+        and (
+            (t.startswith("manylinux2014") and minor >= 17)
+            or (t.startswith("manylinux_2_") and int(t.split("_")[2]) <= minor)
+        )
+        for t in tags
+    )
 
 
 def test_index_comes_from_the_environment_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,11 +174,14 @@ class Index:
         index = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 index.requests.append(self.path)
                 if self.path == "/simple/uv/":
-                    page = {"meta": {"api-version": "1.0"}, "name": "uv", "files": [
-                        entry(f"uv-{V}-py3-none-win_amd64.whl"), entry(index.name, sha=index.sha)]}
+                    page = {
+                        "meta": {"api-version": "1.0"},
+                        "name": "uv",
+                        "files": [entry(f"uv-{V}-py3-none-win_amd64.whl"), entry(index.name, sha=index.sha)],
+                    }
                     body = json.dumps(page).encode()
                     kind = "application/vnd.pypi.simple.v1+json" if index.json_page else "text/html"
                 elif self.path == f"/files/{index.name}":
@@ -199,10 +216,20 @@ def index() -> Iterator[Index]:
 
 def boot(tools: Path, index_url_: str) -> subprocess.CompletedProcess[str]:
     """The file's text through ``python -I -S -c``, as the steps run it."""
-    env = {"PATH": os.environ["PATH"], "PIP_INDEX_URL": index_url_, "PIP_CONFIG_FILE": os.devnull,
-           "HOME": str(tools.parent)}
-    return subprocess.run([sys.executable, "-I", "-S", "-c", script_text("uv_boot.py"), str(tools), V],
-                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PIP_INDEX_URL": index_url_,
+        "PIP_CONFIG_FILE": os.devnull,
+        "HOME": str(tools.parent),
+    }
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script_text("uv_boot.py"), str(tools), V],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_installs_only_the_uv_executable(tmp_path: Path, index: Index) -> None:
@@ -240,6 +267,8 @@ def test_every_failure_exits_1_and_leaves_nothing(tmp_path: Path, problem: str) 
     finally:
         served.close()
     assert done.returncode == 1
-    assert done.stderr.startswith(f"uv: quick install of uv {V} not possible (") and done.stderr.endswith("; using pip\n")
+    assert done.stderr.startswith(f"uv: quick install of uv {V} not possible (") and done.stderr.endswith(
+        "; using pip\n"
+    )
     assert not tools.exists()
     assert not list(tools.parent.glob(".uv-boot.*"))

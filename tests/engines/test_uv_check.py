@@ -17,8 +17,13 @@ GOOD_SHA = hashlib.sha256(GOOD).hexdigest()
 
 def run_check(tools_dir: Path, private: Path, *digests: str) -> subprocess.CompletedProcess[str]:
     text = script_file("uv_check.py").decode()
-    return subprocess.run([sys.executable, "-I", "-S", "-c", text, str(tools_dir), str(private), *digests],
-                          capture_output=True, text=True, timeout=30, check=False)
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-c", text, str(tools_dir), str(private), *digests],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def plant(tools_dir: Path, data: bytes) -> Path:

@@ -18,8 +18,16 @@ from typing import Any
 
 import pytest
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 _MEASURE = """
 <script>
@@ -43,14 +51,20 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.fail("chromium is not installed: run scripts/install-chromium "
-                "(scripts/test does it before the integration tests)")
+    pytest.fail(
+        "chromium is not installed: run scripts/install-chromium (scripts/test does it before the integration tests)"
+    )
 
 
 def _run(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
     profile.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                          timeout=120, check=True)
+    return subprocess.run(
+        [chromium(), *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 def measure_page(page: Path, work: Path) -> dict[str, Any]:
@@ -78,8 +92,11 @@ def count_colour(png: Path, rgb: tuple[int, int, int], tolerance: int = 10) -> i
     count = 0
     for row in rows:
         for x in range(0, width * channels, channels):
-            if (abs(row[x] - rgb[0]) <= tolerance and abs(row[x + 1] - rgb[1]) <= tolerance
-                    and abs(row[x + 2] - rgb[2]) <= tolerance):
+            if (
+                abs(row[x] - rgb[0]) <= tolerance
+                and abs(row[x + 1] - rgb[1]) <= tolerance
+                and abs(row[x + 2] - rgb[2]) <= tolerance
+            ):
                 count += 1
     assert len(rows) == height
     return count
@@ -90,8 +107,8 @@ def _decode(data: bytes) -> tuple[int, int, int, list[bytearray]]:
     pos, idat = 8, b""
     width = height = channels = 0
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
             assert depth == 8 and interlace == 0 and colour in (2, 6), (depth, colour, interlace)
@@ -105,7 +122,7 @@ def _decode(data: bytes) -> tuple[int, int, int, list[bytearray]]:
     prev = bytearray(stride)
     for y in range(height):
         start = y * (stride + 1)
-        kind, row = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        kind, row = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         _unfilter(kind, row, prev, channels)
         rows.append(row)
         prev = row

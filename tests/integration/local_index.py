@@ -60,7 +60,7 @@ class LocalIndex:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 if index.auth is not None:
                     token = base64.b64encode(":".join(index.auth).encode()).decode()
                     if self.headers.get("Authorization") != f"Basic {token}":
@@ -123,6 +123,7 @@ class LocalIndex:
         bare = self.root / "git" / f"{name}.git"
         subprocess.run([*git, "clone", "-q", "--bare", str(work), str(bare)], check=True)
         subprocess.run(["git", "-C", str(bare), "update-server-info"], check=True)
-        commit = subprocess.run(["git", "-C", str(bare), "rev-parse", "HEAD"], check=True, capture_output=True,
-                                text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(bare), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+        ).stdout.strip()
         return self.url(f"git/{name}.git"), commit

@@ -29,9 +29,7 @@ CA = "/etc/ssl/certs/ca-certificates.crt"
 def make_unique(app: Path, six: str = "1.16.0") -> None:
     """Point the app at a requirements file whose set is new to the engine (nonce behind a false marker)."""
     nonce = uuid.uuid4().int % 10**9
-    (app / "requirements.txt").write_text(
-        f'six=={six}\nidna==3.7; python_version < "2.{nonce}"\n'
-    )
+    (app / "requirements.txt").write_text(f'six=={six}\nidna==3.7; python_version < "2.{nonce}"\n')
     text = (app / "cerebrium.toml").read_text()
     text = text.replace('[cerebrium.dependencies.pip]\nsix = "==1.16.0"\n', "")
     if "[cerebrium.dependencies.paths]" not in text:
@@ -39,9 +37,7 @@ def make_unique(app: Path, six: str = "1.16.0") -> None:
     (app / "cerebrium.toml").write_text(text)
 
 
-def run_build(
-    app: Path, target: EngineTarget, cache: Path, **kwargs: Any
-) -> tuple[Any, list[Event]]:
+def run_build(app: Path, target: EngineTarget, cache: Path, **kwargs: Any) -> tuple[Any, list[Event]]:
     events: list[Event] = []
     result, _, _ = build(
         app,
@@ -57,10 +53,7 @@ def run_build(
 
 def markers(events: list[Event]) -> list[str]:
     return [
-        e.line
-        for e in events
-        if isinstance(e, StepLog)
-        and e.line in ("UV_PIP_INSTALL_STARTED", "PIP_INSTALL_STARTED")
+        e.line for e in events if isinstance(e, StepLog) and e.line in ("UV_PIP_INSTALL_STARTED", "PIP_INSTALL_STARTED")
     ]
 
 
@@ -86,9 +79,7 @@ def get_health(port: int, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{port}/health", timeout=2
-            ) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
                 return response.read().decode()
         except OSError:
             if time.monotonic() > deadline:
@@ -109,9 +100,7 @@ def test_build_run_rebuild_and_change_pip(
     first, events = run_build(app_build_basic, engine_target, cache, tag=tag)
     assert not first.step("pip").cached
     assert markers(events) == ["UV_PIP_INSTALL_STARTED"]  # exactly once, and the uv one
-    assert {e.step for e in events if isinstance(e, StepFinished)} == {
-        s.step for s in first.steps
-    }
+    assert {e.step for e in events if isinstance(e, StepFinished)} == {s.step for s in first.steps}
 
     # The image config reached the image store (gateway route on dockerd).
     config = json.loads(docker(engine_env, "image", "inspect", tag))[0]["Config"]
@@ -188,11 +177,7 @@ def test_failing_step_reports_command_and_log_tail(
 ) -> None:
     nonce = uuid.uuid4().hex
     toml = app_build_basic / "cerebrium.toml"
-    toml.write_text(
-        toml.read_text().replace(
-            "shell_commands = [", f'shell_commands = ["echo boom-{nonce}; exit 3", '
-        )
-    )
+    toml.write_text(toml.read_text().replace("shell_commands = [", f'shell_commands = ["echo boom-{nonce}; exit 3", '))
     with pytest.raises(SolveFailed) as info:
         run_build(app_build_basic, engine_target, tmp_path / "cache")
     failure = info.value.failure
@@ -202,12 +187,8 @@ def test_failing_step_reports_command_and_log_tail(
     assert len(failure.log_tail) <= 50
 
 
-def test_capability_dependent_outputs(
-    app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path
-) -> None:
-    if "dockerd" not in engine_target.name and not engine_target.address.startswith(
-        "docker"
-    ):
+def test_capability_dependent_outputs(app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path) -> None:
+    if "dockerd" not in engine_target.name and not engine_target.address.startswith("docker"):
         pytest.skip("dockerd-specific exporter checks")
     with pytest.raises(EngineUnsupported, match="oci"):
         run_build(
@@ -217,9 +198,7 @@ def test_capability_dependent_outputs(
             output=f"type=oci,dest={tmp_path / 'x.tar'}",
         )
     with pytest.raises(EngineUnsupported, match="push"):
-        run_build(
-            app_build_basic, engine_target, tmp_path / "c", tag="x/y:z", push=True
-        )
+        run_build(app_build_basic, engine_target, tmp_path / "c", tag="x/y:z", push=True)
     result, _ = run_build(
         app_build_basic,
         engine_target,
@@ -230,22 +209,14 @@ def test_capability_dependent_outputs(
 
     with tarfile.open(tmp_path / "r.tar") as tar:
         names = set(tar.getnames())
-    assert {"app/main.py", "app/cerebrium.toml", "opt/venv/bin/python"} <= {
-        n.lstrip("./") for n in names
-    }
+    assert {"app/main.py", "app/cerebrium.toml", "opt/venv/bin/python"} <= {n.lstrip("./") for n in names}
     assert result.image == str(tmp_path / "r.tar")
 
 
-def test_timeout_cancels_the_solve(
-    app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path
-) -> None:
+def test_timeout_cancels_the_solve(app_build_basic: Path, engine_target: EngineTarget, tmp_path: Path) -> None:
     nonce = uuid.uuid4().hex
     toml = app_build_basic / "cerebrium.toml"
-    toml.write_text(
-        toml.read_text().replace(
-            "shell_commands = [", f'shell_commands = ["sleep 120 # {nonce}", '
-        )
-    )
+    toml.write_text(toml.read_text().replace("shell_commands = [", f'shell_commands = ["sleep 120 # {nonce}", '))
     events: list[Event] = []
     with pytest.raises(SolveFailed, match="timed out"):
         build(
@@ -257,10 +228,7 @@ def test_timeout_cancels_the_solve(
             timeout=20,
             on_event=events.append,
         )
-    assert not any(
-        isinstance(e, StepFinished) and e.step == "shell" and not e.error
-        for e in events
-    )
+    assert not any(isinstance(e, StepFinished) and e.step == "shell" and not e.error for e in events)
 
 
 def test_cli_builds_a_saved_plan_with_json_progress(
@@ -318,14 +286,10 @@ def test_cli_builds_a_saved_plan_with_json_progress(
     steps = [line["id"] for line in lines if line["event"] == "step"]
     assert sorted(steps) == sorted(s["id"] for s in json.loads(plan)["steps"])
     assert lines[-1]["event"] == "done" and "mismatches" in lines[-1]
-    assert all(
-        set(line) == {"event", "id", "line"} for line in lines if line["event"] == "log"
-    )
+    assert all(set(line) == {"event", "id", "line"} for line in lines if line["event"] == "log")
 
 
-def test_capability_dependent_request_shapes(
-    app_build_basic: Path, engine_target: EngineTarget
-) -> None:
+def test_capability_dependent_request_shapes(app_build_basic: Path, engine_target: EngineTarget) -> None:
     from builder.api import plan_project
     from builder.engines import BuildOptions
     from builder.engines.buildkit import BuildKitEngine
@@ -333,26 +297,16 @@ def test_capability_dependent_request_shapes(
     plan = plan_project(app_build_basic, record=False)[0]
     with BuildKitEngine.connect(engine_target.address, env=engine_target.env) as engine:
         caps = engine.client.capabilities
-        converted, export, config, network = engine.prepare(
-            plan, BuildOptions(tag="x:y")
-        )
+        converted, export, config, network = engine.prepare(plan, BuildOptions(tag="x:y"))
     assert ("mergeop" in converted.definition.caps()) == caps.supports_mergeop
     if caps.kind == "dockerd":
-        assert (
-            network == "host"
-            and export.route == "gateway"
-            and export.exporters[0].type == "moby"
-        )
+        assert network == "host" and export.route == "gateway" and export.exporters[0].type == "moby"
     else:
-        assert export.exporters[0].type == "image" and "containerimage.config" in dict(
-            export.exporters[0].attrs
-        )
+        assert export.exporters[0].type == "image" and "containerimage.config" in dict(export.exporters[0].attrs)
     assert config is not None and b'"Entrypoint":["python","main.py"]' in config
 
 
-def test_leaving_the_event_iterator_cancels_the_build(
-    app_build_basic: Path, engine_target: EngineTarget
-) -> None:
+def test_leaving_the_event_iterator_cancels_the_build(app_build_basic: Path, engine_target: EngineTarget) -> None:
     from builder.api import plan_project
     from builder.engines import BuildOptions
     from builder.engines.buildkit import BuildKitEngine
@@ -360,17 +314,11 @@ def test_leaving_the_event_iterator_cancels_the_build(
 
     nonce = uuid.uuid4().hex
     toml = app_build_basic / "cerebrium.toml"
-    toml.write_text(
-        toml.read_text().replace(
-            "shell_commands = [", f'shell_commands = ["sleep 300 # {nonce}", '
-        )
-    )
+    toml.write_text(toml.read_text().replace("shell_commands = [", f'shell_commands = ["sleep 300 # {nonce}", '))
     plan = plan_project(app_build_basic, record=False)[0]
     seen = []
     with BuildKitEngine.connect(engine_target.address, env=engine_target.env) as engine:
-        events = engine.iter_build(
-            plan, app_build_basic, BuildOptions(ca_bundle=Path(CA))
-        )
+        events = engine.iter_build(plan, app_build_basic, BuildOptions(ca_bundle=Path(CA)))
         for event in events:
             seen.append(event)
             if isinstance(event, StepStarted) and event.step == "shell":
@@ -401,9 +349,7 @@ def test_editable_local_requirement_reads_its_files_from_the_session(
     (pkg / "__init__.py").write_text(f"VALUE = '{nonce}'\n")
     result, events = run_build(app, engine_target, tmp_path / "cache")
     assert not result.step("pip").cached
-    assert nonce in [
-        e.line for e in events if isinstance(e, StepLog) and e.step == "shell"
-    ]
+    assert nonce in [e.line for e in events if isinstance(e, StepLog) and e.step == "shell"]
 
 
 def test_tag_and_tarball_in_one_build_where_the_engine_allows(

@@ -23,14 +23,8 @@ CA = "/etc/ssl/certs/ca-certificates.crt"
 @pytest.fixture(scope="module")
 def channel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     module = load_channel_module()
-    channel = Path(
-        module.build_channel(
-            tmp_path_factory.mktemp("channel"), module.DEFAULT_PACKAGES
-        )
-    )
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(channel)
-    )
+    channel = Path(module.build_channel(tmp_path_factory.mktemp("channel"), module.DEFAULT_PACKAGES))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(channel))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -38,9 +32,7 @@ def channel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.shutdown()
 
 
-def test_conda_packages_install_into_the_prefix(
-    channel_url: str, engine_target: EngineTarget, tmp_path: Path
-) -> None:
+def test_conda_packages_install_into_the_prefix(channel_url: str, engine_target: EngineTarget, tmp_path: Path) -> None:
     app = tmp_path / "app"
     app.mkdir()
     nonce = uuid.uuid4().hex[:8]
@@ -70,14 +62,8 @@ def test_conda_packages_install_into_the_prefix(
 
     with tarfile.open(out) as tar:
         names = {n.lstrip("./") for n in tar.getnames()}
-    assert any(n.startswith("opt/conda/conda-meta/alpha-") for n in names), sorted(
-        n for n in names if "conda" in n
-    )
+    assert any(n.startswith("opt/conda/conda-meta/alpha-") for n in names), sorted(n for n in names if "conda" in n)
     assert (
-        any(
-            e.line.startswith("conda: installing")
-            for e in events
-            if isinstance(e, StepLog)
-        )
+        any(e.line.startswith("conda: installing") for e in events if isinstance(e, StepLog))
         or result.step("conda").cached
     )

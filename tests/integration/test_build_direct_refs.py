@@ -51,13 +51,24 @@ def test_git_requirement_from_a_local_git_host_is_installed_as_written(
     with LocalIndex(tmp_path / "served") as index:
         url, commit = index.add_git_package(name, f"VALUE = 'from-git-{nonce}'\n")
         app = tmp_path / "app"
-        _project(app, f"{name} @ git+{url}@{commit}\n", module=name.replace("-", "_"),
-                 apt='\n[cerebrium.dependencies.apt]\ngit = "latest"\n', use_uv=use_uv)
+        _project(
+            app,
+            f"{name} @ git+{url}@{commit}\n",
+            module=name.replace("-", "_"),
+            apt='\n[cerebrium.dependencies.apt]\ngit = "latest"\n',
+            use_uv=use_uv,
+        )
         plan, _, _ = plan_project(app, cache_dir=tmp_path / "cache", record=False)
         assert f"git+{url}@{commit}" in plan.step("pip").inputs.requirements_txt  # keyed by the exact URL
         events: list[Event] = []
-        result, _, _ = build(app, engine=engine_target.address, tls=engine_target.tls, cache_dir=tmp_path / "cache", ca_bundle=CA,
-                             on_event=events.append)
+        result, _, _ = build(
+            app,
+            engine=engine_target.address,
+            tls=engine_target.tls,
+            cache_dir=tmp_path / "cache",
+            ca_bundle=CA,
+            on_event=events.append,
+        )
     assert not result.step("pip").cached
     assert f"from-git-{nonce}" in _logs(events)
 
@@ -73,12 +84,22 @@ def test_index_credentials_reach_the_step_as_a_secret_and_nowhere_else(
     with LocalIndex(served, auth=("alice", token)) as index:
         write_wheel(served / "files", name, "1.0", f"VALUE = 'from-index-{nonce}'\n")
         app = tmp_path / "app"
-        _project(app, f"--index-url {index.url('simple/', credentials=True)}\n{name}==1.0\n",
-                 module=name.replace("-", "_"), use_uv=use_uv)
+        _project(
+            app,
+            f"--index-url {index.url('simple/', credentials=True)}\n{name}==1.0\n",
+            module=name.replace("-", "_"),
+            use_uv=use_uv,
+        )
         cache = tmp_path / "cache"
         events: list[Event] = []
-        result, _, _ = build(app, engine=engine_target.address, tls=engine_target.tls, cache_dir=cache, ca_bundle=CA,
-                             on_event=events.append)
+        result, _, _ = build(
+            app,
+            engine=engine_target.address,
+            tls=engine_target.tls,
+            cache_dir=cache,
+            ca_bundle=CA,
+            on_event=events.append,
+        )
         assert index.authorized > 0  # the credentials reached the installer
     assert f"from-index-{nonce}" in _logs(events)
     plan, _, _ = plan_project(app, cache_dir=cache, record=False)
@@ -95,7 +116,6 @@ def test_index_credentials_reach_the_step_as_a_secret_and_nowhere_else(
             places[str(path)] = path.read_bytes().decode("latin-1")
     assert [where for where, text in places.items() if token in text] == []
     # The key is that of the URL without the credentials: another token plans the same pip key.
-    (app / "requirements.txt").write_text(
-        (app / "requirements.txt").read_text().replace(token, "another-token"))
+    (app / "requirements.txt").write_text((app / "requirements.txt").read_text().replace(token, "another-token"))
     config = load_config(app)
     assert make_plan(config, resolve_dependencies(config)).step("pip").key == plan.step("pip").key

@@ -19,9 +19,26 @@ CA = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def _build(app: Path, env: dict[str, str], cache: Path) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
-    done = subprocess.run([sys.executable, "-m", "builder", "build", str(app), "--progress", "json",
-                           "--cache-dir", str(cache), "--ca-bundle", CA], env=env, capture_output=True, text=True,
-                          check=False, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "builder",
+            "build",
+            str(app),
+            "--progress",
+            "json",
+            "--cache-dir",
+            str(cache),
+            "--ca-bundle",
+            CA,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return done, events
 
@@ -35,12 +52,21 @@ def test_served_builds_rebuild_cached_and_report_failures(
 ) -> None:
     server_dir = tmp_path / "srv"
     server_dir.mkdir(mode=0o700)
-    env = {**{k: v for k, v in engine_env.items() if not k.startswith("BUILDER_SERVER")},
-           "BUILDER_SERVER": "auto", "BUILDER_SERVER_DIR": str(server_dir)}
+    env = {
+        **{k: v for k, v in engine_env.items() if not k.startswith("BUILDER_SERVER")},
+        "BUILDER_SERVER": "auto",
+        "BUILDER_SERVER_DIR": str(server_dir),
+    }
     cache = tmp_path / "cache"
     try:
-        started = subprocess.run([sys.executable, "-m", "builder", "server", "start"], env=env, capture_output=True,
-                                 text=True, check=False, timeout=60)
+        started = subprocess.run(
+            [sys.executable, "-m", "builder", "server", "start"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
         assert started.returncode == 0, started.stderr
         first, _ = _build(app_build_basic, env, cache)
         assert first.returncode == 0, first.stderr[-2000:]
@@ -52,7 +78,9 @@ def test_served_builds_rebuild_cached_and_report_failures(
 
         toml = app_build_basic / "cerebrium.toml"
         nonce = uuid.uuid4().hex
-        toml.write_text(toml.read_text().replace("shell_commands = [", f'shell_commands = ["echo boom-{nonce}; exit 3", '))
+        toml.write_text(
+            toml.read_text().replace("shell_commands = [", f'shell_commands = ["echo boom-{nonce}; exit 3", ')
+        )
         failed, events = _build(app_build_basic, env, cache)
         assert failed.returncode == 1
         assert f"boom-{nonce}" in failed.stderr and "step shell failed" in failed.stderr
@@ -66,6 +94,7 @@ def test_served_builds_rebuild_cached_and_report_failures(
         assert hint["rules"][2] == ["cerebrium.toml"]
         assert any("(spare)" in line for line in _served(server_dir)[1:])
     finally:
-        subprocess.run([sys.executable, "-m", "builder", "server", "stop"], env=env, capture_output=True,
-                       check=False, timeout=60)
+        subprocess.run(
+            [sys.executable, "-m", "builder", "server", "stop"], env=env, capture_output=True, check=False, timeout=60
+        )
     assert os.environ.get("BUILDER_SERVER") == "off"  # the rest of the suite stays in-process

@@ -15,8 +15,8 @@ import pytest
 
 from builder.api import build
 from builder.cli import main
-from builder.engines.buildkit.client import EngineClient
 from builder.engines import BuildOptions
+from builder.engines.buildkit.client import EngineClient
 from builder.engines.buildkit.dockerfile_build import DockerfileSource, build_dockerfile
 from builder.errors import SolveFailed
 from tests.integration.conftest import EngineTarget
@@ -45,8 +45,14 @@ def project(root: Path, pre_build: list[str], shell: list[str]) -> Path:
 
 
 def read(engine_env: dict[str, str], image: str, *paths: str) -> str:
-    out = subprocess.run(["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/cat", image, *paths],
-                         env=engine_env, check=True, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        ["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/cat", image, *paths],
+        env=engine_env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return out.stdout
 
 
@@ -60,7 +66,9 @@ def test_state_carries_from_one_command_to_the_next_in_build_and_export(
         shell=["export GREETING=hello", "cd /app && mkdir -p out", "cd out", 'echo "$GREETING from $PWD" > g.txt'],
     )
     ours, theirs = f"builder-cmds-ours:{nonce}", f"builder-cmds-export:{nonce}"
-    build(app, engine=engine_target.address, tls=engine_target.tls, tag=ours, cache_dir=tmp_path / "cache", ca_bundle=CA)
+    build(
+        app, engine=engine_target.address, tls=engine_target.tls, tag=ours, cache_dir=tmp_path / "cache", ca_bundle=CA
+    )
     expected = f"pre-{nonce} in /opt/pre\nhello from /app/out\n"
     assert read(engine_env, ours, "/opt/pre/pre.txt", "/app/out/g.txt") == expected
 
@@ -71,8 +79,9 @@ def test_state_carries_from_one_command_to_the_next_in_build_and_export(
 
 def test_a_failing_command_is_named_with_its_position(tmp_path: Path, engine_target: EngineTarget) -> None:
     nonce = uuid.uuid4().hex[:10]
-    app = project(tmp_path / "app", pre_build=[],
-                  shell=[f"echo start-{nonce}", "test -e /nonexistent", f"echo never-{nonce}"])
+    app = project(
+        tmp_path / "app", pre_build=[], shell=[f"echo start-{nonce}", "test -e /nonexistent", f"echo never-{nonce}"]
+    )
     with pytest.raises(SolveFailed) as info:
         build(app, engine=engine_target.address, tls=engine_target.tls, cache_dir=tmp_path / "cache", ca_bundle=CA)
     failure = info.value.failure

@@ -114,12 +114,19 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 @pytest.fixture
-def loop(app: tuple[Path, int], engine_target: EngineTarget, tmp_path: Path,
-         docker: DockerAPI) -> Iterator[tuple[Any, Events]]:
+def loop(
+    app: tuple[Path, int], engine_target: EngineTarget, tmp_path: Path, docker: DockerAPI
+) -> Iterator[tuple[Any, Events]]:
     root, _port = app
     events = Events()
-    handle = builder.dev(root, engine=engine_target.address, tls=engine_target.tls, ca_bundle=CA,
-                         cache_dir=tmp_path / "cache", on_event=events)
+    handle = builder.dev(
+        root,
+        engine=engine_target.address,
+        tls=engine_target.tls,
+        ca_bundle=CA,
+        cache_dir=tmp_path / "cache",
+        on_event=events,
+    )
     try:
         yield handle, events
     finally:
@@ -128,7 +135,8 @@ def loop(app: tuple[Path, int], engine_target: EngineTarget, tmp_path: Path,
 
 
 def test_source_edit_is_served_and_a_pip_edit_rebuilds_pip_as_predicted(
-        loop: tuple[Any, Events], app: tuple[Path, int]) -> None:
+    loop: tuple[Any, Events], app: tuple[Path, int]
+) -> None:
     handle, events = loop
     root, port = app
     first = events.next(DevReady, DevFailed)
@@ -147,7 +155,9 @@ def test_source_edit_is_served_and_a_pip_edit_rebuilds_pip_as_predicted(
 
     mark = len(events.all)
     nonce = int.from_bytes(os.urandom(4), "big")  # a never-true marker: a requirement set new to the engine
-    edit(root / "cerebrium.toml", 'six = "==1.16.0"', f'six = "==1.17.0"\nidna = \'==3.7; python_version < "2.{nonce}"\'')
+    edit(
+        root / "cerebrium.toml", 'six = "==1.16.0"', f'six = "==1.17.0"\nidna = \'==3.7; python_version < "2.{nonce}"\''
+    )
     assert events.next(DevChange).paths == ("cerebrium.toml",)
     planned = events.next(DevPlanned)
     assert planned.rebuild[0] == "pip" and "six" in planned.reason
@@ -159,7 +169,8 @@ def test_source_edit_is_served_and_a_pip_edit_rebuilds_pip_as_predicted(
 
 
 def test_a_broken_build_and_a_crashing_start_leave_the_old_app_answering(
-        loop: tuple[Any, Events], app: tuple[Path, int], docker: DockerAPI) -> None:
+    loop: tuple[Any, Events], app: tuple[Path, int], docker: DockerAPI
+) -> None:
     handle, events = loop
     root, port = app
     ready = events.next(DevReady, DevFailed)
@@ -187,12 +198,20 @@ def test_a_broken_build_and_a_crashing_start_leave_the_old_app_answering(
     assert handle.running
 
 
-def test_sync_copies_a_source_edit_and_restarts_the_app(app: tuple[Path, int], engine_target: EngineTarget,
-                                                       tmp_path: Path, docker: DockerAPI) -> None:
+def test_sync_copies_a_source_edit_and_restarts_the_app(
+    app: tuple[Path, int], engine_target: EngineTarget, tmp_path: Path, docker: DockerAPI
+) -> None:
     root, port = app
     events = Events()
-    with builder.dev(root, engine=engine_target.address, tls=engine_target.tls, ca_bundle=CA, sync=True,
-                     cache_dir=tmp_path / "cache", on_event=events) as handle:
+    with builder.dev(
+        root,
+        engine=engine_target.address,
+        tls=engine_target.tls,
+        ca_bundle=CA,
+        sync=True,
+        cache_dir=tmp_path / "cache",
+        on_event=events,
+    ) as handle:
         first = events.next(DevReady, DevFailed)
         assert isinstance(first, DevReady), first
         edit(root / "main.py", 'body = b"ready\\n"', 'body = b"ready, synced\\n"')
@@ -228,11 +247,28 @@ def _read_events(process: subprocess.Popen[str], until: str, timeout: float = WA
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_removes_every_container_and_a_killed_loop_is_cleaned_up_next_time(
-        sig: signal.Signals, app: tuple[Path, int], engine_target: EngineTarget, engine_env: dict[str, str],
-        tmp_path: Path, docker: DockerAPI) -> None:
+    sig: signal.Signals,
+    app: tuple[Path, int],
+    engine_target: EngineTarget,
+    engine_env: dict[str, str],
+    tmp_path: Path,
+    docker: DockerAPI,
+) -> None:
     root, port = app
-    argv = [sys.executable, "-m", "builder", "dev", str(root), "--progress", "json", "--ca-bundle", CA,
-            "--cache-dir", str(tmp_path / "cache"), *engine_target.cli_args]
+    argv = [
+        sys.executable,
+        "-m",
+        "builder",
+        "dev",
+        str(root),
+        "--progress",
+        "json",
+        "--ca-bundle",
+        CA,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        *engine_target.cli_args,
+    ]
     env = {**engine_env, "BUILDER_SERVER": "0"}
 
     killed = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
@@ -261,7 +297,7 @@ def test_ctrl_c_removes_every_container_and_a_killed_loop_is_cleaned_up_next_tim
     assert dev_tag(f"devtest-{port}") in {t for i in docker.list_images() for t in (i.get("RepoTags") or [])}
 
 
-SECRET_APP = '''\
+SECRET_APP = """\
 import hashlib, http.server, os
 PORT = int(os.environ.get("PORT", "8000"))
 SEEN = hashlib.sha256(os.environ.get("API_TOKEN", "").encode()).hexdigest()
@@ -273,19 +309,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"token ok\\n" if ok else b"token missing\\n")
 print("secret-app: starting", flush=True)
 http.server.ThreadingHTTPServer(("0.0.0.0", PORT), Handler).serve_forever()
-'''
+"""
 
 
 def test_verify_and_dev_pass_env_file_values_to_the_app_and_print_them_nowhere(
-        engine_target: EngineTarget, tmp_path: Path, capfd: pytest.CaptureFixture[str], docker: DockerAPI,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    engine_target: EngineTarget,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    docker: DockerAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     port = free_port()
     root = tmp_path / "secret"
     root.mkdir()
     (root / "main.py").write_text(SECRET_APP)
     (root / "cerebrium.toml").write_text(
         f'[cerebrium.deployment]\nname = "envtest-{port}"\npython_version = "3.11"\n\n'
-        f'[cerebrium.runtime.custom]\nport = {port}\nentrypoint = ["python", "main.py"]\nreadycheck_endpoint = "/"\n')
+        f'[cerebrium.runtime.custom]\nport = {port}\nentrypoint = ["python", "main.py"]\nreadycheck_endpoint = "/"\n'
+    )
     secret = "s3cr3t-" + os.urandom(8).hex()
     env_file = tmp_path / "app.env"
     env_file.write_text(f"# the app's key\nAPI_TOKEN={secret}\n\nHOME_FROM_CALLER\n")
@@ -293,18 +334,31 @@ def test_verify_and_dev_pass_env_file_values_to_the_app_and_print_them_nowhere(
     monkeypatch.setenv("BUILDER_VERIFY_TIMEOUT", "20")
     engine_args = engine_target.cli_args
     tag = f"envtest-{port}:dev"
-    assert main(["build", str(root), "--tag", tag, "--ca-bundle", CA, "--cache-dir", str(tmp_path / "c"),
-                 *engine_args]) == 0
-    assert main(["verify", str(root), "--tag", tag, "--env-file", str(env_file), "--env", f"TOKEN_SHA={sha}",
-                 *engine_args]) == 0
+    assert (
+        main(["build", str(root), "--tag", tag, "--ca-bundle", CA, "--cache-dir", str(tmp_path / "c"), *engine_args])
+        == 0
+    )
+    assert (
+        main(
+            ["verify", str(root), "--tag", tag, "--env-file", str(env_file), "--env", f"TOKEN_SHA={sha}", *engine_args]
+        )
+        == 0
+    )
     assert main(["verify", tag, "--env", f"TOKEN_SHA={sha}", *engine_args]) == 5  # without the file: not ready
     out, err = capfd.readouterr()
     assert "ready: " in out + err and "token missing" not in out + err
     assert secret not in out + err
 
     events = Events()
-    with builder.dev(root, engine=engine_target.address, tls=engine_target.tls, ca_bundle=CA,
-                     cache_dir=tmp_path / "c", env={"API_TOKEN": secret, "TOKEN_SHA": sha}, on_event=events) as h:
+    with builder.dev(
+        root,
+        engine=engine_target.address,
+        tls=engine_target.tls,
+        ca_bundle=CA,
+        cache_dir=tmp_path / "c",
+        env={"API_TOKEN": secret, "TOKEN_SHA": sha},
+        on_event=events,
+    ) as h:
         ready = events.next(DevReady, DevFailed)
         assert isinstance(ready, DevReady), ready
         assert get(h.url + "/") == "token ok\n"

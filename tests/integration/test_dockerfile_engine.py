@@ -28,7 +28,9 @@ pytestmark = pytest.mark.network
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
 COMPARED = ("Entrypoint", "Cmd", "ExposedPorts", "WorkingDir", "Labels", "Healthcheck")
-LIST_APP = "cd /app && find . \\( -type f -o -type l \\) -printf '%p %m\\n' | sort && find . -type f | sort | xargs sha256sum"
+LIST_APP = (
+    "cd /app && find . \\( -type f -o -type l \\) -printf '%p %m\\n' | sort && find . -type f | sort | xargs sha256sum"
+)
 
 
 def inspect(engine_target: EngineTarget, image: str) -> dict[str, Any]:
@@ -38,24 +40,43 @@ def inspect(engine_target: EngineTarget, image: str) -> dict[str, Any]:
 
 
 def app_files(engine_env: dict[str, str], image: str) -> str:
-    out = subprocess.run(["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/sh", image, "-c",
-                          LIST_APP], env=engine_env, check=True, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        ["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/sh", image, "-c", LIST_APP],
+        env=engine_env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return out.stdout
 
 
 @pytest.mark.parametrize("app_dir", ["quickstart", "dockerfile-app"], indirect=True)
-def test_exported_dockerfile_builds_the_same_image(app_dir: Path, engine_target: EngineTarget,
-                                                   engine: EngineClient, engine_env: dict[str, str],
-                                                   tmp_path: Path) -> None:
+def test_exported_dockerfile_builds_the_same_image(
+    app_dir: Path, engine_target: EngineTarget, engine: EngineClient, engine_env: dict[str, str], tmp_path: Path
+) -> None:
     app_quickstart = app_dir  # builder's own steps (quickstart) or a user Dockerfile (dockerfile-app)
     nonce = uuid.uuid4().hex[:8]
     ours, theirs = f"builder-df-ours:{nonce}", f"builder-df-export:{nonce}"
-    build(app_quickstart, engine=engine_target.address, tls=engine_target.tls, tag=ours, cache_dir=tmp_path / "cache", ca_bundle=CA)
-    assert main(["dockerfile", str(app_quickstart), "-o", str(app_quickstart),
-                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    build(
+        app_quickstart,
+        engine=engine_target.address,
+        tls=engine_target.tls,
+        tag=ours,
+        cache_dir=tmp_path / "cache",
+        ca_bundle=CA,
+    )
+    assert (
+        main(["dockerfile", str(app_quickstart), "-o", str(app_quickstart), "--cache-dir", str(tmp_path / "cache")])
+        == 0
+    )
     events: list[Any] = []
-    build_dockerfile(engine, DockerfileSource.directory(app_quickstart), BuildOptions(tag=theirs, ca_bundle=Path(CA)),
-                     on_event=events.append)
+    build_dockerfile(
+        engine,
+        DockerfileSource.directory(app_quickstart),
+        BuildOptions(tag=theirs, ca_bundle=Path(CA)),
+        on_event=events.append,
+    )
     runs = {e.name for e in events if isinstance(e, StepFinished) and "RUN" in e.name}
     assert runs or app_dir.name == "dockerfile-app"
     # The scripts are files in .builder/scripts: a RUN's log line is a short command, not ~12 KB of script.
@@ -74,12 +95,20 @@ def test_exported_dockerfile_builds_the_same_image(app_dir: Path, engine_target:
     assert files == app_files(engine_env, theirs)
 
 
-def test_dockerfile_path_app_builds_and_verifies(app_dockerfile_app: Path, engine_target: EngineTarget,
-                                                 tmp_path: Path) -> None:
+def test_dockerfile_path_app_builds_and_verifies(
+    app_dockerfile_app: Path, engine_target: EngineTarget, tmp_path: Path
+) -> None:
     tag = f"builder-df-app:{uuid.uuid4().hex[:8]}"
     events: list[Any] = []
-    result, _, _ = build(app_dockerfile_app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=tmp_path / "cache",
-                         ca_bundle=CA, on_event=events.append)
+    result, _, _ = build(
+        app_dockerfile_app,
+        engine=engine_target.address,
+        tls=engine_target.tls,
+        tag=tag,
+        cache_dir=tmp_path / "cache",
+        ca_bundle=CA,
+        on_event=events.append,
+    )
     instructions = [e.name for e in events if isinstance(e, StepFinished) and e.step == "dockerfile"]
     assert any(name.startswith("[") and "COPY app.py" in name for name in instructions)
     assert [s.step for s in result.steps] == ["dockerfile", "config"]
@@ -96,17 +125,46 @@ def test_dockerfile_path_app_builds_and_verifies(app_dockerfile_app: Path, engin
     assert docker.list_containers(label=VERIFY_LABEL) == []
 
 
-def test_dockerfile_path_context_is_the_selected_files(app_dockerfile_app: Path, engine_target: EngineTarget,
-                                                       engine_env: dict[str, str], tmp_path: Path) -> None:
+def test_dockerfile_path_context_is_the_selected_files(
+    app_dockerfile_app: Path, engine_target: EngineTarget, engine_env: dict[str, str], tmp_path: Path
+) -> None:
     dockerfile = app_dockerfile_app / "docker" / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + "COPY . /ctx/\n")
     tag = f"builder-df-ctx:{uuid.uuid4().hex[:8]}"
-    build(app_dockerfile_app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=tmp_path / "cache", ca_bundle=CA)
-    out = subprocess.run(["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/sh", tag, "-c",
-                          "cd /ctx && find . -type f | sort"], env=engine_env, check=True, capture_output=True,
-                         text=True, timeout=120).stdout.split()
+    build(
+        app_dockerfile_app,
+        engine=engine_target.address,
+        tls=engine_target.tls,
+        tag=tag,
+        cache_dir=tmp_path / "cache",
+        ca_bundle=CA,
+    )
+    out = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "--entrypoint",
+            "/bin/sh",
+            tag,
+            "-c",
+            "cd /ctx && find . -type f | sort",
+        ],
+        env=engine_env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split()
     assert out == ["./app.py", "./docker/Dockerfile"]  # notes/ and cerebrium.toml are outside include/exclude
-    toml = subprocess.run(["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/cat", tag,
-                           "/app/cerebrium.toml"], env=engine_env, check=True, capture_output=True, text=True,
-                          timeout=120).stdout
+    toml = subprocess.run(
+        ["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/cat", tag, "/app/cerebrium.toml"],
+        env=engine_env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert toml == (app_dockerfile_app / "cerebrium.toml").read_text()  # the config step's layer

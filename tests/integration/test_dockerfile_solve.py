@@ -61,41 +61,67 @@ def project(root: Path, name: str, dockerfile: str, extra_toml: str = "", files:
 
 
 def run(engine_env: dict[str, str], image: str, script: str) -> str:
-    return subprocess.run(["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/sh", image, "-c",
-                           script], env=engine_env, check=True, capture_output=True, text=True, timeout=120).stdout
+    return subprocess.run(
+        ["docker", "run", "--rm", "--network", "host", "--entrypoint", "/bin/sh", image, "-c", script],
+        env=engine_env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
 
 
 def test_dockerfile_installs_the_generated_requirements_and_predictions_hold(
-        engine_target: EngineTarget, engine_env: dict[str, str], tmp_path: Path) -> None:
+    engine_target: EngineTarget, engine_env: dict[str, str], tmp_path: Path
+) -> None:
     nonce = uuid.uuid4().hex[:8]
-    app = project(tmp_path / "app", nonce, PIP_DOCKERFILE + NONCE_STEP.format(nonce=nonce),
-                  '\n[cerebrium.dependencies.pip]\nsix = "==1.16.0"\n')
+    app = project(
+        tmp_path / "app",
+        nonce,
+        PIP_DOCKERFILE + NONCE_STEP.format(nonce=nonce),
+        '\n[cerebrium.dependencies.pip]\nsix = "==1.16.0"\n',
+    )
     cache = tmp_path / "cache"
     tag = f"builder-df-pip:{nonce}"
-    first, _, notes = build(app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=cache, ca_bundle=CA)
+    first, _, notes = build(
+        app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=cache, ca_bundle=CA
+    )
     assert any("requirements.txt" in n.message and "generated" in n.message for n in notes)
     assert first.mismatches == ()
     assert run(engine_env, tag, "cat /srv/requirements.txt") == "six==1.16.0\n"
     assert run(engine_env, tag, "python3 -c 'import six; print(six.__version__)'").strip() == "1.16.0"
-    again, analysis, _ = build(app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=cache, ca_bundle=CA)
+    again, analysis, _ = build(
+        app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=cache, ca_bundle=CA
+    )
     assert [s.status for s in analysis.steps] == ["hit", "hit"] and again.mismatches == ()
     assert all(s.cached for s in again.steps)
     # A change of the inline pip table is a predicted rebuild of the dockerfile step, and it happens.
     toml = app / "cerebrium.toml"
     toml.write_text(toml.read_text().replace('"==1.16.0"', '"==1.17.0"'))
-    changed, analysis, _ = build(app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=cache, ca_bundle=CA)
+    changed, analysis, _ = build(
+        app, engine=engine_target.address, tls=engine_target.tls, tag=tag, cache_dir=cache, ca_bundle=CA
+    )
     assert dict((s.id.value, s.status) for s in analysis.steps)["dockerfile"] == "miss"
     assert changed.mismatches == () and not changed.step("dockerfile").cached
     assert run(engine_env, tag, "python3 -c 'import six; print(six.__version__)'").strip() == "1.17.0"
 
 
-def test_a_dockerfile_build_serves_only_the_planned_context(engine: EngineClient, engine_env: dict[str, str],
-                                                            tmp_path: Path) -> None:
+def test_a_dockerfile_build_serves_only_the_planned_context(
+    engine: EngineClient, engine_env: dict[str, str], tmp_path: Path
+) -> None:
     """Finding: local://dockerfile served the Dockerfile's whole directory (.env, .git/config, …)."""
     nonce = uuid.uuid4().hex[:8]
-    app = project(tmp_path / "app", nonce, "FROM debian:bookworm-slim\nCOPY . /ctx/\n",
-                  files={"main.py": "print(1)\n", ".env": "API_KEY=secret\n", ".git/config": "[core]\n",
-                         "Dockerfile.dockerignore": "main.py\n"})
+    app = project(
+        tmp_path / "app",
+        nonce,
+        "FROM debian:bookworm-slim\nCOPY . /ctx/\n",
+        files={
+            "main.py": "print(1)\n",
+            ".env": "API_KEY=secret\n",
+            ".git/config": "[core]\n",
+            "Dockerfile.dockerignore": "main.py\n",
+        },
+    )
     plan = make_plan(load_config(app))
     tag = f"builder-df-served:{nonce}"
     built = build_dockerfile(engine, plan_source(plan, app), BuildOptions(tag=tag))

@@ -10,11 +10,11 @@ import grpc
 import pytest
 
 from builder.cli import main
-from tests.integration.conftest import EngineTarget
 from builder.engines.buildkit._pb import control_pb2
 from builder.engines.buildkit.caps import parse_version
 from builder.engines.buildkit.client import EngineClient, open_engine
 from builder.errors import EngineUnavailable
+from tests.integration.conftest import EngineTarget
 
 
 def test_list_workers(engine: EngineClient) -> None:
@@ -97,8 +97,9 @@ def test_unreachable_address_names_what_was_tried(tmp_path: Path) -> None:
     assert "scripts/engine-up" in (info.value.hint or "")
 
 
-def test_cli_engine_info_json(engine: EngineClient, engine_target: EngineTarget,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_engine_info_json(
+    engine: EngineClient, engine_target: EngineTarget, capsys: pytest.CaptureFixture[str]
+) -> None:
     tls = engine_target.cli_args[2:]  # the --tls-* flags of a TCP engine
     code = main(["engine", "info", "--engine", str(engine.address), *tls, "--format", "json"])
     out = capsys.readouterr().out

@@ -17,8 +17,8 @@ from builder.engines.buildkit.convert import layer_states
 from builder.engines.buildkit.llb import Platform, State
 from builder.engines.buildkit.session import DirectoryOutput, FileSendProvider, FileSyncProvider, Session
 from builder.engines.buildkit.session.plan_files import synced_dir_for_manifest
-from builder.plan.fileset import FileRules, select_files
 from builder.plan.file_layers import split_layers
+from builder.plan.fileset import FileRules, select_files
 from tests.integration.conftest import EngineTarget
 from tests.integration.test_session_engine import content, solve
 
@@ -94,8 +94,9 @@ def test_a_layered_project_builds_rebuilds_one_edit_and_predicts_it(
     """builder build of a 2,600-file project: an edit in the top data layer rebuilds files, predicted exactly."""
     app = tmp_path / "app"
     app.mkdir()
-    (app / "cerebrium.toml").write_text('[cerebrium.deployment]\nname = "layers"\npython_version = "3.11"\n'
-                                        'include = ["*"]\nexclude = [".*"]\n')
+    (app / "cerebrium.toml").write_text(
+        '[cerebrium.deployment]\nname = "layers"\npython_version = "3.11"\ninclude = ["*"]\nexclude = [".*"]\n'
+    )
     (app / "main.py").write_text("print('layers')\n")
     nonce = uuid.uuid4().hex  # content new to the engine: the files layers really run
     for i in range(2600):
@@ -111,9 +112,25 @@ def test_a_layered_project_builds_rebuilds_one_edit_and_predicts_it(
     second, _, _ = build(app, engine=engine_target.address, cache_dir=cache, ca_bundle=CA, tag=tag)
     assert not second.step("files").cached
     assert second.mismatches == ()  # the plan predicted the miss, BuildKit agreed
-    shown = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", tag, "-c",
-                            "cat /app/data/d25/f2550.txt /app/data/d00/f0000.txt; find /app -type f | wc -l"],
-                           env=engine_env, capture_output=True, text=True, check=True, timeout=120).stdout.split("\n")
+    shown = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "sh",
+            tag,
+            "-c",
+            "cat /app/data/d25/f2550.txt /app/data/d00/f0000.txt; find /app -type f | wc -l",
+        ],
+        env=engine_env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.split("\n")
     assert shown[:4] == ["edited", f"{nonce} 0", "2602", ""]  # 2,600 data files, main.py, cerebrium.toml
     third, _, _ = build(app, engine=engine_target.address, cache_dir=cache, ca_bundle=CA, tag=tag)
     assert third.step("files").cached and third.mismatches == ()

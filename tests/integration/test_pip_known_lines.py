@@ -11,9 +11,8 @@ import uuid
 from pathlib import Path
 
 from builder.api import build
-from builder.recipes import tools
-from builder.recipes.script_text import script_text
 from builder.engines.events import Event, StepLog
+from builder.recipes import tools
 from tests.integration.conftest import EngineTarget
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
@@ -31,8 +30,9 @@ def write_requirements(app: Path, nonce: int, six: str) -> None:
 
 def pip_log(app: Path, target: EngineTarget, cache: Path) -> list[str]:
     events: list[Event] = []
-    result, _, _ = build(app, engine=target.address, tls=target.tls, cache_dir=cache, ca_bundle=CA,
-                         on_event=events.append)
+    result, _, _ = build(
+        app, engine=target.address, tls=target.tls, cache_dir=cache, ca_bundle=CA, on_event=events.append
+    )
     assert not result.step("pip").cached
     lines = [e.line for e in events if isinstance(e, StepLog) and e.step == "pip"]
     assert lines[0] == "UV_PIP_INSTALL_STARTED"

@@ -53,9 +53,26 @@ def _free_port() -> int:
 
 
 def _other_ca(tmp_path: Path) -> Path:
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
-                    "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "ca.pem")], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other",
+            "-keyout",
+            str(tmp_path / "k.pem"),
+            "-out",
+            str(tmp_path / "ca.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return tmp_path / "ca.pem"
 
 
@@ -74,7 +91,9 @@ def test_remote_engine_answers_over_tls(remote: EngineTarget) -> None:
 
 def test_wrong_ca_is_a_clear_error(remote: EngineTarget, tmp_path: Path) -> None:
     assert remote.tls is not None
-    error, seconds = _failure(remote.address, TLSConfig(ca=_other_ca(tmp_path), cert=remote.tls.cert, key=remote.tls.key))
+    error, seconds = _failure(
+        remote.address, TLSConfig(ca=_other_ca(tmp_path), cert=remote.tls.cert, key=remote.tls.key)
+    )
     assert "certificate was rejected" in error.message and remote.address.split("://")[1] in error.message
     assert seconds < TIMEOUT
 
@@ -131,16 +150,30 @@ def test_a_port_that_never_answers_times_out(remote: EngineTarget) -> None:
     assert seconds < TIMEOUT + 2
 
 
-def test_cli_exit_4_and_tcp_without_tls_is_refused(remote: EngineTarget, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_exit_4_and_tcp_without_tls_is_refused(
+    remote: EngineTarget, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key in ("BUILDKIT_HOST", "DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
         monkeypatch.delenv(key, raising=False)
     assert main(["engine", "info", "--engine", remote.address]) == 2  # no TLS settings, no --insecure
     assert "--insecure" in capsys.readouterr().err
     assert remote.tls is not None
-    code = main(["engine", "info", "--engine", remote.address, "--tls-ca", str(_other_ca(tmp_path)),
-                 "--tls-cert", str(remote.tls.cert), "--tls-key", str(remote.tls.key), "--connect-timeout", "3"])
+    code = main(
+        [
+            "engine",
+            "info",
+            "--engine",
+            remote.address,
+            "--tls-ca",
+            str(_other_ca(tmp_path)),
+            "--tls-cert",
+            str(remote.tls.cert),
+            "--tls-key",
+            str(remote.tls.key),
+            "--connect-timeout",
+            "3",
+        ]
+    )
     assert code == 4
     assert "certificate was rejected" in capsys.readouterr().err
 
@@ -148,8 +181,14 @@ def test_cli_exit_4_and_tcp_without_tls_is_refused(remote: EngineTarget, tmp_pat
 @pytest.fixture(scope="module")
 def slow_image(remote: EngineTarget, app_slow_start_module: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     tag = f"builder-remote-slow:{uuid.uuid4().hex[:8]}"
-    build(app_slow_start_module, engine=remote.address, tls=remote.tls, tag=tag,
-          cache_dir=tmp_path_factory.mktemp("c"), ca_bundle=CA)
+    build(
+        app_slow_start_module,
+        engine=remote.address,
+        tls=remote.tls,
+        tag=tag,
+        cache_dir=tmp_path_factory.mktemp("c"),
+        ca_bundle=CA,
+    )
     return tag
 
 
@@ -164,23 +203,36 @@ def app_slow_start_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("served", [False, True], ids=["in-process", "served"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_verify_over_the_remote_engine_cleans_up_after_a_signal(remote: EngineTarget, slow_image: str,
-                                                                app_slow_start_module: Path, tmp_path: Path,
-                                                                served: bool, signum: int) -> None:
+def test_verify_over_the_remote_engine_cleans_up_after_a_signal(
+    remote: EngineTarget, slow_image: str, app_slow_start_module: Path, tmp_path: Path, served: bool, signum: int
+) -> None:
     docker = docker_for_engine(remote.address, env=remote.env)
-    env = {k: v for k, v in {**os.environ, **remote.env}.items()
-           if not k.startswith("BUILDER_SERVER") and k != "BUILDER_VERIFY_TIMEOUT"}
+    env = {
+        k: v
+        for k, v in {**os.environ, **remote.env}.items()
+        if not k.startswith("BUILDER_SERVER") and k != "BUILDER_VERIFY_TIMEOUT"
+    }
     if served:
         server_dir = tmp_path / "srv"
         server_dir.mkdir(mode=0o700)
         env.update(BUILDER_SERVER="auto", BUILDER_SERVER_DIR=str(server_dir))
-        started = subprocess.run([sys.executable, "-m", "builder", "server", "start"], env=env, capture_output=True,
-                                 text=True, check=False, timeout=60)
+        started = subprocess.run(
+            [sys.executable, "-m", "builder", "server", "start"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
         assert started.returncode == 0, started.stderr
     else:
         env["BUILDER_SERVER"] = "off"
-    child = subprocess.Popen([sys.executable, "-m", "builder", "verify", str(app_slow_start_module),
-                              "--tag", slow_image], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "builder", "verify", str(app_slow_start_module), "--tag", slow_image],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while not _verify_containers(docker) and time.monotonic() < deadline:
@@ -192,8 +244,13 @@ def test_verify_over_the_remote_engine_cleans_up_after_a_signal(remote: EngineTa
         child.kill()
         child.wait()
         if served:
-            subprocess.run([sys.executable, "-m", "builder", "server", "stop"], env=env, capture_output=True,
-                           check=False, timeout=60)
+            subprocess.run(
+                [sys.executable, "-m", "builder", "server", "stop"],
+                env=env,
+                capture_output=True,
+                check=False,
+                timeout=60,
+            )
     assert child.returncode != 0
     assert _verify_containers(docker) == []
 
@@ -206,8 +263,13 @@ def test_engine_du_matches_docker_system_df(remote: EngineTarget) -> None:
     with open_engine(remote.address, env=remote.env) as engine:
         usage = disk_usage(engine)
     env = {**os.environ, **remote.env}
-    out = subprocess.run(["docker", "system", "df", "--format", "{{.Type}}\t{{.Size}}"], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["docker", "system", "df", "--format", "{{.Type}}\t{{.Size}}"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     line = next(x for x in out.splitlines() if x.startswith("Build Cache"))
     docker_bytes = _parse_docker_size(line.split("\t")[1])
     assert abs(usage.total - docker_bytes) <= max(0.1 * docker_bytes, 1000)
@@ -221,9 +283,13 @@ def _parse_docker_size(text: str) -> float:
     raise AssertionError(text)
 
 
-def test_prune_then_plan_predicts_misses_and_build_builds(remote: EngineTarget, app_build_basic: Path,
-                                                          tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prune_then_plan_predicts_misses_and_build_builds(
+    remote: EngineTarget,
+    app_build_basic: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for key, value in remote.env.items():
         monkeypatch.setenv(key, value)
     # Layers that tagged images hold outlive a build-cache prune on dockerd: drop the images earlier

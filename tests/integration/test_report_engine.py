@@ -64,8 +64,9 @@ def set_toml(app: Path, old: str, new: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def history(engine_target: EngineTarget, engine_env: dict[str, str],
-            tmp_path_factory: pytest.TempPathFactory) -> History:
+def history(
+    engine_target: EngineTarget, engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> History:
     """Eight builds of one app with known changes, recorded in a fresh cache."""
     root = tmp_path_factory.mktemp(f"report-{engine_target.name}")
     app = root / "app"
@@ -129,8 +130,9 @@ def test_report_matches_what_the_builds_did(history: History) -> None:
 
     # Every per-step figure, recomputed from the engine's outcomes.
     durations: dict[str, float] = {}  # key -> seconds recorded when the cache first saw it
-    expect: dict[str, dict[str, Any]] = defaultdict(lambda: {"builds": 0, "hits": 0, "misses": 0,
-                                                             "spent": 0.0, "saved": 0.0, "bytes": 0})
+    expect: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"builds": 0, "hits": 0, "misses": 0, "spent": 0.0, "saved": 0.0, "bytes": 0}
+    )
     for result in results:
         for s in result.steps:
             row = expect[s.step]
@@ -196,13 +198,18 @@ def test_report_matches_what_the_builds_did(history: History) -> None:
     for name, seconds in lost.items():
         assert ranked[name]["seconds_lost"] == pytest.approx(seconds, abs=0.01), name
         assert ranked[name]["misses"] == misses[name], name
-    assert [c["seconds_lost"] for c in data["causes"]] == sorted((c["seconds_lost"] for c in data["causes"]),
-                                                                   reverse=True)
+    assert [c["seconds_lost"] for c in data["causes"]] == sorted(
+        (c["seconds_lost"] for c in data["causes"]), reverse=True
+    )
     assert ranked["parent changed"]["via"].keys() >= {"files", "base"}  # the nearest changed ancestor
 
     # Prediction accuracy: every prediction of every build, and the disagreements listed.
-    pairs = [(i, s.step, s.predicted, "hit" if s.cached else "miss")
-             for i, r in enumerate(results) for s in r.steps if s.predicted in ("hit", "miss")]
+    pairs = [
+        (i, s.step, s.predicted, "hit" if s.cached else "miss")
+        for i, r in enumerate(results)
+        for s in r.steps
+        if s.predicted in ("hit", "miss")
+    ]
     wrong = [p for p in pairs if p[2] != p[3]]
     acc = data["accuracy"]
     assert acc["predictions"] == len(pairs) == 8 * len(results[0].steps)

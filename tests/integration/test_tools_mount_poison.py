@@ -94,8 +94,9 @@ def victim_requirements(app: Path, nonce: str) -> None:
 
 def pip_lines(app: Path, target: EngineTarget, cache: Path) -> list[str]:
     events: list[Event] = []
-    result, _, _ = build(app, engine=target.address, tls=target.tls, cache_dir=cache, ca_bundle=CA,
-                         on_event=events.append)
+    result, _, _ = build(
+        app, engine=target.address, tls=target.tls, cache_dir=cache, ca_bundle=CA, on_event=events.append
+    )
     assert not result.step("pip").cached
     return [e.line for e in events if isinstance(e, StepLog) and e.step == "pip"]
 

@@ -41,8 +41,9 @@ def leftovers(docker: DockerAPI) -> list[str]:
     return [c["Id"] for c in docker.list_containers(label=VERIFY_LABEL)]
 
 
-def test_good_app_becomes_ready_and_reports_its_time(app_quickstart: Path, engine_target: EngineTarget,
-                                                     docker: DockerAPI, tmp_path: Path) -> None:
+def test_good_app_becomes_ready_and_reports_its_time(
+    app_quickstart: Path, engine_target: EngineTarget, docker: DockerAPI, tmp_path: Path
+) -> None:
     tag = build_tagged(app_quickstart, engine_target, tmp_path)
     result = verify_image(tag, VerifySettings.from_config(load_config(app_quickstart)), docker=docker)
     assert result.ready and result.seconds_to_ready > 0
@@ -51,8 +52,13 @@ def test_good_app_becomes_ready_and_reports_its_time(app_quickstart: Path, engin
     assert leftovers(docker) == []
 
 
-def test_slow_app_times_out_with_its_logs(app_slow_start: Path, engine_target: EngineTarget, docker: DockerAPI,
-                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slow_app_times_out_with_its_logs(
+    app_slow_start: Path,
+    engine_target: EngineTarget,
+    docker: DockerAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     tag = build_tagged(app_slow_start, engine_target, tmp_path)
     monkeypatch.setenv("BUILDER_VERIFY_TIMEOUT", "4")
     settings = VerifySettings.from_config(load_config(app_slow_start))
@@ -63,8 +69,9 @@ def test_slow_app_times_out_with_its_logs(app_slow_start: Path, engine_target: E
     assert leftovers(docker) == []
 
 
-def test_crashing_app_fails_fast_with_its_logs(app_crash_start: Path, engine_target: EngineTarget,
-                                               docker: DockerAPI, tmp_path: Path) -> None:
+def test_crashing_app_fails_fast_with_its_logs(
+    app_crash_start: Path, engine_target: EngineTarget, docker: DockerAPI, tmp_path: Path
+) -> None:
     tag = build_tagged(app_crash_start, engine_target, tmp_path)
     settings = VerifySettings.from_config(load_config(app_crash_start))
     assert settings.timeout == 600.0  # it must fail on the exit, not on the timeout
@@ -75,9 +82,15 @@ def test_crashing_app_fails_fast_with_its_logs(app_crash_start: Path, engine_tar
     assert leftovers(docker) == []
 
 
-def test_cli_verify_exit_codes(app_crash_start: Path, app_quickstart: Path, engine_target: EngineTarget,
-                               docker: DockerAPI, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_verify_exit_codes(
+    app_crash_start: Path,
+    app_quickstart: Path,
+    engine_target: EngineTarget,
+    docker: DockerAPI,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for key, value in engine_target.env.items():
         monkeypatch.setenv(key, value)
     good = build_tagged(app_quickstart, engine_target, tmp_path)
@@ -90,18 +103,33 @@ def test_cli_verify_exit_codes(app_crash_start: Path, app_quickstart: Path, engi
     assert leftovers(docker) == []
 
 
-def test_missing_image_is_a_verify_failure(engine_target: EngineTarget, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_image_is_a_verify_failure(
+    engine_target: EngineTarget, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for key, value in engine_target.env.items():
         monkeypatch.setenv(key, value)
     assert main(["verify", f"builder-no-such-image-{os.getpid()}:x"]) == 5
     assert "no image" in capsys.readouterr().err
 
 
-def test_build_verify_flag(app_quickstart: Path, app_crash_start: Path, engine_target: EngineTarget,
-                           docker: DockerAPI, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    common = [*engine_target.cli_args, "--cache-dir", str(tmp_path / "cache"), "--ca-bundle", CA,
-              "--progress", "plain", "--verify"]
+def test_build_verify_flag(
+    app_quickstart: Path,
+    app_crash_start: Path,
+    engine_target: EngineTarget,
+    docker: DockerAPI,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    common = [
+        *engine_target.cli_args,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--ca-bundle",
+        CA,
+        "--progress",
+        "plain",
+        "--verify",
+    ]
     tag = f"builder-verify-flag:{uuid.uuid4().hex[:8]}"
     assert main(["build", str(app_quickstart), "--tag", tag, *common]) == 0
     assert f"ready: {tag} in " in capsys.readouterr().out

@@ -73,8 +73,9 @@ FULL_FILES: dict[str, str] = {
 }
 
 
-def write_project(root: Path, toml: str, files: Mapping[str, str] = FULL_FILES, *,
-                  executable: tuple[str, ...] = ("run.sh",)) -> Path:
+def write_project(
+    root: Path, toml: str, files: Mapping[str, str] = FULL_FILES, *, executable: tuple[str, ...] = ("run.sh",)
+) -> Path:
     """Create ``root`` with cerebrium.toml and ``files`` (``executable`` get mode 0755)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "cerebrium.toml").write_text(toml)
@@ -101,4 +102,4 @@ def changed(before: Mapping[str, str], after: Mapping[str, str]) -> set[str]:
 
 def from_step(step: str, chain: tuple[str, ...] = CHAIN) -> set[str]:
     """``step`` and every step after it in ``chain``."""
-    return set(chain[chain.index(step):])
+    return set(chain[chain.index(step) :])

@@ -62,11 +62,14 @@ def test_pip_change_names_the_package_and_later_steps_blame_the_parent(tmp_path:
 
 
 def test_base_change_invalidates_every_step(tmp_path: Path) -> None:
-    before, after = _edit(tmp_path, 'docker_base_image_url = "debian:bookworm-slim"',
-                          'docker_base_image_url = "ubuntu:22.04"')
+    before, after = _edit(
+        tmp_path, 'docker_base_image_url = "debian:bookworm-slim"', 'docker_base_image_url = "ubuntu:22.04"'
+    )
     got = statuses(analyze(after, built(before, MemoryStepHistory())))
-    assert got["base"] == ("miss", "base: image docker.io/library/debian:bookworm-slim → "
-                                   "docker.io/library/ubuntu:22.04 (invalidates every step)")
+    assert got["base"] == (
+        "miss",
+        "base: image docker.io/library/debian:bookworm-slim → docker.io/library/ubuntu:22.04 (invalidates every step)",
+    )
     assert all(status == "miss" for status, _ in got.values())
     assert got["python"][1] == "parent changed (base)"
 
@@ -83,8 +86,9 @@ def test_config_only_change_is_no_layer_rebuild(tmp_path: Path) -> None:
 def test_comment_edit_is_reported_as_a_config_file_edit(tmp_path: Path) -> None:
     before, after = _edit(tmp_path, "[cerebrium.hardware]", "# note\n[cerebrium.hardware]")
     analysis = analyze(after, built(before, MemoryStepHistory()))
-    assert analysis.status("config").reason == ("no layer rebuild: image config only "
-                                                "(/app/cerebrium.toml edited (no setting changed))")
+    assert analysis.status("config").reason == (
+        "no layer rebuild: image config only (/app/cerebrium.toml edited (no setting changed))"
+    )
 
 
 def test_file_changes_are_counted_and_named(tmp_path: Path) -> None:
@@ -115,7 +119,7 @@ def test_same_key_not_built_says_so(tmp_path: Path) -> None:
 
 
 def test_new_step_is_reported(tmp_path: Path) -> None:
-    before, after = _edit(tmp_path, "[cerebrium.dependencies.apt]\nffmpeg = \"latest\"\n", "")
+    before, after = _edit(tmp_path, '[cerebrium.dependencies.apt]\nffmpeg = "latest"\n', "")
     history = built(after, MemoryStepHistory())
     history.built.clear()
     back = analyze(before, history)
@@ -126,8 +130,9 @@ def test_apt_and_shell_changes_have_field_diffs(tmp_path: Path) -> None:
     before, after = _edit(tmp_path, 'ffmpeg = "latest"', 'ffmpeg = "latest"\ncurl = "7.88.1-10"')
     assert analyze(after, built(before, MemoryStepHistory())).status("apt").reason == "apt: +curl =7.88.1-10"
     before, after = _edit(tmp_path / "s", 'shell_commands = ["echo done"]', 'shell_commands = ["echo bye"]')
-    assert analyze(after, built(before, MemoryStepHistory())).status("shell").reason == \
-        "shell: -$ echo done; +$ echo bye"
+    assert (
+        analyze(after, built(before, MemoryStepHistory())).status("shell").reason == "shell: -$ echo done; +$ echo bye"
+    )
 
 
 def test_installer_switch_is_named(tmp_path: Path) -> None:

@@ -13,8 +13,23 @@ from builder.errors import ConfigError
 
 
 def test_public_names() -> None:
-    for name in ("make_plan", "analyze", "diff_plans", "plan_project", "diff_projects", "diff_git", "Plan", "Step",
-                 "StepKind", "StepRef", "CacheMount", "FileManifest", "Analysis", "PlanDiff", "KEY_SCHEME_VERSION"):
+    for name in (
+        "make_plan",
+        "analyze",
+        "diff_plans",
+        "plan_project",
+        "diff_projects",
+        "diff_git",
+        "Plan",
+        "Step",
+        "StepKind",
+        "StepRef",
+        "CacheMount",
+        "FileManifest",
+        "Analysis",
+        "PlanDiff",
+        "KEY_SCHEME_VERSION",
+    ):
         assert name in builder.__all__
 
 
@@ -84,12 +99,16 @@ def test_step_records_keep_file_manifests_by_digest_only(tmp_path: Path) -> None
     recorded = recorded_inputs(files)
     assert recorded["manifest"] == {"digest": files["manifest"]["digest"], "count": files["manifest"]["count"]}
     assert {k: v for k, v in recorded.items() if k != "manifest"} == {k: v for k, v in files.items() if k != "manifest"}
-    nested = {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1, "files": [["a", "file", 1, "b"]]}}}
+    nested = {
+        "local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1, "files": [["a", "file", 1, "b"]]}}
+    }
     assert recorded_inputs(nested) == {"local": {"paths": ["pkg"], "manifest": {"digest": "sha256:x", "count": 1}}}
     assert recorded_inputs(plan.step("pip").inputs_json()) == plan.step("pip").inputs_json()
 
 
-def test_plan_history_reads_a_lazy_view_and_stores_the_full_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_history_reads_a_lazy_view_and_stores_the_full_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import cache as cache_pkg
     from builder.plan.model import Step
     from cache.steps import plan_fingerprint

@@ -55,7 +55,8 @@ def test_every_cache_mount_of_a_plan_is_in_its_apps_scope(tmp_path: Path, monkey
 
 
 def test_a_named_scope_is_shared_by_projects_and_a_bad_one_is_a_plan_error(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(SCOPE_ENV, "team-ci")
     a = plan_of(write_project(tmp_path / "a", FULL_TOML))
     b = plan_of(write_project(tmp_path / "b", FULL_TOML.replace('name = "inv"', 'name = "other"')))

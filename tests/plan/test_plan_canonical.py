@@ -14,8 +14,11 @@ from builder.plan.keys import KEY_SCHEME_VERSION, step_key
 from builder.plan.model import CacheMount, FileEntry, FileManifest, StepKind
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
 
 
 @given(st.dictionaries(st.text(max_size=6), json_values, max_size=6), st.randoms())
@@ -62,8 +65,12 @@ def test_dataclasses_encode_pairs_as_maps_and_manifests_as_digests() -> None:
 
 def test_manifest_digest_covers_path_type_and_content() -> None:
     base = FileManifest.of([FileEntry("a", "file", 1, "blake3:00")])
-    for other in (FileEntry("b", "file", 1, "blake3:00"), FileEntry("a", "exec", 1, "blake3:00"),
-                  FileEntry("a", "symlink", 1, "blake3:00"), FileEntry("a", "file", 1, "blake3:01")):
+    for other in (
+        FileEntry("b", "file", 1, "blake3:00"),
+        FileEntry("a", "exec", 1, "blake3:00"),
+        FileEntry("a", "symlink", 1, "blake3:00"),
+        FileEntry("a", "file", 1, "blake3:01"),
+    ):
         assert FileManifest.of([other]).digest != base.digest
     assert FileManifest.of([]).digest != base.digest
 
@@ -92,7 +99,9 @@ def test_key_depends_on_kind_inputs_and_parents_but_not_parent_order() -> None:
 
 
 def test_key_parts_cannot_run_into_each_other() -> None:
-    assert step_key(StepKind.BASE, b"ab", [(StepKind.PYTHON, "c")]) != step_key(StepKind.BASE, b"a", [(StepKind.PYTHON, "bc")])
+    assert step_key(StepKind.BASE, b"ab", [(StepKind.PYTHON, "c")]) != step_key(
+        StepKind.BASE, b"a", [(StepKind.PYTHON, "bc")]
+    )
 
 
 def test_scheme_version_is_an_int() -> None:

@@ -23,26 +23,46 @@ def _built(plan, history: MemoryStepHistory) -> MemoryStepHistory:  # type: igno
 
 EDITS = [
     ('torch = "==2.0.0"', 'torch = "==2.1.0"', "pip", [("setting", "cerebrium.dependencies.pip.torch")]),
-    ('numpy = "latest"', 'numpy = "latest"\nscipy = "==1.0"', "pip",
-     [("setting", "cerebrium.dependencies.pip.scipy")]),
-    ('ffmpeg = "latest"', 'ffmpeg = "latest"\ncurl = "latest"', "apt",
-     [("setting", "cerebrium.dependencies.apt.curl")]),
-    ('python_version = "3.11"', 'python_version = "3.12"', "python",
-     [("setting", "cerebrium.deployment.python_version")]),
-    ('docker_base_image_url = "debian:bookworm-slim"', 'docker_base_image_url = "debian:trixie-slim"', "base",
-     [("setting", "cerebrium.deployment.docker_base_image_url")]),
-    ('shell_commands = ["echo done"]', 'shell_commands = ["echo other"]', "shell",
-     [("setting", "cerebrium.deployment.shell_commands")]),
-    ('pre_build_commands = ["echo pre"]', 'pre_build_commands = ["echo x"]', "pre_build",
-     [("setting", "cerebrium.deployment.pre_build_commands")]),
+    ('numpy = "latest"', 'numpy = "latest"\nscipy = "==1.0"', "pip", [("setting", "cerebrium.dependencies.pip.scipy")]),
+    (
+        'ffmpeg = "latest"',
+        'ffmpeg = "latest"\ncurl = "latest"',
+        "apt",
+        [("setting", "cerebrium.dependencies.apt.curl")],
+    ),
+    (
+        'python_version = "3.11"',
+        'python_version = "3.12"',
+        "python",
+        [("setting", "cerebrium.deployment.python_version")],
+    ),
+    (
+        'docker_base_image_url = "debian:bookworm-slim"',
+        'docker_base_image_url = "debian:trixie-slim"',
+        "base",
+        [("setting", "cerebrium.deployment.docker_base_image_url")],
+    ),
+    (
+        'shell_commands = ["echo done"]',
+        'shell_commands = ["echo other"]',
+        "shell",
+        [("setting", "cerebrium.deployment.shell_commands")],
+    ),
+    (
+        'pre_build_commands = ["echo pre"]',
+        'pre_build_commands = ["echo x"]',
+        "pre_build",
+        [("setting", "cerebrium.deployment.pre_build_commands")],
+    ),
     ("min_replicas = 0", "min_replicas = 1", "config", [("setting", "cerebrium.scaling.min_replicas")]),
     ('region = "us-east-1"', 'region = "eu-west-2"', "config", [("setting", "cerebrium.hardware.region")]),
 ]
 
 
 @pytest.mark.parametrize(("old", "new", "step", "expected"), EDITS, ids=[e[2] + ":" + e[3][0][1] for e in EDITS])
-def test_each_edit_is_named_by_its_key_path(tmp_path: Path, old: str, new: str, step: str,
-                                             expected: list[tuple[str, str]]) -> None:
+def test_each_edit_is_named_by_its_key_path(
+    tmp_path: Path, old: str, new: str, step: str, expected: list[tuple[str, str]]
+) -> None:
     root = write_project(tmp_path / "p", FULL_TOML)
     history = _built(plan_of(root), MemoryStepHistory())
     (root / "cerebrium.toml").write_text(FULL_TOML.replace(old, new, 1))
@@ -92,8 +112,10 @@ def test_cause_json_round_trips() -> None:
 names = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
 
 
-@given(st.dictionaries(names, st.from_regex(r"==[0-9]\.[0-9]", fullmatch=True), max_size=6),
-       st.dictionaries(names, st.from_regex(r"==[0-9]\.[0-9]", fullmatch=True), max_size=6))
+@given(
+    st.dictionaries(names, st.from_regex(r"==[0-9]\.[0-9]", fullmatch=True), max_size=6),
+    st.dictionaries(names, st.from_regex(r"==[0-9]\.[0-9]", fullmatch=True), max_size=6),
+)
 def test_pip_causes_are_exactly_the_changed_names(old: dict[str, str], new: dict[str, str]) -> None:
     def txt(d: dict[str, str]) -> str:
         return "".join(f"{k}{v}\n" for k, v in sorted(d.items()))

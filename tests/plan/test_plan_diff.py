@@ -34,8 +34,11 @@ def test_diff_names_cause_and_parents(tmp_path: Path) -> None:
 def test_each_step_names_the_nearest_changed_step_above_it(tmp_path: Path) -> None:
     """python and the project files both change: pip blames python, shell and config blame files."""
     old = write_project(tmp_path / "old", FULL_TOML, {"main.py": "x = 1\n"})
-    new = write_project(tmp_path / "new", FULL_TOML.replace('python_version = "3.11"', 'python_version = "3.12"'),
-                        {"main.py": "x = 2\n"})
+    new = write_project(
+        tmp_path / "new",
+        FULL_TOML.replace('python_version = "3.11"', 'python_version = "3.12"'),
+        {"main.py": "x = 2\n"},
+    )
     diff, _ = diff_projects(old, new)
     reasons = {c.id.value: c.reason for c in diff.changes}
     assert diff.cause is StepKind.PYTHON
@@ -63,8 +66,11 @@ def test_a_new_recipe_for_a_step_is_named_as_the_cause(tmp_path: Path, monkeypat
 
 def test_diff_accepts_json_forms_and_reports_removed_steps(tmp_path: Path) -> None:
     old = plan_of(write_project(tmp_path / "old", FULL_TOML))
-    new = plan_of(write_project(tmp_path / "new", FULL_TOML.replace('pre_build_commands = ["echo pre"]',
-                                                                  "pre_build_commands = []")))
+    new = plan_of(
+        write_project(
+            tmp_path / "new", FULL_TOML.replace('pre_build_commands = ["echo pre"]', "pre_build_commands = []")
+        )
+    )
     diff = diff_plans(old.to_json(), new.to_json())
     removed = [c for c in diff.changes if c.change == "removed"]
     assert [c.id for c in removed] == [StepKind.PRE_BUILD]

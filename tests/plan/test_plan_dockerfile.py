@@ -79,7 +79,9 @@ def test_a_change_of_the_inline_pip_table_changes_the_dockerfile_key(app_dockerf
     after = plan_of(app_dockerfile_app)
     assert before.step(StepKind.DOCKERFILE).key != after.step(StepKind.DOCKERFILE).key
     # Reordering the table is not a change: the files are canonical.
-    toml.write_text(toml.read_text().replace('six = "==1.17.0"\nRequests = "latest"', 'Requests = "latest"\nsix = "==1.17.0"'))
+    toml.write_text(
+        toml.read_text().replace('six = "==1.17.0"\nRequests = "latest"', 'Requests = "latest"\nsix = "==1.17.0"')
+    )
     assert plan_of(app_dockerfile_app).step(StepKind.DOCKERFILE).key == after.step(StepKind.DOCKERFILE).key
 
 
@@ -96,8 +98,9 @@ def test_plan_round_trips_with_generated_files(app_dockerfile_app: Path) -> None
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", "../outside/Dockerfile", "docker/../../x", "", "a\x00b"])
-def test_a_plan_file_naming_a_path_outside_the_project_is_refused(app_dockerfile_app: Path, tmp_path: Path,
-                                                                  path: str) -> None:
+def test_a_plan_file_naming_a_path_outside_the_project_is_refused(
+    app_dockerfile_app: Path, tmp_path: Path, path: str
+) -> None:
     """Finding: a --plan file could name any Dockerfile (/etc/passwd → /etc served to the engine)."""
     document = plan_of(app_dockerfile_app).to_json()
     step = next(s for s in document["steps"] if s["id"] == "dockerfile")
@@ -120,14 +123,25 @@ def plan_manifest() -> object:
     return FileManifest.of(())
 
 
-def test_cli_build_with_such_a_plan_is_a_clean_error(app_dockerfile_app: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_build_with_such_a_plan_is_a_clean_error(
+    app_dockerfile_app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     document = plan_of(app_dockerfile_app).to_json()
     next(s for s in document["steps"] if s["id"] == "dockerfile")["inputs"]["path"] = "/etc/passwd"
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(document))
-    code = main(["build", str(app_dockerfile_app), "--plan", str(plan_file), "--engine",
-                 "unix:///nonexistent/buildkitd.sock", "--cache-dir", str(tmp_path / "cache")])
+    code = main(
+        [
+            "build",
+            str(app_dockerfile_app),
+            "--plan",
+            str(plan_file),
+            "--engine",
+            "unix:///nonexistent/buildkitd.sock",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     out = capsys.readouterr()
     assert code == 2
     assert "/etc/passwd" in out.err and "not a plain path inside the project" in out.err

@@ -39,8 +39,9 @@ def copy_chain(manifest: FileManifest, layers) -> dict[str, FileEntry]:  # type:
 
 @settings(max_examples=200, deadline=None)
 @given(manifests(), st.integers(1, 12), st.integers(0, 6), st.integers(1, 6))
-def test_layers_copy_exactly_the_manifest(manifest: FileManifest, max_files: int, max_direct: int,
-                                          max_layers: int) -> None:
+def test_layers_copy_exactly_the_manifest(
+    manifest: FileManifest, max_files: int, max_direct: int, max_layers: int
+) -> None:
     layers = split_layers(manifest, max_files=max_files, max_direct=max_direct, max_layers=max_layers)
     assert copy_chain(manifest, layers) == {e.path: e for e in manifest.entries}
     held = [e for layer in layers for e in layer.entries]

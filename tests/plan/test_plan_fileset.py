@@ -216,6 +216,7 @@ def test_unreadable_directory_is_a_plan_error_naming_it() -> None:
     assert "locked" in str(refused.get("error")), refused
     assert excluded == {"paths": ["open.py"]}
 
+
 def test_missing_project_directory(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="cannot be read"):
         select_files(tmp_path / "nope", FileRules())

@@ -11,7 +11,21 @@ from hypothesis import strategies as st
 from builder.plan.fileset import _ALL, _normalise, _Patterns
 
 NAMES = ["a", "b.py", "Dockerfile", "ca.crt", ".env", "build", "x.log", "sub", "a.b"]
-PATTERNS = [*NAMES, "*.py", ".*", "build/", "sub/", "Dockerfile/", "a*", "*.log", "x?log", "s*b/", "*", "[ab]", "a/b.py"]
+PATTERNS = [
+    *NAMES,
+    "*.py",
+    ".*",
+    "build/",
+    "sub/",
+    "Dockerfile/",
+    "a*",
+    "*.log",
+    "x?log",
+    "s*b/",
+    "*",
+    "[ab]",
+    "a/b.py",
+]
 
 
 def reference(patterns: list[str], rel: str, is_dir: bool) -> bool:

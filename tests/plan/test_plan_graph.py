@@ -7,8 +7,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -55,8 +55,9 @@ def test_source_to_a_missing_step_is_an_error() -> None:
         build_graph({K.PIP: 1, K.CONFIG: 1}, order=ORDER, sources={K.PIP: [StepRef(K.FILES, "source")]})
 
 
-def _contracted(present: Mapping[StepKind, Any], order: Sequence[StepKind],
-                sources: Mapping[StepKind, Sequence[StepRef]]) -> nx.DiGraph:
+def _contracted(
+    present: Mapping[StepKind, Any], order: Sequence[StepKind], sources: Mapping[StepKind, Sequence[StepRef]]
+) -> nx.DiGraph:
     """An independent reference: the whole chain, then each empty step removed with its parents joined to
     its children (generic contraction, where ``build_graph`` links each step to the nearest present one)."""
     graph = nx.DiGraph()
@@ -85,10 +86,14 @@ REFS = st.builds(StepRef, KINDS, st.sampled_from(["layer", "source"]))
 
 
 @settings(max_examples=400, deadline=None)
-@given(order=st.permutations(list(StepKind)), present=st.sets(KINDS),
-       sources=st.dictionaries(KINDS, st.lists(REFS, max_size=3), max_size=4))
-def test_build_graph_equals_generic_contraction(order: list[StepKind], present: set[StepKind],
-                                                sources: dict[StepKind, list[StepRef]]) -> None:
+@given(
+    order=st.permutations(list(StepKind)),
+    present=st.sets(KINDS),
+    sources=st.dictionaries(KINDS, st.lists(REFS, max_size=3), max_size=4),
+)
+def test_build_graph_equals_generic_contraction(
+    order: list[StepKind], present: set[StepKind], sources: dict[StepKind, list[StepRef]]
+) -> None:
     try:
         expected = _contracted(dict.fromkeys(present), order, sources)
     except PlanError as exc:
@@ -117,21 +122,33 @@ def _plan(*steps: tuple[StepKind, tuple[StepRef, ...]]) -> Plan:
 
 
 def test_plan_graph_of_a_plan_and_of_its_json_have_the_same_layers() -> None:
-    plan = _plan((K.BASE, ()), (K.PIP, (StepRef(K.BASE), StepRef(K.FILES, "source"))),
-                 (K.FILES, (StepRef(K.PIP),)), (K.CONFIG, (StepRef(K.FILES),)))
+    plan = _plan(
+        (K.BASE, ()),
+        (K.PIP, (StepRef(K.BASE), StepRef(K.FILES, "source"))),
+        (K.FILES, (StepRef(K.PIP),)),
+        (K.CONFIG, (StepRef(K.FILES),)),
+    )
     graph = plan_graph(plan)
     assert graph[K.FILES][K.PIP]["use"] == "source"
-    as_json = {"app": "app", "steps": [{"id": s.id.value, "key": s.key, "parents": [p.value for p in s.parents]}
-                                       for s in plan.steps]}
+    as_json = {
+        "app": "app",
+        "steps": [{"id": s.id.value, "key": s.key, "parents": [p.value for p in s.parents]} for s in plan.steps],
+    }
     from_json = plan_graph(as_json)
     assert layer_order(graph) == layer_order(from_json) == [K.BASE, K.PIP, K.FILES, K.CONFIG]
     assert not from_json.has_edge(K.FILES, K.PIP)  # source references live in the inputs, not in "parents"
 
 
 def test_ancestors_and_descendants_follow_layer_edges_only() -> None:
-    graph = plan_graph(_plan((K.BASE, ()), (K.PIP, (StepRef(K.BASE), StepRef(K.FILES, "source"))),
-                             (K.FILES, (StepRef(K.PIP),)), (K.SHELL, (StepRef(K.FILES),)),
-                             (K.CONFIG, (StepRef(K.SHELL),))))
+    graph = plan_graph(
+        _plan(
+            (K.BASE, ()),
+            (K.PIP, (StepRef(K.BASE), StepRef(K.FILES, "source"))),
+            (K.FILES, (StepRef(K.PIP),)),
+            (K.SHELL, (StepRef(K.FILES),)),
+            (K.CONFIG, (StepRef(K.SHELL),)),
+        )
+    )
     assert layer_descendants(graph, K.PIP) == {K.FILES, K.SHELL, K.CONFIG}
     assert layer_descendants(graph, K.FILES) == {K.SHELL, K.CONFIG}  # the source edge to pip invalidates nothing
     assert layer_ancestors(graph, K.PIP) == {K.BASE}
@@ -164,8 +181,13 @@ def test_order_keys_json_and_dot_are_equal_under_any_hash_seed(app: str) -> None
     outputs = []
     for seed in ("0", "1", "31337"):
         env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(repo)}
-        done = subprocess.run([sys.executable, "-c", _ORDER_SCRIPT, str(repo / "fixtures" / "apps" / app)],
-                              env=env, capture_output=True, check=True, cwd=repo)
+        done = subprocess.run(
+            [sys.executable, "-c", _ORDER_SCRIPT, str(repo / "fixtures" / "apps" / app)],
+            env=env,
+            capture_output=True,
+            check=True,
+            cwd=repo,
+        )
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] == outputs[2]
     order = json.loads(outputs[0])["order"]

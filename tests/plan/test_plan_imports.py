@@ -5,8 +5,19 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-BANNED = ("grpc", "google.protobuf", "diskcache", "cache", "builder.engines", "builder.api", "builder.cli",
-          "builder.history", "builder.revisions", "builder.server", "subprocess")
+BANNED = (
+    "grpc",
+    "google.protobuf",
+    "diskcache",
+    "cache",
+    "builder.engines",
+    "builder.api",
+    "builder.cli",
+    "builder.history",
+    "builder.revisions",
+    "builder.server",
+    "subprocess",
+)
 PLAN_DIR = Path(__file__).resolve().parents[2] / "builder" / "plan"
 
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from plan_helpers import CHAIN, FULL_FILES, FULL_TOML, changed, from_step, keys_of, plan_of, write_project
+from plan_helpers import CHAIN, FULL_TOML, changed, from_step, keys_of, plan_of, write_project
 
 CONFIG = {"config"}
 FROM_FILES = {"files", "shell", "config"}
@@ -32,17 +32,37 @@ TOML_CASES: list[tuple[str, str, str, set[str]]] = [
     ("exclude-nothing", 'exclude = [".*"]', "exclude = []", FROM_FILES),
     ("shell_commands", 'shell_commands = ["echo done"]', 'shell_commands = ["echo finished"]', {"shell", "config"}),
     ("shell_commands-empty-item", 'shell_commands = ["echo done"]', 'shell_commands = ["echo done", ""]', CONFIG),
-    ("pre_build_commands", 'pre_build_commands = ["echo pre"]', 'pre_build_commands = ["echo other"]',
-     from_step("pre_build")),
-    ("base-same-image", 'docker_base_image_url = "debian:bookworm-slim"',
-     'docker_base_image_url = "docker.io/library/debian:bookworm-slim"', CONFIG),
-    ("base-other-image", 'docker_base_image_url = "debian:bookworm-slim"',
-     'docker_base_image_url = "ubuntu:22.04"', set(CHAIN)),
+    (
+        "pre_build_commands",
+        'pre_build_commands = ["echo pre"]',
+        'pre_build_commands = ["echo other"]',
+        from_step("pre_build"),
+    ),
+    (
+        "base-same-image",
+        'docker_base_image_url = "debian:bookworm-slim"',
+        'docker_base_image_url = "docker.io/library/debian:bookworm-slim"',
+        CONFIG,
+    ),
+    (
+        "base-other-image",
+        'docker_base_image_url = "debian:bookworm-slim"',
+        'docker_base_image_url = "ubuntu:22.04"',
+        set(CHAIN),
+    ),
     ("use_uv", "use_uv = false", "use_uv = true", from_step("pip")),
-    ("deployment_initialization_timeout", "deployment_initialization_timeout = 600",
-     "deployment_initialization_timeout = 300", CONFIG),
-    ("port", 'port = 8000\nentrypoint = ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"]',
-     'port = 8001\nentrypoint = ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8001"]', CONFIG),
+    (
+        "deployment_initialization_timeout",
+        "deployment_initialization_timeout = 600",
+        "deployment_initialization_timeout = 300",
+        CONFIG,
+    ),
+    (
+        "port",
+        'port = 8000\nentrypoint = ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"]',
+        'port = 8001\nentrypoint = ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8001"]',
+        CONFIG,
+    ),
     ("entrypoint", '"main:app"', '"server:app"', CONFIG),
     ("healthcheck_endpoint", 'healthcheck_endpoint = "/health"', 'healthcheck_endpoint = "/healthz"', CONFIG),
     ("readycheck_endpoint", 'readycheck_endpoint = "/ready"', 'readycheck_endpoint = "/readyz"', CONFIG),
@@ -96,19 +116,25 @@ def test_table_reorder_changes_only_config(tmp_path: Path) -> None:
 
 
 def test_same_build_inputs_in_one_shared_cache_scope_share_every_key_but_config(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    other = (FULL_TOML.replace('name = "inv"', 'name = "twin"').replace("cpu = 2\n", "cpu = 8\n")
-             .replace("max_replicas = 2", "max_replicas = 9").replace("disable_auth = false", "disable_auth = true"))
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = (
+        FULL_TOML.replace('name = "inv"', 'name = "twin"')
+        .replace("cpu = 2\n", "cpu = 8\n")
+        .replace("max_replicas = 2", "max_replicas = 9")
+        .replace("disable_auth = false", "disable_auth = true")
+    )
     monkeypatch.setenv("BUILDER_CACHE_SCOPE", "team-ci")
     a = keys_of(write_project(tmp_path / "a", FULL_TOML))
     b = keys_of(write_project(tmp_path / "b", other))
     assert changed(a, b) == CONFIG
     monkeypatch.delenv("BUILDER_CACHE_SCOPE")  # each app in its own scope: nothing with cache mounts is shared
-    assert changed(keys_of(write_project(tmp_path / "c", FULL_TOML)),
-                   keys_of(write_project(tmp_path / "d", other))) == from_step("python")
+    assert changed(
+        keys_of(write_project(tmp_path / "c", FULL_TOML)), keys_of(write_project(tmp_path / "d", other))
+    ) == from_step("python")
 
 
-def _mutate(root: Path, case: str) -> None:  # noqa: C901 - one branch per case, a table in code
+def _mutate(root: Path, case: str) -> None:
     if case == "edit":
         (root / "main.py").write_text("print('changed')\n")
     elif case == "add":
@@ -265,6 +291,10 @@ def test_empty_steps_are_left_out_and_children_reattached(tmp_path: Path) -> Non
 
 
 def test_project_without_files_has_no_files_step(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "p", '[cerebrium.deployment]\nname = "tiny"\n[cerebrium.runtime.custom]\n'
-                         'port = 8000\nentrypoint = ["python", "-m", "http.server"]\n', {})
+    root = write_project(
+        tmp_path / "p",
+        '[cerebrium.deployment]\nname = "tiny"\n[cerebrium.runtime.custom]\n'
+        'port = 8000\nentrypoint = ["python", "-m", "http.server"]\n',
+        {},
+    )
     assert [s.value for s in plan_of(root).ids] == ["base", "python", "config"]

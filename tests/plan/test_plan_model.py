@@ -21,8 +21,21 @@ STEP_SCHEMA = {
     "additionalProperties": False,
     "required": ["id", "kind", "key", "parents", "status", "reason", "inputs", "estimated_seconds"],
     "properties": {
-        "id": {"enum": ["base", "python", "pre_build", "apt", "conda", "pip", "runtime", "files", "shell", "dockerfile",
-                        "config"]},
+        "id": {
+            "enum": [
+                "base",
+                "python",
+                "pre_build",
+                "apt",
+                "conda",
+                "pip",
+                "runtime",
+                "files",
+                "shell",
+                "dockerfile",
+                "config",
+            ]
+        },
         "kind": {"type": "string"},
         "key": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
         "parents": {"type": "array", "items": {"type": "string"}},
@@ -66,14 +79,29 @@ MANIFEST_SUMMARY_SCHEMA = {
         "digest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
         "count": {"type": "integer", "minimum": 0},
         "bytes": {"type": "integer", "minimum": 0},
-        "changed": {"oneOf": [{"type": "null"}, {
-            "type": "object", "additionalProperties": False, "required": ["modified", "added", "removed"],
-            "properties": {k: {"type": "array", "items": {"type": "string"}} for k in ("modified", "added", "removed")},
-        }]},
-        "layers": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "additionalProperties": False, "required": ["label", "count"],
-            "properties": {"label": {"type": "string"}, "count": {"type": "integer", "minimum": 1}},
-        }},
+        "changed": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["modified", "added", "removed"],
+                    "properties": {
+                        k: {"type": "array", "items": {"type": "string"}} for k in ("modified", "added", "removed")
+                    },
+                },
+            ]
+        },
+        "layers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["label", "count"],
+                "properties": {"label": {"type": "string"}, "count": {"type": "integer", "minimum": 1}},
+            },
+        },
     },
 }
 
@@ -98,8 +126,13 @@ def test_summary_document_carries_no_file_list_and_reads_back_with_the_project_f
     jsonschema.validate(document, DOCUMENT_SCHEMA)
     summary = _files_manifest(document)
     jsonschema.validate(summary, MANIFEST_SUMMARY_SCHEMA)
-    assert summary == {"digest": manifest.digest, "count": len(manifest), "bytes": manifest.total_size,
-                       "changed": None, "layers": [{"label": "all files", "count": len(manifest)}]}
+    assert summary == {
+        "digest": manifest.digest,
+        "count": len(manifest),
+        "bytes": manifest.total_size,
+        "changed": None,
+        "layers": [{"label": "all files", "count": len(manifest)}],
+    }
     assert summary["count"] > 0 and "files" not in summary
     with pytest.raises(ValueError, match="only a manifest summary"):
         Plan.from_json(document)

@@ -26,14 +26,34 @@ PROJECT_FILES = {
 }
 
 
-@pytest.mark.parametrize(("path", "rule"), [
-    (".env", ".env*"), (".env.production", ".env*"), ("src/.envrc", ".env*"), ("tls/cert.pem", "*.pem"),
-    ("a/b/private.key", "*.key"), ("bundle.p12", "*.p12"), ("id_rsa", "id_rsa*"), ("keys/id_ecdsa_ci", "id_ecdsa*"),
-    (".git-credentials", ".git-credentials"), ("x/.netrc", ".netrc"), (".pypirc", ".pypirc"),
-    (".aws/config", ".aws"), ("home/.ssh/known_hosts", ".ssh"), (".docker/config.json", ".docker"),
-    ("app.py", None), (".env.example", None), ("id_rsa.pub", None), ("keyboard.py", None), ("monkey", None),
-    ("docs/pem.md", None), (".key", None), ("environment.yml", None), ("aws/notes.txt", None),
-])
+@pytest.mark.parametrize(
+    ("path", "rule"),
+    [
+        (".env", ".env*"),
+        (".env.production", ".env*"),
+        ("src/.envrc", ".env*"),
+        ("tls/cert.pem", "*.pem"),
+        ("a/b/private.key", "*.key"),
+        ("bundle.p12", "*.p12"),
+        ("id_rsa", "id_rsa*"),
+        ("keys/id_ecdsa_ci", "id_ecdsa*"),
+        (".git-credentials", ".git-credentials"),
+        ("x/.netrc", ".netrc"),
+        (".pypirc", ".pypirc"),
+        (".aws/config", ".aws"),
+        ("home/.ssh/known_hosts", ".ssh"),
+        (".docker/config.json", ".docker"),
+        ("app.py", None),
+        (".env.example", None),
+        ("id_rsa.pub", None),
+        ("keyboard.py", None),
+        ("monkey", None),
+        ("docs/pem.md", None),
+        (".key", None),
+        ("environment.yml", None),
+        ("aws/notes.txt", None),
+    ],
+)
 def test_likely_secrets(path: str, rule: str | None) -> None:
     assert likely_secrets([path]) == ([(path, rule)] if rule else [])
 
@@ -78,8 +98,14 @@ def test_the_default_exclude_ships_no_dotfile_secrets_but_still_names_keys(tmp_p
 def test_plan_shows_the_warning(tmp_path: Path) -> None:
     project = _project(tmp_path, "[]")
     env = {**os.environ, "BUILDER_SERVER": "off", "BUILDER_CACHE_DIR": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-m", "builder", "plan", str(project)], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "builder", "plan", str(project)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     (line,) = [ln for ln in done.stderr.splitlines() if "look like secrets" in ln]
     assert "cerebrium.toml:4" in line and "cerebrium.deployment.exclude" in line and ".env" in line
@@ -88,8 +114,14 @@ def test_plan_shows_the_warning(tmp_path: Path) -> None:
 def test_validate_shows_the_warning_without_failing(tmp_path: Path) -> None:
     project = _project(tmp_path, '["*.log"]')
     env = {**os.environ, "BUILDER_SERVER": "off"}
-    done = subprocess.run([sys.executable, "-m", "builder", "validate", "--format", "json", str(project)], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "builder", "validate", "--format", "json", str(project)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["valid"] is True

@@ -28,31 +28,74 @@ from builder.errors import BuilderError
 SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]}
 
 PIP_INLINE = [
-    ("numpy", "latest"), ("numpy", "1.26.4"), ("NumPy", "latest"), ("numpy", ">=1.2,<2"), ("numpy", "not a version"),
-    ("torch", ">>2"), ("Pillow", ""), ("pillow", "*"), ("requests[socks]", "2.31.0"), ("x; rm -rf /", "latest"),
-    ("git+https://github.com/huggingface/peft.git", "latest"), ("git+https://github.com/o/r.git", "1.0"),
-    ("mypkg @ https://example.com/mypkg-1.0-py3-none-any.whl", ""), ("numpy\u2028", "latest"),
-    ("six", "1.16.0; python_version >= '3.8'"), ("six", ">=1; rm"), ("https://x.org/a-1.0-py3-none-any.whl", ""),
+    ("numpy", "latest"),
+    ("numpy", "1.26.4"),
+    ("NumPy", "latest"),
+    ("numpy", ">=1.2,<2"),
+    ("numpy", "not a version"),
+    ("torch", ">>2"),
+    ("Pillow", ""),
+    ("pillow", "*"),
+    ("requests[socks]", "2.31.0"),
+    ("x; rm -rf /", "latest"),
+    ("git+https://github.com/huggingface/peft.git", "latest"),
+    ("git+https://github.com/o/r.git", "1.0"),
+    ("mypkg @ https://example.com/mypkg-1.0-py3-none-any.whl", ""),
+    ("numpy\u2028", "latest"),
+    ("six", "1.16.0; python_version >= '3.8'"),
+    ("six", ">=1; rm"),
+    ("https://x.org/a-1.0-py3-none-any.whl", ""),
 ]
 PIP_LINES = [
-    "six==1.16.0", "Six==1.16.0", "six==1.15.0", "numpy", "not valid ===", "-r other.txt", "-r missing.txt",
-    "--index-url https://u:p@pypi.example.com/simple", "--pre", "--only-binary :all:", "--trusted-host h.org", "-U",
-    "--frobnicate", "git+https://github.com/o/r.git@0123456789abcdef0123456789abcdef01234567#egg=r",
-    "pkg @ https://example.com/pkg-1.0-py3-none-any.whl", "-e ./localpkg", "./missing-dir", "# comment", "",
-    "six==1.16.0 --hash=sha256:" + "a" * 64, "six --hash=md5:00",
+    "six==1.16.0",
+    "Six==1.16.0",
+    "six==1.15.0",
+    "numpy",
+    "not valid ===",
+    "-r other.txt",
+    "-r missing.txt",
+    "--index-url https://u:p@pypi.example.com/simple",
+    "--pre",
+    "--only-binary :all:",
+    "--trusted-host h.org",
+    "-U",
+    "--frobnicate",
+    "git+https://github.com/o/r.git@0123456789abcdef0123456789abcdef01234567#egg=r",
+    "pkg @ https://example.com/pkg-1.0-py3-none-any.whl",
+    "-e ./localpkg",
+    "./missing-dir",
+    "# comment",
+    "",
+    "six==1.16.0 --hash=sha256:" + "a" * 64,
+    "six --hash=md5:00",
 ]
-APT = [("ffmpeg", "latest"), ("libgl1", ""), ("bad name!", "latest"), ("curl", "7.88.1-10+deb12u5"),
-       ("curl", ">=7"), ("--allow-unauthenticated", "latest")]
-CONDA = [("numpy", "latest"), ("cuda", ">=11.7"), ("--allow-unauthenticated", "latest"), ("numpy\u2028x", ""),
-         ("conda-forge::numpy", "1.26.*"), ("numpy", "1 2"), ("NumPy", "latest")]
+APT = [
+    ("ffmpeg", "latest"),
+    ("libgl1", ""),
+    ("bad name!", "latest"),
+    ("curl", "7.88.1-10+deb12u5"),
+    ("curl", ">=7"),
+    ("--allow-unauthenticated", "latest"),
+]
+CONDA = [
+    ("numpy", "latest"),
+    ("cuda", ">=11.7"),
+    ("--allow-unauthenticated", "latest"),
+    ("numpy\u2028x", ""),
+    ("conda-forge::numpy", "1.26.*"),
+    ("numpy", "1 2"),
+    ("NumPy", "latest"),
+]
 PKGLIST = ["ffmpeg", "curl=7.88.1-10+deb12u5", "bad!name", "libgl1 libglib2.0-0", ""]
 CONDA_LIST = ["numpy >=1.24", "-c conda-forge", "--allow-unauthenticated", "numpy >=1.24", "python 3.11.*", "*"]
 # Entries that are valid on their own, so about half the projects are valid and both outcomes are exercised.
 GOOD = {
     "pip_inline": [PIP_INLINE[i] for i in (0, 3, 6, 8, 10, 12, 14, 16)],
     "pip_lines": [PIP_LINES[i] for i in (0, 3, 7, 8, 9, 13, 14, 17, 18, 19)],
-    "apt": [APT[0], APT[1], APT[3]], "pkglist": PKGLIST[:2] + PKGLIST[3:],
-    "conda": [CONDA[0], CONDA[1], CONDA[4]], "conda_list": CONDA_LIST[:2] + [CONDA_LIST[4]],
+    "apt": [APT[0], APT[1], APT[3]],
+    "pkglist": PKGLIST[:2] + PKGLIST[3:],
+    "conda": [CONDA[0], CONDA[1], CONDA[4]],
+    "conda_list": CONDA_LIST[:2] + [CONDA_LIST[4]],
 }
 
 
@@ -77,8 +120,11 @@ def projects(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
     exclude = draw(st.sampled_from([None, "[]", '[".*"]'] + ([] if good else ['["main.py"]'])))
     if exclude:
         deployment.append(f"exclude = {exclude}")
-    image = draw(st.sampled_from([None, '"debian:bookworm-slim"'] + ([] if good else ['"Not A Ref"',
-                                                                                     '"python:3.11@sha256:xyz"'])))
+    image = draw(
+        st.sampled_from(
+            [None, '"debian:bookworm-slim"'] + ([] if good else ['"Not A Ref"', '"python:3.11@sha256:xyz"'])
+        )
+    )
     if image:
         deployment.append(f"docker_base_image_url = {image}")
     parts = ["[cerebrium.deployment]\n" + "\n".join(deployment) + "\n"]
@@ -92,8 +138,11 @@ def projects(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
     if good or draw(st.booleans()):
         files["main.py"] = "print('hi')\n"
     paths = []
-    pools = ((GOOD["pip_inline"], GOOD["pip_lines"]), (GOOD["apt"], GOOD["pkglist"]), (GOOD["conda"], GOOD["conda_list"])
-             ) if good else ((PIP_INLINE, PIP_LINES), (APT, PKGLIST), (CONDA, CONDA_LIST))
+    pools = (
+        ((GOOD["pip_inline"], GOOD["pip_lines"]), (GOOD["apt"], GOOD["pkglist"]), (GOOD["conda"], GOOD["conda_list"]))
+        if good
+        else ((PIP_INLINE, PIP_LINES), (APT, PKGLIST), (CONDA, CONDA_LIST))
+    )
     for (manager, name), (inline_pool, lines_pool) in zip(
         (("pip", "requirements.txt"), ("apt", "pkglist.txt"), ("conda", "conda_pkglist.txt")), pools, strict=True
     ):

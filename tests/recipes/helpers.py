@@ -14,8 +14,9 @@ from builder.recipes import pip as pip_recipe
 
 def pinned(text: str) -> bool:
     """What the deps layer says about ``text``: does every requirement name exactly one version?"""
-    return parse_requirements_text(text, rel="requirements.txt", project_dir=Path("/nonexistent"),
-                                   key_path="cerebrium.dependencies.paths.pip").all_pinned
+    return parse_requirements_text(
+        text, rel="requirements.txt", project_dir=Path("/nonexistent"), key_path="cerebrium.dependencies.paths.pip"
+    ).all_pinned
 
 
 def pip_inputs(installer: str, requirements: str, constraints: str = "", **kw: Any) -> pip.Inputs:

@@ -19,14 +19,26 @@ def run(tmp_path: Path, commands: tuple[str, ...], *, text: bool = True) -> subp
     script.write_bytes(command_script(commands).encode("utf-8"))
     runner = tmp_path / "commands.sh"
     runner.write_text(script_text("commands.sh"), encoding="utf-8")
-    return subprocess.run(["/bin/sh", str(runner), str(tmp_path / "work"), str(script)], capture_output=True,
-                          text=text, timeout=60, check=False)
+    return subprocess.run(
+        ["/bin/sh", str(runner), str(tmp_path / "work"), str(script)],
+        capture_output=True,
+        text=text,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_export_cd_and_source_carry_over(tmp_path: Path) -> None:
     (tmp_path / "env.sh").write_text("FROM_SOURCE=sourced\n")
-    done = run(tmp_path, ("export GREETING=hi", "mkdir -p sub && cd sub", f"source {tmp_path}/env.sh",
-                          'echo "$GREETING $FROM_SOURCE $(basename "$PWD")" > out.txt'))
+    done = run(
+        tmp_path,
+        (
+            "export GREETING=hi",
+            "mkdir -p sub && cd sub",
+            f"source {tmp_path}/env.sh",
+            'echo "$GREETING $FROM_SOURCE $(basename "$PWD")" > out.txt',
+        ),
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "work" / "sub" / "out.txt").read_text() == "hi sourced sub\n"
     assert done.stdout.splitlines()[0] == "+ export GREETING=hi"
@@ -46,8 +58,13 @@ def test_success_reports_nothing(tmp_path: Path) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30),
-                min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_every_command_is_echoed_verbatim(tmp_path_factory: pytest.TempPathFactory, words: list[str]) -> None:
     tmp_path = tmp_path_factory.mktemp("echo")
     commands = tuple(f": {shlex.quote(w)}" for w in words)

@@ -43,8 +43,15 @@ def spec_forms(plan: Plan) -> dict[StepKind, Form]:
     out = {}
     for kind, spec in run_specs(plan).items():
         run_env = {**env, **dict(spec.env), **{v: s.target for s in spec.secrets for v in s.env}}
-        out[kind] = _form(spec.shell[0], script_text(spec.script), spec.args, _spec_mounts(spec), run_env,
-                          spec.workdir or "/", spec.user or "")
+        out[kind] = _form(
+            spec.shell[0],
+            script_text(spec.script),
+            spec.args,
+            _spec_mounts(spec),
+            run_env,
+            spec.workdir or "/",
+            spec.user or "",
+        )
         env.update(spec.env_after)
     return out
 
@@ -58,10 +65,24 @@ def _spec_mounts(spec: RunSpec) -> list[tuple[Any, ...]]:
     return sorted(mounts)
 
 
-def _form(shell: str, text: str, args: tuple[str, ...] | list[str], mounts: list[tuple[Any, ...]], env: dict[str, str],
-          workdir: str, user: str) -> Form:
-    return {"shell": shell, "script": text, "args": list(args), "mounts": mounts, "env": dict(sorted(env.items())),
-            "workdir": workdir, "user": user}
+def _form(
+    shell: str,
+    text: str,
+    args: tuple[str, ...] | list[str],
+    mounts: list[tuple[Any, ...]],
+    env: dict[str, str],
+    workdir: str,
+    user: str,
+) -> Form:
+    return {
+        "shell": shell,
+        "script": text,
+        "args": list(args),
+        "mounts": mounts,
+        "env": dict(sorted(env.items())),
+        "workdir": workdir,
+        "user": user,
+    }
 
 
 # --- LLB read back ------------------------------------------------------------------------------------
@@ -148,10 +169,9 @@ def _unquote(word: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), word[1:-1])
 
 
-def _export_run(line: str, files: dict[str, str], env: dict[str, str], workdir: str, user: str,
-                ignore: str) -> Form:
+def _export_run(line: str, files: dict[str, str], env: dict[str, str], workdir: str, user: str, ignore: str) -> Form:
     flags = re.findall(r"--mount=(\S+)", line)
-    argv = json.loads(line[line.index("["):])
+    argv = json.loads(line[line.index("[") :])
     mounts = []
     scripts_mounted = False
     for flag in flags:
@@ -165,20 +185,32 @@ def _export_run(line: str, files: dict[str, str], env: dict[str, str], workdir: 
         elif opts["source"] == ".":
             assert "rw" in opts
             selected = {ln[1:] for ln in ignore.splitlines() if ln.startswith("!")}
-            paths = tuple(sorted(p for p in selected if not p.startswith(GENERATED_DIR + "/")
-                                 and p != "cerebrium.toml"))
+            paths = tuple(
+                sorted(p for p in selected if not p.startswith(GENERATED_DIR + "/") and p != "cerebrium.toml")
+            )
             mounts.append(("project", opts["target"], paths))
         else:
             assert opts["source"].startswith(GENERATED_DIR + "/") and "rw" not in opts
             prefix = opts["source"] + "/"
-            mounts.append(("files", opts["target"], tuple(sorted(
-                (p.removeprefix(prefix), t.encode("utf-8")) for p, t in files.items() if p.startswith(prefix)))))
+            mounts.append(
+                (
+                    "files",
+                    opts["target"],
+                    tuple(
+                        sorted(
+                            (p.removeprefix(prefix), t.encode("utf-8"))
+                            for p, t in files.items()
+                            if p.startswith(prefix)
+                        )
+                    ),
+                )
+            )
     assert scripts_mounted, "the scripts are mounted read-only"
     wrapper = f"{SCRIPTS_TARGET}/secret_env.sh"
     while argv[:2] == ["/bin/sh", wrapper]:
         end = argv.index("--")
         env.update({name: argv[2] for name in argv[3:end]})  # the secret was given
-        argv = argv[end + 1:]
+        argv = argv[end + 1 :]
     if argv[0] == "/usr/bin/env":
         while "=" in argv[1]:
             key, value = argv.pop(1).split("=", 1)

@@ -35,8 +35,13 @@ def test_offline_first_only_for_pinned_uv_sets_with_a_cache(
 ) -> None:
     argv = pip_argv(pip_inputs(installer, text, cache_mounts=mounts))
     assert argv[:2] == ["/bin/sh", "-c"] and argv[2] == script_text("pip.sh")
-    assert argv[3:8] == ["pip", installer, "/opt/venv", "/run/builder/pip/requirements.txt",
-                         "/run/builder/pip/constraints.txt"]
+    assert argv[3:8] == [
+        "pip",
+        installer,
+        "/opt/venv",
+        "/run/builder/pip/requirements.txt",
+        "/run/builder/pip/constraints.txt",
+    ]
     assert argv[8:] == tail
     assert text.strip() not in " ".join(argv)  # requirements arrive as a file, never as argv or script text
 
@@ -70,8 +75,14 @@ def test_pinned_is_decided_by_the_deps_layer(text: str, expected: bool) -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.sampled_from(["six==1.16.0", "idna>=3", "tomli==2.0.1", "attrs", "rich==13.*"]),
-                min_size=1, max_size=5, unique=True))
+@given(
+    st.lists(
+        st.sampled_from(["six==1.16.0", "idna>=3", "tomli==2.0.1", "attrs", "rich==13.*"]),
+        min_size=1,
+        max_size=5,
+        unique=True,
+    )
+)
 def test_a_set_is_pinned_exactly_when_every_line_is(lines: list[str]) -> None:
     assert pinned("\n".join(lines) + "\n") is all(ln.count("==") == 1 and "*" not in ln for ln in lines)
 
@@ -80,12 +91,16 @@ def _plan(*steps: Step) -> Plan:
     return Plan("t", steps, 2)
 
 
-@pytest.mark.parametrize(("platform", "subdir"), [("linux/amd64", "linux-64"), ("linux/arm64", "linux-aarch64"),
-                                                   ("linux/arm64/v8", "linux-aarch64")])
+@pytest.mark.parametrize(
+    ("platform", "subdir"),
+    [("linux/amd64", "linux-64"), ("linux/arm64", "linux-aarch64"), ("linux/arm64/v8", "linux-aarch64")],
+)
 def test_conda_platform_comes_from_the_base_step(platform: str, subdir: str) -> None:
-    plan = _plan(Step(StepKind.BASE, "k0", (), base.Inputs("docker.io/library/debian:12", platform)),
-                 Step(StepKind.PYTHON, "k1", (), python.Inputs("3.11", venv="/srv/venv")),
-                 Step(StepKind.CONDA, "k2", (), conda.Inputs(("numpy",))))
+    plan = _plan(
+        Step(StepKind.BASE, "k0", (), base.Inputs("docker.io/library/debian:12", platform)),
+        Step(StepKind.PYTHON, "k1", (), python.Inputs("3.11", venv="/srv/venv")),
+        Step(StepKind.CONDA, "k2", (), conda.Inputs(("numpy",))),
+    )
     spec = run_specs(plan)[StepKind.CONDA]
     (files,) = spec.generated
     assert b'"platform": "%s"' % subdir.encode() in dict(files.files)["spec.json"]

@@ -23,10 +23,25 @@ DAY = 86400.0
 T0 = 1_800_000_000.0
 
 
-def step(sid: str, observed: str, seconds: float = 0.0, *, predicted: str | None = None, saved: float | None = None,
-         size: int = 0, causes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"id": sid, "observed": observed, "predicted": predicted or observed, "seconds": seconds,
-            "saved_s": saved, "bytes": size, "causes": causes or []}
+def step(
+    sid: str,
+    observed: str,
+    seconds: float = 0.0,
+    *,
+    predicted: str | None = None,
+    saved: float | None = None,
+    size: int = 0,
+    causes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": sid,
+        "observed": observed,
+        "predicted": predicted or observed,
+        "seconds": seconds,
+        "saved_s": saved,
+        "bytes": size,
+        "causes": causes or [],
+    }
 
 
 PIN = {"kind": "setting", "name": "cerebrium.dependencies.pip.torch"}
@@ -38,16 +53,43 @@ FIRST = {"kind": "first_build", "name": "first build"}
 def records() -> list[dict[str, Any]]:
     """Three builds of app a (day 0, 0, 2) and one of app b (day 2) on two engines."""
     return [
-        {"app": "a", "at": T0, "engine": "dockerd 20.10.24", "seconds": 30.0, "steps": [
-            step("pip", "miss", 20.0, predicted="miss", size=1000, causes=[FIRST]),
-            step("files", "miss", 10.0, predicted="miss", size=10, causes=[FIRST])]},
-        {"app": "a", "at": T0 + 60, "engine": "dockerd 20.10.24", "seconds": 1.0, "steps": [
-            step("pip", "hit", predicted="hit", saved=20.0), step("files", "hit", predicted="hit", saved=10.0)]},
-        {"app": "a", "at": T0 + 2 * DAY, "engine": "dockerd 26.1.5", "seconds": 12.0, "steps": [
-            step("pip", "miss", 8.0, predicted="miss", size=500, causes=[PIN]),
-            step("files", "miss", 4.0, predicted="hit", size=30, causes=[PARENT, FILE])]},
-        {"app": "b", "at": T0 + 2 * DAY + 5, "engine": "dockerd 26.1.5", "seconds": 3.0, "steps": [
-            step("files", "miss", 3.0, predicted="miss", size=7, causes=[FILE])]},
+        {
+            "app": "a",
+            "at": T0,
+            "engine": "dockerd 20.10.24",
+            "seconds": 30.0,
+            "steps": [
+                step("pip", "miss", 20.0, predicted="miss", size=1000, causes=[FIRST]),
+                step("files", "miss", 10.0, predicted="miss", size=10, causes=[FIRST]),
+            ],
+        },
+        {
+            "app": "a",
+            "at": T0 + 60,
+            "engine": "dockerd 20.10.24",
+            "seconds": 1.0,
+            "steps": [
+                step("pip", "hit", predicted="hit", saved=20.0),
+                step("files", "hit", predicted="hit", saved=10.0),
+            ],
+        },
+        {
+            "app": "a",
+            "at": T0 + 2 * DAY,
+            "engine": "dockerd 26.1.5",
+            "seconds": 12.0,
+            "steps": [
+                step("pip", "miss", 8.0, predicted="miss", size=500, causes=[PIN]),
+                step("files", "miss", 4.0, predicted="hit", size=30, causes=[PARENT, FILE]),
+            ],
+        },
+        {
+            "app": "b",
+            "at": T0 + 2 * DAY + 5,
+            "engine": "dockerd 26.1.5",
+            "seconds": 3.0,
+            "steps": [step("files", "miss", 3.0, predicted="miss", size=7, causes=[FILE])],
+        },
     ]
 
 
@@ -57,16 +99,43 @@ def test_every_figure_by_hand() -> None:
     a, b = data["apps"]
     assert a["app"] == "a" and a["builds"] == 3 and a["build_seconds"] == 43.0
     pip, files = a["steps"]
-    assert pip == {"step": "pip", "builds": 3, "hits": 1, "misses": 2, "hit_rate": 0.3333, "seconds_spent": 28.0,
-                   "seconds_saved": 20.0, "bytes_added": 1500}
-    assert files == {"step": "files", "builds": 3, "hits": 1, "misses": 2, "hit_rate": 0.3333,
-                     "seconds_spent": 14.0, "seconds_saved": 10.0, "bytes_added": 40}
-    assert a["totals"] == {"steps": 6, "hits": 2, "misses": 4, "hit_rate": 0.3333, "seconds_spent": 42.0,
-                           "seconds_saved": 30.0, "bytes_added": 1540}
+    assert pip == {
+        "step": "pip",
+        "builds": 3,
+        "hits": 1,
+        "misses": 2,
+        "hit_rate": 0.3333,
+        "seconds_spent": 28.0,
+        "seconds_saved": 20.0,
+        "bytes_added": 1500,
+    }
+    assert files == {
+        "step": "files",
+        "builds": 3,
+        "hits": 1,
+        "misses": 2,
+        "hit_rate": 0.3333,
+        "seconds_spent": 14.0,
+        "seconds_saved": 10.0,
+        "bytes_added": 40,
+    }
+    assert a["totals"] == {
+        "steps": 6,
+        "hits": 2,
+        "misses": 4,
+        "hit_rate": 0.3333,
+        "seconds_spent": 42.0,
+        "seconds_saved": 30.0,
+        "bytes_added": 1540,
+    }
     assert b["steps"][0]["hit_rate"] == 0.0
     causes = {c["name"]: c for c in data["causes"]}
-    assert [c["name"] for c in data["causes"]] == ["first build", "cerebrium.dependencies.pip.torch", "src/app.py",
-                                                   "parent changed"]
+    assert [c["name"] for c in data["causes"]] == [
+        "first build",
+        "cerebrium.dependencies.pip.torch",
+        "src/app.py",
+        "parent changed",
+    ]
     assert causes["first build"]["seconds_lost"] == 30.0 and causes["first build"]["misses"] == 2
     assert causes["src/app.py"]["seconds_lost"] == 5.0  # 4 s split with "parent changed", + 3 s of app b
     assert causes["src/app.py"]["apps"] == ["a", "b"] and causes["src/app.py"]["steps"] == {"files": 2}
@@ -74,9 +143,17 @@ def test_every_figure_by_hand() -> None:
     acc = data["accuracy"]
     assert (acc["predictions"], acc["correct"], acc["accuracy"]) == (7, 6, 0.8571)
     assert acc["predicted_observed"] == {"hit_hit": 2, "hit_miss": 1, "miss_hit": 0, "miss_miss": 4}
-    assert acc["disagreements"] == [{"app": "a", "at": T0 + 2 * DAY, "engine": "dockerd 26.1.5", "step": "files",
-                                     "predicted": "hit", "observed": "miss",
-                                     "causes": ["parent changed", "src/app.py"]}]
+    assert acc["disagreements"] == [
+        {
+            "app": "a",
+            "at": T0 + 2 * DAY,
+            "engine": "dockerd 26.1.5",
+            "step": "files",
+            "predicted": "hit",
+            "observed": "miss",
+            "causes": ["parent changed", "src/app.py"],
+        }
+    ]
     trend = data["trend"]
     assert trend["by"] == "day" and [b["label"] for b in trend["buckets"]] == ["2027-01-15", "2027-01-17"]
     assert trend["buckets"][0]["steps"] == {"pip": 0.5, "files": 0.5}
@@ -96,8 +173,11 @@ def test_filters_and_trend_by_builds() -> None:
 
 
 def test_malformed_records_are_left_out_not_fatal() -> None:
-    bad = [*records(), {"app": "a", "at": T0, "steps": [{"id": "pip", "observed": "miss", "seconds": "slow"}]},
-           {"app": "c", "at": T0, "steps": ["nonsense"]}]
+    bad = [
+        *records(),
+        {"app": "a", "at": T0, "steps": [{"id": "pip", "observed": "miss", "seconds": "slow"}]},
+        {"app": "c", "at": T0, "steps": ["nonsense"]},
+    ]
     assert compute(bad, ReportOptions())["builds"] == 4
 
 
@@ -149,14 +229,18 @@ def test_html_escapes_recorded_text() -> None:
     assert "<script>alert" not in page and "<img src=x" not in page and "&lt;img src=x" in page
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--since", "yesterday"], "--since"),
-    (["--trend", "weekly"], "--trend"),
-    (["--trend", "0"], "--trend"),
-    (["somewhere/that/does/not/exist"], "cerebrium.toml"),
-])
-def test_bad_arguments_exit_2_with_the_option_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                    argv: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--since", "yesterday"], "--since"),
+        (["--trend", "weekly"], "--trend"),
+        (["--trend", "0"], "--trend"),
+        (["somewhere/that/does/not/exist"], "cerebrium.toml"),
+    ],
+)
+def test_bad_arguments_exit_2_with_the_option_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
     assert main(["report", "--cache-dir", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -177,11 +261,26 @@ def test_since_forms() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.fixed_dictionaries({
-    "app": st.sampled_from(["a", "b"]), "at": st.floats(T0, T0 + 10 * DAY),
-    "steps": st.lists(st.builds(lambda o, p, s: step("pip", o, s, predicted=p, causes=[PIN] if o == "miss" else []),
-                                st.sampled_from(["hit", "miss"]), st.sampled_from(["hit", "miss"]),
-                                st.floats(0, 100)), max_size=3)}), max_size=20))
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "app": st.sampled_from(["a", "b"]),
+                "at": st.floats(T0, T0 + 10 * DAY),
+                "steps": st.lists(
+                    st.builds(
+                        lambda o, p, s: step("pip", o, s, predicted=p, causes=[PIN] if o == "miss" else []),
+                        st.sampled_from(["hit", "miss"]),
+                        st.sampled_from(["hit", "miss"]),
+                        st.floats(0, 100),
+                    ),
+                    max_size=3,
+                ),
+            }
+        ),
+        max_size=20,
+    )
+)
 def test_counts_always_add_up(builds: list[dict[str, Any]]) -> None:
     builds.sort(key=lambda r: r["at"])
     data = compute(builds, ReportOptions())

@@ -30,11 +30,16 @@ class Running:
     def __init__(self, proc: subprocess.Popen[str], port: int) -> None:
         self.proc, self.port = proc, port
 
-    def request(self, method: str, path: str, body: object = None, accept: str = "application/json",
-                raw: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, body: object = None, accept: str = "application/json", raw: bytes | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
-                                     headers={"Accept": accept, "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=data,
+            method=method,
+            headers={"Accept": accept, "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, dict(resp.headers), resp.read()
@@ -53,8 +58,12 @@ class Running:
 
 def _start(app_dir: Path) -> Running:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, str(SERVER), "--app-dir", str(app_dir), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER), "--app-dir", str(app_dir), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return Running(proc, port)
 
 
@@ -109,7 +118,7 @@ def test_async_def_function(server: Running) -> None:
 def test_generator_streams_server_sent_events(server: Running) -> None:
     status, headers, data = server.request("POST", "/stream", {"n": 3}, accept="text/event-stream")
     assert status == 200 and headers["Content-Type"] == "text/event-stream"
-    events = [json.loads(line[len("data: "):]) for line in data.decode().splitlines() if line.startswith("data: ")]
+    events = [json.loads(line[len("data: ") :]) for line in data.decode().splitlines() if line.startswith("data: ")]
     assert events == [{"token": 0}, {"token": 1}, {"token": 2}]
 
 

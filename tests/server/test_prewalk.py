@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 from builder.plan import fileset
 from builder.plan.fileset import FileRules, select_files, walk
-from builder.server import prewalk
-from builder.server import paths
+from builder.server import paths, prewalk
 from builder.server.prewalk import ServedWalker, WalkAhead, hint_for, read_hint, rules_from_hint
 
 RULES = FileRules(("*",), (".*", "*.log"), ("cerebrium.toml",))
@@ -52,8 +51,9 @@ def _hint_file(tmp_path: Path, name: str) -> paths.HintFile:
     return paths.HintFile(paths.open_dir(str(tmp_path / "server"), create=True), name)
 
 
-def test_select_files_takes_it_through_the_walker_instead_of_listing(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_select_files_takes_it_through_the_walker_instead_of_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = _project(tmp_path / "p")
     expected = select_files(root, RULES).manifest
     walker = ServedWalker(_hint_file(tmp_path, "hint.json"), _ahead(root))  # the hint lives outside the project
@@ -107,7 +107,15 @@ def _move_in(root: Path) -> None:
 
 
 CHANGES: list[Callable[[Path], None]] = [
-    _write_same_size, _chmod, _touch, _create_deep, _delete, _rename_dir, _new_dir, _replace_symlink, _move_in,
+    _write_same_size,
+    _chmod,
+    _touch,
+    _create_deep,
+    _delete,
+    _rename_dir,
+    _new_dir,
+    _replace_symlink,
+    _move_in,
 ]
 
 
@@ -184,10 +192,17 @@ def test_the_served_walker_names_the_planned_project_for_the_next_spare(tmp_path
     assert read_hint(_hint_file(tmp_path, "missing.json")) == {}
 
 
-@pytest.mark.parametrize("hint", [
-    {}, {"project": "/x"}, {"project": 3, "rules": [[], [], []]}, {"project": "/x", "rules": [["*"], []]},
-    {"project": "/x", "rules": [["*"], [1], []]}, {"project": "/x", "rules": "*"},
-])
+@pytest.mark.parametrize(
+    "hint",
+    [
+        {},
+        {"project": "/x"},
+        {"project": 3, "rules": [[], [], []]},
+        {"project": "/x", "rules": [["*"], []]},
+        {"project": "/x", "rules": [["*"], [1], []]},
+        {"project": "/x", "rules": "*"},
+    ],
+)
 def test_hints_without_usable_rules_walk_nothing(hint: dict[str, object]) -> None:
     assert rules_from_hint(hint) is None
     assert prewalk.start(hint) is None
@@ -198,11 +213,17 @@ _TREES = st.lists(st.tuples(st.lists(_NAMES, min_size=1, max_size=3), st.boolean
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(tree=_TREES, include=st.sampled_from([("*",), ("a/*", "*.py"), ("d",)]),
-       exclude=st.sampled_from([(".*",), ("*.log", "d/e.txt"), ()]))
-def test_walk_ahead_equals_the_normal_walk_for_any_tree(tmp_path_factory: pytest.TempPathFactory,
-                                                         tree: list[tuple[list[str], bool]],
-                                                         include: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+@given(
+    tree=_TREES,
+    include=st.sampled_from([("*",), ("a/*", "*.py"), ("d",)]),
+    exclude=st.sampled_from([(".*",), ("*.log", "d/e.txt"), ()]),
+)
+def test_walk_ahead_equals_the_normal_walk_for_any_tree(
+    tmp_path_factory: pytest.TempPathFactory,
+    tree: list[tuple[list[str], bool]],
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+) -> None:
     root = tmp_path_factory.mktemp("tree")
     for parts, executable in tree:
         path = root.joinpath(*parts)
@@ -218,7 +239,6 @@ def test_walk_ahead_equals_the_normal_walk_for_any_tree(tmp_path_factory: pytest
     rules = FileRules(include, exclude, ("cerebrium.toml",))
     base = str(root.resolve())
     assert _ahead(root, rules).take(base, rules) == walk(base, rules)
-
 
 
 def test_more_directories_than_the_watch_budget_walk_nothing_ahead(tmp_path: Path) -> None:

@@ -29,11 +29,19 @@ def _offences(source: str, own: str = "builder.server") -> list[str]:
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for target in targets:
-            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
-                    and modules.get(target.value.id, "").startswith(("builder", "cache")):
+            if (
+                isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and modules.get(target.value.id, "").startswith(("builder", "cache"))
+            ):
                 found.append(f"writes {modules[target.value.id]}.{target.attr}")
-        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) \
-                and node.attr.startswith("_") and not node.attr.startswith("__"):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Load)
+            and isinstance(node.value, ast.Name)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
             module = modules.get(node.value.id)
             if module is not None and module.startswith("builder") and not module.startswith(own):
                 found.append(f"reads {module}.{node.attr}")
@@ -48,8 +56,13 @@ def test_the_server_uses_only_public_names_and_writes_no_other_module() -> None:
 
 
 def test_the_checker_catches_both_kinds() -> None:
-    source = ("from builder import api\nfrom builder.plan import fileset\nimport builder.cli as cli\n"
-              "fileset.walked_ahead = None\napi._hint_sink = print\nx = api._prepared\ncli.main(['x'])\n")
-    assert sorted(_offences(source)) == ["reads builder.api._prepared", "writes builder.api._hint_sink",
-                                         "writes builder.plan.fileset.walked_ahead"]
+    source = (
+        "from builder import api\nfrom builder.plan import fileset\nimport builder.cli as cli\n"
+        "fileset.walked_ahead = None\napi._hint_sink = print\nx = api._prepared\ncli.main(['x'])\n"
+    )
+    assert sorted(_offences(source)) == [
+        "reads builder.api._prepared",
+        "writes builder.api._hint_sink",
+        "writes builder.plan.fileset.walked_ahead",
+    ]
     assert _offences("from builder.plan.fileset import _walk\n") == ["from builder.plan.fileset import _walk"]

@@ -30,9 +30,19 @@ def _env(directory: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _run(args: list[str], env: dict[str, str], cwd: Path | None = None, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "builder", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=120, check=False, **kw)  # type: ignore[call-overload]
+def _run(
+    args: list[str], env: dict[str, str], cwd: Path | None = None, **kw: object
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "builder", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
 def _served_commands(directory: Path) -> list[str]:
@@ -84,8 +94,10 @@ def test_valid_and_invalid_configs_give_identical_output_and_exit_codes(started:
     assert ok.returncode == 0 and '"valid": true' in ok.stdout
     bad = _same_as_in_process(["validate", str(INVALID / "alias-conflict")], started)
     assert bad.returncode == 2 and "evaluation_interval" in bad.stderr
-    assert _served_commands(started) == [f"validate {APPS / 'complete'} --format json",
-                                         f"validate {INVALID / 'alias-conflict'}"]
+    assert _served_commands(started) == [
+        f"validate {APPS / 'complete'} --format json",
+        f"validate {INVALID / 'alias-conflict'}",
+    ]
 
 
 def test_the_child_uses_the_clients_working_directory_and_environment(started: Path, tmp_path: Path) -> None:
@@ -101,8 +113,15 @@ def test_the_child_uses_the_clients_working_directory_and_environment(started: P
 def test_output_redirected_to_a_file_arrives_complete(started: Path, tmp_path: Path) -> None:
     target = tmp_path / "schema.json"
     with target.open("w") as handle:
-        done = subprocess.run([sys.executable, "-m", "builder", "schema"], env=_env(started), stdout=handle,
-                              stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "builder", "schema"],
+            env=_env(started),
+            stdout=handle,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     local = _run(["schema"], _env(started, BUILDER_SERVER="off"))
     assert done.returncode == 0
     assert target.read_text() == local.stdout and len(local.stdout) > 1000
@@ -110,10 +129,13 @@ def test_output_redirected_to_a_file_arrives_complete(started: Path, tmp_path: P
 
 def test_the_umask_of_the_client_applies_to_files_the_command_writes(started: Path, tmp_path: Path) -> None:
     out = tmp_path / "export"
-    code = (f"import os, sys; os.umask(0o077); sys.argv = ['builder', 'dockerfile', {str(APPS / 'minimal')!r}, "
-            f"'--output', {str(out)!r}]; from builder._launch import main; main()")
-    done = subprocess.run([sys.executable, "-c", code], env=_env(started), capture_output=True, text=True,
-                          timeout=60, check=False)
+    code = (
+        f"import os, sys; os.umask(0o077); sys.argv = ['builder', 'dockerfile', {str(APPS / 'minimal')!r}, "
+        f"'--output', {str(out)!r}]; from builder._launch import main; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=_env(started), capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     written = [p for p in out.rglob("*") if p.is_file()]
     assert written and all(p.stat().st_mode & 0o077 == 0 for p in written)
@@ -140,8 +162,13 @@ def test_ctrl_c_reaches_the_served_command(started: Path) -> None:
     thread.start()
     port = listener.getsockname()[1]
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}", "--insecure"],
-                                env=_env(started), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}", "--insecure"],
+            env=_env(started),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 20
         while not _served_commands(started) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -166,8 +193,12 @@ def test_a_client_killed_mid_command_interrupts_it_and_the_server_carries_on(sta
     listener.listen(8)
     port = listener.getsockname()[1]
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}", "--insecure"],
-                                env=_env(started), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "builder", "engine", "info", "--engine", f"tcp://127.0.0.1:{port}", "--insecure"],
+            env=_env(started),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while not _served_commands(started) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -267,8 +298,10 @@ def test_enabled(value: str | None, on: bool) -> None:
 
 
 def test_the_client_side_imports_nothing_heavy() -> None:
-    probe = ("import sys\nimport builder._launch, builder.server.client, builder.server.paths\n"
-             "print(' '.join(sorted(sys.modules)))")
+    probe = (
+        "import sys\nimport builder._launch, builder.server.client, builder.server.paths\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     heavy = ("grpc", "google", "h2", "networkx", "packaging", "cache", "builder.cli", "builder.api", "tomllib")
     assert [m for m in loaded if m.split(".")[0] in heavy or m.startswith(heavy)] == []
@@ -280,8 +313,14 @@ def test_request_frames_round_trip() -> None:
     env = {"A": "1", "B": "x=y", "UNI": "é\udcff", "EMPTY": ""}
     frame = encode_request(["build", "--tag", "a b", "", "ünï"], "/tmp/wd", env, 0o027, "utf-8", "strict")
     assert int.from_bytes(frame[:4], "big") == len(frame) - 4
-    assert decode_request(frame[4:]) == {"cwd": "/tmp/wd", "umask": 0o027, "encoding": "utf-8", "errors": "strict",
-                                          "argv": ["build", "--tag", "a b", "", "ünï"], "env": env}
+    assert decode_request(frame[4:]) == {
+        "cwd": "/tmp/wd",
+        "umask": 0o027,
+        "encoding": "utf-8",
+        "errors": "strict",
+        "argv": ["build", "--tag", "a b", "", "ünï"],
+        "env": env,
+    }
     with pytest.raises(ValueError):
         decode_request(b"other\0/\x000")
 
@@ -308,7 +347,8 @@ def test_files_of_servers_gone_for_a_day_are_removed(tmp_path: Path) -> None:
         directory.close()
     assert removed == ["s-old"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"s-{n}{s}" for n in ("recent", "running", "mine") for s in (".lock", ".log", ".hint.json"))
+        f"s-{n}{s}" for n in ("recent", "running", "mine") for s in (".lock", ".log", ".hint.json")
+    )
 
 
 def test_a_spare_that_has_the_frame_keeps_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -356,8 +396,10 @@ def test_a_child_exit_and_its_client_hang_up_in_one_select_batch(tmp_path: Path)
             server._started(child.pid, conn, os.pidfd_open(child.pid), {"argv": ["validate"]})
             client.close()  # the client hangs up ...
             child_exited = time.monotonic() + 10
-            while time.monotonic() < child_exited and os.waitid(os.P_PID, child.pid,
-                                                                os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            while (
+                time.monotonic() < child_exited
+                and os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+            ):
                 time.sleep(0.01)  # ... and the child exits: both are ready before the server looks
             batch = [key.data for key, _ in server.selector.select(timeout=5)]
             assert sorted(event for event, _entry in batch) == ["child", "conn"]
@@ -374,10 +416,11 @@ def test_a_child_exit_and_its_client_hang_up_in_one_select_batch(tmp_path: Path)
 def test_the_warmed_server_runs_no_thread_and_no_grpc_core_before_it_forks() -> None:
     """Children are forked from the server: a thread (or an initialised gRPC core, whose threads do not
     survive a fork) in it would be half-present in every child."""
-    probe = ("import os\nfrom builder.server.daemon import warm\nwarm()\n"
-             "print(len(os.listdir('/proc/self/task')))\n")
+    probe = "import os\nfrom builder.server.daemon import warm\nwarm()\nprint(len(os.listdir('/proc/self/task')))\n"
     env = {**os.environ, "GRPC_TRACE": "api", "GRPC_VERBOSITY": "debug"}
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env, timeout=120
+    )
     assert done.stdout.strip() == "1"
     assert "grpc_init" not in done.stderr
 

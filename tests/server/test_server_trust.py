@@ -26,8 +26,9 @@ from tests.privileges import NOBODY, dropping_privileges, start_python, traversa
 REPO = Path(__file__).resolve().parents[2]
 MINIMAL = REPO / "fixtures" / "apps" / "minimal"
 SECRET = "s3cr3t-token-for-the-client-only"
-needs_root = pytest.mark.skipif(not dropping_privileges(),
-                                reason="making a directory or socket another user owns needs root")
+needs_root = pytest.mark.skipif(
+    not dropping_privileges(), reason="making a directory or socket another user owns needs root"
+)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -38,21 +39,30 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _launch(args: list[str], env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
     """The ``builder`` console script (client first, in-process when no server takes the command)."""
-    return subprocess.run([sys.executable, "-c", "from builder._launch import main; main()", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False, **kw)  # type: ignore[call-overload]
+    return subprocess.run(
+        [sys.executable, "-c", "from builder._launch import main; main()", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
 def _fingerprint(env: dict[str, str]) -> str:
     code = "import os; from builder.server import paths; print(paths.fingerprint(os.environ))"
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def _stop_servers(env: dict[str, str]) -> None:
     for _ in range(50):
         subprocess.run([sys.executable, "-m", "builder", "server", "stop"], env=env, capture_output=True, check=False)
-        status = subprocess.run([sys.executable, "-m", "builder", "server", "status"], env=env, capture_output=True,
-                                text=True, check=False)
+        status = subprocess.run(
+            [sys.executable, "-m", "builder", "server", "status"], env=env, capture_output=True, text=True, check=False
+        )
         if "no server is running" in status.stderr:
             return
         time.sleep(0.2)
@@ -207,14 +217,18 @@ def test_signals_reach_only_a_child_of_the_server(tmp_path: Path) -> None:
     env = _env(BUILDER_SERVER_DIR=str(srv))
     victim = subprocess.Popen(["sleep", "120"])
     sock = srv / f"s-{_fingerprint(env)}.sock"
-    fake = subprocess.Popen([sys.executable, "-c", _NAMING_SERVER, str(sock), str(victim.pid)], text=True,
-                            stdout=subprocess.PIPE)
+    fake = subprocess.Popen(
+        [sys.executable, "-c", _NAMING_SERVER, str(sock), str(victim.pid)], text=True, stdout=subprocess.PIPE
+    )
     client = None
     try:
         assert fake.stdout is not None and fake.stdout.readline().strip() == "listening"
-        client = subprocess.Popen([sys.executable, "-c", "from builder._launch import main; main()",
-                                   "validate", str(MINIMAL)], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        client = subprocess.Popen(
+            [sys.executable, "-c", "from builder._launch import main; main()", "validate", str(MINIMAL)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         assert fake.stdout.readline().strip() == "named"
         time.sleep(0.5)  # the client has read the pid line and waits for the exit line
         client.send_signal(signal.SIGTERM)

@@ -42,14 +42,22 @@ Outcome = tuple[int, bytes, bytes]
 
 def _env(server_dir: Path, cache: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUILDER_")}
-    env.update({"BUILDER_SERVER": "auto", "BUILDER_SERVER_DIR": str(server_dir), "BUILDER_SERVER_IDLE": "600",
-                "BUILDER_CACHE_DIR": str(cache), **extra})
+    env.update(
+        {
+            "BUILDER_SERVER": "auto",
+            "BUILDER_SERVER_DIR": str(server_dir),
+            "BUILDER_SERVER_IDLE": "600",
+            "BUILDER_CACHE_DIR": str(cache),
+            **extra,
+        }
+    )
     return env
 
 
 def _run(argv: list[str], env: dict[str, str], cwd: Path) -> Outcome:
-    done = subprocess.run([sys.executable, "-m", "builder", *argv], env=env, cwd=cwd, capture_output=True,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "builder", *argv], env=env, cwd=cwd, capture_output=True, timeout=300, check=False
+    )
     return done.returncode, done.stdout, done.stderr
 
 
@@ -122,8 +130,16 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, lis
     yield root, commands, expected
 
 
-def _phase(commands: list[list[str]], expected: dict[str, Outcome], env: dict[str, str], cwd: Path, *,
-           workers: int, kill_at: int | None, server_dir: Path) -> list[str]:
+def _phase(
+    commands: list[list[str]],
+    expected: dict[str, Outcome],
+    env: dict[str, str],
+    cwd: Path,
+    *,
+    workers: int,
+    kill_at: int | None,
+    server_dir: Path,
+) -> list[str]:
     """Run ``commands`` (``workers`` at a time); SIGKILL the server once ``kill_at`` commands have started.
 
     Returns a description of every command whose outcome differs from the in-process one.
@@ -155,7 +171,8 @@ def _served(server_dir: Path) -> int:
 
 
 def test_served_commands_equal_in_process_ones_even_when_the_server_is_killed(
-        corpus: tuple[Path, list[list[str]], dict[str, Outcome]]) -> None:
+    corpus: tuple[Path, list[list[str]], dict[str, Outcome]],
+) -> None:
     root, commands, expected = corpus
     cache = root / "cache"
     server_dir = root / "srv"
@@ -181,8 +198,10 @@ def test_served_commands_equal_in_process_ones_even_when_the_server_is_killed(
         _stop_servers(server_dir, env, root)
     elapsed = time.monotonic() - started
     logs = "".join(log.read_text() for log in server_dir.glob("s-*.log"))
-    print(f"\n{TOTAL} commands through the warm server in {elapsed:.1f} s "
-          f"({_served(server_dir)} served, {logs.count('] serving ')} servers)")
+    print(
+        f"\n{TOTAL} commands through the warm server in {elapsed:.1f} s "
+        f"({_served(server_dir)} served, {logs.count('] serving ')} servers)"
+    )
     assert mismatches == [], f"{len(mismatches)} of {TOTAL} commands differ:\n" + "\n".join(mismatches[:5])
     assert "Traceback" not in logs, logs[-3000:]
     assert served_before_kills >= quarter  # the first half really went through the server

@@ -74,8 +74,9 @@ def test_watch_set_is_the_files_selection_plus_config_and_paths_files(project: P
 
 
 def test_dockerfile_apps_watch_their_dockerfile(project: Path) -> None:
-    (project / "cerebrium.toml").write_text(TOML.replace('entrypoint = ["python", "main.py"]',
-                                                         'dockerfile_path = "./docker/Dockerfile"'))
+    (project / "cerebrium.toml").write_text(
+        TOML.replace('entrypoint = ["python", "main.py"]', 'dockerfile_path = "./docker/Dockerfile"')
+    )
     watch = WatchSet(project, load_config(project))
     assert "docker/Dockerfile" in watch.extras
     snap, _ = watch.snapshot()
@@ -95,8 +96,10 @@ def test_changes_seen_are_exactly_the_edited_created_and_deleted_paths(project: 
     assert changed_paths(after, after) == ()
 
 
-@given(st.dictionaries(st.text(min_size=1, max_size=5), st.tuples(st.integers(), st.integers(), st.integers())),
-       st.dictionaries(st.text(min_size=1, max_size=5), st.tuples(st.integers(), st.integers(), st.integers())))
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=5), st.tuples(st.integers(), st.integers(), st.integers())),
+    st.dictionaries(st.text(min_size=1, max_size=5), st.tuples(st.integers(), st.integers(), st.integers())),
+)
 def test_changed_paths_is_the_symmetric_difference_of_what_differs(a: dict, b: dict) -> None:  # type: ignore[type-arg]
     got = changed_paths(a, b)
     assert list(got) == sorted(got)
@@ -163,16 +166,22 @@ def test_json_events_have_the_documented_shapes(capsys: pytest.CaptureFixture[st
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert events[0] == {"event": "change", "paths": ["main.py"]}
     assert events[1]["event"] == "plan" and events[1]["rebuild"] == ["files", "shell", "config"]
-    assert events[2] == {"event": "ready", "url": "http://127.0.0.1:9000", "seconds": 1.235, "synced": False,
-                         "image": "img"}
+    assert events[2] == {
+        "event": "ready",
+        "url": "http://127.0.0.1:9000",
+        "seconds": 1.235,
+        "synced": False,
+        "image": "img",
+    }
     assert events[3]["event"] == "failed" and events[3]["stage"] == "build" and events[3]["message"]
     assert events[4] == {"event": "app", "line": "hello"}
 
 
 def test_text_failure_says_whether_the_old_app_still_answers(capsys: pytest.CaptureFixture[str]) -> None:
     printer = DevPrinter(json_mode=False)
-    printer(DevFailed("start", "the app exited with code 1", ("Traceback", "RuntimeError: x"), "see above",
-                      serving=True))
+    printer(
+        DevFailed("start", "the app exited with code 1", ("Traceback", "RuntimeError: x"), "see above", serving=True)
+    )
     err = capsys.readouterr().err
     assert "start failed: the app exited with code 1" in err and "  | RuntimeError: x" in err
     assert "still answering" in err

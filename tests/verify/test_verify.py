@@ -237,7 +237,12 @@ def test_which_containers_are_leftovers() -> None:
     unlabelled_old = {"Labels": {}, "Created": 0}
     now = float(10**10)
     assert [is_leftover(c, now, "hostA", alive) for c in (mine, dead, other_fresh, other_old, unlabelled_old)] == [
-        False, True, False, True, True]
+        False,
+        True,
+        False,
+        True,
+        True,
+    ]
 
 
 def test_container_spec_is_locked_down() -> None:
@@ -277,8 +282,10 @@ def test_resolve_timeout(configured: int, requested: float | None, env: dict[str
     assert resolve_timeout(configured, requested, env) == expected
 
 
-@pytest.mark.parametrize(("requested", "env"), [(59, {}), (831, {}), (None, {"BUILDER_VERIFY_TIMEOUT": "x"}),
-                                                (None, {"BUILDER_VERIFY_TIMEOUT": "0"})])
+@pytest.mark.parametrize(
+    ("requested", "env"),
+    [(59, {}), (831, {}), (None, {"BUILDER_VERIFY_TIMEOUT": "x"}), (None, {"BUILDER_VERIFY_TIMEOUT": "0"})],
+)
 def test_resolve_timeout_rejects(requested: float | None, env: dict[str, str]) -> None:
     from builder.errors import BuilderError
 
@@ -290,12 +297,19 @@ def test_settings_from_image_labels(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BUILDER_VERIFY_TIMEOUT", raising=False)
     config = {
         "ExposedPorts": {"8123/tcp": {}},
-        "Labels": {"ai.cerebrium.readycheck_endpoint": "/ready", "ai.cerebrium.healthcheck_endpoint": "/health",
-                   "ai.cerebrium.initialization_timeout": "90"},
+        "Labels": {
+            "ai.cerebrium.readycheck_endpoint": "/ready",
+            "ai.cerebrium.healthcheck_endpoint": "/health",
+            "ai.cerebrium.initialization_timeout": "90",
+        },
     }
     settings = VerifySettings.from_image(config)
     assert (settings.port, settings.readycheck_endpoint, settings.healthcheck_endpoint, settings.timeout) == (
-        8123, "/ready", "/health", 90.0)
+        8123,
+        "/ready",
+        "/health",
+        90.0,
+    )
     assert VerifySettings.from_image({}).port == 8000
 
 

@@ -41,9 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "-t",
         help="image name: moby exporter on dockerd, image exporter on buildkitd",
     )
-    parser.add_argument(
-        "--push", action="store_true", help="push the tagged image (buildkitd only)"
-    )
+    parser.add_argument("--push", action="store_true", help="push the tagged image (buildkitd only)")
     parser.add_argument(
         "--output",
         "-o",
@@ -64,8 +62,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--ca-bundle",
         default=None,
-        help="extra CA certificates (PEM) mounted as a secret for apt/conda/pip steps "
-        "(default: $BUILDER_CA_BUNDLE)",
+        help="extra CA certificates (PEM) mounted as a secret for apt/conda/pip steps (default: $BUILDER_CA_BUNDLE)",
     )
     parser.add_argument(
         "--network",
@@ -73,9 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="network for build steps (default: host on dockerd, default on buildkitd)",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=None, help="cancel the build after SECONDS"
-    )
+    parser.add_argument("--timeout", type=float, default=None, help="cancel the build after SECONDS")
     parser.add_argument(
         "--engine-history",
         action="store_true",
@@ -88,13 +83,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="build this plan (from `builder plan --format json`) instead of planning",
     )
-    parser.add_argument("--resolve", action="store_true",
-                        help="resolve unpinned pip requirements with uv first and install exactly those pins "
-                        "(a resolution is reused for $BUILDER_RESOLVE_TTL seconds, default 3600)")
-    parser.add_argument("--refresh", action="store_true",
-                        help="resolve unpinned pip requirements now, whatever the age of the last resolution")
-    parser.add_argument("--offline", action="store_true",
-                        help="use the last resolution of unpinned pip requirements; never ask the index")
+    parser.add_argument(
+        "--resolve",
+        action="store_true",
+        help="resolve unpinned pip requirements with uv first and install exactly those pins "
+        "(a resolution is reused for $BUILDER_RESOLVE_TTL seconds, default 3600)",
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="resolve unpinned pip requirements now, whatever the age of the last resolution",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="use the last resolution of unpinned pip requirements; never ask the index",
+    )
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -139,9 +143,7 @@ def run(args: argparse.Namespace) -> int:
             connect_timeout=args.connect_timeout,
         )
     except BuilderError as exc:
-        if (
-            args.progress == "json"
-        ):  # CI runners reading stdout see the failure as an event too
+        if args.progress == "json":  # CI runners reading stdout see the failure as an event too
             failure = getattr(exc, "failure", None)
             output.out(
                 json.dumps(
@@ -161,20 +163,14 @@ def run(args: argparse.Namespace) -> int:
         output.info("step         predicted  observed   seconds")
         for s in result.steps:
             observed = "cached" if s.cached else "built"
-            output.info(
-                f"{s.step:<12} {s.predicted or '-':<10} {observed:<10} {s.seconds:>7.1f}"
-            )
+            output.info(f"{s.step:<12} {s.predicted or '-':<10} {observed:<10} {s.seconds:>7.1f}")
     for m in result.mismatches:
         seen = "cached" if m.cached else "built"
         output.warn(
-            f"step {m.step}: predicted {m.predicted} (step key {m.key}) but BuildKit {seen} it "
-            f"(vertex {m.vertex})"
+            f"step {m.step}: predicted {m.predicted} (step key {m.key}) but BuildKit {seen} it (vertex {m.vertex})"
         )
     if args.progress != "json":
-        output.info(
-            f"image: {result.image or '(not exported)'}"
-            + (f" ({result.image_id})" if result.image_id else "")
-        )
+        output.info(f"image: {result.image or '(not exported)'}" + (f" ({result.image_id})" if result.image_id else ""))
     if args.verify:
         _verify(args, result.image or args.tag)
     return EXIT_OK
@@ -190,9 +186,7 @@ def _verify(args: argparse.Namespace, image: str) -> None:
     docker = docker_for_engine(args.engine, tls=tls_from_args(args), connect_timeout=args.connect_timeout)
     config, _warnings = load_plan_config(args.path)
     settings = VerifySettings.from_config(config)
-    output.info(
-        f"verifying {image}: port {settings.port}, timeout {settings.timeout:g}s"
-    )
+    output.info(f"verifying {image}: port {settings.port}, timeout {settings.timeout:g}s")
     report(
         verify_image(image, settings, docker=docker),
         "json" if args.progress == "json" else "text",

@@ -199,8 +199,9 @@ def run_ls(args: argparse.Namespace) -> int:
 def run_prune(args: argparse.Namespace) -> int:
     """Prune by age and/or size."""
     if args.max_size is None and args.older_than is None:
-        raise ConfigError("cache prune needs a bound",
-                          hint="pass --max-size (e.g. 500MB) and/or --older-than (e.g. 7d)")
+        raise ConfigError(
+            "cache prune needs a bound", hint="pass --max-size (e.g. 500MB) and/or --older-than (e.g. 7d)"
+        )
     with _opened(args) as store:
         result = store.prune(max_bytes=args.max_size, older_than_s=args.older_than)
     if args.format == "json":
@@ -228,8 +229,9 @@ def run_clear(args: argparse.Namespace) -> int:
 
 def _confirm(question: str) -> None:
     if not sys.stdin.isatty():
-        raise ConfigError(f"refusing to {question.rstrip('?')} without confirmation", key_path="--yes",
-                          hint="pass --yes")
+        raise ConfigError(
+            f"refusing to {question.rstrip('?')} without confirmation", key_path="--yes", hint="pass --yes"
+        )
     output.info(f"{question} [y/N]")
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):

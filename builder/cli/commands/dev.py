@@ -40,20 +40,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Ctrl-C removes every container the loop started.",
     )
     parser.add_argument("path", nargs="?", default=".", help="cerebrium.toml or its directory (default: .)")
-    parser.add_argument("--port", type=int, default=None, metavar="HOST_PORT",
-                        help="publish the app on this port of the engine's host (default: the app's port; an "
-                        "engine without a bridge network runs the app on its own port)")
-    parser.add_argument("--sync", action="store_true",
-                        help="when only files of the files step change, copy them into the running container and "
-                        "restart the app instead of rebuilding first (the image rebuilds in the background)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        metavar="HOST_PORT",
+        help="publish the app on this port of the engine's host (default: the app's port; an "
+        "engine without a bridge network runs the app on its own port)",
+    )
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="when only files of the files step change, copy them into the running container and "
+        "restart the app instead of rebuilding first (the image rebuilds in the background)",
+    )
     parser.add_argument("--tag", "-t", default=None, help="image name (default: builder-dev-<app>:latest)")
     parser.add_argument("--cache-dir", default=None, help="step cache directory (as for `builder build`)")
-    parser.add_argument("--ca-bundle", default=None,
-                        help="extra CA certificates for apt/conda/pip steps (default: $BUILDER_CA_BUNDLE)")
-    parser.add_argument("--network", choices=("host", "none", "default"), default=None,
-                        help="network for build steps (as for `builder build`)")
-    parser.add_argument("--progress", choices=("auto", "plain", "json"), default="auto",
-                        help="output: plain lines on stderr (auto), or json objects on stdout")
+    parser.add_argument(
+        "--ca-bundle", default=None, help="extra CA certificates for apt/conda/pip steps (default: $BUILDER_CA_BUNDLE)"
+    )
+    parser.add_argument(
+        "--network",
+        choices=("host", "none", "default"),
+        default=None,
+        help="network for build steps (as for `builder build`)",
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "plain", "json"),
+        default="auto",
+        help="output: plain lines on stderr (auto), or json objects on stdout",
+    )
     add_env_arguments(parser)
     add_engine_arguments(parser)
     parser.set_defaults(func=run)
@@ -68,9 +85,18 @@ def run(args: argparse.Namespace) -> int:
         from builder.errors import ConfigError
 
         raise ConfigError(f"{args.port} is not a TCP port", key_path="--port", hint="pass 1..65535")
-    options = DevOptions(port=args.port, sync=args.sync, engine=args.engine, tls=tls_from_args(args),
-                         connect_timeout=args.connect_timeout, cache_dir=args.cache_dir, ca_bundle=args.ca_bundle,
-                         network=args.network, tag=args.tag, env=run_env_from_args(args))
+    options = DevOptions(
+        port=args.port,
+        sync=args.sync,
+        engine=args.engine,
+        tls=tls_from_args(args),
+        connect_timeout=args.connect_timeout,
+        cache_dir=args.cache_dir,
+        ca_bundle=args.ca_bundle,
+        network=args.network,
+        tag=args.tag,
+        env=run_env_from_args(args),
+    )
     printer = DevPrinter(json_mode=args.progress == "json")
     loop = DevLoop(args.path, options, printer)
     try:
@@ -106,16 +132,33 @@ class DevPrinter:
 
         with self._lock:
             if isinstance(event, DevChange):
-                self._emit({"event": "change", "paths": list(event.paths)},
-                           f"changed: {', '.join(event.paths[:5])}" + (" …" if len(event.paths) > 5 else ""))
+                self._emit(
+                    {"event": "change", "paths": list(event.paths)},
+                    f"changed: {', '.join(event.paths[:5])}" + (" …" if len(event.paths) > 5 else ""),
+                )
             elif isinstance(event, DevPlanned):
-                self._emit({"event": "plan", "summary": event.summary, "rebuild": list(event.rebuild),
-                            "reason": event.reason, "sync": event.sync}, event.summary)
+                self._emit(
+                    {
+                        "event": "plan",
+                        "summary": event.summary,
+                        "rebuild": list(event.rebuild),
+                        "reason": event.reason,
+                        "sync": event.sync,
+                    },
+                    event.summary,
+                )
             elif isinstance(event, DevReady):
                 how = "synced, " if event.synced else ""
-                self._emit({"event": "ready", "url": event.url, "seconds": round(event.seconds, 3),
-                            "synced": event.synced, "image": event.image},
-                           f"ready: {event.url} ({how}edit → ready {event.seconds:.1f}s)")
+                self._emit(
+                    {
+                        "event": "ready",
+                        "url": event.url,
+                        "seconds": round(event.seconds, 3),
+                        "synced": event.synced,
+                        "image": event.image,
+                    },
+                    f"ready: {event.url} ({how}edit → ready {event.seconds:.1f}s)",
+                )
             elif isinstance(event, DevFailed):
                 self._failed(event)
             elif isinstance(event, DevAppLog):
@@ -133,13 +176,24 @@ class DevPrinter:
 
     def _failed(self, event: Any) -> None:
         if self.json_mode:
-            self._json({"event": "failed", "stage": event.stage, "message": event.message,
-                        "logs": list(event.logs), "hint": event.hint, "serving": event.serving})
+            self._json(
+                {
+                    "event": "failed",
+                    "stage": event.stage,
+                    "message": event.message,
+                    "logs": list(event.logs),
+                    "hint": event.hint,
+                    "serving": event.serving,
+                }
+            )
             return
         output.error(f"{event.stage} failed: {event.message}")
         for line in event.logs:
             output.info(f"  | {line}")
         if event.hint:
             output.info(f"hint: {event.hint}")
-        output.info("the last good container is still answering; waiting for the next edit" if event.serving
-                    else "waiting for the next edit")
+        output.info(
+            "the last good container is still answering; waiting for the next edit"
+            if event.serving
+            else "waiting for the next edit"
+        )

@@ -22,8 +22,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "show which steps would change and why. With --git REV1 REV2 [PATH], compare the project at PATH "
         "(default .) between two git revisions.",
     )
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="OLD NEW (two configs or directories); with --git, the optional project PATH")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="OLD NEW (two configs or directories); with --git, the optional project PATH",
+    )
     parser.add_argument("--git", nargs=2, metavar=("REV1", "REV2"), help="compare two git revisions")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     parser.add_argument("--fail-on-change", action="store_true", help="exit 3 when any step changes")

@@ -32,8 +32,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "and a .dockerignore that reproduces include/exclude. The build context is the project directory.",
     )
     parser.add_argument("path", nargs="?", default=".", help="cerebrium.toml or its directory (default: .)")
-    parser.add_argument("-o", "--output", metavar="DIR", default=None,
-                        help="write Dockerfile, .dockerignore and .builder/ files into DIR (e.g. the project dir)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        default=None,
+        help="write Dockerfile, .dockerignore and .builder/ files into DIR (e.g. the project dir)",
+    )
     parser.add_argument("--cache-dir", default=None, help="step cache directory (only used for file digests)")
     parser.set_defaults(func=run)
 
@@ -43,22 +48,28 @@ def run(args: argparse.Namespace) -> int:
     from builder.api import plan_project
     from builder.engines.dockerfile_export import render_dockerfile
 
-    plan, _analysis, diagnostics = plan_project(args.path, cache_dir=args.cache_dir, record=False,
-                                                walker=getattr(args, "walker", None))
+    plan, _analysis, diagnostics = plan_project(
+        args.path, cache_dir=args.cache_dir, record=False, walker=getattr(args, "walker", None)
+    )
     output.diagnostics(diagnostics)
     export = render_dockerfile(plan)
     if args.output is None:
         output.out(export.dockerfile.rstrip("\n"))
         extra = ", ".join(p for p, _ in export.files)
-        output.info("note: this Dockerfile also needs its .dockerignore" + (f" and {extra}" if extra else "")
-                    + "; write them with -o DIR")
+        output.info(
+            "note: this Dockerfile also needs its .dockerignore"
+            + (f" and {extra}" if extra else "")
+            + "; write them with -o DIR"
+        )
         return EXIT_OK
     for written in write_export(export, Path(args.output)):
         output.info(f"wrote {written}")
     project = Path(args.path if os.path.isdir(args.path) else os.path.dirname(args.path) or ".")
     if project.resolve() != Path(args.output).resolve():
-        output.warn(f"the build context is the project directory {project}: copy .dockerignore and .builder/ "
-                    f"there, or rerun with -o {project}")
+        output.warn(
+            f"the build context is the project directory {project}: copy .dockerignore and .builder/ "
+            f"there, or rerun with -o {project}"
+        )
     return EXIT_OK
 
 

@@ -34,19 +34,41 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "docker:///path/to/docker.sock or docker+tcp://host:port (dockerd) (default: $BUILDKIT_HOST, else auto-detect)",
     )
     tcp = "for TCP engines (default: $BUILDKIT_TLS_{}, or $DOCKER_CERT_PATH/{} for dockerd)"
-    group.add_argument("--tls-ca", type=Path, default=None, metavar="FILE",
-                       help="CA certificate that signed the engine's certificate " + tcp.format("CA", "ca.pem"))
-    group.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
-                       help="client certificate " + tcp.format("CERT", "cert.pem"))
-    group.add_argument("--tls-key", type=Path, default=None, metavar="FILE",
-                       help="client private key " + tcp.format("KEY", "key.pem"))
-    group.add_argument("--tls-server-name", default=None, metavar="NAME",
-                       help="name the engine's certificate must carry, when not the host of the address")
-    group.add_argument("--insecure", action="store_true",
-                       help="allow a TCP engine without TLS (everything sent, project files included, is cleartext)")
-    group.add_argument("--connect-timeout", type=_seconds, default=None, metavar="SECONDS",
-                       help="seconds for the connect and for the TLS handshake each "
-                       "(default: $BUILDER_CONNECT_TIMEOUT, else 10)")
+    group.add_argument(
+        "--tls-ca",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="CA certificate that signed the engine's certificate " + tcp.format("CA", "ca.pem"),
+    )
+    group.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="client certificate " + tcp.format("CERT", "cert.pem"),
+    )
+    group.add_argument(
+        "--tls-key", type=Path, default=None, metavar="FILE", help="client private key " + tcp.format("KEY", "key.pem")
+    )
+    group.add_argument(
+        "--tls-server-name",
+        default=None,
+        metavar="NAME",
+        help="name the engine's certificate must carry, when not the host of the address",
+    )
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a TCP engine without TLS (everything sent, project files included, is cleartext)",
+    )
+    group.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="seconds for the connect and for the TLS handshake each (default: $BUILDER_CONNECT_TIMEOUT, else 10)",
+    )
 
 
 def _seconds(text: str) -> float:
@@ -67,8 +89,9 @@ def tls_from_args(args: argparse.Namespace) -> TLSConfig | None:
         return None
     from builder.engines.buildkit.tls import TLSConfig
 
-    return TLSConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key, server_name=args.tls_server_name,
-                     insecure=insecure)
+    return TLSConfig(
+        ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key, server_name=args.tls_server_name, insecure=insecure
+    )
 
 
 def open_engine_from_args(args: argparse.Namespace) -> EngineClient:
@@ -107,15 +130,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="free the engine's build cache",
         description="Free build cache on the engine (BuildKit Prune), printing each record as it is freed. The "
         "step cache then forgets the steps whose layers may be gone, so the next plan predicts them as misses "
-        "(\"the engine pruned it\").",
+        '("the engine pruned it").',
     )
     add_engine_arguments(pr)
-    pr.add_argument("--keep-storage", default="0", metavar="SIZE",
-                    help="keep this much cache, e.g. 10GB (default 0: free what the other options allow)")
-    pr.add_argument("--older-than", default=None, metavar="DURATION",
-                    help="only free records unused for this long, e.g. 24h, 7d")
-    pr.add_argument("--all", action="store_true",
-                    help="also free records still referenced (internal and frontend records, source snapshots)")
+    pr.add_argument(
+        "--keep-storage",
+        default="0",
+        metavar="SIZE",
+        help="keep this much cache, e.g. 10GB (default 0: free what the other options allow)",
+    )
+    pr.add_argument(
+        "--older-than", default=None, metavar="DURATION", help="only free records unused for this long, e.g. 24h, 7d"
+    )
+    pr.add_argument(
+        "--all",
+        action="store_true",
+        help="also free records still referenced (internal and frontend records, source snapshots)",
+    )
     pr.add_argument("--cache-dir", default=None, help="builder's step cache to update (default: as `build`)")
     pr.set_defaults(func=run_prune)
 
@@ -181,24 +212,39 @@ def run_prune(args: argparse.Namespace) -> int:
         described = engine.capabilities.describe()
         # dockerd keeps pulled base images in its image store, which a build-cache prune never frees
         keep_kinds = ("base",) if engine.kind == "dockerd" else ()
-        freed = prune(engine, options, on_record=lambda r: output.out(
-            f"freed {human(r.size):>9}  {r.record_type:<16} {' '.join(r.description.split())[:70]}"))
+        freed = prune(
+            engine,
+            options,
+            on_record=lambda r: output.out(
+                f"freed {human(r.size):>9}  {r.record_type:<16} {' '.join(r.description.split())[:70]}"
+            ),
+        )
         where = str(engine.address)
         held = sum(1 for r in disk_usage(engine).records if r.shared)
     total = sum(r.size for r in freed)
     everything = options.all and keep == 0 and older == 0
-    forgotten = _forget_pruned(args.cache_dir, described, where, everything, newest_use(freed) if freed else None,
-                               keep_kinds)
-    output.out(f"total freed: {human(total)} ({total} bytes, {len(freed)} records); "
-               f"{forgotten} recorded steps will rebuild")
+    forgotten = _forget_pruned(
+        args.cache_dir, described, where, everything, newest_use(freed) if freed else None, keep_kinds
+    )
+    output.out(
+        f"total freed: {human(total)} ({total} bytes, {len(freed)} records); {forgotten} recorded steps will rebuild"
+    )
     if held:
-        output.warn(f"{held} cache records are still held by images on the engine: a step whose layer one of "
-                    "them holds may still build as cached (remove those images to free it)")
+        output.warn(
+            f"{held} cache records are still held by images on the engine: a step whose layer one of "
+            "them holds may still build as cached (remove those images to free it)"
+        )
     return EXIT_OK
 
 
-def _forget_pruned(cache_dir: str | None, engine: str, where: str, everything: bool, newest: float | None,
-                   keep_kinds: tuple[str, ...] = ()) -> int:
+def _forget_pruned(
+    cache_dir: str | None,
+    engine: str,
+    where: str,
+    everything: bool,
+    newest: float | None,
+    keep_kinds: tuple[str, ...] = (),
+) -> int:
     """Mark the step records of this engine whose layers the prune may have freed; return how many.
 
     Records carry the engine's description (``dockerd 26.1.5 (BuildKit …)``), not its address, so
@@ -211,8 +257,13 @@ def _forget_pruned(cache_dir: str | None, engine: str, where: str, everything: b
 
     with cache_pkg.open_cache(cache_dir) as store:
         steps = store.steps
-        gone = [r.key for r in steps.ls() if r.engine == engine and r.kind not in keep_kinds
-                and (everything or (newest is not None and r.last_used_at <= newest + 1.0))]
+        gone = [
+            r.key
+            for r in steps.ls()
+            if r.engine == engine
+            and r.kind not in keep_kinds
+            and (everything or (newest is not None and r.last_used_at <= newest + 1.0))
+        ]
         for key in gone:
             steps.mark_pruned(key, f"`builder engine prune` on {where}")
     return len(gone)

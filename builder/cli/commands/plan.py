@@ -23,23 +23,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "estimated time. Exit 3 with --fail-on-miss when anything would rebuild.",
     )
     parser.add_argument("path", nargs="?", default=".", help="cerebrium.toml or its directory (default: .)")
-    parser.add_argument("--format", choices=("text", "json", "dot"), default="text",
-                        help="output format (default: text)")
-    parser.add_argument("--files", action="store_true",
-                        help="with --format json: list every project file in the files step's manifest "
-                        "(default: a summary of digest, count, bytes and changed paths)")
+    parser.add_argument(
+        "--format", choices=("text", "json", "dot"), default="text", help="output format (default: text)"
+    )
+    parser.add_argument(
+        "--files",
+        action="store_true",
+        help="with --format json: list every project file in the files step's manifest "
+        "(default: a summary of digest, count, bytes and changed paths)",
+    )
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 3 when any step would rebuild")
-    parser.add_argument("--resolve", action="store_true",
-                        help="resolve unpinned pip requirements with uv first, so new releases change the pip key "
-                        "(a resolution is reused for $BUILDER_RESOLVE_TTL seconds, default 3600)")
-    parser.add_argument("--refresh", action="store_true",
-                        help="resolve unpinned pip requirements now, whatever the age of the last resolution")
-    parser.add_argument("--offline", action="store_true",
-                        help="use the last resolution of unpinned pip requirements; never ask the index")
-    parser.add_argument("--cache-dir", default=None,
-                        help="step cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)")
-    parser.add_argument("--no-record", action="store_true",
-                        help="do not record this plan in the app's history")
+    parser.add_argument(
+        "--resolve",
+        action="store_true",
+        help="resolve unpinned pip requirements with uv first, so new releases change the pip key "
+        "(a resolution is reused for $BUILDER_RESOLVE_TTL seconds, default 3600)",
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="resolve unpinned pip requirements now, whatever the age of the last resolution",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="use the last resolution of unpinned pip requirements; never ask the index",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="step cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)",
+    )
+    parser.add_argument("--no-record", action="store_true", help="do not record this plan in the app's history")
     parser.set_defaults(func=run)
 
 
@@ -47,9 +62,15 @@ def run(args: argparse.Namespace) -> int:
     """Plan, print, and turn misses into exit 3 when asked."""
     from builder.api import plan_project
 
-    plan, analysis, diagnostics = plan_project(args.path, cache_dir=args.cache_dir, resolve=args.resolve,
-                                               record=not args.no_record, walker=getattr(args, "walker", None),
-                                               refresh=args.refresh, offline=args.offline)
+    plan, analysis, diagnostics = plan_project(
+        args.path,
+        cache_dir=args.cache_dir,
+        resolve=args.resolve,
+        record=not args.no_record,
+        walker=getattr(args, "walker", None),
+        refresh=args.refresh,
+        offline=args.offline,
+    )
     output.diagnostics(diagnostics)
     if args.format == "json":
         from builder.plan.render.json import plan_document

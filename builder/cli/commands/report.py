@@ -22,19 +22,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "hit rate, seconds spent and saved, bytes added; the miss causes ranked by time lost; how often the "
         "plan's predictions were right; and the trend over time.",
     )
-    parser.add_argument("path", nargs="?", default=None,
-                        help="a project (cerebrium.toml or its directory): report on its app only")
+    parser.add_argument(
+        "path", nargs="?", default=None, help="a project (cerebrium.toml or its directory): report on its app only"
+    )
     parser.add_argument("--app", default=None, help="report on the app of this name only")
-    parser.add_argument("--since", default=None, help="only builds since a duration ago (7d, 12h, 30m, 2w) or a "
-                        "date (2026-12-01)")
-    parser.add_argument("--engine", default=None, help="only builds on engines whose name contains this "
-                        "(e.g. 'dockerd 20')")
+    parser.add_argument(
+        "--since", default=None, help="only builds since a duration ago (7d, 12h, 30m, 2w) or a date (2026-12-01)"
+    )
+    parser.add_argument(
+        "--engine", default=None, help="only builds on engines whose name contains this (e.g. 'dockerd 20')"
+    )
     parser.add_argument("--trend", default="auto", help="trend points: auto, day, or a number of builds")
-    parser.add_argument("--format", choices=("text", "json", "html"), default="text",
-                        help="output format (default: text)")
+    parser.add_argument(
+        "--format", choices=("text", "json", "html"), default="text", help="output format (default: text)"
+    )
     parser.add_argument("-o", "--output", default=None, help="write the report to this file")
-    parser.add_argument("--cache-dir", default=None,
-                        help="cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)")
+    parser.add_argument(
+        "--cache-dir", default=None, help="cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -42,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     """Compute the report and write it in the chosen format."""
     from builder.reports import report
 
-    data = report(args.path, app=args.app, since=args.since, engine=args.engine, trend=args.trend,
-                  cache_dir=args.cache_dir).to_json()
+    data = report(
+        args.path, app=args.app, since=args.since, engine=args.engine, trend=args.trend, cache_dir=args.cache_dir
+    ).to_json()
     if args.format == "json":
         import json
 
@@ -72,5 +78,8 @@ def _write(path: str, text: str) -> None:
     try:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot write the report ({exc.strerror or exc})", key_path="--output",
-                          hint="give -o a path in a writable directory") from exc
+        raise ConfigError(
+            f"{path}: cannot write the report ({exc.strerror or exc})",
+            key_path="--output",
+            hint="give -o a path in a writable directory",
+        ) from exc

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     start.set_defaults(func=run_start)
     actions.add_parser("status", help="list this user's servers").set_defaults(func=run_status)
     actions.add_parser("stop", help="stop this user's servers (running commands finish first)").set_defaults(
-        func=run_stop)
+        func=run_stop
+    )
 
 
 def run_start(args: argparse.Namespace) -> int:
@@ -47,9 +48,11 @@ def run_start(args: argparse.Namespace) -> int:
     if where is None:
         unsafe = paths.check(os.environ)
         if unsafe is not None:
-            raise BuilderError(f"the server directory is not safe to use: {unsafe}",
-                               hint=f"set {paths.ENV_DIR} to a directory only you can access (mode 0700), "
-                               "under directories only you or root can write")
+            raise BuilderError(
+                f"the server directory is not safe to use: {unsafe}",
+                hint=f"set {paths.ENV_DIR} to a directory only you can access (mode 0700), "
+                "under directories only you or root can write",
+            )
         raise BuilderError("the server did not start", hint=f"see the log in {paths.default_dir(os.environ)}")
     output.out(f"server: {where}")
     return EXIT_OK

@@ -34,9 +34,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "last 100 log lines when it times out or exits. The container is always removed.",
     )
     parser.add_argument("target", metavar="IMAGE|PATH", help="an image reference, or cerebrium.toml / its directory")
-    parser.add_argument("--tag", default=None, help="with PATH: the image to verify (default: newest built for the app)")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="seconds to wait, 60..830 (default: deployment_initialization_timeout)")
+    parser.add_argument(
+        "--tag", default=None, help="with PATH: the image to verify (default: newest built for the app)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait, 60..830 (default: deployment_initialization_timeout)",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     add_env_arguments(parser)
     add_engine_arguments(parser)
@@ -45,12 +51,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     """``--env KEY=VALUE`` and ``--env-file FILE``: the app's environment at run time (shared with ``dev``)."""
-    parser.add_argument("--env", "-e", action="append", default=[], metavar="KEY=VALUE",
-                        help="set a variable in the app's environment (a bare KEY passes yours); repeatable. "
-                        "Values are never printed and never enter the image, plan or cache")
-    parser.add_argument("--env-file", action="append", default=[], metavar="FILE",
-                        help="read variables from FILE (docker's format: KEY=VALUE lines, # comments, "
-                        "a bare KEY passes yours); repeatable, --env wins")
+    parser.add_argument(
+        "--env",
+        "-e",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a variable in the app's environment (a bare KEY passes yours); repeatable. "
+        "Values are never printed and never enter the image, plan or cache",
+    )
+    parser.add_argument(
+        "--env-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read variables from FILE (docker's format: KEY=VALUE lines, # comments, "
+        "a bare KEY passes yours); repeatable, --env wins",
+    )
 
 
 def run_env_from_args(args: argparse.Namespace) -> dict[str, str]:
@@ -74,8 +91,14 @@ def failure_json(target: str, exc: BuilderError) -> dict[str, object]:
     """The ``--format json`` result of a verification that failed (stdout; the error still goes to stderr)."""
     from builder.cli.errors import exit_code_for
 
-    return {"image": target, "ready": False, "error": exc.message, "hint": exc.hint,
-            "logs_tail": list(getattr(exc, "logs", ())), "exit_code": exit_code_for(exc)}
+    return {
+        "image": target,
+        "ready": False,
+        "error": exc.message,
+        "hint": exc.hint,
+        "logs_tail": list(getattr(exc, "logs", ())),
+        "exit_code": exit_code_for(exc),
+    }
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -97,7 +120,9 @@ def _run(args: argparse.Namespace) -> int:
         try:
             settings = VerifySettings.from_image(docker.inspect_image(image).get("Config") or {}, timeout=args.timeout)
         except DockerNotFound as exc:
-            raise VerifyFailed(f"no image {image} on {docker.where}", hint="build it first with `builder build`") from exc
+            raise VerifyFailed(
+                f"no image {image} on {docker.where}", hint="build it first with `builder build`"
+            ) from exc
     settings = replace(settings, env=run_env)
     names = f", environment: {', '.join(sorted(run_env))}" if run_env else ""
     output.info(f"verifying {image}: port {settings.port}, timeout {settings.timeout:g}s{names}")
@@ -122,8 +147,9 @@ def newest_app_image(docker: DockerAPI, app: str) -> str:
     """The most recently built image labelled ``ai.cerebrium.app=<app>`` (its first tag, else its id)."""
     images = docker.list_images(label=f"ai.cerebrium.app={app}")
     if not images:
-        raise VerifyFailed(f"no image built for app {app!r} on {docker.where}",
-                           hint="run `builder build` first, or pass --tag IMAGE")
+        raise VerifyFailed(
+            f"no image built for app {app!r} on {docker.where}", hint="run `builder build` first, or pass --tag IMAGE"
+        )
     newest = max(images, key=lambda i: (int(i.get("Created") or 0), str(i.get("Id"))))
     tags = [t for t in newest.get("RepoTags") or [] if t != "<none>:<none>"]
     return min(tags) if tags else str(newest["Id"])

@@ -163,14 +163,23 @@ def compile_pip(
     if cached is not None and isinstance(cached.get("requirements_txt"), str) and policy.fresh(cached):
         text = cached["requirements_txt"]
     elif policy.offline:
-        raise LockError("no earlier resolution of these pip requirements is stored (offline)",
-                        hint="plan once without --offline to resolve them")
+        raise LockError(
+            "no earlier resolution of these pip requirements is stored (offline)",
+            hint="plan once without --offline to resolve them",
+        )
     else:
         if pip_set.local_paths and project_dir is None:
             raise LockError("local-path requirements need the project directory to be locked")
         text = _run_compile(pip_set, python_version, generate_hashes, runner, project_dir, timeout)
-        store.put(key, {"requirements_txt": text, "python_version": python_version, "platform": PIP_PLATFORM,
-                        "resolved_at": time.time() if policy.now is None else policy.now})
+        store.put(
+            key,
+            {
+                "requirements_txt": text,
+                "python_version": python_version,
+                "platform": PIP_PLATFORM,
+                "resolved_at": time.time() if policy.now is None else policy.now,
+            },
+        )
     return _compiled_set(pip_set, text, project_dir)
 
 
@@ -244,8 +253,15 @@ def _run_compile(
             path.touch(mode=0o600)
             path.write_bytes(netrc)
             extra_env["NETRC"] = str(path)
-        return run_uv(argv, runner=runner, cwd=project_dir, stdin=stdin, timeout=timeout, what="uv pip compile",
-                      extra_env=extra_env)
+        return run_uv(
+            argv,
+            runner=runner,
+            cwd=project_dir,
+            stdin=stdin,
+            timeout=timeout,
+            what="uv pip compile",
+            extra_env=extra_env,
+        )
 
 
 def export_uv_lock(
@@ -283,7 +299,13 @@ def export_uv_lock(
 
 
 def run_uv(
-    argv: Sequence[str], *, runner: Runner | None, cwd: Path | None, stdin: str | None, timeout: float, what: str,
+    argv: Sequence[str],
+    *,
+    runner: Runner | None,
+    cwd: Path | None,
+    stdin: str | None,
+    timeout: float,
+    what: str,
     extra_env: dict[str, str] | None = None,
 ) -> str:
     """Run a uv command and return stdout; every failure becomes a LockError."""

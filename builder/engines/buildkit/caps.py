@@ -233,12 +233,12 @@ def detect_capabilities(
     daemon_version: str | None = None,
 ) -> Capabilities:
     """Ask the engine (Info and the Ping probe, concurrently) and derive its :class:`Capabilities`."""
-    info: list[str | None | BaseException] = []
+    info: list[str | BaseException | None] = []
 
     def ask_info() -> None:
         try:
             info.append(query_info(control, address))
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller's thread
+        except BaseException as exc:
             info.append(exc)
 
     thread = threading.Thread(target=ask_info, name="builder-info", daemon=True)

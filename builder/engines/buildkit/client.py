@@ -160,8 +160,9 @@ class EngineClient:
         found: list[str | None] = []
         thread = None
         if self.docker_socket is not None:
-            thread = threading.Thread(target=lambda: found.append(self._daemon_version()),
-                                      name="builder-daemon-version", daemon=True)
+            thread = threading.Thread(
+                target=lambda: found.append(self._daemon_version()), name="builder-daemon-version", daemon=True
+            )
             thread.start()
         try:
             caps = detect_capabilities(self.control, self.bridge, address=str(self.address), kind=self.kind)
@@ -276,8 +277,9 @@ def connect_timeout_from_env(env: Mapping[str, str]) -> float:
     except ValueError:
         value = -1.0
     if not 0 < value < 3600:
-        raise ConfigError(f"{CONNECT_TIMEOUT_ENV}={text!r} is not a number of seconds in (0, 3600)",
-                          key_path=CONNECT_TIMEOUT_ENV)
+        raise ConfigError(
+            f"{CONNECT_TIMEOUT_ENV}={text!r} is not a number of seconds in (0, 3600)", key_path=CONNECT_TIMEOUT_ENV
+        )
     return value
 
 

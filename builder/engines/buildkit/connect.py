@@ -253,8 +253,14 @@ class UpgradeRelay:
     >>> channel = grpc.insecure_channel(relay.target)  # doctest: +SKIP
     """
 
-    def __init__(self, address: EngineAddress, path: str = "/grpc", headers: Iterable[tuple[str, str]] = (),
-                 tls: TLSConfig | None = None, timeout: float = _CONNECT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        address: EngineAddress,
+        path: str = "/grpc",
+        headers: Iterable[tuple[str, str]] = (),
+        tls: TLSConfig | None = None,
+        timeout: float = _CONNECT_TIMEOUT,
+    ) -> None:
         self.address = address
         self.tls = tls
         self.timeout = timeout

@@ -74,15 +74,9 @@ class Converted:
     definition: Definition
     state: State
     step_digests: tuple[tuple[StepKind, str], ...]  # the main vertex of every plan step
-    vertex_steps: tuple[
-        tuple[str, StepKind], ...
-    ]  # every vertex digest → the step it belongs to
-    commands: tuple[
-        tuple[StepKind, str], ...
-    ]  # what each step runs (for failure reports)
-    local_dirs: tuple[
-        tuple[str, FileManifest], ...
-    ]  # session directories the build reads
+    vertex_steps: tuple[tuple[str, StepKind], ...]  # every vertex digest → the step it belongs to
+    commands: tuple[tuple[StepKind, str], ...]  # what each step runs (for failure reports)
+    local_dirs: tuple[tuple[str, FileManifest], ...]  # session directories the build reads
 
     def step_of(self, digest: str) -> StepKind | None:
         """The plan step a vertex belongs to (None for engine-made vertices such as exporting)."""
@@ -127,9 +121,9 @@ def convert_base(state: State, step: Step, b: _Build) -> State:
     inputs = step.inputs
     b.platform = Platform.parse(inputs.platform)
     b.commands[step.id] = f"FROM {inputs.image}"
-    return State.image(
-        inputs.image, platform=b.platform, name=vertex_name(step.id, inputs.image)
-    ).with_network(b.options.network)
+    return State.image(inputs.image, platform=b.platform, name=vertex_name(step.id, inputs.image)).with_network(
+        b.options.network
+    )
 
 
 def _mounts(spec: RunSpec, b: _Build) -> list[Mount]:
@@ -197,8 +191,7 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     count = len(inputs.manifest)
     text = f"copy {count} project file{'s' if count != 1 else ''} → {inputs.dest}"
     b.commands[step.id] = text
-    built = layer_states(state, local, split_layers(inputs.manifest), inputs.dest, b.options.merge, b.platform,
-                         text)
+    built = layer_states(state, local, split_layers(inputs.manifest), inputs.dest, b.options.merge, b.platform, text)
     if not b.options.merge:
         return built[-1]
     merged = State.merge([state, *built], name=vertex_name(step.id, "merge onto the dependency layers"))
@@ -206,8 +199,9 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     return merged
 
 
-def layer_states(below: State, local: State, layers: tuple[FileLayer, ...], dest: str, merge: bool,
-                 platform: Platform, text: str) -> list[State]:
+def layer_states(
+    below: State, local: State, layers: tuple[FileLayer, ...], dest: str, merge: bool, platform: Platform, text: str
+) -> list[State]:
     """One FileOp per layer copying its sources from ``local`` to ``dest``.
 
     Chained on ``below`` (each layer on the one before), or each on scratch when ``merge``

@@ -120,8 +120,10 @@ def frontend_inputs(source: DockerfileSource, key_hint: str) -> dict[str, Defini
         names = ", ".join(name for name, _ in source.generated)
         files = (Mkfile(f"/{name}", text.encode("utf-8")) for name, text in source.generated)
         context = context.file(*files, name=f"[internal] generated {names}")
-    dockerfile = State.scratch().file(Mkfile(f"/{source.filename}", source.dockerfile.encode("utf-8")),
-                                      name=f"[internal] load build definition from {source.filename}")
+    dockerfile = State.scratch().file(
+        Mkfile(f"/{source.filename}", source.dockerfile.encode("utf-8")),
+        name=f"[internal] load build definition from {source.filename}",
+    )
     return {CONTEXT: context.marshal(), "dockerfile": dockerfile.marshal()}
 
 
@@ -139,8 +141,9 @@ class DockerfileJob:
     config: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, bridge: Bridge) -> gateway_pb2.Result:
-        request = gateway_pb2.SolveRequest(Frontend=FRONTEND, FrontendOpt=self.options, allowResultReturn=True,
-                                           allowResultArrayRef=True)
+        request = gateway_pb2.SolveRequest(
+            Frontend=FRONTEND, FrontendOpt=self.options, allowResultReturn=True, allowResultArrayRef=True
+        )
         for name, definition in self.inputs.items():
             request.FrontendInputs[name].CopyFrom(definition.to_pb())
         result = bridge.solve(request)
@@ -160,8 +163,9 @@ class DockerfileJob:
         definition = with_config_file(getattr(result.ref, "def"), *self.config_file)
         if definition is None:
             return ref_id
-        layered = bridge.solve(gateway_pb2.SolveRequest(Definition=definition, allowResultReturn=True,
-                                                        allowResultArrayRef=True))
+        layered = bridge.solve(
+            gateway_pb2.SolveRequest(Definition=definition, allowResultReturn=True, allowResultArrayRef=True)
+        )
         return _result_ref(layered)
 
 
@@ -174,8 +178,10 @@ def _result_ref(result: gateway_pb2.Result) -> str:
         return str(result.refDeprecated)
     if kind == "refs" and len(result.refs.refs) == 1:
         return str(next(iter(result.refs.refs.values())).id)
-    raise EngineError(f"the dockerfile frontend returned an unexpected result ({kind or 'empty'}); "
-                      "multi-platform Dockerfile results are not supported")
+    raise EngineError(
+        f"the dockerfile frontend returned an unexpected result ({kind or 'empty'}); "
+        "multi-platform Dockerfile results are not supported"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,17 +226,31 @@ def build_dockerfile(
     network = options.network or ("host" if client.kind == "dockerd" else None)
     # The frontend's result config reaches the exporter only through LLBBridge/Return: always the gateway route.
     export = replace(plan_export(client.capabilities, options, None), route="gateway")
-    job = DockerfileJob(frontend_options(source, network), frontend_inputs(source, key_hint),
-                        patch or ConfigPatch(), config_file)
+    job = DockerfileJob(
+        frontend_options(source, network), frontend_inputs(source, key_hint), patch or ConfigPatch(), config_file
+    )
     tracker = InstructionTracker(on_event)
-    solved = solve_in_session(client, SessionSpec({CONTEXT: source.context}, options.ca_bundle, network), export,
-                              tracker, job=job, timeout=options.timeout, engine_history=options.engine_history,
-                              cancel=cancel)
+    solved = solve_in_session(
+        client,
+        SessionSpec({CONTEXT: source.context}, options.ca_bundle, network),
+        export,
+        tracker,
+        job=job,
+        timeout=options.timeout,
+        engine_history=options.engine_history,
+        cancel=cancel,
+    )
     instructions = tuple((v.name, v.cached, _seconds(v)) for v in tracker.instructions())
     layer = tracker.config_vertex()
     layer_outcome = (layer.cached, _seconds(layer)) if layer is not None else None
-    return DockerfileBuild(tuple(sorted(solved.response.items())), instructions, job.config,
-                           round(time.monotonic() - started, 3), layer_outcome, solved.transfers)
+    return DockerfileBuild(
+        tuple(sorted(solved.response.items())),
+        instructions,
+        job.config,
+        round(time.monotonic() - started, 3),
+        layer_outcome,
+        solved.transfers,
+    )
 
 
 def _seconds(v: Any) -> float:
@@ -246,34 +266,58 @@ def plan_source(plan: Plan, project_dir: str | os.PathLike[str]) -> DockerfileSo
     """
     inputs = plan.step(StepKind.DOCKERFILE).inputs
     root = Path(project_dir)
-    return DockerfileSource(synced_dir_for_manifest(root, inputs.context), inputs.dockerfile,
-                            PurePosixPath(inputs.path).name, tuple(inputs.build_args), tuple(inputs.generated))
+    return DockerfileSource(
+        synced_dir_for_manifest(root, inputs.context),
+        inputs.dockerfile,
+        PurePosixPath(inputs.path).name,
+        tuple(inputs.build_args),
+        tuple(inputs.generated),
+    )
 
 
-def build_plan_dockerfile(client: EngineClient, plan: Plan, project_dir: str | os.PathLike[str],
-                          options: BuildOptions, on_event: EventSink | None = None,
-                          cancel: threading.Event | None = None) -> BuildResult:
+def build_plan_dockerfile(
+    client: EngineClient,
+    plan: Plan,
+    project_dir: str | os.PathLike[str],
+    options: BuildOptions,
+    on_event: EventSink | None = None,
+    cancel: threading.Event | None = None,
+) -> BuildResult:
     """Build a ``dockerfile`` plan: the user's Dockerfile plus the config step's port, labels and layer."""
     engine = client.capabilities.describe()
     if on_event is not None:
         on_event(BuildStarted(plan.app, tuple(s.id.value for s in plan.steps), engine))
     config_step = plan.get(StepKind.CONFIG)
     config_file = (config_step.inputs.toml_path, config_step.inputs.toml_text) if config_step is not None else None
-    built = build_dockerfile(client, plan_source(plan, project_dir), options, patch=ConfigPatch.from_plan(plan),
-                             on_event=on_event, cancel=cancel, config_file=config_file,
-                             key_hint=f"builder-{plan.app}")
+    built = build_dockerfile(
+        client,
+        plan_source(plan, project_dir),
+        options,
+        patch=ConfigPatch.from_plan(plan),
+        on_event=on_event,
+        cancel=cancel,
+        config_file=config_file,
+        key_hint=f"builder-{plan.app}",
+    )
     steps, mismatches = _outcomes(plan, built, dict(options.predictions))
     response = dict(built.exporter_response)
     image = options.tag or (str(options.output.dest) if options.output is not None else None)
     if on_event is not None:
         on_event(BuildFinished(image, built.seconds, mismatches))
-    return BuildResult(image=image, image_id=response.get("containerimage.digest"), steps=steps,
-                       mismatches=mismatches, seconds=built.seconds, engine=engine,
-                       exporter_response=built.exporter_response)
+    return BuildResult(
+        image=image,
+        image_id=response.get("containerimage.digest"),
+        steps=steps,
+        mismatches=mismatches,
+        seconds=built.seconds,
+        engine=engine,
+        exporter_response=built.exporter_response,
+    )
 
 
-def _outcomes(plan: Plan, built: DockerfileBuild,
-              predictions: dict[str, str]) -> tuple[tuple[StepOutcome, ...], tuple[Mismatch, ...]]:
+def _outcomes(
+    plan: Plan, built: DockerfileBuild, predictions: dict[str, str]
+) -> tuple[tuple[StepOutcome, ...], tuple[Mismatch, ...]]:
     steps, mismatches = [], []
     for step in plan.steps:
         if step.id == StepKind.DOCKERFILE:

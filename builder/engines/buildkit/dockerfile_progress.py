@@ -65,7 +65,9 @@ class InstructionTracker:
         state.started = timestamp_seconds(v.started) or state.started
         state.completed = timestamp_seconds(v.completed) or state.completed
         state.error = v.error or state.error
-        step = self.step if is_instruction(state.name) else CONFIG_STEP if state.name.startswith(CONFIG_PREFIX) else None
+        step = (
+            self.step if is_instruction(state.name) else CONFIG_STEP if state.name.startswith(CONFIG_PREFIX) else None
+        )
         if step and state.started and not state.announced and not state.cached:
             state.announced = True
             self._emit(StepStarted(step, state.name))
@@ -93,8 +95,10 @@ class InstructionTracker:
         """The first vertex that reported an error (cancellations of its siblings aside)."""
         with self._lock:
             states = [self.vertices[d] for d in self.order]
-        return next((v for v in states if v.error and "context canceled" not in v.error),
-                    next((v for v in states if v.error), None))
+        return next(
+            (v for v in states if v.error and "context canceled" not in v.error),
+            next((v for v in states if v.error), None),
+        )
 
     def failure(self) -> FailedStep | None:
         """The failed instruction with the log tail, for the build's error (see ``solve.SolveTracker``)."""
@@ -102,5 +106,10 @@ class InstructionTracker:
         if failed is None:
             return None
         tail = tuple(self.tail)
-        return FailedStep(self.step, failed.name, f"{failed.name}: {failed.error}", tail,
-                          hint_for(self.step, tail) or "fix the Dockerfile instruction named above and build again")
+        return FailedStep(
+            self.step,
+            failed.name,
+            f"{failed.name}: {failed.error}",
+            tail,
+            hint_for(self.step, tail) or "fix the Dockerfile instruction named above and build again",
+        )

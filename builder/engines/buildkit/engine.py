@@ -23,17 +23,16 @@ from typing import Literal, Self
 from builder.engines import BuildOptions, BuildResult, NetworkMode, StepOutcome
 from builder.engines.buildkit.caps import Capabilities
 from builder.engines.buildkit.client import EngineClient, open_engine
-from builder.engines.buildkit.tls import TLSConfig
 from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_plan
-from builder.recipes.tools import NETRC_SECRET_ID
 from builder.engines.buildkit.export import ExportPlan, plan_export
 from builder.engines.buildkit.image import image_config_bytes
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
-from builder.engines.buildkit.sizes import layer_sizes
 from builder.engines.buildkit.session import SyncedDir
 from builder.engines.buildkit.session.manifest import FileEntry as SessionFileEntry
 from builder.engines.buildkit.session.manifest import ManifestEntry, entry_from_stat
+from builder.engines.buildkit.sizes import layer_sizes
 from builder.engines.buildkit.solve import SessionSpec, definition_job, solve_in_session
+from builder.engines.buildkit.tls import TLSConfig
 from builder.engines.events import (
     BuildFinished,
     BuildStarted,
@@ -43,6 +42,7 @@ from builder.engines.events import (
 )
 from builder.errors import PlanError
 from builder.plan.model import FileManifest, Plan, StepKind
+from builder.recipes.tools import NETRC_SECRET_ID
 
 
 def default_network(caps: Capabilities) -> NetworkMode:
@@ -108,9 +108,7 @@ class BuildKitEngine:
         """Connect like ``builder engine info`` does (``--engine``, ``BUILDKIT_HOST``, auto-detect)."""
         return cls(open_engine(address, tls=tls, env=env, connect_timeout=connect_timeout))
 
-    def prepare(
-        self, plan: Plan, options: BuildOptions
-    ) -> tuple[Converted, ExportPlan, bytes | None, NetworkMode]:
+    def prepare(self, plan: Plan, options: BuildOptions) -> tuple[Converted, ExportPlan, bytes | None, NetworkMode]:
         """The conversion and request shape this engine will use for ``plan`` (no build)."""
         caps = self.client.capabilities
         network = options.network or default_network(caps)
@@ -130,9 +128,7 @@ class BuildKitEngine:
                 shared_key_hint=f"builder-{plan.app}",
             ),
         )
-        config = (
-            image_config_bytes(plan) if plan.get(StepKind.CONFIG) is not None else None
-        )
+        config = image_config_bytes(plan) if plan.get(StepKind.CONFIG) is not None else None
         return converted, plan_export(caps, options, config), config, network
 
     def build(
@@ -144,14 +140,10 @@ class BuildKitEngine:
         cancel: threading.Event | None = None,
     ) -> BuildResult:
         """Build ``plan`` with the files under ``project_dir``; events go to ``on_event`` as they happen."""
-        if (
-            plan.get(StepKind.DOCKERFILE) is not None
-        ):  # dockerfile_path: the user's Dockerfile via dockerfile.v0
+        if plan.get(StepKind.DOCKERFILE) is not None:  # dockerfile_path: the user's Dockerfile via dockerfile.v0
             from builder.engines.buildkit.dockerfile_build import build_plan_dockerfile
 
-            return build_plan_dockerfile(
-                self.client, plan, project_dir, options, on_event, cancel
-            )
+            return build_plan_dockerfile(self.client, plan, project_dir, options, on_event, cancel)
         started = time.monotonic()
         started_at = time.time()
         converted, export, config, network = self.prepare(plan, options)
@@ -166,10 +158,7 @@ class BuildKitEngine:
                 )
             )
         root = Path(project_dir)
-        dirs = {
-            name: SyncedDir(root, synced_entries(root, m))
-            for name, m in converted.local_dirs
-        }
+        dirs = {name: SyncedDir(root, synced_entries(root, m)) for name, m in converted.local_dirs}
         job = definition_job(converted.definition, config) if export.route == "gateway" else None
         secrets = {NETRC_SECRET_ID: options.netrc} if options.netrc is not None else {}
         solved = solve_in_session(
@@ -185,13 +174,16 @@ class BuildKitEngine:
         )
         response = solved.response
         observed = tracker.observations()
-        sizes = layer_sizes(self.client.control, converted, observed, started_at,
-                            {s.id: (s.parents[0] if s.parents else None) for s in plan.steps})
+        sizes = layer_sizes(
+            self.client.control,
+            converted,
+            observed,
+            started_at,
+            {s.id: (s.parents[0] if s.parents else None) for s in plan.steps},
+        )
         outcomes, mismatches = _outcomes(plan, observed, predictions, sizes)
         seconds = round(time.monotonic() - started, 3)
-        image = export.image_name or (
-            str(export.tarball.dest) if export.tarball else None
-        )
+        image = export.image_name or (str(export.tarball.dest) if export.tarball else None)
         if on_event is not None:
             on_event(BuildFinished(image, seconds, mismatches))
         return BuildResult(
@@ -204,9 +196,7 @@ class BuildKitEngine:
             exporter_response=tuple(sorted(response.items())),
         )
 
-    def iter_build(
-        self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions
-    ) -> Iterator[Event]:
+    def iter_build(self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions) -> Iterator[Event]:
         """:meth:`build` as an iterator of events (the last is BuildFinished; errors are raised)."""
         events: queue.Queue[object] = queue.Queue()
         done = object()
@@ -216,7 +206,7 @@ class BuildKitEngine:
         def work() -> None:
             try:
                 self.build(plan, project_dir, options, events.put, cancel)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            except BaseException as exc:
                 failure.append(exc)
             finally:
                 events.put(done)
@@ -245,7 +235,7 @@ class BuildKitEngine:
         try:
             api = DockerAPI(path=docker.path, host=docker.host, port=docker.port, timeout=5.0)
             found = api.inspect_image(ref).get("Id")
-        except Exception:  # noqa: BLE001 - a report figure; never fails a build
+        except Exception:
             return None
         return found if isinstance(found, str) else None
 
@@ -269,9 +259,7 @@ def _outcomes(
     for step in plan.steps:
         seen = observed[step.id]
         predicted = predictions.get(step.id.value)
-        said: Literal["hit", "miss"] | None = (
-            "hit" if predicted == "hit" else "miss" if predicted == "miss" else None
-        )
+        said: Literal["hit", "miss"] | None = "hit" if predicted == "hit" else "miss" if predicted == "miss" else None
         outcomes.append(
             StepOutcome(
                 step.id.value,

@@ -54,9 +54,7 @@ class ExportPlan:
         return None
 
 
-def plan_export(
-    caps: Capabilities, options: BuildOptions, config_json: bytes | None
-) -> ExportPlan:
+def plan_export(caps: Capabilities, options: BuildOptions, config_json: bytes | None) -> ExportPlan:
     """Decide the request shape; EngineUnsupported names the engine when an option cannot be honoured."""
     exporters: list[ExporterSpec] = []
     config = config_json.decode("utf-8") if config_json else None
@@ -67,9 +65,7 @@ def plan_export(
         )
     if options.tag or options.push:
         if options.push and not options.tag:
-            raise EngineUnsupported(
-                "--push needs --tag NAME (the registry reference to push to)"
-            )
+            raise EngineUnsupported("--push needs --tag NAME (the registry reference to push to)")
         if caps.kind == "dockerd":
             exporters.append(ExporterSpec("moby", (("name", str(options.tag)),)))
         else:
@@ -87,15 +83,11 @@ def plan_export(
             hint="run two builds (the second is fully cached), or use an engine with BuildKit >= 0.13",
         )
     moby = any(e.type == "moby" for e in exporters)
-    route: Route = (
-        "gateway" if moby and caps.image_config_route == "gateway" else "direct"
-    )
+    route: Route = "gateway" if moby and caps.image_config_route == "gateway" else "direct"
     return ExportPlan(route, tuple(exporters), len(exporters) > 1, options.output)
 
 
-def _tarball(
-    caps: Capabilities, output: OutputSpec, config: str | None
-) -> ExporterSpec:
+def _tarball(caps: Capabilities, output: OutputSpec, config: str | None) -> ExporterSpec:
     if output.type != "tar" and output.type not in caps.exporters:
         raise EngineUnsupported(
             f"--output type={output.type} needs the {output.type!r} exporter, which {caps.describe()} does not have "

@@ -47,9 +47,17 @@ class UsageRecord:
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready mapping."""
-        return {"id": self.id, "size": self.size, "type": self.record_type, "step": self.step,
-                "description": self.description[:200], "in_use": self.in_use, "shared": self.shared,
-                "last_used_at": self.last_used_at, "usage_count": self.usage_count}
+        return {
+            "id": self.id,
+            "size": self.size,
+            "type": self.record_type,
+            "step": self.step,
+            "description": self.description[:200],
+            "in_use": self.in_use,
+            "shared": self.shared,
+            "last_used_at": self.last_used_at,
+            "usage_count": self.usage_count,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +92,13 @@ class DiskUsage:
 
     def to_json(self, top: int = 10) -> dict[str, object]:
         """The ``--format json`` output."""
-        return {"total": self.total, "reclaimable": self.reclaimable, "records": len(self.records),
-                "by_type": {k: {"count": c, "size": s} for k, (c, s) in self.by_type().items()},
-                "largest": [r.to_json() for r in self.largest(top)]}
+        return {
+            "total": self.total,
+            "reclaimable": self.reclaimable,
+            "records": len(self.records),
+            "by_type": {k: {"count": c, "size": s} for k, (c, s) in self.by_type().items()},
+            "largest": [r.to_json() for r in self.largest(top)],
+        }
 
 
 def _timestamp(record: control_pb2.UsageRecord, field: str) -> float | None:
@@ -97,9 +109,16 @@ def _timestamp(record: control_pb2.UsageRecord, field: str) -> float | None:
 
 
 def _record(r: control_pb2.UsageRecord) -> UsageRecord:
-    return UsageRecord(id=r.ID, size=int(r.Size), record_type=r.RecordType or "unknown", description=r.Description,
-                       in_use=r.InUse, shared=r.Shared, last_used_at=_timestamp(r, "LastUsedAt"),
-                       usage_count=int(r.UsageCount))
+    return UsageRecord(
+        id=r.ID,
+        size=int(r.Size),
+        record_type=r.RecordType or "unknown",
+        description=r.Description,
+        in_use=r.InUse,
+        shared=r.Shared,
+        last_used_at=_timestamp(r, "LastUsedAt"),
+        usage_count=int(r.UsageCount),
+    )
 
 
 def disk_usage(client: EngineClient) -> DiskUsage:
@@ -122,11 +141,16 @@ class PruneOptions:
     filters: tuple[str, ...] = ()
 
 
-def prune(client: EngineClient, options: PruneOptions,
-          on_record: Callable[[UsageRecord], None] = lambda r: None) -> list[UsageRecord]:
+def prune(
+    client: EngineClient, options: PruneOptions, on_record: Callable[[UsageRecord], None] = lambda r: None
+) -> list[UsageRecord]:
     """Free build cache (``Control/Prune``), calling ``on_record`` for each record as it goes; return them."""
-    request = control_pb2.PruneRequest(all=options.all, keepBytes=options.keep_bytes,
-                                       keepDuration=int(options.older_than_s * 1e9), filter=list(options.filters))
+    request = control_pb2.PruneRequest(
+        all=options.all,
+        keepBytes=options.keep_bytes,
+        keepDuration=int(options.older_than_s * 1e9),
+        filter=list(options.filters),
+    )
     freed: list[UsageRecord] = []
     with engine_errors(str(client.address), "Prune"):
         for r in client.control.Prune(request, timeout=3600):
@@ -137,9 +161,26 @@ def prune(client: EngineClient, options: PruneOptions,
 
 
 _SIZE = re.compile(r"^\s*(?P<n>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024, "m": 1000**2, "mb": 1000**2,
-          "mib": 1024**2, "mi": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "gi": 1024**3,
-          "t": 1000**4, "tb": 1000**4, "tib": 1024**4, "ti": 1024**4}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "ki": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "mi": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "gi": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+    "ti": 1024**4,
+}
 _DURATION = re.compile(r"(?P<n>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|s|m|h|d|w)")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from builder.recipes.tools import DEFAULT_PATH
 from builder.plan.model import Plan, StepKind
+from builder.recipes.tools import DEFAULT_PATH
 
 _NS = 1_000_000_000
 
@@ -25,9 +25,7 @@ def image_config(plan: Plan) -> dict[str, Any]:
     step = plan.step(StepKind.CONFIG)
     image = step.inputs.image
     base = plan.get(StepKind.BASE)
-    os_, arch = (
-        base.inputs.platform.split("/")[:2] if base is not None else ("linux", "amd64")
-    )
+    os_, arch = base.inputs.platform.split("/")[:2] if base is not None else ("linux", "amd64")
     path = ":".join((*image.path_prepend, DEFAULT_PATH))
     env = [f"PATH={path}", *(f"{k}={v}" for k, v in image.env if k != "PATH")]
     config: dict[str, Any] = {
@@ -61,6 +59,4 @@ def image_config(plan: Plan) -> dict[str, Any]:
 
 def image_config_bytes(plan: Plan) -> bytes:
     """:func:`image_config` as canonical JSON bytes (sorted keys, no spaces)."""
-    return json.dumps(image_config(plan), sort_keys=True, separators=(",", ":")).encode(
-        "utf-8"
-    )
+    return json.dumps(image_config(plan), sort_keys=True, separators=(",", ":")).encode("utf-8")

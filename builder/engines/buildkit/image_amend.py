@@ -39,8 +39,15 @@ class ConfigPatch:
         if step is None:
             return cls()
         image = step.inputs.image
-        return cls(tuple(image.exposed_ports), image.healthcheck, tuple(image.labels), tuple(image.env),
-                   image.entrypoint, image.cmd, image.working_dir)
+        return cls(
+            tuple(image.exposed_ports),
+            image.healthcheck,
+            tuple(image.labels),
+            tuple(image.env),
+            image.entrypoint,
+            image.cmd,
+            image.working_dir,
+        )
 
 
 def amend_config(document: Mapping[str, Any], patch: ConfigPatch) -> dict[str, Any]:
@@ -64,9 +71,13 @@ def amend_config(document: Mapping[str, Any], patch: ConfigPatch) -> dict[str, A
         config["Env"] = _merge_env(config.get("Env") or [], patch.env)
     if patch.healthcheck is not None:
         hc = patch.healthcheck
-        config["Healthcheck"] = {"Test": list(hc.test), "Interval": hc.interval_seconds * _NS,
-                                 "Timeout": hc.timeout_seconds * _NS, "StartPeriod": hc.start_period_seconds * _NS,
-                                 "Retries": hc.retries}
+        config["Healthcheck"] = {
+            "Test": list(hc.test),
+            "Interval": hc.interval_seconds * _NS,
+            "Timeout": hc.timeout_seconds * _NS,
+            "StartPeriod": hc.start_period_seconds * _NS,
+            "Retries": hc.retries,
+        }
     if patch.entrypoint is not None:
         config["Entrypoint"] = list(patch.entrypoint)
         config["Cmd"] = list(patch.cmd) if patch.cmd is not None else None

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from builder.engines.buildkit._pb import control_pb2
 from builder.engines.buildkit.convert import Converted, step_from_name
 from builder.engines.buildkit.failure import FailedStep
-from builder.engines.failure_hints import hint_for, short_error
 from builder.engines.events import (
     EngineProgress,
     EventSink,
@@ -25,6 +24,7 @@ from builder.engines.events import (
     StepLog,
     StepStarted,
 )
+from builder.engines.failure_hints import hint_for, short_error
 from builder.plan.model import StepKind
 
 TAIL_LINES = 50
@@ -41,9 +41,7 @@ class VertexState:
     error: str = ""
     announced: bool = False
     finished: bool = False
-    transferred: bool = (
-        False  # the engine reported byte/step progress (e.g. layers being pulled)
-    )
+    transferred: bool = False  # the engine reported byte/step progress (e.g. layers being pulled)
     source: bool = False
 
 
@@ -85,10 +83,7 @@ class ProgressTracker:
 
     def __post_init__(self) -> None:
         self._mains = {d: k for k, d in self.converted.step_digests}
-        self._main_names = {
-            self.converted.definition.names().get(d, ""): k
-            for k, d in self.converted.step_digests
-        }
+        self._main_names = {self.converted.definition.names().get(d, ""): k for k, d in self.converted.step_digests}
         self._steps = dict(self.converted.vertex_steps)
 
     def step_of(self, digest: str, name: str = "") -> StepKind | None:
@@ -105,9 +100,7 @@ class ProgressTracker:
         """Apply one StatusResponse (thread-safe)."""
         with self._lock:
             for status in response.statuses:
-                self.vertices.setdefault(
-                    status.vertex, VertexState()
-                ).transferred = True
+                self.vertices.setdefault(status.vertex, VertexState()).transferred = True
             for v in response.vertexes:
                 self._vertex(v)
             for log in response.logs:
@@ -119,13 +112,9 @@ class ProgressTracker:
         # An image source that pulled nothing is reused, whatever its flag says: BuildKit 0.8 reports
         # a docker-image vertex resolved from the local store as run, not cached.
         state.source = self.converted.is_image_source(v.digest)
-        state.cached = bool(v.cached) or (
-            state.source and not state.transferred and not v.error
-        )
+        state.cached = bool(v.cached) or (state.source and not state.transferred and not v.error)
         state.started = timestamp_seconds(v.started) if v.HasField("started") else state.started
-        state.completed = (
-            timestamp_seconds(v.completed) if v.HasField("completed") else state.completed
-        )
+        state.completed = timestamp_seconds(v.completed) if v.HasField("completed") else state.completed
         state.error = v.error or state.error
         main = self.main_step(v.digest, state.name)
         if main is not None:
@@ -135,11 +124,7 @@ class ProgressTracker:
             if state.completed is not None and not state.finished:
                 state.finished = True
                 self._emit(self._finished(main, state))
-        elif (
-            self.step_of(v.digest, state.name) is None
-            and state.completed is not None
-            and not state.finished
-        ):
+        elif self.step_of(v.digest, state.name) is None and state.completed is not None and not state.finished:
             state.finished = True
             self._emit(EngineProgress(state.name, True, state.cached, vertex_seconds(state)))
 
@@ -156,9 +141,7 @@ class ProgressTracker:
 
     def _log(self, digest: str, stream: int, data: bytes) -> None:
         step = self.step_of(digest, self.vertices.get(digest, VertexState()).name)
-        text = self._partial.pop((digest, stream), "") + data.decode(
-            "utf-8", errors="replace"
-        )
+        text = self._partial.pop((digest, stream), "") + data.decode("utf-8", errors="replace")
         *lines, rest = text.split("\n")
         if rest:
             self._partial[(digest, stream)] = rest
@@ -176,9 +159,7 @@ class ProgressTracker:
         with self._lock:
             for (digest, stream), rest in sorted(self._partial.items()):
                 self._line(
-                    self.step_of(
-                        digest, self.vertices.get(digest, VertexState()).name
-                    ),
+                    self.step_of(digest, self.vertices.get(digest, VertexState()).name),
                     rest,
                     stream,
                 )
@@ -193,12 +174,8 @@ class ProgressTracker:
                 if state is None:
                     out[step] = StepObservation(step, digest, True, 0.0, "", False)
                 else:
-                    cached = state.cached or (
-                        state.source and not state.transferred and not state.error
-                    )
-                    out[step] = StepObservation(
-                        step, digest, cached, vertex_seconds(state), state.error, True
-                    )
+                    cached = state.cached or (state.source and not state.transferred and not state.error)
+                    out[step] = StepObservation(step, digest, cached, vertex_seconds(state), state.error, True)
         return out
 
     def _find(self, step: StepKind, digest: str) -> VertexState | None:

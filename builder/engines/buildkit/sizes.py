@@ -73,10 +73,16 @@ def _records(raw: Iterable[object]) -> list[_Record]:
     for r in raw:
         parents = tuple(str(p) for p in getattr(r, "Parents", ()) or ())
         parent = str(getattr(r, "Parent", "") or "")
-        out.append(_Record(str(getattr(r, "ID", "")), str(getattr(r, "Description", "")),
-                           max(int(getattr(r, "Size", 0) or 0), 0),
-                           timestamp_seconds(getattr(r, "CreatedAt", None)) or 0.0,
-                           bool(getattr(r, "Mutable", False)), parents or ((parent,) if parent else ())))
+        out.append(
+            _Record(
+                str(getattr(r, "ID", "")),
+                str(getattr(r, "Description", "")),
+                max(int(getattr(r, "Size", 0) or 0), 0),
+                timestamp_seconds(getattr(r, "CreatedAt", None)) or 0.0,
+                bool(getattr(r, "Mutable", False)),
+                parents or ((parent,) if parent else ()),
+            )
+        )
     return out
 
 
@@ -107,8 +113,11 @@ def match_sizes(
         names = {want.description, _FILEOP_08} if want.file_op else {want.description}
         candidates = [r for r in fresh if r.description in names]
         parent = expected.get(want.parent) if want.parent is not None else None
-        parent_ids = ({r.id for r in by_description.get(parent.description, ())}
-                      if parent is not None and not parent.file_op else set())
+        parent_ids = (
+            {r.id for r in by_description.get(parent.description, ())}
+            if parent is not None and not parent.file_op
+            else set()
+        )
         if parent_ids:
             on_parent = [r for r in candidates if set(r.parents) & parent_ids]
             candidates = on_parent or ([] if want.file_op else candidates)
@@ -134,6 +143,6 @@ def layer_sizes(
 
     try:
         response = control.DiskUsage(control_pb2.DiskUsageRequest(), timeout=30)  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - sizes are a report figure; a build never fails for them
+    except Exception:
         return {}
     return match_sizes(response.record, expected_descriptions(converted, parents), ran, started_at)

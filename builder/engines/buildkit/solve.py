@@ -71,8 +71,9 @@ class SolveTracker(Protocol):
 class Bridge:
     """``LLBBridge`` calls of one build: its id in the metadata, the build's deadline and cancellation."""
 
-    def __init__(self, client: EngineClient, ref: str, deadline: float | None,
-                 cancelled: Callable[[], bool], calls: list[Any]) -> None:
+    def __init__(
+        self, client: EngineClient, ref: str, deadline: float | None, cancelled: Callable[[], bool], calls: list[Any]
+    ) -> None:
         self._client = client
         self.metadata = ((BUILD_ID_KEY, ref),)
         self._deadline = deadline
@@ -88,15 +89,17 @@ class Bridge:
 
     def give_back(self, result: gateway_pb2.Result) -> None:
         """``LLBBridge/Return`` the result: the waiting Control/Solve exports it."""
-        self._client.bridge.Return(gateway_pb2.ReturnRequest(result=result), metadata=self.metadata,
-                                   timeout=_BRIDGE_WAIT)
+        self._client.bridge.Return(
+            gateway_pb2.ReturnRequest(result=result), metadata=self.metadata, timeout=_BRIDGE_WAIT
+        )
 
     def give_up(self, message: str) -> None:
         """``LLBBridge/Return`` an error, so the waiting Control/Solve ends with it too."""
         error = rpc_status_pb2.Status(code=2, message=message)
         with suppress(grpc.RpcError):
-            self._client.bridge.Return(gateway_pb2.ReturnRequest(error=error), metadata=self.metadata,
-                                       timeout=_BRIDGE_WAIT)
+            self._client.bridge.Return(
+                gateway_pb2.ReturnRequest(error=error), metadata=self.metadata, timeout=_BRIDGE_WAIT
+            )
 
 
 #: The gateway side of a build: LLBBridge solves through ``bridge``, returning the Result to export.
@@ -107,8 +110,9 @@ def definition_job(definition: Definition, image_config: bytes | None) -> Bridge
     """The plan build's gateway side: solve our Definition, return its ref with the image config."""
 
     def job(bridge: Bridge) -> gateway_pb2.Result:
-        result = bridge.solve(gateway_pb2.SolveRequest(Definition=definition.to_pb(), allowResultReturn=True,
-                                                       allowResultArrayRef=True))
+        result = bridge.solve(
+            gateway_pb2.SolveRequest(Definition=definition.to_pb(), allowResultReturn=True, allowResultArrayRef=True)
+        )
         returned = gateway_pb2.Result()
         returned.ref.id = result.ref.id
         if image_config:
@@ -184,7 +188,7 @@ class _StatusReader:
         except grpc.RpcError as exc:
             if rpc_code(exc) != grpc.StatusCode.CANCELLED:
                 self.error = exc
-        except Exception as exc:  # noqa: BLE001 - reported by the caller, never lost in a thread
+        except Exception as exc:
             self.error = exc
 
     def finish(self, wait: float = 10.0) -> None:
@@ -319,7 +323,9 @@ def solve_in_session(
     return Solved(response, tuple(files.transfers))
 
 
-def failure_hint(lines: tuple[str, ...], default: str = "fix the command or dependency named above and build again") -> str:
+def failure_hint(
+    lines: tuple[str, ...], default: str = "fix the command or dependency named above and build again"
+) -> str:
     """The hint for a failed step: the common cause its output shows (see :mod:`builder.engines.failure_hints`).
 
     >>> failure_hint(("SSLError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed",))[:36]

@@ -63,11 +63,15 @@ class TLSConfig:
 
     def __post_init__(self) -> None:
         if self.insecure and any(v is not None for v in (self.ca, self.cert, self.key, self.server_name)):
-            raise EngineAddressError("--insecure cannot be combined with TLS files",
-                                     hint="drop --insecure to use TLS, or drop the --tls-* settings")
+            raise EngineAddressError(
+                "--insecure cannot be combined with TLS files",
+                hint="drop --insecure to use TLS, or drop the --tls-* settings",
+            )
         if (self.cert is None) != (self.key is None):
-            raise EngineAddressError("--tls-cert and --tls-key must be given together",
-                                     hint="a client certificate needs its private key (and the key its certificate)")
+            raise EngineAddressError(
+                "--tls-cert and --tls-key must be given together",
+                hint="a client certificate needs its private key (and the key its certificate)",
+            )
 
     def credentials(self) -> grpc.ChannelCredentials:
         """gRPC channel credentials from the PEM files (read now; errors name the file)."""
@@ -88,15 +92,22 @@ class TLSConfig:
             if self.cert is not None and self.key is not None:
                 context.load_cert_chain(str(self.cert), str(self.key))
         except ssl.SSLError as exc:
-            raise EngineError(f"the TLS files are not usable: {exc.reason or exc}",
-                              hint="--tls-ca, --tls-cert and --tls-key take PEM files") from exc
+            raise EngineError(
+                f"the TLS files are not usable: {exc.reason or exc}",
+                hint="--tls-ca, --tls-cert and --tls-key take PEM files",
+            ) from exc
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         return context
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready mapping (for the warm server's hint: paths only, never key material)."""
-        return {"ca": _str(self.ca), "cert": _str(self.cert), "key": _str(self.key),
-                "server_name": self.server_name, "insecure": self.insecure}
+        return {
+            "ca": _str(self.ca),
+            "cert": _str(self.cert),
+            "key": _str(self.key),
+            "server_name": self.server_name,
+            "insecure": self.insecure,
+        }
 
 
 def _str(path: Path | None) -> str | None:
@@ -129,7 +140,7 @@ def resolve_tls(address: EngineAddress, explicit: TLSConfig | None, env: Mapping
     raise TLSRequired(
         f"{address}: refusing to talk to a TCP engine without TLS (project files would cross the network in cleartext)",
         hint="give --tls-ca/--tls-cert/--tls-key (or BUILDKIT_TLS_CA/_CERT/_KEY, or DOCKER_TLS_VERIFY=1 with "
-             "DOCKER_CERT_PATH for dockerd), or --insecure when the network itself is trusted",
+        "DOCKER_CERT_PATH for dockerd), or --insecure when the network itself is trusted",
     )
 
 
@@ -171,10 +182,22 @@ def open_tls(sock: socket.socket, address: EngineAddress, tls: TLSConfig, timeou
     return wrapped
 
 
-_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
-            "UNKNOWN_PROTOCOL")
-_CLIENT_REFUSED = ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA", "HANDSHAKE_FAILURE",
-                   "CERTIFICATE_UNKNOWN", "ACCESS_DENIED", "DECRYPT_ERROR")
+_NOT_TLS = (
+    "WRONG_VERSION_NUMBER",
+    "RECORD_LAYER_FAILURE",
+    "PACKET_LENGTH_TOO_LONG",
+    "HTTP_REQUEST",
+    "UNKNOWN_PROTOCOL",
+)
+_CLIENT_REFUSED = (
+    "CERTIFICATE_REQUIRED",
+    "BAD_CERTIFICATE",
+    "UNKNOWN_CA",
+    "HANDSHAKE_FAILURE",
+    "CERTIFICATE_UNKNOWN",
+    "ACCESS_DENIED",
+    "DECRYPT_ERROR",
+)
 
 
 def describe_tls_error(exc: BaseException, address: EngineAddress, timeout: float) -> EngineUnavailable:
@@ -183,23 +206,33 @@ def describe_tls_error(exc: BaseException, address: EngineAddress, timeout: floa
     if isinstance(exc, ssl.SSLCertVerificationError):
         why = exc.verify_message or str(exc)
         return EngineUnavailable(
-            f"{where}: the engine's TLS certificate was rejected: {why}", tried=(where,),
+            f"{where}: the engine's TLS certificate was rejected: {why}",
+            tried=(where,),
             hint="check --tls-ca (or DOCKER_CERT_PATH/ca.pem): it must be the CA that signed the engine's "
-                 "certificate, which must be valid now and name the host you connect to (--tls-server-name)")
+            "certificate, which must be valid now and name the host you connect to (--tls-server-name)",
+        )
     if isinstance(exc, ssl.SSLError):
         reason = exc.reason or ""
         if any(marker in reason for marker in _NOT_TLS):
-            return EngineUnavailable(f"{where}: the engine did not answer with TLS ({reason})", tried=(where,),
-                                     hint="is this a plain-HTTP port? point at the daemon's TLS port")
+            return EngineUnavailable(
+                f"{where}: the engine did not answer with TLS ({reason})",
+                tried=(where,),
+                hint="is this a plain-HTTP port? point at the daemon's TLS port",
+            )
         if any(marker in reason for marker in _CLIENT_REFUSED):
-            return EngineUnavailable(f"{where}: the engine refused our TLS client certificate ({reason})",
-                                     tried=(where,),
-                                     hint="give the client certificate the engine trusts with --tls-cert and "
-                                          "--tls-key (or cert.pem/key.pem in DOCKER_CERT_PATH)")
+            return EngineUnavailable(
+                f"{where}: the engine refused our TLS client certificate ({reason})",
+                tried=(where,),
+                hint="give the client certificate the engine trusts with --tls-cert and "
+                "--tls-key (or cert.pem/key.pem in DOCKER_CERT_PATH)",
+            )
         return EngineUnavailable(f"{where}: TLS handshake failed: {reason or exc}", tried=(where,))
     if isinstance(exc, TimeoutError | socket.timeout):
-        return EngineUnavailable(f"{where}: no TLS answer within {timeout:g} s", tried=(where,),
-                                 hint="is this the engine's port? raise --connect-timeout for a slow network")
+        return EngineUnavailable(
+            f"{where}: no TLS answer within {timeout:g} s",
+            tried=(where,),
+            hint="is this the engine's port? raise --connect-timeout for a slow network",
+        )
     if isinstance(exc, ConnectionRefusedError):
         return EngineUnavailable(f"{where}: connection refused (nothing listens there)", tried=(where,))
     if isinstance(exc, OSError):

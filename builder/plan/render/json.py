@@ -79,25 +79,31 @@ def plan_document(plan: Plan, analysis: Analysis, *, files: bool = False) -> dic
     steps = []
     for step in plan.steps:
         status = analysis.status(step.id)
-        steps.append({
-            "id": step.id.value,
-            "kind": step.kind.value,
-            "key": step.key,
-            "parents": [p.value for p in step.parents],
-            "status": status.status,
-            "reason": status.reason,
-            "inputs": _files_inputs(step, analysis, files) if step.id is StepKind.FILES else step.inputs_json(),
-            "estimated_seconds": status.estimated_seconds,
-        })
+        steps.append(
+            {
+                "id": step.id.value,
+                "kind": step.kind.value,
+                "key": step.key,
+                "parents": [p.value for p in step.parents],
+                "status": status.status,
+                "reason": status.reason,
+                "inputs": _files_inputs(step, analysis, files) if step.id is StepKind.FILES else step.inputs_json(),
+                "estimated_seconds": status.estimated_seconds,
+            }
+        )
     return {"app": plan.app, "steps": steps}
 
 
 def _files_inputs(step: Step, analysis: Analysis, full: bool) -> dict[str, Any]:
     """The files step's inputs with the manifest summarised (no per-file encoding unless ``full``)."""
     manifest: FileManifest = step.inputs.manifest
-    summary: dict[str, Any] = {"digest": manifest.digest, "count": len(manifest), "bytes": manifest.total_size,
-                               "changed": _changed(step, analysis),
-                               "layers": [layer.to_json() for layer in split_layers(manifest)]}
+    summary: dict[str, Any] = {
+        "digest": manifest.digest,
+        "count": len(manifest),
+        "bytes": manifest.total_size,
+        "changed": _changed(step, analysis),
+        "layers": [layer.to_json() for layer in split_layers(manifest)],
+    }
     if full:
         summary["files"] = [list(e) for e in manifest.entries]
     return {"manifest": summary, "dest": step.inputs.dest}
@@ -127,8 +133,14 @@ def diff_document(diff: Any) -> dict[str, Any]:
         "cause": diff.cause.value if diff.cause else None,
         "config_only": diff.config_only,
         "changes": [
-            {"id": c.id.value, "change": c.change, "reason": c.reason, "details": list(c.details),
-             "old_key": c.old_key, "new_key": c.new_key}
+            {
+                "id": c.id.value,
+                "change": c.change,
+                "reason": c.reason,
+                "details": list(c.details),
+                "old_key": c.old_key,
+                "new_key": c.new_key,
+            }
             for c in diff.changes
         ],
     }

@@ -23,8 +23,10 @@ def render_plan(plan: Plan, analysis: Analysis) -> str:
         estimate = ""
         if status.status == "miss" and status.estimated_seconds is not None:
             estimate = f"  ~{status.estimated_seconds:.1f} s"
-        lines.append(f"{branch} {_MARK[status.status]} {step.id.value:<{width}}  {status.status:<4}  "
-                     f"{short(step.key)}  {module_for(step.id).summary(step.inputs)}{estimate}")
+        lines.append(
+            f"{branch} {_MARK[status.status]} {step.id.value:<{width}}  {status.status:<4}  "
+            f"{short(step.key)}  {module_for(step.id).summary(step.inputs)}{estimate}"
+        )
         if status.status == "miss" and status.reason != last_reason:  # repeats add nothing
             lines.append(f"{cont}     {' ' * width}  why: {status.reason}")
             last_reason = status.reason

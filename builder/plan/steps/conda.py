@@ -33,10 +33,13 @@ def inputs(ctx: PlanContext) -> Inputs | None:
         return None
     lock = None
     if conda.lock_file:
-        lock = read_project_file(ctx.config.project_dir, conda.lock_file,
-                                 key_path="cerebrium.dependencies.conda").text
-    return Inputs(tuple(sorted(s.spec for s in conda.specs)), tuple(conda.channels), lock=lock,
-                  cache_mounts=scoped(CACHE_MOUNTS, ctx.cache_scope))
+        lock = read_project_file(ctx.config.project_dir, conda.lock_file, key_path="cerebrium.dependencies.conda").text
+    return Inputs(
+        tuple(sorted(s.spec for s in conda.specs)),
+        tuple(conda.channels),
+        lock=lock,
+        cache_mounts=scoped(CACHE_MOUNTS, ctx.cache_scope),
+    )
 
 
 def summary(value: Inputs) -> str:

@@ -80,10 +80,12 @@ def _check_default_main(ctx: PlanContext) -> None:
         return
     on_disk = (ctx.config.project_dir / name).is_file()
     raise ConfigError(
-        f"{name} is excluded by include/exclude, but the default runtime serves its functions" if on_disk
+        f"{name} is excluded by include/exclude, but the default runtime serves its functions"
+        if on_disk
         else f"{name} does not exist, but the default runtime serves its functions",
         key_path="cerebrium.deployment.include" if on_disk else "cerebrium.runtime.cortex.entrypoint",
-        hint=f"include {name}" if on_disk
+        hint=f"include {name}"
+        if on_disk
         else f"add {name}, or set [cerebrium.runtime.custom] entrypoint and port for your own server",
     )
 
@@ -161,9 +163,18 @@ def _labels(config: Config, keys: dict[str, str]) -> dict[str, str]:
         "ai.cerebrium.hardware.region": hw.region,
         "dev.builder.key-scheme": str(KEY_SCHEME_VERSION),
     }
-    for name in ("min_replicas", "max_replicas", "replica_concurrency", "response_grace_period", "cooldown",
-                 "scaling_metric", "scaling_target", "scaling_buffer", "evaluation_interval",
-                 "roll_out_duration_seconds"):
+    for name in (
+        "min_replicas",
+        "max_replicas",
+        "replica_concurrency",
+        "response_grace_period",
+        "cooldown",
+        "scaling_metric",
+        "scaling_target",
+        "scaling_buffer",
+        "evaluation_interval",
+        "roll_out_duration_seconds",
+    ):
         value = getattr(sc, name)
         labels[f"ai.cerebrium.scaling.{name}"] = "" if value is None else str(value)
     labels["ai.cerebrium.scaling.load_balancing"] = sc.effective_load_balancing

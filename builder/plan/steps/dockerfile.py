@@ -80,24 +80,30 @@ def _generated(ctx: PlanContext, manifest: FileManifest) -> tuple[tuple[str, str
         if name not in files:
             continue
         if name in present:
-            ctx.warn(f"cerebrium.dependencies.{manager}",
-                     f"the build context has its own {name}; the inline table is not written over it",
-                     hint=f"move the [cerebrium.dependencies.{manager}] entries into {name}, or rename that file")
+            ctx.warn(
+                f"cerebrium.dependencies.{manager}",
+                f"the build context has its own {name}; the inline table is not written over it",
+                hint=f"move the [cerebrium.dependencies.{manager}] entries into {name}, or rename that file",
+            )
             continue
         provided.append((name, files[name]))
     if provided:
         names = ", ".join(name for name, _ in provided)
-        ctx.warn("cerebrium.dependencies",
-                 f"builder does not install dependencies when a Dockerfile is used; the build context gets {names} "
-                 "generated from the inline tables, as the Cerebrium CLI provides them",
-                 hint="install them in the Dockerfile, e.g. COPY requirements.txt . then "
-                      "RUN pip install -r requirements.txt")
+        ctx.warn(
+            "cerebrium.dependencies",
+            f"builder does not install dependencies when a Dockerfile is used; the build context gets {names} "
+            "generated from the inline tables, as the Cerebrium CLI provides them",
+            hint="install them in the Dockerfile, e.g. COPY requirements.txt . then "
+            "RUN pip install -r requirements.txt",
+        )
     deps = ctx.deps
     if any(s is not None and not s.is_empty and s.source != "inline" for s in (deps.pip, deps.apt, deps.conda)):
-        ctx.warn("cerebrium.dependencies.paths",
-                 "builder does not install dependencies when a Dockerfile is used",
-                 hint="install the dependency files in the Dockerfile (they are in the build context "
-                      "when include/exclude select them)")
+        ctx.warn(
+            "cerebrium.dependencies.paths",
+            "builder does not install dependencies when a Dockerfile is used",
+            hint="install the dependency files in the Dockerfile (they are in the build context "
+            "when include/exclude select them)",
+        )
     return tuple(sorted(provided))  # by name, as the plan's JSON stores (name, text) pairs
 
 
@@ -105,13 +111,19 @@ def _warn_ignored(ctx: PlanContext, dockerfile: str) -> None:
     d = ctx.config.deployment
     for key, value in (("shell_commands", d.shell_commands), ("pre_build_commands", d.pre_build_commands)):
         if any(c.strip() for c in value):
-            ctx.warn(f"cerebrium.deployment.{key}", "is ignored when a Dockerfile is used",
-                     hint="put the commands in the Dockerfile as RUN lines")
+            ctx.warn(
+                f"cerebrium.deployment.{key}",
+                "is ignored when a Dockerfile is used",
+                hint="put the commands in the Dockerfile as RUN lines",
+            )
     root = ctx.config.project_dir
     for name in (".dockerignore", f"{dockerfile}.dockerignore"):
         if os.path.lexists(root / name):
-            ctx.warn(KEY_PATH, f"{name} is not applied: cerebrium.deployment.include/exclude select the build context",
-                     hint="add its patterns to cerebrium.deployment.exclude")
+            ctx.warn(
+                KEY_PATH,
+                f"{name} is not applied: cerebrium.deployment.include/exclude select the build context",
+                hint="add its patterns to cerebrium.deployment.exclude",
+            )
 
 
 def summary(value: Inputs) -> str:

@@ -84,8 +84,11 @@ def _local(ctx: PlanContext, paths: tuple[str, ...]) -> LocalSource | None:
     manifest = ctx.files().manifest.subset(paths)
     for path in paths:
         if not manifest.subset((path,)).entries:
-            ctx.warn("cerebrium.dependencies.pip", f"local requirement {path!r} matches no selected project file",
-                     hint="check cerebrium.deployment.include/exclude: the pip step only sees selected files")
+            ctx.warn(
+                "cerebrium.dependencies.pip",
+                f"local requirement {path!r} matches no selected project file",
+                hint="check cerebrium.deployment.include/exclude: the pip step only sees selected files",
+            )
     return LocalSource(StepRef(StepKind.FILES, "source"), paths, manifest)
 
 

@@ -33,9 +33,7 @@ class Definition:
     """A complete LLB definition, compared by value (equal definitions are byte-identical)."""
 
     ops: tuple[bytes, ...]
-    metadata: tuple[
-        tuple[str, bytes], ...
-    ]  # (digest, serialized OpMetadata), sorted by digest
+    metadata: tuple[tuple[str, bytes], ...]  # (digest, serialized OpMetadata), sorted by digest
 
     @property
     def digests(self) -> tuple[str, ...]:
@@ -61,17 +59,11 @@ class Definition:
 
     def names(self) -> dict[str, str]:
         """Vertex display names (``llb.customname``) by digest."""
-        return {
-            d: str(m.description[NAME_KEY])
-            for d, m in self.op_metadata().items()
-            if NAME_KEY in m.description
-        }
+        return {d: str(m.description[NAME_KEY]) for d, m in self.op_metadata().items() if NAME_KEY in m.description}
 
     def caps(self) -> frozenset[str]:
         """Every capability any op declares."""
-        return frozenset(
-            c for m in self.op_metadata().values() for c, on in m.caps.items() if on
-        )
+        return frozenset(c for m in self.op_metadata().values() for c, on in m.caps.items() if on)
 
     def to_pb(self) -> ops_pb2.Definition:
         """The protobuf message to put in ``SolveRequest.Definition``."""
@@ -84,12 +76,7 @@ class Definition:
     @classmethod
     def from_pb(cls, message: ops_pb2.Definition) -> Definition:
         """Read a protobuf Definition back (metadata re-serialized deterministically)."""
-        meta = tuple(
-            sorted(
-                (d, m.SerializeToString(deterministic=True))
-                for d, m in message.metadata.items()
-            )
-        )
+        meta = tuple(sorted((d, m.SerializeToString(deterministic=True)) for d, m in message.metadata.items()))
         return cls(tuple(bytes(b) for b in getattr(message, "def")), meta)
 
     def to_bytes(self) -> bytes:
@@ -101,14 +88,7 @@ class Definition:
         stream.write(self.to_bytes())
 
     @classmethod
-    def build(
-        cls, ops: tuple[bytes, ...], metadata: Mapping[str, ops_pb2.OpMetadata]
-    ) -> Definition:
+    def build(cls, ops: tuple[bytes, ...], metadata: Mapping[str, ops_pb2.OpMetadata]) -> Definition:
         """Assemble from op bytes and metadata messages (used by :func:`~.state.marshal`)."""
-        meta = tuple(
-            sorted(
-                (d, m.SerializeToString(deterministic=True))
-                for d, m in metadata.items()
-            )
-        )
+        meta = tuple(sorted((d, m.SerializeToString(deterministic=True)) for d, m in metadata.items()))
         return cls(ops, meta)

@@ -54,9 +54,7 @@ class Platform:
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
 
     def to_pb(self) -> ops_pb2.Platform:
-        return ops_pb2.Platform(
-            OS=self.os, Architecture=self.architecture, Variant=self.variant
-        )
+        return ops_pb2.Platform(OS=self.os, Architecture=self.architecture, Variant=self.variant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +73,8 @@ def _unique(outputs: Sequence[Output | None]) -> tuple[Output, ...]:
     return tuple(seen)
 
 
-def _input_pb(
-    inputs: tuple[Output, ...], digests: Sequence[str]
-) -> list[ops_pb2.Input]:
-    return [
-        ops_pb2.Input(digest=d, index=o.index)
-        for o, d in zip(inputs, digests, strict=True)
-    ]
+def _input_pb(inputs: tuple[Output, ...], digests: Sequence[str]) -> list[ops_pb2.Input]:
+    return [ops_pb2.Input(digest=d, index=o.index) for o, d in zip(inputs, digests, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +114,7 @@ class SourceOp:
         return frozenset({f"source.{scheme}"})
 
     def to_op(self, digests: Sequence[str]) -> ops_pb2.Op:
-        op = ops_pb2.Op(
-            source=ops_pb2.SourceOp(identifier=self.identifier, attrs=dict(self.attrs))
-        )
+        op = ops_pb2.Op(source=ops_pb2.SourceOp(identifier=self.identifier, attrs=dict(self.attrs)))
         if self.platform is not None:
             op.platform.CopyFrom(self.platform.to_pb())
         return op
@@ -220,20 +211,14 @@ class ExecOp:
                 output=0 if m.dest == "/" else -1,
             )
             if m.kind == "cache":
-                pb.cacheOpt.CopyFrom(
-                    ops_pb2.CacheOpt(ID=m.cache_id, sharing=_SHARING[m.sharing])
-                )
+                pb.cacheOpt.CopyFrom(ops_pb2.CacheOpt(ID=m.cache_id, sharing=_SHARING[m.sharing]))
             elif m.kind == "secret":
                 pb.secretOpt.CopyFrom(ops_pb2.SecretOpt(ID=m.secret_id, mode=m.mode))
             mounts.append(pb)
-        meta = ops_pb2.Meta(
-            args=list(self.args), env=list(self.env), cwd=self.cwd, user=self.user
-        )
+        meta = ops_pb2.Meta(args=list(self.args), env=list(self.env), cwd=self.cwd, user=self.user)
         op = ops_pb2.Op(
             inputs=_input_pb(inputs, digests),
-            exec=ops_pb2.ExecOp(
-                meta=meta, mounts=mounts, network=_NETWORK[self.network]
-            ),
+            exec=ops_pb2.ExecOp(meta=meta, mounts=mounts, network=_NETWORK[self.network]),
         )
         if self.platform is not None:
             op.platform.CopyFrom(self.platform.to_pb())
@@ -286,9 +271,7 @@ class FileOp:
     name: str = ""
 
     def inputs(self) -> tuple[Output, ...]:
-        return _unique(
-            [self.base, *(a.source for a in self.actions if isinstance(a, Copy))]
-        )
+        return _unique([self.base, *(a.source for a in self.actions if isinstance(a, Copy))])
 
     def validate(self) -> None:
         if not self.actions:
@@ -317,17 +300,13 @@ class FileOp:
             pb = ops_pb2.FileAction(input=current, secondaryInput=-1, output=output)
             _fill_action(pb, action, position)
             actions.append(pb)
-        op = ops_pb2.Op(
-            inputs=_input_pb(inputs, digests), file=ops_pb2.FileOp(actions=actions)
-        )
+        op = ops_pb2.Op(inputs=_input_pb(inputs, digests), file=ops_pb2.FileOp(actions=actions))
         if self.platform is not None:
             op.platform.CopyFrom(self.platform.to_pb())
         return op
 
 
-def _fill_action(
-    pb: ops_pb2.FileAction, action: FileAction, position: dict[Output, int]
-) -> None:
+def _fill_action(pb: ops_pb2.FileAction, action: FileAction, position: dict[Output, int]) -> None:
     if isinstance(action, Mkdir):
         pb.mkdir.CopyFrom(
             ops_pb2.FileActionMkDir(
@@ -391,9 +370,7 @@ class MergeOp:
     def to_op(self, digests: Sequence[str]) -> ops_pb2.Op:
         inputs = self.inputs()
         position = {o: i for i, o in enumerate(inputs)}
-        merge = ops_pb2.MergeOp(
-            inputs=[ops_pb2.MergeInput(input=position[o]) for o in self.layers]
-        )
+        merge = ops_pb2.MergeOp(inputs=[ops_pb2.MergeInput(input=position[o]) for o in self.layers])
         return ops_pb2.Op(inputs=_input_pb(inputs, digests), merge=merge)
 
 

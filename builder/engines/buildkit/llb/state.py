@@ -56,9 +56,7 @@ class State:
         return cls(platform=platform)
 
     @classmethod
-    def image(
-        cls, ref: str, *, platform: Platform | None = None, name: str = ""
-    ) -> State:
+    def image(cls, ref: str, *, platform: Platform | None = None, name: str = "") -> State:
         """A ``docker-image://`` source; ``ref`` must be fully qualified (``docker.io/library/x:tag``)."""
         plat = platform or Platform()
         return cls(
@@ -67,9 +65,7 @@ class State:
         )
 
     @classmethod
-    def local(
-        cls, dir_name: str, attrs: Iterable[tuple[str, str]] = (), *, name: str = ""
-    ) -> State:
+    def local(cls, dir_name: str, attrs: Iterable[tuple[str, str]] = (), *, name: str = "") -> State:
         """A ``local://<dir_name>`` source served over the build session."""
         return cls(
             Output(

@@ -75,8 +75,13 @@ class FileSyncProvider:
             include=tuple(metadata_values(context, "include-patterns")),
             exclude=tuple(metadata_values(context, "exclude-patterns")),
         )
-        sender = DiffCopySender(synced.root, synced.entries, selector=selector, dir_name=name or "",
-                                validated=self._validated.get(name or ""))
+        sender = DiffCopySender(
+            synced.root,
+            synced.entries,
+            selector=selector,
+            dir_name=name or "",
+            validated=self._validated.get(name or ""),
+        )
 
         report = TransferReport(name or "")
         with self._lock:

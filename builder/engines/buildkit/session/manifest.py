@@ -79,8 +79,9 @@ def entry_from_stat(relpath: str, st: os.stat_result, link_target: str = "") -> 
     if kind == stat.S_IFREG:  # the common case, without the keyword-argument constructor
         return _new_entry(FileEntry, (relpath, False, False, mode & 0o7777, st.st_size, st.st_mtime_ns, ""))
     is_link = kind == stat.S_IFLNK
-    return FileEntry(relpath, kind == stat.S_IFDIR, is_link, mode & 0o7777, 0, st.st_mtime_ns,
-                     link_target if is_link else "")
+    return FileEntry(
+        relpath, kind == stat.S_IFDIR, is_link, mode & 0o7777, 0, st.st_mtime_ns, link_target if is_link else ""
+    )
 
 
 def walk_directory(root: str | os.PathLike[str]) -> list[FileEntry]:

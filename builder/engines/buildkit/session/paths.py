@@ -136,7 +136,9 @@ def _open_regular_in(dir_fd: int, name: str, relpath: str) -> int:
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError as exc:
-        raise UnsafePathError(f"{relpath!r} cannot be opened as a regular file inside the root: {exc.strerror}") from exc
+        raise UnsafePathError(
+            f"{relpath!r} cannot be opened as a regular file inside the root: {exc.strerror}"
+        ) from exc
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
