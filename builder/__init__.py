@@ -103,7 +103,6 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
-    "KEY_SCHEME_VERSION",
     "Analysis",
     "BuilderError",
     "CacheError",
@@ -118,6 +117,7 @@ __all__ = [
     "EngineUnsupported",
     "FileEntry",
     "FileManifest",
+    "KEY_SCHEME_VERSION",
     "LoadResult",
     "LockError",
     "Plan",
