@@ -191,6 +191,18 @@ def test_ca_bundle_errors_name_the_file(tmp_path: Path) -> None:
         SecretsProvider.with_ca_bundle(tmp_path / "junk.pem")
 
 
+@pytest.mark.parametrize("kind", ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"])
+def test_a_ca_bundle_holding_a_private_key_is_refused(tmp_path: Path, kind: str) -> None:
+    """The bundle reaches every install step's processes: a key pasted into it must never be offered."""
+    cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    (tmp_path / "mixed.pem").write_text(cert + f"-----BEGIN {kind}-----\nMIIE\n-----END {kind}-----\n")
+    with pytest.raises(ConfigError, match="holds a private key") as info:
+        SecretsProvider.with_ca_bundle(tmp_path / "mixed.pem")
+    assert info.value.file == str(tmp_path / "mixed.pem") and "MIIE" not in str(info.value)
+    (tmp_path / "certs.pem").write_text(cert + "# a PUBLIC KEY is fine\n")
+    assert SecretsProvider.with_ca_bundle(tmp_path / "certs.pem") is not None
+
+
 def send_bytes(peer: AttachedSession, chunks: list[bytes], metadata: tuple[tuple[str, str], ...] = ()) -> grpc.Call:
     call = peer.channel.stream_stream(FILESEND)
     responses = call(iter([filesync_pb2.BytesMessage(data=c).SerializeToString() for c in chunks]), metadata=metadata)

@@ -11,6 +11,7 @@ duration of one exec), so they never end up in an image layer or a cache key.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 import grpc
@@ -22,6 +23,8 @@ from builder.recipes.tools import CA_SECRET_ID
 GET_SECRET = "/moby.buildkit.secrets.v1.Secrets/GetSecret"
 #: Secret ID under which ``--ca-bundle`` / ``BUILDER_CA_BUNDLE`` is offered to install steps.
 CA_BUNDLE_SECRET_ID = CA_SECRET_ID  # the id the recipes mount the CA bundle under
+#: PEM private keys of any kind ("PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY", ...).
+_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 _MAX_SECRET = 500 * 1024  # BuildKit's own limit for one secret
 
 
@@ -55,6 +58,14 @@ class SecretsProvider:
                 file=name,
                 key_path="--ca-bundle",
                 hint="the file must contain '-----BEGIN CERTIFICATE-----' blocks",
+            )
+        if _PRIVATE_KEY.search(data):
+            # The bundle is offered to every install step that asks; a key in it would reach their processes.
+            raise ConfigError(
+                f"the CA bundle {name} holds a private key",
+                file=name,
+                key_path="--ca-bundle",
+                hint="pass a file of certificates only (e.g. /etc/ssl/certs/ca-certificates.crt)",
             )
         return cls({**(extra or {}), CA_BUNDLE_SECRET_ID: data})
 
