@@ -58,7 +58,13 @@ __all__ = [
     "load_plan_config",
     "make_plan",
     "plan_project",
+    "resolve_by_default",
 ]
+
+# ``$BUILDER_RESOLVE`` values that turn default resolution of unpinned pip specs off.
+_OFF = frozenset({"off", "0", "false", "no"})
+# Seconds one resolution may take while planning: an unreachable or stalled index must not hang a plan.
+RESOLVE_TIMEOUT = 120.0
 
 
 def load_plan_config(path: str | os.PathLike[str]) -> tuple[Config, tuple[Diagnostic, ...]]:
@@ -159,13 +165,33 @@ def _resolve_pip(
         from builder.deps.lock.uv import ResolutionPolicy, compile_pip
 
         resolutions = getattr(store, "resolutions", None) or MemoryResolutionStore()
-        pinned = compile_pip(
-            deps.pip,
-            python_version=config.deployment.python_version,
-            store=resolutions,
-            project_dir=config.project_dir,
-            policy=policy or ResolutionPolicy.from_env(),
-        )
+        policy = policy or ResolutionPolicy.from_env()
+
+        def pins(chosen: ResolutionPolicy) -> Any:
+            return compile_pip(
+                deps.pip,  # type: ignore[arg-type]
+                python_version=config.deployment.python_version,
+                store=resolutions,
+                project_dir=config.project_dir,
+                policy=chosen,
+                timeout=RESOLVE_TIMEOUT,
+            )
+
+        try:
+            pinned = pins(policy)
+        except LockError as exc:
+            if policy.offline:
+                raise
+            # The index is out of reach (or uv failed): the last resolution is better than the bare specs.
+            pinned = pins(replace(policy, offline=True, refresh=False))
+            warnings.append(
+                Diagnostic(
+                    "warning",
+                    "cerebrium.dependencies.pip",
+                    f"could not ask the package index ({exc}); using the last resolution of the pip requirements",
+                    hint="check network access to the package index, or pass --offline to skip asking",
+                )
+            )
     except (ImportError, LockError, OSError) as exc:
         warnings.append(
             Diagnostic(
@@ -228,7 +254,7 @@ def plan_project(
     path: str | os.PathLike[str] = ".",
     *,
     cache_dir: str | os.PathLike[str] | None = None,
-    resolve: bool = False,
+    resolve: bool | None = None,
     record: bool = True,
     walker: Walker | None = None,
     refresh: bool = False,
@@ -237,8 +263,11 @@ def plan_project(
     """Load, plan and analyse the project at ``path`` against the step cache.
 
     Returns ``(plan, analysis, diagnostics)``; diagnostics are warnings (config
-    warnings, dependency notes, cache degradation, skipped files).  With
-    ``resolve`` unpinned pip specs are resolved first (``uv pip compile``);
+    warnings, dependency notes, cache degradation, skipped files).  Unpinned
+    pip specs are resolved to exact pins first (``uv pip compile``) unless
+    ``resolve`` is False (None, the default: on unless ``$BUILDER_RESOLVE=off``);
+    an unreachable index falls back to the last resolution, else to the specs as
+    written (with a warning);
     with ``record`` the plan is appended to the app's history, so the next
     plan's reasons compare against it; ``walker`` lists the project files
     (see :class:`~builder.plan.protocols.Walker`; the warm server passes one).  A resolution is reused for
@@ -259,8 +288,18 @@ def plan_project(
     return plan, analysis, _dedupe(warnings)
 
 
-def _policy(resolve: bool, refresh: bool, offline: bool) -> Any:
-    """The ResolutionPolicy for these flags, or None when pip specs are planned as written."""
+def resolve_by_default() -> bool:
+    """Whether unpinned pip specs are resolved when the caller does not say: yes, unless
+    ``$BUILDER_RESOLVE`` is ``off`` (or ``0``, ``false``, ``no``), e.g. for an air-gapped machine."""
+    return os.environ.get("BUILDER_RESOLVE", "").strip().lower() not in _OFF
+
+
+def _policy(resolve: bool | None, refresh: bool, offline: bool) -> Any:
+    """The ResolutionPolicy for these flags, or None when pip specs are planned as written.
+
+    ``resolve=None`` follows :func:`resolve_by_default`; ``refresh`` and ``offline`` imply resolving."""
+    if resolve is None:
+        resolve = resolve_by_default()
     if not (resolve or refresh or offline):
         return None
     from builder.deps.lock.uv import ResolutionPolicy
@@ -356,7 +395,7 @@ def build(
     on_event: Any = None,
     engine_history: bool = False,
     walker: Walker | None = None,
-    resolve: bool = False,
+    resolve: bool | None = None,
     refresh: bool = False,
     offline: bool = False,
     tls: Any = None,

@@ -22,6 +22,9 @@ from hypothesis import settings
 os.environ["BUILDER_SERVER"] = "off"
 # Keys (and so the goldens) include the cache-mount scope: a caller's shared scope must not leak in.
 os.environ.pop("BUILDER_CACHE_SCOPE", None)
+# Plans resolve unpinned pip specs against the index by default: tests must not ask live PyPI by
+# accident (tests/deps/test_deps_resolve_ttl.py turns it on against an index on 127.0.0.1).
+os.environ["BUILDER_RESOLVE"] = "off"
 
 # Property tests check what is computed, never how fast: a per-example deadline only turns a busy CI
 # machine into a failed run (speed targets live in scripts/bench-*).

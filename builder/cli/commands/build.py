@@ -83,21 +83,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="build this plan (from `builder plan --format json`) instead of planning",
     )
-    parser.add_argument(
+    resolving = parser.add_mutually_exclusive_group()
+    resolving.add_argument(
         "--resolve",
         action="store_true",
-        help="resolve unpinned pip requirements with uv first and install exactly those pins "
+        default=None,
+        help="(the default) resolve unpinned pip requirements with uv first and install exactly those pins "
         "(a resolution is reused for $BUILDER_RESOLVE_TTL seconds, default 3600)",
     )
-    parser.add_argument(
+    resolving.add_argument(
         "--refresh",
         action="store_true",
         help="resolve unpinned pip requirements now, whatever the age of the last resolution",
     )
-    parser.add_argument(
+    resolving.add_argument(
         "--offline",
         action="store_true",
         help="use the last resolution of unpinned pip requirements; never ask the index",
+    )
+    resolving.add_argument(
+        "--no-resolve",
+        dest="resolve",
+        action="store_false",
+        help="plan unpinned pip requirements as written, never asking the index (air-gapped machines; "
+        "also $BUILDER_RESOLVE=off)",
     )
     parser.add_argument(
         "--verify",
