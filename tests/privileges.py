@@ -66,6 +66,8 @@ def run_python(
         "PYTHONDONTWRITEBYTECODE": "1",
         "LANG": "C.UTF-8",
         "PYTHONIOENCODING": "utf-8",
+        # tests/conftest turns default resolution of pip specs off: children must not ask live PyPI either
+        "BUILDER_RESOLVE": os.environ.get("BUILDER_RESOLVE", ""),
         **(env or {}),
     }
     command = [*_prefix(), sys.executable, "-c", code, *args]
@@ -82,6 +84,8 @@ def start_python(code: str, *args: str, env: dict[str, str] | None = None) -> su
         "PYTHONDONTWRITEBYTECODE": "1",
         "LANG": "C.UTF-8",
         "PYTHONIOENCODING": "utf-8",
+        # tests/conftest turns default resolution of pip specs off: children must not ask live PyPI either
+        "BUILDER_RESOLVE": os.environ.get("BUILDER_RESOLVE", ""),
         **(env or {}),
     }
     return subprocess.Popen(

@@ -250,7 +250,7 @@ def _as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
     if os.geteuid() != 0 or setpriv is None:
         pytest.skip("needs root and setpriv to drop to an unprivileged user")
     repo = str(Path(__file__).resolve().parents[2])
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": repo, "HOME": "/nonexistent"}
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": repo, "HOME": "/nonexistent", "BUILDER_RESOLVE": "off"}
     command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False, cwd="/")
     if done.returncode != 0 and "cache" not in done.stderr:

@@ -26,7 +26,15 @@ INVALID = REPO / "fixtures" / "invalid"
 
 def _env(directory: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUILDER_")}
-    env.update({"BUILDER_SERVER": "auto", "BUILDER_SERVER_DIR": str(directory), "BUILDER_SERVER_IDLE": "120", **extra})
+    env.update(
+        {
+            "BUILDER_SERVER": "auto",
+            "BUILDER_RESOLVE": "off",
+            "BUILDER_SERVER_DIR": str(directory),
+            "BUILDER_SERVER_IDLE": "120",
+            **extra,
+        }
+    )
     return env
 
 

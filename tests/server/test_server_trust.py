@@ -33,7 +33,15 @@ needs_root = pytest.mark.skipif(
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BUILDER_", "XDG_RUNTIME_DIR"))}
-    env.update({"BUILDER_SERVER": "auto", "BUILDER_SERVER_IDLE": "60", "CLIENT_TOKEN": SECRET, **extra})
+    env.update(
+        {
+            "BUILDER_SERVER": "auto",
+            "BUILDER_RESOLVE": "off",
+            "BUILDER_SERVER_IDLE": "60",
+            "CLIENT_TOKEN": SECRET,
+            **extra,
+        }
+    )
     return env
 
 

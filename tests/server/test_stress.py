@@ -45,6 +45,7 @@ def _env(server_dir: Path, cache: Path, **extra: str) -> dict[str, str]:
     env.update(
         {
             "BUILDER_SERVER": "auto",
+            "BUILDER_RESOLVE": "off",  # no live index (see tests/conftest.py)
             "BUILDER_SERVER_DIR": str(server_dir),
             "BUILDER_SERVER_IDLE": "600",
             "BUILDER_CACHE_DIR": str(cache),
