@@ -42,7 +42,7 @@ from builder.diagnostics import Diagnostic
 from builder.engine_connection import EngineConnection
 from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
 from builder.history import base_image_id, history, opened_cache, record_build, record_steps, stat_source
-from builder.plan.analyze import Analysis, analyze
+from builder.plan.analyze import Analysis, StepStatus, analyze
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
 from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
@@ -238,6 +238,29 @@ def _unresolved_latest(deps: ResolvedDependencies) -> list[Diagnostic]:
     return found
 
 
+def _refreshed(deps: ResolvedDependencies, analysis: Analysis) -> tuple[tuple[StepKind, ...], Analysis]:
+    """``--refresh`` with apt/conda packages without a version: those steps run again (their keys cannot
+    see a new release), and so does everything built on them; the analysis predicts them as misses."""
+    rerun = []
+    if deps.apt is not None and any(not p.version for p in deps.apt.packages):
+        rerun.append(StepKind.APT)
+    if (
+        deps.conda is not None
+        and deps.conda.lock_file is None
+        and any(s.spec.strip() == s.name for s in deps.conda.specs)
+    ):
+        rerun.append(StepKind.CONDA)
+    if not rerun:
+        return (), analysis
+    order = [s.id for s in analysis.steps]
+    first = min(order.index(k) for k in rerun if k in order) if any(k in order for k in rerun) else len(order)
+    steps = tuple(
+        StepStatus(s.id, "miss", "--refresh", s.estimated_seconds) if i >= first and s.status == "hit" else s
+        for i, s in enumerate(analysis.steps)
+    )
+    return tuple(rerun), replace(analysis, steps=steps)
+
+
 def _resolved_notes(written: Sequence[Any], pinned: Sequence[Any]) -> list[Diagnostic]:
     """``numpy latest → 2.1.3`` for every unpinned requirement, as notes (shown by ``builder plan``)."""
     versions = {r.name: r.specifier.removeprefix("==") for r in pinned if r.name}
@@ -283,7 +306,7 @@ def plan_project(
     warnings: list[Diagnostic] = list(config_warnings)
     policy = _policy(resolve, refresh, offline)
     with opened_cache(cache_dir, warnings) as store:
-        plan, analysis = _plan_in(config, store, warnings, resolve=policy, record=record, walker=walker)
+        plan, analysis, _rerun = _plan_in(config, store, warnings, resolve=policy, record=record, walker=walker)
     warnings.extend(located(config, plan.notes))
     return plan, analysis, _dedupe(warnings)
 
@@ -309,8 +332,10 @@ def _policy(resolve: bool | None, refresh: bool, offline: bool) -> Any:
 
 def _plan_in(
     config: Config, store: Any, warnings: list[Diagnostic], *, resolve: Any, record: bool, walker: Walker | None
-) -> tuple[Plan, Analysis]:
-    """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended."""
+) -> tuple[Plan, Analysis, tuple[StepKind, ...]]:
+    """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended.
+
+    Also returns the steps to run again whatever the engine cache holds (``--refresh``, see _refreshed)."""
     from builder.deps import resolve_dependencies
 
     deps = resolve_dependencies(config, use_lock=True)
@@ -328,9 +353,12 @@ def _plan_in(
         raise located_exc from exc
     steps = history(store, warnings)
     analysis = analyze(plan, steps)
+    rerun: tuple[StepKind, ...] = ()
+    if resolve is not None and resolve.refresh:
+        rerun, analysis = _refreshed(deps, analysis)
     if record and steps is not None:
         steps.record_plan(plan.app, plan.json_view())
-    return plan, analysis
+    return plan, analysis, rerun
 
 
 def _dedupe(items: list[Diagnostic]) -> tuple[Diagnostic, ...]:
@@ -435,13 +463,14 @@ def build(
                 plan_file, config.deployment.name, lambda: _project_files(config, store, warnings, walker)
             )
         if given is None:
-            plan, analysis = _plan_in(
+            plan, analysis, rerun = _plan_in(
                 config, store, warnings, resolve=_policy(resolve, refresh, offline), record=True, walker=walker
             )
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone
             plan = given
             analysis = analyze(plan, history(store, warnings))
+            rerun = ()
         options = BuildOptions(
             tag=tag,
             push=push,
@@ -452,6 +481,7 @@ def build(
             netrc=_index_credentials(config) if plan.get(StepKind.PIP) is not None else None,
             engine_history=engine_history,
             predictions=tuple((s.id.value, s.status) for s in analysis.steps),
+            rerun=tuple(k.value for k in rerun),
         )
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent

@@ -65,6 +65,8 @@ class BuildOptions:
     engine_history: bool = False
     #: Index credentials as a netrc file, offered to the pip step as a secret (never in a layer, key or log).
     netrc: bytes | None = field(default=None, repr=False)
+    #: Step ids whose commands run again whatever the engine cache holds (``--refresh``; see ConvertOptions).
+    rerun: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Checked here, before any engine is contacted: -1 cancelled at once, 0/nan/inf meant no timeout.

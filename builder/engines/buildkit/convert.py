@@ -65,6 +65,9 @@ class ConvertOptions:
     netrc: bool = False  # mount the index credentials (a netrc secret) into the pip step
     merge: bool = False
     shared_key_hint: str = "builder"
+    #: Steps whose command runs again whatever the engine cache holds (``--refresh`` with unversioned
+    #: apt/conda packages); what is built on them runs again too.
+    rerun: frozenset[StepKind] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +170,13 @@ def convert_run(state: State, step: Step, b: _Build) -> State:
         ready = ready.dir(spec.workdir)
     if spec.user is not None:
         ready = ready.with_user(spec.user)
-    done = ready.run(spec.argv(), name=vertex_name(step.id, spec.label), mounts=_mounts(spec, b), env=env)
+    done = ready.run(
+        spec.argv(),
+        name=vertex_name(step.id, spec.label),
+        mounts=_mounts(spec, b),
+        env=env,
+        ignore_cache=step.id in b.options.rerun,
+    )
     done = done.dir(state.cwd).with_user(state.user)  # later steps run where and as they did before
     for key, value in spec.env_after:
         done = done.env(key, value)

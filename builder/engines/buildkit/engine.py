@@ -126,6 +126,7 @@ class BuildKitEngine:
                 netrc=options.netrc is not None,
                 merge=merge,
                 shared_key_hint=f"builder-{plan.app}",
+                rerun=frozenset(StepKind(s) for s in options.rerun),
             ),
         )
         config = image_config_bytes(plan) if plan.get(StepKind.CONFIG) is not None else None

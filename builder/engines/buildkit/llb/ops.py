@@ -168,6 +168,8 @@ class ExecOp:
     network: Network = "default"
     platform: Platform | None = None
     name: str = ""
+    #: Run again whatever the engine's cache holds (OpMetadata, not the op bytes; see State.marshal).
+    ignore_cache: bool = False
 
     def sorted_mounts(self) -> tuple[Mount, ...]:
         return tuple(sorted(self.mounts, key=lambda m: m.dest))

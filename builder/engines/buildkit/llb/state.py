@@ -121,8 +121,12 @@ class State:
         name: str,
         mounts: Sequence[Mount] = (),
         env: Sequence[tuple[str, str]] = (),
+        ignore_cache: bool = False,
     ) -> State:
-        """Execute ``args`` (argv, never a shell string unless args says ``sh -c``) on this state."""
+        """Execute ``args`` (argv, never a shell string unless args says ``sh -c``) on this state.
+
+        With ``ignore_cache`` the command runs again whatever the engine's cache holds, and so does
+        every vertex built on its result (their cache keys alone would hand back the old results)."""
         state = self
         for key, value in env:
             state = state.env(key, value)
@@ -137,6 +141,7 @@ class State:
             self.network,
             self.platform,
             name,
+            ignore_cache,
         )
         op.validate()
         return replace(self, output=Output(op))
@@ -207,6 +212,7 @@ class _Marshaller:
         self.ops: dict[str, bytes] = {}
         self.meta: dict[str, ops_pb2.OpMetadata] = {}
         self._seen: dict[int, str] = {}
+        self._ignored: set[str] = set()
 
     def add(self, data: bytes) -> str:
         digest = digest_of(data)
@@ -225,5 +231,8 @@ class _Marshaller:
             meta.caps[cap] = True
         if vertex.name:
             meta.description[NAME_KEY] = vertex.name
+        if (isinstance(vertex, ExecOp) and vertex.ignore_cache) or self._ignored.intersection(digests):
+            meta.ignore_cache = True
+            self._ignored.add(digest)
         self._seen[id(vertex)] = digest
         return digest
