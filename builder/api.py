@@ -219,7 +219,7 @@ def _unresolved_latest(deps: ResolvedDependencies) -> list[Diagnostic]:
                     "cerebrium.dependencies.apt",
                     f"apt packages without a version ({', '.join(names)}) "
                     "are not re-resolved: the apt step keeps what it installed first",
-                    hint='pin versions (name = "1.2-3") to choose when they change',
+                    hint='pin versions (name = "1.2-3") to choose when they change, or pass --refresh to rerun the step',
                 )
             )
     if deps.conda is not None and deps.conda.lock_file is None:
@@ -232,7 +232,7 @@ def _unresolved_latest(deps: ResolvedDependencies) -> list[Diagnostic]:
                     f"conda packages without a version "
                     f"({', '.join(names)}) are not re-resolved: the conda step keeps what it "
                     "installed first",
-                    hint="pin versions, or run `builder lock`",
+                    hint="pin versions or run `builder lock`; --refresh reruns the step",
                 )
             )
     return found
