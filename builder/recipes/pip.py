@@ -22,8 +22,6 @@ from builder.recipes.tools_mounts import tools_mount
 FILES_DIR = "/run/builder/pip"
 #: The session directory name of files a pip step reads (local / ``-e`` requirements).
 LOCAL_SESSION = "pip-local"
-#: Where those project files are mounted, and the working directory of the install then.
-LOCAL_DIR = "/app"
 #: Folder in the uv cache mount holding the records of requirement lines installed before.
 KNOWN_DIR = "builder-known"
 
@@ -65,7 +63,7 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
     )
     project = None
     if inputs.local is not None:
-        project = ProjectFiles(LOCAL_DIR, LOCAL_SESSION, inputs.local.manifest)
+        project = ProjectFiles(inputs.local.dest, LOCAL_SESSION, inputs.local.manifest)
     text = f"{installer.label} install -r requirements.txt"
     return RunSpec(
         kind=step.id,
@@ -82,7 +80,7 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
         generated=(files,),
         project=project,
         secrets=(CA_BUNDLE, INDEX_CREDENTIALS),
-        workdir=LOCAL_DIR if project is not None else None,
+        workdir=project.target if project is not None else None,
         label=text,
         command=text,
     )

@@ -38,7 +38,7 @@ def test_conda_packages_install_into_the_prefix(channel_url: str, engine_target:
     nonce = uuid.uuid4().hex[:8]
     (app / "cerebrium.toml").write_text(
         '[cerebrium.deployment]\nname = "conda-build"\npython_version = "3.11"\n'
-        f'shell_commands = ["ls /opt/conda/conda-meta > /app/conda-meta-{nonce}.txt"]\n\n'
+        f'shell_commands = ["ls /opt/conda/conda-meta > conda-meta-{nonce}.txt"]\n\n'
         '[cerebrium.dependencies.paths]\nconda = "conda_pkglist.txt"\n'
     )
     (app / "conda_pkglist.txt").write_text(f"-c {channel_url}\nalpha\n")

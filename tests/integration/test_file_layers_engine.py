@@ -96,6 +96,7 @@ def test_a_layered_project_builds_rebuilds_one_edit_and_predicts_it(
     app.mkdir()
     (app / "cerebrium.toml").write_text(
         '[cerebrium.deployment]\nname = "layers"\npython_version = "3.11"\ninclude = ["*"]\nexclude = [".*"]\n'
+        '[cerebrium.runtime.custom]\nport = 8000\nentrypoint = ["python", "main.py"]\n'  # files in /app
     )
     (app / "main.py").write_text("print('layers')\n")
     nonce = uuid.uuid4().hex  # content new to the engine: the files layers really run

@@ -158,3 +158,23 @@ def test_the_exporter_imports_nothing_from_buildkit_and_nothing_imports_the_scri
     assert not (root / "recipes" / "scripts" / "__init__.py").exists()  # data files, not a package
     pyproject = (root.parent / "pyproject.toml").read_text(encoding="utf-8")
     assert '"recipes/scripts/*"' in pyproject  # shipped in the wheel as package data
+
+
+@pytest.mark.parametrize(
+    ("runtime", "app_dir"),
+    [("", "/cortex"), ('[cerebrium.runtime.custom]\nport = 8000\nentrypoint = ["python", "main.py"]\n', "/app")],
+)
+def test_local_requirements_are_installed_where_the_project_ends_up(tmp_path: Path, runtime: str, app_dir: str) -> None:
+    """An editable install records its path: the pip step must mount the project where the files step puts it."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "setup.py").write_text("from setuptools import setup\nsetup(name='pkg')\n")
+    (tmp_path / "main.py").write_text("def f():\n    return 1\n")
+    (tmp_path / "requirements.txt").write_text("-e ./pkg\n")
+    (tmp_path / "cerebrium.toml").write_text(
+        '[cerebrium.deployment]\nname = "local"\npython_version = "3.11"\ninclude = ["*"]\n'
+        '[cerebrium.dependencies.paths]\npip = "requirements.txt"\n' + runtime
+    )
+    plan = plan_project(tmp_path, record=False)[0]
+    spec = run_specs(plan)[StepKind.PIP]
+    assert spec.project is not None
+    assert spec.project.target == spec.workdir == plan.step(StepKind.FILES).inputs.dest == app_dir

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from builder.plan.cache_scope import scoped
-from builder.plan.context import VENV, PlanContext
+from builder.plan.context import APP_DIR, VENV, PlanContext
 from builder.plan.model import CacheMount, FileManifest, StepKind, StepRef, check_project_path
 
 KIND = StepKind.PIP
@@ -40,6 +40,9 @@ class LocalSource:
     ref: StepRef
     paths: tuple[str, ...]
     manifest: FileManifest
+    #: Where the step mounts them (the app directory, where the files step puts them too): an
+    #: editable install records this path, so it must be where the project's files end up.
+    dest: str = APP_DIR
 
     def __post_init__(self) -> None:
         for path in self.paths:  # "." is the project itself (``-e .``)
@@ -89,7 +92,7 @@ def _local(ctx: PlanContext, paths: tuple[str, ...]) -> LocalSource | None:
                 f"local requirement {path!r} matches no selected project file",
                 hint="check cerebrium.deployment.include/exclude: the pip step only sees selected files",
             )
-    return LocalSource(StepRef(StepKind.FILES, "source"), paths, manifest)
+    return LocalSource(StepRef(StepKind.FILES, "source"), paths, manifest, ctx.app_dir)
 
 
 def summary(value: Inputs) -> str:
