@@ -14,6 +14,7 @@ import json
 from builder.cli import output
 from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.errors import EXIT_OK
+from builder.cli.resolution import add_resolution_arguments
 from builder.errors import BuilderError, ConfigError
 
 
@@ -83,31 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="build this plan (from `builder plan --format json`) instead of planning",
     )
-    resolving = parser.add_mutually_exclusive_group()
-    resolving.add_argument(
-        "--resolve",
-        action="store_true",
-        default=None,
-        help="(the default) resolve unpinned pip requirements with uv first and install exactly those pins "
-        "(a resolution is reused for $BUILDER_RESOLVE_TTL seconds, default 3600)",
-    )
-    resolving.add_argument(
-        "--refresh",
-        action="store_true",
-        help="resolve unpinned pip requirements now, whatever the age of the last resolution",
-    )
-    resolving.add_argument(
-        "--offline",
-        action="store_true",
-        help="use the last resolution of unpinned pip requirements; never ask the index",
-    )
-    resolving.add_argument(
-        "--no-resolve",
-        dest="resolve",
-        action="store_false",
-        help="plan unpinned pip requirements as written, never asking the index (air-gapped machines; "
-        "also $BUILDER_RESOLVE=off)",
-    )
+    add_resolution_arguments(parser, "and install exactly those pins")
     parser.add_argument(
         "--verify",
         action="store_true",

@@ -11,6 +11,7 @@ import argparse
 
 from builder.cli import output
 from builder.cli.errors import EXIT_MISS, EXIT_OK
+from builder.cli.resolution import add_resolution_arguments
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,31 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(default: a summary of digest, count, bytes and changed paths)",
     )
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 3 when any step would rebuild")
-    resolving = parser.add_mutually_exclusive_group()
-    resolving.add_argument(
-        "--resolve",
-        action="store_true",
-        default=None,
-        help="(the default) resolve unpinned pip requirements with uv first, so new releases change the pip key "
-        "(a resolution is reused for $BUILDER_RESOLVE_TTL seconds, default 3600)",
-    )
-    resolving.add_argument(
-        "--refresh",
-        action="store_true",
-        help="resolve unpinned pip requirements now, whatever the age of the last resolution",
-    )
-    resolving.add_argument(
-        "--offline",
-        action="store_true",
-        help="use the last resolution of unpinned pip requirements; never ask the index",
-    )
-    resolving.add_argument(
-        "--no-resolve",
-        dest="resolve",
-        action="store_false",
-        help="plan unpinned pip requirements as written, never asking the index (air-gapped machines; "
-        "also $BUILDER_RESOLVE=off)",
-    )
+    add_resolution_arguments(parser, "so new releases change the pip key")
     parser.add_argument(
         "--cache-dir",
         default=None,
