@@ -55,6 +55,7 @@ from builder.verify import (
     VerifyUnavailable,
     container_spec,
     docker_for_engine,
+    pid_alive,
     probe,
 )
 
@@ -230,14 +231,6 @@ def is_dev_leftover(container: Mapping[str, Any], app: str, host: str, alive: Ca
     owner_host, _, pid = str(labels.get(DEV_OWNER_LABEL, "")).rpartition(":")
     return owner_host == host and pid.isdigit() and not alive(int(pid))
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -378,7 +371,7 @@ class DevLoop:
                 key_path="--port",
                 hint="leave out --port, or set port in [cerebrium.runtime.custom]",
             )
-        host, alive = socket.gethostname(), _alive
+        host, alive = socket.gethostname(), pid_alive
         gone = [c for c in docker.list_containers(label=DEV_LABEL) if is_dev_leftover(c, self.app, host, alive)]
         for container in gone:
             docker.remove_container(str(container["Id"]))

@@ -247,7 +247,8 @@ def is_leftover(container: Mapping[str, Any], now: float, host: str, alive: Call
     return isinstance(created, int | float) and now - created > LEFTOVER_AGE
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -303,7 +304,7 @@ class DockerRuntime:
         now, host = time.time(), socket.gethostname()
         gone = []
         for container in self.api.list_containers(label=VERIFY_LABEL):
-            if is_leftover(container, now, host, _pid_alive):
+            if is_leftover(container, now, host, pid_alive):
                 self.api.remove_container(str(container["Id"]))
                 gone.append(str(container["Id"]))
         return gone

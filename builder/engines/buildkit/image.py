@@ -40,14 +40,7 @@ def image_config(plan: Plan) -> dict[str, Any]:
     if image.working_dir:
         config["WorkingDir"] = image.working_dir
     if image.healthcheck is not None:
-        hc = image.healthcheck
-        config["Healthcheck"] = {
-            "Test": list(hc.test),
-            "Interval": hc.interval_seconds * _NS,
-            "Timeout": hc.timeout_seconds * _NS,
-            "StartPeriod": hc.start_period_seconds * _NS,
-            "Retries": hc.retries,
-        }
+        config["Healthcheck"] = healthcheck_config(image.healthcheck)
     return {
         "architecture": arch,
         "os": os_,
@@ -60,3 +53,14 @@ def image_config(plan: Plan) -> dict[str, Any]:
 def image_config_bytes(plan: Plan) -> bytes:
     """:func:`image_config` as canonical JSON bytes (sorted keys, no spaces)."""
     return json.dumps(image_config(plan), sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def healthcheck_config(hc: Any) -> dict[str, Any]:
+    """The OCI image config's ``Healthcheck`` for a plan's HealthCheck (durations in nanoseconds)."""
+    return {
+        "Test": list(hc.test),
+        "Interval": hc.interval_seconds * _NS,
+        "Timeout": hc.timeout_seconds * _NS,
+        "StartPeriod": hc.start_period_seconds * _NS,
+        "Retries": hc.retries,
+    }

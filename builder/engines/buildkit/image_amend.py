@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from builder.engines.buildkit.image import healthcheck_config
 from builder.plan.model import Plan, StepKind
-
-_NS = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +69,7 @@ def amend_config(document: Mapping[str, Any], patch: ConfigPatch) -> dict[str, A
     if patch.env:
         config["Env"] = _merge_env(config.get("Env") or [], patch.env)
     if patch.healthcheck is not None:
-        hc = patch.healthcheck
-        config["Healthcheck"] = {
-            "Test": list(hc.test),
-            "Interval": hc.interval_seconds * _NS,
-            "Timeout": hc.timeout_seconds * _NS,
-            "StartPeriod": hc.start_period_seconds * _NS,
-            "Retries": hc.retries,
-        }
+        config["Healthcheck"] = healthcheck_config(patch.healthcheck)
     if patch.entrypoint is not None:
         config["Entrypoint"] = list(patch.entrypoint)
         config["Cmd"] = list(patch.cmd) if patch.cmd is not None else None
