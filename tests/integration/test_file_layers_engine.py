@@ -106,11 +106,15 @@ def test_a_layered_project_builds_rebuilds_one_edit_and_predicts_it(
         (sub / f"f{i:04d}.txt").write_text(f"{nonce} {i}\n")
     tag = f"builder-test/layers:{nonce[:8]}"
     cache = tmp_path / "cache"
-    first, _, _ = build(app, engine=engine_target.address, cache_dir=cache, ca_bundle=CA, tag=tag)
+    first, _, _ = build(
+        app, engine=engine_target.address, tls=engine_target.tls, cache_dir=cache, ca_bundle=CA, tag=tag
+    )
     assert not first.step("files").cached
     assert [m.step for m in first.mismatches if m.step == "files"] == []  # base, python: new cache dir
     (app / "data" / "d25" / "f2550.txt").write_text("edited\n")
-    second, _, _ = build(app, engine=engine_target.address, cache_dir=cache, ca_bundle=CA, tag=tag)
+    second, _, _ = build(
+        app, engine=engine_target.address, tls=engine_target.tls, cache_dir=cache, ca_bundle=CA, tag=tag
+    )
     assert not second.step("files").cached
     assert second.mismatches == ()  # the plan predicted the miss, BuildKit agreed
     shown = subprocess.run(
@@ -133,5 +137,7 @@ def test_a_layered_project_builds_rebuilds_one_edit_and_predicts_it(
         timeout=120,
     ).stdout.split("\n")
     assert shown[:4] == ["edited", f"{nonce} 0", "2602", ""]  # 2,600 data files, main.py, cerebrium.toml
-    third, _, _ = build(app, engine=engine_target.address, cache_dir=cache, ca_bundle=CA, tag=tag)
+    third, _, _ = build(
+        app, engine=engine_target.address, tls=engine_target.tls, cache_dir=cache, ca_bundle=CA, tag=tag
+    )
     assert third.step("files").cached and third.mismatches == ()

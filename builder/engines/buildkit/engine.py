@@ -234,7 +234,7 @@ class BuildKitEngine:
         from builder.engines.docker_api import DockerAPI
 
         try:
-            api = DockerAPI(path=docker.path, host=docker.host, port=docker.port, timeout=5.0)
+            api = DockerAPI(path=docker.path, host=docker.host, port=docker.port, timeout=5.0, tls=self.client.tls)
             found = api.inspect_image(ref).get("Id")
         except Exception:
             return None
