@@ -139,33 +139,38 @@ def test_a_secret_is_mounted_in_the_steps_and_left_in_no_layer_plan_llb_output_o
     assert [where for where, text in places.items() if value.encode() in text] == []
 
 
-def test_a_new_value_changes_no_key_and_rerun_rebuilds_until_the_next_plain_build(
-    tmp_path: Path, engine_target: EngineTarget
+def test_a_new_value_changes_no_key_and_rerun_rebuilds_for_the_next_plain_builds_too(
+    tmp_path: Path, engine_target: EngineTarget, engine_env: dict[str, str]
 ) -> None:
-    app = _app(tmp_path / "app", [CHECK, "echo built-$(date +%s%N)"], marker="rerun")
-    cache = tmp_path / "cache"
+    app = _app(tmp_path / "app", [CHECK, "date +%s%N > /stamp"], marker="rerun")
+    cache, tag = tmp_path / "cache", f"builder-secrets-rerun:{uuid.uuid4().hex[:10]}"
 
-    def run(value: str, rerun: tuple[str, ...] = (), *, exact: bool = True) -> tuple[dict[str, bool], dict[str, str]]:
+    def run(value: str, rerun: tuple[str, ...] = (), *, exact: bool = True) -> tuple[dict[str, bool], str, str]:
         result, analysis, _ = build(
             app,
             engine=engine_target.address,
             tls=engine_target.tls,
+            tag=tag,
             cache_dir=cache,
             ca_bundle=CA,
             secrets={"token": value},
             rerun=rerun,
         )
         assert result.mismatches == () or not exact  # a fresh step cache predicts what the engine may hold
-        return {s.step: s.cached for s in result.steps}, {s.id.value: s.reason for s in analysis.steps}
+        stamp = _docker(engine_env, "run", "--rm", "--network", "host", "--entrypoint", "/bin/cat", tag, "/stamp")
+        return {s.step: s.cached for s in result.steps}, analysis.status("shell").reason, stamp.decode()
 
-    first, _ = run("one", exact=False)
-    assert not first["shell"]
-    again, _ = run("two")  # another value: same keys, all served from the cache
-    assert all(again.values()), again
-    rerun, reasons = run("two", ("shell",))
-    assert not rerun["shell"] and rerun["files"] and reasons["shell"] == "--rerun"
-    after, _ = run("two")  # the rerun's result is what the keys now stand for
-    assert all(after.values()), after
+    try:
+        first, _, built = run("one", exact=False)
+        assert not first["shell"]
+        again, _, stamp = run("two")  # another value: the same keys, everything served from the cache
+        assert all(again.values()) and stamp == built, again
+        rerun, reason, rebuilt = run("two", ("shell",))
+        assert not rerun["shell"] and rerun["files"] and reason == "--rerun" and rebuilt != built
+        after, _, stamp = run("two")  # the keys now stand for the rerun's layer
+        assert all(after.values()) and stamp == rebuilt, after
+    finally:
+        _docker(engine_env, "image", "rm", "-f", tag)
 
 
 def test_the_dockerfile_export_mounts_the_secret_for_the_dockerfile_frontend(
