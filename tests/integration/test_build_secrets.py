@@ -42,10 +42,11 @@ def _toml_list(items: list[str]) -> str:
 
 def _app(root: Path, shell: list[str], *, marker: str, extra: str = "", use_uv: bool = False) -> Path:
     root.mkdir(parents=True)
-    (root / "main.py").write_text(f"print({marker!r})\n")
+    # A unique main.py: the files step, and so the shell step after it, are new in every test run.
+    (root / "main.py").write_text(f"print({marker!r}, {uuid.uuid4().hex!r})\n")
     (root / "cerebrium.toml").write_text(
         "[cerebrium.deployment]\n"
-        f'name = "secrets-{uuid.uuid4().hex[:8]}"\n'
+        'name = "builder-secrets-test"\n'  # one name: the base and python steps are reused across the tests
         f'python_version = "3.11"\ninclude = ["*.py"]\nuse_uv = {str(use_uv).lower()}\n'
         f"shell_commands = {_toml_list(shell)}\n"
         '[cerebrium.runtime.custom]\nport = 8000\nentrypoint = ["python", "main.py"]\n' + extra
