@@ -4,7 +4,7 @@ A secret is mounted at ``/run/secrets/ID`` while the steps run and leaves no tra
 layer of the image (every layer tar of ``docker save`` is searched), the plan JSON, the LLB, the build's
 output or the step cache.  Changing its value changes no key; ``--rerun STEP`` runs the step again and
 the next plain build reuses that result.  A private basic-auth index is reached with pip and with uv
-through a ``pip_index_url`` secret holding the credentials.
+through a ``pip_index_url`` secret holding the credentials, or with them in a ``netrc`` secret.
 """
 
 from __future__ import annotations
@@ -188,8 +188,9 @@ def test_the_dockerfile_export_mounts_the_secret_for_the_dockerfile_frontend(
 
 
 @pytest.mark.parametrize("use_uv", [False, True], ids=["pip", "uv"])
+@pytest.mark.parametrize("credentials", ["in-url", "netrc"])
 def test_a_private_index_is_reached_through_a_pip_index_url_secret(
-    tmp_path: Path, engine_target: EngineTarget, use_uv: bool
+    tmp_path: Path, engine_target: EngineTarget, use_uv: bool, credentials: str
 ) -> None:
     nonce = uuid.uuid4().hex[:10]
     password = f"PW{uuid.uuid4().hex}"
@@ -205,8 +206,12 @@ def test_a_private_index_is_reached_through_a_pip_index_url_secret(
             extra=f'[cerebrium.dependencies.pip]\n"{name}" = "==1.0"\n',
             use_uv=use_uv,
         )
-        (tmp_path / "index-url").write_text(index.url("simple/", credentials=True) + "\n")
+        # The credentials in the URL, or the URL plain and the credentials in a netrc secret.
+        (tmp_path / "index-url").write_text(index.url("simple/", credentials=credentials == "in-url") + "\n")
         secret = [f"id=pip_index_url,src={tmp_path / 'index-url'}"]
+        if credentials == "netrc":
+            (tmp_path / "netrc").write_text(f"machine 127.0.0.1 login bob password {password}\n")
+            secret.append(f"id=netrc,src={tmp_path / 'netrc'}")
         cache = tmp_path / "cache"
         events: list[Event] = []
         result, _, _ = build(
