@@ -43,6 +43,7 @@ from builder.engine_connection import EngineConnection
 from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
 from builder.history import base_image_id, history, opened_cache, record_build, record_steps, stat_source
 from builder.plan.analyze import Analysis, StepStatus, analyze
+from builder.plan.cache_specs import FLAGS, CacheSpec, Direction, parse_cache_spec, specs_from_env
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
 from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
@@ -428,8 +429,14 @@ def build(
     offline: bool = False,
     tls: Any = None,
     connect_timeout: float | None = None,
+    cache_to: Sequence[CacheSpec | str] | None = None,
+    cache_from: Sequence[CacheSpec | str] | None = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
+
+    ``cache_to`` / ``cache_from`` are shared caches in buildx's syntax (``"type=registry,ref=…,mode=max"``)
+    or :class:`~builder.plan.cache_specs.CacheSpec` values; None (the default) reads
+    ``$BUILDER_CACHE_TO`` / ``$BUILDER_CACHE_FROM``, ``()`` means none.
 
     Returns ``(BuildResult, analysis, diagnostics)``; ``on_event`` receives
     :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
@@ -449,6 +456,8 @@ def build(
     from builder.engines import BuildOptions, OutputSpec
 
     bundle = ca_bundle if ca_bundle is not None else (os.environ.get("BUILDER_CA_BUNDLE") or None)
+    caches_to = cache_specs_or_env(cache_to, "export")
+    caches_from = cache_specs_or_env(cache_from, "import")
     try:
         spec = OutputSpec.parse(output) if output else None
     except ValueError as exc:
@@ -482,6 +491,8 @@ def build(
             engine_history=engine_history,
             predictions=tuple((s.id.value, s.status) for s in analysis.steps),
             rerun=tuple(k.value for k in rerun),
+            cache_to=caches_to,
+            cache_from=caches_from,
         )
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
@@ -491,6 +502,18 @@ def build(
         record_build(plan, analysis, result, store, base_id, warnings)
         record_steps(plan, result, store, warnings)
     return result, analysis, _dedupe(warnings)
+
+
+def cache_specs_or_env(given: Sequence[CacheSpec | str] | None, direction: Direction) -> tuple[CacheSpec, ...]:
+    """``--cache-to``/``--cache-from`` values as CacheSpecs; None reads ``BUILDER_CACHE_TO``/``_FROM``.
+
+    Flags (or API arguments) replace the environment variable; they do not add to it.
+    """
+    if given is None:
+        return specs_from_env(os.environ, direction)
+    flag = FLAGS[direction]
+    specs = [s if isinstance(s, CacheSpec) else parse_cache_spec(s, flag=flag) for s in given]
+    return tuple(dict.fromkeys(specs))
 
 
 def _index_credentials(config: Config) -> bytes | None:
