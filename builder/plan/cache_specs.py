@@ -224,6 +224,8 @@ def _split_cells(value: str, flag: str) -> dict[str, str]:
         raise _error(flag, f"cannot read it as comma-separated fields ({exc})", 'quote a field as "dest=a,b"') from exc
     raw: dict[str, str] = {}
     for cell in cells:
+        if not cell.strip():  # a stray comma
+            continue
         key, sep, val = cell.partition("=")
         key = key.strip().lower()
         if not sep or not key:
