@@ -499,6 +499,7 @@ def build(
         with connecting.engine() as bk:
             result = bk.build(plan, project_dir, options, on_event=on_event)
             base_id = base_image_id(bk, plan, store, result)
+        warnings.extend(Diagnostic("warning", "--cache-from", note) for note in getattr(result, "notes", ()))
         record_build(plan, analysis, result, store, base_id, warnings)
         record_steps(plan, result, store, warnings)
     return result, analysis, _dedupe(warnings)

@@ -44,10 +44,10 @@ def make_app(root: Path, registry: str, *, dockerfile: bool = False) -> str:
     return nonce
 
 
-def run(app: Path, runner: EngineTarget, cache: Path, **kwargs: Any) -> tuple[dict[str, bool], list[Event]]:
-    """Build on ``runner`` with its own step cache; returns step → cached, and the events."""
+def run(app: Path, runner: EngineTarget, cache: Path, **kwargs: Any) -> tuple[dict[str, bool], list[str]]:
+    """Build on ``runner`` with its own step cache; returns step → cached, and the warnings."""
     events: list[Event] = []
-    result, _, _ = build(
+    result, _, diagnostics = build(
         app,
         engine=runner.address,
         tls=runner.tls,
@@ -57,7 +57,7 @@ def run(app: Path, runner: EngineTarget, cache: Path, **kwargs: Any) -> tuple[di
         on_event=events.append,
         **kwargs,
     )
-    return {s.step: s.cached for s in result.steps}, events
+    return {s.step: s.cached for s in result.steps}, [f"{d.key_path}: {d.message}" for d in diagnostics]
 
 
 def after_base(steps: dict[str, bool]) -> dict[str, bool]:
@@ -81,8 +81,19 @@ def test_local_cache_directory_round_trips_between_runners(
 ) -> None:
     make_app(tmp_path / "app", registry)
     layout = tmp_path / "shared-cache"
-    on_a, _ = run(tmp_path / "app", runner_a, tmp_path / "a", cache_to=[f"type=local,dest={layout},mode=max"])
+    # The CI pattern: import from and export to the same directory; the first run finds nothing to import.
+    on_a, warnings = run(
+        tmp_path / "app",
+        runner_a,
+        tmp_path / "a",
+        cache_to=[f"type=local,dest={layout},mode=max"],
+        cache_from=[f"type=local,src={layout}"],
+    )
     assert on_a["shell"] is False
+    assert (
+        f"--cache-from: type=local,src={layout}: no cache there yet (no index.json entry 'latest'); built without it"
+        in warnings
+    )
     index = json.loads((layout / "index.json").read_text())
     [manifest] = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "latest"]
     blobs = sorted((layout / "blobs" / "sha256").iterdir())

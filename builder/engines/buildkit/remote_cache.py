@@ -180,12 +180,10 @@ def resolve_local_imports(plan: CachePlan) -> tuple[CachePlan, tuple[str, ...]]:
             imports.append(entry)
             kept_ids.add(LOCAL_STORE_PREFIX + attrs.get("src", ""))
             continue
-        src = Path(attrs["src"])
-        digest = index_digest(src, attrs.get("tag", DEFAULT_TAG))
+        src, tag = Path(attrs["src"]), attrs.get("tag", DEFAULT_TAG)
+        digest = index_digest(src, tag)  # BuildKit's local importer wants the manifest digest itself
         if digest is None:
-            notes.append(
-                f"--cache-from type=local,src={src}: no cache there yet (no index.json entry); building without it"
-            )
+            notes.append(f"type=local,src={src}: no cache there yet (no index.json entry {tag!r}); built without it")
             continue
         attrs["digest"] = digest
         imports.append(CacheEntry(entry.type, tuple(attrs.items())))
