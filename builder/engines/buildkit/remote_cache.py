@@ -110,7 +110,7 @@ def plan_cache(
     for spec in cache_from:
         if spec.type not in caps.cache_import_types:
             raise EngineUnsupported(
-                f"--cache-from type={spec.type} is not supported on {caps.describe()}",
+                f"--cache-from type={spec.type} is not supported on {_engine(caps)}",
                 hint=f"it can import: {', '.join(sorted(caps.cache_import_types))}",
             )
     base = Path(cwd) if cwd is not None else Path.cwd()
@@ -129,7 +129,7 @@ def plan_cache(
 def _check_export(caps: Capabilities, spec: CacheSpec, has_image: bool) -> None:
     if spec.type not in caps.cache_export_types:
         raise EngineUnsupported(
-            f"--cache-to type={spec.type} is not supported on {caps.describe()}: "
+            f"--cache-to type={spec.type} is not supported on {_engine(caps)}: "
             f"it can export {', '.join(sorted(caps.cache_export_types)) or 'no cache'}",
             hint=_export_hint(caps),
         )
@@ -139,6 +139,12 @@ def _check_export(caps: Capabilities, spec: CacheSpec, has_image: bool) -> None:
             key_path="--cache-to",
             hint="add --tag REGISTRY/REPO:TAG --push, or use --cache-to type=registry,ref=…",
         )
+
+
+def _engine(caps: Capabilities) -> str:
+    """The engine's name, with dockerd's image store (it decides the cache backends)."""
+    store = f" with the {caps.image_store} image store" if caps.image_store else ""
+    return caps.describe() + store
 
 
 def _export_hint(caps: Capabilities) -> str:
