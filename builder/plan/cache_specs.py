@@ -16,7 +16,7 @@ metadata rides in the image config; import it with ``type=registry,ref=IMAGE``)
 and ``local`` (an OCI layout directory: ``dest=`` to export, ``src=`` to
 import).  ``gha``, ``s3`` and ``azblob`` are refused: they carry credentials in
 attributes, and builder keeps credentials out of flags.  Which types an engine
-offers is the engine's decision (see ``builder.engines.buildkit.cache``).
+offers is the engine's decision (see ``builder.engines.buildkit.remote_cache``).
 
 The canonical text (:meth:`CacheSpec.format`) lists ``type`` first, then the set
 attributes in :data:`ATTRIBUTES` order; ``parse(format(spec)) == spec``.  A

@@ -52,3 +52,19 @@ def test_flags_replace_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     flags = Namespace(cache_from=["h.io/flag:c", "h.io/flag:c"])
     assert [s.ref for s in cache_from_args(flags, "import")] == ["h.io/flag:c"]
     assert cache_from_args(Namespace(cache_to=None), "export") == ()
+
+
+def test_api_values_strings_specs_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from builder.api import cache_specs_or_env
+    from builder.errors import ConfigError
+    from builder.plan.cache_specs import CacheSpec
+
+    monkeypatch.setenv("BUILDER_CACHE_TO", "type=inline")
+    assert cache_specs_or_env(None, "export") == (CacheSpec("inline"),)
+    assert cache_specs_or_env((), "export") == ()
+    assert cache_specs_or_env("type=local,dest=d", "export") == (CacheSpec("local", dest="d"),)
+    spec = CacheSpec("registry", ref="h.io/a:c")
+    assert cache_specs_or_env([spec, "h.io/a:c"], "import") == (spec,)
+    with pytest.raises(ConfigError) as caught:
+        cache_specs_or_env(["type=local,dest=d"], "import")
+    assert caught.value.key_path == "--cache-from"

@@ -135,7 +135,7 @@ def _check_export(caps: Capabilities, spec: CacheSpec, has_image: bool) -> None:
         )
     if spec.type == "inline" and not has_image:
         raise ConfigError(
-            "type=inline needs an image to ride in: give --tag NAME (or --output)",
+            "type=inline needs an image to ride in: give --tag NAME (or --output type=oci|docker)",
             key_path="--cache-to",
             hint="add --tag REGISTRY/REPO:TAG --push, or use --cache-to type=registry,ref=…",
         )
