@@ -109,15 +109,15 @@ def test_inline_cache_travels_in_the_pushed_image(
 ) -> None:
     make_app(tmp_path / "app", registry)
     image = f"{registry}/{unique_repo}:img"
-    on_a, _ = run(tmp_path / "app", runner_a, tmp_path / "a", tag=image, cache_to=["type=inline"])
-    assert on_a["shell"] is False
-    subprocess.run(
-        ["docker", "push", "--quiet", image],
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_HOST": runner_a.env["DOCKER_HOST"]},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    docker_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_HOST": runner_a.env["DOCKER_HOST"]}
+    try:
+        on_a, _ = run(tmp_path / "app", runner_a, tmp_path / "a", tag=image, cache_to=["type=inline"])
+        assert on_a["shell"] is False
+        subprocess.run(
+            ["docker", "push", "--quiet", image], env=docker_env, check=True, capture_output=True, timeout=120
+        )
+    finally:  # the runner's image store keeps nothing of this test
+        subprocess.run(["docker", "rmi", image], env=docker_env, capture_output=True, timeout=60, check=False)
     on_b, _ = run(tmp_path / "app", runner_b, tmp_path / "b", cache_from=[f"type=registry,ref={image}"])
     assert on_b["shell"] is True, on_b
 
