@@ -43,6 +43,7 @@ from builder.engine_connection import EngineConnection
 from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
 from builder.history import base_image_id, history, opened_cache, record_build, record_steps, stat_source
 from builder.plan.analyze import Analysis, analyze
+from builder.plan.cache_specs import FLAGS, CacheSpec, Direction, parse_cache_spec, specs_from_env
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
 from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
@@ -444,8 +445,14 @@ def build(
     connect_timeout: float | None = None,
     secrets: Any = None,
     rerun: Sequence[str] = (),
+    cache_to: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
+    cache_from: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
+
+    ``cache_to`` / ``cache_from`` are shared caches in buildx's syntax (``"type=registry,ref=…,mode=max"``)
+    or :class:`~builder.plan.cache_specs.CacheSpec` values; None (the default) reads
+    ``$BUILDER_CACHE_TO`` / ``$BUILDER_CACHE_FROM``, ``()`` means none.
 
     Returns ``(BuildResult, analysis, diagnostics)``; ``on_event`` receives
     :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
@@ -472,6 +479,8 @@ def build(
 
     user_secrets = secrets_from(secrets)  # read at the edge, before anything else: a missing file fails fast
     bundle = ca_bundle if ca_bundle is not None else (os.environ.get("BUILDER_CA_BUNDLE") or None)
+    caches_to = cache_specs_or_env(cache_to, "export")
+    caches_from = cache_specs_or_env(cache_from, "import")
     try:
         spec = OutputSpec.parse(output) if output else None
     except ValueError as exc:
@@ -516,12 +525,15 @@ def build(
             engine_history=engine_history,
             predictions=tuple((s.id.value, s.status) for s in analysis.steps),
             rerun=tuple(k.value for k in rerun_kinds),
+            cache_to=caches_to,
+            cache_from=caches_from,
         )
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
         with connecting.engine() as bk:
             result = bk.build(plan, project_dir, options, on_event=on_event)
             base_id = base_image_id(bk, plan, store, result)
+        warnings.extend(Diagnostic("warning", "--cache-from", note) for note in getattr(result, "notes", ()))
         record_build(plan, analysis, result, store, base_id, warnings)
         record_steps(plan, result, store, warnings)
     return result, analysis, _dedupe(warnings)
@@ -561,6 +573,22 @@ def _plan_file_secrets(plan: Plan, given: tuple[str, ...], plan_file: str | os.P
             hint="re-plan with the same --secret flags: `builder plan --secret ... --format json`",
         )
     ]
+
+
+def cache_specs_or_env(
+    given: Sequence[CacheSpec | str] | CacheSpec | str | None, direction: Direction
+) -> tuple[CacheSpec, ...]:
+    """``--cache-to``/``--cache-from`` values as CacheSpecs; None reads ``BUILDER_CACHE_TO``/``_FROM``.
+
+    Flags (or API arguments) replace the environment variable; they do not add to it.
+    """
+    if given is None:
+        return specs_from_env(os.environ, direction)
+    if isinstance(given, (str, CacheSpec)):  # one value given bare
+        given = [given]
+    flag = FLAGS[direction]
+    specs = [s if isinstance(s, CacheSpec) else parse_cache_spec(s, flag=flag) for s in given]
+    return tuple(dict.fromkeys(specs))
 
 
 def _index_credentials(config: Config) -> bytes | None:

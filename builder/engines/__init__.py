@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 
 from builder.engines.events import EventSink, Mismatch, Prediction
 from builder.errors import ConfigError
+from builder.plan.cache_specs import CacheSpec
 from builder.plan.model import Plan
 
 NetworkMode = Literal["host", "none", "default"]
@@ -72,6 +73,9 @@ class BuildOptions:
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     #: Step ids whose commands run again whatever the engine cache holds (``--refresh``; see ConvertOptions).
     rerun: tuple[str, ...] = ()
+    #: Shared caches to export to / import from (``--cache-to`` / ``--cache-from``; see builder.plan.cache_specs).
+    cache_to: tuple[CacheSpec, ...] = ()
+    cache_from: tuple[CacheSpec, ...] = ()
 
     def __post_init__(self) -> None:
         # Checked here, before any engine is contacted: -1 cancelled at once, 0/nan/inf meant no timeout.
@@ -107,6 +111,8 @@ class BuildResult:
     seconds: float
     engine: str
     exporter_response: tuple[tuple[str, str], ...] = field(default=())
+    #: What the user should know about the build (e.g. a ``--cache-from type=local`` with no cache yet).
+    notes: tuple[str, ...] = ()
 
     def step(self, step_id: str) -> StepOutcome:
         for s in self.steps:
