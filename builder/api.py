@@ -282,6 +282,7 @@ def plan_project(
     walker: Walker | None = None,
     refresh: bool = False,
     offline: bool = False,
+    registry_credentials: Any = None,
 ) -> tuple[Plan, Analysis, tuple[Diagnostic, ...]]:
     """Load, plan and analyse the project at ``path`` against the step cache.
 
@@ -296,7 +297,9 @@ def plan_project(
     (see :class:`~builder.plan.protocols.Walker`; the warm server passes one).  A resolution is reused for
     ``$BUILDER_RESOLVE_TTL`` seconds (default 3600); ``refresh`` asks the
     index now, ``offline`` reuses the last resolution whatever its age (both
-    imply ``resolve``).  Raises ConfigError / DependencyError
+    imply ``resolve``).  Resolving also pins the base image to the digest its tag names now
+    (:mod:`builder.base_image`, same TTL and flags); ``registry_credentials`` is a hook
+    ``host -> credentials | None`` for private registries.  Raises ConfigError / DependencyError
     / PlanError for bad input; never raises for cache problems.
 
     >>> # plan, analysis, diags = plan_project("fixtures/apps/minimal", record=False)
@@ -306,7 +309,9 @@ def plan_project(
     warnings: list[Diagnostic] = list(config_warnings)
     policy = _policy(resolve, refresh, offline)
     with opened_cache(cache_dir, warnings) as store:
-        plan, analysis, _rerun = _plan_in(config, store, warnings, resolve=policy, record=record, walker=walker)
+        plan, analysis, _rerun = _plan_in(
+            config, store, warnings, resolve=policy, record=record, walker=walker, credentials=registry_credentials
+        )
     warnings.extend(located(config, plan.notes))
     return plan, analysis, _dedupe(warnings)
 
@@ -331,7 +336,14 @@ def _policy(resolve: bool | None, refresh: bool, offline: bool) -> Any:
 
 
 def _plan_in(
-    config: Config, store: Any, warnings: list[Diagnostic], *, resolve: Any, record: bool, walker: Walker | None
+    config: Config,
+    store: Any,
+    warnings: list[Diagnostic],
+    *,
+    resolve: Any,
+    record: bool,
+    walker: Walker | None,
+    credentials: Any = None,
 ) -> tuple[Plan, Analysis, tuple[StepKind, ...]]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended.
 
@@ -341,11 +353,13 @@ def _plan_in(
     deps = resolve_dependencies(config, use_lock=True)
     warnings.extend(Diagnostic("warning", "cerebrium.dependencies", note) for note in deps.notes)
     warnings.extend(deps.warnings)
+    base = None
     if resolve:
         deps = _resolve_pip(config, deps, store, warnings, resolve)
         warnings.extend(_unresolved_latest(deps))
+        base = _resolve_base(config, store, warnings, resolve, credentials)
     try:
-        plan = make_plan(config, deps, stat_source=stat_source(store, config, warnings), walker=walker)
+        plan = make_plan(config, deps, stat_source=stat_source(store, config, warnings), walker=walker, base=base)
     except (ConfigError, DependencyError, PlanError) as exc:
         located_exc = _planning_error(config, exc)
         if located_exc is exc:
@@ -359,6 +373,18 @@ def _plan_in(
     if record and steps is not None:
         steps.record_plan(plan.app, plan.json_view())
     return plan, analysis, rerun
+
+
+def _resolve_base(config: Config, store: Any, warnings: list[Diagnostic], policy: Any, credentials: Any) -> Any:
+    """The base image's digest and layers (``builder.base_image``), or None (Dockerfile apps, pinned refs,
+    nothing answered); the same TTL policy as pip resolution."""
+    if config.runtime is not None and config.runtime.dockerfile_path:
+        return None
+    from builder.base_image import Resolver, registry_client, resolve_base
+
+    resolutions = getattr(store, "resolutions", None)
+    resolver = Resolver(registry=registry_client(credentials))
+    return resolve_base(config.deployment.docker_base_image_url, policy, resolutions, warnings, resolver)
 
 
 def _dedupe(items: list[Diagnostic]) -> tuple[Diagnostic, ...]:
@@ -428,6 +454,7 @@ def build(
     offline: bool = False,
     tls: Any = None,
     connect_timeout: float | None = None,
+    registry_credentials: Any = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
@@ -441,7 +468,8 @@ def build(
     tail) or EngineUnsupported (an option the engine cannot honour).  ``tls`` (a
     :class:`builder.engines.buildkit.tls.TLSConfig`) is how to reach a TCP engine (default: from
     ``BUILDKIT_TLS_*`` / ``DOCKER_CERT_PATH``; ``TLSConfig(insecure=True)`` for plain TCP);
-    ``connect_timeout`` bounds the connect and TLS handshake (default 10 s).
+    ``connect_timeout`` bounds the connect and TLS handshake (default 10 s); ``registry_credentials``
+    as for :func:`plan_project`.
 
     >>> # result, analysis, _ = build("fixtures/apps/minimal", tag="minimal:dev", on_event=print)
     >>> # [m.step for m in result.mismatches]  →  []
@@ -464,7 +492,13 @@ def build(
             )
         if given is None:
             plan, analysis, rerun = _plan_in(
-                config, store, warnings, resolve=_policy(resolve, refresh, offline), record=True, walker=walker
+                config,
+                store,
+                warnings,
+                resolve=_policy(resolve, refresh, offline),
+                record=True,
+                walker=walker,
+                credentials=registry_credentials,
             )
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone

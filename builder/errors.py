@@ -15,6 +15,10 @@ errors to the most specific class in the module that calls them (chained with
     │   ├── EngineUnavailable    no engine answers at the tried addresses
     │   ├── EngineUnsupported    the engine lacks a feature that was asked for
     │   └── SolveFailed          a build step failed (step id + log tail)
+    ├── RegistryError        an image registry answered wrongly (names the registry)
+    │   ├── RegistryUnreachable  nothing answers at the registry (network, TLS, timeout, 5xx)
+    │   ├── RegistryUnauthorized the registry refused the credentials (or wants some)
+    │   └── ImageNotFound        the registry has no such repository or tag
     └── VerifyFailed         the built app did not become ready in time
 
 The CLI maps each class to an exit code in ``builder.cli.errors``.
@@ -136,6 +140,26 @@ class SolveFailed(EngineError):
     def __init__(self, message: str, *, failure: StepFailure | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.failure = failure
+
+
+class RegistryError(BuilderError):
+    """An image registry answered in a way builder cannot use; ``registry`` names it (``host[:port]``)."""
+
+    def __init__(self, message: str, *, registry: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.registry = registry
+
+
+class RegistryUnreachable(RegistryError):
+    """No usable answer from the registry: connection refused, DNS, TLS, timeout or a server error."""
+
+
+class RegistryUnauthorized(RegistryError):
+    """The registry refused the request for lack of (valid) credentials."""
+
+
+class ImageNotFound(RegistryError):
+    """The registry has no manifest for the repository and tag (or digest)."""
 
 
 class VerifyFailed(BuilderError):

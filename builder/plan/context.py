@@ -13,6 +13,7 @@ from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
 from builder.plan.fileset import FileRules, FileSelection, select_files
+from builder.plan.images import ResolvedBase
 from builder.plan.protocols import StatSource, Walker
 
 APP_DIR = "/app"
@@ -66,6 +67,7 @@ class PlanContext:
     notes: list[Diagnostic] = field(default_factory=list)
     present: set[str] = field(default_factory=set)  # kinds that produced inputs (read by the config step)
     cache_scope: str = ""  # in every cache mount id (see builder.plan.cache_scope)
+    base: ResolvedBase | None = None  # the base image as resolved before planning (builder.base_image)
     _selection: FileSelection | None = None
 
     @property

@@ -10,6 +10,7 @@ from builder.errors import PlanError
 from builder.plan.cache_scope import SCOPE_ENV, cache_scope
 from builder.plan.canonical import canonical_bytes
 from builder.plan.context import PlanContext
+from builder.plan.images import ResolvedBase
 from builder.plan.graph import build_graph, layer_order, layer_parents, source_refs
 from builder.plan.keys import KEY_SCHEME_VERSION, step_key
 from builder.plan.model import Plan, Step, StepKind, StepRef
@@ -24,6 +25,7 @@ def make_plan(
     stat_source: StatSource | None = None,
     walker: Walker | None = None,
     cache_scope_name: str | None = None,
+    base: ResolvedBase | None = None,
 ) -> Plan:
     """Compute the plan of ``config``: steps, edges and keys.  No cache, no engine.
 
@@ -31,7 +33,9 @@ def make_plan(
     ``stat_source`` remembers file digests between plans (see
     ``builder.plan.protocols``); ``walker`` lists the project files instead of
     :func:`builder.plan.fileset.walk` (same protocols module); ``cache_scope_name`` shares the cache
-    mounts with other projects of that name (default: ``$BUILDER_CACHE_SCOPE``, else this project's own).  Raises PlanError, or ConfigError /
+    mounts with other projects of that name (default: ``$BUILDER_CACHE_SCOPE``, else this project's own);
+    ``base`` is what the base image reference pointed at (``builder.base_image.resolve_base``; the base
+    step is then keyed by the image's layers and pinned to the digest).  Raises PlanError, or ConfigError /
     DependencyError for problems in the inputs it reads.
 
     >>> # plan = make_plan(load_config("fixtures/apps/minimal"))
@@ -46,7 +50,7 @@ def make_plan(
         scope = cache_scope(config.deployment.name, shared)
     except ValueError as error:
         raise PlanError(str(error)) from None
-    ctx = PlanContext(config, deps, stat_source, walker, cache_scope=scope)
+    ctx = PlanContext(config, deps, stat_source, walker, cache_scope=scope, base=base)
     found = {}
     for module in STEPS:
         if module.KIND is StepKind.CONFIG:

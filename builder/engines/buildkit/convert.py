@@ -123,8 +123,9 @@ def vertex_name(step: StepKind, text: str) -> str:
 def convert_base(state: State, step: Step, b: _Build) -> State:
     inputs = step.inputs
     b.platform = Platform.parse(inputs.platform)
-    b.commands[step.id] = f"FROM {inputs.image}"
-    return State.image(inputs.image, platform=b.platform, name=vertex_name(step.id, inputs.image)).with_network(
+    ref = inputs.pinned  # name:tag@digest when resolved: the engine builds on the image that was planned
+    b.commands[step.id] = f"FROM {ref}"
+    return State.image(ref, platform=b.platform, name=vertex_name(step.id, ref)).with_network(
         b.options.network
     )
 
