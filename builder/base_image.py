@@ -122,9 +122,7 @@ def _ask(ref: ImageRef, stored: dict[str, Any] | None, resolver: Resolver, warni
     except RegistryError as exc:
         found = _from_engine(ref, resolver.engine)
         where = "the engine's image store" if found else "the last resolution" if stored else "nothing"
-        warnings.append(
-            Diagnostic("note", KEY_PATH, f"base image {ref}: {exc.message}; using {where}", hint=exc.hint)
-        )
+        warnings.append(Diagnostic("note", KEY_PATH, f"base image {ref}: {exc.message}; using {where}", hint=exc.hint))
         return found
 
 

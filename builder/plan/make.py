@@ -10,8 +10,8 @@ from builder.errors import PlanError
 from builder.plan.cache_scope import SCOPE_ENV, cache_scope
 from builder.plan.canonical import canonical_bytes
 from builder.plan.context import PlanContext
-from builder.plan.images import ResolvedBase
 from builder.plan.graph import build_graph, layer_order, layer_parents, source_refs
+from builder.plan.images import ResolvedBase
 from builder.plan.keys import KEY_SCHEME_VERSION, step_key
 from builder.plan.model import Plan, Step, StepKind, StepRef
 from builder.plan.protocols import StatSource, Walker

@@ -131,8 +131,9 @@ class RegistryClient:
         """The blob ``digest`` of ``repository`` (a config: small), checked against its digest."""
         response = self._call("GET", registry, repository, f"/v2/{repository}/blobs/{digest}", {})
         if "sha256:" + hashlib.sha256(response.body).hexdigest() != digest:
-            raise RegistryError(f"registry {registry}: blob {digest} of {repository} does not match its digest",
-                                registry=registry)
+            raise RegistryError(
+                f"registry {registry}: blob {digest} of {repository} does not match its digest", registry=registry
+            )
         return response.body
 
     # --- requests and authentication -------------------------------------------------------------
@@ -216,14 +217,18 @@ def _checked(response: Response, registry: str, repository: str, path: str) -> R
     if status == 404:
         what = path.rsplit("/", 1)[-1]
         raise ImageNotFound(
-            f"registry {registry} has no {repository}:{what}" if not what.startswith("sha256:")
+            f"registry {registry} has no {repository}:{what}"
+            if not what.startswith("sha256:")
             else f"registry {registry} has no {what} in {repository}",
             registry=registry,
             hint="check the repository and tag (and that the image was pushed)",
         )
     if status >= 500 or status == 429:
-        raise RegistryUnreachable(f"registry {registry} answered HTTP {status}", registry=registry,
-                                  hint="the registry is failing or rate-limiting; try again later")
+        raise RegistryUnreachable(
+            f"registry {registry} answered HTTP {status}",
+            registry=registry,
+            hint="the registry is failing or rate-limiting; try again later",
+        )
     raise RegistryError(f"registry {registry} answered HTTP {status} for {path}", registry=registry)
 
 
@@ -266,6 +271,7 @@ def _diff_ids(config: bytes, ref: ImageRef) -> list[str]:
     rootfs = data.get("rootfs")
     diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(diff_ids, list) or not diff_ids or not all(isinstance(d, str) for d in diff_ids):
-        raise RegistryError(f"registry {ref.registry}: the image config of {ref} lists no layers",
-                            registry=ref.registry)
+        raise RegistryError(
+            f"registry {ref.registry}: the image config of {ref} lists no layers", registry=ref.registry
+        )
     return diff_ids

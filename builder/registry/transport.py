@@ -108,9 +108,7 @@ class Transport:
             current = target
         raise RegistryUnreachable(f"registry {registry}: too many redirects for {url}", registry=registry)
 
-    def _once(
-        self, method: str, url: str, headers: Mapping[str, str], registry: str, body: bytes | None
-    ) -> Response:
+    def _once(self, method: str, url: str, headers: Mapping[str, str], registry: str, body: bytes | None) -> Response:
         parts = urllib.parse.urlsplit(url)
         host = parts.netloc
         if parts.scheme == "https" and is_loopback(host) and host not in self._schemes:

@@ -43,8 +43,10 @@ token = st.text(alphabet=string.ascii_letters + string.digits + "/:._-", min_siz
 quoted = st.text(alphabet=string.ascii_letters + string.digits + "/:._-,= ", min_size=0, max_size=30)
 
 
-@given(st.sampled_from(["Bearer", "Basic", "bearer"]), st.dictionaries(st.sampled_from(
-    ["realm", "service", "scope", "error"]), quoted, min_size=1))
+@given(
+    st.sampled_from(["Bearer", "Basic", "bearer"]),
+    st.dictionaries(st.sampled_from(["realm", "service", "scope", "error"]), quoted, min_size=1),
+)
 def test_challenge_parameters_round_trip(scheme: str, params: dict[str, str]) -> None:
     header = scheme + " " + ",".join(f'{k}="{v}"' for k, v in params.items())
     found = parse_challenge(header)

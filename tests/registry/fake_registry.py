@@ -58,10 +58,16 @@ class FakeRegistry:
         self.manifests[(repo, digest_of(manifest))] = (OCI_MANIFEST, manifest)
         top_type, top = OCI_MANIFEST, manifest
         if index:
-            arm = {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "0" * 64, "platform": {"os": "linux",
-                                                                                           "architecture": "arm64"}}
-            amd = {"mediaType": OCI_MANIFEST, "digest": digest_of(manifest),
-                   "platform": {"os": "linux", "architecture": "amd64"}}
+            arm = {
+                "mediaType": OCI_MANIFEST,
+                "digest": "sha256:" + "0" * 64,
+                "platform": {"os": "linux", "architecture": "arm64"},
+            }
+            amd = {
+                "mediaType": OCI_MANIFEST,
+                "digest": digest_of(manifest),
+                "platform": {"os": "linux", "architecture": "amd64"},
+            }
             top_type = OCI_INDEX
             top = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [arm, amd]}).encode()
             self.manifests[(repo, digest_of(top))] = (top_type, top)

@@ -10,7 +10,7 @@ import pytest
 from fake_registry import OCI_INDEX, FakeRegistry, digest_of, serve
 
 from builder.errors import ImageNotFound, RegistryError, RegistryUnauthorized, RegistryUnreachable
-from builder.plan.images import parse_image
+from builder.plan.images import ImageRef, parse_image
 from builder.registry import RegistryClient
 from builder.registry.client import ACCEPT, chain_id
 from builder.registry.transport import is_loopback
@@ -29,7 +29,7 @@ def client(creds: Creds | None = None, timeout: float = 5.0) -> RegistryClient:
     return RegistryClient(credentials=(lambda host: creds), timeout=timeout)
 
 
-def ref(reg: FakeRegistry, name: str = "team/app:v1"):  # noqa: ANN201
+def ref(reg: FakeRegistry, name: str = "team/app:v1") -> ImageRef:
     return parse_image(f"127.0.0.1:{reg.port}/{name}")
 
 
@@ -167,8 +167,17 @@ def test_redirected_blob_without_auth_is_read() -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("localhost", True), ("localhost:5000", True), ("127.0.0.1:5000", True), ("127.8.9.1", True),
-     ("[::1]:5000", True), ("::1", True), ("10.0.0.1:5000", False), ("ghcr.io", False), ("128.0.0.1", False)],
+    [
+        ("localhost", True),
+        ("localhost:5000", True),
+        ("127.0.0.1:5000", True),
+        ("127.8.9.1", True),
+        ("[::1]:5000", True),
+        ("::1", True),
+        ("10.0.0.1:5000", False),
+        ("ghcr.io", False),
+        ("128.0.0.1", False),
+    ],
 )
 def test_loopback_hosts_are_docker_insecure_registries(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback

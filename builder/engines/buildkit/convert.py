@@ -125,9 +125,7 @@ def convert_base(state: State, step: Step, b: _Build) -> State:
     b.platform = Platform.parse(inputs.platform)
     ref = inputs.pinned  # name:tag@digest when resolved: the engine builds on the image that was planned
     b.commands[step.id] = f"FROM {ref}"
-    return State.image(ref, platform=b.platform, name=vertex_name(step.id, ref)).with_network(
-        b.options.network
-    )
+    return State.image(ref, platform=b.platform, name=vertex_name(step.id, ref)).with_network(b.options.network)
 
 
 def _mounts(spec: RunSpec, b: _Build) -> list[Mount]:
