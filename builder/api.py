@@ -344,6 +344,7 @@ def _plan_in(
     record: bool,
     walker: Walker | None,
     credentials: Any = None,
+    engine: str | None = None,
 ) -> tuple[Plan, Analysis, tuple[StepKind, ...]]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended.
 
@@ -357,7 +358,7 @@ def _plan_in(
     if resolve:
         deps = _resolve_pip(config, deps, store, warnings, resolve)
         warnings.extend(_unresolved_latest(deps))
-        base = _resolve_base(config, store, warnings, resolve, credentials)
+        base = _resolve_base(config, store, warnings, resolve, credentials, engine)
     try:
         plan = make_plan(config, deps, stat_source=stat_source(store, config, warnings), walker=walker, base=base)
     except (ConfigError, DependencyError, PlanError) as exc:
@@ -375,15 +376,18 @@ def _plan_in(
     return plan, analysis, rerun
 
 
-def _resolve_base(config: Config, store: Any, warnings: list[Diagnostic], policy: Any, credentials: Any) -> Any:
+def _resolve_base(
+    config: Config, store: Any, warnings: list[Diagnostic], policy: Any, credentials: Any, engine: str | None
+) -> Any:
     """The base image's digest and layers (``builder.base_image``), or None (Dockerfile apps, pinned refs,
-    nothing answered); the same TTL policy as pip resolution."""
+    nothing answered); the same TTL policy as pip resolution.  ``engine`` (the build's ``--engine``) is
+    whose image store answers when no registry does (default: ``$DOCKER_HOST`` / ``$BUILDKIT_HOST``)."""
     if config.runtime is not None and config.runtime.dockerfile_path:
         return None
-    from builder.base_image import Resolver, registry_client, resolve_base
+    from builder.base_image import DockerImages, Resolver, registry_client, resolve_base
 
     resolutions = getattr(store, "resolutions", None)
-    resolver = Resolver(registry=registry_client(credentials))
+    resolver = Resolver(registry=registry_client(credentials), engine=DockerImages.for_engine(engine, os.environ))
     return resolve_base(config.deployment.docker_base_image_url, policy, resolutions, warnings, resolver)
 
 
@@ -499,6 +503,7 @@ def build(
                 record=True,
                 walker=walker,
                 credentials=registry_credentials,
+                engine=engine,
             )
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone

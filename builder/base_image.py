@@ -180,6 +180,14 @@ class DockerImages:
         self._timeout = timeout
 
     @classmethod
+    def for_engine(cls, address: str | None, env: Mapping[str, str]) -> DockerImages | None:
+        """The daemon of the engine ``address`` (``docker://PATH`` or ``unix://PATH``), else :meth:`from_env`."""
+        for prefix in ("docker://", "unix://"):
+            if address and address.startswith(prefix) and len(address) > len(prefix):
+                return cls(address[len(prefix) :])
+        return None if address else cls.from_env(env)
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DockerImages | None:
         """The daemon ``$DOCKER_HOST`` (``unix://``) or ``$BUILDKIT_HOST`` (``docker://PATH``) names, else the
         default socket when it exists; None when there is none to ask (TCP daemons are not asked)."""
