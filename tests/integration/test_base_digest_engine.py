@@ -82,21 +82,24 @@ def test_retag_is_predicted_and_observed_as_a_full_rebuild(
 ) -> None:
     nonce = uuid.uuid4().hex[:10]
     ref = f"{registry}/{unique_repo}:base"
-    built = f"builder-test-retag-{nonce}:1"
-    images.extend([built, ref])
-    push_variant(engine_env, "debian:bookworm-slim", ref, f"v1-{nonce}")
-    old = RegistryClient().resolve(parse_image(ref)).digest
-    app = write_app(tmp_path / "app", f"retag-{nonce}", ref)
+    python_base = f"builder-test-pybase-{nonce}:1"
+    images.extend([python_base, ref])
     cache = tmp_path / "cache"
     options = {"engine": engine_target.address, "tls": engine_target.tls, "cache_dir": cache, "ca_bundle": CA}
+    # Both images get Python 3.11 from an image with it (its python step is in the engine cache of any
+    # other build of debian:bookworm-slim), so the builds below install nothing from the network.
+    build(write_app(tmp_path / "pybase", f"pybase-{nonce}", "debian:bookworm-slim"), tag=python_base, **options)
+    push_variant(engine_env, python_base, ref, f"v1-{nonce}")
+    old = RegistryClient().resolve(parse_image(ref)).digest
+    app = write_app(tmp_path / "app", f"retag-{nonce}", ref)
 
-    first, analysis, _ = build(app, tag=built, resolve=True, **options)
+    first, analysis, _ = build(app, resolve=True, **options)
     assert {s.id.value: s.status for s in analysis.steps} == observed(first)
     assert first.mismatches == ()
     assert set(observed(first).values()) == {"miss"}  # a base of its own: nothing was built before
 
-    # Re-tag: another image (the built one plus a file, so it has Python) pushed to the same tag.
-    push_variant(engine_env, built, ref, f"v2-{nonce}")
+    # Re-tag: another image (other layers: another file) pushed to the same tag.
+    push_variant(engine_env, python_base, ref, f"v2-{nonce}")
     new = RegistryClient().resolve(parse_image(ref)).digest
     assert new != old
     cached_plan, cached_analysis, _ = plan_project(app, cache_dir=cache, resolve=True, record=False)
