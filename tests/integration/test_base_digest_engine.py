@@ -12,6 +12,7 @@ Each test pushes images of its own (``unique_repo``) and removes what it created
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from builder.api import build, plan_project
 from builder.plan.images import parse_image
 from builder.plan.model import StepKind
 from builder.registry import RegistryClient
-from tests.integration.conftest import EngineTarget
+from tests.integration.targets import EngineTarget
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
 DOCKER_TIMEOUT = 180
@@ -80,6 +81,31 @@ def test_retag_is_predicted_and_observed_as_a_full_rebuild(
     tmp_path: Path,
     images: list[str],
 ) -> None:
+    retag_scenario(engine_target, engine_env, registry, unique_repo, tmp_path, images)
+
+
+def test_retag_on_a_containerd_store_runner(
+    runner_a: EngineTarget, registry: str, unique_repo: str, tmp_path: Path
+) -> None:
+    """The same on dockerd 26 with the containerd image store (a fleet runner)."""
+    env = {**os.environ, **runner_a.env}
+    made: list[str] = []
+    try:
+        retag_scenario(runner_a, env, registry, unique_repo, tmp_path, made)
+    finally:
+        for name in made:
+            subprocess.run(["docker", "rmi", "-f", name], env=env, capture_output=True, timeout=60, check=False)
+
+
+def retag_scenario(
+    engine_target: EngineTarget,
+    engine_env: dict[str, str],
+    registry: str,
+    unique_repo: str,
+    tmp_path: Path,
+    images: list[str],
+) -> None:
+    """Build on a base of its own, re-tag the base in the registry, plan (full rebuild, named) and build."""
     nonce = uuid.uuid4().hex[:10]
     ref = f"{registry}/{unique_repo}:base"
     python_base = f"builder-test-pybase-{nonce}:1"

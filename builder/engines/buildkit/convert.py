@@ -203,7 +203,9 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     if not b.options.merge:
         return built[-1]
     merged = State.merge([state, *built], name=vertex_name(step.id, "merge onto the dependency layers"))
-    b.mains[step.id] = built[0] if len(built) == 1 else merged
+    # The step is observed at the merge: like its key, it changes with the layers below (a re-tagged base, a
+    # pip change), even when the copies on scratch are reused; a single copy as the step would be "cached" then.
+    b.mains[step.id] = merged
     return merged
 
 
