@@ -11,7 +11,8 @@ predicted full rebuild, and the same image under another name is a predicted hit
 3. when no registry answers (or has no such tag), the engine's image store
    (``GET /images/NAME/json``: ``RootFS.Layers`` and ``RepoDigests``);
 4. failing all three, the last stored resolution whatever its age, else nothing: the step is
-   then keyed by the reference as written, with a note saying so.
+   then keyed by the reference as written, with a note saying so (and that outcome is stored for the
+   TTL too, so an unreachable registry costs one timeout per TTL, not one per plan).
 
 A reference pinned ``@sha256:…`` needs no resolution.  Resolutions are JSON values in the
 step cache's resolution store (``cache.resolutions``), never pickled.
@@ -86,29 +87,21 @@ def resolve_base(
     key = _PREFIX + hashlib.sha256(f"{ref}|linux/amd64".encode()).hexdigest()
     stored = _stored(store, key)
     if stored is not None and policy.fresh(stored):
-        return _value(stored)
+        return _value(stored, ref, warnings)
     found = None if policy.offline else _ask(ref, stored, resolver, warnings)
     if found is None and policy.offline:
         found = _from_engine(ref, resolver.engine) if stored is None else None
-    if found is None:
-        if stored is not None:
-            return _value(stored)
-        warnings.append(
-            Diagnostic(
-                "note",
-                KEY_PATH,
-                f"base image {ref} could not be resolved to a digest: its step is keyed by the tag as written",
-                hint="start the registry (or pull the image into the engine) and plan again, or pin it name@sha256:…",
-            )
-        )
-        return None
-    record = {"schema": _SCHEMA, "reference": str(ref), "resolved_at": float(resolver.clock()), **found}
-    if store is not None:
+    if found is None and stored is not None and not stored.get("unresolved"):
+        return _value(stored, ref, warnings)
+    # Nothing answered is remembered too (for the TTL): an unreachable registry must not cost every plan a timeout.
+    record = {"schema": _SCHEMA, "reference": str(ref), "resolved_at": float(resolver.clock())}
+    record.update(found if found is not None else {"unresolved": True})
+    if store is not None and not (found is None and policy.offline):
         try:
             store.put(key, record)
         except Exception as exc:  # a read-only cache costs the TTL, not the plan
             warnings.append(Diagnostic("warning", "cache", f"could not store the base image resolution ({exc})"))
-    return _value(record)
+    return _value(record, ref, warnings)
 
 
 def _ask(ref: ImageRef, stored: dict[str, Any] | None, resolver: Resolver, warnings: list[Diagnostic]) -> Any:
@@ -162,12 +155,26 @@ def _stored(store: Store | None, key: str) -> dict[str, Any] | None:
         value = store.get(key)
     except Exception:
         return None
-    if not isinstance(value, dict) or value.get("schema") != _SCHEMA or not isinstance(value.get("layers"), str):
+    if not isinstance(value, dict) or value.get("schema") != _SCHEMA or not isinstance(value.get("reference"), str):
+        return None
+    if not value.get("unresolved") and not isinstance(value.get("layers"), str):
         return None
     return value
 
 
-def _value(record: Mapping[str, Any]) -> ResolvedBase:
+def _value(record: Mapping[str, Any], ref: ImageRef, warnings: list[Diagnostic]) -> ResolvedBase | None:
+    """The resolution a record holds; None (and a note saying what that means) when nothing had answered."""
+    if record.get("unresolved"):
+        warnings.append(
+            Diagnostic(
+                "note",
+                KEY_PATH,
+                f"base image {ref} could not be resolved to a digest: its step is keyed by the tag as written",
+                hint="start the registry (or pull the image into the engine) and plan with --refresh, "
+                "or pin it name@sha256:…",
+            )
+        )
+        return None
     digest = record.get("digest")
     return ResolvedBase(str(record["reference"]), digest if isinstance(digest, str) else None, str(record["layers"]))
 

@@ -142,6 +142,16 @@ def test_nothing_answers_means_the_last_resolution_then_the_tag_as_written() -> 
     assert any("keyed by the tag as written" in n.message for n in notes)
 
 
+def test_an_unreachable_registry_costs_one_attempt_per_ttl() -> None:
+    store, registry = MemoryResolutionStore(), FakeRegistry(error=RegistryUnreachable("down"))
+    assert run(registry, store)[0] is None
+    found, notes = run(registry, store)
+    assert found is None and registry.calls == ["resolve"]  # the failure is remembered for the TTL
+    assert any("keyed by the tag as written" in n.message for n in notes)
+    registry.error = None
+    assert run(registry, store, refresh=True)[0] == ResolvedBase(REF, D1, L1)
+
+
 def test_a_pinned_reference_needs_no_resolution() -> None:
     registry = FakeRegistry()
     assert run(registry, MemoryResolutionStore(), ref=f"{REF}@{D1}")[0] is None
