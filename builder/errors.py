@@ -15,10 +15,10 @@ errors to the most specific class in the module that calls them (chained with
     │   ├── EngineUnavailable    no engine answers at the tried addresses
     │   ├── EngineUnsupported    the engine lacks a feature that was asked for
     │   └── SolveFailed          a build step failed (step id + log tail)
-    ├── RegistryError        an image registry answered wrongly (names the registry)
-    │   ├── RegistryUnreachable  nothing answers at the registry (network, TLS, timeout, 5xx)
-    │   ├── RegistryUnauthorized the registry refused the credentials (or wants some)
-    │   └── ImageNotFound        the registry has no such repository or tag
+    ├── RegistryError        a container registry refused or failed (names the ``registry``)
+    │   ├── RegistryAuthError    the registry refused the credentials or needs some
+    │   ├── RegistryUnavailable  the registry cannot be reached
+    │   └── ImageNotFound        the registry has no such repository, tag or digest
     └── VerifyFailed         the built app did not become ready in time
 
 The CLI maps each class to an exit code in ``builder.cli.errors``.
@@ -142,6 +142,14 @@ class SolveFailed(EngineError):
         self.failure = failure
 
 
+class VerifyFailed(BuilderError):
+    """The built image did not become ready (timeout or early exit)."""
+
+    def __init__(self, message: str, *, logs: Sequence[str] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.logs = tuple(logs)
+
+
 class RegistryError(BuilderError):
     """An image registry answered in a way builder cannot use; ``registry`` names it (``host[:port]``)."""
 
@@ -149,22 +157,22 @@ class RegistryError(BuilderError):
         super().__init__(message, hint=hint)
         self.registry = registry
 
+    @property
+    def host(self) -> str:
+        """The registry's ``host[:port]`` (the same as ``registry``)."""
+        return self.registry
 
-class RegistryUnreachable(RegistryError):
-    """No usable answer from the registry: connection refused, DNS, TLS, timeout or a server error."""
+
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials, or needs some and none were found (exit 6)."""
+
+    def __init__(self, message: str, *, registry: str = "", hint: str | None = None) -> None:
+        super().__init__(message, registry=registry, hint=hint or f"run `docker login {registry}`")
 
 
-class RegistryUnauthorized(RegistryError):
-    """The registry refused the request for lack of (valid) credentials."""
+class RegistryUnavailable(RegistryError):
+    """The registry cannot be reached: connection refused, DNS, TLS (exit 7)."""
 
 
 class ImageNotFound(RegistryError):
     """The registry has no manifest for the repository and tag (or digest)."""
-
-
-class VerifyFailed(BuilderError):
-    """The built image did not become ready (timeout or early exit)."""
-
-    def __init__(self, message: str, *, logs: Sequence[str] = (), hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.logs = tuple(logs)

@@ -10,8 +10,8 @@ its layers (their ChainID), the way BuildKit keys an image source:
 
 Credentials come from a hook (``host -> Credentials | None``) given by the
 caller; this package never reads a config file.  Every failure is a
-:class:`builder.errors.RegistryError` (``RegistryUnreachable``,
-``RegistryUnauthorized``, ``ImageNotFound``), never a raw socket or HTTP error.
+:class:`builder.errors.RegistryError` (``RegistryUnavailable``,
+``RegistryAuthError``, ``ImageNotFound``), never a raw socket or HTTP error.
 """
 
 from __future__ import annotations

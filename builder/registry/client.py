@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from builder.errors import BuilderError, ImageNotFound, RegistryError, RegistryUnauthorized, RegistryUnreachable
+from builder.errors import BuilderError, ImageNotFound, RegistryAuthError, RegistryError, RegistryUnavailable
 from builder.plan.images import ImageRef
 from builder.registry.challenge import Challenge, basic_header, parse_challenge, token_from, token_request
 from builder.registry.transport import CERTS_DIR, DEFAULT_TIMEOUT, CredentialsHook, Response, Transport
@@ -192,16 +192,16 @@ class RegistryClient:
         except BuilderError:
             raise
         except Exception as exc:  # a credential helper's failure must not become a traceback
-            raise RegistryUnauthorized(
+            raise RegistryAuthError(
                 f"registry {registry}: could not read its credentials ({type(exc).__name__})",
                 registry=registry,
                 hint=f"check the credential helper for {registry}, or run `docker login {registry}`",
             ) from exc
 
 
-def _unauthorized(registry: str, repository: str, had_credentials: bool) -> RegistryUnauthorized:
+def _unauthorized(registry: str, repository: str, had_credentials: bool) -> RegistryAuthError:
     why = "refused the credentials" if had_credentials else "requires credentials, and none are configured"
-    return RegistryUnauthorized(
+    return RegistryAuthError(
         f"registry {registry} {why} for {repository}",
         registry=registry,
         hint=f"run `docker login {registry}` (builder reads docker's config.json)",
@@ -224,7 +224,7 @@ def _checked(response: Response, registry: str, repository: str, path: str) -> R
             hint="check the repository and tag (and that the image was pushed)",
         )
     if status >= 500 or status == 429:
-        raise RegistryUnreachable(
+        raise RegistryUnavailable(
             f"registry {registry} answered HTTP {status}",
             registry=registry,
             hint="the registry is failing or rate-limiting; try again later",

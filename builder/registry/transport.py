@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from builder.errors import RegistryUnreachable
+from builder.errors import RegistryUnavailable
 
 DEFAULT_TIMEOUT = 5.0
 CERTS_DIR = Path("/etc/docker/certs.d")
@@ -95,7 +95,7 @@ class Transport:
     def request(
         self, method: str, url: str, headers: Mapping[str, str], registry: str, body: bytes | None = None
     ) -> Response:
-        """Send one request (following redirects); RegistryUnreachable when nothing usable answers."""
+        """Send one request (following redirects); RegistryUnavailable when nothing usable answers."""
         current = url
         sent = dict(headers)
         for _ in range(_MAX_REDIRECTS + 1):
@@ -106,7 +106,7 @@ class Transport:
             if urllib.parse.urlsplit(target).netloc != urllib.parse.urlsplit(current).netloc:
                 sent.pop("Authorization", None)  # a token for the registry is not for its blob store
             current = target
-        raise RegistryUnreachable(f"registry {registry}: too many redirects for {url}", registry=registry)
+        raise RegistryUnavailable(f"registry {registry}: too many redirects for {url}", registry=registry)
 
     def _once(self, method: str, url: str, headers: Mapping[str, str], registry: str, body: bytes | None) -> Response:
         parts = urllib.parse.urlsplit(url)
@@ -180,7 +180,7 @@ class Transport:
         return context
 
 
-def _unreachable(registry: str, exc: BaseException) -> RegistryUnreachable:
+def _unreachable(registry: str, exc: BaseException) -> RegistryUnavailable:
     if isinstance(exc, ssl.SSLCertVerificationError):
         why = f"TLS certificate not trusted ({exc.verify_message})"
         hint = f"put the registry's CA certificate in /etc/docker/certs.d/{registry}/ca.crt"
@@ -189,4 +189,4 @@ def _unreachable(registry: str, exc: BaseException) -> RegistryUnreachable:
     else:
         why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         hint = "check that the registry is up and reachable from here"
-    return RegistryUnreachable(f"registry {registry} is unreachable: {why}", registry=registry, hint=hint)
+    return RegistryUnavailable(f"registry {registry} is unreachable: {why}", registry=registry, hint=hint)

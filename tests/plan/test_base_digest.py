@@ -15,7 +15,7 @@ from builder.deps.lock.uv import ResolutionPolicy
 from builder.diagnostics import Diagnostic
 from builder.engines.buildkit.convert import convert_plan
 from builder.engines.dockerfile_export import render_dockerfile
-from builder.errors import ImageNotFound, RegistryUnreachable
+from builder.errors import ImageNotFound, RegistryUnavailable
 from builder.plan import make_plan
 from builder.plan.analyze import analyze
 from builder.plan.images import ImageRef, ResolvedBase
@@ -111,7 +111,7 @@ def test_refresh_sees_a_retag_at_once_and_offline_keeps_the_last() -> None:
 def test_no_registry_falls_back_to_the_engine_image_store() -> None:
     engine = FakeEngine({"RootFS": {"Layers": [L1, L2]}, "RepoDigests": [f"127.0.0.1:5055/debian@{D2}"]})
     found, notes = run(
-        FakeRegistry(error=RegistryUnreachable("registry x is unreachable: refused")),
+        FakeRegistry(error=RegistryUnavailable("registry x is unreachable: refused")),
         MemoryResolutionStore(),
         engine=engine,
     )
@@ -135,7 +135,7 @@ def test_nothing_answers_means_the_last_resolution_then_the_tag_as_written() -> 
     store, registry, clock = MemoryResolutionStore(), FakeRegistry(), Clock()
     run(registry, store, clock=clock)
     clock.now += 3600
-    registry.error = RegistryUnreachable("down")
+    registry.error = RegistryUnavailable("down")
     assert run(registry, store, clock=clock)[0] == ResolvedBase(REF, D1, L1)
     found, notes = run(registry, MemoryResolutionStore())
     assert found is None
@@ -143,7 +143,7 @@ def test_nothing_answers_means_the_last_resolution_then_the_tag_as_written() -> 
 
 
 def test_an_unreachable_registry_costs_one_attempt_per_ttl() -> None:
-    store, registry = MemoryResolutionStore(), FakeRegistry(error=RegistryUnreachable("down"))
+    store, registry = MemoryResolutionStore(), FakeRegistry(error=RegistryUnavailable("down"))
     assert run(registry, store)[0] is None
     found, notes = run(registry, store)
     assert found is None and registry.calls == ["resolve"]  # the failure is remembered for the TTL

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from fake_registry import OCI_INDEX, FakeRegistry, digest_of, serve
 
-from builder.errors import ImageNotFound, RegistryError, RegistryUnauthorized, RegistryUnreachable
+from builder.errors import ImageNotFound, RegistryAuthError, RegistryError, RegistryUnavailable
 from builder.plan.images import ImageRef, parse_image
 from builder.registry import RegistryClient
 from builder.registry.client import ACCEPT, chain_id
@@ -107,7 +107,7 @@ def test_wrong_or_missing_credentials_are_unauthorized_with_docker_login_hint(au
     with serve(FakeRegistry(auth=auth)) as reg:
         reg.add_image("team/app", "v1", LAYERS)
         for creds in (Creds(password="wrong"), None):
-            with pytest.raises(RegistryUnauthorized) as info:
+            with pytest.raises(RegistryAuthError) as info:
                 client(creds).resolve(ref(reg))
             assert info.value.registry == f"127.0.0.1:{reg.port}"
             assert f"docker login 127.0.0.1:{reg.port}" in (info.value.hint or "")
@@ -120,7 +120,7 @@ def test_a_failing_credentials_hook_is_an_error_not_a_traceback() -> None:
 
     with serve(FakeRegistry(auth="basic")) as reg:
         reg.add_image("team/app", "v1", LAYERS)
-        with pytest.raises(RegistryUnauthorized) as info:
+        with pytest.raises(RegistryAuthError) as info:
             RegistryClient(credentials=broken).resolve(ref(reg))
     assert "s3cr3t" not in str(info.value)
 
@@ -135,7 +135,7 @@ def test_a_closed_port_is_unreachable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(RegistryUnreachable) as info:
+    with pytest.raises(RegistryUnavailable) as info:
         client().resolve(parse_image(f"127.0.0.1:{port}/team/app:v1"))
     assert info.value.registry == f"127.0.0.1:{port}" and info.value.hint
 
@@ -143,7 +143,7 @@ def test_a_closed_port_is_unreachable() -> None:
 def test_a_stalled_registry_times_out() -> None:
     with serve(FakeRegistry(stall=3.0)) as reg:
         started = time.monotonic()
-        with pytest.raises(RegistryUnreachable, match="no answer in time"):
+        with pytest.raises(RegistryUnavailable, match="no answer in time"):
             client(timeout=0.5).resolve(ref(reg))
         assert time.monotonic() - started < 2.9
 
@@ -153,7 +153,7 @@ def test_authorization_does_not_follow_a_redirect_to_another_host() -> None:
         reg.add_image("team/app", "v1", LAYERS)
         reg.auth = "basic"
         # the blob host ("localhost") asks for auth too in this fake, so the config fetch is refused there:
-        with pytest.raises(RegistryUnauthorized):
+        with pytest.raises(RegistryAuthError):
             client(Creds()).resolve(ref(reg))
     redirected = [r for r in reg.requests if "/blobs/" in r[1] and r[2].get("Host", "").startswith("localhost")]
     assert redirected and all("Authorization" not in r[2] for r in redirected)
