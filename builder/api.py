@@ -280,6 +280,7 @@ def plan_project(
     offline: bool = False,
     secrets: Any = None,
     rerun: Sequence[str] = (),
+    registry_credentials: Any = None,
 ) -> tuple[Plan, Analysis, tuple[Diagnostic, ...]]:
     """Load, plan and analyse the project at ``path`` against the step cache.
 
@@ -297,6 +298,8 @@ def plan_project(
     imply ``resolve``).  ``secrets`` names the build secrets the build will get, as for :func:`build`
     (only their ids are used: they are inputs of the steps that mount them; no value is read);
     ``rerun`` predicts those steps and the later ones as misses (``--rerun``, see :mod:`builder.plan.rerun`).
+    Resolving also pins the base image to the digest its tag names now (:mod:`builder.base_image`, same
+    TTL and flags); ``registry_credentials`` is a hook ``host -> credentials | None`` for private registries.
     Raises ConfigError / DependencyError / PlanError for bad input; never raises for cache problems.
 
     >>> # plan, analysis, diags = plan_project("fixtures/apps/minimal", record=False)
@@ -310,7 +313,14 @@ def plan_project(
     ids = secret_ids_of(secrets)
     with opened_cache(cache_dir, warnings) as store:
         plan, analysis, _rerun = _plan_in(
-            config, store, warnings, resolve=policy, record=record, walker=walker, secret_ids=ids
+            config,
+            store,
+            warnings,
+            resolve=policy,
+            record=record,
+            walker=walker,
+            secret_ids=ids,
+            credentials=registry_credentials,
         )
     analysis = mark_rerun(analysis, _checked_rerun(plan, rerun), "--rerun")
     warnings.extend(located(config, plan.notes))
@@ -345,6 +355,8 @@ def _plan_in(
     record: bool,
     walker: Walker | None,
     secret_ids: tuple[str, ...] = (),
+    credentials: Any = None,
+    engine: str | None = None,
 ) -> tuple[Plan, Analysis, tuple[StepKind, ...]]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended.
 
@@ -354,12 +366,19 @@ def _plan_in(
     deps = resolve_dependencies(config, use_lock=True)
     warnings.extend(Diagnostic("warning", "cerebrium.dependencies", note) for note in deps.notes)
     warnings.extend(deps.warnings)
+    base = None
     if resolve:
         deps = _resolve_pip(config, deps, store, warnings, resolve)
         warnings.extend(_unresolved_latest(deps))
+        base = _resolve_base(config, store, warnings, resolve, credentials, engine)
     try:
         plan = make_plan(
-            config, deps, stat_source=stat_source(store, config, warnings), walker=walker, secret_ids=secret_ids
+            config,
+            deps,
+            stat_source=stat_source(store, config, warnings),
+            walker=walker,
+            secret_ids=secret_ids,
+            base=base,
         )
     except (ConfigError, DependencyError, PlanError) as exc:
         located_exc = _planning_error(config, exc)
@@ -374,6 +393,21 @@ def _plan_in(
     if record and steps is not None:
         steps.record_plan(plan.app, plan.json_view())
     return plan, analysis, rerun
+
+
+def _resolve_base(
+    config: Config, store: Any, warnings: list[Diagnostic], policy: Any, credentials: Any, engine: str | None
+) -> Any:
+    """The base image's digest and layers (``builder.base_image``), or None (Dockerfile apps, pinned refs,
+    nothing answered); the same TTL policy as pip resolution.  ``engine`` (the build's ``--engine``) is
+    whose image store answers when no registry does (default: ``$DOCKER_HOST`` / ``$BUILDKIT_HOST``)."""
+    if config.runtime is not None and config.runtime.dockerfile_path:
+        return None
+    from builder.base_image import DockerImages, Resolver, registry_client, resolve_base
+
+    resolutions = getattr(store, "resolutions", None)
+    resolver = Resolver(registry=registry_client(credentials), engine=DockerImages.for_engine(engine, os.environ))
+    return resolve_base(config.deployment.docker_base_image_url, policy, resolutions, warnings, resolver)
 
 
 def _dedupe(items: list[Diagnostic]) -> tuple[Diagnostic, ...]:
@@ -447,6 +481,7 @@ def build(
     rerun: Sequence[str] = (),
     cache_to: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
     cache_from: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
+    registry_credentials: Any = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
@@ -470,6 +505,7 @@ def build(
     pre_build, apt, conda, pip and shell steps, its id an input of their keys, its value nowhere
     (see :mod:`builder.engines.build_secrets`).  ``rerun``: step names to run again whatever the engine
     cache holds, with everything built on them (see :mod:`builder.plan.rerun`).
+    ``registry_credentials``: as for :func:`plan_project`.
 
     >>> # result, analysis, _ = build("fixtures/apps/minimal", tag="minimal:dev", on_event=print)
     >>> # [m.step for m in result.mismatches]  →  []
@@ -503,6 +539,8 @@ def build(
                 record=True,
                 walker=walker,
                 secret_ids=user_secrets.ids,
+                credentials=registry_credentials,
+                engine=engine,
             )
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone

@@ -34,9 +34,12 @@ ALLOWED: dict[str, set[str]] = {
     "verify_start": {"errors"},
     "verify": {"config", "engines", "errors", "diagnostics", "verify_probe", "verify_start", "runenv"},
     "engine_connection": {"engines", "errors"},
+    "registry": {"errors", "plan"},
+    "base_image": {"diagnostics", "engines", "errors", "plan", "registry"},
     "history": {"cache", "config", "diagnostics", "errors", "plan", "reports"},
     "reports": {"_version", "api", "cache", "diagnostics", "errors", "plan"},
     "api": {
+        "base_image",
         "config",
         "deps",
         "diagnostics",

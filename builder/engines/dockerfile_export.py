@@ -206,7 +206,7 @@ def _run(step: Step, out: _Out) -> None:
 
 
 def _base(step: Step, out: _Out) -> None:
-    out.lines.append(f"FROM --platform={step.inputs.platform} {step.inputs.image}")
+    out.lines.append(f"FROM --platform={step.inputs.platform} {step.inputs.pinned}")
 
 
 def _files(step: Step, out: _Out) -> None:

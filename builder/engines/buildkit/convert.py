@@ -126,10 +126,9 @@ def vertex_name(step: StepKind, text: str) -> str:
 def convert_base(state: State, step: Step, b: _Build) -> State:
     inputs = step.inputs
     b.platform = Platform.parse(inputs.platform)
-    b.commands[step.id] = f"FROM {inputs.image}"
-    return State.image(inputs.image, platform=b.platform, name=vertex_name(step.id, inputs.image)).with_network(
-        b.options.network
-    )
+    ref = inputs.pinned  # name:tag@digest when resolved: the engine builds on the image that was planned
+    b.commands[step.id] = f"FROM {ref}"
+    return State.image(ref, platform=b.platform, name=vertex_name(step.id, ref)).with_network(b.options.network)
 
 
 def _mounts(spec: RunSpec, b: _Build) -> list[Mount]:
@@ -210,7 +209,9 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     if not b.options.merge:
         return built[-1]
     merged = State.merge([state, *built], name=vertex_name(step.id, "merge onto the dependency layers"))
-    b.mains[step.id] = built[0] if len(built) == 1 else merged
+    # The step is observed at the merge: like its key, it changes with the layers below (a re-tagged base, a
+    # pip change), even when the copies on scratch are reused; a single copy as the step would be "cached" then.
+    b.mains[step.id] = merged
     return merged
 
 
