@@ -52,7 +52,6 @@ def _run(tmp_path: Path, specs: list[str]) -> subprocess.CompletedProcess[str]:
     spec = {
         "specs": specs,
         "channels": ["http://127.0.0.1:9"],
-        "lock": None,
         "platform": "linux-64",
         "cache": "",
     }
@@ -60,14 +59,17 @@ def _run(tmp_path: Path, specs: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
+            "-I",  # as conda.sh runs it: py-rattler comes from the TOOLS argument, not the environment
             str(installer),
             str(tmp_path / "spec.json"),
             str(tmp_path / "prefix"),
+            str(tmp_path / "fake"),
         ],
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": str(tmp_path / "fake"), "PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin"},
         check=False,
+        timeout=60,
     )
 
 
