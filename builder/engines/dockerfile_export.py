@@ -299,7 +299,11 @@ def _config(step: Step, out: _Out) -> None:
     inputs = step.inputs
     image = inputs.image
     source = posixpath.basename(inputs.toml_path)
-    out.context.add(source)
+    if "://***@" in inputs.toml_text:  # credentials taken out: ship the plan's text, not the project's file
+        source = f"{GENERATED_DIR}/{step.id.value}/{source}"
+        out.files[source] = inputs.toml_text
+    else:
+        out.context.add(source)
     out.lines.append("COPY " + _json([source, inputs.toml_path]))
     if image.path_prepend or not out.user_dockerfile:  # as builder build's image config (dockerfile_build keeps PATH)
         out.lines.append("ENV PATH=" + _quote(":".join((*image.path_prepend, DEFAULT_PATH))))
