@@ -478,7 +478,9 @@ def build(
             network=network,  # type: ignore[arg-type]
             ca_bundle=Path(bundle) if bundle else None,
             timeout=timeout,
-            netrc=_index_credentials(config) if any(plan.get(k) is not None for k in (StepKind.PIP, StepKind.CONDA)) else None,
+            netrc=_index_credentials(config)
+            if any(plan.get(k) is not None for k in (StepKind.PIP, StepKind.CONDA))
+            else None,
             engine_history=engine_history,
             predictions=tuple((s.id.value, s.status) for s in analysis.steps),
             rerun=tuple(k.value for k in rerun),

@@ -188,7 +188,9 @@ def conda_set_from_file(rel: str, *, project_dir: Path, key_path: str = PATHS_KE
     )
 
 
-def _credentials(explicit: list[tuple[str, str, str]], specs: tuple[CondaSpec, ...]) -> tuple[tuple[str, str, str], ...]:
+def _credentials(
+    explicit: list[tuple[str, str, str]], specs: tuple[CondaSpec, ...]
+) -> tuple[tuple[str, str, str], ...]:
     return tuple(dict.fromkeys([*explicit, *(c for s in specs for c in s.credentials)]))
 
 

@@ -6,7 +6,7 @@ from builder.plan.cache_scope import scoped
 from builder.plan.model import CacheMount
 from builder.plan.steps.apt import CACHE_MOUNTS as APT_CACHES
 from builder.recipes.spec import CA_BUNDLE, ToolsRun
-from builder.recipes.tools import TOOLS_DIR, TOOLS_OUT, RATTLER_VERSION, UV_VERSION
+from builder.recipes.tools import RATTLER_VERSION, TOOLS_DIR, TOOLS_OUT, UV_VERSION
 
 __all__ = ["APT_CACHES", "tools_mount", "tools_run"]
 

@@ -111,9 +111,7 @@ def llb_forms(plan: Plan) -> dict[str, Form]:
     converted = convert_plan(plan, ConvertOptions(ca_bundle=True, netrc=True))
     definition = converted.definition
     names = definition.names()
-    tools_names = {
-        vertex_name(k, spec.tools.label): k for k, spec in run_specs(plan).items() if spec.tools is not None
-    }
+    tools_names = {vertex_name(k, spec.tools.label): k for k, spec in run_specs(plan).items() if spec.tools is not None}
     out = {}
     for digest in definition.digests:
         op = definition.op(digest)

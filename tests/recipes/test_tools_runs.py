@@ -52,9 +52,7 @@ def _execs(plan: Plan) -> list[tuple[str, Any, Any]]:
     definition = convert_plan(plan, ConvertOptions(ca_bundle=True, netrc=True)).definition
     names = definition.names()
     return [
-        (names[d], op, definition)
-        for d in definition.digests
-        if (op := definition.op(d)).WhichOneof("op") == "exec"
+        (names[d], op, definition) for d in definition.digests if (op := definition.op(d)).WhichOneof("op") == "exec"
     ]
 
 
@@ -113,7 +111,9 @@ def test_export_tools_mounts_are_writable_only_in_tools_stages() -> None:
     seen = 0
     for app in RUN_APPS:
         for stage, run in _runs(render_dockerfile(_plan(APPS / app)).dockerfile):
-            flags = [dict(kv.split("=", 1) for kv in f.split(",") if "=" in kv) for f in re.findall(r"--mount=(\S+)", run)]
+            flags = [
+                dict(kv.split("=", 1) for kv in f.split(",") if "=" in kv) for f in re.findall(r"--mount=(\S+)", run)
+            ]
             tools_caches = [f for f in flags if f["type"] == "cache" and _is_tools(f["target"])]
             if stage.startswith("builder-tools-"):
                 seen += 1
@@ -250,7 +250,9 @@ def test_a_plan_without_channel_credentials_keeps_its_keys(tmp_path: Path) -> No
 
 
 _HOST = st.from_regex(r"[a-z][a-z0-9]{0,10}(\.[a-z][a-z0-9]{0,8}){1,2}", fullmatch=True)
-_SECRET = st.text(alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!$&'()*+,;=:%@/?#~_-"), min_size=8, max_size=30)
+_SECRET = st.text(
+    alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!$&'()*+,;=:%@/?#~_-"), min_size=8, max_size=30
+)
 _PATH = st.from_regex(r"(/[a-z0-9._-]{1,10}){0,3}", fullmatch=True)
 
 
