@@ -18,7 +18,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     expected: str | None = None  # the Authorization header value to require, None: open
     seen: list[str]  # "ok" / "denied" per request
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         if self.expected is not None and self.headers.get("Authorization") != self.expected:
             self.seen.append("denied")
             self.send_response(401)
@@ -29,7 +29,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.seen.append("ok")
         super().do_GET()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
