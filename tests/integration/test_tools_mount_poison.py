@@ -5,8 +5,8 @@ read-write; the pip and conda steps see its checked copies read-only.  So:
 
 * a local package whose in-tree build backend (user code the pip step runs) tries to replace uv in
   the tools mount fails with EROFS, and the build goes on (the backend fails the build if it could write);
-* a uv and a py-rattler wheel planted in the shared tools caches by another build on the engine (a
-  Dockerfile build naming the cache ids) are found by the next tools run, removed and fetched again;
+* a uv and a py-rattler wheel planted in the shared tools caches by another build on the engine (an
+  LLB solve naming the cache ids) are found by the next tools run, removed and fetched again;
   the attacker's marker never appears.
 """
 
@@ -18,6 +18,10 @@ from pathlib import Path
 import pytest
 
 from builder.api import build
+from builder.engines.buildkit._pb import control_pb2
+from builder.engines.buildkit.client import EngineClient
+from builder.engines.buildkit.llb.ops import Mount
+from builder.engines.buildkit.llb.state import State
 from builder.engines.events import Event, StepLog
 from builder.plan.cache_scope import SCOPE_ENV
 from builder.recipes import tools
@@ -93,42 +97,35 @@ def evil_project(root: Path, nonce: str) -> Path:
     return app
 
 
-ATTACKER_DOCKERFILE = """FROM debian:bookworm-slim
-RUN --mount=type=cache,id={uv_id},target=/t,sharing=locked \\
-    mkdir -p /t/{uv}/bin && printf '#!/bin/sh\\necho {marker}\\n' > /t/{uv}/bin/uv && chmod 755 /t/{uv}/bin/uv
-RUN --mount=type=cache,id={rattler_id},target=/t,sharing=locked \\
-    mkdir -p /t/{rattler} && printf 'import os; print("{marker}")\\n' > /t/{rattler}/{wheel}
-"""
 WHEEL = f"py_rattler-{tools.RATTLER_VERSION}-cp310-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+PLANT = (
+    'mkdir -p "/uv/$1/bin" "/rattler/$2" && printf "#!/bin/sh\\necho %s\\n" "$4" > "/uv/$1/bin/uv" '
+    '&& chmod 755 "/uv/$1/bin/uv" && printf "import os; print(%s)\\n" "$4" > "/rattler/$2/$3"'
+)
 
 
-def attacker_project(root: Path, scope: str) -> Path:
-    """A Dockerfile project that writes a fake uv and a fake py-rattler wheel into ``scope``'s tools caches."""
-    app = root / "attacker"
-    app.mkdir()
-    (app / "cerebrium.toml").write_text(
-        '[cerebrium.deployment]\nname = "attacker"\n\n[cerebrium.runtime.custom]\nport = 8000\n'
-        'dockerfile_path = "Dockerfile"\n'
+def plant(engine: EngineClient, scope: str) -> None:
+    """Another build on the engine that names the scope's tools cache ids writes a fake uv and py-rattler wheel."""
+    mounts = [
+        Mount("/uv", "cache", cache_id=f"builder-tools-uv-shared-{scope}", sharing="locked"),
+        Mount("/rattler", "cache", cache_id=f"builder-tools-rattler-shared-{scope}", sharing="locked"),
+    ]
+    argv = ["/bin/sh", "-c", PLANT, "plant", tools.UV_VERSION, tools.RATTLER_VERSION, WHEEL, MARKER]
+    state = State.image("docker.io/library/debian:bookworm-slim").with_network("host")
+    state = state.env("PATH", tools.DEFAULT_PATH).run(argv, name=f"[test] plant {scope}", mounts=mounts)
+    request = control_pb2.SolveRequest(
+        Ref=f"builder-test-{uuid.uuid4().hex}", Definition=state.marshal().to_pb(), Entitlements=["network.host"]
     )
-    (app / "Dockerfile").write_text(
-        ATTACKER_DOCKERFILE.format(
-            uv_id=f"builder-tools-uv-shared-{scope}",
-            rattler_id=f"builder-tools-rattler-shared-{scope}",
-            uv=tools.UV_VERSION,
-            rattler=tools.RATTLER_VERSION,
-            wheel=WHEEL,
-            marker=MARKER,
-        )
-    )
-    return app
+    engine.control.Solve(request, timeout=300)
 
 
 def victim_project(root: Path, channel: str, nonce: str) -> Path:
     """uv for pip and a conda package: both tools runs run (the requirement marker is new to the engine)."""
     app = root / "victim"
     app.mkdir()
-    (app / "cerebrium.toml").write_text(
-        f'[cerebrium.deployment]\nname = "victim-{nonce}"\npython_version = "3.11"\nuse_uv = true\n\n'
+    (app / "cerebrium.toml").write_text(  # the pre-build command makes both tools runs new to the engine
+        f'[cerebrium.deployment]\nname = "victim-{nonce}"\npython_version = "3.11"\nuse_uv = true\n'
+        f'pre_build_commands = ["echo {nonce}"]\n\n'
         '[cerebrium.dependencies.paths]\npip = "requirements.txt"\nconda = "conda_pkglist.txt"\n'
     )
     marker = f'python_version > "2.{int(nonce, 16) % 10**9}"'
@@ -157,17 +154,11 @@ def test_a_build_backend_cannot_write_the_tools_mount(engine_target: EngineTarge
 
 
 def test_a_planted_uv_and_py_rattler_are_replaced_never_run(
-    engine_target: EngineTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: EngineClient, engine_target: EngineTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     nonce = uuid.uuid4().hex[:12]
     monkeypatch.setenv(SCOPE_ENV, f"poison-{nonce}")  # the victim's caches are shared, on purpose
-    build(
-        attacker_project(tmp_path, f"poison-{nonce}"),
-        engine=engine_target.address,
-        tls=engine_target.tls,
-        cache_dir=tmp_path / "cache-attacker",
-        ca_bundle=CA,
-    )
+    plant(engine, f"poison-{nonce}")
     with served_channel(tmp_path / "channel") as (channel, _):
         lines = step_lines(victim_project(tmp_path, channel, nonce), engine_target, tmp_path / "cache", "pip", "conda")
     assert MARKER not in "\n".join(lines)
