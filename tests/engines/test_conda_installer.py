@@ -25,16 +25,23 @@ class Channel:
 class Platform:
     def __init__(self, name): self.name = name
 
+class Client:
+    @staticmethod
+    def authenticated_client(): return Client()
+
+class Gateway:
+    def __init__(self, client): assert isinstance(client, Client)
+
 class VirtualPackage:
     @staticmethod
     def detect(): return []
 
-async def solve(sources, specs, platforms, virtual_packages):
+async def solve(sources, specs, platforms, virtual_packages, gateway):
     if "missing" in specs:
         raise RuntimeError("Cannot solve the request: no candidates for missing")
     return list(specs)
 
-async def install(records, target_prefix, cache_dir, show_progress):
+async def install(records, target_prefix, cache_dir, show_progress, client):
     import os
     os.makedirs(os.path.join(target_prefix, "conda-meta"), exist_ok=True)
     for name in records:

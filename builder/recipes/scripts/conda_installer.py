@@ -27,11 +27,14 @@ async def main(spec, prefix):
     specs = spec["specs"]
     channels = [rattler.Channel(c) for c in (spec["channels"] or ["conda-forge"])]
     print("conda: solving", " ".join(specs), flush=True)
+    # the authenticated client reads NETRC: channel credentials arrive as the netrc build secret
+    client = rattler.Client.authenticated_client()
     records = await rattler.solve(
         sources=channels,
         specs=specs,
         platforms=[rattler.Platform(platform), rattler.Platform("noarch")],
         virtual_packages=rattler.VirtualPackage.detect(),
+        gateway=rattler.Gateway(client=client),
     )
     print(f"conda: installing {len(records)} packages into {prefix}", flush=True)
     await rattler.install(
@@ -39,6 +42,7 @@ async def main(spec, prefix):
         target_prefix=prefix,
         cache_dir=spec.get("cache") or None,
         show_progress=False,
+        client=client,
     )
     print(f"conda: installed ({_rattler_version()})", flush=True)
 
