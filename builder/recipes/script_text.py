@@ -32,6 +32,7 @@ _FRAGMENTS = {
     "UV_READY": "uv_ready.sh",
     "KNOWN_PY": "known_lines.py",
     "WHEEL_CHECK_PY": "wheel_check.py",
+    "PIP_MAIN": "pip.sh",
 }
 #: Fragments carried inside single quotes by the shell scripts.
 _QUOTED = frozenset({"UV_BOOT_PY", "UV_CHECK_PY", "KNOWN_PY", "WHEEL_CHECK_PY"})

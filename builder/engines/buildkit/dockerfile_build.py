@@ -232,7 +232,8 @@ def build_dockerfile(
     tracker = InstructionTracker(on_event)
     solved = solve_in_session(
         client,
-        SessionSpec({CONTEXT: source.context}, options.ca_bundle, network),
+        # The build secrets a Dockerfile's RUN --mount=type=secret asks for (the export's steps do).
+        SessionSpec({CONTEXT: source.context}, options.ca_bundle, network, dict(options.secrets)),
         export,
         tracker,
         job=job,
