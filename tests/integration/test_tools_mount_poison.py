@@ -110,7 +110,9 @@ def plant(engine: EngineClient, scope: str) -> None:
         Mount("/uv", "cache", cache_id=f"builder-tools-uv-shared-{scope}", sharing="locked"),
         Mount("/rattler", "cache", cache_id=f"builder-tools-rattler-shared-{scope}", sharing="locked"),
     ]
-    argv = ["/bin/sh", "-c", PLANT, "plant", tools.UV_VERSION, tools.RATTLER_VERSION, WHEEL, MARKER]
+    # the scope is in argv too: BuildKit leaves cache mount ids out of an exec's cache key, so without it a
+    # plant for another scope would be a cache hit that writes nothing
+    argv = ["/bin/sh", "-c", PLANT, "plant", tools.UV_VERSION, tools.RATTLER_VERSION, WHEEL, MARKER, scope]
     state = State.image("docker.io/library/debian:bookworm-slim").with_network("host")
     state = state.env("PATH", tools.DEFAULT_PATH).run(argv, name=f"[test] plant {scope}", mounts=mounts)
     request = control_pb2.SolveRequest(
