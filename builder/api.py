@@ -558,7 +558,9 @@ def build(
             network=network,  # type: ignore[arg-type]
             ca_bundle=Path(bundle) if bundle else None,
             timeout=timeout,
-            netrc=_index_credentials(config) if plan.get(StepKind.PIP) is not None else None,
+            netrc=_index_credentials(config)
+            if any(plan.get(k) is not None for k in (StepKind.PIP, StepKind.CONDA))
+            else None,
             secrets=user_secrets.values,
             engine_history=engine_history,
             predictions=tuple((s.id.value, s.status) for s in analysis.steps),
@@ -630,11 +632,15 @@ def cache_specs_or_env(
 
 
 def _index_credentials(config: Config) -> bytes | None:
-    """The user:password pairs the project's pip URLs carry, as a netrc (the plan itself never holds them)."""
+    """The user:password pairs the project's pip and conda channel URLs carry, as one netrc (the pip and conda
+    steps get it as a secret; the plan itself never holds them)."""
     from builder.deps import resolve_dependencies
+    from builder.deps.model import netrc_text
 
     deps = resolve_dependencies(config, use_lock=False)
-    return deps.pip.netrc() if deps.pip is not None else None
+    pip = deps.pip.credentials if deps.pip is not None else ()
+    conda = deps.conda.credentials if deps.conda is not None else ()
+    return netrc_text((*pip, *conda))
 
 
 def _project_files(config: Config, store: Any, warnings: list[Diagnostic], walker: Walker | None) -> FileManifest:

@@ -40,7 +40,7 @@ from builder.engines.buildkit.llb.ops import Network
 from builder.errors import EngineUnsupported
 from builder.plan.file_layers import FileLayer, split_layers
 from builder.plan.model import FileManifest, Plan, Step, StepKind
-from builder.recipes import RecipeContext, RunSpec, Secret, run_spec
+from builder.recipes import RecipeContext, RunSpec, Secret, ToolsRun, run_spec
 from builder.recipes.runtime import runtime_files
 from builder.recipes.tools import CA_SECRET_ID, NETRC_SECRET_ID
 
@@ -153,7 +153,26 @@ def _mounts(spec: RunSpec, b: _Build) -> list[Mount]:
     return mounts
 
 
-def _secrets(spec: RunSpec, b: _Build) -> tuple[Secret, ...]:
+def _tools(state: State, spec: RunSpec, b: _Build) -> list[Mount]:
+    """The step's tools run (the only exec mounting the tools cache read-write; it runs no project code)
+    and the read-only bind of the checked copies it leaves, for the step's own run."""
+    tools = spec.tools
+    if tools is None:
+        return []
+    secrets = _secrets(tools, b)
+    mounts = [Mount(m.target, "cache", cache_id=m.id, sharing=m.sharing) for m in tools.caches]
+    mounts.extend(Mount(s.target, "secret", secret_id=s.id, mode=s.mode) for s in secrets)
+    ran = state.run(
+        tools.argv(),
+        name=vertex_name(spec.kind, tools.label),
+        mounts=mounts,
+        env=[(name, s.target) for s in secrets for name in s.env],
+    )
+    assert ran.output is not None
+    return [Mount(tools.target, "bind", ran.output, selector=tools.output, readonly=True)]
+
+
+def _secrets(spec: RunSpec | ToolsRun, b: _Build) -> tuple[Secret, ...]:
     # builder's own secrets are mounted only when the build was given them; the user's build secrets
     # always (their ids are step inputs), as optional mounts.
     given = set(b.options.secrets)
@@ -178,7 +197,7 @@ def convert_run(state: State, step: Step, b: _Build) -> State:
     done = ready.run(
         spec.argv(),
         name=vertex_name(step.id, spec.label),
-        mounts=_mounts(spec, b),
+        mounts=[*_mounts(spec, b), *_tools(state, spec, b)],
         env=env,
         ignore_cache=step.id in b.options.rerun,
     )
