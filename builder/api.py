@@ -428,6 +428,7 @@ def build(
     offline: bool = False,
     tls: Any = None,
     connect_timeout: float | None = None,
+    credentials: Any = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
@@ -442,12 +443,20 @@ def build(
     :class:`builder.engines.buildkit.tls.TLSConfig`) is how to reach a TCP engine (default: from
     ``BUILDKIT_TLS_*`` / ``DOCKER_CERT_PATH``; ``TLSConfig(insecure=True)`` for plain TCP);
     ``connect_timeout`` bounds the connect and TLS handshake (default 10 s).
+    ``push`` pushes ``tag`` (which must name a registry, e.g. ``127.0.0.1:5000/app:dev``);
+    ``result.pushed`` is ``REPOSITORY@DIGEST``.  Registry logins for the push and for private
+    base images come from ``credentials(host)`` (default
+    :func:`builder.registry.credentials.lookup`: docker's config and credential helpers);
+    RegistryAuthError / RegistryUnavailable say a registry refused or was unreachable.
 
     >>> # result, analysis, _ = build("fixtures/apps/minimal", tag="minimal:dev", on_event=print)
     >>> # [m.step for m in result.mismatches]  →  []
     """
     from builder.engines import BuildOptions, OutputSpec
+    from builder.engines.buildkit.push import registry_host
 
+    if push:
+        registry_host(tag)  # before planning: a push without a registry in --tag is a usage error
     bundle = ca_bundle if ca_bundle is not None else (os.environ.get("BUILDER_CA_BUNDLE") or None)
     try:
         spec = OutputSpec.parse(output) if output else None
@@ -482,6 +491,7 @@ def build(
             engine_history=engine_history,
             predictions=tuple((s.id.value, s.status) for s in analysis.steps),
             rerun=tuple(k.value for k in rerun),
+            credentials=credentials,
         )
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent

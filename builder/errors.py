@@ -15,6 +15,9 @@ errors to the most specific class in the module that calls them (chained with
     │   ├── EngineUnavailable    no engine answers at the tried addresses
     │   ├── EngineUnsupported    the engine lacks a feature that was asked for
     │   └── SolveFailed          a build step failed (step id + log tail)
+    ├── RegistryError        a container registry refused or failed (names ``host``)
+    │   ├── RegistryAuthError    the registry refused the credentials or needs some
+    │   └── RegistryUnavailable  the registry cannot be reached
     └── VerifyFailed         the built app did not become ready in time
 
 The CLI maps each class to an exit code in ``builder.cli.errors``.
@@ -144,3 +147,22 @@ class VerifyFailed(BuilderError):
     def __init__(self, message: str, *, logs: Sequence[str] = (), hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.logs = tuple(logs)
+
+
+class RegistryError(BuilderError):
+    """A container registry failed; ``host`` names it (e.g. ``127.0.0.1:5000``)."""
+
+    def __init__(self, message: str, *, host: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.host = host
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials, or needs some and none were found."""
+
+    def __init__(self, message: str, *, host: str, hint: str | None = None) -> None:
+        super().__init__(message, host=host, hint=hint or f"run `docker login {host}`")
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry cannot be reached (connection refused, DNS, TLS)."""

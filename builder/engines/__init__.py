@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from builder.engines.events import EventSink, Mismatch, Prediction
 from builder.errors import ConfigError
@@ -67,6 +68,8 @@ class BuildOptions:
     netrc: bytes | None = field(default=None, repr=False)
     #: Step ids whose commands run again whatever the engine cache holds (``--refresh``; see ConvertOptions).
     rerun: tuple[str, ...] = ()
+    #: ``lookup(host)`` → registry login or None, for pulls and ``push`` (None: docker's config and helpers).
+    credentials: Callable[[str], Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Checked here, before any engine is contacted: -1 cancelled at once, 0/nan/inf meant no timeout.
@@ -102,6 +105,8 @@ class BuildResult:
     seconds: float
     engine: str
     exporter_response: tuple[tuple[str, str], ...] = field(default=())
+    #: ``REPOSITORY@DIGEST`` pushed with ``push`` (the tag when the engine did not say the digest).
+    pushed: str | None = None
 
     def step(self, step_id: str) -> StepOutcome:
         for s in self.steps:

@@ -39,6 +39,8 @@ from builder.engines.buildkit.export import ExportPlan
 from builder.engines.buildkit.failure import FailedStep
 from builder.engines.buildkit.llb import Definition
 from builder.engines.buildkit.session import (
+    AuthProvider,
+    CredentialLookup,
     FileSendProvider,
     FileSyncProvider,
     SecretsProvider,
@@ -48,7 +50,9 @@ from builder.engines.buildkit.session import (
     TransferReport,
 )
 from builder.engines.failure_hints import hint_for
-from builder.errors import EngineError, SolveFailed, StepFailure
+from builder.engines.registry_errors import registry_error
+from builder.errors import EngineError, RegistryError, SolveFailed, StepFailure
+from builder.registry.credentials import lookup as docker_credentials
 
 BUILD_ID_KEY = "buildkit-controlapi-buildid"
 _POLL = 0.2
@@ -149,6 +153,10 @@ class SessionSpec:
     network: str | None = None
     #: More secrets by id (e.g. index credentials as a netrc); never printed.
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    #: Registry logins the Auth service hands the engine (None: docker's config and credential helpers).
+    credentials: CredentialLookup | None = field(default=None, repr=False)
+    #: Registry hosts the build talks to (base image, push target): named in registry errors.
+    registries: tuple[str, ...] = ()
 
 
 def _control_request(ref: str, spec: SolveSpec) -> control_pb2.SolveRequest:
@@ -313,14 +321,42 @@ def solve_in_session(
     if tarball is not None:
         # Newer engines name the exporter position of a FileSend call; only the tarball exporter sends.
         attachables.append(FileSendProvider(*([tarball] * len(export.exporters))))
+    auth = AuthProvider(session.credentials or docker_credentials)
+    attachables.append(auth)
     entitlements = ("network.host",) if session.network == "host" else ()
     with Session.open(client, *attachables) as opened:  # type: ignore[arg-type]
         spec = SolveSpec(export, opened.id, entitlements, definition, job, timeout, engine_history)
-        response = run_solve(client, spec, tracker, cancel)
+        try:
+            response = run_solve(client, spec, tracker, cancel)
+        except EngineError as exc:
+            registry = _registry_failure(exc, auth, session.registries)
+            if registry is None:
+                raise
+            raise registry from exc
     if tarball is not None and not tarball.done:
         assert export.tarball is not None
         raise EngineError(f"the engine did not send the {export.tarball.type} output")
     return Solved(response, tuple(files.transfers))
+
+
+def _registry_failure(exc: EngineError, auth: AuthProvider, hosts: tuple[str, ...]) -> RegistryError | None:
+    """A failed pull or push said as a registry error (exit 6/7), or None when the failure is elsewhere.
+
+    A credential lookup that failed during the build (a missing helper) explains it best.  Only
+    failures outside the plan's command steps are read: a pip step's log may say "connection refused".
+    """
+    if isinstance(exc, RegistryError):
+        return exc
+    step = exc.failure.step_id if isinstance(exc, SolveFailed) and exc.failure is not None else None
+    if step not in (None, "base", "dockerfile"):
+        return None
+    for found in auth.errors:
+        if isinstance(found, RegistryError):
+            return found
+    text = exc.message
+    if step == "dockerfile" and not any(h and h in text for h in hosts):
+        return None
+    return registry_error(text, hosts, action="push" if "push" in text.lower() else "")
 
 
 def failure_hint(

@@ -1,0 +1,1 @@
+"""Talking to container registries: credentials (:mod:`.credentials`)."""
