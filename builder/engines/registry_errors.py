@@ -30,6 +30,7 @@ _UNREACHABLE = re.compile(
     r"first record does not look like a TLS handshake",
     re.IGNORECASE,
 )
+_PLAIN_HTTP = re.compile(r"pulling from host \S+ failed with status code \[[^\]]*\]: 400 Bad Request")
 _URL_HOST = re.compile(r"https?://([A-Za-z0-9.\-\[\]:]+)/v2/")
 _DIAL_HOST = re.compile(r"dial tcp ([A-Za-z0-9.\-\[\]:]+?):? ")
 _REF_HOST = re.compile(r"\b((?:[a-z0-9\-]+\.)+[a-z0-9\-]+(?::\d+)?|localhost(?::\d+)?|[a-z0-9\-]+:\d+)/[a-z0-9]")
@@ -47,13 +48,26 @@ def registry_host_in(text: str, known: Iterable[str] = ()) -> str | None:
     return None
 
 
-def registry_error(text: str, known: Iterable[str] = (), *, action: str = "") -> RegistryError | None:
+def registry_error(
+    text: str, known: Iterable[str] = (), *, action: str = "", logged_in: Iterable[str] = ()
+) -> RegistryError | None:
     """The registry error ``text`` reports, or None when it is about something else.
 
     ``known`` lists the registries the build talks to (base image, push target);
-    ``action`` (e.g. ``push``) is said in the message.
+    ``action`` (e.g. ``push``) is said in the message; ``logged_in`` lists the hosts that
+    were offered credentials (the registry "refused the credentials" rather than "needs credentials").
     """
     hosts = tuple(known)
+    if _PLAIN_HTTP.search(text):
+        host = registry_host_in(text, hosts) or (hosts[0] if hosts else None)
+        if host is not None:
+            return RegistryUnavailable(
+                f"cannot reach registry {host}: it refused the engine's request as malformed "
+                f"(400: an engine speaking plain HTTP to an HTTPS registry gets this): {_last_clause(text)}",
+                host=host,
+                hint="dockerd 20.10's BuildKit (0.8) always uses plain HTTP for 127.0.0.1 registries: serve "
+                "that registry over HTTP, or build on dockerd 26 / buildkitd",
+            )
     auth = _AUTH.search(text)
     unreachable = None if auth else _UNREACHABLE.search(text)
     if auth is None and unreachable is None:
@@ -66,8 +80,9 @@ def registry_error(text: str, known: Iterable[str] = (), *, action: str = "") ->
     doing = f" ({action})" if action else ""
     detail = _last_clause(text)
     if auth is not None:
+        said = "refused the credentials" if host in set(logged_in) else "needs credentials (none were found)"
         return RegistryAuthError(
-            f"registry {host} refused the credentials or needs credentials{doing}: {detail}",
+            f"registry {host} {said}{doing}: {detail}",
             host=host,
             hint=f"run `docker login {host}` (builder reads $DOCKER_CONFIG/config.json and its credential helpers)",
         )

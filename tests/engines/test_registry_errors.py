@@ -24,7 +24,9 @@ def test_refusals_are_auth_errors_naming_the_registry(text: str) -> None:
     found = registry_error(text, (REG,))
     assert isinstance(found, RegistryAuthError)
     assert found.host == REG
-    assert f"registry {REG} refused the credentials or needs credentials" in found.message
+    assert f"registry {REG} needs credentials (none were found)" in found.message
+    refused = registry_error(text, (REG,), logged_in=(REG,))
+    assert refused is not None and f"registry {REG} refused the credentials" in refused.message
     assert found.hint is not None and f"docker login {REG}" in found.hint
 
 
@@ -54,3 +56,10 @@ def test_other_failures_are_not_registry_errors() -> None:
     assert registry_error('process "/bin/sh -c false" did not complete successfully: exit code: 1', (REG,)) is None
     assert registry_error("no space left on device", (REG,)) is None
     assert registry_error("401 Unauthorized", ()) is None  # no registry to name: left to the caller
+
+
+def test_plain_http_to_an_https_registry_is_unreachable_with_the_engine_explained() -> None:
+    text = "pulling from host 127.0.0.1:5001 failed with status code [manifests 1]: 400 Bad Request"
+    found = registry_error(text, (REG,))
+    assert isinstance(found, RegistryUnavailable) and found.host == REG
+    assert found.hint is not None and "plain HTTP" in found.hint

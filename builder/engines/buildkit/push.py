@@ -122,22 +122,26 @@ def push_with_engine_api(
     assert host is not None  # registry_host() checked the tag before the build
     api = DockerAPI(path=docker.path, host=docker.host, port=docker.port, timeout=_PUSH_TIMEOUT, tls=client.tls)
     path = f"/images/{urllib.parse.quote(repository, safe='/:')}/push"
-    header = registry_auth_header(credentials(host))
+    login = credentials(host)
+    header = registry_auth_header(login)
     name = f"pushing {reference}"
     if on_event is not None:
         on_event(EngineProgress(name, done=False))
-    digest = _read_push(api.stream("POST", path, query={"tag": tag}, headers={"X-Registry-Auth": header}), host)
+    stream = api.stream("POST", path, query={"tag": tag}, headers={"X-Registry-Auth": header})
+    digest = _read_push(stream, host, logged_in=login is not None)
     if on_event is not None:
         on_event(EngineProgress(name, done=True))
     return digest
 
 
-def _read_push(lines: Iterator[dict[str, Any]], host: str) -> str | None:
+def _read_push(lines: Iterator[dict[str, Any]], host: str, *, logged_in: bool) -> str | None:
     digest = None
     for message in lines:
         error = message.get("error") or (message.get("errorDetail") or {}).get("message")
         if error:
-            mapped: RegistryError | None = registry_error(str(error), (host,), action="push")
+            mapped: RegistryError | None = registry_error(
+                str(error), (host,), action="push", logged_in=(host,) if logged_in else ()
+            )
             if mapped is not None:
                 raise mapped
             raise EngineError(f"pushing to {host} failed: {error}")

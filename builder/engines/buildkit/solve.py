@@ -356,7 +356,8 @@ def _registry_failure(exc: EngineError, auth: AuthProvider, hosts: tuple[str, ..
     text = exc.message
     if step == "dockerfile" and not any(h and h in text for h in hosts):
         return None
-    return registry_error(text, hosts, action="push" if "push" in text.lower() else "")
+    action = "push" if "push" in text.lower() else ""
+    return registry_error(text, hosts, action=action, logged_in=auth.answered)
 
 
 def failure_hint(
