@@ -128,16 +128,18 @@ def push_with_engine_api(
     if on_event is not None:
         on_event(EngineProgress(name, done=False))
     stream = api.stream("POST", path, query={"tag": tag}, headers={"X-Registry-Auth": header})
-    digest = _read_push(stream, host, logged_in=login is not None)
+    digest = read_push_stream(stream, host, logged_in=login is not None)
     if on_event is not None:
         on_event(EngineProgress(name, done=True))
     return digest
 
 
-def _read_push(lines: Iterator[dict[str, Any]], host: str, *, logged_in: bool) -> str | None:
+def read_push_stream(lines: Iterator[dict[str, Any]], host: str, *, logged_in: bool) -> str | None:
+    """The pushed digest from dockerd's push messages; their error raised as a registry/engine error."""
     digest = None
     for message in lines:
-        error = message.get("error") or (message.get("errorDetail") or {}).get("message")
+        detail = message.get("errorDetail")
+        error = (detail.get("message") if isinstance(detail, dict) else None) or message.get("error")
         if error:
             mapped: RegistryError | None = registry_error(
                 str(error), (host,), action="push", logged_in=(host,) if logged_in else ()
