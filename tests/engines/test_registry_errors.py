@@ -33,7 +33,7 @@ def test_refusals_are_auth_errors_naming_the_registry(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        f'failed to do request: Head "https://127.0.0.1:59999/v2/app/manifests/1": dial tcp 127.0.0.1:59999: connect: connection refused',
+        'failed to do request: Head "https://127.0.0.1:59999/v2/app/manifests/1": dial tcp 127.0.0.1:59999: connect: connection refused',
         'Get "https://127.0.0.1:59999/v2/": http: server gave HTTP response to HTTPS client',
         "dial tcp: lookup nowhere.invalid: no such host",
     ],
