@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
@@ -125,12 +126,13 @@ def push_with_engine_api(
     login = credentials(host)
     header = registry_auth_header(login)
     name = f"pushing {reference}"
+    started = time.monotonic()
     if on_event is not None:
         on_event(EngineProgress(name, done=False))
     stream = api.stream("POST", path, query={"tag": tag}, headers={"X-Registry-Auth": header})
     digest = read_push_stream(stream, host, logged_in=login is not None)
     if on_event is not None:
-        on_event(EngineProgress(name, done=True))
+        on_event(EngineProgress(name, done=True, seconds=round(time.monotonic() - started, 3)))
     return digest
 
 

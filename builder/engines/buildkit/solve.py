@@ -51,7 +51,7 @@ from builder.engines.buildkit.session import (
 )
 from builder.engines.failure_hints import hint_for
 from builder.engines.registry_errors import registry_error
-from builder.errors import EngineError, RegistryError, SolveFailed, StepFailure
+from builder.errors import BuilderError, EngineError, RegistryError, SolveFailed, StepFailure
 from builder.registry.credentials import lookup as docker_credentials
 
 BUILD_ID_KEY = "buildkit-controlapi-buildid"
@@ -339,10 +339,11 @@ def solve_in_session(
     return Solved(response, tuple(files.transfers))
 
 
-def _registry_failure(exc: EngineError, auth: AuthProvider, hosts: tuple[str, ...]) -> RegistryError | None:
+def _registry_failure(exc: EngineError, auth: AuthProvider, hosts: tuple[str, ...]) -> BuilderError | None:
     """A failed pull or push said as a registry error (exit 6/7), or None when the failure is elsewhere.
 
-    A credential lookup that failed during the build (a missing helper) explains it best.  Only
+    A credential lookup that failed during the build (a missing helper: RegistryAuthError; a
+    malformed docker config: ConfigError) explains it best.  Only
     failures outside the plan's command steps are read: a pip step's log may say "connection refused".
     """
     if isinstance(exc, RegistryError):
@@ -350,9 +351,8 @@ def _registry_failure(exc: EngineError, auth: AuthProvider, hosts: tuple[str, ..
     step = exc.failure.step_id if isinstance(exc, SolveFailed) and exc.failure is not None else None
     if step not in (None, "base", "dockerfile"):
         return None
-    for found in auth.errors:
-        if isinstance(found, RegistryError):
-            return found
+    if auth.errors:
+        return auth.errors[0]
     text = exc.message
     if step == "dockerfile" and not any(h and h in text for h in hosts):
         return None
