@@ -127,8 +127,6 @@ def push_with_engine_api(
     header = registry_auth_header(login)
     name = f"pushing {reference}"
     started = time.monotonic()
-    if on_event is not None:
-        on_event(EngineProgress(name, done=False))
     stream = api.stream("POST", path, query={"tag": tag}, headers={"X-Registry-Auth": header})
     digest = read_push_stream(stream, host, logged_in=login is not None)
     if on_event is not None:
