@@ -329,7 +329,7 @@ def solve_in_session(
         try:
             response = run_solve(client, spec, tracker, cancel)
         except EngineError as exc:
-            registry = _registry_failure(exc, auth, session.registries)
+            registry = registry_failure(exc, auth, session.registries)
             if registry is None:
                 raise
             raise registry from exc
@@ -339,7 +339,7 @@ def solve_in_session(
     return Solved(response, tuple(files.transfers))
 
 
-def _registry_failure(exc: EngineError, auth: AuthProvider, hosts: tuple[str, ...]) -> BuilderError | None:
+def registry_failure(exc: EngineError, auth: AuthProvider, hosts: tuple[str, ...]) -> BuilderError | None:
     """A failed pull or push said as a registry error (exit 6/7), or None when the failure is elsewhere.
 
     A credential lookup that failed during the build (a missing helper: RegistryAuthError; a
