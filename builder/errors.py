@@ -15,7 +15,7 @@ errors to the most specific class in the module that calls them (chained with
     │   ├── EngineUnavailable    no engine answers at the tried addresses
     │   ├── EngineUnsupported    the engine lacks a feature that was asked for
     │   └── SolveFailed          a build step failed (step id + log tail)
-    ├── RegistryError        a container registry refused or failed (names ``host``)
+    ├── RegistryError        a container registry refused or failed (names the ``registry``)
     │   ├── RegistryAuthError    the registry refused the credentials or needs some
     │   └── RegistryUnavailable  the registry cannot be reached
     └── VerifyFailed         the built app did not become ready in time
@@ -150,19 +150,24 @@ class VerifyFailed(BuilderError):
 
 
 class RegistryError(BuilderError):
-    """A container registry failed; ``host`` names it (e.g. ``127.0.0.1:5000``)."""
+    """An image registry answered in a way builder cannot use; ``registry`` names it (``host[:port]``)."""
 
-    def __init__(self, message: str, *, host: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, registry: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
-        self.host = host
+        self.registry = registry
+
+    @property
+    def host(self) -> str:
+        """The registry's ``host[:port]`` (the same as ``registry``)."""
+        return self.registry
 
 
 class RegistryAuthError(RegistryError):
-    """The registry refused the credentials, or needs some and none were found."""
+    """The registry refused the credentials, or needs some and none were found (exit 6)."""
 
-    def __init__(self, message: str, *, host: str, hint: str | None = None) -> None:
-        super().__init__(message, host=host, hint=hint or f"run `docker login {host}`")
+    def __init__(self, message: str, *, registry: str = "", hint: str | None = None) -> None:
+        super().__init__(message, registry=registry, hint=hint or f"run `docker login {registry}`")
 
 
 class RegistryUnavailable(RegistryError):
-    """The registry cannot be reached (connection refused, DNS, TLS)."""
+    """The registry cannot be reached: connection refused, DNS, TLS (exit 7)."""

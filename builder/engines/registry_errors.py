@@ -64,7 +64,7 @@ def registry_error(
             return RegistryUnavailable(
                 f"cannot reach registry {host}: it refused the engine's request as malformed "
                 f"(400: an engine speaking plain HTTP to an HTTPS registry gets this): {_last_clause(text)}",
-                host=host,
+                registry=host,
                 hint="dockerd 20.10's BuildKit (0.8) always uses plain HTTP for 127.0.0.1 registries: serve "
                 "that registry over HTTP, or build on dockerd 26 / buildkitd",
             )
@@ -83,12 +83,12 @@ def registry_error(
         said = "refused the credentials" if host in set(logged_in) else "needs credentials (none were found)"
         return RegistryAuthError(
             f"registry {host} {said}{doing}: {detail}",
-            host=host,
+            registry=host,
             hint=f"run `docker login {host}` (builder reads $DOCKER_CONFIG/config.json and its credential helpers)",
         )
     return RegistryUnavailable(
         f"cannot reach registry {host}{doing}: {detail}",
-        host=host,
+        registry=host,
         hint=_UNREACHABLE_HINT,
     )
 

@@ -63,6 +63,16 @@ class Credentials:
         token = ", identity_token=***" if self.identity_token else ""
         return f"Credentials(server={self.server!r}, username={self.username!r}{hidden}{token})"
 
+    @property
+    def password(self) -> str:
+        """The secret under the name docker's config and the registry client use."""
+        return self.secret
+
+    @property
+    def identitytoken(self) -> str:
+        """``identity_token`` under docker's name."""
+        return self.identity_token
+
     def engine_auth(self) -> dict[str, str]:
         """The Docker Engine API's ``X-Registry-Auth`` JSON fields for these credentials."""
         if self.identity_token:
@@ -224,7 +234,7 @@ def _from_helper(name: str, server: str, path: Path, env: Mapping[str, str] | No
     if found is None:
         raise RegistryAuthError(
             f"credential helper {program} (named in {path}) is not installed or not on PATH",
-            host=host,
+            registry=host,
             hint=f"install {program}, or remove it from {path} and run `docker login {host}`",
         )
     try:
@@ -238,16 +248,18 @@ def _from_helper(name: str, server: str, path: Path, env: Mapping[str, str] | No
         )
     except subprocess.TimeoutExpired as exc:
         raise RegistryAuthError(
-            f"credential helper {program} did not answer within {_HELPER_TIMEOUT:g} s", host=host
+            f"credential helper {program} did not answer within {_HELPER_TIMEOUT:g} s", registry=host
         ) from exc
     except OSError as exc:
-        raise RegistryAuthError(f"cannot run credential helper {program}: {exc.strerror or exc}", host=host) from exc
+        raise RegistryAuthError(
+            f"cannot run credential helper {program}: {exc.strerror or exc}", registry=host
+        ) from exc
     out = done.stdout.decode("utf-8", "replace").strip()
     if done.returncode != 0:
         if "credentials not found" in out.lower() or "credentials not found" in done.stderr.decode("utf-8", "replace"):
             return None
         # The helper's output is not echoed: a misbehaving helper could print the secret.
-        raise RegistryAuthError(f"credential helper {program} failed (exit {done.returncode})", host=host)
+        raise RegistryAuthError(f"credential helper {program} failed (exit {done.returncode})", registry=host)
     return _parse_helper_output(out, program, server, host)
 
 
@@ -255,12 +267,12 @@ def _parse_helper_output(out: str, program: str, server: str, host: str) -> Cred
     try:
         data = json.loads(out)
     except json.JSONDecodeError as exc:
-        raise RegistryAuthError(f"credential helper {program} printed no JSON answer", host=host) from exc
+        raise RegistryAuthError(f"credential helper {program} printed no JSON answer", registry=host) from exc
     if not isinstance(data, dict):
-        raise RegistryAuthError(f"credential helper {program} printed no JSON object", host=host)
+        raise RegistryAuthError(f"credential helper {program} printed no JSON object", registry=host)
     user, secret = data.get("Username", ""), data.get("Secret", "")
     if not isinstance(user, str) or not isinstance(secret, str):
-        raise RegistryAuthError(f"credential helper {program}: Username and Secret must be strings", host=host)
+        raise RegistryAuthError(f"credential helper {program}: Username and Secret must be strings", registry=host)
     if not secret:
         return None
     source = f"helper {program}"

@@ -18,11 +18,11 @@ NO_ENGINE = "unix:///nonexistent/buildkitd.sock"
     ("error", "code", "hint"),
     [
         (
-            RegistryAuthError("registry 127.0.0.1:5001 refused the credentials", host="127.0.0.1:5001"),
+            RegistryAuthError("registry 127.0.0.1:5001 refused the credentials", registry="127.0.0.1:5001"),
             6,
             "docker login 127.0.0.1:5001",
         ),
-        (RegistryUnavailable("cannot reach registry 127.0.0.1:9: connection refused", host="127.0.0.1:9"), 7, None),
+        (RegistryUnavailable("cannot reach registry 127.0.0.1:9: connection refused", registry="127.0.0.1:9"), 7, None),
     ],
 )
 def test_the_funnel_maps_registry_errors(

@@ -44,7 +44,7 @@ def _lookup(host: str) -> Credentials | None:
     if host == "tok.example":
         return Credentials(host, "", "", "refresh-tok")
     if host == "broken.example":
-        raise RegistryAuthError("credential helper docker-credential-x is not installed", host=host)
+        raise RegistryAuthError("credential helper docker-credential-x is not installed", registry=host)
     return None
 
 

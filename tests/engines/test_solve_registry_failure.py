@@ -39,7 +39,7 @@ def test_command_steps_are_never_registry_errors() -> None:
 
 def test_a_lookup_that_failed_during_the_build_explains_it_first() -> None:
     auth = AuthProvider(lambda host: None)
-    helper = RegistryAuthError("credential helper docker-credential-x is not installed", host=REG)
+    helper = RegistryAuthError("credential helper docker-credential-x is not installed", registry=REG)
     auth.errors.append(helper)
     assert registry_failure(_failed("base", REFUSED), auth, (REG,)) is helper
     broken = AuthProvider(lambda host: None)

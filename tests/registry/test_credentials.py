@@ -188,3 +188,9 @@ def test_normalize_host_ignores_scheme_path_and_case(host: str, scheme: str, tai
     expected = "docker.io" if host in {"docker.io", "index.docker.io", "registry-1.docker.io"} else host
     assert normalize_host(scheme + host.upper() + tail) == expected
     assert normalize_host(normalize_host(scheme + host + tail)) == expected
+
+
+def test_docker_names_of_the_secret_fields() -> None:
+    """The registry client's hook reads ``password`` / ``identitytoken`` (docker's config names)."""
+    creds = Credentials("h:1", "u", SECRET, "tok")
+    assert (creds.password, creds.identitytoken) == (SECRET, "tok")
