@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -66,6 +66,10 @@ class BuildOptions:
     engine_history: bool = False
     #: Index credentials as a netrc file, offered to the pip step as a secret (never in a layer, key or log).
     netrc: bytes | None = field(default=None, repr=False)
+    #: More secrets the session serves, by id: the user's build secrets (``--secret``, mounted at
+    #: /run/secrets/ID where the plan names them) and builder-made ones (ids ``builder-*``) a recipe mounts.
+    #: Values stay in memory; see :mod:`builder.engines.build_secrets`.
+    secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     #: Step ids whose commands run again whatever the engine cache holds (``--refresh``; see ConvertOptions).
     rerun: tuple[str, ...] = ()
     #: ``lookup(host)`` → registry login or None, for pulls and ``push`` (None: docker's config and helpers).

@@ -4,6 +4,8 @@ The engine comes from ``BUILDKIT_HOST`` when set; otherwise from the env files
 ``scripts/engine-up`` writes (``.engine/<engine>/env``), one parameter per engine that
 is up, so the same tests run on every engine started (e.g. dockerd20 and dockerd26).
 With no engine at all the tests fail with how to start one; they never skip silently.
+The `tls` engine runs only tests marked ``remote``. The registries and fleet runners are not
+in the matrix: fleet tests take them from the fixtures of ``fleet.py`` (imported here).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ ENGINE_ORDER = ("dockerd20", "dockerd26", "buildkitd", "tls")  # tls: dockerd 26
 # The tls engine runs only the tests marked `remote` (those that exercise TCP + TLS): on the same
 # dockerd 26 as the dockerd26 entry, the rest would repeat it (BUILDER_TEST_TLS_ALL=1 runs them all there).
 REMOTE_ONLY_ENGINES = ("tls",)
+# A test taking any of these is a fleet test, marked or not.
+FLEET_FIXTURES = frozenset({"registry", "auth_registry", "runner_a", "runner_b"})
 
 __all__ = [
     "ENGINE_DIR",
@@ -76,6 +80,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+        if FLEET_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.fleet)  # so `-m "not fleet"` leaves out every test that needs them
         (kept if _runs_here(item) else left_out).append(item)
     if left_out:
         config.hook.pytest_deselected(items=left_out)

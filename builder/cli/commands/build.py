@@ -15,6 +15,7 @@ from builder.cli import output
 from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.errors import EXIT_OK
 from builder.cli.resolution import add_resolution_arguments
+from builder.cli.secrets import add_secret_arguments
 from builder.errors import BuilderError, ConfigError
 
 
@@ -90,6 +91,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="build this plan (from `builder plan --format json`) instead of planning",
     )
     add_resolution_arguments(parser, "and install exactly those pins")
+    add_secret_arguments(parser)
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -132,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
             offline=args.offline,
             tls=tls_from_args(args),
             connect_timeout=args.connect_timeout,
+            secrets=args.secret,
+            rerun=args.rerun,
         )
     except BuilderError as exc:
         if args.progress == "json":  # CI runners reading stdout see the failure as an event too

@@ -12,6 +12,7 @@ import argparse
 from builder.cli import output
 from builder.cli.errors import EXIT_MISS, EXIT_OK
 from builder.cli.resolution import add_resolution_arguments
+from builder.cli.secrets import add_secret_arguments
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="step cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)",
     )
     parser.add_argument("--no-record", action="store_true", help="do not record this plan in the app's history")
+    add_secret_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -56,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         walker=getattr(args, "walker", None),
         refresh=args.refresh,
         offline=args.offline,
+        secrets=args.secret,
+        rerun=args.rerun,
     )
     output.diagnostics(diagnostics)
     if args.format == "json":

@@ -236,10 +236,12 @@ def build_dockerfile(
     tracker = InstructionTracker(on_event)
     solved = solve_in_session(
         client,
+        # The build secrets a Dockerfile's RUN --mount=type=secret asks for (the export's steps do).
         SessionSpec(
             {CONTEXT: source.context},
             options.ca_bundle,
             network,
+            dict(options.secrets),
             credentials=options.credentials,
             registries=registries_of(None, options),
         ),

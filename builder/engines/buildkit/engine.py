@@ -130,6 +130,7 @@ class BuildKitEngine:
                 network=network,
                 ca_bundle=options.ca_bundle is not None,
                 netrc=options.netrc is not None,
+                secrets=frozenset(options.secrets),
                 merge=merge,
                 shared_key_hint=f"builder-{plan.app}",
                 rerun=frozenset(StepKind(s) for s in options.rerun),
@@ -170,6 +171,7 @@ class BuildKitEngine:
         dirs = {name: SyncedDir(root, synced_entries(root, m)) for name, m in converted.local_dirs}
         job = definition_job(converted.definition, config) if export.route == "gateway" else None
         secrets = {NETRC_SECRET_ID: options.netrc} if options.netrc is not None else {}
+        secrets.update(options.secrets)
         solved = solve_in_session(
             self.client,
             SessionSpec(
