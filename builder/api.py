@@ -404,9 +404,13 @@ def _resolve_base(
     if config.runtime is not None and config.runtime.dockerfile_path:
         return None
     from builder.base_image import DockerImages, Resolver, registry_client, resolve_base
+    from builder.registry.credentials import lookup
 
     resolutions = getattr(store, "resolutions", None)
-    resolver = Resolver(registry=registry_client(credentials), engine=DockerImages.for_engine(engine, os.environ))
+    resolver = Resolver(
+        registry=registry_client(credentials if credentials is not None else lookup),
+        engine=DockerImages.for_engine(engine, os.environ),
+    )
     return resolve_base(config.deployment.docker_base_image_url, policy, resolutions, warnings, resolver)
 
 
@@ -481,7 +485,7 @@ def build(
     rerun: Sequence[str] = (),
     cache_to: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
     cache_from: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
-    registry_credentials: Any = None,
+    credentials: Any = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
@@ -505,15 +509,22 @@ def build(
     pre_build, apt, conda, pip and shell steps, its id an input of their keys, its value nowhere
     (see :mod:`builder.engines.build_secrets`).  ``rerun``: step names to run again whatever the engine
     cache holds, with everything built on them (see :mod:`builder.plan.rerun`).
-    ``registry_credentials``: as for :func:`plan_project`.
+    ``push`` pushes ``tag`` (which must name a registry, e.g. ``127.0.0.1:5000/app:dev``);
+    ``result.pushed`` is ``REPOSITORY@DIGEST``.  Registry logins for the push and for private
+    base images come from ``credentials(host)`` (default
+    :func:`builder.registry.credentials.lookup`: docker's config and credential helpers);
+    RegistryAuthError / RegistryUnavailable say a registry refused or was unreachable.
 
     >>> # result, analysis, _ = build("fixtures/apps/minimal", tag="minimal:dev", on_event=print)
     >>> # [m.step for m in result.mismatches]  →  []
     """
     from builder.engines import BuildOptions, OutputSpec
     from builder.engines.build_secrets import secrets_from
+    from builder.engines.buildkit.push import registry_host
 
     user_secrets = secrets_from(secrets)  # read at the edge, before anything else: a missing file fails fast
+    if push:
+        registry_host(tag)  # before planning: a push without a registry in --tag is a usage error
     bundle = ca_bundle if ca_bundle is not None else (os.environ.get("BUILDER_CA_BUNDLE") or None)
     caches_to = cache_specs_or_env(cache_to, "export")
     caches_from = cache_specs_or_env(cache_from, "import")
@@ -539,7 +550,7 @@ def build(
                 record=True,
                 walker=walker,
                 secret_ids=user_secrets.ids,
-                credentials=registry_credentials,
+                credentials=credentials,
                 engine=engine,
             )
             warnings.extend(plan.notes)
@@ -567,6 +578,7 @@ def build(
             rerun=tuple(k.value for k in rerun_kinds),
             cache_to=caches_to,
             cache_from=caches_from,
+            credentials=credentials,
         )
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent

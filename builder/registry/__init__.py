@@ -9,7 +9,8 @@ its layers (their ChainID), the way BuildKit keys an image source:
 >>> # 'sha256:…'
 
 Credentials come from a hook (``host -> Credentials | None``) given by the
-caller; this package never reads a config file.  Every failure is a
+caller: :func:`builder.registry.credentials.lookup` reads them the way docker
+does (config file, credsStore, credHelpers).  Every failure is a
 :class:`builder.errors.RegistryError` (``RegistryUnavailable``,
 ``RegistryAuthError``, ``ImageNotFound``), never a raw socket or HTTP error.
 """

@@ -46,7 +46,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "-t",
         help="image name: moby exporter on dockerd, image exporter on buildkitd",
     )
-    parser.add_argument("--push", action="store_true", help="push the tagged image (buildkitd only)")
+    parser.add_argument(
+        "--push",
+        action="store_true",
+        help="push the image to the registry --tag names (e.g. 127.0.0.1:5000/app:dev); "
+        "logins come from $DOCKER_CONFIG/config.json and its credential helpers",
+    )
     parser.add_argument(
         "--output",
         "-o",
@@ -168,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.progress != "json":
         output.info(f"image: {result.image or '(not exported)'}" + (f" ({result.image_id})" if result.image_id else ""))
+        if result.pushed:
+            output.info(f"pushed: {result.pushed}")
+    elif result.pushed:
+        output.out(json.dumps({"event": "pushed", "image": result.pushed}, ensure_ascii=False))
     if args.verify:
         _verify(args, result.image or args.tag)
     return EXIT_OK

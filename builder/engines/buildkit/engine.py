@@ -27,6 +27,7 @@ from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_
 from builder.engines.buildkit.export import ExportPlan, plan_export
 from builder.engines.buildkit.image import image_config_bytes
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
+from builder.engines.buildkit.push import PushRoute, complete_push, push_route, registries_of
 from builder.engines.buildkit.session import SyncedDir
 from builder.engines.buildkit.session.manifest import FileEntry as SessionFileEntry
 from builder.engines.buildkit.session.manifest import ManifestEntry, entry_from_stat
@@ -108,8 +109,13 @@ class BuildKitEngine:
         """Connect like ``builder engine info`` does (``--engine``, ``BUILDKIT_HOST``, auto-detect)."""
         return cls(open_engine(address, tls=tls, env=env, connect_timeout=connect_timeout))
 
-    def prepare(self, plan: Plan, options: BuildOptions) -> tuple[Converted, ExportPlan, bytes | None, NetworkMode]:
-        """The conversion and request shape this engine will use for ``plan`` (no build)."""
+    def prepare(
+        self, plan: Plan, options: BuildOptions, push: PushRoute | None = None
+    ) -> tuple[Converted, ExportPlan, bytes | None, NetworkMode]:
+        """The conversion and request shape this engine will use for ``plan`` (no build).
+
+        ``push`` is :func:`~.push.push_route`'s answer: who pushes when ``options.push``.
+        """
         caps = self.client.capabilities
         network = options.network or default_network(caps)
         merge = caps.supports_mergeop if options.merge is None else options.merge
@@ -131,7 +137,8 @@ class BuildKitEngine:
             ),
         )
         config = image_config_bytes(plan) if plan.get(StepKind.CONFIG) is not None else None
-        return converted, plan_export(caps, options, config), config, network
+        export = plan_export(caps, options, config, exporter_pushes=push != "engine-api")
+        return converted, export, config, network
 
     def build(
         self,
@@ -148,7 +155,8 @@ class BuildKitEngine:
             return build_plan_dockerfile(self.client, plan, project_dir, options, on_event, cancel)
         started = time.monotonic()
         started_at = time.time()
-        converted, export, config, network = self.prepare(plan, options)
+        push = push_route(self.client, options)
+        converted, export, config, network = self.prepare(plan, options, push)
         predictions: dict[str, str] = dict(options.predictions)
         tracker = ProgressTracker(converted, on_event, predictions)
         if on_event is not None:
@@ -166,7 +174,14 @@ class BuildKitEngine:
         secrets.update(options.secrets)
         solved = solve_in_session(
             self.client,
-            SessionSpec(dirs, options.ca_bundle, network, secrets),
+            SessionSpec(
+                dirs,
+                options.ca_bundle,
+                network,
+                secrets,
+                credentials=options.credentials,
+                registries=registries_of(_base_image(plan), options),
+            ),
             export,
             tracker,
             definition=converted.definition,
@@ -176,6 +191,7 @@ class BuildKitEngine:
             cancel=cancel,
         )
         response = solved.response
+        pushed = complete_push(self.client, options, push, response, on_event)
         observed = tracker.observations()
         sizes = layer_sizes(
             self.client.control,
@@ -198,6 +214,7 @@ class BuildKitEngine:
             engine=self.client.capabilities.describe(),
             exporter_response=tuple(sorted(response.items())),
             notes=solved.notes,
+            pushed=pushed,
         )
 
     def iter_build(self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions) -> Iterator[Event]:
@@ -251,6 +268,12 @@ class BuildKitEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _base_image(plan: Plan) -> str | None:
+    base = plan.get(StepKind.BASE)
+    image = getattr(base.inputs, "image", None) if base is not None else None
+    return image if isinstance(image, str) else None
 
 
 def _outcomes(
