@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,17 @@ from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
 from builder.engine_connection import EngineConnection
-from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
-from builder.history import base_image_id, history, opened_cache, record_build, record_steps, stat_source
+from builder.engines.identity import identify_at
+from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError, SolveFailed
+from builder.history import (
+    EngineScope,
+    base_image_id,
+    history,
+    opened_cache,
+    record_build,
+    record_steps,
+    stat_source,
+)
 from builder.plan.analyze import Analysis, StepStatus, analyze
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
@@ -282,6 +291,9 @@ def plan_project(
     walker: Walker | None = None,
     refresh: bool = False,
     offline: bool = False,
+    engine: str | None = None,
+    tls: Any = None,
+    connect_timeout: float | None = None,
 ) -> tuple[Plan, Analysis, tuple[Diagnostic, ...]]:
     """Load, plan and analyse the project at ``path`` against the step cache.
 
@@ -296,8 +308,12 @@ def plan_project(
     (see :class:`~builder.plan.protocols.Walker`; the warm server passes one).  A resolution is reused for
     ``$BUILDER_RESOLVE_TTL`` seconds (default 3600); ``refresh`` asks the
     index now, ``offline`` reuses the last resolution whatever its age (both
-    imply ``resolve``).  Raises ConfigError / DependencyError
-    / PlanError for bad input; never raises for cache problems.
+    imply ``resolve``).  Hits are predicted for the engine ``engine`` names (as for :func:`build`:
+    else ``BUILDKIT_HOST``, else auto-detected), which is asked who it is only when a step record
+    needs it; a step built on another engine only is a miss saying so, and when no engine answers,
+    steps built on any engine count (a warning says so; ``analysis.predicted_for`` tells which).
+    Raises ConfigError / DependencyError / PlanError for bad input; never raises for cache or
+    engine problems.
 
     >>> # plan, analysis, diags = plan_project("fixtures/apps/minimal", record=False)
     >>> # analysis.status("base").status  →  'hit' or 'miss'
@@ -305,8 +321,18 @@ def plan_project(
     config, config_warnings = load_plan_config(path)
     warnings: list[Diagnostic] = list(config_warnings)
     policy = _policy(resolve, refresh, offline)
+    scope = EngineScope(lambda: identify_at(engine, tls, connect_timeout), warnings)
     with opened_cache(cache_dir, warnings) as store:
-        plan, analysis, _rerun = _plan_in(config, store, warnings, resolve=policy, record=record, walker=walker)
+        plan, analysis, _rerun = _plan_in(
+            config,
+            store,
+            warnings,
+            resolve=policy,
+            record=record,
+            walker=walker,
+            scope=scope,
+            ask_engine=engine is not None,
+        )
     warnings.extend(located(config, plan.notes))
     return plan, analysis, _dedupe(warnings)
 
@@ -331,7 +357,15 @@ def _policy(resolve: bool | None, refresh: bool, offline: bool) -> Any:
 
 
 def _plan_in(
-    config: Config, store: Any, warnings: list[Diagnostic], *, resolve: Any, record: bool, walker: Walker | None
+    config: Config,
+    store: Any,
+    warnings: list[Diagnostic],
+    *,
+    resolve: Any,
+    record: bool,
+    walker: Walker | None,
+    scope: EngineScope | None = None,
+    ask_engine: bool = False,
 ) -> tuple[Plan, Analysis, tuple[StepKind, ...]]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended.
 
@@ -351,14 +385,19 @@ def _plan_in(
         if located_exc is exc:
             raise
         raise located_exc from exc
-    steps = history(store, warnings)
-    analysis = analyze(plan, steps)
+    steps = history(store, warnings, scope)
+    analysis = _scoped(analyze(plan, steps), scope, ask=ask_engine)
     rerun: tuple[StepKind, ...] = ()
     if resolve is not None and resolve.refresh:
         rerun, analysis = _refreshed(deps, analysis)
     if record and steps is not None:
         steps.record_plan(plan.app, plan.json_view())
     return plan, analysis, rerun
+
+
+def _scoped(analysis: Analysis, scope: EngineScope | None, *, ask: bool = False) -> Analysis:
+    """``analysis`` saying for which engine it predicted (``ask``: ask the engine even if no record needed it)."""
+    return analysis if scope is None else replace(analysis, predicted_for=scope.predicted_for(ask=ask))
 
 
 def _dedupe(items: list[Diagnostic]) -> tuple[Diagnostic, ...]:
@@ -457,6 +496,7 @@ def build(
     warnings: list[Diagnostic] = list(config_warnings)
     # Connecting and probing the engine is a few network round trips: they overlap planning.
     with EngineConnection(engine, tls, connect_timeout) as connecting, opened_cache(cache_dir, warnings) as store:
+        scope = EngineScope(lambda: connecting.engine().identity(), warnings)
         given = None
         if plan_file is not None:  # a summary-only files step is completed from the project (digest checked)
             given = _read_plan_file(
@@ -464,12 +504,19 @@ def build(
             )
         if given is None:
             plan, analysis, rerun = _plan_in(
-                config, store, warnings, resolve=_policy(resolve, refresh, offline), record=True, walker=walker
+                config,
+                store,
+                warnings,
+                resolve=_policy(resolve, refresh, offline),
+                record=True,
+                walker=walker,
+                scope=scope,
+                ask_engine=True,
             )
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone
             plan = given
-            analysis = analyze(plan, history(store, warnings))
+            analysis = _scoped(analyze(plan, history(store, warnings, scope)), scope, ask=True)
             rerun = ()
         options = BuildOptions(
             tag=tag,
@@ -486,11 +533,23 @@ def build(
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
         with connecting.engine() as bk:
-            result = bk.build(plan, project_dir, options, on_event=on_event)
+            try:
+                result = bk.build(plan, project_dir, options, on_event=on_event)
+            except SolveFailed as exc:  # what completed is in the engine's cache: the next plan predicts it
+                record_steps(plan, _Completed(exc.completed, exc.engine), store, warnings, scope.identity())
+                raise
             base_id = base_image_id(bk, plan, store, result)
         record_build(plan, analysis, result, store, base_id, warnings)
-        record_steps(plan, result, store, warnings)
+        record_steps(plan, result, store, warnings, scope.identity())
     return result, analysis, _dedupe(warnings)
+
+
+@dataclass(frozen=True, slots=True)
+class _Completed:
+    """The completed steps of a failed build, shaped like the BuildResult that ``record_steps`` reads."""
+
+    steps: tuple[Any, ...]
+    engine: str
 
 
 def _index_credentials(config: Config) -> bytes | None:

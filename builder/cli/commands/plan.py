@@ -3,6 +3,9 @@
 Exit 0; 3 with ``--fail-on-miss`` when any step would rebuild; 2 for an
 invalid config.  Warnings go to stderr; the plan to stdout (``--format text``
 tree, ``json`` — schema in ``builder.plan.render.json`` — or ``dot``).
+Hits are predicted for the engine ``--engine`` names (default ``$BUILDKIT_HOST``, else
+auto-detected): a step built only on another engine is a miss that says so; with no
+engine reachable, steps built on any engine count and a warning says so.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from builder.cli import output
+from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.errors import EXIT_MISS, EXIT_OK
 from builder.cli.resolution import add_resolution_arguments
 
@@ -41,6 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="step cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)",
     )
     parser.add_argument("--no-record", action="store_true", help="do not record this plan in the app's history")
+    add_engine_arguments(parser)  # hits are predicted for this engine: a step built on another one misses
     parser.set_defaults(func=run)
 
 
@@ -56,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         walker=getattr(args, "walker", None),
         refresh=args.refresh,
         offline=args.offline,
+        engine=args.engine,
+        tls=tls_from_args(args),
+        connect_timeout=args.connect_timeout,
     )
     output.diagnostics(diagnostics)
     if args.format == "json":
