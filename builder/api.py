@@ -57,6 +57,7 @@ from builder.plan.make import make_plan
 from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
 from builder.plan.protocols import Walker
 from builder.revisions import export_revision, repository_root
+from builder.shared_history import SharedHistory, SharedRecords, steps_document
 
 __all__ = [
     "analyze",
@@ -294,6 +295,7 @@ def plan_project(
     engine: str | None = None,
     tls: Any = None,
     connect_timeout: float | None = None,
+    cache_from: Sequence[Any] | None = None,
 ) -> tuple[Plan, Analysis, tuple[Diagnostic, ...]]:
     """Load, plan and analyse the project at ``path`` against the step cache.
 
@@ -312,6 +314,8 @@ def plan_project(
     else ``BUILDKIT_HOST``, else auto-detected), which is asked who it is only when a step record
     needs it; a step built on another engine only is a miss saying so, and when no engine answers,
     steps built on any engine count (a warning says so; ``analysis.predicted_for`` tells which).
+    ``cache_from`` (buildx syntax or CacheSpec values; None: ``$BUILDER_CACHE_FROM``) adds the step
+    records written next to those shared caches: a step only they hold is a hit "hit: shared cache REF".
     Raises ConfigError / DependencyError / PlanError for bad input; never raises for cache or
     engine problems.
 
@@ -322,6 +326,7 @@ def plan_project(
     warnings: list[Diagnostic] = list(config_warnings)
     policy = _policy(resolve, refresh, offline)
     scope = EngineScope(lambda: identify_at(engine, tls, connect_timeout), warnings)
+    shared = _specs(cache_from, "import")
     with opened_cache(cache_dir, warnings) as store:
         plan, analysis, _rerun = _plan_in(
             config,
@@ -332,6 +337,7 @@ def plan_project(
             walker=walker,
             scope=scope,
             ask_engine=engine is not None,
+            shared=shared,
         )
     warnings.extend(located(config, plan.notes))
     return plan, analysis, _dedupe(warnings)
@@ -366,6 +372,7 @@ def _plan_in(
     walker: Walker | None,
     scope: EngineScope | None = None,
     ask_engine: bool = False,
+    shared: Sequence[Any] = (),
 ) -> tuple[Plan, Analysis, tuple[StepKind, ...]]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended.
 
@@ -385,8 +392,10 @@ def _plan_in(
         if located_exc is exc:
             raise
         raise located_exc from exc
-    steps = history(store, warnings, scope)
-    analysis = _scoped(analyze(plan, steps), scope, ask=ask_engine)
+    steps: Any = history(store, warnings, scope)
+    if shared:
+        steps = SharedHistory(steps, _read_shared(shared, warnings))
+    analysis = _scoped(analyze(plan, steps), scope, ask=ask_engine, shared=shared)
     rerun: tuple[StepKind, ...] = ()
     if resolve is not None and resolve.refresh:
         rerun, analysis = _refreshed(deps, analysis)
@@ -395,9 +404,72 @@ def _plan_in(
     return plan, analysis, rerun
 
 
-def _scoped(analysis: Analysis, scope: EngineScope | None, *, ask: bool = False) -> Analysis:
-    """``analysis`` saying for which engine it predicted (``ask``: ask the engine even if no record needed it)."""
-    return analysis if scope is None else replace(analysis, predicted_for=scope.predicted_for(ask=ask))
+def _scoped(
+    analysis: Analysis, scope: EngineScope | None, *, ask: bool = False, shared: Sequence[Any] = ()
+) -> Analysis:
+    """``analysis`` saying for which engine (and shared caches) it predicted (``ask``: ask the engine even if
+    no record needed it)."""
+    if scope is None:
+        return analysis
+    return replace(analysis, predicted_for=scope.predicted_for([s.location for s in shared], ask=ask))
+
+
+def _specs(given: Sequence[Any] | None, direction: str) -> tuple[Any, ...]:
+    """Cache specs from API values (buildx text or CacheSpec); None reads ``$BUILDER_CACHE_TO``/``_FROM``."""
+    from builder.plan.cache_specs import FLAGS, CacheSpec, parse_cache_spec, specs_from_env
+
+    if given is None:
+        return specs_from_env(os.environ, direction)  # type: ignore[arg-type]
+    flag = FLAGS[direction]  # type: ignore[index]
+    return tuple(dict.fromkeys(s if isinstance(s, CacheSpec) else parse_cache_spec(s, flag=flag) for s in given))
+
+
+def _read_shared(specs: Sequence[Any], warnings: list[Diagnostic]) -> list[SharedRecords]:
+    """The step records next to each ``--cache-from`` cache, with its manifest digest now (a failure: a warning)."""
+    from builder.engines.step_records import RecordsUnavailable, cache_manifest, read_records
+
+    found = []
+    for spec in specs:
+        where = spec.location
+        try:
+            document = read_records(spec)
+            manifest = cache_manifest(spec, exporting=False) if document is not None else None
+        except RecordsUnavailable as exc:
+            warnings.append(
+                Diagnostic(
+                    "warning",
+                    "--cache-from",
+                    f"no step records from {where}: {exc.message}; its hits are not predicted",
+                )
+            )
+            continue
+        if document is not None and document.get("app") is not None:
+            found.append(SharedRecords(where, document, manifest))
+    return found
+
+
+def _publish_steps(plan: Plan, result: Any, specs: Sequence[Any], warnings: list[Diagnostic]) -> None:
+    """Write the step records next to each registry/local cache the build exported (a failure: a warning)."""
+    from builder.engines.step_records import RecordsUnavailable, cache_manifest, write_records
+
+    for spec in specs:
+        if spec.type not in ("registry", "local"):
+            continue
+        try:
+            document = steps_document(plan, result, spec.location, cache_manifest(spec, exporting=True))
+            try:
+                write_records(spec, document)
+            except RecordsUnavailable:  # too big with the plan: the records alone still predict hits
+                write_records(spec, {**document, "plan": None})
+        except RecordsUnavailable as exc:
+            warnings.append(
+                Diagnostic(
+                    "warning",
+                    "--cache-to",
+                    f"the step records were not written next to {spec.location}: {exc.message}",
+                    hint="other runners importing this cache predict its steps as misses (BuildKit still reuses them)",
+                )
+            )
 
 
 def _dedupe(items: list[Diagnostic]) -> tuple[Diagnostic, ...]:
@@ -467,8 +539,14 @@ def build(
     offline: bool = False,
     tls: Any = None,
     connect_timeout: float | None = None,
+    cache_to: Sequence[Any] | None = None,
+    cache_from: Sequence[Any] | None = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
+
+    ``cache_to`` / ``cache_from`` are shared caches (buildx syntax or CacheSpec values; None reads
+    ``$BUILDER_CACHE_TO`` / ``$BUILDER_CACHE_FROM``): the step records are written next to each
+    registry/local export and read from each import, as for :func:`plan_project`.
 
     Returns ``(BuildResult, analysis, diagnostics)``; ``on_event`` receives
     :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
@@ -492,6 +570,7 @@ def build(
         spec = OutputSpec.parse(output) if output else None
     except ValueError as exc:
         raise ConfigError(str(exc), key_path="--output", hint="e.g. --output type=oci,dest=image.tar") from exc
+    caches_to, caches_from = _specs(cache_to, "export"), _specs(cache_from, "import")
     config, config_warnings = load_plan_config(path)
     warnings: list[Diagnostic] = list(config_warnings)
     # Connecting and probing the engine is a few network round trips: they overlap planning.
@@ -512,11 +591,15 @@ def build(
                 walker=walker,
                 scope=scope,
                 ask_engine=True,
+                shared=caches_from,
             )
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone
             plan = given
-            analysis = _scoped(analyze(plan, history(store, warnings, scope)), scope, ask=True)
+            given_history: Any = history(store, warnings, scope)
+            if caches_from:
+                given_history = SharedHistory(given_history, _read_shared(caches_from, warnings))
+            analysis = _scoped(analyze(plan, given_history), scope, ask=True, shared=caches_from)
             rerun = ()
         options = BuildOptions(
             tag=tag,
@@ -540,7 +623,9 @@ def build(
                 raise
             base_id = base_image_id(bk, plan, store, result)
         record_build(plan, analysis, result, store, base_id, warnings)
-        record_steps(plan, result, store, warnings, scope.identity())
+        exported = [spec for spec in caches_to if spec.type in ("registry", "local")]
+        record_steps(plan, result, store, warnings, scope.identity(), [spec.location for spec in exported])
+        _publish_steps(plan, result, exported, warnings)
     return result, analysis, _dedupe(warnings)
 
 

@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "verify": {"config", "engines", "errors", "diagnostics", "verify_probe", "verify_start", "runenv"},
     "engine_connection": {"engines", "errors"},
     "history": {"cache", "config", "diagnostics", "errors", "plan", "reports"},
+    "shared_history": {"plan"},
     "reports": {"_version", "api", "cache", "diagnostics", "errors", "plan"},
     "api": {
         "config",
@@ -47,6 +48,7 @@ ALLOWED: dict[str, set[str]] = {
         "plan",
         "recipes",
         "revisions",
+        "shared_history",
     },
     "devloop": {"api", "config", "deps", "diagnostics", "engines", "errors", "plan", "runenv", "verify"},
     "server": {"cli", "errors", "plan"},
