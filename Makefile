@@ -22,10 +22,13 @@ registry-down:
 engine-up: install registry-up
 	@for e in $(ENGINES); do ENGINE=$$e scripts/engine-up >/dev/null || exit 1; done
 	@if [ -n "$(TLS_INSTANCE)" ]; then ENGINE=dockerd26 INSTANCE=$(TLS_INSTANCE) TLS=1 scripts/engine-up >/dev/null; fi
-	@$(MAKE) --no-print-directory fleet-up
+	@$(FLEET_UP)
 
 fleet-up: install registry-up
-	@for i in $(FLEET_INSTANCES); do ENGINE=dockerd26 INSTANCE=$$i SNAPSHOTTER=containerd scripts/engine-up >/dev/null || exit 1; done
+	@$(FLEET_UP)
+
+# After the matrix engines: the first of them pushes the base image, the fleet runners pull it.
+FLEET_UP = for i in $(FLEET_INSTANCES); do ENGINE=dockerd26 INSTANCE=$$i SNAPSHOTTER=containerd scripts/engine-up >/dev/null || exit 1; done
 
 engine-down:
 	scripts/engine-down

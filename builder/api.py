@@ -52,6 +52,7 @@ from builder.history import (
     stat_source,
 )
 from builder.plan.analyze import Analysis, StepStatus, analyze
+from builder.plan.cache_specs import FLAGS, CacheSpec, Direction, parse_cache_spec, specs_from_env
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
 from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
@@ -326,7 +327,7 @@ def plan_project(
     warnings: list[Diagnostic] = list(config_warnings)
     policy = _policy(resolve, refresh, offline)
     scope = EngineScope(lambda: identify_at(engine, tls, connect_timeout), warnings)
-    shared = _specs(cache_from, "import")
+    shared = cache_specs_or_env(cache_from, "import")
     with opened_cache(cache_dir, warnings) as store:
         plan, analysis, _rerun = _plan_in(
             config,
@@ -412,16 +413,6 @@ def _scoped(
     if scope is None:
         return analysis
     return replace(analysis, predicted_for=scope.predicted_for([s.location for s in shared], ask=ask))
-
-
-def _specs(given: Sequence[Any] | None, direction: str) -> tuple[Any, ...]:
-    """Cache specs from API values (buildx text or CacheSpec); None reads ``$BUILDER_CACHE_TO``/``_FROM``."""
-    from builder.plan.cache_specs import FLAGS, CacheSpec, parse_cache_spec, specs_from_env
-
-    if given is None:
-        return specs_from_env(os.environ, direction)  # type: ignore[arg-type]
-    flag = FLAGS[direction]  # type: ignore[index]
-    return tuple(dict.fromkeys(s if isinstance(s, CacheSpec) else parse_cache_spec(s, flag=flag) for s in given))
 
 
 def _read_shared(specs: Sequence[Any], warnings: list[Diagnostic]) -> list[SharedRecords]:
@@ -539,14 +530,15 @@ def build(
     offline: bool = False,
     tls: Any = None,
     connect_timeout: float | None = None,
-    cache_to: Sequence[Any] | None = None,
-    cache_from: Sequence[Any] | None = None,
+    cache_to: Sequence[CacheSpec | str] | None = None,
+    cache_from: Sequence[CacheSpec | str] | None = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
-    ``cache_to`` / ``cache_from`` are shared caches (buildx syntax or CacheSpec values; None reads
-    ``$BUILDER_CACHE_TO`` / ``$BUILDER_CACHE_FROM``): the step records are written next to each
-    registry/local export and read from each import, as for :func:`plan_project`.
+    ``cache_to`` / ``cache_from`` are shared caches in buildx's syntax (``"type=registry,ref=…,mode=max"``)
+    or :class:`~builder.plan.cache_specs.CacheSpec` values; None (the default) reads
+    ``$BUILDER_CACHE_TO`` / ``$BUILDER_CACHE_FROM``, ``()`` means none.  The step records are written
+    next to each registry/local export and read from each import, as for :func:`plan_project`.
 
     Returns ``(BuildResult, analysis, diagnostics)``; ``on_event`` receives
     :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
@@ -566,11 +558,12 @@ def build(
     from builder.engines import BuildOptions, OutputSpec
 
     bundle = ca_bundle if ca_bundle is not None else (os.environ.get("BUILDER_CA_BUNDLE") or None)
+    caches_to = cache_specs_or_env(cache_to, "export")
+    caches_from = cache_specs_or_env(cache_from, "import")
     try:
         spec = OutputSpec.parse(output) if output else None
     except ValueError as exc:
         raise ConfigError(str(exc), key_path="--output", hint="e.g. --output type=oci,dest=image.tar") from exc
-    caches_to, caches_from = _specs(cache_to, "export"), _specs(cache_from, "import")
     config, config_warnings = load_plan_config(path)
     warnings: list[Diagnostic] = list(config_warnings)
     # Connecting and probing the engine is a few network round trips: they overlap planning.
@@ -612,6 +605,8 @@ def build(
             engine_history=engine_history,
             predictions=tuple((s.id.value, s.status) for s in analysis.steps),
             rerun=tuple(k.value for k in rerun),
+            cache_to=caches_to,
+            cache_from=caches_from,
         )
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
@@ -627,6 +622,18 @@ def build(
         record_steps(plan, result, store, warnings, scope.identity(), [spec.location for spec in exported])
         _publish_steps(plan, result, exported, warnings)
     return result, analysis, _dedupe(warnings)
+
+
+def cache_specs_or_env(given: Sequence[CacheSpec | str] | None, direction: Direction) -> tuple[CacheSpec, ...]:
+    """``--cache-to``/``--cache-from`` values as CacheSpecs; None reads ``BUILDER_CACHE_TO``/``_FROM``.
+
+    Flags (or API arguments) replace the environment variable; they do not add to it.
+    """
+    if given is None:
+        return specs_from_env(os.environ, direction)
+    flag = FLAGS[direction]
+    specs = [s if isinstance(s, CacheSpec) else parse_cache_spec(s, flag=flag) for s in given]
+    return tuple(dict.fromkeys(specs))
 
 
 @dataclass(frozen=True, slots=True)

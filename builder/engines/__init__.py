@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 from builder.engines.events import EventSink, Mismatch, Prediction
 from builder.errors import ConfigError
+from builder.plan.cache_specs import CacheSpec
 from builder.plan.model import Plan
 
 NetworkMode = Literal["host", "none", "default"]
@@ -67,6 +68,9 @@ class BuildOptions:
     netrc: bytes | None = field(default=None, repr=False)
     #: Step ids whose commands run again whatever the engine cache holds (``--refresh``; see ConvertOptions).
     rerun: tuple[str, ...] = ()
+    #: Shared caches to export to / import from (``--cache-to`` / ``--cache-from``; see builder.plan.cache_specs).
+    cache_to: tuple[CacheSpec, ...] = ()
+    cache_from: tuple[CacheSpec, ...] = ()
 
     def __post_init__(self) -> None:
         # Checked here, before any engine is contacted: -1 cancelled at once, 0/nan/inf meant no timeout.

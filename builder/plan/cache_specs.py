@@ -24,7 +24,7 @@ registry ``ref`` is kept in its fully qualified form (``app`` →
 ``docker.io/library/app:latest``), so two spellings of one cache compare equal.
 
 Errors are :class:`~builder.errors.ConfigError` with ``key_path`` set to the
-flag (or environment variable) and say what to write instead; attribute values
+flag (or environment variable; the CLI prints it before the message) and say what to write instead; attribute values
 that look like credentials are never repeated in a message.
 """
 
@@ -352,4 +352,4 @@ def _example(direction: Direction, cache_type: CacheType = "registry") -> str:
 
 
 def _error(flag: str, problem: str, hint: str) -> ConfigError:
-    return ConfigError(f"{flag}: {problem}", key_path=flag, hint=hint)
+    return ConfigError(problem, key_path=flag, hint=hint)

@@ -5,7 +5,8 @@ invalid config.  Warnings go to stderr; the plan to stdout (``--format text``
 tree, ``json`` — schema in ``builder.plan.render.json`` — or ``dot``).
 Hits are predicted for the engine ``--engine`` names (default ``$BUILDKIT_HOST``, else
 auto-detected): a step built only on another engine is a miss that says so; with no
-engine reachable, steps built on any engine count and a warning says so.
+engine reachable, steps built on any engine count and a warning says so.  ``--cache-from``
+adds the step records that travel with a shared cache ("hit: shared cache REF").
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from builder.cli import output
+from builder.cli.cache_flags import add_cache_arguments, cache_from_args
 from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.errors import EXIT_MISS, EXIT_OK
 from builder.cli.resolution import add_resolution_arguments
@@ -46,6 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--no-record", action="store_true", help="do not record this plan in the app's history")
     add_engine_arguments(parser)  # hits are predicted for this engine: a step built on another one misses
+    add_cache_arguments(parser, export=False)  # and from the step records next to these shared caches
     parser.set_defaults(func=run)
 
 
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
         tls=tls_from_args(args),
         connect_timeout=args.connect_timeout,
+        cache_from=cache_from_args(args, "import"),
     )
     output.diagnostics(diagnostics)
     if args.format == "json":
