@@ -100,7 +100,10 @@ class ProgressTracker:
         """Apply one StatusResponse (thread-safe)."""
         with self._lock:
             for status in response.statuses:
-                self.vertices.setdefault(status.vertex, VertexState()).transferred = True
+                # "resolve REF" is the manifest lookup of an image source, not a download: an image whose
+                # layers the engine holds already (another name or tag of the same image) is reused.
+                if not status.ID.startswith("resolve "):
+                    self.vertices.setdefault(status.vertex, VertexState()).transferred = True
             for v in response.vertexes:
                 self._vertex(v)
             for log in response.logs:
