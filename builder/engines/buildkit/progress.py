@@ -186,7 +186,8 @@ class ProgressTracker:
         out = {}
         with self._lock:
             for step, digest in self.converted.step_digests:
-                state = self._find(step, digest)
+                # the step's own vertex only: a same-named part (the files copy under a merge) is not the step
+                state = self.vertices.get(digest)
                 if state is not None and state.completed is not None and not state.error:
                     cached = state.cached or (state.source and not state.transferred)
                     out[step] = StepObservation(step, digest, cached, vertex_seconds(state), "", True)
