@@ -530,8 +530,8 @@ def build(
     offline: bool = False,
     tls: Any = None,
     connect_timeout: float | None = None,
-    cache_to: Sequence[CacheSpec | str] | None = None,
-    cache_from: Sequence[CacheSpec | str] | None = None,
+    cache_to: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
+    cache_from: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
@@ -617,6 +617,7 @@ def build(
                 record_steps(plan, _Completed(exc.completed, exc.engine), store, warnings, scope.identity())
                 raise
             base_id = base_image_id(bk, plan, store, result)
+        warnings.extend(Diagnostic("warning", "--cache-from", note) for note in getattr(result, "notes", ()))
         record_build(plan, analysis, result, store, base_id, warnings)
         exported = [spec for spec in caches_to if spec.type in ("registry", "local")]
         record_steps(plan, result, store, warnings, scope.identity(), [spec.location for spec in exported])
@@ -624,13 +625,17 @@ def build(
     return result, analysis, _dedupe(warnings)
 
 
-def cache_specs_or_env(given: Sequence[CacheSpec | str] | None, direction: Direction) -> tuple[CacheSpec, ...]:
+def cache_specs_or_env(
+    given: Sequence[CacheSpec | str] | CacheSpec | str | None, direction: Direction
+) -> tuple[CacheSpec, ...]:
     """``--cache-to``/``--cache-from`` values as CacheSpecs; None reads ``BUILDER_CACHE_TO``/``_FROM``.
 
     Flags (or API arguments) replace the environment variable; they do not add to it.
     """
     if given is None:
         return specs_from_env(os.environ, direction)
+    if isinstance(given, (str, CacheSpec)):  # one value given bare
+        given = [given]
     flag = FLAGS[direction]
     specs = [s if isinstance(s, CacheSpec) else parse_cache_spec(s, flag=flag) for s in given]
     return tuple(dict.fromkeys(specs))

@@ -106,6 +106,8 @@ class BuildResult:
     seconds: float
     engine: str
     exporter_response: tuple[tuple[str, str], ...] = field(default=())
+    #: What the user should know about the build (e.g. a ``--cache-from type=local`` with no cache yet).
+    notes: tuple[str, ...] = ()
 
     def step(self, step_id: str) -> StepOutcome:
         for s in self.steps:

@@ -16,7 +16,7 @@ metadata rides in the image config; import it with ``type=registry,ref=IMAGE``)
 and ``local`` (an OCI layout directory: ``dest=`` to export, ``src=`` to
 import).  ``gha``, ``s3`` and ``azblob`` are refused: they carry credentials in
 attributes, and builder keeps credentials out of flags.  Which types an engine
-offers is the engine's decision (see ``builder.engines.buildkit.cache``).
+offers is the engine's decision (see ``builder.engines.buildkit.remote_cache``).
 
 The canonical text (:meth:`CacheSpec.format`) lists ``type`` first, then the set
 attributes in :data:`ATTRIBUTES` order; ``parse(format(spec)) == spec``.  A
@@ -224,6 +224,8 @@ def _split_cells(value: str, flag: str) -> dict[str, str]:
         raise _error(flag, f"cannot read it as comma-separated fields ({exc})", 'quote a field as "dest=a,b"') from exc
     raw: dict[str, str] = {}
     for cell in cells:
+        if not cell.strip():  # a stray comma
+            continue
         key, sep, val = cell.partition("=")
         key = key.strip().lower()
         if not sep or not key:

@@ -41,14 +41,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 3 when any step would rebuild")
     add_resolution_arguments(parser, "so new releases change the pip key")
+    add_cache_arguments(parser, export=False)
     parser.add_argument(
         "--cache-dir",
         default=None,
         help="step cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)",
     )
     parser.add_argument("--no-record", action="store_true", help="do not record this plan in the app's history")
-    add_engine_arguments(parser)  # hits are predicted for this engine: a step built on another one misses
-    add_cache_arguments(parser, export=False)  # and from the step records next to these shared caches
+    add_engine_arguments(parser)  # hits are predicted for this engine (and --cache-from's step records)
     parser.set_defaults(func=run)
 
 
@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     """Plan, print, and turn misses into exit 3 when asked."""
     from builder.api import plan_project
 
+    # The shared caches the build will import (checked here: a bad value is exit 2 before planning);
+    # the shared step history reads the step records kept beside them.
+    args.cache_specs_from = cache_from_args(args, "import")
     plan, analysis, diagnostics = plan_project(
         args.path,
         cache_dir=args.cache_dir,
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine,
         tls=tls_from_args(args),
         connect_timeout=args.connect_timeout,
-        cache_from=cache_from_args(args, "import"),
+        cache_from=args.cache_specs_from,
     )
     output.diagnostics(diagnostics)
     if args.format == "json":

@@ -94,8 +94,7 @@ class Capabilities:
         else:
             bk = f"BuildKit {self.buildkit_version}"
         if self.kind == "dockerd":
-            store = f", {self.image_store} image store" if self.image_store else ""
-            return f"dockerd {self.daemon_version or '(unknown version)'} ({bk}{store})"
+            return f"dockerd {self.daemon_version or '(unknown version)'} ({bk})"
         return f"buildkitd ({bk})"
 
     def require(self, cap: str, feature: str) -> None:

@@ -197,6 +197,7 @@ class DockerfileBuild:
     seconds: float
     config_layer: tuple[bool, float] | None = None  # (cached, seconds) of the cerebrium.toml layer
     transfers: tuple[TransferReport, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def cached(self) -> bool:
@@ -250,6 +251,7 @@ def build_dockerfile(
         round(time.monotonic() - started, 3),
         layer_outcome,
         solved.transfers,
+        solved.notes,
     )
 
 
@@ -312,6 +314,7 @@ def build_plan_dockerfile(
         seconds=built.seconds,
         engine=engine,
         exporter_response=built.exporter_response,
+        notes=built.notes,
     )
 
 

@@ -202,6 +202,7 @@ class BuildKitEngine:
             seconds=seconds,
             engine=self.client.capabilities.describe(),
             exporter_response=tuple(sorted(response.items())),
+            notes=solved.notes,
         )
 
     def iter_build(self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions) -> Iterator[Event]:

@@ -110,7 +110,7 @@ def plan_cache(
     for spec in cache_from:
         if spec.type not in caps.cache_import_types:
             raise EngineUnsupported(
-                f"--cache-from type={spec.type} is not supported on {caps.describe()}",
+                f"--cache-from type={spec.type} is not supported on {_engine(caps)}",
                 hint=f"it can import: {', '.join(sorted(caps.cache_import_types))}",
             )
     base = Path(cwd) if cwd is not None else Path.cwd()
@@ -129,16 +129,22 @@ def plan_cache(
 def _check_export(caps: Capabilities, spec: CacheSpec, has_image: bool) -> None:
     if spec.type not in caps.cache_export_types:
         raise EngineUnsupported(
-            f"--cache-to type={spec.type} is not supported on {caps.describe()}: "
+            f"--cache-to type={spec.type} is not supported on {_engine(caps)}: "
             f"it can export {', '.join(sorted(caps.cache_export_types)) or 'no cache'}",
             hint=_export_hint(caps),
         )
     if spec.type == "inline" and not has_image:
         raise ConfigError(
-            "type=inline needs an image to ride in: give --tag NAME (or --output)",
+            "type=inline needs an image to ride in: give --tag NAME (or --output type=oci|docker)",
             key_path="--cache-to",
             hint="add --tag REGISTRY/REPO:TAG --push, or use --cache-to type=registry,ref=…",
         )
+
+
+def _engine(caps: Capabilities) -> str:
+    """The engine's name, with dockerd's image store (it decides the cache backends)."""
+    store = f" with the {caps.image_store} image store" if caps.image_store else ""
+    return caps.describe() + store
 
 
 def _export_hint(caps: Capabilities) -> str:
@@ -180,12 +186,10 @@ def resolve_local_imports(plan: CachePlan) -> tuple[CachePlan, tuple[str, ...]]:
             imports.append(entry)
             kept_ids.add(LOCAL_STORE_PREFIX + attrs.get("src", ""))
             continue
-        src = Path(attrs["src"])
-        digest = index_digest(src, attrs.get("tag", DEFAULT_TAG))
+        src, tag = Path(attrs["src"]), attrs.get("tag", DEFAULT_TAG)
+        digest = index_digest(src, tag)  # BuildKit's local importer wants the manifest digest itself
         if digest is None:
-            notes.append(
-                f"--cache-from type=local,src={src}: no cache there yet (no index.json entry); building without it"
-            )
+            notes.append(f"type=local,src={src}: no cache there yet (no index.json entry {tag!r}); built without it")
             continue
         attrs["digest"] = digest
         imports.append(CacheEntry(entry.type, tuple(attrs.items())))
