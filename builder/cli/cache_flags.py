@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
-from builder.plan.cache_specs import CacheSpec, parse_cache_specs, specs_from_env
+if TYPE_CHECKING:  # the parser is built on every start: the plan package (networkx) loads only when used
+    from builder.plan.cache_specs import CacheSpec
 
 
 def add_cache_arguments(parser: argparse.ArgumentParser, *, export: bool) -> None:
@@ -36,6 +38,8 @@ def add_cache_arguments(parser: argparse.ArgumentParser, *, export: bool) -> Non
 
 def cache_from_args(args: argparse.Namespace, direction: str) -> tuple[CacheSpec, ...]:
     """The parsed specs of one direction (``"export"``/``"import"``): the flags, else the environment."""
+    from builder.plan.cache_specs import parse_cache_specs, specs_from_env
+
     given = getattr(args, "cache_to" if direction == "export" else "cache_from", None)
     if given is None:
         return specs_from_env(os.environ, "export" if direction == "export" else "import")
