@@ -13,14 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from builder.cli import output
 from builder.cli.cache_flags import add_cache_arguments, cache_from_args
 from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.errors import EXIT_OK
 from builder.cli.resolution import add_resolution_arguments
-from builder.engines import StepOutcome
 from builder.errors import BuilderError, ConfigError
+
+if TYPE_CHECKING:  # the parser is built on every command: no engine import here
+    from builder.engines import StepOutcome
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
