@@ -79,9 +79,14 @@ def _app(tmp_path: Path, registry: str) -> Path:
     name = f"shared-{uuid.uuid4().hex[:10]}"
     base = _base_of_its_own(registry, f"builder-test/{name}-base", name)
     toml = app / "cerebrium.toml"
-    toml.write_text(
-        toml.read_text().replace('name = "quickstart"', f'name = "{name}"\ndocker_base_image_url = "{base}"')
-    )
+    text = toml.read_text().replace('name = "quickstart"', f'name = "{name}"\ndocker_base_image_url = "{base}"')
+    # BuildKit keys an image by its layers, so the pip step would be the same vertex as in other runs (which
+    # runner B may keep): a constraint on a package nobody installs makes it this app's own; pip ignores it.
+    pip_table = '[cerebrium.dependencies.pip]\nsix = "==1.16.0"\n'
+    assert pip_table in text
+    toml.write_text(text.replace(pip_table, '[cerebrium.dependencies.paths]\npip = "requirements.txt"\n'))
+    (app / "requirements.txt").write_text("six==1.16.0\n-c constraints.txt\n")
+    (app / "constraints.txt").write_text(f"{name}==1.0\n")
     with (app / "main.py").open("a") as handle:
         handle.write(f"# {name}\n")
     return app
@@ -113,8 +118,8 @@ def test_runner_b_predicts_and_observes_the_registry_cache_of_runner_a(
     ref = f"{registry}/{unique_repo}:cache"
     _shared_run(app, runner_a, runner_b, tmp_path, f"type=registry,ref={ref},mode=max", f"type=registry,ref={ref}")
 
-    toml = app / "cerebrium.toml"
-    toml.write_text(toml.read_text().replace('six = "==1.16.0"', 'six = "==1.17.0"'))
+    requirements = app / "requirements.txt"
+    requirements.write_text(requirements.read_text().replace("six==1.16.0", "six==1.17.0"))
     args = ["--engine", runner_b.address, "--cache-dir", str(tmp_path / "cache-b"), "--cache-from", ref]
     assert main(["plan", str(app), *args, "--format", "json", "--no-record"]) == 0
     fresh = tmp_path / "cache-b"
