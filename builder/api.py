@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,17 @@ from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
 from builder.engine_connection import EngineConnection
-from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
-from builder.history import base_image_id, history, opened_cache, record_build, record_steps, stat_source
+from builder.engines.identity import identify_at
+from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError, SolveFailed
+from builder.history import (
+    EngineScope,
+    base_image_id,
+    history,
+    opened_cache,
+    record_build,
+    record_steps,
+    stat_source,
+)
 from builder.plan.analyze import Analysis, analyze
 from builder.plan.cache_specs import FLAGS, CacheSpec, Direction, parse_cache_spec, specs_from_env
 from builder.plan.diff import PlanDiff, diff_plans
@@ -50,6 +59,7 @@ from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
 from builder.plan.protocols import Walker
 from builder.plan.rerun import mark_rerun, rerun_steps
 from builder.revisions import export_revision, repository_root
+from builder.shared_history import SharedHistory, SharedRecords, steps_document
 
 __all__ = [
     "analyze",
@@ -281,6 +291,10 @@ def plan_project(
     secrets: Any = None,
     rerun: Sequence[str] = (),
     registry_credentials: Any = None,
+    engine: str | None = None,
+    tls: Any = None,
+    connect_timeout: float | None = None,
+    cache_from: Sequence[Any] | None = None,
 ) -> tuple[Plan, Analysis, tuple[Diagnostic, ...]]:
     """Load, plan and analyse the project at ``path`` against the step cache.
 
@@ -300,7 +314,14 @@ def plan_project(
     ``rerun`` predicts those steps and the later ones as misses (``--rerun``, see :mod:`builder.plan.rerun`).
     Resolving also pins the base image to the digest its tag names now (:mod:`builder.base_image`, same
     TTL and flags); ``registry_credentials`` is a hook ``host -> credentials | None`` for private registries.
-    Raises ConfigError / DependencyError / PlanError for bad input; never raises for cache problems.
+    Hits are predicted for the engine ``engine`` names (as for :func:`build`:
+    else ``BUILDKIT_HOST``, else auto-detected), which is asked who it is only when a step record
+    needs it; a step built on another engine only is a miss saying so, and when no engine answers,
+    steps built on any engine count (a warning says so; ``analysis.predicted_for`` tells which).
+    ``cache_from`` (buildx syntax or CacheSpec values; None: ``$BUILDER_CACHE_FROM``) adds the step
+    records written next to those shared caches: a step only they hold is a hit "hit: shared cache REF".
+    Raises ConfigError / DependencyError / PlanError for bad input; never raises for cache or
+    engine problems.
 
     >>> # plan, analysis, diags = plan_project("fixtures/apps/minimal", record=False)
     >>> # analysis.status("base").status  →  'hit' or 'miss'
@@ -311,6 +332,8 @@ def plan_project(
     from builder.engines.build_secrets import secret_ids_of
 
     ids = secret_ids_of(secrets)
+    scope = EngineScope(lambda: identify_at(engine, tls, connect_timeout), warnings)
+    shared = cache_specs_or_env(cache_from, "import")
     with opened_cache(cache_dir, warnings) as store:
         plan, analysis, _rerun = _plan_in(
             config,
@@ -321,6 +344,10 @@ def plan_project(
             walker=walker,
             secret_ids=ids,
             credentials=registry_credentials,
+            engine=engine,
+            scope=scope,
+            ask_engine=engine is not None,
+            shared=shared,
         )
     analysis = mark_rerun(analysis, _checked_rerun(plan, rerun), "--rerun")
     warnings.extend(located(config, plan.notes))
@@ -357,6 +384,9 @@ def _plan_in(
     secret_ids: tuple[str, ...] = (),
     credentials: Any = None,
     engine: str | None = None,
+    scope: EngineScope | None = None,
+    ask_engine: bool = False,
+    shared: Sequence[Any] = (),
 ) -> tuple[Plan, Analysis, tuple[StepKind, ...]]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended.
 
@@ -385,8 +415,10 @@ def _plan_in(
         if located_exc is exc:
             raise
         raise located_exc from exc
-    steps = history(store, warnings)
-    analysis = analyze(plan, steps)
+    steps: Any = history(store, warnings, scope)
+    if shared:
+        steps = SharedHistory(steps, _read_shared(shared, warnings))
+    analysis = _scoped(analyze(plan, steps), scope, ask=ask_engine, shared=shared)
     rerun: tuple[StepKind, ...] = ()
     if resolve is not None and resolve.refresh:
         rerun, analysis = _refreshed(deps, analysis)
@@ -412,6 +444,64 @@ def _resolve_base(
         engine=DockerImages.for_engine(engine, os.environ),
     )
     return resolve_base(config.deployment.docker_base_image_url, policy, resolutions, warnings, resolver)
+
+
+def _scoped(
+    analysis: Analysis, scope: EngineScope | None, *, ask: bool = False, shared: Sequence[Any] = ()
+) -> Analysis:
+    """``analysis`` saying for which engine (and shared caches) it predicted (``ask``: ask the engine even if
+    no record needed it)."""
+    if scope is None:
+        return analysis
+    return replace(analysis, predicted_for=scope.predicted_for([s.location for s in shared], ask=ask))
+
+
+def _read_shared(specs: Sequence[Any], warnings: list[Diagnostic]) -> list[SharedRecords]:
+    """The step records next to each ``--cache-from`` cache, with its manifest digest now (a failure: a warning)."""
+    from builder.engines.step_records import RecordsUnavailable, cache_manifest, read_records
+
+    found = []
+    for spec in specs:
+        where = spec.location
+        try:
+            document = read_records(spec)
+            manifest = cache_manifest(spec, exporting=False) if document is not None else None
+        except RecordsUnavailable as exc:
+            warnings.append(
+                Diagnostic(
+                    "warning",
+                    "--cache-from",
+                    f"no step records from {where}: {exc.message}; its hits are not predicted",
+                )
+            )
+            continue
+        if document is not None and document.get("app") is not None:
+            found.append(SharedRecords(where, document, manifest))
+    return found
+
+
+def _publish_steps(plan: Plan, result: Any, specs: Sequence[Any], warnings: list[Diagnostic]) -> None:
+    """Write the step records next to each registry/local cache the build exported (a failure: a warning)."""
+    from builder.engines.step_records import RecordsUnavailable, cache_manifest, write_records
+
+    for spec in specs:
+        if spec.type not in ("registry", "local"):
+            continue
+        try:
+            document = steps_document(plan, result, spec.location, cache_manifest(spec, exporting=True))
+            try:
+                write_records(spec, document)
+            except RecordsUnavailable:  # too big with the plan: the records alone still predict hits
+                write_records(spec, {**document, "plan": None})
+        except RecordsUnavailable as exc:
+            warnings.append(
+                Diagnostic(
+                    "warning",
+                    "--cache-to",
+                    f"the step records were not written next to {spec.location}: {exc.message}",
+                    hint="other runners importing this cache predict its steps as misses (BuildKit still reuses them)",
+                )
+            )
 
 
 def _dedupe(items: list[Diagnostic]) -> tuple[Diagnostic, ...]:
@@ -491,7 +581,8 @@ def build(
 
     ``cache_to`` / ``cache_from`` are shared caches in buildx's syntax (``"type=registry,ref=…,mode=max"``)
     or :class:`~builder.plan.cache_specs.CacheSpec` values; None (the default) reads
-    ``$BUILDER_CACHE_TO`` / ``$BUILDER_CACHE_FROM``, ``()`` means none.
+    ``$BUILDER_CACHE_TO`` / ``$BUILDER_CACHE_FROM``, ``()`` means none.  The step records are written
+    next to each registry/local export and read from each import, as for :func:`plan_project`.
 
     Returns ``(BuildResult, analysis, diagnostics)``; ``on_event`` receives
     :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
@@ -536,6 +627,7 @@ def build(
     warnings: list[Diagnostic] = list(config_warnings)
     # Connecting and probing the engine is a few network round trips: they overlap planning.
     with EngineConnection(engine, tls, connect_timeout) as connecting, opened_cache(cache_dir, warnings) as store:
+        scope = EngineScope(lambda: connecting.engine().identity(), warnings)
         given = None
         if plan_file is not None:  # a summary-only files step is completed from the project (digest checked)
             given = _read_plan_file(
@@ -552,11 +644,17 @@ def build(
                 secret_ids=user_secrets.ids,
                 credentials=credentials,
                 engine=engine,
+                scope=scope,
+                ask_engine=True,
+                shared=caches_from,
             )
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone
             plan = given
-            analysis = analyze(plan, history(store, warnings))
+            given_history: Any = history(store, warnings, scope)
+            if caches_from:
+                given_history = SharedHistory(given_history, _read_shared(caches_from, warnings))
+            analysis = _scoped(analyze(plan, given_history), scope, ask=True, shared=caches_from)
             refreshed = ()
             warnings.extend(_plan_file_secrets(plan, user_secrets.ids, plan_file or ""))
         asked = _checked_rerun(plan, rerun)
@@ -583,11 +681,17 @@ def build(
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
         with connecting.engine() as bk:
-            result = bk.build(plan, project_dir, options, on_event=on_event)
+            try:
+                result = bk.build(plan, project_dir, options, on_event=on_event)
+            except SolveFailed as exc:  # what completed is in the engine's cache: the next plan predicts it
+                record_steps(plan, _Completed(exc.completed, exc.engine), store, warnings, scope.identity())
+                raise
             base_id = base_image_id(bk, plan, store, result)
         warnings.extend(Diagnostic("warning", "--cache-from", note) for note in getattr(result, "notes", ()))
         record_build(plan, analysis, result, store, base_id, warnings)
-        record_steps(plan, result, store, warnings)
+        exported = [spec for spec in caches_to if spec.type in ("registry", "local")]
+        record_steps(plan, result, store, warnings, scope.identity(), [spec.location for spec in exported])
+        _publish_steps(plan, result, exported, warnings)
     return result, analysis, _dedupe(warnings)
 
 
@@ -641,6 +745,14 @@ def cache_specs_or_env(
     flag = FLAGS[direction]
     specs = [s if isinstance(s, CacheSpec) else parse_cache_spec(s, flag=flag) for s in given]
     return tuple(dict.fromkeys(specs))
+
+
+@dataclass(frozen=True, slots=True)
+class _Completed:
+    """The completed steps of a failed build, shaped like the BuildResult that ``record_steps`` reads."""
+
+    steps: tuple[Any, ...]
+    engine: str
 
 
 def _index_credentials(config: Config) -> bytes | None:

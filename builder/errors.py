@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from builder.diagnostics import Diagnostic
 
@@ -140,6 +141,11 @@ class SolveFailed(EngineError):
     def __init__(self, message: str, *, failure: StepFailure | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.failure = failure
+        #: The steps that completed before the failure (``builder.engines.StepOutcome`` values, plan order),
+        #: set by the engine; ``builder.api.build`` records them so the next plan predicts them as hits.
+        self.completed: tuple[Any, ...] = ()
+        #: The engine's description, for the records of ``completed``.
+        self.engine: str = ""
 
 
 class VerifyFailed(BuilderError):

@@ -37,6 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "registry": {"errors", "plan"},
     "base_image": {"diagnostics", "engines", "errors", "plan", "registry"},
     "history": {"cache", "config", "diagnostics", "errors", "plan", "reports"},
+    "shared_history": {"plan"},
     "reports": {"_version", "api", "cache", "diagnostics", "errors", "plan"},
     "api": {
         "base_image",
@@ -51,6 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "recipes",
         "registry",
         "revisions",
+        "shared_history",
     },
     "devloop": {"api", "config", "deps", "diagnostics", "engines", "errors", "plan", "runenv", "verify"},
     "server": {"cli", "errors", "plan"},

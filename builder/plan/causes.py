@@ -39,6 +39,7 @@ NEW_STEP = "new step"
 EVICTED = "evicted from cache"
 BASE_RETAGGED = "base image re-tagged"
 ENGINE_PRUNED = "engine cache pruned"
+OTHER_ENGINE = "built on another engine"
 
 
 @dataclass(frozen=True, slots=True)

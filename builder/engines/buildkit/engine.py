@@ -41,7 +41,8 @@ from builder.engines.events import (
     EventSink,
     Mismatch,
 )
-from builder.errors import PlanError
+from builder.engines.identity import EngineIdentity, identify
+from builder.errors import PlanError, SolveFailed
 from builder.plan.model import FileManifest, Plan, StepKind
 from builder.recipes.tools import NETRC_SECRET_ID
 
@@ -96,6 +97,7 @@ class BuildKitEngine:
 
     def __init__(self, client: EngineClient) -> None:
         self.client = client
+        self._identity: EngineIdentity | None = None
 
     @classmethod
     def connect(
@@ -172,24 +174,29 @@ class BuildKitEngine:
         job = definition_job(converted.definition, config) if export.route == "gateway" else None
         secrets = {NETRC_SECRET_ID: options.netrc} if options.netrc is not None else {}
         secrets.update(options.secrets)
-        solved = solve_in_session(
-            self.client,
-            SessionSpec(
-                dirs,
-                options.ca_bundle,
-                network,
-                secrets,
-                credentials=options.credentials,
-                registries=registries_of(_base_image(plan), options),
-            ),
-            export,
-            tracker,
-            definition=converted.definition,
-            job=job,
-            timeout=options.timeout,
-            engine_history=options.engine_history,
-            cancel=cancel,
-        )
+        try:
+            solved = solve_in_session(
+                self.client,
+                SessionSpec(
+                    dirs,
+                    options.ca_bundle,
+                    network,
+                    secrets,
+                    credentials=options.credentials,
+                    registries=registries_of(_base_image(plan), options),
+                ),
+                export,
+                tracker,
+                definition=converted.definition,
+                job=job,
+                timeout=options.timeout,
+                engine_history=options.engine_history,
+                cancel=cancel,
+            )
+        except SolveFailed as exc:  # the steps that did complete are in the engine's cache: say which
+            exc.completed, _ = _outcomes(plan, tracker.completed(), predictions, only_observed=True)
+            exc.engine = self.client.capabilities.describe()
+            raise
         response = solved.response
         pushed = complete_push(self.client, options, push, response, on_event)
         observed = tracker.observations()
@@ -260,6 +267,12 @@ class BuildKitEngine:
             return None
         return found if isinstance(found, str) else None
 
+    def identity(self) -> EngineIdentity:
+        """This engine's identity (asked once per connection; see :mod:`builder.engines.identity`)."""
+        if self._identity is None:
+            self._identity = identify(self.client)
+        return self._identity
+
     def close(self) -> None:
         self.client.close()
 
@@ -281,9 +294,14 @@ def _outcomes(
     observed: Mapping[StepKind, StepObservation],
     predictions: Mapping[str, str],
     sizes: Mapping[StepKind, int] | None = None,
+    *,
+    only_observed: bool = False,
 ) -> tuple[tuple[StepOutcome, ...], tuple[Mismatch, ...]]:
+    """Each step's outcome and the predictions it contradicts (``only_observed``: the observed steps only)."""
     outcomes, mismatches = [], []
     for step in plan.steps:
+        if only_observed and step.id not in observed:
+            continue
         seen = observed[step.id]
         predicted = predictions.get(step.id.value)
         said: Literal["hit", "miss"] | None = "hit" if predicted == "hit" else "miss" if predicted == "miss" else None

@@ -181,6 +181,18 @@ class ProgressTracker:
                     out[step] = StepObservation(step, digest, cached, vertex_seconds(state), state.error, True)
         return out
 
+    def completed(self) -> dict[StepKind, StepObservation]:
+        """The plan steps whose main vertex finished without error (a failed build's steps that are done)."""
+        out = {}
+        with self._lock:
+            for step, digest in self.converted.step_digests:
+                # the step's own vertex only: a same-named part (the files copy under a merge) is not the step
+                state = self.vertices.get(digest)
+                if state is not None and state.completed is not None and not state.error:
+                    cached = state.cached or (state.source and not state.transferred)
+                    out[step] = StepObservation(step, digest, cached, vertex_seconds(state), "", True)
+        return out
+
     def _find(self, step: StepKind, digest: str) -> VertexState | None:
         if digest in self.vertices:
             return self.vertices[digest]
