@@ -2,7 +2,8 @@
 
 Runner A builds the app and exports the cache (to the local registry, or to a directory); runner B,
 another engine with a fresh step cache, plans with ``--cache-from``: every step is predicted a hit
-from the shared cache, and building observes every step cached.  A pip change on B then rebuilds
+from the shared cache, and building observes every step cached (also when it exports an image with
+``--tag``, whose exporter fetches the cached layers).  A pip change on B then rebuilds
 exactly pip → files → shell → config, as predicted.  Records whose cache manifest is gone predict
 misses that say so.
 """
@@ -52,17 +53,33 @@ def _plan(app: Path, runner: EngineTarget, cache: Path, cache_from: str) -> dict
     return {s.id.value: (s.status, s.reason) for s in analysis.steps}
 
 
-def _shared_run(app: Path, runner_a: EngineTarget, runner_b: EngineTarget, tmp_path: Path, to: str, frm: str) -> None:
-    """A builds and exports; fresh B predicts every step from the shared cache, then observes exactly that."""
-    build(app, engine=runner_a.address, cache_dir=tmp_path / "cache-a", ca_bundle=CA, cache_to=[to], cache_from=[])
+def _shared_run(
+    app: Path, runner_a: EngineTarget, runner_b: EngineTarget, tmp_path: Path, to: str, frm: str, tag: str | None = None
+) -> None:
+    """A builds and exports; fresh B predicts every step from the shared cache, then observes exactly that.
+
+    With ``tag`` both runners export an image: B's exporter then unpacks the cached layers into its image
+    store, under the config step's vertex, which must still count as the hit it is.
+    """
+    a_tag = f"{tag}-a" if tag else None
+    build(
+        app,
+        engine=runner_a.address,
+        tag=a_tag,
+        cache_dir=tmp_path / "cache-a",
+        ca_bundle=CA,
+        cache_to=[to],
+        cache_from=[],
+    )
     fresh = tmp_path / "cache-b"
     predicted = _plan(app, runner_b, fresh, frm)
     assert {status for status, _ in predicted.values()} == {"hit"}, predicted
     assert all(reason.startswith("hit: shared cache ") for _, reason in predicted.values()), predicted
 
-    result, analysis, _ = build(app, engine=runner_b.address, cache_dir=fresh, ca_bundle=CA, cache_from=[frm])
+    result, analysis, _ = build(app, engine=runner_b.address, tag=tag, cache_dir=fresh, ca_bundle=CA, cache_from=[frm])
     assert analysis.predicted_for is not None and analysis.predicted_for["cache_from"]
     assert result.mismatches == ()
+    assert tag is None or result.image == tag, result.image
     assert all(step.cached for step in result.steps), [(s.step, s.cached) for s in result.steps]
 
 
@@ -71,7 +88,8 @@ def test_runner_b_predicts_and_observes_the_registry_cache_of_runner_a(
 ) -> None:
     app = _app(tmp_path, registry)
     ref = f"{registry}/{unique_repo}:cache"
-    _shared_run(app, runner_a, runner_b, tmp_path, f"type=registry,ref={ref},mode=max", f"type=registry,ref={ref}")
+    tag = f"{unique_repo}:b"  # an exported image: its exporter fetches the cached layers (issue #14)
+    _shared_run(app, runner_a, runner_b, tmp_path, f"type=registry,ref={ref},mode=max", f"type=registry,ref={ref}", tag)
 
     requirements = app / "requirements.txt"
     requirements.write_text(requirements.read_text().replace("six==1.16.0", "six==1.17.0"))
