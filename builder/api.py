@@ -417,7 +417,7 @@ def _plan_in(
         raise located_exc from exc
     steps: Any = history(store, warnings, scope)
     if shared:
-        steps = SharedHistory(steps, _read_shared(shared, warnings))
+        steps = SharedHistory(steps, _read_shared(shared, warnings, credentials))
     analysis = _scoped(analyze(plan, steps), scope, ask=ask_engine, shared=shared)
     rerun: tuple[StepKind, ...] = ()
     if resolve is not None and resolve.refresh:
@@ -456,16 +456,18 @@ def _scoped(
     return replace(analysis, predicted_for=scope.predicted_for([s.location for s in shared], ask=ask))
 
 
-def _read_shared(specs: Sequence[Any], warnings: list[Diagnostic]) -> list[SharedRecords]:
-    """The step records next to each ``--cache-from`` cache, with its manifest digest now (a failure: a warning)."""
+def _read_shared(specs: Sequence[Any], warnings: list[Diagnostic], credentials: Any = None) -> list[SharedRecords]:
+    """The step records next to each ``--cache-from`` cache, with its manifest digest now (a failure: a warning).
+
+    ``credentials``: the registry login hook (None: docker's logins), as for the base image."""
     from builder.engines.step_records import RecordsUnavailable, cache_manifest, read_records
 
     found = []
     for spec in specs:
         where = spec.location
         try:
-            document = read_records(spec)
-            manifest = cache_manifest(spec, exporting=False) if document is not None else None
+            document = read_records(spec, credentials)
+            manifest = cache_manifest(spec, exporting=False, credentials=credentials) if document is not None else None
         except RecordsUnavailable as exc:
             warnings.append(
                 Diagnostic(
@@ -480,7 +482,9 @@ def _read_shared(specs: Sequence[Any], warnings: list[Diagnostic]) -> list[Share
     return found
 
 
-def _publish_steps(plan: Plan, result: Any, specs: Sequence[Any], warnings: list[Diagnostic]) -> None:
+def _publish_steps(
+    plan: Plan, result: Any, specs: Sequence[Any], warnings: list[Diagnostic], credentials: Any = None
+) -> None:
     """Write the step records next to each registry/local cache the build exported (a failure: a warning)."""
     from builder.engines.step_records import RecordsUnavailable, cache_manifest, write_records
 
@@ -488,11 +492,12 @@ def _publish_steps(plan: Plan, result: Any, specs: Sequence[Any], warnings: list
         if spec.type not in ("registry", "local"):
             continue
         try:
-            document = steps_document(plan, result, spec.location, cache_manifest(spec, exporting=True))
+            manifest = cache_manifest(spec, exporting=True, credentials=credentials)
+            document = steps_document(plan, result, spec.location, manifest)
             try:
-                write_records(spec, document)
+                write_records(spec, document, credentials)
             except RecordsUnavailable:  # too big with the plan: the records alone still predict hits
-                write_records(spec, {**document, "plan": None})
+                write_records(spec, {**document, "plan": None}, credentials)
         except RecordsUnavailable as exc:
             warnings.append(
                 Diagnostic(
@@ -653,7 +658,7 @@ def build(
             plan = given
             given_history: Any = history(store, warnings, scope)
             if caches_from:
-                given_history = SharedHistory(given_history, _read_shared(caches_from, warnings))
+                given_history = SharedHistory(given_history, _read_shared(caches_from, warnings, credentials))
             analysis = _scoped(analyze(plan, given_history), scope, ask=True, shared=caches_from)
             refreshed = ()
             warnings.extend(_plan_file_secrets(plan, user_secrets.ids, plan_file or ""))
@@ -691,7 +696,7 @@ def build(
         record_build(plan, analysis, result, store, base_id, warnings)
         exported = [spec for spec in caches_to if spec.type in ("registry", "local")]
         record_steps(plan, result, store, warnings, scope.identity(), [spec.location for spec in exported])
-        _publish_steps(plan, result, exported, warnings)
+        _publish_steps(plan, result, exported, warnings, credentials)
     return result, analysis, _dedupe(warnings)
 
 
