@@ -19,6 +19,10 @@ import pytest
 
 from builder.api import build, plan_project
 from builder.cli import main
+from builder.engines.step_records import read_records
+from builder.plan.cache_specs import parse_cache_spec
+from builder.registry.credentials import Credentials
+from tests.integration.fleet import AuthRegistry
 from tests.integration.targets import EngineTarget
 
 pytestmark = [pytest.mark.fleet, pytest.mark.network]  # the pip step reaches PyPI through the proxy
@@ -119,3 +123,44 @@ def test_runner_b_predicts_and_observes_the_local_cache_of_runner_a(
     predicted = _plan(app, runner_b, tmp_path / "cache-c", f"type=local,src={folder}")
     assert {status for status, _ in predicted.values()} == {"miss"}
     assert all("cache manifest is gone" in reason for _, reason in predicted.values()), predicted
+
+
+def test_records_travel_with_a_cache_in_the_tls_and_htpasswd_registry(
+    tmp_path: Path,
+    registry: str,
+    auth_registry: AuthRegistry,
+    unique_repo: str,
+    runner_a: EngineTarget,
+    runner_b: EngineTarget,
+) -> None:
+    """The records are written and read with the build's login and docker's CA folder, like the cache itself."""
+
+    def login(host: str) -> Credentials | None:
+        return Credentials(host, auth_registry.user, auth_registry.password) if host == auth_registry.address else None
+
+    app = _app(tmp_path, registry)
+    ref = f"{auth_registry.address}/{unique_repo}:cache"
+    _, _, warnings = build(
+        app,
+        engine=runner_a.address,
+        cache_dir=tmp_path / "cache-a",
+        ca_bundle=CA,
+        cache_to=[f"type=registry,ref={ref},mode=max"],
+        cache_from=[],
+        credentials=login,
+    )
+    assert not [w.message for w in warnings if "step records" in w.message], warnings
+    records = read_records(parse_cache_spec(f"type=registry,ref={ref}", flag="--cache-from"), login)
+    assert records is not None and records["cache_manifest"].startswith("sha256:")
+
+    _, analysis, notes = plan_project(
+        app,
+        cache_dir=tmp_path / "cache-b",
+        engine=runner_b.address,
+        cache_from=[f"type=registry,ref={ref}"],
+        record=False,
+        registry_credentials=login,
+    )
+    assert not [n.message for n in notes if "step records" in n.message], notes
+    assert {s.status for s in analysis.steps} == {"hit"}, [(s.id.value, s.reason) for s in analysis.steps]
+    assert all(s.reason.startswith("hit: shared cache ") for s in analysis.steps)
