@@ -40,6 +40,7 @@ from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
 from builder.engine_connection import EngineConnection
+from builder.files_bases import FilesRoute, choose_route, record_route
 from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
 from builder.history import base_image_id, history, opened_cache, record_build, record_steps, stat_source
 from builder.plan.analyze import Analysis, StepStatus, analyze
@@ -486,11 +487,24 @@ def build(
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
         with connecting.engine() as bk:
+            route = _files_route(bk, plan, store)
+            if route.note is not None:
+                warnings.append(route.note)
+            options = replace(options, files_changes=route.changes, files_base=route.export)
             result = bk.build(plan, project_dir, options, on_event=on_event)
             base_id = base_image_id(bk, plan, store, result)
         record_build(plan, analysis, result, store, base_id, warnings)
         record_steps(plan, result, store, warnings)
+        if store is not None and bk.keeps_files_bases():
+            record_route(plan, store, route, warnings)
     return result, analysis, _dedupe(warnings)
+
+
+def _files_route(bk: Any, plan: Plan, store: Any) -> FilesRoute:
+    """How the files step is copied on this engine (see :mod:`builder.files_bases`)."""
+    if store is None or not bk.keeps_files_bases():
+        return FilesRoute()
+    return choose_route(plan, store, lambda ref: bk.image_id(ref) is not None)
 
 
 def _index_credentials(config: Config) -> bytes | None:

@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "verify": {"config", "engines", "errors", "diagnostics", "verify_probe", "verify_start", "runenv"},
     "engine_connection": {"engines", "errors"},
     "history": {"cache", "config", "diagnostics", "errors", "plan", "reports"},
+    "files_bases": {"diagnostics", "plan"},
     "reports": {"_version", "api", "cache", "diagnostics", "errors", "plan"},
     "api": {
         "config",
@@ -43,6 +44,7 @@ ALLOWED: dict[str, set[str]] = {
         "engine_connection",
         "engines",
         "errors",
+        "files_bases",
         "history",
         "plan",
         "recipes",

@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 from builder.engines.events import EventSink, Mismatch, Prediction
 from builder.errors import ConfigError
+from builder.plan.files_base import FilesChanges
 from builder.plan.model import Plan
 
 NetworkMode = Literal["host", "none", "default"]
@@ -67,6 +68,11 @@ class BuildOptions:
     netrc: bytes | None = field(default=None, repr=False)
     #: Step ids whose commands run again whatever the engine cache holds (``--refresh``; see ConvertOptions).
     rerun: tuple[str, ...] = ()
+    #: Build the files step as this layer of changes on its base image (``builder.plan.files_base``;
+    #: engines without an image store, or with MergeOp, copy the files whole instead).
+    files_changes: FilesChanges | None = None
+    #: After the build, keep the state right after the files step as this image (a new files base).
+    files_base: str | None = None
 
     def __post_init__(self) -> None:
         # Checked here, before any engine is contacted: -1 cancelled at once, 0/nan/inf meant no timeout.

@@ -22,6 +22,7 @@ user's ``pre_build_commands``/``shell_commands`` are shell, by definition.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,11 +35,13 @@ from builder.engines.buildkit.llb import (
     Mkfile,
     Mount,
     Platform,
+    Rm,
     State,
 )
-from builder.engines.buildkit.llb.ops import Network
+from builder.engines.buildkit.llb.ops import FileAction, Network
 from builder.errors import EngineUnsupported
 from builder.plan.file_layers import FileLayer, split_layers
+from builder.plan.files_base import FilesChanges
 from builder.plan.model import FileManifest, Plan, Step, StepKind
 from builder.recipes import RecipeContext, RunSpec, Secret, run_spec
 from builder.recipes.runtime import runtime_files
@@ -46,6 +49,8 @@ from builder.recipes.tools import CA_SECRET_ID, NETRC_SECRET_ID
 
 #: The session directory name of the project files.
 CONTEXT_NAME = "context"
+#: The ``local://`` source of a files step's changes onto its base (only the changed files).
+CHANGES_NAME = "context-changes"
 _NAME_MAX = 100
 
 
@@ -68,6 +73,9 @@ class ConvertOptions:
     #: Steps whose command runs again whatever the engine cache holds (``--refresh`` with unversioned
     #: apt/conda packages); what is built on them runs again too.
     rerun: frozenset[StepKind] = frozenset()
+    #: The files step as one layer of changes on the files as last built whole (see
+    #: ``builder.plan.files_base``); None: copy the files whole.  Ignored with ``merge``.
+    files_changes: FilesChanges | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +88,8 @@ class Converted:
     vertex_steps: tuple[tuple[str, StepKind], ...]  # every vertex digest → the step it belongs to
     commands: tuple[tuple[StepKind, str], ...]  # what each step runs (for failure reports)
     local_dirs: tuple[tuple[str, FileManifest], ...]  # session directories the build reads
+    #: The state right after the files step (what a files base image holds); None without files.
+    files_state: State | None = None
 
     def step_of(self, digest: str) -> StepKind | None:
         """The plan step a vertex belongs to (None for engine-made vertices such as exporting)."""
@@ -107,6 +117,7 @@ class _Build:
     mains: dict[StepKind, State] = field(default_factory=dict)
     commands: dict[StepKind, str] = field(default_factory=dict)
     local_dirs: dict[str, FileManifest] = field(default_factory=dict)
+    files_state: State | None = None
 
 
 def vertex_name(step: StepKind, text: str) -> str:
@@ -191,6 +202,8 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     With MergeOp the layers are built on scratch and merged, so they are independent.
     """
     inputs = step.inputs
+    if b.options.files_changes is not None and not b.options.merge:
+        return _files_onto_base(state, step, b, b.options.files_changes)
     b.local_dirs[CONTEXT_NAME] = inputs.manifest
     local = State.local(
         CONTEXT_NAME,
@@ -202,10 +215,35 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     b.commands[step.id] = text
     built = layer_states(state, local, split_layers(inputs.manifest), inputs.dest, b.options.merge, b.platform, text)
     if not b.options.merge:
+        b.files_state = built[-1]
         return built[-1]
     merged = State.merge([state, *built], name=vertex_name(step.id, "merge onto the dependency layers"))
     b.mains[step.id] = built[0] if len(built) == 1 else merged
     return merged
+
+
+def _files_onto_base(state: State, step: Step, b: _Build, changes: FilesChanges) -> State:
+    """The files as one layer of ``changes`` on the base image (which holds the layers below, too).
+
+    The base keeps ``state``'s run defaults (environment, directory, user): only its filesystem
+    comes from the image.  The changed files come from their own ``local://`` source, which holds
+    only them, so the session compares and sends only them.
+    """
+    image = State.image(changes.base.image, platform=state.platform, name=vertex_name(step.id, "files as last built whole"))
+    base = dataclasses.replace(state, output=image.output, platform=image.platform)
+    actions: list[FileAction] = [Rm(_dest(step.inputs.dest, path)) for path in changes.remove]
+    if changes.copy.entries:
+        b.local_dirs[CHANGES_NAME] = changes.copy
+        local = State.local(
+            CHANGES_NAME,
+            [("local.sharedkeyhint", b.options.shared_key_hint + "-changes")],
+            name=vertex_name(step.id, f"local://{CHANGES_NAME}"),
+        )
+        actions.append(Copy(local.output, "/", step.inputs.dest))
+    text = changes.phrase()
+    b.commands[step.id] = text
+    b.files_state = base.file(*actions, name=vertex_name(StepKind.FILES, text)) if actions else base
+    return b.files_state
 
 
 def layer_states(
@@ -299,6 +337,7 @@ def convert_plan(plan: Plan, options: ConvertOptions | None = None) -> Converted
         tuple(sorted(vertex_steps.items())),
         tuple(b.commands.items()),
         tuple(sorted(b.local_dirs.items())),
+        b.files_state,
     )
 
 

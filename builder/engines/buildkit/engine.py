@@ -24,7 +24,8 @@ from builder.engines import BuildOptions, BuildResult, NetworkMode, StepOutcome
 from builder.engines.buildkit.caps import Capabilities
 from builder.engines.buildkit.client import EngineClient, open_engine
 from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_plan
-from builder.engines.buildkit.export import ExportPlan, plan_export
+from builder.engines.buildkit.export import ExporterSpec, ExportPlan, plan_export
+from builder.engines.buildkit.llb import Definition
 from builder.engines.buildkit.image import image_config_bytes
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
 from builder.engines.buildkit.session import SyncedDir
@@ -127,6 +128,7 @@ class BuildKitEngine:
                 merge=merge,
                 shared_key_hint=f"builder-{plan.app}",
                 rerun=frozenset(StepKind(s) for s in options.rerun),
+                files_changes=None if merge else options.files_changes,
             ),
         )
         config = image_config_bytes(plan) if plan.get(StepKind.CONFIG) is not None else None
@@ -172,6 +174,7 @@ class BuildKitEngine:
             timeout=options.timeout,
             engine_history=options.engine_history,
             cancel=cancel,
+            then=self._base_export(converted, options),
         )
         response = solved.response
         observed = tracker.observations()
@@ -196,6 +199,20 @@ class BuildKitEngine:
             engine=self.client.capabilities.describe(),
             exporter_response=tuple(sorted(response.items())),
         )
+
+    def keeps_files_bases(self, merge: bool | None = None) -> bool:
+        """True when this engine can keep files bases: an image store its builds read images from
+        (dockerd) and no MergeOp (with MergeOp the files layers are independent already)."""
+        caps = self.client.capabilities
+        uses_merge = caps.supports_mergeop if merge is None else merge
+        return caps.kind == "dockerd" and not uses_merge
+
+    def _base_export(self, converted: Converted, options: BuildOptions) -> tuple[tuple[Definition, ExportPlan], ...]:
+        """The follow-up solve keeping the files step's result as ``options.files_base`` (or nothing)."""
+        if options.files_base is None or converted.files_state is None or not self.keeps_files_bases(options.merge):
+            return ()
+        export = ExportPlan("direct", (ExporterSpec("moby", (("name", options.files_base),)),), False, None)
+        return ((converted.files_state.marshal(), export),)
 
     def iter_build(self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions) -> Iterator[Event]:
         """:meth:`build` as an iterator of events (the last is BuildFinished; errors are raised)."""

@@ -68,6 +68,19 @@ class SolveTracker(Protocol):
         """The step whose vertex failed, or None when no vertex reported an error."""
 
 
+class _Quiet:
+    """A tracker that reads nothing from a follow-up solve (see ``solve_in_session(then=...)``)."""
+
+    def feed(self, response: control_pb2.StatusResponse) -> None:
+        return None
+
+    def flush(self) -> None:
+        return None
+
+    def failure(self) -> FailedStep | None:
+        return None
+
+
 class Bridge:
     """``LLBBridge`` calls of one build: its id in the metadata, the build's deadline and cancellation."""
 
@@ -301,8 +314,13 @@ def solve_in_session(
     timeout: float | None = None,
     engine_history: bool = False,
     cancel: threading.Event | None = None,
+    then: Sequence[tuple[Definition, ExportPlan]] = (),
 ) -> Solved:
-    """Open the build session (files, CA secret, tarball receiver), run :func:`run_solve` in it."""
+    """Open the build session (files, CA secret, tarball receiver), run :func:`run_solve` in it.
+
+    ``then``: more (definition, export) solves run in the same session after the build, quietly
+    (their vertices are the build's, so cached: same session, no second sync of its files).
+    """
     files = FileSyncProvider(session.dirs)
     attachables: list[object] = [files]
     if session.ca_bundle is not None:
@@ -317,6 +335,9 @@ def solve_in_session(
     with Session.open(client, *attachables) as opened:  # type: ignore[arg-type]
         spec = SolveSpec(export, opened.id, entitlements, definition, job, timeout, engine_history)
         response = run_solve(client, spec, tracker, cancel)
+        for more, more_export in then:
+            extra = SolveSpec(more_export, opened.id, entitlements, more, None, timeout, False)
+            run_solve(client, extra, _Quiet(), cancel)
     if tarball is not None and not tarball.done:
         assert export.tarball is not None
         raise EngineError(f"the engine did not send the {export.tarball.type} output")
