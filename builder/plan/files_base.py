@@ -139,7 +139,7 @@ def changes_onto(
         return None
     old, new = set(base.manifest.entries), set(manifest.entries)
     added = new - old
-    limit = min(max_changed, max(1, int(len(manifest) * max_share)))
+    limit = min(max_changed, max(16, int(len(manifest) * max_share)))
     if len(added) > limit:
         return None
     old_paths = {e.path for e in base.manifest.entries}

@@ -226,24 +226,39 @@ def _files_onto_base(state: State, step: Step, b: _Build, changes: FilesChanges)
     """The files as one layer of ``changes`` on the base image (which holds the layers below, too).
 
     The base keeps ``state``'s run defaults (environment, directory, user): only its filesystem
-    comes from the image.  The changed files come from their own ``local://`` source, which holds
-    only them, so the session compares and sends only them.
+    comes from the image.
     """
     image = State.image(changes.base.image, platform=state.platform, name=vertex_name(step.id, "files as last built whole"))
     base = dataclasses.replace(state, output=image.output, platform=image.platform)
-    actions: list[FileAction] = [Rm(_dest(step.inputs.dest, path)) for path in changes.remove]
-    if changes.copy.entries:
-        b.local_dirs[CHANGES_NAME] = changes.copy
-        local = State.local(
-            CHANGES_NAME,
-            [("local.sharedkeyhint", b.options.shared_key_hint + "-changes")],
-            name=vertex_name(step.id, f"local://{CHANGES_NAME}"),
-        )
-        actions.append(Copy(local.output, "/", step.inputs.dest))
     text = changes.phrase()
     b.commands[step.id] = text
-    b.files_state = base.file(*actions, name=vertex_name(StepKind.FILES, text)) if actions else base
-    return b.files_state
+    top, served = changes_layer(base, changes, step.inputs.dest, b.options.shared_key_hint, vertex_name(step.id, text))
+    if served is not None:
+        b.local_dirs[CHANGES_NAME] = served
+    b.files_state = top
+    return top
+
+
+def changes_layer(
+    base: State, changes: FilesChanges, dest: str, shared_key_hint: str, name: str
+) -> tuple[State, FileManifest | None]:
+    """``base`` with ``changes`` applied in one FileOp, and what ``local://context-changes`` serves (None: nothing).
+
+    Removals first, then one copy of the changed files from their own ``local://`` source, which holds
+    only them, so the session compares and sends only them (its shared key differs from the whole
+    context's, so the engine's copy of the whole context is left as it is).
+    """
+    actions: list[FileAction] = [Rm(_dest(dest, path)) for path in changes.remove]
+    served = None
+    if changes.copy.entries:
+        served = changes.copy
+        local = State.local(
+            CHANGES_NAME,
+            [("local.sharedkeyhint", shared_key_hint + "-changes")],
+            name=vertex_name(StepKind.FILES, f"local://{CHANGES_NAME}"),
+        )
+        actions.append(Copy(local.output, "/", dest))
+    return (base.file(*actions, name=name) if actions else base), served
 
 
 def layer_states(
