@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from builder.engines.buildkit.session.plan_files import synced_dir_for_manifest
 from builder.plan.file_layers import split_layers
 from builder.plan.files_base import FilesBase, changes_onto
 from builder.plan.fileset import FileRules, select_files
+from tests.integration.conftest import EngineTarget
 from tests.integration.test_file_layers_engine import _NAMES, _write_tree
 from tests.integration.test_session_engine import content, solve
 
@@ -110,3 +113,57 @@ def test_changes_on_a_kept_base_give_the_whole_copy_app(
     finally:
         subprocess.run(["docker", "rmi", image], env=engine_env, capture_output=True, timeout=60, check=False)
         shutil.rmtree(work)
+
+
+def _twin(root: Path, app: str, nonce: str) -> None:
+    root.mkdir(parents=True)
+    (root / "cerebrium.toml").write_text(
+        f'[cerebrium.deployment]\nname = "{app}"\npython_version = "3.11"\ninclude = ["*"]\nexclude = [".*"]\n'
+        '[cerebrium.runtime.custom]\nport = 8000\nentrypoint = ["python", "main.py"]\n'
+    )
+    (root / "main.py").write_text("print('twin')\n")
+    for i in range(2100):
+        sub = root / "data" / f"d{i // 100:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i:04d}.txt").write_text(f"{nonce} {i}\n")
+
+
+def test_concurrent_builds_of_same_named_apps_keep_their_own_files(
+    engine_target: EngineTarget, engine_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Two projects with one app name, built at the same time (whole, then one edit each onto their
+    bases): each image holds its own project's files, never the other's."""
+    app = f"twins-{uuid.uuid4().hex[:8]}"
+    nonces = [uuid.uuid4().hex, uuid.uuid4().hex]
+    roots = [tmp_path / "one", tmp_path / "two"]
+    tags = [f"builder-test/{app}:{n[:8]}" for n in nonces]
+    for root, nonce in zip(roots, nonces, strict=True):
+        _twin(root, app, nonce)
+
+    def build_both() -> list[str]:
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "builder", "build", str(root), *engine_target.cli_args, "--tag", tag,
+                 "--cache-dir", str(tmp_path / f"cache-{i}"), "--progress", "plain"],
+                env={**os.environ, "BUILDER_SERVER": "off"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for i, (root, tag) in enumerate(zip(roots, tags, strict=True))
+        ]
+        outs = [run.communicate(timeout=400)[0] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], outs
+        return outs
+
+    build_both()
+    for root, nonce in zip(roots, nonces, strict=True):
+        (root / "data" / "d00" / "f0000.txt").write_text(f"edited {nonce}\n")
+    outs = build_both()
+    assert all("1 changed file copied onto the files as last built whole" in out for out in outs), outs
+    for tag, nonce in zip(tags, nonces, strict=True):
+        shown = subprocess.run(
+            ["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", tag, "-c",
+             "cat /app/data/d00/f0000.txt /app/data/d20/f2099.txt; find /app/data -type f | wc -l"],
+            env=engine_env, capture_output=True, text=True, check=True, timeout=120,
+        ).stdout.split("\n")
+        assert shown[:3] == [f"edited {nonce}", f"{nonce} 2099", "2100"]
+    subprocess.run(["docker", "rmi", *tags], env=engine_env, capture_output=True, timeout=60, check=False)

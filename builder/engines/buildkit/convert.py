@@ -76,6 +76,10 @@ class ConvertOptions:
     #: The files step as one layer of changes on the files as last built whole (see
     #: ``builder.plan.files_base``); None: copy the files whole.  Ignored with ``merge``.
     files_changes: FilesChanges | None = None
+    #: ``local.unique`` of the ``local://`` sources (a digest of the project directory; "" for none):
+    #: BuildKit shares one vertex between concurrent builds with the same digest, so two projects with
+    #: the same app name (same shared key hint) would otherwise read each other's files.
+    local_unique: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +211,7 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     b.local_dirs[CONTEXT_NAME] = inputs.manifest
     local = State.local(
         CONTEXT_NAME,
-        [("local.sharedkeyhint", b.options.shared_key_hint)],
+        _local_attrs(b.options.shared_key_hint, b.options.local_unique),
         name=vertex_name(step.id, f"local://{CONTEXT_NAME}"),
     )
     count = len(inputs.manifest)
@@ -232,15 +236,22 @@ def _files_onto_base(state: State, step: Step, b: _Build, changes: FilesChanges)
     base = dataclasses.replace(state, output=image.output, platform=image.platform)
     text = changes.phrase()
     b.commands[step.id] = text
-    top, served = changes_layer(base, changes, step.inputs.dest, b.options.shared_key_hint, vertex_name(step.id, text))
+    top, served = changes_layer(
+        base, changes, step.inputs.dest, b.options.shared_key_hint, vertex_name(step.id, text), b.options.local_unique
+    )
     if served is not None:
         b.local_dirs[CHANGES_NAME] = served
     b.files_state = top
     return top
 
 
+def _local_attrs(shared_key_hint: str, unique: str) -> list[tuple[str, str]]:
+    attrs = [("local.sharedkeyhint", shared_key_hint)]
+    return [*attrs, ("local.unique", unique)] if unique else attrs
+
+
 def changes_layer(
-    base: State, changes: FilesChanges, dest: str, shared_key_hint: str, name: str
+    base: State, changes: FilesChanges, dest: str, shared_key_hint: str, name: str, unique: str = ""
 ) -> tuple[State, FileManifest | None]:
     """``base`` with ``changes`` applied in one FileOp, and what ``local://context-changes`` serves (None: nothing).
 
@@ -254,7 +265,7 @@ def changes_layer(
         served = changes.copy
         local = State.local(
             CHANGES_NAME,
-            [("local.sharedkeyhint", shared_key_hint + "-changes")],
+            _local_attrs(shared_key_hint + "-changes", unique),
             name=vertex_name(StepKind.FILES, f"local://{CHANGES_NAME}"),
         )
         actions.append(Copy(local.output, "/", dest))

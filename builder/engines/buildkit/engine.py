@@ -11,6 +11,7 @@ every step's cached flag with the plan's prediction.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import threading
@@ -91,6 +92,13 @@ def synced_entries(root: Path, manifest: FileManifest) -> list[ManifestEntry]:
     return entries
 
 
+def _unique_for(project_dir: str | os.PathLike[str] | None) -> str:
+    """A stable id of ``project_dir`` (its real path's digest; "" without one)."""
+    if project_dir is None:
+        return ""
+    return hashlib.sha256(os.path.realpath(project_dir).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
 class BuildKitEngine:
     """Builds plans on one engine connection (close it, or use it as a context manager)."""
 
@@ -109,8 +117,14 @@ class BuildKitEngine:
         """Connect like ``builder engine info`` does (``--engine``, ``BUILDKIT_HOST``, auto-detect)."""
         return cls(open_engine(address, tls=tls, env=env, connect_timeout=connect_timeout))
 
-    def prepare(self, plan: Plan, options: BuildOptions) -> tuple[Converted, ExportPlan, bytes | None, NetworkMode]:
-        """The conversion and request shape this engine will use for ``plan`` (no build)."""
+    def prepare(
+        self, plan: Plan, options: BuildOptions, project_dir: str | os.PathLike[str] | None = None
+    ) -> tuple[Converted, ExportPlan, bytes | None, NetworkMode]:
+        """The conversion and request shape this engine will use for ``plan`` (no build).
+
+        ``project_dir`` makes the ``local://`` sources unique to that directory, so concurrent builds
+        of same-named apps from different directories never share a source vertex (and its files).
+        """
         caps = self.client.capabilities
         network = options.network or default_network(caps)
         merge = caps.supports_mergeop if options.merge is None else options.merge
@@ -129,6 +143,7 @@ class BuildKitEngine:
                 shared_key_hint=f"builder-{plan.app}",
                 rerun=frozenset(StepKind(s) for s in options.rerun),
                 files_changes=None if merge else options.files_changes,
+                local_unique=_unique_for(project_dir),
             ),
         )
         config = image_config_bytes(plan) if plan.get(StepKind.CONFIG) is not None else None
@@ -149,7 +164,7 @@ class BuildKitEngine:
             return build_plan_dockerfile(self.client, plan, project_dir, options, on_event, cancel)
         started = time.monotonic()
         started_at = time.time()
-        converted, export, config, network = self.prepare(plan, options)
+        converted, export, config, network = self.prepare(plan, options, project_dir)
         predictions: dict[str, str] = dict(options.predictions)
         tracker = ProgressTracker(converted, on_event, predictions)
         if on_event is not None:
