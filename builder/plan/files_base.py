@@ -56,7 +56,7 @@ class FilesBase:
             "image": self.image,
             "parent": self.parent,
             "dest": self.dest,
-            "files": [list(e) for e in self.manifest.entries],
+            "files": list(map(list, self.manifest.entries)),
         }
 
     @classmethod
@@ -70,8 +70,7 @@ class FilesBase:
         if not isinstance(files, list):
             return None
         try:
-            entries = [FileEntry(str(p), str(t), int(s), str(d)) for p, t, s, d in files]
-            manifest = FileManifest.of(entries)
+            manifest = FileManifest.from_json({"files": files})
         except (TypeError, ValueError):
             return None
         return cls(image, parent, dest, manifest)

@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -130,6 +131,28 @@ class FileEntry(NamedTuple):
 
 
 _PATH_TYPE_DIGEST = itemgetter(0, 1, 3)
+_TYPES = frozenset(("file", "exec", "symlink"))
+#: A path that is not plain (absolute, empty, "." or ".." component, trailing slash), in NUL-joined paths.
+_NOT_PLAIN = re.compile(r"(?:^|\x00)/|//|/(?:\x00|$)|\x00\x00|^\x00|\x00$|(?:^|[\x00/])\.\.?(?:$|[\x00/])")
+
+
+def _bulk_entries(files: Any) -> list[FileEntry] | None:
+    """``files`` (JSON rows) as entries, checked at C level; None when any row needs a closer look."""
+    try:
+        entries = [FileEntry._make(row) for row in files if len(row) == 4]
+    except TypeError:
+        return None
+    if len(entries) != len(files) or not entries:
+        return None if len(entries) != len(files) else entries
+    paths = list(map(itemgetter(0), entries))
+    if set(map(type, paths)) != {str} or set(map(type, map(_SIZE, entries))) != {int}:
+        return None
+    if not set(map(itemgetter(1), entries)) <= _TYPES or set(map(type, map(itemgetter(3), entries))) != {str}:
+        return None
+    text = "\x00".join(paths)
+    if not min(map(len, paths)) or text.count("\x00") != len(paths) - 1 or _NOT_PLAIN.search(text):
+        return None
+    return entries
 _SIZE = itemgetter(2)
 
 
@@ -196,11 +219,16 @@ class FileManifest:
         )
 
     def to_json(self) -> JSON:
-        return {"digest": self.digest, "count": len(self.entries), "files": [e.to_json() for e in self.entries]}
+        # list(entry) is FileEntry.to_json at C level (a 50,000-file manifest is written on every new plan)
+        return {"digest": self.digest, "count": len(self.entries), "files": list(map(list, self.entries))}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FileManifest:
-        manifest = cls.of(FileEntry.from_json(item) for item in data.get("files", ()))
+        files = data.get("files", ())
+        entries = _bulk_entries(files)
+        if entries is None:  # something unusual: entry by entry, for the exact error
+            entries = [FileEntry.from_json(item) for item in files]
+        manifest = cls.of(entries)
         if data.get("digest") not in (None, manifest.digest):
             raise ValueError("file manifest digest does not match its entries")
         return manifest
