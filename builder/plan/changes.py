@@ -116,8 +116,14 @@ def changed_paths(old: Iterable[Sequence[Any]], new: Iterable[Sequence[Any]]) ->
 
 def compare_manifests(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str | None:
     """``3 changed, 1 added, 1 removed (main.py, utils.py, …)`` or None when equal."""
-    before = {f[0]: f for f in (old or {}).get("files", ())}
-    after = {f[0]: f for f in (new or {}).get("files", ())}
+    old_rows, new_rows = (old or {}).get("files", ()), (new or {}).get("files", ())
+    try:  # only the rows that differ are looked at one by one (set difference at C level)
+        old_set, new_set = set(map(tuple, old_rows)), set(map(tuple, new_rows))
+        old_rows, new_rows = old_set - new_set, new_set - old_set
+    except TypeError:  # an unhashable row (a foreign plan): compare them all
+        pass
+    before = {f[0]: f for f in old_rows}
+    after = {f[0]: f for f in new_rows}
     common = set(before) & set(after)
     changed = sorted(p for p in common if list(before[p][2:]) != list(after[p][2:]))  # size or digest
     modes = sorted(p for p in common if list(before[p][2:]) == list(after[p][2:]) and before[p][1] != after[p][1])
