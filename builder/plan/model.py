@@ -13,10 +13,10 @@ True
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
@@ -132,25 +132,31 @@ class FileEntry(NamedTuple):
 
 _PATH_TYPE_DIGEST = itemgetter(0, 1, 3)
 _TYPES = frozenset(("file", "exec", "symlink"))
-#: A path that is not plain (absolute, empty, "." or ".." component, trailing slash), in NUL-joined paths.
-_NOT_PLAIN = re.compile(r"(?:^|\x00)/|//|/(?:\x00|$)|\x00\x00|^\x00|\x00$|(?:^|[\x00/])\.\.?(?:$|[\x00/])")
+_new_entry = partial(tuple.__new__, FileEntry)
+#: Components that make a path not plain (see check_project_path).
+_NOT_PLAIN = frozenset(("", ".", ".."))
 
 
 def _bulk_entries(files: Any) -> list[FileEntry] | None:
     """``files`` (JSON rows) as entries, checked at C level; None when any row needs a closer look."""
     try:
-        entries = [FileEntry._make(row) for row in files if len(row) == 4]
+        if not files:
+            return []
+        if set(map(len, files)) != {4}:
+            return None
     except TypeError:
         return None
-    if len(entries) != len(files) or not entries:
-        return None if len(entries) != len(files) else entries
+    entries: list[FileEntry] = list(map(_new_entry, files))
     paths = list(map(itemgetter(0), entries))
     if set(map(type, paths)) != {str} or set(map(type, map(_SIZE, entries))) != {int}:
         return None
     if not set(map(itemgetter(1), entries)) <= _TYPES or set(map(type, map(itemgetter(3), entries))) != {str}:
         return None
     text = "\x00".join(paths)
-    if not min(map(len, paths)) or text.count("\x00") != len(paths) - 1 or _NOT_PLAIN.search(text):
+    if text.count("\x00") != len(paths) - 1:  # a NUL inside a path
+        return None
+    # Every component of every path: none may be empty (absolute, "//", trailing "/"), "." or "..".
+    if not _NOT_PLAIN.isdisjoint(text.replace("\x00", "/").split("/")):
         return None
     return entries
 _SIZE = itemgetter(2)
