@@ -42,8 +42,8 @@ from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
 from builder.engine_connection import EngineConnection
-from builder.files_bases import FilesRoute, choose_route, record_route
 from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
+from builder.files_bases import FilesRoute, choose_route, record_route
 from builder.history import base_image_id, history, opened_cache, record_build, record_steps, stat_source
 from builder.plan.analyze import Analysis, StepStatus, analyze
 from builder.plan.diff import PlanDiff, diff_plans

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from builder.plan.model import FileEntry, FileManifest
+from builder.plan.model import FileManifest
 
 #: Only projects with more files than this get a base (below it a whole copy costs well under a second).
 MIN_FILES = 2048

@@ -159,6 +159,8 @@ def _bulk_entries(files: Any) -> list[FileEntry] | None:
     if not _NOT_PLAIN.isdisjoint(text.replace("\x00", "/").split("/")):
         return None
     return entries
+
+
 _SIZE = itemgetter(2)
 
 

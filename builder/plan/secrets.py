@@ -67,7 +67,11 @@ _CANDIDATE = re.compile(
     + "|".join(re.escape(d) for d in _DIRS)
     + ")/|(?:^|/)(?:"
     + "|".join(
-        re.escape(text) + "[^/]*" if how == "prefix" else "[^/]*" + re.escape(text) if how == "suffix" else re.escape(text)
+        re.escape(text) + "[^/]*"
+        if how == "prefix"
+        else "[^/]*" + re.escape(text)
+        if how == "suffix"
+        else re.escape(text)
         for how, _, text in (match.partition(":") for _pattern, match in _NAMES)
     )
     + ")$"

@@ -143,9 +143,23 @@ def test_concurrent_builds_of_same_named_apps_keep_their_own_files(
     def build_both() -> list[str]:
         runs = [
             subprocess.Popen(
-                [sys.executable, "-m", "builder", "build", str(root), *engine_target.cli_args, "--tag", tag,
-                 "--cache-dir", str(tmp_path / f"cache-{i}"), "--progress", "plain"],
-                env={**os.environ, "BUILDER_SERVER": "off"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "builder",
+                    "build",
+                    str(root),
+                    *engine_target.cli_args,
+                    "--tag",
+                    tag,
+                    "--cache-dir",
+                    str(tmp_path / f"cache-{i}"),
+                    "--progress",
+                    "plain",
+                ],
+                env={**os.environ, "BUILDER_SERVER": "off"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 text=True,
             )
             for i, (root, tag) in enumerate(zip(roots, tags, strict=True))
@@ -161,9 +175,23 @@ def test_concurrent_builds_of_same_named_apps_keep_their_own_files(
     assert all("1 changed file copied onto the files as last built whole" in out for out in outs), outs
     for tag, nonce in zip(tags, nonces, strict=True):
         shown = subprocess.run(
-            ["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", tag, "-c",
-             "cat /app/data/d00/f0000.txt /app/data/d20/f2099.txt; find /app/data -type f | wc -l"],
-            env=engine_env, capture_output=True, text=True, check=True, timeout=120,
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--entrypoint",
+                "sh",
+                tag,
+                "-c",
+                "cat /app/data/d00/f0000.txt /app/data/d20/f2099.txt; find /app/data -type f | wc -l",
+            ],
+            env=engine_env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
         ).stdout.split("\n")
         assert shown[:3] == [f"edited {nonce}", f"{nonce} 2099", "2100"]
     subprocess.run(["docker", "rmi", *tags], env=engine_env, capture_output=True, timeout=60, check=False)

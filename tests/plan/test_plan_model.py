@@ -14,8 +14,8 @@ from plan_helpers import FULL_TOML, plan_of, write_project
 from test_plan_invalidation import DOCKER_TOML, LOCAL_FILES, LOCAL_TOML
 
 from builder.errors import PlanError
-from builder.plan.model import FileEntry, FileManifest
 from builder.plan import Plan, analyze
+from builder.plan.model import FileEntry, FileManifest
 from builder.plan.protocols import MemoryStepHistory
 from builder.plan.render.json import plan_document
 

@@ -136,8 +136,28 @@ def test_validate_shows_the_warning_without_failing(tmp_path: Path) -> None:
     st.lists(
         st.lists(
             st.sampled_from(
-                [".env", ".envrc", "a.pem", ".pem", "k.key", "id_rsa", "id_rsa.pub", "x.p12", ".netrc", "_netrc",
-                 ".aws", ".ssh", "gcloud", "credentials", "main.py", "a.txt", "id_ed25519", ".npmrc", "env", "pem"]
+                [
+                    ".env",
+                    ".envrc",
+                    "a.pem",
+                    ".pem",
+                    "k.key",
+                    "id_rsa",
+                    "id_rsa.pub",
+                    "x.p12",
+                    ".netrc",
+                    "_netrc",
+                    ".aws",
+                    ".ssh",
+                    "gcloud",
+                    "credentials",
+                    "main.py",
+                    "a.txt",
+                    "id_ed25519",
+                    ".npmrc",
+                    "env",
+                    "pem",
+                ]
             ),
             min_size=1,
             max_size=4,

@@ -232,7 +232,9 @@ def _files_onto_base(state: State, step: Step, b: _Build, changes: FilesChanges)
     The base keeps ``state``'s run defaults (environment, directory, user): only its filesystem
     comes from the image.
     """
-    image = State.image(changes.base.image, platform=state.platform, name=vertex_name(step.id, "files as last built whole"))
+    image = State.image(
+        changes.base.image, platform=state.platform, name=vertex_name(step.id, "files as last built whole")
+    )
     base = dataclasses.replace(state, output=image.output, platform=image.platform)
     text = changes.phrase()
     b.commands[step.id] = text

@@ -26,8 +26,8 @@ from builder.engines.buildkit.caps import Capabilities
 from builder.engines.buildkit.client import EngineClient, open_engine
 from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_plan
 from builder.engines.buildkit.export import ExporterSpec, ExportPlan, plan_export
-from builder.engines.buildkit.llb import Definition
 from builder.engines.buildkit.image import image_config_bytes
+from builder.engines.buildkit.llb import Definition
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
 from builder.engines.buildkit.session import SyncedDir
 from builder.engines.buildkit.session.manifest import FileEntry as SessionFileEntry
