@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
-from builder.plan.file_layers import rebuild_phrase
+from builder.plan.file_layers import rebuild_phrase, rebuild_phrase_same_paths
 from builder.plan.model import FileManifest
 
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$", re.DOTALL)
@@ -197,9 +198,16 @@ def _layers(old: Any, new: Any) -> str | None:
     if not (isinstance(old, Mapping) and isinstance(new, Mapping) and "files" in old and "files" in new):
         return None
     try:
+        old_rows, new_rows = old["files"], new["files"]
+        if len(old_rows) == len(new_rows) and list(map(_FIRST, old_rows)) == list(map(_FIRST, new_rows)):
+            changed = {row[0] for row in set(map(tuple, new_rows)) - set(map(tuple, old_rows))}
+            return rebuild_phrase_same_paths(FileManifest.from_json(new), changed)
         return rebuild_phrase(FileManifest.from_json(old), FileManifest.from_json(new))
-    except (KeyError, TypeError, ValueError):  # a recorded plan of an older or foreign form
+    except (KeyError, TypeError, ValueError, IndexError):  # a recorded plan of an older or foreign form
         return None
+
+
+_FIRST = itemgetter(0)
 
 
 def _dockerfile(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
