@@ -319,7 +319,8 @@ def solve_in_session(
     """Open the build session (files, CA secret, tarball receiver), run :func:`run_solve` in it.
 
     ``then``: more (definition, export) solves run in the same session after the build, quietly
-    (their vertices are the build's, so cached: same session, no second sync of its files).
+    (their vertices are the build's, so cached: same session, no second sync of its files); one
+    that fails is left out (the build itself succeeded).
     """
     files = FileSyncProvider(session.dirs)
     attachables: list[object] = [files]
@@ -335,9 +336,10 @@ def solve_in_session(
     with Session.open(client, *attachables) as opened:  # type: ignore[arg-type]
         spec = SolveSpec(export, opened.id, entitlements, definition, job, timeout, engine_history)
         response = run_solve(client, spec, tracker, cancel)
-        for more, more_export in then:
+        for more, more_export in then:  # best effort: the build itself succeeded
             extra = SolveSpec(more_export, opened.id, entitlements, more, None, timeout, False)
-            run_solve(client, extra, _Quiet(), cancel)
+            with suppress(EngineError):
+                run_solve(client, extra, _Quiet(), cancel)
     if tarball is not None and not tarball.done:
         assert export.tarball is not None
         raise EngineError(f"the engine did not send the {export.tarball.type} output")
