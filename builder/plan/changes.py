@@ -200,7 +200,7 @@ def _layers(old: Any, new: Any) -> str | None:
     try:
         old_rows, new_rows = old["files"], new["files"]
         if len(old_rows) == len(new_rows) and list(map(_FIRST, old_rows)) == list(map(_FIRST, new_rows)):
-            changed = {row[0] for row in set(map(tuple, new_rows)) - set(map(tuple, old_rows))}
+            changed = {n[0] for o, n in zip(old_rows, new_rows, strict=True) if o != n}  # same paths, same order
             return rebuild_phrase_same_paths(FileManifest.from_json(new), changed)
         return rebuild_phrase(FileManifest.from_json(old), FileManifest.from_json(new))
     except (KeyError, TypeError, ValueError, IndexError):  # a recorded plan of an older or foreign form
