@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         diff_plans,
         make_plan,
     )
+    from builder.plan.cache_specs import CacheSpec, parse_cache_spec
     from builder.reports import Report, report
     from builder.verify import VerifyResult, VerifySettings, verify_image
 
@@ -99,6 +100,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("Report", "report"), "builder.reports"),
     **dict.fromkeys(("VerifyResult", "VerifySettings", "verify_image"), "builder.verify"),
     "TLSConfig": "builder.engines.buildkit.tls",
+    **dict.fromkeys(("CacheSpec", "parse_cache_spec"), "builder.plan.cache_specs"),
     **dict.fromkeys(("DevHandle", "dev"), "builder.devloop"),
 }
 
@@ -107,6 +109,7 @@ __all__ = [
     "BuilderError",
     "CacheError",
     "CacheMount",
+    "CacheSpec",
     "Config",
     "ConfigError",
     "DependencyError",
@@ -144,6 +147,7 @@ __all__ = [
     "load",
     "load_config",
     "make_plan",
+    "parse_cache_spec",
     "plan_project",
     "report",
     "verify_image",

@@ -45,11 +45,13 @@ from builder.engine_connection import EngineConnection
 from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
 from builder.files_bases import FilesRoute, choose_route, record_route
 from builder.history import base_image_id, history, opened_cache, record_build, record_steps, stat_source
-from builder.plan.analyze import Analysis, StepStatus, analyze
+from builder.plan.analyze import Analysis, analyze
+from builder.plan.cache_specs import FLAGS, CacheSpec, Direction, parse_cache_spec, specs_from_env
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.make import make_plan
 from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
 from builder.plan.protocols import Walker
+from builder.plan.rerun import mark_rerun, rerun_steps
 from builder.revisions import export_revision, repository_root
 
 P = ParamSpec("P")
@@ -258,13 +260,7 @@ def _refreshed(deps: ResolvedDependencies, analysis: Analysis) -> tuple[tuple[St
         rerun.append(StepKind.CONDA)
     if not rerun:
         return (), analysis
-    order = [s.id for s in analysis.steps]
-    first = min(order.index(k) for k in rerun if k in order) if any(k in order for k in rerun) else len(order)
-    steps = tuple(
-        StepStatus(s.id, "miss", "--refresh", s.estimated_seconds) if i >= first and s.status == "hit" else s
-        for i, s in enumerate(analysis.steps)
-    )
-    return tuple(rerun), replace(analysis, steps=steps)
+    return tuple(rerun), mark_rerun(analysis, rerun, "--refresh")
 
 
 def _resolved_notes(written: Sequence[Any], pinned: Sequence[Any]) -> list[Diagnostic]:
@@ -288,6 +284,8 @@ def plan_project(
     walker: Walker | None = None,
     refresh: bool = False,
     offline: bool = False,
+    secrets: Any = None,
+    rerun: Sequence[str] = (),
 ) -> tuple[Plan, Analysis, tuple[Diagnostic, ...]]:
     """Load, plan and analyse the project at ``path`` against the step cache.
 
@@ -302,8 +300,10 @@ def plan_project(
     (see :class:`~builder.plan.protocols.Walker`; the warm server passes one).  A resolution is reused for
     ``$BUILDER_RESOLVE_TTL`` seconds (default 3600); ``refresh`` asks the
     index now, ``offline`` reuses the last resolution whatever its age (both
-    imply ``resolve``).  Raises ConfigError / DependencyError
-    / PlanError for bad input; never raises for cache problems.
+    imply ``resolve``).  ``secrets`` names the build secrets the build will get, as for :func:`build`
+    (only their ids are used: they are inputs of the steps that mount them; no value is read);
+    ``rerun`` predicts those steps and the later ones as misses (``--rerun``, see :mod:`builder.plan.rerun`).
+    Raises ConfigError / DependencyError / PlanError for bad input; never raises for cache problems.
 
     >>> # plan, analysis, diags = plan_project("fixtures/apps/minimal", record=False)
     >>> # analysis.status("base").status  →  'hit' or 'miss'
@@ -311,8 +311,14 @@ def plan_project(
     config, config_warnings = load_plan_config(path)
     warnings: list[Diagnostic] = list(config_warnings)
     policy = _policy(resolve, refresh, offline)
+    from builder.engines.build_secrets import secret_ids_of
+
+    ids = secret_ids_of(secrets)
     with opened_cache(cache_dir, warnings) as store:
-        plan, analysis, _rerun = _plan_in(config, store, warnings, resolve=policy, record=record, walker=walker)
+        plan, analysis, _rerun = _plan_in(
+            config, store, warnings, resolve=policy, record=record, walker=walker, secret_ids=ids
+        )
+    analysis = mark_rerun(analysis, _checked_rerun(plan, rerun), "--rerun")
     warnings.extend(located(config, plan.notes))
     return plan, analysis, _dedupe(warnings)
 
@@ -356,7 +362,14 @@ def _gc_paused(func: Callable[P, R]) -> Callable[P, R]:
 
 @_gc_paused
 def _plan_in(
-    config: Config, store: Any, warnings: list[Diagnostic], *, resolve: Any, record: bool, walker: Walker | None
+    config: Config,
+    store: Any,
+    warnings: list[Diagnostic],
+    *,
+    resolve: Any,
+    record: bool,
+    walker: Walker | None,
+    secret_ids: tuple[str, ...] = (),
 ) -> tuple[Plan, Analysis, tuple[StepKind, ...]]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended.
 
@@ -370,7 +383,9 @@ def _plan_in(
         deps = _resolve_pip(config, deps, store, warnings, resolve)
         warnings.extend(_unresolved_latest(deps))
     try:
-        plan = make_plan(config, deps, stat_source=stat_source(store, config, warnings), walker=walker)
+        plan = make_plan(
+            config, deps, stat_source=stat_source(store, config, warnings), walker=walker, secret_ids=secret_ids
+        )
     except (ConfigError, DependencyError, PlanError) as exc:
         located_exc = _planning_error(config, exc)
         if located_exc is exc:
@@ -453,8 +468,16 @@ def build(
     offline: bool = False,
     tls: Any = None,
     connect_timeout: float | None = None,
+    secrets: Any = None,
+    rerun: Sequence[str] = (),
+    cache_to: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
+    cache_from: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
+
+    ``cache_to`` / ``cache_from`` are shared caches in buildx's syntax (``"type=registry,ref=…,mode=max"``)
+    or :class:`~builder.plan.cache_specs.CacheSpec` values; None (the default) reads
+    ``$BUILDER_CACHE_TO`` / ``$BUILDER_CACHE_FROM``, ``()`` means none.
 
     Returns ``(BuildResult, analysis, diagnostics)``; ``on_event`` receives
     :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
@@ -467,13 +490,22 @@ def build(
     :class:`builder.engines.buildkit.tls.TLSConfig`) is how to reach a TCP engine (default: from
     ``BUILDKIT_TLS_*`` / ``DOCKER_CERT_PATH``; ``TLSConfig(insecure=True)`` for plain TCP);
     ``connect_timeout`` bounds the connect and TLS handshake (default 10 s).
+    ``secrets``: build secrets, as ``--secret`` strings (``["id=token,src=token.txt"]``, read now) or a
+    mapping of id to value (``{"token": b"..."}``); each is mounted at ``/run/secrets/ID`` in the
+    pre_build, apt, conda, pip and shell steps, its id an input of their keys, its value nowhere
+    (see :mod:`builder.engines.build_secrets`).  ``rerun``: step names to run again whatever the engine
+    cache holds, with everything built on them (see :mod:`builder.plan.rerun`).
 
     >>> # result, analysis, _ = build("fixtures/apps/minimal", tag="minimal:dev", on_event=print)
     >>> # [m.step for m in result.mismatches]  →  []
     """
     from builder.engines import BuildOptions, OutputSpec
+    from builder.engines.build_secrets import secrets_from
 
+    user_secrets = secrets_from(secrets)  # read at the edge, before anything else: a missing file fails fast
     bundle = ca_bundle if ca_bundle is not None else (os.environ.get("BUILDER_CA_BUNDLE") or None)
+    caches_to = cache_specs_or_env(cache_to, "export")
+    caches_from = cache_specs_or_env(cache_from, "import")
     try:
         spec = OutputSpec.parse(output) if output else None
     except ValueError as exc:
@@ -488,14 +520,24 @@ def build(
                 plan_file, config.deployment.name, lambda: _project_files(config, store, warnings, walker)
             )
         if given is None:
-            plan, analysis, rerun = _plan_in(
-                config, store, warnings, resolve=_policy(resolve, refresh, offline), record=True, walker=walker
+            plan, analysis, refreshed = _plan_in(
+                config,
+                store,
+                warnings,
+                resolve=_policy(resolve, refresh, offline),
+                record=True,
+                walker=walker,
+                secret_ids=user_secrets.ids,
             )
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone
             plan = given
             analysis = analyze(plan, history(store, warnings))
-            rerun = ()
+            refreshed = ()
+            warnings.extend(_plan_file_secrets(plan, user_secrets.ids, plan_file or ""))
+        asked = _checked_rerun(plan, rerun)
+        analysis = mark_rerun(analysis, asked, "--rerun")
+        rerun_kinds = sorted({*refreshed, *asked}, key=lambda k: k.position)
         options = BuildOptions(
             tag=tag,
             push=push,
@@ -504,9 +546,12 @@ def build(
             ca_bundle=Path(bundle) if bundle else None,
             timeout=timeout,
             netrc=_index_credentials(config) if plan.get(StepKind.PIP) is not None else None,
+            secrets=user_secrets.values,
             engine_history=engine_history,
             predictions=tuple((s.id.value, s.status) for s in analysis.steps),
-            rerun=tuple(k.value for k in rerun),
+            rerun=tuple(k.value for k in rerun_kinds),
+            cache_to=caches_to,
+            cache_from=caches_from,
         )
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
@@ -517,6 +562,7 @@ def build(
             options = replace(options, files_changes=route.changes, files_base=route.export)
             result = bk.build(plan, project_dir, options, on_event=on_event)
             base_id = base_image_id(bk, plan, store, result)
+        warnings.extend(Diagnostic("warning", "--cache-from", note) for note in getattr(result, "notes", ()))
         record_build(plan, analysis, result, store, base_id, warnings)
         _gc_paused(record_steps)(plan, result, store, warnings)
         if store is not None and bk.keeps_files_bases():
@@ -530,6 +576,58 @@ def _files_route(bk: Any, plan: Plan, store: Any) -> FilesRoute:
     if store is None or not bk.keeps_files_bases():
         return FilesRoute()
     return choose_route(plan, store, lambda ref: bk.image_id(ref) is not None)
+
+
+def _checked_rerun(plan: Plan, names: Sequence[str]) -> tuple[StepKind, ...]:
+    """``--rerun`` names checked against ``plan`` (ConfigError naming the flag)."""
+    if isinstance(names, str):
+        names = (names,)
+    try:
+        return rerun_steps(plan, names)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key_path="--rerun", hint="e.g. --rerun pip (repeatable)") from None
+
+
+def _plan_file_secrets(plan: Plan, given: tuple[str, ...], plan_file: str | os.PathLike[str]) -> list[Diagnostic]:
+    """A plan file's steps mount the secrets it was planned with: each must be given now (else ConfigError);
+    a secret given but not in the plan is not mounted (a warning)."""
+    planned = sorted({i for s in plan.steps for i in getattr(s.inputs, "secrets", ())})
+    missing = [i for i in planned if i not in given]
+    if missing:
+        raise ConfigError(
+            f"the plan {os.fspath(plan_file)} mounts the build secret(s) {', '.join(missing)}, which this build "
+            "was not given",
+            key_path="--secret",
+            hint=f"pass --secret id={missing[0]},src=FILE (or env=VAR) for each",
+        )
+    unused = [i for i in given if i not in planned]
+    if not unused:
+        return []
+    return [
+        Diagnostic(
+            "warning",
+            "--secret",
+            f"the plan {os.fspath(plan_file)} was made without the build secret(s) {', '.join(unused)}: "
+            "they are not mounted",
+            hint="re-plan with the same --secret flags: `builder plan --secret ... --format json`",
+        )
+    ]
+
+
+def cache_specs_or_env(
+    given: Sequence[CacheSpec | str] | CacheSpec | str | None, direction: Direction
+) -> tuple[CacheSpec, ...]:
+    """``--cache-to``/``--cache-from`` values as CacheSpecs; None reads ``BUILDER_CACHE_TO``/``_FROM``.
+
+    Flags (or API arguments) replace the environment variable; they do not add to it.
+    """
+    if given is None:
+        return specs_from_env(os.environ, direction)
+    if isinstance(given, (str, CacheSpec)):  # one value given bare
+        given = [given]
+    flag = FLAGS[direction]
+    specs = [s if isinstance(s, CacheSpec) else parse_cache_spec(s, flag=flag) for s in given]
+    return tuple(dict.fromkeys(specs))
 
 
 def _index_credentials(config: Config) -> bytes | None:

@@ -267,6 +267,7 @@ class DevOptions:
     network: str | None = None
     tag: str | None = None
     env: Mapping[str, str] | None = field(default=None, repr=False)  # secrets: never in a repr
+    secrets: Any = None  # build secrets (a BuildSecrets, see builder.engines.build_secrets), read once
     poll_interval: float = POLL_INTERVAL
 
 
@@ -416,7 +417,9 @@ class DevLoop:
         from builder.api import plan_project
 
         try:
-            _plan, analysis, _ = plan_project(self.path, cache_dir=self.options.cache_dir, record=False)
+            _plan, analysis, _ = plan_project(
+                self.path, cache_dir=self.options.cache_dir, record=False, secrets=self.options.secrets
+            )
         except BuilderError:
             return  # the build reports it
         misses = tuple(s.id.value for s in analysis.misses)
@@ -440,6 +443,7 @@ class DevLoop:
                     on_event=self._emit,
                     tls=opts.tls,
                     connect_timeout=opts.connect_timeout,
+                    secrets=opts.secrets,
                 )
             except BuilderError as exc:
                 failure = getattr(exc, "failure", None)

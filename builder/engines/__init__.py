@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
 from builder.engines.events import EventSink, Mismatch, Prediction
 from builder.errors import ConfigError
+from builder.plan.cache_specs import CacheSpec
 from builder.plan.files_base import FilesChanges
 from builder.plan.model import Plan
 
@@ -66,8 +68,15 @@ class BuildOptions:
     engine_history: bool = False
     #: Index credentials as a netrc file, offered to the pip step as a secret (never in a layer, key or log).
     netrc: bytes | None = field(default=None, repr=False)
+    #: More secrets the session serves, by id: the user's build secrets (``--secret``, mounted at
+    #: /run/secrets/ID where the plan names them) and builder-made ones (ids ``builder-*``) a recipe mounts.
+    #: Values stay in memory; see :mod:`builder.engines.build_secrets`.
+    secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     #: Step ids whose commands run again whatever the engine cache holds (``--refresh``; see ConvertOptions).
     rerun: tuple[str, ...] = ()
+    #: Shared caches to export to / import from (``--cache-to`` / ``--cache-from``; see builder.plan.cache_specs).
+    cache_to: tuple[CacheSpec, ...] = ()
+    cache_from: tuple[CacheSpec, ...] = ()
     #: Build the files step as this layer of changes on its base image (``builder.plan.files_base``;
     #: engines without an image store, or with MergeOp, copy the files whole instead).
     files_changes: FilesChanges | None = None
@@ -108,6 +117,8 @@ class BuildResult:
     seconds: float
     engine: str
     exporter_response: tuple[tuple[str, str], ...] = field(default=())
+    #: What the user should know about the build (e.g. a ``--cache-from type=local`` with no cache yet).
+    notes: tuple[str, ...] = ()
 
     def step(self, step_id: str) -> StepOutcome:
         for s in self.steps:

@@ -22,7 +22,7 @@ import json
 import math
 from typing import Any
 
-from builder.plan.codec import field_hints, is_pairs
+from builder.plan.codec import field_hints, is_pairs, kept_fields
 from builder.plan.model import FileManifest
 
 
@@ -60,7 +60,7 @@ def _prepare(value: Any) -> Any:
 def _prepare_dataclass(value: Any) -> Any:
     hints = field_hints(type(value))  # type: ignore[arg-type]
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(value):
+    for f in kept_fields(value):
         raw = getattr(value, f.name)
         out[f.name] = _prepare(dict(raw) if is_pairs(hints[f.name]) else raw)
     return out

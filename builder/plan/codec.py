@@ -13,7 +13,21 @@ import enum
 import functools
 import types
 import typing
+from collections.abc import Iterator
+from types import MappingProxyType
 from typing import Any
+
+#: Field metadata: the field is left out of the JSON (and so of the canonical bytes a key hashes) while it
+#: holds its default, so adding such a field to a step's inputs changes no existing key, plan or golden.
+OMIT_DEFAULT = MappingProxyType({"omit_default": True})
+
+
+def kept_fields(value: Any) -> Iterator[dataclasses.Field[Any]]:
+    """The fields of dataclass ``value`` that are written (see :data:`OMIT_DEFAULT`)."""
+    for f in dataclasses.fields(value):
+        if f.metadata.get("omit_default") and getattr(value, f.name) == f.default:
+            continue
+        yield f
 
 
 def to_json(value: Any) -> Any:
@@ -24,7 +38,7 @@ def to_json(value: Any) -> Any:
         return value.to_json()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         hints = field_hints(type(value))
-        return {f.name: _field_to_json(getattr(value, f.name), hints[f.name]) for f in dataclasses.fields(value)}
+        return {f.name: _field_to_json(getattr(value, f.name), hints[f.name]) for f in kept_fields(value)}
     if isinstance(value, tuple | list):
         return [to_json(v) for v in value]
     if isinstance(value, dict):

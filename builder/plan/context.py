@@ -66,6 +66,8 @@ class PlanContext:
     notes: list[Diagnostic] = field(default_factory=list)
     present: set[str] = field(default_factory=set)  # kinds that produced inputs (read by the config step)
     cache_scope: str = ""  # in every cache mount id (see builder.plan.cache_scope)
+    #: Build secret ids (see builder.plan.secret_ids): inputs of the steps that mount them.
+    secret_ids: tuple[str, ...] = ()
     _selection: FileSelection | None = None
 
     @property

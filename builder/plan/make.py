@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
@@ -14,6 +15,7 @@ from builder.plan.graph import build_graph, layer_order, layer_parents, source_r
 from builder.plan.keys import KEY_SCHEME_VERSION, step_key
 from builder.plan.model import Plan, Step, StepKind, StepRef
 from builder.plan.protocols import StatSource, Walker
+from builder.plan.secret_ids import secret_ids as canonical_secret_ids
 from builder.plan.steps import STEPS, module_for
 
 
@@ -24,6 +26,7 @@ def make_plan(
     stat_source: StatSource | None = None,
     walker: Walker | None = None,
     cache_scope_name: str | None = None,
+    secret_ids: Iterable[str] = (),
 ) -> Plan:
     """Compute the plan of ``config``: steps, edges and keys.  No cache, no engine.
 
@@ -31,7 +34,9 @@ def make_plan(
     ``stat_source`` remembers file digests between plans (see
     ``builder.plan.protocols``); ``walker`` lists the project files instead of
     :func:`builder.plan.fileset.walk` (same protocols module); ``cache_scope_name`` shares the cache
-    mounts with other projects of that name (default: ``$BUILDER_CACHE_SCOPE``, else this project's own).  Raises PlanError, or ConfigError /
+    mounts with other projects of that name (default: ``$BUILDER_CACHE_SCOPE``, else this project's own);
+    ``secret_ids`` are the build secrets' ids (see :mod:`builder.plan.secret_ids`): inputs of the steps that
+    mount them, their values never.  Raises PlanError, or ConfigError /
     DependencyError for problems in the inputs it reads.
 
     >>> # plan = make_plan(load_config("fixtures/apps/minimal"))
@@ -46,7 +51,11 @@ def make_plan(
         scope = cache_scope(config.deployment.name, shared)
     except ValueError as error:
         raise PlanError(str(error)) from None
-    ctx = PlanContext(config, deps, stat_source, walker, cache_scope=scope)
+    try:
+        ids = canonical_secret_ids(secret_ids)
+    except ValueError as error:
+        raise PlanError(str(error), hint="name secrets with letters, digits, '_', '.' or '-'") from None
+    ctx = PlanContext(config, deps, stat_source, walker, cache_scope=scope, secret_ids=ids)
     found = {}
     for module in STEPS:
         if module.KIND is StepKind.CONFIG:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from builder.plan.model import Step
 from builder.recipes.context import RecipeContext
-from builder.recipes.spec import CA_BUNDLE, RunSpec
+from builder.recipes.spec import CA_BUNDLE, RunSpec, build_secrets
 
 
 def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
@@ -17,7 +17,7 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
         arg0="apt",
         args=(*flags, *inputs.packages),
         caches=tuple(inputs.cache_mounts),
-        secrets=(CA_BUNDLE,),
+        secrets=(CA_BUNDLE, *build_secrets(inputs.secrets)),
         label=text,
         command=text,
     )

@@ -13,7 +13,7 @@ import shlex
 
 from builder.plan.model import Step
 from builder.recipes.context import RecipeContext
-from builder.recipes.spec import GeneratedFiles, RunSpec
+from builder.recipes.spec import GeneratedFiles, RunSpec, build_secrets
 
 SCRIPT_NAME = "commands.bash"
 
@@ -54,6 +54,7 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
         arg0="run",
         args=(inputs.workdir, f"{target}/{SCRIPT_NAME}"),
         generated=(files,),
+        secrets=build_secrets(inputs.secrets),
         label=text,
         command=text,
     )

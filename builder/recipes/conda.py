@@ -7,7 +7,7 @@ import json
 from builder.plan.model import Step
 from builder.recipes.context import RecipeContext
 from builder.recipes.script_text import script_file
-from builder.recipes.spec import CA_BUNDLE, GeneratedFiles, RunSpec
+from builder.recipes.spec import CA_BUNDLE, GeneratedFiles, RunSpec, build_secrets
 from builder.recipes.tools import DEFAULT_PATH
 from builder.recipes.tools_mounts import tools_mount
 
@@ -41,7 +41,7 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
         args=(inputs.prefix, f"{FILES_DIR}/spec.json", f"{FILES_DIR}/install.py", ctx.venv),
         caches=(tools_mount("rattler", ctx.cache_scope), *inputs.cache_mounts),
         generated=(files,),
-        secrets=(CA_BUNDLE,),
+        secrets=(CA_BUNDLE, *build_secrets(inputs.secrets)),
         env_after=(("PATH", f"{ctx.venv}/bin:{inputs.prefix}/bin:{DEFAULT_PATH}"),),
         label=text,
         command=text,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from builder.plan.model import Step
 from builder.plan.steps.pip import Inputs as PipInputs
 from builder.recipes.context import RecipeContext
-from builder.recipes.spec import CA_BUNDLE, INDEX_CREDENTIALS, GeneratedFiles, ProjectFiles, RunSpec
+from builder.recipes.spec import CA_BUNDLE, INDEX_CREDENTIALS, GeneratedFiles, ProjectFiles, RunSpec, build_secrets
 from builder.recipes.tools_mounts import tools_mount
 
 #: Where the requirements and constraints files are mounted while the step runs.
@@ -67,7 +67,8 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
     text = f"{installer.label} install -r requirements.txt"
     return RunSpec(
         kind=step.id,
-        script="pip.sh",
+        # With build secrets the script first reads the index settings they may hold (pip_secrets.sh).
+        script="pip_secrets.sh" if inputs.secrets else "pip.sh",
         arg0="pip",
         args=(
             inputs.installer,
@@ -79,7 +80,7 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
         caches=(*inputs.cache_mounts, *(tools_mount(t, ctx.cache_scope) for t in installer.tools)),
         generated=(files,),
         project=project,
-        secrets=(CA_BUNDLE, INDEX_CREDENTIALS),
+        secrets=(CA_BUNDLE, INDEX_CREDENTIALS, *build_secrets(inputs.secrets)),
         workdir=project.target if project is not None else None,
         label=text,
         command=text,

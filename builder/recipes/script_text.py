@@ -31,6 +31,7 @@ _FRAGMENTS = {
     "UV_CHECK_PY": "uv_check.py",
     "UV_READY": "uv_ready.sh",
     "KNOWN_PY": "known_lines.py",
+    "PIP_MAIN": "pip.sh",
 }
 #: Fragments carried inside single quotes by the shell scripts.
 _QUOTED = frozenset({"UV_BOOT_PY", "UV_CHECK_PY", "KNOWN_PY"})

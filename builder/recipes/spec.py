@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from builder.plan.model import CacheMount, FileManifest, StepKind
+from builder.plan.secret_ids import secret_path
 from builder.recipes.script_text import script_text
 from builder.recipes.tools import CA_ENV, CA_PATH, CA_SECRET_ID, NETRC_PATH, NETRC_SECRET_ID
 
@@ -53,6 +54,8 @@ class Secret:
     """A secret mounted while the step runs (never in a layer), and the variables that point at it.
 
     ``optional``: the step runs without it when the build was given none.
+    ``user``: a build secret of the user's (``--secret``): its id is in the plan, so both lowerings always
+    mount it, as an optional mount (a secret given with ``required=false`` and no value leaves no file).
     """
 
     id: str
@@ -60,12 +63,18 @@ class Secret:
     env: tuple[str, ...] = ()
     mode: int = 0o444
     optional: bool = True
+    user: bool = False
 
 
 #: The extra CA bundle: installers read it through the standard variables.
 CA_BUNDLE = Secret(CA_SECRET_ID, CA_PATH, CA_ENV)
 #: Index credentials as a netrc file (pip, uv and git read it through NETRC).
 INDEX_CREDENTIALS = Secret(NETRC_SECRET_ID, NETRC_PATH, ("NETRC",), mode=0o400)
+
+
+def build_secrets(ids: tuple[str, ...]) -> tuple[Secret, ...]:
+    """The user's build secrets ``ids`` as mounts at ``/run/secrets/ID``, readable by root only."""
+    return tuple(Secret(i, secret_path(i), mode=0o400, user=True) for i in ids)
 
 
 @dataclass(frozen=True, slots=True)

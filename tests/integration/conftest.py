@@ -4,59 +4,46 @@ The engine comes from ``BUILDKIT_HOST`` when set; otherwise from the env files
 ``scripts/engine-up`` writes (``.engine/<engine>/env``), one parameter per engine that
 is up, so the same tests run on every engine started (e.g. dockerd20 and dockerd26).
 With no engine at all the tests fail with how to start one; they never skip silently.
+The `tls` engine runs only tests marked ``remote``. The registries and fleet runners are not
+in the matrix: fleet tests take them from the fixtures of ``fleet.py`` (imported here).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from builder.engines.buildkit.client import EngineClient, open_engine
-from builder.engines.buildkit.tls import TLSConfig
+from tests.integration.fleet import auth_registry, registry, runner_a, runner_b, unique_repo
+from tests.integration.targets import ENGINE_DIR, REPO_ROOT, EngineTarget, read_env
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ENGINE_DIR = REPO_ROOT / ".engine"
+# The engine matrix: every test that takes `engine_target` (or `engine`, `engine_env`) runs once per engine
+# of this list that is up. Fleet runners (.engine/fleet-a, fleet-b) are not in it: only tests marked `fleet`
+# use them, through fleet.py's fixtures.
 ENGINE_ORDER = ("dockerd20", "dockerd26", "buildkitd", "tls")  # tls: dockerd 26 over TCP + TLS
+# The tls engine runs only the tests marked `remote` (those that exercise TCP + TLS): on the same
+# dockerd 26 as the dockerd26 entry, the rest would repeat it (BUILDER_TEST_TLS_ALL=1 runs them all there).
+REMOTE_ONLY_ENGINES = ("tls",)
+# A test taking any of these is a fleet test, marked or not.
+FLEET_FIXTURES = frozenset({"registry", "auth_registry", "runner_a", "runner_b"})
 
+__all__ = [
+    "ENGINE_DIR",
+    "ENGINE_ORDER",
+    "REPO_ROOT",
+    "EngineTarget",
+    "auth_registry",
+    "discover_engines",
+    "registry",
+    "runner_a",
+    "runner_b",
+    "unique_repo",
+]
 
-@dataclass(frozen=True)
-class EngineTarget:
-    """One engine to test against: its name and the environment engine-up exported."""
-
-    name: str
-    env: dict[str, str]
-
-    @property
-    def address(self) -> str:
-        return self.env["BUILDKIT_HOST"]
-
-    @property
-    def tls(self) -> TLSConfig | None:
-        """The TLS settings of a TCP engine (from Docker's DOCKER_CERT_PATH that engine-up printed)."""
-        folder = self.env.get("DOCKER_CERT_PATH")
-        if not folder:
-            return None
-        return TLSConfig(ca=Path(folder) / "ca.pem", cert=Path(folder) / "cert.pem", key=Path(folder) / "key.pem")
-
-    @property
-    def cli_args(self) -> list[str]:
-        """``--engine`` and, for a TCP engine, the ``--tls-*`` flags, for ``builder`` command lines."""
-        tls = self.tls
-        extra = [] if tls is None else ["--tls-ca", str(tls.ca), "--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
-        return ["--engine", self.address, *extra]
-
-
-def _read_env(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip():
-            values[key.strip()] = value.strip()
-    return values
+_read_env = read_env  # the name older tests import
 
 
 def discover_engines() -> list[EngineTarget]:
@@ -71,18 +58,34 @@ def discover_engines() -> list[EngineTarget]:
     for name in ENGINE_ORDER:
         path = ENGINE_DIR / name / "env"
         if path.is_file() and (not wanted or name in wanted.split(",")):
-            found.append(EngineTarget(name, _read_env(path)))
+            found.append(EngineTarget(name, read_env(path)))
     return found
 
 
 ENGINES = discover_engines()
 
 
+def _runs_here(item: pytest.Item) -> bool:
+    """False for a test the matrix leaves out: one not marked `remote` on a remote-only engine."""
+    callspec = getattr(item, "callspec", None)
+    target = callspec.params.get("engine_target") if callspec is not None else None
+    if not isinstance(target, EngineTarget) or target.name not in REMOTE_ONLY_ENGINES:
+        return True
+    return item.get_closest_marker("remote") is not None or bool(os.environ.get("BUILDER_TEST_TLS_ALL"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
+    kept, left_out = [], []
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+        if FLEET_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.fleet)  # so `-m "not fleet"` leaves out every test that needs them
+        (kept if _runs_here(item) else left_out).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session", params=ENGINES or [None], ids=[e.name for e in ENGINES] or ["no-engine"])

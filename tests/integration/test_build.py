@@ -87,6 +87,7 @@ def get_health(port: int, timeout: float = 30.0) -> str:
             time.sleep(0.3)
 
 
+@pytest.mark.remote  # the tls engine runs it too: a whole build and rebuild over TLS
 def test_build_run_rebuild_and_change_pip(
     app_build_basic: Path,
     engine_target: EngineTarget,

@@ -198,6 +198,7 @@ def test_a_broken_build_and_a_crashing_start_leave_the_old_app_answering(
     assert handle.running
 
 
+@pytest.mark.remote  # the tls engine runs it too: dev's containers through the Engine API over TLS
 def test_sync_copies_a_source_edit_and_restarts_the_app(
     app: tuple[Path, int], engine_target: EngineTarget, tmp_path: Path, docker: DockerAPI
 ) -> None:

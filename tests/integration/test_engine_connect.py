@@ -66,6 +66,7 @@ def test_info_value(engine: EngineClient) -> None:
     assert info.to_json()["capabilities"]["kind"] == engine.kind
 
 
+@pytest.mark.remote  # the tls engine runs it too: the session upgrade through a TLS connection
 def test_session_upgrade_makes_the_daemon_the_http2_client(engine: EngineClient) -> None:
     if engine.kind != "dockerd":
         pytest.skip("POST /session exists only on dockerd")
@@ -97,6 +98,7 @@ def test_unreachable_address_names_what_was_tried(tmp_path: Path) -> None:
     assert "scripts/engine-up" in (info.value.hint or "")
 
 
+@pytest.mark.remote  # the tls engine runs it too: the --tls-* flags of the CLI
 def test_cli_engine_info_json(
     engine: EngineClient, engine_target: EngineTarget, capsys: pytest.CaptureFixture[str]
 ) -> None:

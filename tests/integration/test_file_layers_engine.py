@@ -8,6 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,6 +89,7 @@ def test_layered_files_give_the_single_layer_app(engine: EngineClient, tmp_path:
     shutil.rmtree(work)
 
 
+@pytest.mark.remote  # the tls engine runs it too: file layers sent through the session over TLS
 def test_a_layered_project_builds_rebuilds_one_edit_and_predicts_it(
     engine_target: EngineTarget, engine_env: dict[str, str], tmp_path: Path
 ) -> None:

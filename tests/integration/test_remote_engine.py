@@ -33,6 +33,8 @@ from tests.integration.conftest import ENGINE_DIR, EngineTarget, _read_env
 CA = "/etc/ssl/certs/ca-certificates.crt"
 TIMEOUT = 3.0
 
+pytestmark = pytest.mark.remote
+
 
 def _tls_target() -> EngineTarget:
     path = ENGINE_DIR / "tls" / "env"

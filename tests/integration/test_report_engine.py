@@ -121,6 +121,7 @@ def causes_of(report: dict[str, Any], index: int, step: str) -> list[str]:
     return []
 
 
+@pytest.mark.remote  # the tls engine runs it too: the base image's ID asked over TLS
 def test_report_matches_what_the_builds_did(history: History) -> None:
     data = builder.report(cache_dir=history.cache).to_json()
     results = history.results

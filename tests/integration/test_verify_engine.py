@@ -82,6 +82,7 @@ def test_crashing_app_fails_fast_with_its_logs(
     assert leftovers(docker) == []
 
 
+@pytest.mark.remote  # the tls engine runs it too: the Engine API (verify's container) over TLS
 def test_cli_verify_exit_codes(
     app_crash_start: Path,
     app_quickstart: Path,

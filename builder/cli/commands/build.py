@@ -1,7 +1,9 @@
 """``builder build [PATH]``: plan, build on BuildKit, record the steps, report predicted vs observed.
 
 Exit 0 built; 1 a step failed (its command and last 50 log lines are shown)
-or the engine cannot do what was asked; 2 invalid config/options; 4 no
+or the engine cannot do what was asked (e.g. a --cache-to type it does not
+offer, named before anything is built); 2 invalid config/options (a bad
+--cache-to/--cache-from value); 4 no
 engine answers (with how to start one); 130 interrupted (the solve is
 cancelled on the engine).
 """
@@ -12,9 +14,11 @@ import argparse
 import json
 
 from builder.cli import output
+from builder.cli.cache_flags import add_cache_arguments, cache_from_args
 from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.errors import EXIT_OK
 from builder.cli.resolution import add_resolution_arguments
+from builder.cli.secrets import add_secret_arguments
 from builder.errors import BuilderError, ConfigError
 
 
@@ -85,6 +89,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="build this plan (from `builder plan --format json`) instead of planning",
     )
     add_resolution_arguments(parser, "and install exactly those pins")
+    add_secret_arguments(parser)
+    add_cache_arguments(parser, export=True)
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -106,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
             key_path="--verify",
             hint="add --tag app:dev, or run `builder verify IMAGE` later",
         )
+    cache_to, cache_from = cache_from_args(args, "export"), cache_from_args(args, "import")
     writer = make_writer(args.progress)
     try:
         result, _analysis, diagnostics = build(
@@ -127,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
             offline=args.offline,
             tls=tls_from_args(args),
             connect_timeout=args.connect_timeout,
+            secrets=args.secret,
+            rerun=args.rerun,
+            cache_to=cache_to,
+            cache_from=cache_from,
         )
     except BuilderError as exc:
         if args.progress == "json":  # CI runners reading stdout see the failure as an event too

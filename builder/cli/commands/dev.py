@@ -26,6 +26,7 @@ from builder.cli import output
 from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.commands.verify import add_env_arguments, run_env_from_args
 from builder.cli.errors import EXIT_OK
+from builder.cli.secrets import add_secret_arguments
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,6 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="output: plain lines on stderr (auto), or json objects on stdout",
     )
     add_env_arguments(parser)
+    add_secret_arguments(parser, rerun=False)
     add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -79,6 +81,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the loop in this (the main) thread until Ctrl-C, SIGTERM or SIGHUP."""
     from builder.devloop import DevLoop, DevOptions
+    from builder.engines.build_secrets import secrets_from
     from builder.verify import signals_interrupt
 
     if args.port is not None and not 0 < args.port < 65536:
@@ -96,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         network=args.network,
         tag=args.tag,
         env=run_env_from_args(args),
+        secrets=secrets_from(args.secret),  # read once, kept in memory for every rebuild
     )
     printer = DevPrinter(json_mode=args.progress == "json")
     loop = DevLoop(args.path, options, printer)

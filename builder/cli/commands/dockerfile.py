@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from builder.cli import output
 from builder.cli.errors import EXIT_OK
+from builder.cli.secrets import add_secret_arguments
 from builder.errors import BuilderError, ConfigError
 
 if TYPE_CHECKING:  # imported in run(): registering the command must stay cheap
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="write Dockerfile, .dockerignore and .builder/ files into DIR (e.g. the project dir)",
     )
     parser.add_argument("--cache-dir", default=None, help="step cache directory (only used for file digests)")
+    add_secret_arguments(parser, rerun=False)  # ids only: the RUN lines mount them (docker build --secret ...)
     parser.set_defaults(func=run)
 
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from builder.engines.dockerfile_export import render_dockerfile
 
     plan, _analysis, diagnostics = plan_project(
-        args.path, cache_dir=args.cache_dir, record=False, walker=getattr(args, "walker", None)
+        args.path, cache_dir=args.cache_dir, record=False, walker=getattr(args, "walker", None), secrets=args.secret
     )
     output.diagnostics(diagnostics)
     export = render_dockerfile(plan)

@@ -297,6 +297,8 @@ def _capability_lines(caps: Capabilities) -> list[str]:
         f"  exporters list:      {yes(caps.exporters_list_field)} (SolveRequest.Exporters)",
         f"  image config route:  {caps.image_config_route}",
         f"  exporters:           {', '.join(sorted(caps.exporters))}",
-        f"  cache export:        {', '.join(sorted(caps.cache_export_types))}",
+        f"  image store:         {caps.image_store or 'its own (buildkitd)'}",
+        f"  cache export:        {', '.join(sorted(caps.cache_export_types))} (--cache-to)",
+        f"  cache import:        {', '.join(sorted(caps.cache_import_types))} (--cache-from)",
         f"  llb caps ({len(caps.llb_caps)}):       {' '.join(sorted(caps.llb_caps))}",
     ]

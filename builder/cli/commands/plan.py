@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 
 from builder.cli import output
+from builder.cli.cache_flags import add_cache_arguments, cache_from_args
 from builder.cli.errors import EXIT_MISS, EXIT_OK
 from builder.cli.resolution import add_resolution_arguments
+from builder.cli.secrets import add_secret_arguments
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,12 +37,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 3 when any step would rebuild")
     add_resolution_arguments(parser, "so new releases change the pip key")
+    add_cache_arguments(parser, export=False)
     parser.add_argument(
         "--cache-dir",
         default=None,
         help="step cache directory (default: $BUILDER_CACHE_DIR, else $XDG_CACHE_HOME/builder)",
     )
     parser.add_argument("--no-record", action="store_true", help="do not record this plan in the app's history")
+    add_secret_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -48,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     """Plan, print, and turn misses into exit 3 when asked."""
     from builder.api import plan_project
 
+    # The shared caches the build will import (checked here: a bad value is exit 2 before planning);
+    # the shared step history reads the step records kept beside them.
+    args.cache_specs_from = cache_from_args(args, "import")
     plan, analysis, diagnostics = plan_project(
         args.path,
         cache_dir=args.cache_dir,
@@ -56,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         walker=getattr(args, "walker", None),
         refresh=args.refresh,
         offline=args.offline,
+        secrets=args.secret,
+        rerun=args.rerun,
     )
     output.diagnostics(diagnostics)
     if args.format == "json":

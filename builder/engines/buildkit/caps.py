@@ -17,7 +17,7 @@ import contextlib
 import re
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,6 +28,8 @@ from builder.engines.buildkit.errors import engine_errors, rpc_code
 from builder.errors import EngineError, EngineUnsupported
 
 EngineKind = Literal["buildkitd", "dockerd"]
+#: dockerd's image store: the classic graphdriver one, or containerd's (``features.containerd-snapshotter``).
+ImageStore = Literal["classic", "containerd"]
 ImageConfigRoute = Literal["gateway", "exporter-attr"]
 
 _BUILD_ID_KEY = "buildkit-controlapi-buildid"
@@ -64,6 +66,10 @@ class Capabilities:
     exporters_list_field: bool
     image_config_route: ImageConfigRoute
     entitlements_default: frozenset[str] = field(default=frozenset({"network.host"}))
+    #: Cache import (``--cache-from``) types; see :func:`derive_capabilities`.
+    cache_import_types: frozenset[str] = frozenset({"registry", "local"})
+    #: dockerd's image store (None on buildkitd, which has its own).
+    image_store: ImageStore | None = None
 
     @property
     def supports_mergeop(self) -> bool:
@@ -130,6 +136,8 @@ class Capabilities:
             "image_config_route": self.image_config_route,
             "exporters": sorted(self.exporters),
             "cache_export_types": sorted(self.cache_export_types),
+            "cache_import_types": sorted(self.cache_import_types),
+            "image_store": self.image_store,
             "llb_caps": sorted(self.llb_caps),
             "frontend_caps": sorted(self.frontend_caps),
         }
@@ -142,8 +150,16 @@ def derive_capabilities(
     daemon_version: str | None,
     llb_caps: Iterable[str],
     frontend_caps: Iterable[str] = (),
+    worker_labels: Mapping[str, str] | None = None,
 ) -> Capabilities:
-    """Decide the request shapes from the detected facts (pure; unit-tested)."""
+    """Decide the request shapes from the detected facts (pure; unit-tested).
+
+    Cache backends (measured on this project's engines, see README "Shared build caches"):
+    dockerd with its classic store exports ``inline`` only (moby's own cache
+    manager has no remote-cache exporter) and imports ``registry``/``local``;
+    dockerd with the containerd image store (its worker reports a containerd
+    ``snapshotter`` label) and buildkitd export ``inline``, ``registry`` and ``local``.
+    """
     llb = frozenset(llb_caps)
     version = parse_version(buildkit_version)
     has_info = buildkit_version is not None
@@ -152,7 +168,8 @@ def derive_capabilities(
     if kind == "dockerd":
         # moby's exporter: image config only reaches the image through a gateway result (wire sheet §3.1).
         exporters = frozenset({"moby", "local", "tar"})
-        cache_types = frozenset({"inline"})
+        store: ImageStore | None = image_store_of(worker_labels or {})
+        cache_types = frozenset({"inline", "registry", "local"} if store == "containerd" else {"inline"})
         route: ImageConfigRoute = "gateway"
     else:
         exporters = frozenset({"image", "oci", "docker", "local", "tar"})
@@ -160,6 +177,7 @@ def derive_capabilities(
             c.removeprefix("cache.") for c in llb if c in {"cache.gha", "cache.s3", "cache.azblob"}
         )
         route = "exporter-attr"
+        store = None
     return Capabilities(
         kind=kind,
         buildkit_version=buildkit_version,
@@ -171,7 +189,19 @@ def derive_capabilities(
         cache_export_types=cache_types,
         exporters_list_field=exporters_list,
         image_config_route=route,
+        image_store=store,
     )
+
+
+def image_store_of(worker_labels: Mapping[str, str]) -> ImageStore:
+    """dockerd's image store, from its BuildKit worker's labels.
+
+    With the containerd image store, moby runs BuildKit's containerd worker, which labels
+    itself with its snapshotter (``org.mobyproject.buildkit.worker.snapshotter``); the
+    classic store's worker has no such label.
+    """
+    containerd = any(k.endswith((".worker.snapshotter", ".worker.containerd.namespace")) for k in worker_labels)
+    return "containerd" if containerd else "classic"
 
 
 def query_info(control: control_pb2_grpc.ControlStub, address: str) -> str | None:
@@ -185,6 +215,13 @@ def query_info(control: control_pb2_grpc.ControlStub, address: str) -> str | Non
             raise
     version = response.buildkitVersion.version
     return version or None
+
+
+def query_worker_labels(control: control_pb2_grpc.ControlStub, address: str) -> dict[str, str]:
+    """The labels of the engine's workers (``Control/ListWorkers``), merged."""
+    with engine_errors(address, "ListWorkers"):
+        response = control.ListWorkers(control_pb2.ListWorkersRequest(), timeout=_PROBE_TIMEOUT)
+    return {k: v for record in response.record for k, v in record.Labels.items()}
 
 
 def ping_caps(
@@ -234,10 +271,13 @@ def detect_capabilities(
 ) -> Capabilities:
     """Ask the engine (Info and the Ping probe, concurrently) and derive its :class:`Capabilities`."""
     info: list[str | BaseException | None] = []
+    labels: dict[str, str] = {}
 
     def ask_info() -> None:
         try:
             info.append(query_info(control, address))
+            if kind == "dockerd":  # the worker's labels tell dockerd's image store
+                labels.update(query_worker_labels(control, address))
         except BaseException as exc:
             info.append(exc)
 
@@ -249,13 +289,16 @@ def detect_capabilities(
         raise EngineError(f"cannot detect the capabilities of the engine at {address}: {exc.message}") from exc
     finally:
         thread.join()
+    error = next((item for item in info if isinstance(item, BaseException)), None)
+    if error is not None:
+        raise error
     version = info[0]
-    if isinstance(version, BaseException):
-        raise version
+    assert not isinstance(version, BaseException)
     return derive_capabilities(
         kind=kind,
         buildkit_version=version,
         daemon_version=daemon_version,
         llb_caps=(c.ID for c in pong.LLBCaps if c.Enabled),
         frontend_caps=(c.ID for c in pong.FrontendAPICaps if c.Enabled),
+        worker_labels=labels,
     )

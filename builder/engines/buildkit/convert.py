@@ -68,6 +68,9 @@ class ConvertOptions:
     network: Network = "host"
     ca_bundle: bool = False
     netrc: bool = False  # mount the index credentials (a netrc secret) into the pip step
+    #: Ids of more builder-made secrets the build serves (a recipe's ``Secret`` with such an id is mounted);
+    #: the user's ``--secret`` ids are in the plan and always mounted.
+    secrets: frozenset[str] = frozenset()
     merge: bool = False
     shared_key_hint: str = "builder"
     #: Steps whose command runs again whatever the engine cache holds (``--refresh`` with unversioned
@@ -162,16 +165,19 @@ def _mounts(spec: RunSpec, b: _Build) -> list[Mount]:
         )
         b.local_dirs[session] = spec.project.manifest
         mounts.append(Mount(spec.project.target, "bind", local.output))
-    mounts.extend(Mount(s.target, "secret", secret_id=s.id, mode=s.mode) for s in _secrets(spec, b))
+    mounts.extend(Mount(s.target, "secret", secret_id=s.id, mode=s.mode, optional=s.user) for s in _secrets(spec, b))
     return mounts
 
 
 def _secrets(spec: RunSpec, b: _Build) -> tuple[Secret, ...]:
-    # The recipes' secrets are optional: each is mounted only when the build was given it.
-    given = {CA_SECRET_ID} if b.options.ca_bundle else set()
+    # builder's own secrets are mounted only when the build was given them; the user's build secrets
+    # always (their ids are step inputs), as optional mounts.
+    given = set(b.options.secrets)
+    if b.options.ca_bundle:
+        given.add(CA_SECRET_ID)
     if b.options.netrc:
         given.add(NETRC_SECRET_ID)
-    return tuple(s for s in spec.secrets if s.id in given)
+    return tuple(s for s in spec.secrets if s.user or s.id in given)
 
 
 def convert_run(state: State, step: Step, b: _Build) -> State:

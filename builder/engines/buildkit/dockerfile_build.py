@@ -197,6 +197,7 @@ class DockerfileBuild:
     seconds: float
     config_layer: tuple[bool, float] | None = None  # (cached, seconds) of the cerebrium.toml layer
     transfers: tuple[TransferReport, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def cached(self) -> bool:
@@ -232,7 +233,8 @@ def build_dockerfile(
     tracker = InstructionTracker(on_event)
     solved = solve_in_session(
         client,
-        SessionSpec({CONTEXT: source.context}, options.ca_bundle, network),
+        # The build secrets a Dockerfile's RUN --mount=type=secret asks for (the export's steps do).
+        SessionSpec({CONTEXT: source.context}, options.ca_bundle, network, dict(options.secrets)),
         export,
         tracker,
         job=job,
@@ -250,6 +252,7 @@ def build_dockerfile(
         round(time.monotonic() - started, 3),
         layer_outcome,
         solved.transfers,
+        solved.notes,
     )
 
 
@@ -312,6 +315,7 @@ def build_plan_dockerfile(
         seconds=built.seconds,
         engine=engine,
         exporter_response=built.exporter_response,
+        notes=built.notes,
     )
 
 

@@ -139,6 +139,7 @@ class BuildKitEngine:
                 network=network,
                 ca_bundle=options.ca_bundle is not None,
                 netrc=options.netrc is not None,
+                secrets=frozenset(options.secrets),
                 merge=merge,
                 shared_key_hint=f"builder-{plan.app}",
                 rerun=frozenset(StepKind(s) for s in options.rerun),
@@ -179,6 +180,7 @@ class BuildKitEngine:
         dirs = {name: SyncedDir(root, synced_entries(root, m)) for name, m in converted.local_dirs}
         job = definition_job(converted.definition, config) if export.route == "gateway" else None
         secrets = {NETRC_SECRET_ID: options.netrc} if options.netrc is not None else {}
+        secrets.update(options.secrets)
         solved = solve_in_session(
             self.client,
             SessionSpec(dirs, options.ca_bundle, network, secrets),
@@ -213,14 +215,16 @@ class BuildKitEngine:
             seconds=seconds,
             engine=self.client.capabilities.describe(),
             exporter_response=tuple(sorted(response.items())),
+            notes=solved.notes,
         )
 
     def keeps_files_bases(self, merge: bool | None = None) -> bool:
-        """True when this engine can keep files bases: an image store its builds read images from
-        (dockerd) and no MergeOp (with MergeOp the files layers are independent already)."""
+        """True when this engine can keep files bases: dockerd's classic image store, which its builds
+        read images from, and no MergeOp (with MergeOp the files layers are independent already).
+        Containerd-store engines keep the chained or merged layers (not measured with bases yet)."""
         caps = self.client.capabilities
         uses_merge = caps.supports_mergeop if merge is None else merge
-        return caps.kind == "dockerd" and not uses_merge
+        return caps.kind == "dockerd" and not uses_merge and caps.image_store != "containerd"
 
     def _base_export(self, converted: Converted, options: BuildOptions) -> tuple[tuple[Definition, ExportPlan], ...]:
         """The follow-up solve keeping the files step's result as ``options.files_base`` (or nothing)."""

@@ -18,14 +18,17 @@ tarball in one build.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from builder.engines import BuildOptions, OutputSpec
 from builder.engines.buildkit.caps import Capabilities
+from builder.engines.buildkit.remote_cache import CachePlan, plan_cache
 from builder.errors import EngineUnsupported
 
 Route = Literal["direct", "gateway"]
+#: Exporters whose output is an image (an inline cache rides in its config).
+_IMAGE_EXPORTERS = frozenset({"moby", "image", "oci", "docker"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,8 @@ class ExportPlan:
     exporters: tuple[ExporterSpec, ...]
     use_list: bool
     tarball: OutputSpec | None
+    #: Shared cache exports/imports (``--cache-to`` / ``--cache-from``), see remote_cache.
+    cache: CachePlan = field(default_factory=CachePlan)
 
     @property
     def image_name(self) -> str | None:
@@ -84,7 +89,9 @@ def plan_export(caps: Capabilities, options: BuildOptions, config_json: bytes | 
         )
     moby = any(e.type == "moby" for e in exporters)
     route: Route = "gateway" if moby and caps.image_config_route == "gateway" else "direct"
-    return ExportPlan(route, tuple(exporters), len(exporters) > 1, options.output)
+    has_image = any(e.type in _IMAGE_EXPORTERS for e in exporters)
+    cache = plan_cache(caps, options.cache_to, options.cache_from, has_image=has_image)
+    return ExportPlan(route, tuple(exporters), len(exporters) > 1, options.output, cache)
 
 
 def _tarball(caps: Capabilities, output: OutputSpec, config: str | None) -> ExporterSpec:

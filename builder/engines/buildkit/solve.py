@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import grpc
@@ -38,6 +38,7 @@ from builder.engines.buildkit.errors import map_rpc_error, rpc_code, rpc_details
 from builder.engines.buildkit.export import ExportPlan
 from builder.engines.buildkit.failure import FailedStep
 from builder.engines.buildkit.llb import Definition
+from builder.engines.buildkit.remote_cache import CachePlan, record_local_exports, resolve_local_imports
 from builder.engines.buildkit.session import (
     FileSendProvider,
     FileSyncProvider,
@@ -47,6 +48,7 @@ from builder.engines.buildkit.session import (
     TarballOutput,
     TransferReport,
 )
+from builder.engines.buildkit.session.content import ContentStoreProvider, OCILayout
 from builder.engines.failure_hints import hint_for
 from builder.errors import EngineError, SolveFailed, StepFailure
 
@@ -85,9 +87,16 @@ class Bridge:
     """``LLBBridge`` calls of one build: its id in the metadata, the build's deadline and cancellation."""
 
     def __init__(
-        self, client: EngineClient, ref: str, deadline: float | None, cancelled: Callable[[], bool], calls: list[Any]
+        self,
+        client: EngineClient,
+        ref: str,
+        deadline: float | None,
+        cancelled: Callable[[], bool],
+        calls: list[Any],
+        cache: CachePlan | None = None,
     ) -> None:
         self._client = client
+        self._cache = cache or CachePlan()
         self.metadata = ((BUILD_ID_KEY, ref),)
         self._deadline = deadline
         self._cancelled = cancelled
@@ -95,6 +104,7 @@ class Bridge:
 
     def solve(self, request: gateway_pb2.SolveRequest) -> gateway_pb2.Result:
         """One ``LLBBridge/Solve``; its result (raises grpc.RpcError, or TimeoutError when cancelled)."""
+        request = with_cache_imports(request, self._cache)
         future = self._client.bridge.Solve.future(request, metadata=self.metadata, wait_for_ready=True)
         self._calls.append(future)
         response = _wait(future, self._deadline, self._cancelled)
@@ -181,6 +191,28 @@ def _control_request(ref: str, spec: SolveSpec) -> control_pb2.SolveRequest:
     elif exporters:
         request.Exporter = exporters[0].type
         request.ExporterAttrs.update(dict(exporters[0].attrs))
+    add_cache_entries(request.Cache, spec.export.cache)
+    return request
+
+
+def add_cache_entries(options: control_pb2.CacheOptions, cache: CachePlan) -> None:
+    """``--cache-to`` / ``--cache-from`` as ``CacheOptions.Exports`` / ``Imports`` (BuildKit >= 0.8 reads both)."""
+    for entry in cache.exports:
+        options.Exports.add(Type=entry.type, Attrs=dict(entry.attrs))
+    for entry in cache.imports:
+        options.Imports.add(Type=entry.type, Attrs=dict(entry.attrs))
+
+
+def with_cache_imports(request: gateway_pb2.SolveRequest, cache: CachePlan) -> gateway_pb2.SolveRequest:
+    """An ``LLBBridge/Solve`` that may use the build's cache imports: ``CacheImports`` beside a
+    Definition, the ``cache-imports`` option for a frontend (dockerfile.v0 reads it)."""
+    if not cache.imports:
+        return request
+    if request.Frontend:
+        request.FrontendOpt["cache-imports"] = cache.imports_json()
+    else:
+        for entry in cache.imports:
+            request.CacheImports.add(Type=entry.type, Attrs=dict(entry.attrs))
     return request
 
 
@@ -243,7 +275,7 @@ def run_solve(
     try:
         if spec.export.route == "gateway":
             assert spec.job is not None  # SolveSpec checks it
-            _gateway(spec.job, Bridge(client, ref, deadline, is_cancelled, calls))
+            _gateway(spec.job, Bridge(client, ref, deadline, is_cancelled, calls, spec.export.cache))
         response = _wait(solve, deadline, is_cancelled)
     except TimeoutError as exc:
         _cancel(calls, status)
@@ -301,6 +333,8 @@ class Solved:
 
     response: dict[str, str]
     transfers: tuple[TransferReport, ...]
+    #: What the user should know about the solve (e.g. a local cache import with nothing to import yet).
+    notes: tuple[str, ...] = ()
 
 
 def solve_in_session(
@@ -333,6 +367,10 @@ def solve_in_session(
         # Newer engines name the exporter position of a FileSend call; only the tarball exporter sends.
         attachables.append(FileSendProvider(*([tarball] * len(export.exporters))))
     entitlements = ("network.host",) if session.network == "host" else ()
+    cache, notes = resolve_local_imports(export.cache)
+    if cache.stores:
+        attachables.append(ContentStoreProvider({s.store_id: OCILayout(s.path, s.writable) for s in cache.stores}))
+    export = replace(export, cache=cache)
     with Session.open(client, *attachables) as opened:  # type: ignore[arg-type]
         spec = SolveSpec(export, opened.id, entitlements, definition, job, timeout, engine_history)
         response = run_solve(client, spec, tracker, cancel)
@@ -340,10 +378,11 @@ def solve_in_session(
             extra = SolveSpec(more_export, opened.id, entitlements, more, None, timeout, False)
             with suppress(EngineError):
                 run_solve(client, extra, _Quiet(), cancel)
+    record_local_exports(cache, response)
     if tarball is not None and not tarball.done:
         assert export.tarball is not None
         raise EngineError(f"the engine did not send the {export.tarball.type} output")
-    return Solved(response, tuple(files.transfers))
+    return Solved(response, tuple(files.transfers), notes)
 
 
 def failure_hint(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from builder.plan.context import APP_DIR
+from builder.plan.secret_ids import check_plan_ids, secrets_field
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +23,16 @@ class CommandInputs:
     commands: tuple[str, ...]
     script: Literal["bash"] = "bash"
     workdir: str = APP_DIR
+    #: Build secret ids mounted at /run/secrets/ID while the step runs (ids only; see builder.plan.secret_ids).
+    secrets: tuple[str, ...] = secrets_field()
+
+    def __post_init__(self) -> None:
+        check_plan_ids(self.secrets, "commands step")
 
 
-def make(commands: tuple[str, ...], workdir: str = APP_DIR) -> CommandInputs | None:
+def make(commands: tuple[str, ...], workdir: str = APP_DIR, secrets: tuple[str, ...] = ()) -> CommandInputs | None:
     kept = tuple(c.strip() for c in commands if c.strip())
-    return CommandInputs(kept, workdir=workdir) if kept else None
+    return CommandInputs(kept, workdir=workdir, secrets=secrets) if kept else None
 
 
 def summary(value: CommandInputs) -> str:

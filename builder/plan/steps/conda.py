@@ -13,6 +13,7 @@ from builder.deps.paths import read_project_file
 from builder.plan.cache_scope import scoped
 from builder.plan.context import CONDA_PREFIX, PlanContext
 from builder.plan.model import CacheMount, StepKind
+from builder.plan.secret_ids import check_plan_ids, secrets_field
 
 KIND = StepKind.CONDA
 CACHE_MOUNTS = (CacheMount("/root/.cache/rattler", "builder-conda-pkgs", "shared"),)
@@ -25,6 +26,11 @@ class Inputs:
     prefix: str = CONDA_PREFIX
     lock: str | None = None
     cache_mounts: tuple[CacheMount, ...] = CACHE_MOUNTS
+    #: Build secret ids mounted at /run/secrets/ID while the step runs (ids only; see builder.plan.secret_ids).
+    secrets: tuple[str, ...] = secrets_field()
+
+    def __post_init__(self) -> None:
+        check_plan_ids(self.secrets, "conda step")
 
 
 def inputs(ctx: PlanContext) -> Inputs | None:
@@ -39,6 +45,7 @@ def inputs(ctx: PlanContext) -> Inputs | None:
         tuple(conda.channels),
         lock=lock,
         cache_mounts=scoped(CACHE_MOUNTS, ctx.cache_scope),
+        secrets=ctx.secret_ids,
     )
 
 

@@ -27,6 +27,7 @@ from typing import Literal
 from builder.plan.cache_scope import scoped
 from builder.plan.context import APP_DIR, VENV, PlanContext
 from builder.plan.model import CacheMount, FileManifest, StepKind, StepRef, check_project_path
+from builder.plan.secret_ids import check_plan_ids, secrets_field
 
 KIND = StepKind.PIP
 UV_CACHE = (CacheMount("/root/.cache/uv", "builder-uv-cache", "shared"),)
@@ -60,6 +61,11 @@ class Inputs:
     cache_mounts: tuple[CacheMount, ...] = PIP_CACHE
     local: LocalSource | None = None
     pinned: bool = False
+    #: Build secret ids mounted at /run/secrets/ID while the step runs (ids only; see builder.plan.secret_ids).
+    secrets: tuple[str, ...] = secrets_field()
+
+    def __post_init__(self) -> None:
+        check_plan_ids(self.secrets, "pip step")
 
     def source_refs(self) -> tuple[StepRef, ...]:
         return (self.local.ref,) if self.local is not None else ()
@@ -78,6 +84,7 @@ def inputs(ctx: PlanContext) -> Inputs | None:
         cache_mounts=scoped(UV_CACHE if installer == "uv" else PIP_CACHE, ctx.cache_scope),
         local=_local(ctx, pip.local_paths),
         pinned=pip.all_pinned,
+        secrets=ctx.secret_ids,
     )
 
 

@@ -17,4 +17,4 @@ __all__ = ["KIND", "Inputs", "inputs", "summary"]
 def inputs(ctx: PlanContext) -> Inputs | None:
     if ctx.dockerfile_mode:
         return None
-    return make(ctx.config.deployment.pre_build_commands, ctx.app_dir)
+    return make(ctx.config.deployment.pre_build_commands, ctx.app_dir, ctx.secret_ids)

@@ -133,6 +133,8 @@ class Mount:
     sharing: Sharing = "shared"
     secret_id: str = ""
     mode: int = 0o444
+    #: A secret mount the engine skips when the session has no such secret (else the exec fails).
+    optional: bool = False
 
     def validate(self) -> None:
         if not self.dest.startswith("/"):
@@ -215,7 +217,7 @@ class ExecOp:
             if m.kind == "cache":
                 pb.cacheOpt.CopyFrom(ops_pb2.CacheOpt(ID=m.cache_id, sharing=_SHARING[m.sharing]))
             elif m.kind == "secret":
-                pb.secretOpt.CopyFrom(ops_pb2.SecretOpt(ID=m.secret_id, mode=m.mode))
+                pb.secretOpt.CopyFrom(ops_pb2.SecretOpt(ID=m.secret_id, mode=m.mode, optional=m.optional))
             mounts.append(pb)
         meta = ops_pb2.Meta(args=list(self.args), env=list(self.env), cwd=self.cwd, user=self.user)
         op = ops_pb2.Op(
