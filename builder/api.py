@@ -32,7 +32,7 @@ import gc
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -42,9 +42,18 @@ from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
 from builder.engine_connection import EngineConnection
-from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError
+from builder.engines.identity import identify_at
+from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError, SolveFailed
 from builder.files_bases import FilesRoute, choose_route, record_route
-from builder.history import base_image_id, history, opened_cache, record_build, record_steps, stat_source
+from builder.history import (
+    EngineScope,
+    base_image_id,
+    history,
+    opened_cache,
+    record_build,
+    record_steps,
+    stat_source,
+)
 from builder.plan.analyze import Analysis, analyze
 from builder.plan.cache_specs import FLAGS, CacheSpec, Direction, parse_cache_spec, specs_from_env
 from builder.plan.diff import PlanDiff, diff_plans
@@ -53,6 +62,7 @@ from builder.plan.model import FileManifest, Plan, ProjectFiles, StepKind
 from builder.plan.protocols import Walker
 from builder.plan.rerun import mark_rerun, rerun_steps
 from builder.revisions import export_revision, repository_root
+from builder.shared_history import SharedHistory, SharedRecords, steps_document
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -286,6 +296,11 @@ def plan_project(
     offline: bool = False,
     secrets: Any = None,
     rerun: Sequence[str] = (),
+    registry_credentials: Any = None,
+    engine: str | None = None,
+    tls: Any = None,
+    connect_timeout: float | None = None,
+    cache_from: Sequence[Any] | None = None,
 ) -> tuple[Plan, Analysis, tuple[Diagnostic, ...]]:
     """Load, plan and analyse the project at ``path`` against the step cache.
 
@@ -303,7 +318,16 @@ def plan_project(
     imply ``resolve``).  ``secrets`` names the build secrets the build will get, as for :func:`build`
     (only their ids are used: they are inputs of the steps that mount them; no value is read);
     ``rerun`` predicts those steps and the later ones as misses (``--rerun``, see :mod:`builder.plan.rerun`).
-    Raises ConfigError / DependencyError / PlanError for bad input; never raises for cache problems.
+    Resolving also pins the base image to the digest its tag names now (:mod:`builder.base_image`, same
+    TTL and flags); ``registry_credentials`` is a hook ``host -> credentials | None`` for private registries.
+    Hits are predicted for the engine ``engine`` names (as for :func:`build`:
+    else ``BUILDKIT_HOST``, else auto-detected), which is asked who it is only when a step record
+    needs it; a step built on another engine only is a miss saying so, and when no engine answers,
+    steps built on any engine count (a warning says so; ``analysis.predicted_for`` tells which).
+    ``cache_from`` (buildx syntax or CacheSpec values; None: ``$BUILDER_CACHE_FROM``) adds the step
+    records written next to those shared caches: a step only they hold is a hit "hit: shared cache REF".
+    Raises ConfigError / DependencyError / PlanError for bad input; never raises for cache or
+    engine problems.
 
     >>> # plan, analysis, diags = plan_project("fixtures/apps/minimal", record=False)
     >>> # analysis.status("base").status  →  'hit' or 'miss'
@@ -314,9 +338,22 @@ def plan_project(
     from builder.engines.build_secrets import secret_ids_of
 
     ids = secret_ids_of(secrets)
+    scope = EngineScope(lambda: identify_at(engine, tls, connect_timeout), warnings)
+    shared = cache_specs_or_env(cache_from, "import")
     with opened_cache(cache_dir, warnings) as store:
         plan, analysis, _rerun = _plan_in(
-            config, store, warnings, resolve=policy, record=record, walker=walker, secret_ids=ids
+            config,
+            store,
+            warnings,
+            resolve=policy,
+            record=record,
+            walker=walker,
+            secret_ids=ids,
+            credentials=registry_credentials,
+            engine=engine,
+            scope=scope,
+            ask_engine=engine is not None,
+            shared=shared,
         )
     analysis = mark_rerun(analysis, _checked_rerun(plan, rerun), "--rerun")
     warnings.extend(located(config, plan.notes))
@@ -370,6 +407,11 @@ def _plan_in(
     record: bool,
     walker: Walker | None,
     secret_ids: tuple[str, ...] = (),
+    credentials: Any = None,
+    engine: str | None = None,
+    scope: EngineScope | None = None,
+    ask_engine: bool = False,
+    shared: Sequence[Any] = (),
 ) -> tuple[Plan, Analysis, tuple[StepKind, ...]]:
     """Plan and analyse ``config`` against an opened cache ``store`` (or None); warnings are appended.
 
@@ -379,26 +421,112 @@ def _plan_in(
     deps = resolve_dependencies(config, use_lock=True)
     warnings.extend(Diagnostic("warning", "cerebrium.dependencies", note) for note in deps.notes)
     warnings.extend(deps.warnings)
+    base = None
     if resolve:
         deps = _resolve_pip(config, deps, store, warnings, resolve)
         warnings.extend(_unresolved_latest(deps))
+        base = _resolve_base(config, store, warnings, resolve, credentials, engine)
     try:
         plan = make_plan(
-            config, deps, stat_source=stat_source(store, config, warnings), walker=walker, secret_ids=secret_ids
+            config,
+            deps,
+            stat_source=stat_source(store, config, warnings),
+            walker=walker,
+            secret_ids=secret_ids,
+            base=base,
         )
     except (ConfigError, DependencyError, PlanError) as exc:
         located_exc = _planning_error(config, exc)
         if located_exc is exc:
             raise
         raise located_exc from exc
-    steps = history(store, warnings)
-    analysis = analyze(plan, steps)
+    steps: Any = history(store, warnings, scope)
+    if shared:
+        steps = SharedHistory(steps, _read_shared(shared, warnings))
+    analysis = _scoped(analyze(plan, steps), scope, ask=ask_engine, shared=shared)
     rerun: tuple[StepKind, ...] = ()
     if resolve is not None and resolve.refresh:
         rerun, analysis = _refreshed(deps, analysis)
     if record and steps is not None:
         steps.record_plan(plan.app, plan.json_view())
     return plan, analysis, rerun
+
+
+def _resolve_base(
+    config: Config, store: Any, warnings: list[Diagnostic], policy: Any, credentials: Any, engine: str | None
+) -> Any:
+    """The base image's digest and layers (``builder.base_image``), or None (Dockerfile apps, pinned refs,
+    nothing answered); the same TTL policy as pip resolution.  ``engine`` (the build's ``--engine``) is
+    whose image store answers when no registry does (default: ``$DOCKER_HOST`` / ``$BUILDKIT_HOST``)."""
+    if config.runtime is not None and config.runtime.dockerfile_path:
+        return None
+    from builder.base_image import DockerImages, Resolver, registry_client, resolve_base
+    from builder.registry.credentials import lookup
+
+    resolutions = getattr(store, "resolutions", None)
+    resolver = Resolver(
+        registry=registry_client(credentials if credentials is not None else lookup),
+        engine=DockerImages.for_engine(engine, os.environ),
+    )
+    return resolve_base(config.deployment.docker_base_image_url, policy, resolutions, warnings, resolver)
+
+
+def _scoped(
+    analysis: Analysis, scope: EngineScope | None, *, ask: bool = False, shared: Sequence[Any] = ()
+) -> Analysis:
+    """``analysis`` saying for which engine (and shared caches) it predicted (``ask``: ask the engine even if
+    no record needed it)."""
+    if scope is None:
+        return analysis
+    return replace(analysis, predicted_for=scope.predicted_for([s.location for s in shared], ask=ask))
+
+
+def _read_shared(specs: Sequence[Any], warnings: list[Diagnostic]) -> list[SharedRecords]:
+    """The step records next to each ``--cache-from`` cache, with its manifest digest now (a failure: a warning)."""
+    from builder.engines.step_records import RecordsUnavailable, cache_manifest, read_records
+
+    found = []
+    for spec in specs:
+        where = spec.location
+        try:
+            document = read_records(spec)
+            manifest = cache_manifest(spec, exporting=False) if document is not None else None
+        except RecordsUnavailable as exc:
+            warnings.append(
+                Diagnostic(
+                    "warning",
+                    "--cache-from",
+                    f"no step records from {where}: {exc.message}; its hits are not predicted",
+                )
+            )
+            continue
+        if document is not None and document.get("app") is not None:
+            found.append(SharedRecords(where, document, manifest))
+    return found
+
+
+def _publish_steps(plan: Plan, result: Any, specs: Sequence[Any], warnings: list[Diagnostic]) -> None:
+    """Write the step records next to each registry/local cache the build exported (a failure: a warning)."""
+    from builder.engines.step_records import RecordsUnavailable, cache_manifest, write_records
+
+    for spec in specs:
+        if spec.type not in ("registry", "local"):
+            continue
+        try:
+            document = steps_document(plan, result, spec.location, cache_manifest(spec, exporting=True))
+            try:
+                write_records(spec, document)
+            except RecordsUnavailable:  # too big with the plan: the records alone still predict hits
+                write_records(spec, {**document, "plan": None})
+        except RecordsUnavailable as exc:
+            warnings.append(
+                Diagnostic(
+                    "warning",
+                    "--cache-to",
+                    f"the step records were not written next to {spec.location}: {exc.message}",
+                    hint="other runners importing this cache predict its steps as misses (BuildKit still reuses them)",
+                )
+            )
 
 
 def _dedupe(items: list[Diagnostic]) -> tuple[Diagnostic, ...]:
@@ -472,12 +600,14 @@ def build(
     rerun: Sequence[str] = (),
     cache_to: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
     cache_from: Sequence[CacheSpec | str] | CacheSpec | str | None = None,
+    credentials: Any = None,
 ) -> tuple[Any, Analysis, tuple[Diagnostic, ...]]:
     """Plan the project at ``path`` (or read ``plan_file``), build it on BuildKit and record every step.
 
     ``cache_to`` / ``cache_from`` are shared caches in buildx's syntax (``"type=registry,ref=…,mode=max"``)
     or :class:`~builder.plan.cache_specs.CacheSpec` values; None (the default) reads
-    ``$BUILDER_CACHE_TO`` / ``$BUILDER_CACHE_FROM``, ``()`` means none.
+    ``$BUILDER_CACHE_TO`` / ``$BUILDER_CACHE_FROM``, ``()`` means none.  The step records are written
+    next to each registry/local export and read from each import, as for :func:`plan_project`.
 
     Returns ``(BuildResult, analysis, diagnostics)``; ``on_event`` receives
     :mod:`builder.engines.events` values as the build runs.  ``ca_bundle``
@@ -495,14 +625,22 @@ def build(
     pre_build, apt, conda, pip and shell steps, its id an input of their keys, its value nowhere
     (see :mod:`builder.engines.build_secrets`).  ``rerun``: step names to run again whatever the engine
     cache holds, with everything built on them (see :mod:`builder.plan.rerun`).
+    ``push`` pushes ``tag`` (which must name a registry, e.g. ``127.0.0.1:5000/app:dev``);
+    ``result.pushed`` is ``REPOSITORY@DIGEST``.  Registry logins for the push and for private
+    base images come from ``credentials(host)`` (default
+    :func:`builder.registry.credentials.lookup`: docker's config and credential helpers);
+    RegistryAuthError / RegistryUnavailable say a registry refused or was unreachable.
 
     >>> # result, analysis, _ = build("fixtures/apps/minimal", tag="minimal:dev", on_event=print)
     >>> # [m.step for m in result.mismatches]  →  []
     """
     from builder.engines import BuildOptions, OutputSpec
     from builder.engines.build_secrets import secrets_from
+    from builder.engines.buildkit.push import registry_host
 
     user_secrets = secrets_from(secrets)  # read at the edge, before anything else: a missing file fails fast
+    if push:
+        registry_host(tag)  # before planning: a push without a registry in --tag is a usage error
     bundle = ca_bundle if ca_bundle is not None else (os.environ.get("BUILDER_CA_BUNDLE") or None)
     caches_to = cache_specs_or_env(cache_to, "export")
     caches_from = cache_specs_or_env(cache_from, "import")
@@ -514,6 +652,7 @@ def build(
     warnings: list[Diagnostic] = list(config_warnings)
     # Connecting and probing the engine is a few network round trips: they overlap planning.
     with EngineConnection(engine, tls, connect_timeout) as connecting, opened_cache(cache_dir, warnings) as store:
+        scope = EngineScope(lambda: connecting.engine().identity(), warnings)
         given = None
         if plan_file is not None:  # a summary-only files step is completed from the project (digest checked)
             given = _read_plan_file(
@@ -528,11 +667,19 @@ def build(
                 record=True,
                 walker=walker,
                 secret_ids=user_secrets.ids,
+                credentials=credentials,
+                engine=engine,
+                scope=scope,
+                ask_engine=True,
+                shared=caches_from,
             )
             warnings.extend(plan.notes)
         else:  # the given plan is built as is; the project's history is left alone
             plan = given
-            analysis = analyze(plan, history(store, warnings))
+            given_history: Any = history(store, warnings, scope)
+            if caches_from:
+                given_history = SharedHistory(given_history, _read_shared(caches_from, warnings))
+            analysis = _scoped(analyze(plan, given_history), scope, ask=True, shared=caches_from)
             refreshed = ()
             warnings.extend(_plan_file_secrets(plan, user_secrets.ids, plan_file or ""))
         asked = _checked_rerun(plan, rerun)
@@ -545,13 +692,16 @@ def build(
             network=network,  # type: ignore[arg-type]
             ca_bundle=Path(bundle) if bundle else None,
             timeout=timeout,
-            netrc=_index_credentials(config) if plan.get(StepKind.PIP) is not None else None,
+            netrc=_index_credentials(config)
+            if any(plan.get(k) is not None for k in (StepKind.PIP, StepKind.CONDA))
+            else None,
             secrets=user_secrets.values,
             engine_history=engine_history,
             predictions=tuple((s.id.value, s.status) for s in analysis.steps),
             rerun=tuple(k.value for k in rerun_kinds),
             cache_to=caches_to,
             cache_from=caches_from,
+            credentials=credentials,
         )
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
@@ -560,11 +710,17 @@ def build(
             if route.note is not None:
                 warnings.append(route.note)
             options = replace(options, files_changes=route.changes, files_base=route.export)
-            result = bk.build(plan, project_dir, options, on_event=on_event)
+            try:
+                result = bk.build(plan, project_dir, options, on_event=on_event)
+            except SolveFailed as exc:  # what completed is in the engine's cache: the next plan predicts it
+                record_steps(plan, _Completed(exc.completed, exc.engine), store, warnings, scope.identity())
+                raise
             base_id = base_image_id(bk, plan, store, result)
         warnings.extend(Diagnostic("warning", "--cache-from", note) for note in getattr(result, "notes", ()))
         record_build(plan, analysis, result, store, base_id, warnings)
-        _gc_paused(record_steps)(plan, result, store, warnings)
+        exported = [spec for spec in caches_to if spec.type in ("registry", "local")]
+        _gc_paused(record_steps)(plan, result, store, warnings, scope.identity(), [spec.location for spec in exported])
+        _publish_steps(plan, result, exported, warnings)
         if store is not None and bk.keeps_files_bases():
             record_route(plan, store, route, warnings)
     return result, analysis, _dedupe(warnings)
@@ -630,12 +786,24 @@ def cache_specs_or_env(
     return tuple(dict.fromkeys(specs))
 
 
+@dataclass(frozen=True, slots=True)
+class _Completed:
+    """The completed steps of a failed build, shaped like the BuildResult that ``record_steps`` reads."""
+
+    steps: tuple[Any, ...]
+    engine: str
+
+
 def _index_credentials(config: Config) -> bytes | None:
-    """The user:password pairs the project's pip URLs carry, as a netrc (the plan itself never holds them)."""
+    """The user:password pairs the project's pip and conda channel URLs carry, as one netrc (the pip and conda
+    steps get it as a secret; the plan itself never holds them)."""
     from builder.deps import resolve_dependencies
+    from builder.deps.model import netrc_text
 
     deps = resolve_dependencies(config, use_lock=False)
-    return deps.pip.netrc() if deps.pip is not None else None
+    pip = deps.pip.credentials if deps.pip is not None else ()
+    conda = deps.conda.credentials if deps.conda is not None else ()
+    return netrc_text((*pip, *conda))
 
 
 def _project_files(config: Config, store: Any, warnings: list[Diagnostic], walker: Walker | None) -> FileManifest:

@@ -15,6 +15,10 @@ errors to the most specific class in the module that calls them (chained with
     │   ├── EngineUnavailable    no engine answers at the tried addresses
     │   ├── EngineUnsupported    the engine lacks a feature that was asked for
     │   └── SolveFailed          a build step failed (step id + log tail)
+    ├── RegistryError        a container registry refused or failed (names the ``registry``)
+    │   ├── RegistryAuthError    the registry refused the credentials or needs some
+    │   ├── RegistryUnavailable  the registry cannot be reached
+    │   └── ImageNotFound        the registry has no such repository, tag or digest
     └── VerifyFailed         the built app did not become ready in time
 
 The CLI maps each class to an exit code in ``builder.cli.errors``.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from builder.diagnostics import Diagnostic
 
@@ -136,6 +141,11 @@ class SolveFailed(EngineError):
     def __init__(self, message: str, *, failure: StepFailure | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.failure = failure
+        #: The steps that completed before the failure (``builder.engines.StepOutcome`` values, plan order),
+        #: set by the engine; ``builder.api.build`` records them so the next plan predicts them as hits.
+        self.completed: tuple[Any, ...] = ()
+        #: The engine's description, for the records of ``completed``.
+        self.engine: str = ""
 
 
 class VerifyFailed(BuilderError):
@@ -144,3 +154,31 @@ class VerifyFailed(BuilderError):
     def __init__(self, message: str, *, logs: Sequence[str] = (), hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.logs = tuple(logs)
+
+
+class RegistryError(BuilderError):
+    """An image registry answered in a way builder cannot use; ``registry`` names it (``host[:port]``)."""
+
+    def __init__(self, message: str, *, registry: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.registry = registry
+
+    @property
+    def host(self) -> str:
+        """The registry's ``host[:port]`` (the same as ``registry``)."""
+        return self.registry
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials, or needs some and none were found (exit 6)."""
+
+    def __init__(self, message: str, *, registry: str = "", hint: str | None = None) -> None:
+        super().__init__(message, registry=registry, hint=hint or f"run `docker login {registry}`")
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry cannot be reached: connection refused, DNS, TLS (exit 7)."""
+
+
+class ImageNotFound(RegistryError):
+    """The registry has no manifest for the repository and tag (or digest)."""

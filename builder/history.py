@@ -13,7 +13,7 @@ The ``cache`` package is optional: when it cannot be imported or opened,
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -24,6 +24,7 @@ from builder.plan.model import Plan
 from builder.plan.protocols import StatSource, StepHistory
 
 __all__ = [
+    "EngineScope",
     "SafeHistory",
     "SafeStats",
     "base_image_id",
@@ -42,13 +43,70 @@ def cache_warning(message: str, hint: str | None = None) -> Diagnostic:
     return Diagnostic("warning", "cache", message, hint=hint)
 
 
-class SafeHistory:
-    """A StepHistory wrapper that turns storage failures into "no history" plus one warning."""
+class EngineScope:
+    """The engine a plan predicts for, identified only when a step record needs it.
 
-    def __init__(self, inner: StepHistory, warnings: list[Diagnostic]) -> None:
+    ``lookup`` returns the engine's identity (an object with ``id`` and ``description``, see
+    :mod:`builder.engines.identity`) or raises; a failure means "no engine reachable": hits are
+    then predicted from the records of every engine, and one warning says so.
+    """
+
+    def __init__(self, lookup: Callable[[], Any], warnings: list[Diagnostic]) -> None:
+        self._lookup = lookup
+        self._warnings = warnings
+        self._asked = False
+        self._identity: Any = None
+        self.unreachable: str | None = None
+
+    def identity(self) -> Any:
+        """The engine's identity, or None when it could not be asked (asked once)."""
+        if not self._asked:
+            self._asked = True
+            try:
+                self._identity = self._lookup()
+            except Exception as exc:
+                self.unreachable = str(getattr(exc, "message", None) or exc).splitlines()[0]
+                self._warnings.append(
+                    Diagnostic(
+                        "warning",
+                        "engine",
+                        f"no engine reachable ({self.unreachable}): hits are predicted from steps built on any engine",
+                        hint="pass --engine ADDR (or set BUILDKIT_HOST) to predict for the engine that will build",
+                    )
+                )
+        return self._identity
+
+    def predicted_for(self, cache_from: Sequence[str] = (), *, ask: bool = False) -> dict[str, Any]:
+        """The plan JSON's ``predicted_for``; the engine is asked here only with ``ask`` (else only when a
+        step record needed it: a plan without records predicts no hit, whatever the engine)."""
+        found = self.identity() if ask or self._asked else None
+        engine: Any = None
+        if not self._asked:
+            note = "any engine: no step is recorded as built, so no engine was asked"
+        elif found is not None:
+            note = f"engine {found.description}"
+            engine = {"id": found.id, "description": found.description}
+        else:
+            note = f"no engine (unreachable: {self.unreachable}): steps built on any engine count as hits"
+        if cache_from:
+            note += "; shared cache " + ", ".join(cache_from)
+        return {"engine": engine, "note": note, "cache_from": list(cache_from)}
+
+
+class SafeHistory:
+    """A StepHistory wrapper that turns storage failures into "no history" plus one warning.
+
+    With an :class:`EngineScope`, a step counts as built only when its record holds for that
+    engine (records from before engines were recorded hold for any); ``elsewhere`` then says
+    which engines hold it instead.
+    """
+
+    def __init__(self, inner: StepHistory, warnings: list[Diagnostic], scope: EngineScope | None = None) -> None:
         self._inner = inner
         self._warnings = warnings
         self._failed = False
+        self._scope = scope
+        self._elsewhere: dict[str, str] = {}
 
     def _call(self, name: str, default: Any, *args: Any) -> Any:
         if self._failed:
@@ -63,8 +121,24 @@ class SafeHistory:
             return default
 
     def is_built(self, key: str) -> bool:
-        """True when the step with ``key`` is recorded as built (False when the cache failed)."""
-        return bool(self._call("is_built", False, key))
+        """True when the step with ``key`` is recorded as built on the scope's engine (False when the cache failed)."""
+        if not self._call("is_built", False, key):
+            return False
+        if self._scope is None or not hasattr(self._inner, "engines"):
+            return True
+        engines = self._call("engines", None, key)
+        if not engines:  # recorded before engines were: holds for any
+            return True
+        found = self._scope.identity()
+        if found is None or found.id in engines:
+            return True
+        where = "; ".join(sorted(set(engines.values())))
+        self._elsewhere[key] = f"built on {where}, not on this engine ({found.description})"
+        return False
+
+    def elsewhere(self, key: str) -> str | None:
+        """Why step ``key`` misses although recorded: it was built on other engines only (else None)."""
+        return self._elsewhere.get(key)
 
     def duration(self, key: str) -> float | None:
         """Seconds the step took when last built, if known."""
@@ -163,9 +237,9 @@ def opened_cache(cache_dir: str | os.PathLike[str] | None, warnings: list[Diagno
             store.close()
 
 
-def history(store: Any, warnings: list[Diagnostic]) -> SafeHistory | None:
-    """The step history of an opened ``store`` (None without a cache)."""
-    return SafeHistory(store.steps, warnings) if store is not None else None
+def history(store: Any, warnings: list[Diagnostic], scope: EngineScope | None = None) -> SafeHistory | None:
+    """The step history of an opened ``store`` (None without a cache), scoped to ``scope``'s engine if given."""
+    return SafeHistory(store.steps, warnings, scope) if store is not None else None
 
 
 def stat_source(store: Any, config: Config, warnings: list[Diagnostic]) -> StatSource | None:
@@ -196,8 +270,20 @@ def recorded_inputs(value: Any) -> Any:
     return value
 
 
-def record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic]) -> None:
-    """Record every built step (new keys) and mark reused ones as used, so the next plan predicts hits."""
+def record_steps(
+    plan: Plan,
+    result: Any,
+    store: Any,
+    warnings: list[Diagnostic],
+    identity: Any = None,
+    cache_to: Sequence[str] = (),
+) -> None:
+    """Record every built step (new keys) and mark reused ones as used, so the next plan predicts hits.
+
+    ``result`` has ``steps`` (StepOutcome values: all of a build's, or the completed ones of a
+    failed build) and ``engine`` (its description).  Each record also holds for the engine
+    ``identity`` names and for the shared caches the build exported to (``cache_to`` refs).
+    """
     import time
 
     if store is None:
@@ -206,8 +292,11 @@ def record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic]
         from cache import StepRecord
 
         now = time.time()
+        engine_id = identity.id if identity is not None else ""
+        described = identity.description if identity is not None else str(result.engine)
+        caches = tuple(cache_to)
         for outcome in result.steps:
-            if store.steps.touch(outcome.key, now):  # already recorded: only its last use changes
+            if _seen_again(store.steps, outcome.key, engine_id, described, now, caches):
                 continue
             step = plan.step(outcome.step)
             store.steps.record_step(
@@ -223,10 +312,23 @@ def record_steps(plan: Plan, result: Any, store: Any, warnings: list[Diagnostic]
                     size_bytes=outcome.size_bytes,
                     created_at=now,
                     last_used_at=now,
+                    engines={engine_id: described} if engine_id else {},
+                    caches=caches,
                 )
             )
     except Exception as exc:
         warnings.append(cache_warning(f"could not record the built steps ({type(exc).__name__}: {exc})"))
+
+
+def _seen_again(steps: Any, key: str, engine_id: str, described: str, now: float, caches: tuple[str, ...]) -> bool:
+    """Update an existing record (last use, engine, caches); False when ``key`` is not recorded yet."""
+    if (not engine_id and not caches) or not hasattr(steps, "seen_on"):
+        return bool(steps.touch(key, now))
+    if not steps.seen_on(key, engine_id, described, when=now, cache=caches[0] if caches else None):
+        return False
+    for cache in caches[1:]:
+        steps.seen_on(key, engine_id, described, when=now, cache=cache)
+    return True
 
 
 def base_image_id(engine: Any, plan: Plan, store: Any, result: Any) -> str | None:

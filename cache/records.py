@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cache.errors import RecordError, RecordSchemaError
@@ -79,7 +79,11 @@ class StepRecord:
     ``key`` is the step's Merkle key; ``inputs_manifest`` is the step's
     canonical inputs (JSON data) kept for diffs; ``size_bytes`` is the size the
     engine reported for the step's result (a layer), not the record's size;
-    times are seconds since the epoch.
+    times are seconds since the epoch.  ``engines`` maps the identity of every engine
+    the step was built on or found cached on (see ``builder.engines.identity``) to how
+    that engine describes itself; ``caches`` lists the shared caches (``--cache-to``
+    references) the step was exported to.  Records written before these fields existed
+    read with both empty: built on an engine nobody asked.
     """
 
     key: str
@@ -93,11 +97,15 @@ class StepRecord:
     size_bytes: int
     created_at: float
     last_used_at: float
+    engines: Mapping[str, str] = field(default_factory=dict)
+    caches: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object form (``schema`` included)."""
         return {
             "schema": RECORD_SCHEMA,
+            "engines": dict(self.engines),
+            "caches": list(self.caches),
             "key": self.key,
             "kind": self.kind,
             "step_id": self.step_id,
@@ -129,11 +137,31 @@ class StepRecord:
             size_bytes=_field(d, "size_bytes", (int,), what),
             created_at=float(_field(d, "created_at", _NUMBER, what)),
             last_used_at=float(_field(d, "last_used_at", _NUMBER, what)),
+            engines=_engines(d.get("engines", {}), what),
+            caches=_strings(d.get("caches", []), f"{what}.caches"),
         )
 
     def used_at(self, when: float) -> StepRecord:
         """A copy with ``last_used_at`` moved forward to ``when`` (never back)."""
         return replace(self, last_used_at=max(self.last_used_at, when))
+
+    def seen_on(self, engine_id: str, description: str, when: float, cache: str | None = None) -> StepRecord:
+        """A copy that also holds for engine ``engine_id`` (and shared cache ``cache``), used at ``when``."""
+        caches = self.caches if cache is None or cache in self.caches else (*self.caches, cache)
+        engines = {**self.engines, engine_id: description} if engine_id else dict(self.engines)
+        return replace(self, engines=engines, caches=caches, last_used_at=max(self.last_used_at, when))
+
+
+def _engines(value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise RecordError(f"{what}.engines: expected an object of strings")
+    return dict(value)
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RecordError(f"{what}: expected a list of strings")
+    return tuple(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,6 +151,35 @@ class StepCache:
 
         return self._store.transact(f"touching step {key}", False, lambda txn: _touch(txn, key, moment))
 
+    def engines(self, key: str) -> Mapping[str, str] | None:
+        """The engines (identity → description) step ``key`` was built or found cached on; None when not recorded.
+
+        An empty mapping is a record written before engines were recorded.
+        """
+        record = self.get(key)
+        return None if record is None else record.engines
+
+    def seen_on(
+        self, key: str, engine_id: str, description: str, *, when: float | None = None, cache: str | None = None
+    ) -> bool:
+        """Add engine ``engine_id`` (and shared cache ``cache``) to step ``key``'s record; False when not recorded."""
+        moment = self._store.clock() if when is None else when
+
+        def add(txn: Txn) -> bool:
+            raw = txn.get(step_key(key))
+            if raw is None:
+                return False
+            try:
+                record = StepRecord.from_json(loads(raw))
+            except RecordError:
+                return False
+            updated = record.seen_on(engine_id, description, moment, cache)
+            if updated != record.used_at(moment) or record.last_used_at < moment - TOUCH_GRANULARITY_S:
+                txn.set(step_key(key), dumps(updated.to_json()))
+            return True
+
+        return self._store.transact(f"recording step {key} on {engine_id}", False, add)
+
     def delete(self, key: str) -> bool:
         """Forget step ``key``; True when it was recorded."""
         return self._store.delete(step_key(key))

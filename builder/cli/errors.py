@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 1 build failed, 2 invalid input (config, dependencies,
 usage), 3 ``--fail-on-miss`` found a miss, 4 engine unreachable, 5 verify
-failed, 130 interrupted.
+failed, 6 registry refused the credentials or needs some, 7 registry unreachable,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ EXIT_INVALID = 2
 EXIT_MISS = 3
 EXIT_ENGINE_UNAVAILABLE = 4
 EXIT_VERIFY_FAILED = 5
+EXIT_REGISTRY_AUTH = 6
+EXIT_REGISTRY_UNAVAILABLE = 7
 EXIT_INTERRUPTED = 130
 
 # Most specific first.
@@ -32,6 +35,8 @@ _EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (e.SolveFailed, EXIT_BUILD_FAILED),
     (e.EngineError, EXIT_BUILD_FAILED),
     (e.VerifyFailed, EXIT_VERIFY_FAILED),
+    (e.RegistryAuthError, EXIT_REGISTRY_AUTH),
+    (e.RegistryUnavailable, EXIT_REGISTRY_UNAVAILABLE),
     (e.PlanError, EXIT_INVALID),
     (e.CacheError, EXIT_BUILD_FAILED),
     (e.BuilderError, EXIT_BUILD_FAILED),

@@ -15,23 +15,25 @@ def add_resolution_arguments(parser: argparse.ArgumentParser, resolve_effect: st
         "--resolve",
         action="store_true",
         default=None,
-        help=f"(the default) resolve unpinned pip requirements with uv first, {resolve_effect} "
-        "(a resolution is reused for $BUILDER_RESOLVE_TTL seconds, default 3600)",
+        help=f"(the default) resolve unpinned pip requirements with uv first, {resolve_effect}, and the base "
+        "image's tag to its digest (a resolution is reused for $BUILDER_RESOLVE_TTL seconds, default 3600)",
     )
     resolving.add_argument(
         "--refresh",
         action="store_true",
-        help="resolve unpinned pip requirements now, whatever the age of the last resolution",
+        help="resolve unpinned pip requirements and the base image's tag now, whatever the age of the last resolution",
     )
     resolving.add_argument(
         "--offline",
         action="store_true",
-        help="use the last resolution of unpinned pip requirements; never ask the index",
+        help="use the last resolution of unpinned pip requirements and of the base image; never ask the index "
+        "or the registry",
     )
     resolving.add_argument(
         "--no-resolve",
         dest="resolve",
         action="store_false",
-        help="plan unpinned pip requirements as written, never asking the index (air-gapped machines; "
+        help="plan unpinned pip requirements and the base image's tag as written, never asking the index or "
+        "the registry (air-gapped machines; "
         "also $BUILDER_RESOLVE=off)",
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from builder.config.locate import located
 from builder.config.model import Config
 from builder.deps import apt, conda, pip
-from builder.deps._text import Problems
+from builder.deps._text import Problems, redact
 from builder.deps.canonical import canonical_bytes, digest
 from builder.deps.lock.files import (
     CONDA_LOCK,
@@ -43,6 +43,7 @@ PIP_LOCK_STALE = "pip lock is out of date (run builder lock)"
 CONDA_LOCK_STALE = "conda lock is out of date (run builder lock)"
 
 __all__ = [
+    "redact",
     "AptPackage",
     "AptSet",
     "CondaSet",

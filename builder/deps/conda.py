@@ -25,6 +25,8 @@ from builder.deps._text import (
     check_plain,
     describe_char,
     key_path_for,
+    redact,
+    split_credentials,
 )
 from builder.deps.model import CondaSet, CondaSpec
 from builder.deps.paths import project_relative, read_project_file
@@ -50,15 +52,18 @@ def parse_spec(text: str, *, key_path: str, file: str | None = None, line: int |
     bad = sorted({c for c in text if c in _CONDA_FORBIDDEN})
     if bad:
         raise DependencyError(
-            f"conda spec {text!r} contains {', '.join(describe_char(c) for c in bad)}",
+            f"conda spec {redact(text)!r} contains {', '.join(describe_char(c) for c in bad)}",
             key_path=key_path,
             file=file,
             line=line,
             hint="use the plain match-spec form: name, name >=1.0, channel::name 1.2.*",
         )
-    channel = ""
+    channel, creds = "", None
     if "::" in text:
-        channel = validate_channel(text.split("::", 1)[0].strip(), key_path=key_path, file=file, line=line)
+        head, _, rest = text.partition("::")
+        channel, creds = channel_credentials(head.strip(), key_path=key_path, file=file, line=line)
+        if creds is not None:  # the spec is recorded, hashed and printed without them
+            text = f"{channel}::{rest}"
     try:
         spec = rattler.MatchSpec(text)
     except Exception as exc:  # rattler raises its own InvalidMatchSpecError (not importable by name)
@@ -79,16 +84,36 @@ def parse_spec(text: str, *, key_path: str, file: str | None = None, line: int |
             hint="conda package names are lower-case letters, digits, '_', '-' and '.', starting with a letter, "
             "digit or '_' (options such as --allow-unauthenticated are not specs)",
         )
-    return CondaSpec(name=name, spec=str(spec), channel=channel)
+    return CondaSpec(name=name, spec=str(spec), channel=channel, credentials=(creds,) if creds else ())
 
 
 def validate_channel(channel: str, *, key_path: str, file: str | None = None, line: int | None = None) -> str:
-    """A channel name (``conda-forge``) or URL; returned without a trailing slash."""
+    """A channel name (``conda-forge``) or URL; returned without a trailing slash nor ``user:password@``."""
+    return channel_credentials(channel, key_path=key_path, file=file, line=line)[0]
+
+
+def channel_credentials(
+    channel: str, *, key_path: str, file: str | None = None, line: int | None = None
+) -> tuple[str, tuple[str, str, str] | None]:
+    """:func:`validate_channel`'s channel, and the (host, user, password) its URL carried, if any.
+
+    >>> channel_credentials("https://me:tok@conda.example.com/private", key_path="k")
+    ('https://conda.example.com/private', ('conda.example.com', 'me', 'tok'))
+    """
     check_plain(channel, what="conda channel", key_path=key_path, file=file, line=line)
     if _CHANNEL_NAME.match(channel) or _CHANNEL_URL.match(channel):
-        return channel.rstrip("/")
+        clean, creds = split_credentials(channel.rstrip("/"))
+        if creds is not None and (not creds[0] or "@" in clean.split("//", 1)[-1].split("/", 1)[0]):
+            raise DependencyError(
+                f"conda channel {redact(channel)!r} has a malformed user:password@host part",
+                key_path=key_path,
+                file=file,
+                line=line,
+                hint="write https://USER:PASSWORD@HOST/CHANNEL, with '@' in the password written as %40",
+            )
+        return clean, creds
     raise DependencyError(
-        f"{channel!r} is not a valid conda channel",
+        f"{redact(channel)!r} is not a valid conda channel",
         key_path=key_path,
         file=file,
         line=line,
@@ -131,7 +156,7 @@ def conda_set_from_inline(
             _add(found, key, spec, key_path=key_path, file=config_file, line=line)
     problems.raise_if_any()
     specs = tuple(sorted(s for _, s in found.values()))
-    return CondaSet(specs=specs, channels=_channels([], specs), source="inline")
+    return CondaSet(specs=specs, channels=_channels([], specs), source="inline", credentials=_credentials([], specs))
 
 
 def conda_set_from_file(rel: str, *, project_dir: Path, key_path: str = PATHS_KEY) -> CondaSet:
@@ -140,6 +165,7 @@ def conda_set_from_file(rel: str, *, project_dir: Path, key_path: str = PATHS_KE
     pf = read_project_file(project_dir, norm, key_path=key_path)
     found: dict[str, tuple[str, CondaSpec]] = {}
     channels: list[str] = []
+    found_creds: list[tuple[str, str, str]] = []
     problems = Problems()
     for number, raw in enumerate(pf.text.split("\n"), start=1):
         text = raw.split("#", 1)[0].strip()
@@ -148,13 +174,24 @@ def conda_set_from_file(rel: str, *, project_dir: Path, key_path: str = PATHS_KE
         head, _, rest = text.partition(" ")
         with problems.entry():
             if head in ("-c", "--channel"):
-                channels.append(validate_channel(rest.strip(), key_path=key_path, file=pf.rel, line=number))
+                channel, creds = channel_credentials(rest.strip(), key_path=key_path, file=pf.rel, line=number)
+                channels.append(channel)
+                if creds is not None:
+                    found_creds.append(creds)
                 continue
             spec = parse_spec(text, key_path=key_path, file=pf.rel, line=number)
             _add(found, text, spec, key_path=key_path, file=pf.rel, line=number)
     problems.raise_if_any()
     specs = tuple(sorted(s for _, s in found.values()))
-    return CondaSet(specs=specs, channels=_channels(channels, specs), source=pf.rel)
+    return CondaSet(
+        specs=specs, channels=_channels(channels, specs), source=pf.rel, credentials=_credentials(found_creds, specs)
+    )
+
+
+def _credentials(
+    explicit: list[tuple[str, str, str]], specs: tuple[CondaSpec, ...]
+) -> tuple[tuple[str, str, str], ...]:
+    return tuple(dict.fromkeys([*explicit, *(c for s in specs for c in s.credentials)]))
 
 
 def _channels(explicit: list[str], specs: tuple[CondaSpec, ...]) -> tuple[str, ...]:

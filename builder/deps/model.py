@@ -19,6 +19,20 @@ _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _EXACT = re.compile(r"===?[^=,*;\s]+")
 
 
+def netrc_text(credentials: tuple[tuple[str, str, str], ...]) -> bytes | None:
+    """(host, user, password) triples as a netrc file (pip, uv, git and py-rattler read it), None for none.
+
+    A host given twice keeps its first entry (netrc readers take the first match anyway).
+    """
+    seen: dict[str, tuple[str, str]] = {}
+    for host, user, password in credentials:
+        seen.setdefault(host, (user, password))
+    if not seen:
+        return None
+    lines = [f"machine {host} login {user} password {password}" for host, (user, password) in seen.items()]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class PipRequirement:
     """One pip requirement in canonical form.
@@ -98,10 +112,7 @@ class PipSet:
 
     def netrc(self) -> bytes | None:
         """The credentials as a netrc file (what pip, uv and git read), or None when there are none."""
-        if not self.credentials:
-            return None
-        lines = [f"machine {host} login {user} password {password}" for host, user, password in self.credentials]
-        return ("\n".join(lines) + "\n").encode("utf-8")
+        return netrc_text(self.credentials)
 
     @property
     def local_paths(self) -> tuple[str, ...]:
@@ -188,6 +199,8 @@ class CondaSpec:
     name: str
     spec: str
     channel: str = ""
+    #: (host, user, password) taken out of the channel URL: never hashed, printed or exported.
+    credentials: tuple[tuple[str, str, str], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +211,13 @@ class CondaSet:
     channels: tuple[str, ...] = ()  # order matters for conda channel priority
     source: str = "inline"
     lock_file: str | None = None  # project-relative conda-lock file when locked
+    #: (host, user, password) taken out of channel URLs: never hashed, printed or exported; the build
+    #: hands them to the conda step as the netrc secret (see :meth:`netrc`).
+    credentials: tuple[tuple[str, str, str], ...] = field(default=(), compare=False, repr=False)
+
+    def netrc(self) -> bytes | None:
+        """The channel credentials as a netrc file (py-rattler reads ``NETRC``), or None when there are none."""
+        return netrc_text(self.credentials)
 
     @property
     def is_empty(self) -> bool:

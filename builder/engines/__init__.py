@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from builder.engines.events import EventSink, Mismatch, Prediction
 from builder.errors import ConfigError
@@ -77,6 +77,8 @@ class BuildOptions:
     #: Shared caches to export to / import from (``--cache-to`` / ``--cache-from``; see builder.plan.cache_specs).
     cache_to: tuple[CacheSpec, ...] = ()
     cache_from: tuple[CacheSpec, ...] = ()
+    #: ``lookup(host)`` → registry login or None, for pulls and ``push`` (None: docker's config and helpers).
+    credentials: Callable[[str], Any] | None = field(default=None, repr=False, compare=False)
     #: Build the files step as this layer of changes on its base image (``builder.plan.files_base``;
     #: engines without an image store, or with MergeOp, copy the files whole instead).
     files_changes: FilesChanges | None = None
@@ -119,6 +121,8 @@ class BuildResult:
     exporter_response: tuple[tuple[str, str], ...] = field(default=())
     #: What the user should know about the build (e.g. a ``--cache-from type=local`` with no cache yet).
     notes: tuple[str, ...] = ()
+    #: ``REPOSITORY@DIGEST`` pushed with ``push`` (the tag when the engine did not say the digest).
+    pushed: str | None = None
 
     def step(self, step_id: str) -> StepOutcome:
         for s in self.steps:

@@ -323,6 +323,39 @@ class DockerAPI:
         finally:
             conn.close()
 
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """One call whose answer is a stream of JSON messages (push, pull), read as they come.
+
+        Each read waits at most the client's timeout; an HTTP error status raises EngineError.
+        """
+        url = API_PREFIX + path + ("?" + urllib.parse.urlencode(sorted(query.items())) if query else "")
+        conn = self._connection(self._timeout)
+        try:
+            try:
+                conn.request(method, url, headers=dict(headers or {}))
+                response = conn.getresponse()
+            except (ConnectionRefusedError, FileNotFoundError) as exc:
+                raise EngineUnavailable(
+                    f"no Docker daemon answers at {self.where}: {exc.strerror or exc}", tried=(self.where,)
+                ) from exc
+            except (OSError, http.client.HTTPException) as exc:
+                raise EngineError(f"Docker daemon at {self.where}: {method} {path} failed: {exc}") from exc
+            if response.status != 200:
+                raise EngineError(
+                    f"Docker daemon at {self.where}: {method} {path} answered HTTP {response.status}: "
+                    f"{_message(response.read())}"
+                )
+            yield from _json_lines(response, f"{self.where}: {method} {path}")
+        finally:
+            conn.close()
+
     def has_network(self, name: str) -> bool:
         """True when the daemon has a network called ``name`` (e.g. ``bridge``)."""
         try:
@@ -344,6 +377,23 @@ class DockerAPI:
             query["filters"] = json.dumps({"label": [label]})
         result: list[dict[str, Any]] = self._json("GET", "/containers/json", query=query)
         return result
+
+
+def _json_lines(response: http.client.HTTPResponse, what: str) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a streamed answer, one per line (non-objects are skipped)."""
+    try:
+        for raw in response:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict):
+                yield message
+    except (OSError, http.client.HTTPException) as exc:
+        raise EngineError(f"Docker daemon at {what}: the answer stream broke: {exc}") from exc
 
 
 def demultiplex(data: bytes) -> bytes:

@@ -44,7 +44,7 @@ from typing import Any
 from builder.errors import PlanError
 from builder.plan.context import EXPORT_MARKERS
 from builder.plan.model import Plan, Step, StepKind
-from builder.recipes import RecipeContext, RunSpec, run_spec
+from builder.recipes import RecipeContext, RunSpec, Secret, ToolsRun, run_spec
 from builder.recipes.runtime import runtime_files
 from builder.recipes.script_text import script_text
 from builder.recipes.tools import DEFAULT_PATH
@@ -84,6 +84,9 @@ class _Out:
     files: dict[str, str] = field(default_factory=dict)  # generated context files
     directives: list[str] = field(default_factory=list)  # parser directives hoisted from a user Dockerfile
     user_dockerfile: bool = False  # the plan builds the user's Dockerfile: its PATH is kept
+    stage_line: int = -1  # index in ``lines`` of the current stage's FROM
+    stage_name: str = ""  # its name, once a tools stage needed one
+    stages: int = 0  # stage names handed out
 
 
 def render_dockerfile(plan: Plan) -> DockerfileExport:
@@ -155,6 +158,53 @@ def _script(out: _Out, name: str) -> str:
     return f"{SCRIPTS_TARGET}/{name}"
 
 
+def _secret_mounts(secrets: tuple[Secret, ...]) -> list[str]:
+    mounts = []
+    for secret in secrets:
+        required = "" if secret.optional else ",required=true"
+        mounts.append(f"--mount=type=secret,id={secret.id},target={secret.target},mode={secret.mode:04o}{required}")
+    return mounts
+
+
+def _with_secret_env(argv: list[str], secrets: tuple[Secret, ...], out: _Out) -> list[str]:
+    for secret in secrets:
+        if secret.env:
+            argv = ["/bin/sh", _script(out, _SECRET_ENV), secret.target, *secret.env, "--", *argv]
+    return argv
+
+
+def _run_lines(mounts: list[str], argv: list[str]) -> str:
+    lines = [f"RUN {m} \\" if i == 0 else f"    {m} \\" for i, m in enumerate(mounts)]
+    lines.append(("    " if mounts else "RUN ") + _exec_json(argv))
+    return "\n".join(lines)
+
+
+def _stage(out: _Out) -> str:
+    """The current stage's name (named now, on its FROM line, when nothing needed it before)."""
+    if not out.stage_name:
+        out.stage_name = f"builder-stage-{out.stages}"
+        out.stages += 1
+        out.lines[out.stage_line] += f" AS {out.stage_name}"
+    return out.stage_name
+
+
+def _tools_stage(spec: RunSpec, tools: ToolsRun, out: _Out) -> str:
+    """The tools run as a stage of its own on the current one (its RUN alone mounts the tools cache and runs
+    builder's scripts only); the main chain goes on from the current stage.  The stage's name."""
+    base = _stage(out)
+    name = f"builder-tools-{spec.kind.value}"
+    out.lines.append(f"# {tools.label}: the only RUN that writes the tools cache; it runs no project code")
+    out.lines.append(f"FROM {base} AS {name}")
+    mounts = [f"--mount=type=bind,source={SCRIPTS_DIR},target={SCRIPTS_TARGET}"]
+    mounts.extend(f"--mount=type=cache,id={m.id},target={m.target},sharing={m.sharing}" for m in tools.caches)
+    mounts.extend(_secret_mounts(tools.secrets))
+    argv = _with_secret_env(list(tools.file_argv(_script(out, tools.script))), tools.secrets, out)
+    out.lines.append(_run_lines(mounts, argv))
+    out.lines.append(f"FROM {base}")
+    out.stage_line, out.stage_name = len(out.lines) - 1, ""
+    return name
+
+
 def _mounts(spec: RunSpec, out: _Out) -> list[str]:
     mounts = [f"--mount=type=bind,source={SCRIPTS_DIR},target={SCRIPTS_TARGET}"]
     for gen in spec.generated:
@@ -166,9 +216,7 @@ def _mounts(spec: RunSpec, out: _Out) -> list[str]:
     if spec.project is not None:  # local / -e requirements: the project files they need
         out.context.update(e.path for e in spec.project.manifest.entries)
         mounts.append(f"--mount=type=bind,source=.,target={spec.project.target},rw")
-    for secret in spec.secrets:
-        required = "" if secret.optional else ",required=true"
-        mounts.append(f"--mount=type=secret,id={secret.id},target={secret.target},mode={secret.mode:04o}{required}")
+    mounts.extend(_secret_mounts(spec.secrets))
     return mounts
 
 
@@ -176,24 +224,22 @@ def _argv(spec: RunSpec, out: _Out) -> list[str]:
     argv = list(spec.file_argv(_script(out, spec.script)))
     if spec.env:
         argv = ["/usr/bin/env", *(f"{k}={v}" for k, v in spec.env), *argv]
-    for secret in spec.secrets:
-        if secret.env:
-            argv = ["/bin/sh", _script(out, _SECRET_ENV), secret.target, *secret.env, "--", *argv]
-    return argv
+    return _with_secret_env(argv, spec.secrets, out)
 
 
 def _run(step: Step, out: _Out) -> None:
     spec = run_spec(step, out.recipe)
     assert spec is not None, f"{step.id.value} has no recipe"
+    tools_stage = _tools_stage(spec, spec.tools, out) if spec.tools is not None else ""
     out.lines.append(f"# {_one_line(spec.label)}")
     if spec.workdir is not None:
         out.lines.append(f"WORKDIR {spec.workdir}")
     if spec.user is not None:
         out.lines.append(f"USER {spec.user}")
     mounts = _mounts(spec, out)
-    lines = [f"RUN {m} \\" if i == 0 else f"    {m} \\" for i, m in enumerate(mounts)]
-    lines.append(("    " if mounts else "RUN ") + _exec_json(_argv(spec, out)))
-    out.lines.append("\n".join(lines))
+    if spec.tools is not None:  # the checked tools, read-only
+        mounts.append(f"--mount=type=bind,from={tools_stage},source={spec.tools.output},target={spec.tools.target}")
+    out.lines.append(_run_lines(mounts, _argv(spec, out)))
     if spec.user is not None:
         out.lines.append("USER root")
     if spec.workdir is not None:
@@ -206,7 +252,8 @@ def _run(step: Step, out: _Out) -> None:
 
 
 def _base(step: Step, out: _Out) -> None:
-    out.lines.append(f"FROM --platform={step.inputs.platform} {step.inputs.image}")
+    out.lines.append(f"FROM --platform={step.inputs.platform} {step.inputs.pinned}")
+    out.stage_line = len(out.lines) - 1
 
 
 def _files(step: Step, out: _Out) -> None:
@@ -252,7 +299,11 @@ def _config(step: Step, out: _Out) -> None:
     inputs = step.inputs
     image = inputs.image
     source = posixpath.basename(inputs.toml_path)
-    out.context.add(source)
+    if "://***@" in inputs.toml_text:  # credentials taken out: ship the plan's text, not the project's file
+        source = f"{GENERATED_DIR}/{step.id.value}/{source}"
+        out.files[source] = inputs.toml_text
+    else:
+        out.context.add(source)
     out.lines.append("COPY " + _json([source, inputs.toml_path]))
     if image.path_prepend or not out.user_dockerfile:  # as builder build's image config (dockerfile_build keeps PATH)
         out.lines.append("ENV PATH=" + _quote(":".join((*image.path_prepend, DEFAULT_PATH))))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from builder.plan import causes as _causes
-from builder.plan.causes import ENGINE_PRUNED, Cause, fixed
+from builder.plan.causes import ENGINE_PRUNED, OTHER_ENGINE, Cause, fixed
 from builder.plan.diff import PlanDiff, diff_plans
 from builder.plan.model import Plan, Step, StepKind
 from builder.plan.protocols import StepHistory
@@ -50,6 +50,9 @@ class Analysis:
     config_only: bool = False
     #: The recorded plan (JSON form) this one was compared with; None when there was none or nothing missed.
     previous: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    #: For which engine (and shared caches) the hits were predicted: ``{"engine": {"id", "description"} | None,
+    #: "note": str, "cache_from": [...]}``, set by ``builder.api``; None when planned without an engine in view.
+    predicted_for: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def status(self, step_id: str | StepKind) -> StepStatus:
         for s in self.steps:
@@ -94,12 +97,19 @@ def analyze(plan: Plan, history: StepHistory | None) -> Analysis:
     statuses = []
     for step, hit in zip(plan.steps, built, strict=True):
         if hit:
-            statuses.append(StepStatus(step.id, "hit", "cached", 0.0))
+            statuses.append(StepStatus(step.id, "hit", _hit_reason(history, step.key), 0.0))
         else:
             pruned = _pruned(history, step.key)
-            reason = pruned or _reason(step, diff, plan.app)
+            elsewhere = None if pruned else _optional(history, "elsewhere", step.key)
+            reason = pruned or elsewhere or _reason(step, diff, plan.app)
             estimate = _estimate(step, diff, history)
-            causes = (fixed("engine_cache", ENGINE_PRUNED),) if pruned else _miss_causes(step, diff)
+            causes = (
+                (fixed("engine_cache", ENGINE_PRUNED),)
+                if pruned
+                else (fixed("engine_cache", OTHER_ENGINE),)
+                if elsewhere
+                else _miss_causes(step, diff)
+            )
             statuses.append(StepStatus(step.id, "miss", reason, estimate, causes))
     config_only = (
         diff is not None and diff.config_only and [s.id for s in statuses if s.status == "miss"] == [StepKind.CONFIG]
@@ -129,6 +139,19 @@ def _no_layer(status: StepStatus) -> StepStatus:
         status.estimated_seconds,
         status.causes,
     )
+
+
+def _optional(history: StepHistory | None, name: str, key: str) -> str | None:
+    """The answer of an optional StepHistory method (``elsewhere``, ``hit_source``), when it has one."""
+    method = getattr(history, name, None)
+    value = method(key) if callable(method) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _hit_reason(history: StepHistory | None, key: str) -> str:
+    """``cached``, or where the hit comes from when not from this machine's records (``hit: shared cache REF``)."""
+    source = _optional(history, "hit_source", key)
+    return f"hit: {source}" if source else "cached"
 
 
 def _pruned(history: StepHistory | None, key: str) -> str | None:

@@ -44,7 +44,8 @@ def _prepare(value: Any) -> Any:
     if isinstance(value, FileManifest):
         return {"$manifest": value.digest}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        to_json = getattr(value, "to_json", None)
+        # ``key_json`` (when a type has one) is what its key covers, if that differs from its JSON form.
+        to_json = getattr(value, "key_json", None) or getattr(value, "to_json", None)
         if to_json is not None:
             return _prepare(to_json())
         return _prepare_dataclass(value)

@@ -39,6 +39,7 @@ NEW_STEP = "new step"
 EVICTED = "evicted from cache"
 BASE_RETAGGED = "base image re-tagged"
 ENGINE_PRUNED = "engine cache pruned"
+OTHER_ENGINE = "built on another engine"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +198,19 @@ def _config(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Cause]:
     return out
 
 
+def _base(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Cause]:
+    """The same reference now naming other layers is a re-tag; any other change is the setting's."""
+    if old.get("image") == new.get("image") and old.get("layers") and old.get("layers") != new.get("layers"):
+        return [Cause("base_retag", BASE_RETAGGED)]
+    return [_setting("cerebrium.deployment.docker_base_image_url")]
+
+
 def _commands(key: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], list[Cause]]:
     return _section(f"cerebrium.deployment.{key}")
 
 
 _NAMERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], list[Cause]]] = {
-    "base": _section("cerebrium.deployment.docker_base_image_url"),
+    "base": _base,
     "python": _section("cerebrium.deployment.python_version", {"strategy": "cerebrium.deployment.python_version"}),
     "pre_build": _commands("pre_build_commands"),
     "apt": _apt,

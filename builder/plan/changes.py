@@ -238,7 +238,29 @@ def _config(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def short_digest(digest: Any) -> str:
+    """``sha256:`` and the first 12 hex digits (``none`` for a missing digest)."""
+    if not isinstance(digest, str) or ":" not in digest:
+        return "none"
+    algorithm, _, hex_digits = digest.partition(":")
+    return f"{algorithm}:{hex_digits[:12]}"
+
+
+def _base(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """A re-tag (same reference, another digest) in words; other changes are left to the generic phrases."""
+    image = new.get("image")
+    if old.get("image") != image or old.get("layers") == new.get("layers"):
+        return []
+    before, after = old.get("digest"), new.get("digest")
+    if before is None and old.get("layers") is None:
+        return [f"{image} resolved to {short_digest(after)} (was keyed by the tag as written)"]
+    if before == after:  # known by its layers only (an engine's image store without a registry digest)
+        before, after = old.get("layers"), new.get("layers")
+    return [f"{image} re-tagged: {short_digest(before)} → {short_digest(after)}"]
+
+
 _DESCRIBERS: dict[str, Describer] = {
+    "base": _base,
     "pip": _pip,
     "apt": _apt,
     "conda": _conda,
@@ -250,6 +272,7 @@ _DESCRIBERS: dict[str, Describer] = {
 }
 # ``runtime`` needs no describer: ``version 1.0 → 1.1`` and ``digest … → …`` say it.
 _HANDLED: dict[str, tuple[str, ...]] = {
+    "base": ("digest", "layers"),
     "pip": ("requirements_txt", "constraints_txt", "installer", "local", "cache_mounts"),
     "apt": ("packages",),
     "conda": ("specs", "lock"),

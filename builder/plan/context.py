@@ -13,6 +13,7 @@ from builder.config.model import Config
 from builder.deps.model import ResolvedDependencies
 from builder.diagnostics import Diagnostic
 from builder.plan.fileset import FileRules, FileSelection, select_files
+from builder.plan.images import ResolvedBase
 from builder.plan.protocols import StatSource, Walker
 
 APP_DIR = "/app"
@@ -68,6 +69,7 @@ class PlanContext:
     cache_scope: str = ""  # in every cache mount id (see builder.plan.cache_scope)
     #: Build secret ids (see builder.plan.secret_ids): inputs of the steps that mount them.
     secret_ids: tuple[str, ...] = ()
+    base: ResolvedBase | None = None  # the base image as resolved before planning (builder.base_image)
     _selection: FileSelection | None = None
 
     @property

@@ -52,6 +52,20 @@ class ImageRef:
         return text
 
 
+@dataclass(frozen=True, slots=True)
+class ResolvedBase:
+    """What a base image reference pointed at when it was resolved (at the edge, before planning).
+
+    ``reference`` is the normal form it was resolved for; ``digest`` the manifest digest its tag
+    named (None when only an engine's image store knew the image, without a registry digest);
+    ``layers`` the ChainID of its layers.
+    """
+
+    reference: str
+    digest: str | None
+    layers: str
+
+
 def parse_image(ref: str) -> ImageRef:
     """Parse and normalise ``ref``; ConfigError (naming the key) when it is not a valid reference."""
     text = ref.strip()

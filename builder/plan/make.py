@@ -12,6 +12,7 @@ from builder.plan.cache_scope import SCOPE_ENV, cache_scope
 from builder.plan.canonical import canonical_bytes
 from builder.plan.context import PlanContext
 from builder.plan.graph import build_graph, layer_order, layer_parents, source_refs
+from builder.plan.images import ResolvedBase
 from builder.plan.keys import KEY_SCHEME_VERSION, step_key
 from builder.plan.model import Plan, Step, StepKind, StepRef
 from builder.plan.protocols import StatSource, Walker
@@ -27,6 +28,7 @@ def make_plan(
     walker: Walker | None = None,
     cache_scope_name: str | None = None,
     secret_ids: Iterable[str] = (),
+    base: ResolvedBase | None = None,
 ) -> Plan:
     """Compute the plan of ``config``: steps, edges and keys.  No cache, no engine.
 
@@ -36,7 +38,9 @@ def make_plan(
     :func:`builder.plan.fileset.walk` (same protocols module); ``cache_scope_name`` shares the cache
     mounts with other projects of that name (default: ``$BUILDER_CACHE_SCOPE``, else this project's own);
     ``secret_ids`` are the build secrets' ids (see :mod:`builder.plan.secret_ids`): inputs of the steps that
-    mount them, their values never.  Raises PlanError, or ConfigError /
+    mount them, their values never.  ``base`` is what the base image reference pointed at
+    (``builder.base_image.resolve_base``; the base step is then keyed by the image's layers and pinned to
+    the digest).  Raises PlanError, or ConfigError /
     DependencyError for problems in the inputs it reads.
 
     >>> # plan = make_plan(load_config("fixtures/apps/minimal"))
@@ -55,7 +59,7 @@ def make_plan(
         ids = canonical_secret_ids(secret_ids)
     except ValueError as error:
         raise PlanError(str(error), hint="name secrets with letters, digits, '_', '.' or '-'") from None
-    ctx = PlanContext(config, deps, stat_source, walker, cache_scope=scope, secret_ids=ids)
+    ctx = PlanContext(config, deps, stat_source, walker, cache_scope=scope, secret_ids=ids, base=base)
     found = {}
     for module in STEPS:
         if module.KIND is StepKind.CONFIG:

@@ -93,9 +93,15 @@ class MemoryStepHistory:
     def __init__(self) -> None:
         self.built: dict[str, float | None] = {}
         self.plans: dict[str, list[Mapping[str, Any]]] = {}
+        #: key → the engines (identity → description) the step was built on; absent: any engine
+        self.built_on: dict[str, dict[str, str]] = {}
 
     def is_built(self, key: str) -> bool:
         return key in self.built
+
+    def engines(self, key: str) -> Mapping[str, str] | None:
+        """The engines step ``key`` holds for (empty: any); None when not built (as ``cache.StepCache``)."""
+        return self.built_on.get(key, {}) if key in self.built else None
 
     def duration(self, key: str) -> float | None:
         return self.built.get(key)

@@ -25,15 +25,18 @@ from builder.plan.model import StepKind
 # 2 (pre_build, shell): the command list runs as one bash script with set -e (state carries over).
 # 2 (files): the project files are several chained layers (builder.plan.file_layers), not one copy.
 # 4 (python), 5 (pip), 3 (conda): cache mounts scoped per project; uv runs only as a private copy checked by sha256.
+# 3 (files): with MergeOp the step is observed at the merge onto the layers below, not at its copy on scratch.
+# 5 (python), 6 (pip), 4 (conda): tools runs: only a run that runs no project code writes the tools mounts;
+#   the step sees checked copies read-only; py-rattler from wheels pinned by sha256; channel credentials as a secret.
 RECIPES = MappingProxyType(
     {
         StepKind.BASE: 1,
-        StepKind.PYTHON: 4,
+        StepKind.PYTHON: 5,
         StepKind.PRE_BUILD: 2,
         StepKind.APT: 1,
-        StepKind.CONDA: 3,
-        StepKind.PIP: 5,
-        StepKind.FILES: 2,
+        StepKind.CONDA: 4,
+        StepKind.PIP: 6,
+        StepKind.FILES: 3,
         StepKind.SHELL: 2,
         StepKind.RUNTIME: 1,
         StepKind.CONFIG: 1,

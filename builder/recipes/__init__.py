@@ -19,7 +19,7 @@ from collections.abc import Callable
 from builder.plan.model import Plan, Step, StepKind
 from builder.recipes import apt, commands, conda, pip, python
 from builder.recipes.context import RecipeContext
-from builder.recipes.spec import CA_BUNDLE, GeneratedFiles, ProjectFiles, RunSpec, Secret
+from builder.recipes.spec import CA_BUNDLE, GeneratedFiles, ProjectFiles, RunSpec, Secret, ToolsRun
 
 __all__ = [
     "CA_BUNDLE",
@@ -29,6 +29,7 @@ __all__ = [
     "RecipeContext",
     "RunSpec",
     "Secret",
+    "ToolsRun",
     "run_spec",
     "run_specs",
 ]

@@ -2,6 +2,8 @@
 
 The requirements and constraints files are generated inputs mounted at :data:`FILES_DIR`;
 local / ``-e`` requirements read their project files at ``/app`` (the working directory).
+With uv, a tools run (:func:`~builder.recipes.tools_mounts.tools_run`) checks uv first; this run,
+which builds sdists and local packages, sees only its checked copy, read-only.
 With uv, a fully pinned set (decided by the deps layer from each requirement's specifier)
 and a uv cache mount, the script runs *offline-first*: it installs the lines it installed
 before from the cache alone and asks the index only about new lines, keeping its record of
@@ -16,7 +18,7 @@ from builder.plan.model import Step
 from builder.plan.steps.pip import Inputs as PipInputs
 from builder.recipes.context import RecipeContext
 from builder.recipes.spec import CA_BUNDLE, INDEX_CREDENTIALS, GeneratedFiles, ProjectFiles, RunSpec, build_secrets
-from builder.recipes.tools_mounts import tools_mount
+from builder.recipes.tools_mounts import tools_run
 
 #: Where the requirements and constraints files are mounted while the step runs.
 FILES_DIR = "/run/builder/pip"
@@ -77,11 +79,12 @@ def recipe(step: Step, ctx: RecipeContext) -> RunSpec:
             f"{FILES_DIR}/constraints.txt",
             *mode_args(inputs),
         ),
-        caches=(*inputs.cache_mounts, *(tools_mount(t, ctx.cache_scope) for t in installer.tools)),
+        caches=inputs.cache_mounts,
         generated=(files,),
         project=project,
         secrets=(CA_BUNDLE, INDEX_CREDENTIALS, *build_secrets(inputs.secrets)),
         workdir=project.target if project is not None else None,
         label=text,
         command=text,
+        tools=tools_run(installer.tools[0], ctx.cache_scope, f"{inputs.venv}/bin/python") if installer.tools else None,
     )

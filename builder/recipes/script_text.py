@@ -31,17 +31,18 @@ _FRAGMENTS = {
     "UV_CHECK_PY": "uv_check.py",
     "UV_READY": "uv_ready.sh",
     "KNOWN_PY": "known_lines.py",
+    "WHEEL_CHECK_PY": "wheel_check.py",
     "PIP_MAIN": "pip.sh",
 }
 #: Fragments carried inside single quotes by the shell scripts.
-_QUOTED = frozenset({"UV_BOOT_PY", "UV_CHECK_PY", "KNOWN_PY"})
+_QUOTED = frozenset({"UV_BOOT_PY", "UV_CHECK_PY", "KNOWN_PY", "WHEEL_CHECK_PY"})
 _VALUES = {
     "TOOLS_DIR": tools.TOOLS_DIR,
     "CA_PATH": tools.CA_PATH,
     "UV_VERSION": tools.UV_VERSION,
     "UV_SHA256": " ".join(tools.UV_SHA256),
     "RATTLER_VERSION": tools.RATTLER_VERSION,
-    "PYYAML_VERSION": tools.PYYAML_VERSION,
+    "RATTLER_SHA256": " ".join(tools.RATTLER_SHA256),
 }
 
 

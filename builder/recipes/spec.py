@@ -78,6 +78,37 @@ def build_secrets(ids: tuple[str, ...]) -> tuple[Secret, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolsRun:
+    """The run before a step's own that alone may write the tools cache mounts, and runs no project code.
+
+    It runs builder's own ``script`` (``shell + [text, arg0, *args]``) on the same root filesystem as
+    the step, with only ``caches`` (the tools mounts, read-write) and ``secrets`` (the CA bundle):
+    no project files, no requirements, no generated inputs.  It checks the pinned tools in the mount
+    against their sha256 (fetching them again when missing or wrong) and leaves checked copies in
+    ``output`` of its own root filesystem; the step's run sees that folder read-only at ``target``
+    and never mounts the cache.  ``label`` names its vertex (LLB) and stage (export).
+    """
+
+    script: str
+    arg0: str
+    args: tuple[str, ...]
+    caches: tuple[CacheMount, ...]
+    output: str
+    target: str
+    secrets: tuple[Secret, ...] = ()
+    shell: tuple[str, ...] = ("/bin/sh", "-c")
+    label: str = ""
+
+    def argv(self) -> tuple[str, ...]:
+        """The argv with the script's text inline (what ``builder build`` runs)."""
+        return (*self.shell, script_text(self.script), self.arg0, *self.args)
+
+    def file_argv(self, script_path: str) -> tuple[str, ...]:
+        """The argv when the script is a file at ``script_path``."""
+        return (self.shell[0], script_path, *self.args)
+
+
+@dataclass(frozen=True, slots=True)
 class RunSpec:
     """One step's run: ``shell + [script text, arg0, *args]`` with its mounts and environment.
 
@@ -88,6 +119,7 @@ class RunSpec:
     * ``env``: variables during the run; ``workdir``: the working directory of the run
       (None: unchanged, ``/``); ``user``: None runs as the image's user;
     * ``env_after``: variables every later step and the image see;
+    * ``tools``: the :class:`ToolsRun` that prepares the step's tools (None: the step needs none);
     * ``label``: the one-line text of the run (vertex names, export comments);
       ``command``: what a failure report says the step ran.
     """
@@ -107,6 +139,7 @@ class RunSpec:
     env_after: tuple[tuple[str, str], ...] = ()
     label: str = ""
     command: str = ""
+    tools: ToolsRun | None = None
 
     def argv(self) -> tuple[str, ...]:
         """The argv with the script's text inline (what ``builder build`` runs)."""

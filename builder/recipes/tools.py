@@ -19,9 +19,11 @@ CA_ENV = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
 NETRC_PATH = "/root/.netrc"
 NETRC_SECRET_ID = "builder-netrc"
 TOOLS_DIR = "/opt/builder-tools"
+#: Where a tools run leaves the checked tools in its own root filesystem (never part of the image): the step's
+#: own run sees that folder read-only at ``TOOLS_DIR/<tool>`` instead of the writable cache mount.
+TOOLS_OUT = "/run/builder-tools-checked"
 UV_VERSION = "0.13.9"
 RATTLER_VERSION = "0.28.0"
-PYYAML_VERSION = "6.0.4"
 #: The PATH of a Linux image without one (BuildKit's and Docker's default); the steps prepend to it.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: sha256 of the ``uv`` executable in each Linux wheel of uv :data:`UV_VERSION` on PyPI (from the wheels'
@@ -42,4 +44,17 @@ UV_SHA256 = (
     "bbecb5ac518030bb5e84f1999c577228460192832ac24a92bd772735682979f4",  # manylinux_2_17 aarch64 + musllinux
     "ccc6a9b960b41760459627562df50829358ed0b5481ec6956c434b91012e01a4",  # musllinux_1_1 i686
     "edbfb9a3d00dc84148e6691cd8740781fdc32db6505d7ef88ba6c3e569d5bec9",  # musllinux_1_1 x86_64
+)
+#: sha256 of each Linux wheel of py-rattler :data:`RATTLER_VERSION` (``cp310-abi3``: one wheel per platform for
+#: every Python >= 3.10), computed from the wheels themselves.  The conda step's tools run keeps only wheels with
+#: one of these digests in its cache mount, fetches the others again (``pip --require-hashes``) and installs from
+#: them; nothing else in that mount is ever run.  A new :data:`RATTLER_VERSION` needs this table redone.
+RATTLER_SHA256 = (
+    "4f4ab1d34d5394e7ce130a86e59009c95ace4f5757d9c3af04de1351bcea47eb",  # manylinux_2_17 x86_64
+    "61b24202374188e72130f1b3dc63b455befaafc3e49e5481a38b6a6c8828c1e0",  # manylinux_2_28 aarch64
+    "1c566fb1b0fc3d0d892b7ba021d6863aaff1f476c245178a07f560729aa7ecdb",  # musllinux_1_2 x86_64
+    "6218478af88d45ac1e08e605ede4f67bbe4ffbbbb40b5e32622a4746f98fe331",  # musllinux_1_2 aarch64
+    "d25e3eb18127571757f5d9ad7ccd2c2c24aaac5575b28a9cab6463997357a4eb",  # manylinux_2_17 i686
+    "bc18e46ed1b7bd72aa3ce48e0cc6582f48d540f956a96e4d6c63edd7373b746b",  # musllinux_1_2 i686
+    "595e415bc27f01bd95cc3c03138c0dc4087d57d8db2e80c72ca0063ee66c01b8",  # manylinux_2_28 ppc64le
 )

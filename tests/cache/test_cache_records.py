@@ -141,3 +141,21 @@ def test_used_at_only_moves_forward() -> None:
     record = _step(last_used_at=20.0)
     assert record.used_at(30.0).last_used_at == 30.0
     assert record.used_at(5.0).last_used_at == 20.0
+
+
+def test_step_records_say_which_engines_and_caches_they_hold_for() -> None:
+    record = _step().seen_on("dockerd:abc", "dockerd 26.1.5 (ID abc)", 10.0, "127.0.0.1:5000/c:app")
+    again = record.seen_on("dockerd:def", "dockerd 20.10 (ID def)", 5.0, "127.0.0.1:5000/c:app")
+    assert again.engines == {"dockerd:abc": "dockerd 26.1.5 (ID abc)", "dockerd:def": "dockerd 20.10 (ID def)"}
+    assert again.caches == ("127.0.0.1:5000/c:app",) and again.last_used_at == max(_step().last_used_at, 10.0)
+    assert StepRecord.from_json(loads(dumps(again.to_json()))) == again
+
+
+def test_step_records_written_before_engines_read_as_any_engine() -> None:
+    data = _step().to_json()
+    del data["engines"], data["caches"]
+    old = StepRecord.from_json(data)
+    assert old.engines == {} and old.caches == ()
+    data["engines"] = ["not", "a", "mapping"]
+    with pytest.raises(RecordError, match="engines"):
+        StepRecord.from_json(data)

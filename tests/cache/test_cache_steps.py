@@ -191,3 +191,22 @@ def test_mark_pruned_forgets_the_step_until_it_is_built_again(tmp_path: Path) ->
         assert c.steps.mark_pruned("never-built", "x") is False and c.steps.pruned("never-built") is None
         c.steps.record_step(make_record("k1"))
         assert c.steps.is_built("k1") and c.steps.pruned("k1") is None
+
+
+def test_contract_engines_of_a_step(history: tuple[StepHistory, Any]) -> None:
+    steps, mark_built = history
+    assert steps.engines("k1") is None  # type: ignore[attr-defined]
+    mark_built("k1", 1.0)
+    assert steps.engines("k1") == {}  # type: ignore[attr-defined]  # recorded without engines: any engine
+
+
+def test_seen_on_adds_the_engine_and_cache_to_a_record(store: CacheStore) -> None:
+    assert not store.steps.seen_on("k", "dockerd:a", "dockerd 26 (ID a)")
+    store.steps.record_step(make_record("k"))
+    assert store.steps.seen_on("k", "dockerd:a", "dockerd 26 (ID a)", when=100.0, cache="reg/c:app")
+    assert store.steps.seen_on("k", "dockerd:b", "dockerd 20 (ID b)", when=50.0)
+    record = store.steps.get("k")
+    assert record is not None
+    assert record.engines == {"dockerd:a": "dockerd 26 (ID a)", "dockerd:b": "dockerd 20 (ID b)"}
+    assert record.caches == ("reg/c:app",) and record.last_used_at == 100.0
+    assert store.steps.engines("k") == record.engines

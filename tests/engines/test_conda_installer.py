@@ -25,16 +25,23 @@ class Channel:
 class Platform:
     def __init__(self, name): self.name = name
 
+class Client:
+    @staticmethod
+    def authenticated_client(): return Client()
+
+class Gateway:
+    def __init__(self, client): assert isinstance(client, Client)
+
 class VirtualPackage:
     @staticmethod
     def detect(): return []
 
-async def solve(sources, specs, platforms, virtual_packages):
+async def solve(sources, specs, platforms, virtual_packages, gateway):
     if "missing" in specs:
         raise RuntimeError("Cannot solve the request: no candidates for missing")
     return list(specs)
 
-async def install(records, target_prefix, cache_dir, show_progress):
+async def install(records, target_prefix, cache_dir, show_progress, client):
     import os
     os.makedirs(os.path.join(target_prefix, "conda-meta"), exist_ok=True)
     for name in records:
@@ -52,7 +59,6 @@ def _run(tmp_path: Path, specs: list[str]) -> subprocess.CompletedProcess[str]:
     spec = {
         "specs": specs,
         "channels": ["http://127.0.0.1:9"],
-        "lock": None,
         "platform": "linux-64",
         "cache": "",
     }
@@ -60,14 +66,17 @@ def _run(tmp_path: Path, specs: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
+            "-I",  # as conda.sh runs it: py-rattler comes from the TOOLS argument, not the environment
             str(installer),
             str(tmp_path / "spec.json"),
             str(tmp_path / "prefix"),
+            str(tmp_path / "fake"),
         ],
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": str(tmp_path / "fake"), "PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin"},
         check=False,
+        timeout=60,
     )
 
 

@@ -92,13 +92,20 @@ def test_dockerignore_is_exact_for_any_paths(wanted: set[str], others: set[str])
 
 
 def run_lines(dockerfile: str) -> dict[str, str]:
-    """The RUN instruction of every step group, continuation lines joined."""
-    return {
-        step: " ".join(ln.strip().rstrip("\\").strip() for ln in lines[lines.index(run) :])
-        for step, _key, lines in groups(dockerfile)
-        for run in [next((ln for ln in lines if ln.startswith("RUN ")), None)]
-        if run is not None
-    }
+    """The step's own RUN instruction (its last: a tools run comes first) of every step group, continuation
+    lines joined."""
+    out = {}
+    for step, _key, lines in groups(dockerfile):
+        starts = [i for i, ln in enumerate(lines) if ln.startswith("RUN ")]
+        if not starts:
+            continue
+        parts = []
+        for ln in lines[starts[-1] :]:
+            parts.append(ln.strip().rstrip("\\").strip())
+            if not ln.rstrip().endswith("\\"):
+                break
+        out[step] = " ".join(parts)
+    return out
 
 
 def run_argv(line: str) -> list[str]:

@@ -12,17 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from builder.plan.model import Step, StepKind
 from builder.plan.steps import pip
+from builder.recipes import pip as pip_recipe
 from builder.recipes import tools
+from builder.recipes.context import RecipeContext
 from builder.recipes.pip import KNOWN_DIR
 from tests.recipes.helpers import pip_argv, pip_inputs
 
@@ -61,6 +65,7 @@ class Run:
     returncode: int
     lines: list[str]
     calls: list[dict[str, Any]]
+    tools_lines: list[str] = field(default_factory=list)  # the tools run's output (it runs first)
 
     @property
     def installs(self) -> list[tuple[str, list[str]]]:
@@ -88,11 +93,13 @@ def requirement_lines(call: dict[str, Any]) -> list[str]:
 
 
 class PipStep:
-    """One project's pip step on the host: fake uv in its tools dir, a venv, a record dir, a fake cache."""
+    """One project's pip step on the host, as a build runs it: the tools run (``tools_uv.sh``: fake uv in the tools
+    cache dir checked and copied to a fresh checked dir), then ``pip.sh`` with a venv, a record dir, a fake cache."""
 
     def __init__(self, root: Path, venv_python: str | None = None, with_uv: bool = True) -> None:
         self.root = root
-        self.tools = root / "tools"
+        self.tools = root / "tools"  # the tools cache mount's root
+        self.checked = root / "checked" / "uv"  # what the tools run leaves (the step sees it read-only)
         uv = self.tools / "uv" / tools.UV_VERSION / "bin" / "uv"
         if with_uv:
             uv.parent.mkdir(parents=True)
@@ -111,18 +118,31 @@ class PipStep:
         self.log = root / "uv-calls.jsonl"
         self.extra_env: dict[str, str] = {}
 
+    def tools_argv(self) -> list[str]:
+        """The tools run's argv with the host's paths in place of the build's."""
+        spec = pip_recipe.recipe(Step(StepKind.PIP, "sha256:0", (), pip_inputs("uv", f"{A}\n")), RecipeContext())
+        assert spec.tools is not None
+        argv = list(spec.tools.argv())
+        tools_line = f"tools={tools.TOOLS_DIR}/uv/{tools.UV_VERSION}\n"
+        assert argv[2].count(tools_line) == 1
+        pins = " ".join(tools.UV_SHA256)
+        assert argv[2].count(pins) == 2  # uv_ready checks before use and after a fetch
+        text = argv[2].replace(tools_line, f"tools={self.tools}/uv/{tools.UV_VERSION}\n").replace(pins, FAKE_UV_SHA256)
+        assert argv[4:] == ["/opt/venv/bin/python", f"{tools.TOOLS_OUT}/uv"]
+        return [*argv[:2], text, argv[3], str(self.venv / "bin" / "python"), str(self.checked)]
+
     def argv(self, requirements: str, constraints: str = "", records: Path | None = None) -> list[str]:
         """pip_argv's argv with the host's paths in place of the build's."""
         argv = pip_argv(pip_inputs("uv", requirements, constraints))
-        tools_line = f"tools={tools.TOOLS_DIR}/uv/{tools.UV_VERSION}\n"
-        assert argv[2].count(tools_line) == 1
+        checked_line = f"checked={tools.TOOLS_DIR}/uv  # the tools run's checked uv, read-only here\n"
+        assert argv[2].count(checked_line) == 1
         req, cons = self.root / "requirements.txt", self.root / "constraints.txt"
         req.write_text(requirements)
         cons.write_text(constraints)
         assert argv[5:8] == ["/opt/venv", "/run/builder/pip/requirements.txt", "/run/builder/pip/constraints.txt"]
         pins = " ".join(tools.UV_SHA256)
-        assert argv[2].count(pins) == 2  # uv_ready checks before use and after a fetch
-        text = argv[2].replace(tools_line, f"tools={self.tools}/uv/{tools.UV_VERSION}\n").replace(pins, FAKE_UV_SHA256)
+        assert argv[2].count(pins) == 1  # the step checks the tools run's copy again before running it
+        text = argv[2].replace(checked_line, f"checked={self.checked}\n").replace(pins, FAKE_UV_SHA256)
         host = [*argv[:2], text, *argv[3:5], str(self.venv), str(req), str(cons), argv[8]]
         if argv[8] == "offline-first":
             assert argv[9:] == [f"{pip.UV_CACHE[0].target}/{KNOWN_DIR}"]
@@ -139,8 +159,25 @@ class PipStep:
             **self.extra_env,
         }
 
+    def prepare(self, fail: str = "") -> subprocess.CompletedProcess[str]:
+        """The tools run, on a fresh checked dir (each tools run starts on a fresh filesystem)."""
+        shutil.rmtree(self.checked.parent, ignore_errors=True)
+        return subprocess.run(
+            self.tools_argv(),
+            env=self.env(fail),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
     def run(self, requirements: str, constraints: str = "", fail: str = "", records: Path | None = None) -> Run:
         self.log.unlink(missing_ok=True)
+        prepared = self.prepare(fail)
+        tools_lines = prepared.stdout.splitlines()
+        if prepared.returncode != 0:  # the step never runs without its checked tools
+            return Run(prepared.returncode, [], [], tools_lines)
         done = subprocess.run(
             self.argv(requirements, constraints, records),
             env=self.env(fail),
@@ -155,7 +192,7 @@ class PipStep:
         assert lines[0] == "UV_PIP_INSTALL_STARTED", lines
         assert [ln for ln in lines if "INSTALL_STARTED" in ln] == ["UV_PIP_INSTALL_STARTED"]
         assert not list((records or self.records).glob(".run.*"))  # its temporary directory is gone
-        return Run(done.returncode, lines, calls)
+        return Run(done.returncode, lines, calls, tools_lines)
 
     def record(self) -> list[str]:
         (path,) = self.records.glob("*.txt")
@@ -323,6 +360,7 @@ def test_concurrent_builds_leave_a_whole_record(tmp_path: Path) -> None:
     sets = [[f"pkg{j}==1.{i}" for j in range(200)] for i in range(len(steps))]
     procs = []
     for step, lines in zip(steps, sets, strict=True):
+        assert step.prepare().returncode == 0  # each build's tools run
         argv = step.argv("\n".join(lines) + "\n", records=shared)
         procs.append(subprocess.Popen(argv, env=step.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     assert [p.wait(timeout=60) for p in procs] == [0] * len(procs)
@@ -360,6 +398,7 @@ def test_pip_installer_marker(tmp_path: Path) -> None:
 #: The venv's interpreter for the bootstrap tests: ``-m pip install ... --target DIR uv==X`` is
 #: logged and puts the fake uv in DIR/bin (no network); everything else runs the real Python.
 FAKE_PIP_PYTHON = """#!/bin/sh
+if [ "$1" = -I ] && [ "$2" = -m ] && [ "$3" = pip ]; then shift; fi
 if [ "$1" = -m ] && [ "$2" = pip ]; then
   echo "$*" >> "$FAKE_PIP_LOG"
   while [ "$#" -gt 1 ] && [ "$1" != --target ]; do shift; done
@@ -393,18 +432,18 @@ def test_missing_uv_comes_from_its_wheel_without_pip(tmp_path: Path) -> None:
     finally:
         index.close()
     assert run.returncode == 0, run.lines
-    assert run.lines[1].startswith(f"uv: installed uv {tools.UV_VERSION} from http://127.0.0.1:")
+    assert run.tools_lines[0].startswith(f"uv: installed uv {tools.UV_VERSION} from http://127.0.0.1:")
     assert run.installs == [("online", [A])]
     assert not (tmp_path / "pip.log").exists()  # pip never ran
     again = step.run(f"{A}\n")  # the next build finds it in the tools mount
-    assert again.returncode == 0 and not [ln for ln in again.lines if "installed uv" in ln]
+    assert again.returncode == 0 and not [ln for ln in again.lines + again.tools_lines if "installed uv" in ln]
 
 
 def test_missing_uv_falls_back_to_pip_when_the_quick_install_cannot(tmp_path: Path) -> None:
     step = bootstrap_step(tmp_path, "http://127.0.0.1:9/simple")  # nothing listens on the discard port
     run = step.run(f"{A}\n")
     assert run.returncode == 0, run.lines
-    assert run.lines[1].startswith(f"uv: quick install of uv {tools.UV_VERSION} not possible (")
+    assert run.tools_lines[0].startswith(f"uv: quick install of uv {tools.UV_VERSION} not possible (")
     pip_calls = (tmp_path / "pip.log").read_text().splitlines()
     assert pip_calls == [
         f"-m pip install -q --disable-pip-version-check --target {step.tools}/uv/"
@@ -473,8 +512,10 @@ def test_a_poisoned_uv_in_the_tools_mount_is_removed_fetched_again_and_never_run
         index.close()
     assert run.returncode == 0, run.lines
     assert not marker.exists()
-    assert any(ln.startswith("uv: the uv in the tools cache mount is not the pinned uv (sha256 ") for ln in run.lines)
-    assert any(ln.startswith(f"uv: installed uv {tools.UV_VERSION} from http://127.0.0.1:") for ln in run.lines)
+    assert any(
+        ln.startswith("uv: the uv in the tools cache mount is not the pinned uv (sha256 ") for ln in run.tools_lines
+    )
+    assert any(ln.startswith(f"uv: installed uv {tools.UV_VERSION} from http://127.0.0.1:") for ln in run.tools_lines)
     assert run.installs == [("online", [A])]  # the re-fetched, pinned uv did the install
     assert poisoned.read_text() == FAKE_UV.format(python=sys.executable)
 
@@ -489,7 +530,7 @@ def test_a_symlinked_uv_in_the_tools_mount_is_not_followed(tmp_path: Path) -> No
     link.symlink_to(real)
     run = step.run(f"{A}\n")
     assert run.returncode == 0, run.lines
-    assert any("is not the pinned uv (sha256 unreadable" in ln for ln in run.lines)
+    assert any("is not the pinned uv (sha256 unreadable" in ln for ln in run.tools_lines)
     assert real.exists()  # the link was dropped, not what it pointed at
     assert (tmp_path / "pip.log").exists()  # uv came again (here through the pip fallback)
 
@@ -503,4 +544,6 @@ def test_a_uv_that_stays_wrong_after_the_fetch_fails_the_step_without_running_it
     run = step.run(f"{A}\n")
     assert run.returncode != 0
     assert not marker.exists() and run.installs == []
-    assert f"uv: no uv {tools.UV_VERSION} matching its pinned sha256 could be fetched for this platform" in run.lines
+    assert f"uv: no uv {tools.UV_VERSION} matching its pinned sha256 could be fetched for this platform" in (
+        run.tools_lines
+    )

@@ -144,7 +144,7 @@ def test_index_comes_from_the_environment_only(tmp_path: Path, monkeypatch: pyte
 def test_the_scripts_carry_it_verbatim() -> None:
     text = script_file("uv_boot.py").decode("utf-8")
     assert "'" not in text
-    for script in (script_text("pip.sh"), script_text("python.sh")):
+    for script in (script_text("tools_uv.sh"), script_text("python.sh")):
         assert script.count(f"uv_boot_py='{text}'\n") == 1
         assert '-I -S -c "$uv_boot_py" "$tools"' in script
 

@@ -98,8 +98,11 @@ def test_a_copy_target_planted_beforehand_is_not_written_through(tmp_path: Path)
 
 def test_the_scripts_check_with_every_pinned_digest_before_use_and_after_a_fetch() -> None:
     assert len(tools.UV_SHA256) == len(set(tools.UV_SHA256)) and all(len(d) == 64 for d in tools.UV_SHA256)
-    for name in ("pip.sh", "python.sh"):
+    for name in ("tools_uv.sh", "python.sh"):
         text = script_text(name)
         assert text.count(" ".join(tools.UV_SHA256)) == 2, name
         assert '"$tools/bin/uv"' not in text, name  # never run from the mount
         assert "uv_ready " in text and "trap 'rm -rf" in text, name
+    pip_text = script_text("pip.sh")  # the step checks the tools run's read-only copy again, and runs a private copy
+    assert pip_text.count(" ".join(tools.UV_SHA256)) == 1 and '--keep "$checked"' in pip_text
+    assert '"$checked/bin/uv"' not in pip_text

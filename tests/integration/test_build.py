@@ -20,7 +20,7 @@ import pytest
 
 from builder.api import build
 from builder.engines.events import Event, StepFinished, StepLog
-from builder.errors import EngineUnsupported, SolveFailed
+from builder.errors import ConfigError, EngineUnsupported, SolveFailed
 from tests.integration.conftest import EngineTarget
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
@@ -198,7 +198,7 @@ def test_capability_dependent_outputs(app_build_basic: Path, engine_target: Engi
             tmp_path / "c",
             output=f"type=oci,dest={tmp_path / 'x.tar'}",
         )
-    with pytest.raises(EngineUnsupported, match="push"):
+    with pytest.raises(ConfigError, match="--push needs --tag to name a registry"):
         run_build(app_build_basic, engine_target, tmp_path / "c", tag="x/y:z", push=True)
     result, _ = run_build(
         app_build_basic,

@@ -17,7 +17,7 @@ import pytest
 
 from builder.api import plan_project
 from builder.engines.buildkit._pb import ops_pb2
-from builder.engines.buildkit.convert import ConvertOptions, convert_plan, step_from_name
+from builder.engines.buildkit.convert import ConvertOptions, convert_plan, step_from_name, vertex_name
 from builder.engines.dockerfile_export import GENERATED_DIR, SCRIPTS_DIR, SCRIPTS_TARGET, render_dockerfile
 from builder.plan.model import Plan, StepKind
 from builder.recipes import RECIPES, RunSpec, run_specs
@@ -27,6 +27,8 @@ from tests.conftest import APP_NAMES
 
 APPS = Path(__file__).resolve().parents[2] / "fixtures" / "apps"
 Form = dict[str, Any]
+#: Forms are keyed by the step's name, and ``<step>/tools`` for the step's tools run.
+TOOLS = "/tools"
 _SHARING = {ops_pb2.SHARED: "shared", ops_pb2.PRIVATE: "private", ops_pb2.LOCKED: "locked"}
 
 
@@ -38,12 +40,23 @@ def _plan(name: str) -> Plan:
 # --- the RunSpec's own normal form --------------------------------------------------------------------
 
 
-def spec_forms(plan: Plan) -> dict[StepKind, Form]:
+def spec_forms(plan: Plan) -> dict[str, Form]:
     env = {"PATH": DEFAULT_PATH}
     out = {}
     for kind, spec in run_specs(plan).items():
+        if spec.tools is not None:
+            tools = spec.tools
+            out[kind.value + TOOLS] = _form(
+                tools.shell[0],
+                script_text(tools.script),
+                tools.args,
+                sorted([*(("cache", m.target, m.id, m.sharing) for m in tools.caches), *_secret_forms(tools.secrets)]),
+                {**env, **{v: s.target for s in tools.secrets for v in s.env}},
+                "/",
+                "",
+            )
         run_env = {**env, **dict(spec.env), **{v: s.target for s in spec.secrets for v in s.env}}
-        out[kind] = _form(
+        out[kind.value] = _form(
             spec.shell[0],
             script_text(spec.script),
             spec.args,
@@ -61,8 +74,14 @@ def _spec_mounts(spec: RunSpec) -> list[tuple[Any, ...]]:
     mounts += [("files", g.target, tuple(sorted(g.files))) for g in spec.generated]
     if spec.project is not None:
         mounts.append(("project", spec.project.target, tuple(e.path for e in spec.project.manifest.entries)))
-    mounts += [("secret", s.target, s.id, s.mode) for s in spec.secrets]
+    mounts += _secret_forms(spec.secrets)
+    if spec.tools is not None:
+        mounts.append(("checked", spec.tools.target, spec.tools.output))
     return sorted(mounts)
+
+
+def _secret_forms(secrets: Any) -> list[tuple[Any, ...]]:
+    return [("secret", s.target, s.id, s.mode) for s in secrets]
 
 
 def _form(
@@ -88,17 +107,20 @@ def _form(
 # --- LLB read back ------------------------------------------------------------------------------------
 
 
-def llb_forms(plan: Plan) -> dict[StepKind, Form]:
+def llb_forms(plan: Plan) -> dict[str, Form]:
     converted = convert_plan(plan, ConvertOptions(ca_bundle=True, netrc=True))
     definition = converted.definition
     names = definition.names()
+    tools_names = {vertex_name(k, spec.tools.label): k for k, spec in run_specs(plan).items() if spec.tools is not None}
     out = {}
     for digest in definition.digests:
         op = definition.op(digest)
         if op.WhichOneof("op") != "exec":
             continue
-        kind = step_from_name(names[digest])
-        assert kind is not None and kind not in out, names[digest]
+        step = step_from_name(names[digest])
+        assert step is not None
+        kind = step.value + (TOOLS if names[digest] in tools_names else "")
+        assert kind not in out, names[digest]
         meta = op.exec.meta
         assert list(meta.args[1:2]) == ["-c"], "the script is carried inline"
         mounts = [_llb_mount(m, op, definition, dict(converted.local_dirs)) for m in op.exec.mounts if m.dest != "/"]
@@ -114,6 +136,9 @@ def _llb_mount(m: Any, op: Any, definition: Any, local_dirs: dict[str, Any]) -> 
         return ("secret", m.dest, m.secretOpt.ID, m.secretOpt.mode)
     assert m.mountType == ops_pb2.BIND
     source = definition.op(op.inputs[m.input].digest)
+    if source.WhichOneof("op") == "exec":
+        assert m.readonly, "the checked tools are read-only"
+        return ("checked", m.dest, m.selector)
     if source.WhichOneof("op") == "source":
         session = source.source.identifier.removeprefix("local://")
         assert not m.readonly, "the project files are writable (setup.py builds write next to them)"
@@ -126,16 +151,19 @@ def _llb_mount(m: Any, op: Any, definition: Any, local_dirs: dict[str, Any]) -> 
 # --- Dockerfile export read back ----------------------------------------------------------------------
 
 
-def export_forms(plan: Plan) -> dict[StepKind, Form]:
+def export_forms(plan: Plan) -> dict[str, Form]:
     export = render_dockerfile(plan)
     files = dict(export.files)
     env, workdir, user = {"PATH": DEFAULT_PATH}, "/", ""
-    out: dict[StepKind, Form] = {}
+    out: dict[str, Form] = {}
     kind: StepKind | None = None
+    in_tools = False
     for line in _instructions(export.dockerfile):
         header = re.match(r"# \[(\w+)\] key=", line)
         if header:
             kind = StepKind(header.group(1))
+        elif line.startswith("FROM "):
+            in_tools = kind is not None and line.endswith(f" AS builder-tools-{kind.value}")
         elif line.startswith("ENV "):
             env.update((k, _unquote(v)) for k, v in re.findall(r'(\w+)=("(?:[^"\\]|\\.)*")', line))
         elif line.startswith("WORKDIR "):
@@ -143,8 +171,9 @@ def export_forms(plan: Plan) -> dict[StepKind, Form]:
         elif line.startswith("USER "):
             user = line.split(" ", 1)[1]
         elif line.startswith("RUN ") and kind in RECIPES:  # a user Dockerfile runs its own commands
-            assert kind not in out, f"one RUN per step ({kind})"
-            out[kind] = _export_run(line, files, dict(env), workdir, user, export.dockerignore)
+            name = kind.value + (TOOLS if in_tools else "")
+            assert name not in out, f"one RUN per step and tools run ({name})"
+            out[name] = _export_run(line, files, dict(env), workdir, user, export.dockerignore)
     return out
 
 
@@ -180,6 +209,9 @@ def _export_run(line: str, files: dict[str, str], env: dict[str, str], workdir: 
             mounts.append(("cache", opts["target"], opts["id"], opts["sharing"]))
         elif opts["type"] == "secret":
             mounts.append(("secret", opts["target"], opts["id"], int(opts["mode"], 8)))
+        elif "from" in opts:
+            assert "rw" not in opts, "the checked tools are read-only"
+            mounts.append(("checked", opts["target"], opts["source"]))
         elif opts["source"] == SCRIPTS_DIR:
             scripts_mounted = opts["target"] == SCRIPTS_TARGET and "rw" not in opts
         elif opts["source"] == ".":
@@ -233,8 +265,8 @@ def test_both_lowerings_carry_the_whole_runspec(name: str) -> None:
     llb, export = llb_forms(plan), export_forms(plan)
     for kind, form in expected.items():
         for field in form:
-            assert llb[kind][field] == form[field], f"{name} {kind.value}: LLB {field} differs from the RunSpec"
-            assert export[kind][field] == form[field], f"{name} {kind.value}: export {field} differs from the RunSpec"
+            assert llb[kind][field] == form[field], f"{name} {kind}: LLB {field} differs from the RunSpec"
+            assert export[kind][field] == form[field], f"{name} {kind}: export {field} differs from the RunSpec"
     assert set(llb) == set(export) == set(expected)
 
 

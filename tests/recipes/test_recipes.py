@@ -126,9 +126,19 @@ def test_script_tokens_are_checked(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="unknown token @NOPE@"):
         module._value("x.sh", "NOPE")
-    for name in ("python.sh", "apt.sh", "pip.sh", "commands.sh", "conda.sh", "secret_env.sh"):
+    for name in (
+        "python.sh",
+        "apt.sh",
+        "pip.sh",
+        "commands.sh",
+        "conda.sh",
+        "secret_env.sh",
+        "tools_uv.sh",
+        "tools_rattler.sh",
+    ):
         assert not re.search(r"@[A-Z][A-Z0-9_]*@", script_text(name)), name  # every token substituted
-    assert "uv_boot_py='" + script_file("uv_boot.py").decode() + "'\n" in script_text("pip.sh")
+    assert "uv_boot_py='" + script_file("uv_boot.py").decode() + "'\n" in script_text("tools_uv.sh")
+    assert "wheel_check_py='" + script_file("wheel_check.py").decode() + "'\n" in script_text("tools_rattler.sh")
 
 
 def test_recipe_context_defaults_without_base_or_python() -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from builder.cli import output
 from builder.cli.cache_flags import add_cache_arguments, cache_from_args
@@ -20,6 +22,9 @@ from builder.cli.errors import EXIT_OK
 from builder.cli.resolution import add_resolution_arguments
 from builder.cli.secrets import add_secret_arguments
 from builder.errors import BuilderError, ConfigError
+
+if TYPE_CHECKING:  # the parser is built on every command: no engine import here
+    from builder.engines import StepOutcome
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +51,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "-t",
         help="image name: moby exporter on dockerd, image exporter on buildkitd",
     )
-    parser.add_argument("--push", action="store_true", help="push the tagged image (buildkitd only)")
+    parser.add_argument(
+        "--push",
+        action="store_true",
+        help="push the image to the registry --tag names (e.g. 127.0.0.1:5000/app:dev); "
+        "logins come from $DOCKER_CONFIG/config.json and its credential helpers",
+    )
     parser.add_argument(
         "--output",
         "-o",
@@ -140,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             cache_from=cache_from,
         )
     except BuilderError as exc:
+        _completed_table(exc, args.progress)
         if args.progress == "json":  # CI runners reading stdout see the failure as an event too
             failure = getattr(exc, "failure", None)
             output.out(
@@ -157,10 +168,7 @@ def run(args: argparse.Namespace) -> int:
         writer.close()
     output.diagnostics(diagnostics)
     if args.progress != "json":
-        output.info("step         predicted  observed   seconds")
-        for s in result.steps:
-            observed = "cached" if s.cached else "built"
-            output.info(f"{s.step:<12} {s.predicted or '-':<10} {observed:<10} {s.seconds:>7.1f}")
+        _table(result.steps)
     for m in result.mismatches:
         seen = "cached" if m.cached else "built"
         output.warn(
@@ -168,9 +176,34 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.progress != "json":
         output.info(f"image: {result.image or '(not exported)'}" + (f" ({result.image_id})" if result.image_id else ""))
+        if result.pushed:
+            output.info(f"pushed: {result.pushed}")
+    elif result.pushed:
+        output.out(json.dumps({"event": "pushed", "image": result.pushed}, ensure_ascii=False))
     if args.verify:
         _verify(args, result.image or args.tag)
     return EXIT_OK
+
+
+def _table(steps: Sequence[StepOutcome]) -> None:
+    """The predicted-versus-observed table (stderr)."""
+    output.info("step         predicted  observed   seconds")
+    for s in steps:
+        observed = "cached" if s.cached else "built"
+        output.info(f"{s.step:<12} {s.predicted or '-':<10} {observed:<10} {s.seconds:>7.1f}")
+
+
+def _completed_table(exc: BuilderError, progress: str) -> None:
+    """A failed build's table, for the steps that completed before the failure (recorded as built)."""
+    completed = getattr(exc, "completed", ())
+    if not completed or progress == "json":
+        return
+    output.info(f"the build failed; {len(completed)} step(s) completed before it and are recorded:")
+    _table(completed)
+    for s in completed:
+        if s.predicted is not None and (s.predicted == "hit") != s.cached:
+            seen = "cached" if s.cached else "built"
+            output.warn(f"step {s.step}: predicted {s.predicted} (step key {s.key}) but BuildKit {seen} it")
 
 
 def _verify(args: argparse.Namespace, image: str) -> None:

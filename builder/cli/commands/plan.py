@@ -3,6 +3,10 @@
 Exit 0; 3 with ``--fail-on-miss`` when any step would rebuild; 2 for an
 invalid config.  Warnings go to stderr; the plan to stdout (``--format text``
 tree, ``json`` — schema in ``builder.plan.render.json`` — or ``dot``).
+Hits are predicted for the engine ``--engine`` names (default ``$BUILDKIT_HOST``, else
+auto-detected): a step built only on another engine is a miss that says so; with no
+engine reachable, steps built on any engine count and a warning says so.  ``--cache-from``
+adds the step records that travel with a shared cache ("hit: shared cache REF").
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 
 from builder.cli import output
 from builder.cli.cache_flags import add_cache_arguments, cache_from_args
+from builder.cli.commands.engine import add_engine_arguments, tls_from_args
 from builder.cli.errors import EXIT_MISS, EXIT_OK
 from builder.cli.resolution import add_resolution_arguments
 from builder.cli.secrets import add_secret_arguments
@@ -45,6 +50,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--no-record", action="store_true", help="do not record this plan in the app's history")
     add_secret_arguments(parser)
+    add_engine_arguments(parser)  # hits are predicted for this engine (and --cache-from's step records)
     parser.set_defaults(func=run)
 
 
@@ -65,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         offline=args.offline,
         secrets=args.secret,
         rerun=args.rerun,
+        engine=args.engine,
+        tls=tls_from_args(args),
+        connect_timeout=args.connect_timeout,
+        cache_from=args.cache_specs_from,
     )
     output.diagnostics(diagnostics)
     if args.format == "json":

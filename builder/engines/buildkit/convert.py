@@ -43,7 +43,7 @@ from builder.errors import EngineUnsupported
 from builder.plan.file_layers import FileLayer, split_layers
 from builder.plan.files_base import FilesChanges
 from builder.plan.model import FileManifest, Plan, Step, StepKind
-from builder.recipes import RecipeContext, RunSpec, Secret, run_spec
+from builder.recipes import RecipeContext, RunSpec, Secret, ToolsRun, run_spec
 from builder.recipes.runtime import runtime_files
 from builder.recipes.tools import CA_SECRET_ID, NETRC_SECRET_ID
 
@@ -141,10 +141,9 @@ def vertex_name(step: StepKind, text: str) -> str:
 def convert_base(state: State, step: Step, b: _Build) -> State:
     inputs = step.inputs
     b.platform = Platform.parse(inputs.platform)
-    b.commands[step.id] = f"FROM {inputs.image}"
-    return State.image(inputs.image, platform=b.platform, name=vertex_name(step.id, inputs.image)).with_network(
-        b.options.network
-    )
+    ref = inputs.pinned  # name:tag@digest when resolved: the engine builds on the image that was planned
+    b.commands[step.id] = f"FROM {ref}"
+    return State.image(ref, platform=b.platform, name=vertex_name(step.id, ref)).with_network(b.options.network)
 
 
 def _mounts(spec: RunSpec, b: _Build) -> list[Mount]:
@@ -169,7 +168,26 @@ def _mounts(spec: RunSpec, b: _Build) -> list[Mount]:
     return mounts
 
 
-def _secrets(spec: RunSpec, b: _Build) -> tuple[Secret, ...]:
+def _tools(state: State, spec: RunSpec, b: _Build) -> list[Mount]:
+    """The step's tools run (the only exec mounting the tools cache read-write; it runs no project code)
+    and the read-only bind of the checked copies it leaves, for the step's own run."""
+    tools = spec.tools
+    if tools is None:
+        return []
+    secrets = _secrets(tools, b)
+    mounts = [Mount(m.target, "cache", cache_id=m.id, sharing=m.sharing) for m in tools.caches]
+    mounts.extend(Mount(s.target, "secret", secret_id=s.id, mode=s.mode) for s in secrets)
+    ran = state.run(
+        tools.argv(),
+        name=vertex_name(spec.kind, tools.label),
+        mounts=mounts,
+        env=[(name, s.target) for s in secrets for name in s.env],
+    )
+    assert ran.output is not None
+    return [Mount(tools.target, "bind", ran.output, selector=tools.output, readonly=True)]
+
+
+def _secrets(spec: RunSpec | ToolsRun, b: _Build) -> tuple[Secret, ...]:
     # builder's own secrets are mounted only when the build was given them; the user's build secrets
     # always (their ids are step inputs), as optional mounts.
     given = set(b.options.secrets)
@@ -194,7 +212,7 @@ def convert_run(state: State, step: Step, b: _Build) -> State:
     done = ready.run(
         spec.argv(),
         name=vertex_name(step.id, spec.label),
-        mounts=_mounts(spec, b),
+        mounts=[*_mounts(spec, b), *_tools(state, spec, b)],
         env=env,
         ignore_cache=step.id in b.options.rerun,
     )
@@ -228,7 +246,9 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
         b.files_state = built[-1]
         return built[-1]
     merged = State.merge([state, *built], name=vertex_name(step.id, "merge onto the dependency layers"))
-    b.mains[step.id] = built[0] if len(built) == 1 else merged
+    # The step is observed at the merge: like its key, it changes with the layers below (a re-tagged base, a
+    # pip change), even when the copies on scratch are reused; a single copy as the step would be "cached" then.
+    b.mains[step.id] = merged
     return merged
 
 

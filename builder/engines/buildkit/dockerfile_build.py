@@ -49,6 +49,7 @@ from builder.engines.buildkit.export import plan_export
 from builder.engines.buildkit.image_amend import ConfigPatch, amend_config
 from builder.engines.buildkit.llb import Definition, State
 from builder.engines.buildkit.llb.ops import Mkfile
+from builder.engines.buildkit.push import complete_push, push_route, registries_of
 from builder.engines.buildkit.session import PatternSelector, SyncedDir, TransferReport, walk_directory
 from builder.engines.buildkit.session.plan_files import synced_dir_for_manifest
 from builder.engines.buildkit.solve import Bridge, SessionSpec, solve_in_session
@@ -226,7 +227,10 @@ def build_dockerfile(
     started = time.monotonic()
     network = options.network or ("host" if client.kind == "dockerd" else None)
     # The frontend's result config reaches the exporter only through LLBBridge/Return: always the gateway route.
-    export = replace(plan_export(client.capabilities, options, None), route="gateway")
+    route = push_route(client, options)
+    export = replace(
+        plan_export(client.capabilities, options, None, exporter_pushes=route == "exporter"), route="gateway"
+    )
     job = DockerfileJob(
         frontend_options(source, network), frontend_inputs(source, key_hint), patch or ConfigPatch(), config_file
     )
@@ -234,7 +238,14 @@ def build_dockerfile(
     solved = solve_in_session(
         client,
         # The build secrets a Dockerfile's RUN --mount=type=secret asks for (the export's steps do).
-        SessionSpec({CONTEXT: source.context}, options.ca_bundle, network, dict(options.secrets)),
+        SessionSpec(
+            {CONTEXT: source.context},
+            options.ca_bundle,
+            network,
+            dict(options.secrets),
+            credentials=options.credentials,
+            registries=registries_of(None, options),
+        ),
         export,
         tracker,
         job=job,
@@ -304,6 +315,7 @@ def build_plan_dockerfile(
     )
     steps, mismatches = _outcomes(plan, built, dict(options.predictions))
     response = dict(built.exporter_response)
+    pushed = complete_push(client, options, push_route(client, options), response, on_event)
     image = options.tag or (str(options.output.dest) if options.output is not None else None)
     if on_event is not None:
         on_event(BuildFinished(image, built.seconds, mismatches))
@@ -316,6 +328,7 @@ def build_plan_dockerfile(
         engine=engine,
         exporter_response=built.exporter_response,
         notes=built.notes,
+        pushed=pushed,
     )
 
 

@@ -29,6 +29,7 @@ from builder.engines.buildkit.export import ExporterSpec, ExportPlan, plan_expor
 from builder.engines.buildkit.image import image_config_bytes
 from builder.engines.buildkit.llb import Definition
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
+from builder.engines.buildkit.push import PushRoute, complete_push, push_route, registries_of
 from builder.engines.buildkit.session import SyncedDir
 from builder.engines.buildkit.session.manifest import FileEntry as SessionFileEntry
 from builder.engines.buildkit.session.manifest import ManifestEntry, entry_from_stat
@@ -42,7 +43,8 @@ from builder.engines.events import (
     EventSink,
     Mismatch,
 )
-from builder.errors import PlanError
+from builder.engines.identity import EngineIdentity, identify
+from builder.errors import PlanError, SolveFailed
 from builder.plan.model import FileManifest, Plan, StepKind
 from builder.recipes.tools import NETRC_SECRET_ID
 
@@ -104,6 +106,7 @@ class BuildKitEngine:
 
     def __init__(self, client: EngineClient) -> None:
         self.client = client
+        self._identity: EngineIdentity | None = None
 
     @classmethod
     def connect(
@@ -118,10 +121,15 @@ class BuildKitEngine:
         return cls(open_engine(address, tls=tls, env=env, connect_timeout=connect_timeout))
 
     def prepare(
-        self, plan: Plan, options: BuildOptions, project_dir: str | os.PathLike[str] | None = None
+        self,
+        plan: Plan,
+        options: BuildOptions,
+        push: PushRoute | None = None,
+        project_dir: str | os.PathLike[str] | None = None,
     ) -> tuple[Converted, ExportPlan, bytes | None, NetworkMode]:
         """The conversion and request shape this engine will use for ``plan`` (no build).
 
+        ``push`` is :func:`~.push.push_route`'s answer: who pushes when ``options.push``.
         ``project_dir`` makes the ``local://`` sources unique to that directory, so concurrent builds
         of same-named apps from different directories never share a source vertex (and its files).
         """
@@ -148,7 +156,8 @@ class BuildKitEngine:
             ),
         )
         config = image_config_bytes(plan) if plan.get(StepKind.CONFIG) is not None else None
-        return converted, plan_export(caps, options, config), config, network
+        export = plan_export(caps, options, config, exporter_pushes=push != "engine-api")
+        return converted, export, config, network
 
     def build(
         self,
@@ -165,7 +174,8 @@ class BuildKitEngine:
             return build_plan_dockerfile(self.client, plan, project_dir, options, on_event, cancel)
         started = time.monotonic()
         started_at = time.time()
-        converted, export, config, network = self.prepare(plan, options, project_dir)
+        push = push_route(self.client, options)
+        converted, export, config, network = self.prepare(plan, options, push, project_dir)
         predictions: dict[str, str] = dict(options.predictions)
         tracker = ProgressTracker(converted, on_event, predictions)
         if on_event is not None:
@@ -181,19 +191,32 @@ class BuildKitEngine:
         job = definition_job(converted.definition, config) if export.route == "gateway" else None
         secrets = {NETRC_SECRET_ID: options.netrc} if options.netrc is not None else {}
         secrets.update(options.secrets)
-        solved = solve_in_session(
-            self.client,
-            SessionSpec(dirs, options.ca_bundle, network, secrets),
-            export,
-            tracker,
-            definition=converted.definition,
-            job=job,
-            timeout=options.timeout,
-            engine_history=options.engine_history,
-            cancel=cancel,
-            then=self._base_export(converted, options),
-        )
+        try:
+            solved = solve_in_session(
+                self.client,
+                SessionSpec(
+                    dirs,
+                    options.ca_bundle,
+                    network,
+                    secrets,
+                    credentials=options.credentials,
+                    registries=registries_of(_base_image(plan), options),
+                ),
+                export,
+                tracker,
+                definition=converted.definition,
+                job=job,
+                timeout=options.timeout,
+                engine_history=options.engine_history,
+                cancel=cancel,
+                then=self._base_export(converted, options),
+            )
+        except SolveFailed as exc:  # the steps that did complete are in the engine's cache: say which
+            exc.completed, _ = _outcomes(plan, tracker.completed(), predictions, only_observed=True)
+            exc.engine = self.client.capabilities.describe()
+            raise
         response = solved.response
+        pushed = complete_push(self.client, options, push, response, on_event)
         observed = tracker.observations()
         sizes = layer_sizes(
             self.client.control,
@@ -216,6 +239,7 @@ class BuildKitEngine:
             engine=self.client.capabilities.describe(),
             exporter_response=tuple(sorted(response.items())),
             notes=solved.notes,
+            pushed=pushed,
         )
 
     def keeps_files_bases(self, merge: bool | None = None) -> bool:
@@ -276,6 +300,12 @@ class BuildKitEngine:
             return None
         return found if isinstance(found, str) else None
 
+    def identity(self) -> EngineIdentity:
+        """This engine's identity (asked once per connection; see :mod:`builder.engines.identity`)."""
+        if self._identity is None:
+            self._identity = identify(self.client)
+        return self._identity
+
     def close(self) -> None:
         self.client.close()
 
@@ -286,14 +316,25 @@ class BuildKitEngine:
         self.close()
 
 
+def _base_image(plan: Plan) -> str | None:
+    base = plan.get(StepKind.BASE)
+    image = getattr(base.inputs, "image", None) if base is not None else None
+    return image if isinstance(image, str) else None
+
+
 def _outcomes(
     plan: Plan,
     observed: Mapping[StepKind, StepObservation],
     predictions: Mapping[str, str],
     sizes: Mapping[StepKind, int] | None = None,
+    *,
+    only_observed: bool = False,
 ) -> tuple[tuple[StepOutcome, ...], tuple[Mismatch, ...]]:
+    """Each step's outcome and the predictions it contradicts (``only_observed``: the observed steps only)."""
     outcomes, mismatches = [], []
     for step in plan.steps:
+        if only_observed and step.id not in observed:
+            continue
         seen = observed[step.id]
         predicted = predictions.get(step.id.value)
         said: Literal["hit", "miss"] | None = "hit" if predicted == "hit" else "miss" if predicted == "miss" else None

@@ -5,7 +5,9 @@ option             dockerd (moby exporter, BuildKit 0.8/0.13)   buildkitd
 =================  =========================================  ===========================================
 ``--tag NAME``     ``moby`` exporter, config via a gateway      ``image`` exporter with the
                    result (LLBBridge Return metadata)           ``containerimage.config`` attr
-``--push``         EngineUnsupported                            ``image`` exporter ``push=true``
+``--push``         containerd store: ``moby`` ``push=true``;    ``image`` exporter ``push=true``
+                   classic store: ``moby``, then Engine API
+                   push (see :mod:`.push`)
 ``--output oci``   EngineUnsupported (no ``oci`` exporter)      ``oci`` exporter over FileSend
 ``--output tar``   ``tar`` exporter: a *root filesystem* tar    ``tar`` exporter (root filesystem)
 nothing            solve only (the result stays in the cache)   solve only
@@ -59,23 +61,25 @@ class ExportPlan:
         return None
 
 
-def plan_export(caps: Capabilities, options: BuildOptions, config_json: bytes | None) -> ExportPlan:
-    """Decide the request shape; EngineUnsupported names the engine when an option cannot be honoured."""
+def plan_export(
+    caps: Capabilities, options: BuildOptions, config_json: bytes | None, *, exporter_pushes: bool = True
+) -> ExportPlan:
+    """Decide the request shape; EngineUnsupported names the engine when an option cannot be honoured.
+
+    ``exporter_pushes`` False (dockerd's classic image store) leaves ``--push`` to the Engine API
+    after the build: the exporter then only writes the tagged image into the store.
+    """
     exporters: list[ExporterSpec] = []
     config = config_json.decode("utf-8") if config_json else None
-    if options.push and caps.kind == "dockerd":
-        raise EngineUnsupported(
-            f"--push is not supported on {caps.describe()}: dockerd's moby exporter only writes its image store",
-            hint="tag the image with --tag and `docker push` it, or build on a standalone buildkitd",
-        )
     if options.tag or options.push:
         if options.push and not options.tag:
             raise EngineUnsupported("--push needs --tag NAME (the registry reference to push to)")
+        push = options.push and exporter_pushes
         if caps.kind == "dockerd":
-            exporters.append(ExporterSpec("moby", (("name", str(options.tag)),)))
+            exporters.append(ExporterSpec("moby", (("name", str(options.tag)), *((("push", "true"),) if push else ()))))
         else:
             attrs = {"name": str(options.tag)}
-            if options.push:
+            if push:
                 attrs["push"] = "true"
             if config:
                 attrs["containerimage.config"] = config

@@ -100,7 +100,10 @@ class ProgressTracker:
         """Apply one StatusResponse (thread-safe)."""
         with self._lock:
             for status in response.statuses:
-                self.vertices.setdefault(status.vertex, VertexState()).transferred = True
+                # "resolve REF" is the manifest lookup of an image source, not a download: an image whose
+                # layers the engine holds already (another name or tag of the same image) is reused.
+                if not status.ID.startswith("resolve "):
+                    self.vertices.setdefault(status.vertex, VertexState()).transferred = True
             for v in response.vertexes:
                 self._vertex(v)
             for log in response.logs:
@@ -176,6 +179,18 @@ class ProgressTracker:
                 else:
                     cached = state.cached or (state.source and not state.transferred and not state.error)
                     out[step] = StepObservation(step, digest, cached, vertex_seconds(state), state.error, True)
+        return out
+
+    def completed(self) -> dict[StepKind, StepObservation]:
+        """The plan steps whose main vertex finished without error (a failed build's steps that are done)."""
+        out = {}
+        with self._lock:
+            for step, digest in self.converted.step_digests:
+                # the step's own vertex only: a same-named part (the files copy under a merge) is not the step
+                state = self.vertices.get(digest)
+                if state is not None and state.completed is not None and not state.error:
+                    cached = state.cached or (state.source and not state.transferred)
+                    out[step] = StepObservation(step, digest, cached, vertex_seconds(state), "", True)
         return out
 
     def _find(self, step: StepKind, digest: str) -> VertexState | None:

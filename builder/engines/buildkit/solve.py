@@ -40,6 +40,8 @@ from builder.engines.buildkit.failure import FailedStep
 from builder.engines.buildkit.llb import Definition
 from builder.engines.buildkit.remote_cache import CachePlan, record_local_exports, resolve_local_imports
 from builder.engines.buildkit.session import (
+    AuthProvider,
+    CredentialLookup,
     FileSendProvider,
     FileSyncProvider,
     SecretsProvider,
@@ -50,7 +52,9 @@ from builder.engines.buildkit.session import (
 )
 from builder.engines.buildkit.session.content import ContentStoreProvider, OCILayout
 from builder.engines.failure_hints import hint_for
-from builder.errors import EngineError, SolveFailed, StepFailure
+from builder.engines.registry_errors import registry_error
+from builder.errors import BuilderError, EngineError, RegistryError, SolveFailed, StepFailure
+from builder.registry.credentials import lookup as docker_credentials
 
 BUILD_ID_KEY = "buildkit-controlapi-buildid"
 _POLL = 0.2
@@ -172,6 +176,10 @@ class SessionSpec:
     network: str | None = None
     #: More secrets by id (e.g. index credentials as a netrc); never printed.
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    #: Registry logins the Auth service hands the engine (None: docker's config and credential helpers).
+    credentials: CredentialLookup | None = field(default=None, repr=False)
+    #: Registry hosts the build talks to (base image, push target): named in registry errors.
+    registries: tuple[str, ...] = ()
 
 
 def _control_request(ref: str, spec: SolveSpec) -> control_pb2.SolveRequest:
@@ -366,6 +374,8 @@ def solve_in_session(
     if tarball is not None:
         # Newer engines name the exporter position of a FileSend call; only the tarball exporter sends.
         attachables.append(FileSendProvider(*([tarball] * len(export.exporters))))
+    auth = AuthProvider(session.credentials or docker_credentials)
+    attachables.append(auth)
     entitlements = ("network.host",) if session.network == "host" else ()
     cache, notes = resolve_local_imports(export.cache)
     if cache.stores:
@@ -373,7 +383,13 @@ def solve_in_session(
     export = replace(export, cache=cache)
     with Session.open(client, *attachables) as opened:  # type: ignore[arg-type]
         spec = SolveSpec(export, opened.id, entitlements, definition, job, timeout, engine_history)
-        response = run_solve(client, spec, tracker, cancel)
+        try:
+            response = run_solve(client, spec, tracker, cancel)
+        except EngineError as exc:
+            registry = registry_failure(exc, auth, session.registries)
+            if registry is None:
+                raise
+            raise registry from exc
         for more, more_export in then:  # best effort: the build itself succeeded
             extra = SolveSpec(more_export, opened.id, entitlements, more, None, timeout, False)
             with suppress(EngineError):
@@ -383,6 +399,27 @@ def solve_in_session(
         assert export.tarball is not None
         raise EngineError(f"the engine did not send the {export.tarball.type} output")
     return Solved(response, tuple(files.transfers), notes)
+
+
+def registry_failure(exc: EngineError, auth: AuthProvider, hosts: tuple[str, ...]) -> BuilderError | None:
+    """A failed pull or push said as a registry error (exit 6/7), or None when the failure is elsewhere.
+
+    A credential lookup that failed during the build (a missing helper: RegistryAuthError; a
+    malformed docker config: ConfigError) explains it best.  Only
+    failures outside the plan's command steps are read: a pip step's log may say "connection refused".
+    """
+    if isinstance(exc, RegistryError):
+        return exc
+    step = exc.failure.step_id if isinstance(exc, SolveFailed) and exc.failure is not None else None
+    if step not in (None, "base", "dockerfile"):
+        return None
+    if auth.errors:
+        return auth.errors[0]
+    text = exc.message
+    if step == "dockerfile" and not any(h and h in text for h in hosts):
+        return None
+    action = "push" if "push" in text.lower() else ""
+    return registry_error(text, hosts, action=action, logged_in=auth.answered)
 
 
 def failure_hint(

@@ -1,6 +1,6 @@
 """The stable JSON form of ``builder plan --format json``.
 
-Schema (every field always present)::
+Schema (every field always present, except ``predicted_for``)::
 
     {
       "app": str,                       # deployment name
@@ -17,8 +17,16 @@ Schema (every field always present)::
           "inputs": {...},              # the step's inputs (see builder.plan.steps.<kind>)
           "estimated_seconds": float | null   # 0.0 for hits; null when unknown
         }
-      ]
+      ],
+      "predicted_for": {                # `builder plan`/`build`: whose cache the hits are predicted from
+        "engine": {"id": str, "description": str} | null,   # null: no engine reachable
+        "note": str,                    # the same in words
+        "cache_from": [str]             # shared caches read (--cache-from)
+      }
     }
+
+A hit's ``reason`` is "cached" (this engine built it, or found it cached) or "hit: shared cache REF"
+(the step records that travel with a ``--cache-from`` cache name it).
 
 Inputs by kind (full field docs in each ``builder/plan/steps/<kind>.py``):
 ``base`` {image, platform}; ``python`` {version, strategy, venv, cache_scope};
@@ -91,7 +99,10 @@ def plan_document(plan: Plan, analysis: Analysis, *, files: bool = False) -> dic
                 "estimated_seconds": status.estimated_seconds,
             }
         )
-    return {"app": plan.app, "steps": steps}
+    document: dict[str, Any] = {"app": plan.app, "steps": steps}
+    if analysis.predicted_for is not None:
+        document["predicted_for"] = dict(analysis.predicted_for)
+    return document
 
 
 def _files_inputs(step: Step, analysis: Analysis, full: bool) -> dict[str, Any]:

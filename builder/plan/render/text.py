@@ -15,6 +15,9 @@ def render_plan(plan: Plan, analysis: Analysis) -> str:
     """A tree of the steps with hit/miss, key, what the step does, reasons and estimates."""
     width = max(len(s.id.value) for s in plan.steps)
     lines = [f"plan for {plan.app}: {analysis.summary()}"]
+    target = analysis.predicted_for
+    if target is not None and isinstance(target.get("note"), str):
+        lines.append(f"predicted for {target['note']}")
     last_reason = ""
     for n, step in enumerate(plan.steps):
         status = analysis.status(step.id)
@@ -29,6 +32,9 @@ def render_plan(plan: Plan, analysis: Analysis) -> str:
         )
         if status.status == "miss" and status.reason != last_reason:  # repeats add nothing
             lines.append(f"{cont}     {' ' * width}  why: {status.reason}")
+            last_reason = status.reason
+        elif status.status == "hit" and status.reason != "cached" and status.reason != last_reason:
+            lines.append(f"{cont}     {' ' * width}  {status.reason}")
             last_reason = status.reason
         for source in step.sources:
             paths = ", ".join(getattr(getattr(step.inputs, "local", None), "paths", ()))

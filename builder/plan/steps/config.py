@@ -17,7 +17,8 @@ Inputs:
   the virtualenv and conda prefix) and ``labels``: ``ai.cerebrium.*`` for the
   app, hardware, scaling and endpoints, ``dev.builder.plan.<step>`` = the key
   of each layer step and ``dev.builder.key-scheme``.
-* ``toml_path`` / ``toml_text``: the config file, byte for byte, written as
+* ``toml_path`` / ``toml_text``: the config file, byte for byte (but any ``scheme://user:password@`` in it
+  shown as ``scheme://***@``), written as
   the final layer.  Because the file itself ships in the image, *any* edit to
   it (even a comment) changes this key — and only this key.
 
@@ -33,6 +34,7 @@ import json
 from dataclasses import dataclass
 
 from builder.config.model import Config
+from builder.deps import redact
 from builder.errors import ConfigError
 from builder.plan.context import CONDA_PREFIX, RUNTIME_DIR, VENV, PlanContext
 from builder.plan.keys import KEY_SCHEME_VERSION
@@ -115,7 +117,8 @@ def inputs(ctx: PlanContext) -> Inputs:
         path_prepend=prepend,
         labels=tuple(sorted(_labels(config, ctx.keys).items())),
     )
-    return Inputs(image, f"{ctx.app_dir}/{config.path.name}", config.raw_text)
+    # user:password in a URL never reaches the image, the plan or the key (the pip and conda steps get them as a secret)
+    return Inputs(image, f"{ctx.app_dir}/{config.path.name}", redact(config.raw_text))
 
 
 def _entrypoint(ctx: PlanContext, python: str) -> tuple[str, ...] | None:

@@ -1,8 +1,9 @@
 """Install a conda package set into a prefix with py-rattler (runs inside the build, in a tools venv).
 
-argv: SPEC_JSON PREFIX.  SPEC_JSON: {"specs": [...], "channels": [...], "lock": str|null,
-"platform": "linux-64", "cache": dir}.  With a conda-lock file, every locked package of the
-platform becomes an exact ``name==version=build`` spec, so the solve reproduces the lock.
+argv: SPEC_JSON PREFIX [TOOLS].  SPEC_JSON: {"specs": [...], "channels": [...], "platform": "linux-64",
+"cache": dir}; with a conda-lock file the recipe already turned every locked package of the platform into
+an exact ``name==version=build`` spec, so the solve reproduces the lock.  TOOLS: the folder holding
+py-rattler (the checked, read-only install a tools run left), put first on ``sys.path``.
 
 The process ends with ``os._exit`` once the install has returned (see ``run``): py-rattler's
 tokio worker threads still attach to the interpreter for a moment after its awaited futures
@@ -19,36 +20,21 @@ import sys
 import traceback
 
 
-def locked_specs(text, platform):
-    import yaml
-
-    data = yaml.safe_load(text)
-    out = []
-    for pkg in data.get("package", []):
-        if pkg.get("manager", "conda") == "conda" and pkg.get("platform") == platform:
-            build = (pkg.get("url", "").rsplit("/", 1)[-1].rsplit("-", 1)[-1]).split(
-                "."
-            )[0]
-            out.append(
-                f"{pkg['name']}=={pkg['version']}={build}"
-                if build
-                else f"{pkg['name']}=={pkg['version']}"
-            )
-    return out
-
-
 async def main(spec, prefix):
     import rattler
 
     platform = spec["platform"]
-    specs = locked_specs(spec["lock"], platform) if spec.get("lock") else spec["specs"]
+    specs = spec["specs"]
     channels = [rattler.Channel(c) for c in (spec["channels"] or ["conda-forge"])]
     print("conda: solving", " ".join(specs), flush=True)
+    # the authenticated client reads NETRC: channel credentials arrive as the netrc build secret
+    client = rattler.Client.authenticated_client()
     records = await rattler.solve(
         sources=channels,
         specs=specs,
         platforms=[rattler.Platform(platform), rattler.Platform("noarch")],
         virtual_packages=rattler.VirtualPackage.detect(),
+        gateway=rattler.Gateway(client=client),
     )
     print(f"conda: installing {len(records)} packages into {prefix}", flush=True)
     await rattler.install(
@@ -56,6 +42,7 @@ async def main(spec, prefix):
         target_prefix=prefix,
         cache_dir=spec.get("cache") or None,
         show_progress=False,
+        client=client,
     )
     print(f"conda: installed ({_rattler_version()})", flush=True)
 
@@ -71,6 +58,8 @@ def _rattler_version():
 
 def run():
     """Run the install and end the process without interpreter finalization (module docstring)."""
+    if len(sys.argv) > 3:
+        sys.path.insert(0, sys.argv[3])
     try:
         with open(sys.argv[1], encoding="utf-8") as fh:
             spec = json.load(fh)

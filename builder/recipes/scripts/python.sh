@@ -2,7 +2,8 @@ set -eu
 uv_boot_py='@UV_BOOT_PY@'
 uv_check_py='@UV_CHECK_PY@'
 uv_tmp=""
-trap 'rm -rf "$uv_tmp"' EXIT
+tools=""
+trap 'rm -rf "$uv_tmp" "$tools"' EXIT
 
 @APT_FUNCS@
 
@@ -25,7 +26,7 @@ fi
 echo "python: no Python $v in the image or its distribution; installing it with uv python install"
 echo "python: (this needs network access to uv's Python download source)"
 have python3 || { echo "python: no python3 to bootstrap uv with" >&2; exit 1; }
-tools=@TOOLS_DIR@/uv/@UV_VERSION@
+tools=$(mktemp -d /tmp/builder-uv-tools.XXXXXX)  # private: this run mounts no tools cache (it runs the image's python)
 uv_pip_fallback() {
   python3 -m venv /tmp/builder-uv-boot
   /tmp/builder-uv-boot/bin/python -m pip install -q --disable-pip-version-check --target "$tools" uv==@UV_VERSION@

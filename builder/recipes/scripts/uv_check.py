@@ -1,11 +1,11 @@
 """Copy the pinned uv out of the tools mount into a private folder, and keep the copy only if it is the real one.
 
-Run inside the build as ``python -I -S -c <this text> TOOLS PRIVATE DIGEST...``.  The tools mount is
+Run inside the build as ``python -I -S -c <this text> [--keep] TOOLS PRIVATE DIGEST...``.  The tools mount is
 a cache mount other steps (and their build backends) could write, so the uv there is never run:
 its bytes are copied to ``PRIVATE/uv`` while being hashed, and the copy is kept (mode 0700) when
 the digest is one of ``DIGEST...``.  Exit 0: ``PRIVATE/uv`` is a pinned uv.  Exit 1: the tools
 folder had no uv (nothing said) or a wrong one (one line on stderr; the folder is removed so the
-caller fetches uv again).  Standard library only; no single quote in this file (carried in single quotes).
+caller fetches uv again; with ``--keep``, used on the read-only copy a tools run left, nothing is removed).  Standard library only; no single quote in this file (carried in single quotes).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def copy_hashed(source: str, target: str) -> str:
     return digest.hexdigest()
 
 
-def check(tools: str, private: str, digests: set[str]) -> int:
+def check(tools: str, private: str, digests: set[str], keep: bool = False) -> int:
     source = os.path.join(tools, "bin", "uv")
     target = os.path.join(private, "uv")
     if not os.path.lexists(source):
@@ -44,10 +44,13 @@ def check(tools: str, private: str, digests: set[str]) -> int:
         found = f"unreadable ({error.strerror})"
     if found in digests:
         return 0
-    print(f"uv: the uv in the tools cache mount is not the pinned uv (sha256 {found}): removed, fetching it again",
-          file=sys.stderr)
     if os.path.lexists(target):
         os.unlink(target)
+    if keep:
+        print(f"uv: the checked uv is not the pinned uv (sha256 {found})", file=sys.stderr)
+        return 1
+    print(f"uv: the uv in the tools cache mount is not the pinned uv (sha256 {found}): removed, fetching it again",
+          file=sys.stderr)
     if os.path.islink(tools) or not os.path.isdir(tools):
         os.unlink(tools)
     else:
@@ -56,4 +59,8 @@ def check(tools: str, private: str, digests: set[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(check(sys.argv[1], sys.argv[2], set(sys.argv[3:])))
+    args = sys.argv[1:]
+    keep = args[:1] == ["--keep"]
+    if keep:
+        args = args[1:]
+    sys.exit(check(args[0], args[1], set(args[2:]), keep))

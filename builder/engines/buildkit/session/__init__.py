@@ -8,9 +8,11 @@
   :func:`synced_dir_for_manifest` serves the plan's ``FileManifest``;
 * :class:`FileSendProvider` + :class:`TarballOutput` / :class:`DirectoryOutput`
   — exporter output received back (:class:`DiffCopyReceiver` for ``local``);
-* :class:`SecretsProvider` — secret mounts such as the CA bundle.
+* :class:`SecretsProvider` — secret mounts such as the CA bundle;
+* :class:`AuthProvider` — registry credentials for pulls and pushes.
 """
 
+from builder.engines.buildkit.session.auth import AuthProvider, CredentialLookup
 from builder.engines.buildkit.session.errors import SessionError, TransferError, UnsafePathError
 from builder.engines.buildkit.session.filesend import DirectoryOutput, FileSendProvider, TarballOutput
 from builder.engines.buildkit.session.filesync import FileSyncProvider, SyncedDir
@@ -22,6 +24,8 @@ from builder.engines.buildkit.session.sender import DiffCopySender, TransferRepo
 from builder.engines.buildkit.session.server import Implementation, Session
 
 __all__ = [
+    "AuthProvider",
+    "CredentialLookup",
     "CA_BUNDLE_SECRET_ID",
     "DiffCopyReceiver",
     "DiffCopySender",
