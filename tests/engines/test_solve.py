@@ -286,6 +286,7 @@ def test_json_writer_lines() -> None:
         {
             "event": "done",
             "image": "app:1",
+            "seconds": 3.0,
             "mismatches": [
                 {
                     "id": "pip",
