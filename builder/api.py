@@ -27,12 +27,14 @@ Comparing two revisions without a cache::
 
 from __future__ import annotations
 
+import functools
+import gc
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from builder.config import LoadResult, load
 from builder.config.locate import located
@@ -42,6 +44,7 @@ from builder.diagnostics import Diagnostic
 from builder.engine_connection import EngineConnection
 from builder.engines.identity import identify_at
 from builder.errors import BuilderError, ConfigError, DependencyError, LockError, PlanError, SolveFailed
+from builder.files_bases import FilesRoute, choose_route, record_route
 from builder.history import (
     EngineScope,
     base_image_id,
@@ -60,6 +63,9 @@ from builder.plan.protocols import Walker
 from builder.plan.rerun import mark_rerun, rerun_steps
 from builder.revisions import export_revision, repository_root
 from builder.shared_history import SharedHistory, SharedRecords, steps_document
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 __all__ = [
     "analyze",
@@ -373,6 +379,25 @@ def _policy(resolve: bool | None, refresh: bool, offline: bool) -> Any:
     return ResolutionPolicy.from_env(refresh=refresh, offline=offline)
 
 
+def _gc_paused(func: Callable[P, R]) -> Callable[P, R]:
+    """Run ``func`` with the cyclic GC paused: planning a large project allocates millions of acyclic
+    tuples, lists and strings, and each automatic collection re-traverses all of them (measured on a
+    50,000-file one-file edit: ~35% of ``builder build``'s time under load).  Restored afterwards."""
+
+    @functools.wraps(func)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
+
+
+@_gc_paused
 def _plan_in(
     config: Config,
     store: Any,
@@ -417,7 +442,7 @@ def _plan_in(
         raise located_exc from exc
     steps: Any = history(store, warnings, scope)
     if shared:
-        steps = SharedHistory(steps, _read_shared(shared, warnings))
+        steps = SharedHistory(steps, _read_shared(shared, warnings, credentials))
     analysis = _scoped(analyze(plan, steps), scope, ask=ask_engine, shared=shared)
     rerun: tuple[StepKind, ...] = ()
     if resolve is not None and resolve.refresh:
@@ -456,16 +481,18 @@ def _scoped(
     return replace(analysis, predicted_for=scope.predicted_for([s.location for s in shared], ask=ask))
 
 
-def _read_shared(specs: Sequence[Any], warnings: list[Diagnostic]) -> list[SharedRecords]:
-    """The step records next to each ``--cache-from`` cache, with its manifest digest now (a failure: a warning)."""
+def _read_shared(specs: Sequence[Any], warnings: list[Diagnostic], credentials: Any = None) -> list[SharedRecords]:
+    """The step records next to each ``--cache-from`` cache, with its manifest digest now (a failure: a warning).
+
+    ``credentials``: the registry login hook (None: docker's logins), as for the base image."""
     from builder.engines.step_records import RecordsUnavailable, cache_manifest, read_records
 
     found = []
     for spec in specs:
         where = spec.location
         try:
-            document = read_records(spec)
-            manifest = cache_manifest(spec, exporting=False) if document is not None else None
+            document = read_records(spec, credentials)
+            manifest = cache_manifest(spec, exporting=False, credentials=credentials) if document is not None else None
         except RecordsUnavailable as exc:
             warnings.append(
                 Diagnostic(
@@ -480,7 +507,9 @@ def _read_shared(specs: Sequence[Any], warnings: list[Diagnostic]) -> list[Share
     return found
 
 
-def _publish_steps(plan: Plan, result: Any, specs: Sequence[Any], warnings: list[Diagnostic]) -> None:
+def _publish_steps(
+    plan: Plan, result: Any, specs: Sequence[Any], warnings: list[Diagnostic], credentials: Any = None
+) -> None:
     """Write the step records next to each registry/local cache the build exported (a failure: a warning)."""
     from builder.engines.step_records import RecordsUnavailable, cache_manifest, write_records
 
@@ -488,11 +517,12 @@ def _publish_steps(plan: Plan, result: Any, specs: Sequence[Any], warnings: list
         if spec.type not in ("registry", "local"):
             continue
         try:
-            document = steps_document(plan, result, spec.location, cache_manifest(spec, exporting=True))
+            manifest = cache_manifest(spec, exporting=True, credentials=credentials)
+            document = steps_document(plan, result, spec.location, manifest)
             try:
-                write_records(spec, document)
+                write_records(spec, document, credentials)
             except RecordsUnavailable:  # too big with the plan: the records alone still predict hits
-                write_records(spec, {**document, "plan": None})
+                write_records(spec, {**document, "plan": None}, credentials)
         except RecordsUnavailable as exc:
             warnings.append(
                 Diagnostic(
@@ -653,7 +683,7 @@ def build(
             plan = given
             given_history: Any = history(store, warnings, scope)
             if caches_from:
-                given_history = SharedHistory(given_history, _read_shared(caches_from, warnings))
+                given_history = SharedHistory(given_history, _read_shared(caches_from, warnings, credentials))
             analysis = _scoped(analyze(plan, given_history), scope, ask=True, shared=caches_from)
             refreshed = ()
             warnings.extend(_plan_file_secrets(plan, user_secrets.ids, plan_file or ""))
@@ -681,6 +711,10 @@ def build(
         project = Path(path)
         project_dir = project if project.is_dir() else project.parent
         with connecting.engine() as bk:
+            route = _files_route(bk, plan, store)
+            if route.note is not None:
+                warnings.append(route.note)
+            options = replace(options, files_changes=route.changes, files_base=route.export)
             try:
                 result = bk.build(plan, project_dir, options, on_event=on_event)
             except SolveFailed as exc:  # what completed is in the engine's cache: the next plan predicts it
@@ -690,9 +724,19 @@ def build(
         warnings.extend(Diagnostic("warning", "--cache-from", note) for note in getattr(result, "notes", ()))
         record_build(plan, analysis, result, store, base_id, warnings)
         exported = [spec for spec in caches_to if spec.type in ("registry", "local")]
-        record_steps(plan, result, store, warnings, scope.identity(), [spec.location for spec in exported])
-        _publish_steps(plan, result, exported, warnings)
+        _gc_paused(record_steps)(plan, result, store, warnings, scope.identity(), [spec.location for spec in exported])
+        _publish_steps(plan, result, exported, warnings, credentials)
+        if store is not None and bk.keeps_files_bases():
+            record_route(plan, store, route, warnings)
     return result, analysis, _dedupe(warnings)
+
+
+@_gc_paused
+def _files_route(bk: Any, plan: Plan, store: Any) -> FilesRoute:
+    """How the files step is copied on this engine (see :mod:`builder.files_bases`)."""
+    if store is None or not bk.keeps_files_bases():
+        return FilesRoute()
+    return choose_route(plan, store, lambda ref: bk.image_id(ref) is not None)
 
 
 def _checked_rerun(plan: Plan, names: Sequence[str]) -> tuple[StepKind, ...]:

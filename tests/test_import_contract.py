@@ -37,6 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "registry": {"errors", "plan"},
     "base_image": {"diagnostics", "engines", "errors", "plan", "registry"},
     "history": {"cache", "config", "diagnostics", "errors", "plan", "reports"},
+    "files_bases": {"diagnostics", "plan"},
     "shared_history": {"plan"},
     "reports": {"_version", "api", "cache", "diagnostics", "errors", "plan"},
     "api": {
@@ -47,6 +48,7 @@ ALLOWED: dict[str, set[str]] = {
         "engine_connection",
         "engines",
         "errors",
+        "files_bases",
         "history",
         "plan",
         "recipes",

@@ -4,7 +4,7 @@ JSON events (stdout, one object per line, for CI runners)::
 
     {"event": "log", "id": "pip", "line": "UV_PIP_INSTALL_STARTED"}
     {"event": "step", "id": "pip", "cached": false, "seconds": 12.3, "predicted": "miss"}
-    {"event": "done", "image": "app:dev", "mismatches": [{"id", "key", "predicted", "cached", "vertex"}]}
+    {"event": "done", "image": "app:dev", "seconds": 1.2, "mismatches": [{"id", "key", "predicted", "cached", "vertex"}]}
     {"event": "error", "id": "shell", "message": "..."}      (instead of "done" when the build fails)
 
 ``step`` events come once per plan step when its vertex ends; ``predicted``
@@ -57,6 +57,7 @@ class JsonWriter:
                 {
                     "event": "done",
                     "image": event.image,
+                    "seconds": event.seconds,
                     "mismatches": [m.to_json() for m in event.mismatches],
                 }
             )

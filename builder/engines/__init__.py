@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from builder.engines.events import EventSink, Mismatch, Prediction
 from builder.errors import ConfigError
 from builder.plan.cache_specs import CacheSpec
+from builder.plan.files_base import FilesChanges
 from builder.plan.model import Plan
 
 NetworkMode = Literal["host", "none", "default"]
@@ -78,6 +79,11 @@ class BuildOptions:
     cache_from: tuple[CacheSpec, ...] = ()
     #: ``lookup(host)`` → registry login or None, for pulls and ``push`` (None: docker's config and helpers).
     credentials: Callable[[str], Any] | None = field(default=None, repr=False, compare=False)
+    #: Build the files step as this layer of changes on its base image (``builder.plan.files_base``;
+    #: engines without an image store, or with MergeOp, copy the files whole instead).
+    files_changes: FilesChanges | None = None
+    #: After the build, keep the state right after the files step as this image (a new files base).
+    files_base: str | None = None
 
     def __post_init__(self) -> None:
         # Checked here, before any engine is contacted: -1 cancelled at once, 0/nan/inf meant no timeout.

@@ -12,26 +12,28 @@ exports a cache, builder writes the records of the plan's steps beside it:
 The document is strict JSON of at most :data:`MAX_BYTES`, read and written with
 :data:`TIMEOUT` seconds per request; it holds step ids, keys, recipe revisions, durations and
 the digest of the cache manifest it was written for — nothing an engine or a user supplies
-as a secret, and never a pickle.  Registry requests carry no credentials: a registry that
-asks for them (401) is "not available", said as a warning by the caller.
+as a secret, and never a pickle.  Registry requests go through :class:`builder.registry.RegistryClient`,
+as base-image resolution does: docker's per-registry CAs, the loopback rules, and Basic or Bearer
+auth with the caller's credentials hook (default :func:`builder.registry.credentials.lookup`).  A
+registry that cannot be read or written is "not available", said as a warning by the caller.
 
 >>> # write_records(spec, document)  /  read_records(spec) → document or None
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import json
 import os
 import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.errors import BuilderError
+from builder.errors import BuilderError, ConfigError, ImageNotFound, RegistryError
+from builder.registry.client import RegistryClient
+from builder.registry.credentials import lookup as docker_credentials
+from builder.registry.transport import CredentialsHook
 
 __all__ = [
     "ARTIFACT_TYPE",
@@ -47,21 +49,12 @@ ARTIFACT_TYPE = "application/vnd.builder.steps.v1+json"
 LAYER_TYPE = "application/vnd.builder.steps.v1+json"
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 TAG_SUFFIX = ".builder-steps"
 LOCAL_NAME = "builder-steps.json"
 SCHEMA = "builder-steps/1"
 MAX_BYTES = 1024 * 1024
 TIMEOUT = 5.0
 _EMPTY = b"{}"
-_ACCEPT = ", ".join(
-    (
-        MANIFEST_TYPE,
-        INDEX_TYPE,
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-    )
-)
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -121,8 +114,11 @@ def _no_constant(name: str) -> Any:
 # -- where the records live ---------------------------------------------------------------------------------
 
 
-def write_records(spec: Any, document: Mapping[str, Any]) -> str:
-    """Write ``document`` next to the cache ``spec`` exports to; returns where (a reference or a path)."""
+def write_records(spec: Any, document: Mapping[str, Any], credentials: CredentialsHook | None = None) -> str:
+    """Write ``document`` next to the cache ``spec`` exports to; returns where (a reference or a path).
+
+    ``credentials`` (``host -> Credentials | None``, default docker's logins) answers a registry's challenge.
+    """
     data = encode(document)
     if spec.type == "local" and spec.dest:
         path = Path(spec.dest) / LOCAL_NAME
@@ -137,12 +133,15 @@ def write_records(spec: Any, document: Mapping[str, Any]) -> str:
     if spec.type == "registry" and spec.ref:
         ref = _Ref.parse(spec.ref)
         target = ref.with_tag(ref.tag + TAG_SUFFIX)
-        _Registry(ref.host, bool(spec.registry_insecure)).push_artifact(target, data)
+        try:
+            _push_artifact(_registry(spec, ref.host, credentials), target, data)
+        except (RegistryError, ConfigError) as exc:
+            raise _unavailable(exc) from exc
         return f"{target.host}/{target.repository}:{target.tag}"
     raise RecordsUnavailable(f"{spec.format()}: step records travel only with registry and local caches")
 
 
-def read_records(spec: Any) -> dict[str, Any] | None:
+def read_records(spec: Any, credentials: CredentialsHook | None = None) -> dict[str, Any] | None:
     """The document written next to the cache ``spec`` imports from; None when there is none."""
     if spec.type == "local" and spec.src:
         path = Path(spec.src) / LOCAL_NAME
@@ -157,12 +156,15 @@ def read_records(spec: Any) -> dict[str, Any] | None:
     if spec.type == "registry" and spec.ref:
         ref = _Ref.parse(spec.ref)
         target = ref.with_tag(ref.tag + TAG_SUFFIX)
-        pulled = _Registry(ref.host, bool(spec.registry_insecure)).pull_artifact(target)
+        try:
+            pulled = _pull_artifact(_registry(spec, ref.host, credentials), target)
+        except (RegistryError, ConfigError) as exc:
+            raise _unavailable(exc) from exc
         return None if pulled is None else decode(pulled, f"{target.host}/{target.repository}:{target.tag}")
     return None
 
 
-def cache_manifest(spec: Any, *, exporting: bool) -> str | None:
+def cache_manifest(spec: Any, *, exporting: bool, credentials: CredentialsHook | None = None) -> str | None:
     """The digest of the cache's manifest as it is now (None when the cache is gone)."""
     if spec.type == "local":
         folder = Path((spec.dest if exporting else spec.src) or "")
@@ -175,7 +177,10 @@ def cache_manifest(spec: Any, *, exporting: bool) -> str | None:
         return _local_manifest(folder, index, spec.tag or "latest")
     if spec.type == "registry" and spec.ref:
         ref = _Ref.parse(spec.ref)
-        return _Registry(ref.host, bool(spec.registry_insecure)).manifest_digest(ref)
+        try:
+            return _registry(spec, ref.host, credentials).manifest_digest(ref.host, ref.repository, ref.tag)
+        except (RegistryError, ConfigError) as exc:
+            raise _unavailable(exc) from exc
     return None
 
 
@@ -192,110 +197,47 @@ def _local_manifest(folder: Path, index: Any, tag: str) -> str | None:
     return None
 
 
-# -- a minimal registry client (stdlib, no credentials) -----------------------------------------------------
+# -- the registry side: builder.registry's client (docker's CAs, loopback rules, credentials) ---------------
 
 
-def _plain_http(host: str, insecure: bool) -> bool:
-    """Plain HTTP for loopback registries (as docker does) and for ``registry.insecure=true`` caches."""
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return insecure or name in ("localhost", "[::1]") or name.startswith("127.")
+def _registry(spec: Any, host: str, credentials: CredentialsHook | None) -> RegistryClient:
+    """The client for the cache's registry: the credentials hook (default: docker's logins), its insecure flag."""
+    return RegistryClient(
+        credentials=credentials if credentials is not None else docker_credentials,
+        timeout=TIMEOUT,
+        insecure=(host,) if spec.registry_insecure else (),
+    )
 
 
-class _Registry:
-    """Just enough of the distribution v2 API for one small artifact."""
+def _unavailable(exc: BuilderError) -> RecordsUnavailable:
+    return RecordsUnavailable(exc.message, hint=exc.hint)
 
-    def __init__(self, host: str, insecure: bool) -> None:
-        self.host = host
-        self.scheme = "http" if _plain_http(host, insecure) else "https"
 
-    def _request(
-        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        parsed = urllib.parse.urlsplit(path)
-        target = path if not parsed.scheme else urllib.parse.urlunsplit(("", "", parsed.path, parsed.query, ""))
-        conn_type = http.client.HTTPConnection if self.scheme == "http" else http.client.HTTPSConnection
-        conn = conn_type(self.host, timeout=TIMEOUT)
-        try:
-            conn.request(method, target, body=body, headers=dict(headers or {}))
-            response = conn.getresponse()
-            data = response.read(MAX_BYTES + 1)
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-        except (OSError, http.client.HTTPException) as exc:
-            raise RecordsUnavailable(f"registry {self.host}: {method} failed ({exc})") from exc
-        finally:
-            conn.close()
+def _push_artifact(client: RegistryClient, ref: _Ref, data: bytes) -> None:
+    layer = client.put_blob(ref.host, ref.repository, data)
+    empty = client.put_blob(ref.host, ref.repository, _EMPTY)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "artifactType": ARTIFACT_TYPE,
+        "config": {"mediaType": EMPTY_TYPE, "digest": empty, "size": len(_EMPTY)},
+        "layers": [{"mediaType": LAYER_TYPE, "digest": layer, "size": len(data)}],
+    }
+    body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    client.put_manifest(ref.host, ref.repository, ref.tag, body, MANIFEST_TYPE)
 
-    def _check(self, status: int, what: str, ok: tuple[int, ...]) -> None:
-        if status in ok:
-            return
-        if status in (401, 403):
-            raise RecordsUnavailable(f"registry {self.host}: {what} needs credentials (HTTP {status})")
-        raise RecordsUnavailable(f"registry {self.host}: {what} answered HTTP {status}")
 
-    def _put_blob(self, repository: str, data: bytes) -> str:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        status, _, _ = self._request("HEAD", f"/v2/{repository}/blobs/{digest}")
-        if status == 200:
-            return digest
-        status, headers, _ = self._request("POST", f"/v2/{repository}/blobs/uploads/", b"")
-        self._check(status, "starting a blob upload", (202,))
-        location = headers.get("location", "")
-        joiner = "&" if "?" in location else "?"
-        status, _, _ = self._request(
-            "PUT",
-            f"{location}{joiner}digest={urllib.parse.quote(digest)}",
-            data,
-            {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
-        )
-        self._check(status, "uploading a blob", (201,))
-        return digest
-
-    def push_artifact(self, ref: _Ref, data: bytes) -> None:
-        layer = self._put_blob(ref.repository, data)
-        empty = self._put_blob(ref.repository, _EMPTY)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_TYPE,
-            "artifactType": ARTIFACT_TYPE,
-            "config": {"mediaType": EMPTY_TYPE, "digest": empty, "size": len(_EMPTY)},
-            "layers": [{"mediaType": LAYER_TYPE, "digest": layer, "size": len(data)}],
-        }
-        body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-        status, _, _ = self._request(
-            "PUT", f"/v2/{ref.repository}/manifests/{ref.tag}", body, {"Content-Type": MANIFEST_TYPE}
-        )
-        self._check(status, f"pushing {ref.repository}:{ref.tag}", (201,))
-
-    def pull_artifact(self, ref: _Ref) -> bytes | None:
-        status, _, body = self._request(
-            "GET", f"/v2/{ref.repository}/manifests/{ref.tag}", headers={"Accept": MANIFEST_TYPE}
-        )
-        if status == 404:
-            return None
-        self._check(status, f"reading {ref.repository}:{ref.tag}", (200,))
-        try:
-            manifest = json.loads(body)
-            layer = manifest["layers"][0]
-            digest, size = str(layer["digest"]), int(layer["size"])
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise RecordsUnavailable(
-                f"registry {self.host}: {ref.repository}:{ref.tag} is not a step-records artifact"
-            ) from exc
-        if manifest.get("artifactType") != ARTIFACT_TYPE or size > MAX_BYTES:
-            raise RecordsUnavailable(f"registry {self.host}: {ref.repository}:{ref.tag} is not a step-records artifact")
-        status, _, data = self._request("GET", f"/v2/{ref.repository}/blobs/{digest}")
-        self._check(status, f"reading the records of {ref.repository}:{ref.tag}", (200,))
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            raise RecordsUnavailable(
-                f"registry {self.host}: the records of {ref.repository}:{ref.tag} do not match their digest"
-            )
-        return data
-
-    def manifest_digest(self, ref: _Ref) -> str | None:
-        status, headers, _body = self._request(
-            "HEAD", f"/v2/{ref.repository}/manifests/{ref.tag}", headers={"Accept": _ACCEPT}
-        )
-        if status == 404:
-            return None
-        self._check(status, f"looking up {ref.repository}:{ref.tag}", (200,))
-        return headers.get("docker-content-digest") or None
+def _pull_artifact(client: RegistryClient, ref: _Ref) -> bytes | None:
+    try:
+        manifest = client.manifest(ref.host, ref.repository, ref.tag)
+    except ImageNotFound:
+        return None
+    name = f"registry {ref.host}: {ref.repository}:{ref.tag} is not a step-records artifact"
+    try:
+        layer = manifest.body["layers"][0]
+        digest, size = str(layer["digest"]), int(layer["size"])
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise RecordsUnavailable(name) from exc
+    if manifest.body.get("artifactType") != ARTIFACT_TYPE or size > MAX_BYTES:
+        raise RecordsUnavailable(name)
+    return client.blob(ref.host, ref.repository, digest)  # checked against its digest

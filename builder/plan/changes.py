@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
-from builder.plan.file_layers import rebuild_phrase
+from builder.plan.file_layers import rebuild_phrase, rebuild_phrase_same_paths
 from builder.plan.model import FileManifest
 
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$", re.DOTALL)
@@ -116,8 +117,14 @@ def changed_paths(old: Iterable[Sequence[Any]], new: Iterable[Sequence[Any]]) ->
 
 def compare_manifests(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str | None:
     """``3 changed, 1 added, 1 removed (main.py, utils.py, …)`` or None when equal."""
-    before = {f[0]: f for f in (old or {}).get("files", ())}
-    after = {f[0]: f for f in (new or {}).get("files", ())}
+    old_rows, new_rows = (old or {}).get("files", ()), (new or {}).get("files", ())
+    try:  # only the rows that differ are looked at one by one (set difference at C level)
+        old_set, new_set = set(map(tuple, old_rows)), set(map(tuple, new_rows))
+        old_rows, new_rows = old_set - new_set, new_set - old_set
+    except TypeError:  # an unhashable row (a foreign plan): compare them all
+        pass
+    before = {f[0]: f for f in old_rows}
+    after = {f[0]: f for f in new_rows}
     common = set(before) & set(after)
     changed = sorted(p for p in common if list(before[p][2:]) != list(after[p][2:]))  # size or digest
     modes = sorted(p for p in common if list(before[p][2:]) == list(after[p][2:]) and before[p][1] != after[p][1])
@@ -191,9 +198,16 @@ def _layers(old: Any, new: Any) -> str | None:
     if not (isinstance(old, Mapping) and isinstance(new, Mapping) and "files" in old and "files" in new):
         return None
     try:
+        old_rows, new_rows = old["files"], new["files"]
+        if len(old_rows) == len(new_rows) and list(map(_FIRST, old_rows)) == list(map(_FIRST, new_rows)):
+            changed = {n[0] for o, n in zip(old_rows, new_rows, strict=True) if o != n}  # same paths, same order
+            return rebuild_phrase_same_paths(FileManifest.from_json(new), changed)
         return rebuild_phrase(FileManifest.from_json(old), FileManifest.from_json(new))
-    except (KeyError, TypeError, ValueError):  # a recorded plan of an older or foreign form
+    except (KeyError, TypeError, ValueError, IndexError):  # a recorded plan of an older or foreign form
         return None
+
+
+_FIRST = itemgetter(0)
 
 
 def _dockerfile(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

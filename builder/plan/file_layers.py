@@ -170,7 +170,20 @@ def rebuild_phrase(old: FileManifest, new: FileManifest) -> str | None:
     None when the files are one layer (nothing to tell) or no layer changed.
     """
     before, after = split_layers(old), split_layers(new)
-    first = first_changed(before, after)
+    return _phrase(after, first_changed(before, after))
+
+
+def rebuild_phrase_same_paths(new: FileManifest, changed: set[str]) -> str | None:
+    """:func:`rebuild_phrase` when the old manifest had the same paths and ``changed`` lists those whose
+    content or type differ (same paths: same layers, so the old split need not be made)."""
+    after = split_layers(new)
+    if len(after) == 1 or not changed:
+        return None
+    first = next((i for i, layer in enumerate(after) if any(e.path in changed for e in layer.entries)), None)
+    return _phrase(after, first)
+
+
+def _phrase(after: tuple[FileLayer, ...], first: int | None) -> str | None:
     if first is None or len(after) == 1:
         return None
     n = len(after)

@@ -227,12 +227,15 @@ def walk(
     rules: FileRules,
     scan: Callable[[str, str], list[os.DirEntry[str]]] | None = None,
     links: list[Found] | None = None,
+    only: Iterable[str] | None = None,
 ) -> Walked:
     """Sorted found files (with their permission bits), the set of executable ones, notes and
     skipped special files.
 
     ``scan`` replaces the directory listing (a watcher adds its watch first); ``links`` collects
     the regular files with more than one hard link (they can change through a path outside the walk).
+    ``only``: list just these project-relative directories ("" is the project), not below them: the
+    files directly in them, as a whole walk would find them (each must be one a whole walk enters).
     """
     scan = scan or scan_directory
     include = _Patterns(rules.include)
@@ -246,6 +249,9 @@ def walk(
     executable: set[str] = set()
     skipped: list[str] = []
     stack: list[tuple[str, str, bool]] = [(base, "", include.all)]
+    descend = only is None
+    if only is not None:
+        stack = [(os.path.join(base, d) if d else base, d + "/" if d else "", _inherits(d, include)) for d in only]
     while stack:
         directory, prefix, inherited = stack.pop()
         for entry in scan(directory, prefix):
@@ -259,7 +265,8 @@ def walk(
             if (ex_rest is not None and ex_rest(rel, name, is_dir)) or (name in always_names and rel in always):
                 continue
             if is_dir:
-                stack.append((entry.path, rel + "/", inherited or included(rel, name, True)))
+                if descend:
+                    stack.append((entry.path, rel + "/", inherited or included(rel, name, True)))
                 continue
             if not (inherited or included(rel, name, False)):
                 continue
@@ -280,20 +287,32 @@ def walk(
                 append((rel, -1, 0, 0, 0))
             else:
                 skipped.append(rel)
-    notes: list[Diagnostic] = []
-    if skipped:
-        notes.append(
-            Diagnostic(
-                "warning",
-                "cerebrium.deployment.include",
-                f"{len(skipped)} special file(s) skipped (sockets, fifos, devices): {_few(skipped)}",
-            )
-        )
     found.sort(key=_PATH)  # paths are unique, so this is tuple order, with str-specialised compares
-    return found, executable, notes, skipped
+    return found, executable, skipped_notes(skipped), skipped
+
+
+def skipped_notes(skipped: list[str]) -> list[Diagnostic]:
+    """The warning naming the special files a walk skipped (none: no warning)."""
+    if not skipped:
+        return []
+    return [
+        Diagnostic(
+            "warning",
+            "cerebrium.deployment.include",
+            f"{len(skipped)} special file(s) skipped (sockets, fifos, devices): {_few(skipped)}",
+        )
+    ]
 
 
 _S_IFREG = stat.S_IFREG
+
+
+def _inherits(directory: str, include: _Patterns) -> bool:
+    """Whether the files in ``directory`` are included by a directory pattern, as a whole walk decides it."""
+    if include.all:
+        return True
+    parts = directory.split("/") if directory else []
+    return any(include.matches("/".join(parts[: i + 1]), parts[i], True) for i in range(len(parts)))
 
 
 def scan_directory(directory: str, prefix: str) -> list[os.DirEntry[str]]:
@@ -359,6 +378,7 @@ def _digest(
         ]
     fresh: dict[_STAT_KEY, str] = {}
     racy_after = time.time_ns() - _RACY_NS
+    fresh_bytes = 0
     hashed = 0
     for i, entry in enumerate(entries):
         if entry is not None:
@@ -371,10 +391,24 @@ def _digest(
         hashed += 1
         if actual == size and mtime < racy_after:
             fresh[keys[i][:4]] = digest
+            fresh_bytes += actual
         entries[i] = FileEntry(rel, "exec" if rel in executable else "file", actual, digest)
-    if source is not None and fresh:
+    if source is not None and fresh and _worth_remembering(len(keys), len(fresh), fresh_bytes):
         source.put_digests(fresh)
     return entries, hashed, remembered  # type: ignore[return-value]
+
+
+#: A project of at most this many files always remembers new digests (its stat cache is cheap to rewrite) ...
+REMEMBER_ALWAYS = 4096
+#: ... a larger one once this many files, or this many bytes, were hashed: remembering one edited file
+#: rewrote the whole stat cache (50,000 entries: ~0.7 s), while hashing a few small files again costs
+#: microseconds, and the digests are remembered together once enough have changed.
+REMEMBER_FILES = 64
+REMEMBER_BYTES = 16 << 20
+
+
+def _worth_remembering(files: int, fresh: int, fresh_bytes: int) -> bool:
+    return files <= REMEMBER_ALWAYS or fresh >= REMEMBER_FILES or fresh_bytes >= REMEMBER_BYTES
 
 
 _PATH = itemgetter(0)

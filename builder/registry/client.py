@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,9 +77,10 @@ class RegistryClient:
         timeout: float = DEFAULT_TIMEOUT,
         certs_dir: Any = CERTS_DIR,
         transport: Transport | None = None,
+        insecure: Iterable[str] = (),
     ) -> None:
         self._credentials = credentials
-        self._transport = transport or Transport(timeout=timeout, certs_dir=certs_dir)
+        self._transport = transport or Transport(timeout=timeout, certs_dir=certs_dir, insecure=frozenset(insecure))
         self._auth: dict[tuple[str, str], str] = {}  # (registry, repository) → Authorization header
 
     def resolve(self, ref: ImageRef, platform: str = "linux/amd64") -> ResolvedImage:
@@ -136,20 +137,70 @@ class RegistryClient:
             )
         return response.body
 
+    def manifest_digest(self, registry: str, repository: str, reference: str) -> str | None:
+        """The digest ``reference`` points at (HEAD), or None when the registry has no such manifest."""
+        path = f"/v2/{repository}/manifests/{reference}"
+        response = self._call("HEAD", registry, repository, path, {"Accept": ACCEPT}, allow=(404,))
+        if response.status == 404:
+            return None
+        found = response.headers.get("docker-content-digest", "")
+        return found if found.startswith("sha256:") else self.manifest(registry, repository, reference).digest
+
+    def put_blob(self, registry: str, repository: str, data: bytes) -> str:
+        """Upload ``data`` as a blob of ``repository`` (monolithic; skipped when present); its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        path = f"/v2/{repository}/blobs/{digest}"
+        if self._call("HEAD", registry, repository, path, {}, allow=(404,)).status != 404:
+            return digest
+        started = self._call("POST", registry, repository, f"/v2/{repository}/blobs/uploads/", {}, body=b"")
+        location = started.headers.get("location", "")
+        if not location:
+            raise RegistryError(
+                f"registry {registry}: a blob upload to {repository} got no Location", registry=registry
+            )
+        joiner = "&" if "?" in location else "?"
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
+        self._call("PUT", registry, repository, f"{location}{joiner}digest={digest}", headers, body=data)
+        return digest
+
+    def put_manifest(self, registry: str, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        """Store manifest ``body`` under ``reference`` (a tag); its digest."""
+        headers = {"Content-Type": media_type}
+        self._call("PUT", registry, repository, f"/v2/{repository}/manifests/{reference}", headers, body=body)
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
     # --- requests and authentication -------------------------------------------------------------
 
-    def _call(self, method: str, registry: str, repository: str, path: str, headers: Mapping[str, str]) -> Response:
-        url = self._transport.base_url(registry) + path
+    def _url(self, registry: str, path: str) -> str:
+        """``path`` on the registry, or as given when it is a full URL (an upload's Location)."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return self._transport.base_url(registry) + path
+
+    def _call(
+        self,
+        method: str,
+        registry: str,
+        repository: str,
+        path: str,
+        headers: Mapping[str, str],
+        *,
+        body: bytes | None = None,
+        allow: tuple[int, ...] = (),
+    ) -> Response:
+        """Send one request, answering an auth challenge once; statuses in ``allow`` are returned, not raised."""
         sent = dict(headers)
         known = self._auth.get((registry, repository))
         if known:
             sent["Authorization"] = known
-        response = self._transport.request(method, url, sent, registry)
+        response = self._transport.request(method, self._url(registry, path), sent, registry, body)
         if response.status == 401:
             header = self._authorize(registry, repository, response)
             self._auth[(registry, repository)] = header
-            url = self._transport.base_url(registry) + path
-            response = self._transport.request(method, url, {**headers, "Authorization": header}, registry)
+            authorized = {**headers, "Authorization": header}
+            response = self._transport.request(method, self._url(registry, path), authorized, registry, body)
+        if response.status in allow:
+            return response
         return _checked(response, registry, repository, path)
 
     def _authorize(self, registry: str, repository: str, response: Response) -> str:

@@ -4,7 +4,8 @@
   (docker's per-registry CA convention; ``*.crt`` files in that folder are all read).
 - Loopback registries (``localhost``, ``127.0.0.0/8``, ``::1``) are *insecure registries* for
   docker: HTTPS is tried first without verifying the certificate, and plain HTTP when the
-  port does not speak TLS.  Every other host is HTTPS only.
+  port does not speak TLS.  Hosts the caller names as insecure (a cache's ``registry.insecure=true``)
+  get the same rule.  Every other host is HTTPS only.
 - Every request has a timeout (5 s by default); redirects (blob storage) are followed at most
   three times, and an ``Authorization`` header never follows a redirect to another host.
 
@@ -85,7 +86,13 @@ class Transport:
 
     timeout: float = DEFAULT_TIMEOUT
     certs_dir: Path = CERTS_DIR
+    #: ``host[:port]`` treated like loopback: unverified TLS, else plain HTTP.
+    insecure: frozenset[str] = frozenset()
     _schemes: dict[str, str] = field(default_factory=dict)
+
+    def lenient(self, host: str) -> bool:
+        """True when ``host`` is an insecure registry: loopback, or named so by the caller."""
+        return is_loopback(host) or host in self.insecure
 
     def base_url(self, registry: str) -> str:
         """``https://host`` (or ``http://`` for a loopback registry without TLS)."""
@@ -111,7 +118,7 @@ class Transport:
     def _once(self, method: str, url: str, headers: Mapping[str, str], registry: str, body: bytes | None) -> Response:
         parts = urllib.parse.urlsplit(url)
         host = parts.netloc
-        if parts.scheme == "https" and is_loopback(host) and host not in self._schemes:
+        if parts.scheme == "https" and self.lenient(host) and host not in self._schemes:
             try:
                 response = self._send("https", method, parts, headers, body)
             except ssl.SSLCertVerificationError as exc:  # TLS spoken, but not by the CA we were given
@@ -174,7 +181,7 @@ class Transport:
                 context.load_verify_locations(cafile=str(ca))
             except (OSError, ssl.SSLError):
                 continue  # an unreadable extra CA leaves the system bundle; the handshake then says why
-        if is_loopback(netloc) and not extra:
+        if self.lenient(netloc) and not extra:
             context.check_hostname = False  # docker's insecure-registry rule for loopback
             context.verify_mode = ssl.CERT_NONE
         return context

@@ -34,12 +34,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import struct
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 from builder.errors import PlanError
-from builder.plan.fileset import FileRules, Walked, scan_directory, walk
+from builder.plan.fileset import FileRules, Walked, scan_directory, skipped_notes, walk
 from builder.server import paths
 
 _IN_MODIFY = 0x2
@@ -51,7 +52,17 @@ _IN_CREATE = 0x100
 _IN_DELETE = 0x200
 _IN_DELETE_SELF = 0x400
 _IN_MOVE_SELF = 0x800
+_IN_Q_OVERFLOW = 0x4000
+_IN_IGNORED = 0x8000
+_IN_UNMOUNT = 0x2000
+_IN_ISDIR = 0x40000000
 _IN_ONLYDIR = 0x01000000
+#: Events after which the walk is done again whole: the kernel dropped events, a watched directory
+#: went away or moved, or a subdirectory appeared, vanished, moved or changed attributes.
+_WALK_AGAIN = _IN_Q_OVERFLOW | _IN_IGNORED | _IN_UNMOUNT | 0x400 | 0x800 | _IN_ISDIR
+#: Above this many changed directories the walk is done again whole.
+MAX_RELISTED = 64
+_EVENT = struct.Struct("iIII")
 _IN_DONT_FOLLOW = 0x02000000
 #: Every change to a directory's entries or to the files in it (not reads or opens).
 MASK = (
@@ -106,9 +117,12 @@ class _Inotify:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         self.fd = fd
 
-    def watch(self, directory: str) -> None:
-        if self._add(self.fd, os.fsencode(directory), MASK) < 0:
+    def watch(self, directory: str) -> int:
+        """Watch ``directory``; its watch descriptor (events name it)."""
+        wd = self._add(self.fd, os.fsencode(directory), MASK)
+        if wd < 0:
             raise OSError(ctypes.get_errno(), f"inotify_add_watch {directory}")
+        return int(wd)
 
     def quiet(self) -> bool:
         """True when no event (and no overflow) has been queued since the first watch."""
@@ -116,6 +130,28 @@ class _Inotify:
             return not os.read(self.fd, 4096)
         except BlockingIOError:
             return True
+
+    def changed(self, limit: int) -> set[int] | None:
+        """The watch descriptors of the directories whose files changed since the first watch
+        (empty: none); None when the walk must be done again whole (see ``_WALK_AGAIN``) or more
+        than ``limit`` directories changed."""
+        found: set[int] = set()
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return found
+            if not data:
+                return found
+            at = 0
+            while at + _EVENT.size <= len(data):
+                wd, mask, _cookie, length = _EVENT.unpack_from(data, at)
+                at += _EVENT.size + length
+                if mask & _WALK_AGAIN or wd < 0:
+                    return None
+                found.add(wd)
+                if len(found) > limit:
+                    return None
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -131,6 +167,7 @@ class WalkAhead:
         self.rules = rules
         self._inotify: _Inotify | None = None
         self._walked: Walked | None = None
+        self._dirs: dict[int, str] = {}  # watch descriptor → project-relative directory ("" the project)
         self._links: list[tuple[str, int, int, int, int]] = []  # found files with several hard links
         self._lock = threading.Lock()
 
@@ -147,7 +184,8 @@ class WalkAhead:
             if stop.is_set() or left[0] <= 0:
                 raise _Stopped
             left[0] -= 1
-            inotify.watch(directory)  # before listing: a change after the listing is reported
+            # before listing: a change after the listing is reported
+            self._dirs[inotify.watch(directory)] = prefix.rstrip("/")
             return scan_directory(directory, prefix)
 
         try:
@@ -172,9 +210,17 @@ class WalkAhead:
         try:
             if not paths.prewalk_enabled(os.environ):
                 return None
-            if base != self.base or rules != self.rules or not inotify.quiet() or not self._links_unchanged():
+            if base != self.base or rules != self.rules or not self._links_unchanged():
                 return None
-            return walked
+            changed = inotify.changed(MAX_RELISTED)
+            if changed is None:
+                return None
+            dirs = {self._dirs[wd] for wd in changed if wd in self._dirs}
+            if len(dirs) != len(changed):
+                return None
+            return relisted(base, rules, walked, dirs) if dirs else walked
+        except (OSError, ValueError, PlanError):
+            return None
         finally:
             inotify.close()
 
@@ -188,6 +234,18 @@ class WalkAhead:
             if (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode & 0o7777) != (size, mtime, inode, perms):
                 return False
         return True
+
+
+def relisted(base: str, rules: FileRules, walked: Walked, dirs: set[str]) -> Walked:
+    """``walked`` with the files directly in ``dirs`` listed again (their subdirectories are unchanged)."""
+    found, executable, _notes, skipped = walked
+    fresh, fresh_exec, _fresh_notes, fresh_skipped = walk(base, rules, only=sorted(dirs))
+    kept = [f for f in found if f[0].rpartition("/")[0] not in dirs]
+    kept.extend(fresh)
+    kept.sort()
+    executable = {p for p in executable if p.rpartition("/")[0] not in dirs} | fresh_exec
+    skipped = [p for p in skipped if p.rpartition("/")[0] not in dirs] + fresh_skipped
+    return kept, executable, skipped_notes(skipped), skipped
 
 
 def rules_from_hint(hint: Mapping[str, Any]) -> tuple[str, FileRules] | None:

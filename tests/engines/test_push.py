@@ -12,12 +12,12 @@ from builder.engines import BuildOptions
 from builder.engines.buildkit.caps import derive_capabilities
 from builder.engines.buildkit.export import plan_export
 from builder.engines.buildkit.push import (
+    exporter_pushes,
     read_push_stream,
     registries_of,
     registry_auth_header,
     registry_host,
     split_reference,
-    uses_containerd_store,
 )
 from builder.errors import ConfigError, EngineError, RegistryAuthError, RegistryUnavailable
 from builder.registry.credentials import Credentials
@@ -64,10 +64,15 @@ def test_dockerd_push_goes_in_the_exporter_only_when_it_can() -> None:
     assert [(e.type, dict(e.attrs)) for e in loaded.exporters] == [("moby", {"name": "127.0.0.1:5000/app:1"})]
 
 
-def test_containerd_store_is_read_from_info() -> None:
-    assert uses_containerd_store({"DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]})
-    assert not uses_containerd_store({"DriverStatus": [["Backing Filesystem", "extfs"]]})
-    assert not uses_containerd_store({})
+def test_exporter_pushes_on_buildkitd_and_the_containerd_store_only() -> None:
+    containerd = {"org.mobyproject.buildkit.worker.snapshotter": "overlayfs"}
+    on_containerd = derive_capabilities(
+        kind="dockerd", buildkit_version="v0.13.2", daemon_version="26.1.5", llb_caps=[], worker_labels=containerd
+    )
+    assert exporter_pushes(on_containerd)
+    assert not exporter_pushes(DOCKERD26)  # classic store: dockerd pushes after the build
+    buildkitd = derive_capabilities(kind="buildkitd", buildkit_version="v0.13.2", daemon_version=None, llb_caps=[])
+    assert exporter_pushes(buildkitd)
 
 
 def test_registry_auth_header_is_base64url_json() -> None:

@@ -235,6 +235,35 @@ def test_base_image_that_pulled_nothing_counts_as_cached() -> None:
     assert not tracker2.observations()[StepKind.BASE].cached
 
 
+def test_layers_fetched_for_a_cache_hit_do_not_make_it_run() -> None:
+    """The image exporter unpacking a --cache-from hit re-reports its vertex as started, uncached: still a hit."""
+    tracker, events, mains, names = tracker_for()
+    config = mains[StepKind.CONFIG]
+    tracker.feed(
+        control_pb2.StatusResponse(vertexes=[_vertex(config, names[config], cached=True, started=10, completed=10.4)])
+    )
+    tracker.feed(  # BuildKit's lazy-blob pull, under the vertex's digest, during "unpacking to NAME"
+        control_pb2.StatusResponse(
+            vertexes=[_vertex(config, names[config], started=10.5)],
+            statuses=[control_pb2.VertexStatus(ID="sha256:" + "a" * 64, vertex=config, current=9, total=9)],
+        )
+    )
+    tracker.feed(control_pb2.StatusResponse(vertexes=[_vertex(config, names[config], started=10.5, completed=10.6)]))
+    seen = tracker.observations()[StepKind.CONFIG]
+    assert seen.cached and seen.seconds == pytest.approx(0.4)
+    assert [e.step for e in events if isinstance(e, StepStarted)] == []
+    assert [(e.step, e.cached) for e in events if isinstance(e, StepFinished)] == [("config", True)]
+
+
+def test_a_cache_load_that_failed_then_ran_counts_as_run() -> None:
+    tracker, _events, mains, names = tracker_for()
+    config = mains[StepKind.CONFIG]
+    failed_load = _vertex(config, names[config], cached=True, started=10, completed=10.1, error="blob not found")
+    tracker.feed(control_pb2.StatusResponse(vertexes=[failed_load]))
+    tracker.feed(control_pb2.StatusResponse(vertexes=[_vertex(config, names[config], started=10.2, completed=11)]))
+    assert not tracker.observations()[StepKind.CONFIG].cached
+
+
 # --- writers and exit codes ---------------------------------------------------------------------
 
 
@@ -257,6 +286,7 @@ def test_json_writer_lines() -> None:
         {
             "event": "done",
             "image": "app:1",
+            "seconds": 3.0,
             "mismatches": [
                 {
                     "id": "pip",

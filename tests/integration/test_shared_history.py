@@ -2,7 +2,8 @@
 
 Runner A builds the app and exports the cache (to the local registry, or to a directory); runner B,
 another engine with a fresh step cache, plans with ``--cache-from``: every step is predicted a hit
-from the shared cache, and building observes every step cached.  A pip change on B then rebuilds
+from the shared cache, and building observes every step cached (also when it exports an image with
+``--tag``, whose exporter fetches the cached layers).  A pip change on B then rebuilds
 exactly pip → files → shell → config, as predicted.  Records whose cache manifest is gone predict
 misses that say so.
 """
@@ -18,6 +19,10 @@ import pytest
 
 from builder.api import build, plan_project
 from builder.cli import main
+from builder.engines.step_records import read_records
+from builder.plan.cache_specs import parse_cache_spec
+from builder.registry.credentials import Credentials
+from tests.integration.fleet import AuthRegistry
 from tests.integration.targets import EngineTarget
 
 pytestmark = [pytest.mark.fleet, pytest.mark.network]  # the pip step reaches PyPI through the proxy
@@ -52,17 +57,33 @@ def _plan(app: Path, runner: EngineTarget, cache: Path, cache_from: str) -> dict
     return {s.id.value: (s.status, s.reason) for s in analysis.steps}
 
 
-def _shared_run(app: Path, runner_a: EngineTarget, runner_b: EngineTarget, tmp_path: Path, to: str, frm: str) -> None:
-    """A builds and exports; fresh B predicts every step from the shared cache, then observes exactly that."""
-    build(app, engine=runner_a.address, cache_dir=tmp_path / "cache-a", ca_bundle=CA, cache_to=[to], cache_from=[])
+def _shared_run(
+    app: Path, runner_a: EngineTarget, runner_b: EngineTarget, tmp_path: Path, to: str, frm: str, tag: str | None = None
+) -> None:
+    """A builds and exports; fresh B predicts every step from the shared cache, then observes exactly that.
+
+    With ``tag`` both runners export an image: B's exporter then unpacks the cached layers into its image
+    store, under the config step's vertex, which must still count as the hit it is.
+    """
+    a_tag = f"{tag}-a" if tag else None
+    build(
+        app,
+        engine=runner_a.address,
+        tag=a_tag,
+        cache_dir=tmp_path / "cache-a",
+        ca_bundle=CA,
+        cache_to=[to],
+        cache_from=[],
+    )
     fresh = tmp_path / "cache-b"
     predicted = _plan(app, runner_b, fresh, frm)
     assert {status for status, _ in predicted.values()} == {"hit"}, predicted
     assert all(reason.startswith("hit: shared cache ") for _, reason in predicted.values()), predicted
 
-    result, analysis, _ = build(app, engine=runner_b.address, cache_dir=fresh, ca_bundle=CA, cache_from=[frm])
+    result, analysis, _ = build(app, engine=runner_b.address, tag=tag, cache_dir=fresh, ca_bundle=CA, cache_from=[frm])
     assert analysis.predicted_for is not None and analysis.predicted_for["cache_from"]
     assert result.mismatches == ()
+    assert tag is None or result.image == tag, result.image
     assert all(step.cached for step in result.steps), [(s.step, s.cached) for s in result.steps]
 
 
@@ -71,7 +92,8 @@ def test_runner_b_predicts_and_observes_the_registry_cache_of_runner_a(
 ) -> None:
     app = _app(tmp_path, registry)
     ref = f"{registry}/{unique_repo}:cache"
-    _shared_run(app, runner_a, runner_b, tmp_path, f"type=registry,ref={ref},mode=max", f"type=registry,ref={ref}")
+    tag = f"{unique_repo}:b"  # an exported image: its exporter fetches the cached layers (issue #14)
+    _shared_run(app, runner_a, runner_b, tmp_path, f"type=registry,ref={ref},mode=max", f"type=registry,ref={ref}", tag)
 
     requirements = app / "requirements.txt"
     requirements.write_text(requirements.read_text().replace("six==1.16.0", "six==1.17.0"))
@@ -101,3 +123,44 @@ def test_runner_b_predicts_and_observes_the_local_cache_of_runner_a(
     predicted = _plan(app, runner_b, tmp_path / "cache-c", f"type=local,src={folder}")
     assert {status for status, _ in predicted.values()} == {"miss"}
     assert all("cache manifest is gone" in reason for _, reason in predicted.values()), predicted
+
+
+def test_records_travel_with_a_cache_in_the_tls_and_htpasswd_registry(
+    tmp_path: Path,
+    registry: str,
+    auth_registry: AuthRegistry,
+    unique_repo: str,
+    runner_a: EngineTarget,
+    runner_b: EngineTarget,
+) -> None:
+    """The records are written and read with the build's login and docker's CA folder, like the cache itself."""
+
+    def login(host: str) -> Credentials | None:
+        return Credentials(host, auth_registry.user, auth_registry.password) if host == auth_registry.address else None
+
+    app = _app(tmp_path, registry)
+    ref = f"{auth_registry.address}/{unique_repo}:cache"
+    _, _, warnings = build(
+        app,
+        engine=runner_a.address,
+        cache_dir=tmp_path / "cache-a",
+        ca_bundle=CA,
+        cache_to=[f"type=registry,ref={ref},mode=max"],
+        cache_from=[],
+        credentials=login,
+    )
+    assert not [w.message for w in warnings if "step records" in w.message], warnings
+    records = read_records(parse_cache_spec(f"type=registry,ref={ref}", flag="--cache-from"), login)
+    assert records is not None and records["cache_manifest"].startswith("sha256:")
+
+    _, analysis, notes = plan_project(
+        app,
+        cache_dir=tmp_path / "cache-b",
+        engine=runner_b.address,
+        cache_from=[f"type=registry,ref={ref}"],
+        record=False,
+        registry_credentials=login,
+    )
+    assert not [n.message for n in notes if "step records" in n.message], notes
+    assert {s.status for s in analysis.steps} == {"hit"}, [(s.id.value, s.reason) for s in analysis.steps]
+    assert all(s.reason.startswith("hit: shared cache ") for s in analysis.steps)

@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builder.plan.file_layers import rebuild_phrase, split_layers
+from builder.plan.file_layers import rebuild_phrase, rebuild_phrase_same_paths, split_layers
 from builder.plan.model import FileEntry, FileManifest
 
 _NAMES = st.sampled_from(["a", "a-b", "a.txt", "b", "lib", "z", "ü", "x y", "main.py", "0"])
@@ -127,3 +127,16 @@ def test_plan_summary_counts_the_layers() -> None:
     many = FileManifest.of(_entry(f"data/d{i // 100:02d}/f{i:04d}") for i in range(3000))
     assert summary(Inputs(many)).endswith("→ /app in 2 layers")
     assert "layers" not in summary(Inputs(FileManifest.of([_entry("main.py")])))
+
+
+_BIG = FileManifest.of(_entry(f"d{i // 150:02d}/s{i // 30 % 5}/f{i:04d}") for i in range(3000))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sets(st.integers(0, 2999), max_size=4))
+def test_the_same_paths_phrase_equals_the_full_comparison(edited: set[int]) -> None:
+    """With unchanged paths, naming the changed ones gives the phrase the two full splits give."""
+    paths = {_BIG.entries[i].path for i in edited}
+    after = FileManifest.of(_entry(e.path, "x" if e.path in paths else "") for e in _BIG.entries)
+    assert rebuild_phrase_same_paths(after, paths) == rebuild_phrase(_BIG, after)
+    assert (rebuild_phrase(_BIG, after) is None) == (not paths)

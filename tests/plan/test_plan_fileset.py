@@ -242,3 +242,36 @@ def test_large_and_empty_files_hash_like_small_ones(tmp_path: Path) -> None:
     entries = {e.path: e for e in select_files(tmp_path, FileRules()).manifest}
     assert entries["big.bin"] == ("big.bin", "file", len(big), "blake3:" + blake3.blake3(big).hexdigest())
     assert entries["empty"] == ("empty", "file", 0, "blake3:" + blake3.blake3(b"").hexdigest())
+
+
+def test_a_large_project_remembers_new_digests_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above REMEMBER_ALWAYS files, one edited file is hashed again next time instead of rewriting the
+    stat cache; enough edited files (or bytes) are remembered together.  A small project remembers each."""
+    from builder.plan import fileset
+
+    monkeypatch.setattr(fileset, "REMEMBER_ALWAYS", 5)
+    monkeypatch.setattr(fileset, "REMEMBER_FILES", 3)
+    old = 1_000_000_000  # long ago: not "racy"
+    for i in range(8):
+        (tmp_path / f"f{i}.txt").write_text(f"{i}\n")
+        os.utime(tmp_path / f"f{i}.txt", ns=(old, old))
+    stats = MemoryStatSource()
+    rules = FileRules(("*",), ())
+    assert select_files(tmp_path, rules, stat_source=stats).hashed == 8  # the first walk: all remembered
+    assert select_files(tmp_path, rules, stat_source=stats).hashed == 0
+
+    def edit(*names: str) -> None:
+        for name in names:
+            (tmp_path / name).write_text(f"edited {name}\n")
+            os.utime(tmp_path / name, ns=(old + 1, old + 1))
+
+    edit("f0.txt")
+    assert select_files(tmp_path, rules, stat_source=stats).hashed == 1
+    assert select_files(tmp_path, rules, stat_source=stats).hashed == 1  # not remembered: hashed again
+    edit("f1.txt", "f2.txt")
+    assert select_files(tmp_path, rules, stat_source=stats).hashed == 3  # three: remembered together
+    assert select_files(tmp_path, rules, stat_source=stats).hashed == 0
+    monkeypatch.setattr(fileset, "REMEMBER_ALWAYS", 100)
+    edit("f3.txt")
+    assert select_files(tmp_path, rules, stat_source=stats).hashed == 1
+    assert select_files(tmp_path, rules, stat_source=stats).hashed == 0  # a small project: remembered at once

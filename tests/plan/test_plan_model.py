@@ -8,11 +8,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from plan_helpers import FULL_TOML, plan_of, write_project
 from test_plan_invalidation import DOCKER_TOML, LOCAL_FILES, LOCAL_TOML
 
 from builder.errors import PlanError
 from builder.plan import Plan, analyze
+from builder.plan.model import FileEntry, FileManifest
 from builder.plan.protocols import MemoryStepHistory
 from builder.plan.render.json import plan_document
 
@@ -213,3 +216,29 @@ def test_engine_facing_inputs(tmp_path: Path) -> None:
     assert "/health" in config.image.healthcheck.test[-1]
     assert config.toml_text == FULL_TOML
     assert config.image.path_prepend == ("/opt/venv/bin", "/opt/conda/bin")
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet="ab./\x00", max_size=6),
+            st.sampled_from(["file", "exec", "symlink", "dir"]),
+            st.one_of(st.integers(0, 9), st.just("3"), st.just(True)),
+            st.sampled_from(["blake3:1", "x"]),
+        ),
+        max_size=6,
+    )
+)
+def test_manifest_json_checks_every_entry_as_the_entry_by_entry_reader_does(rows: list) -> None:
+    """The C-level reader of a manifest's rows accepts and rejects exactly what FileEntry.from_json does."""
+    data = {"files": [list(r) for r in rows]}
+    try:
+        expected: object = FileManifest.of(FileEntry.from_json(r) for r in data["files"])
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        got: object = FileManifest.from_json(data)
+    except ValueError as exc:
+        got = str(exc)
+    assert got == expected

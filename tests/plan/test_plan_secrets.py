@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from builder.config import load_config
 from builder.plan import make_plan
@@ -127,3 +129,51 @@ def test_validate_shows_the_warning_without_failing(tmp_path: Path) -> None:
     assert report["valid"] is True
     (warning,) = [w for w in report["warnings"] if w["path"] == "cerebrium.deployment.exclude"]
     assert warning["line"] == 4 and "home/.netrc" in warning["message"] and '".env*"' in warning["message"]
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(
+                [
+                    ".env",
+                    ".envrc",
+                    "a.pem",
+                    ".pem",
+                    "k.key",
+                    "id_rsa",
+                    "id_rsa.pub",
+                    "x.p12",
+                    ".netrc",
+                    "_netrc",
+                    ".aws",
+                    ".ssh",
+                    "gcloud",
+                    "credentials",
+                    "main.py",
+                    "a.txt",
+                    "id_ed25519",
+                    ".npmrc",
+                    "env",
+                    "pem",
+                ]
+            ),
+            min_size=1,
+            max_size=4,
+        ).map("/".join),
+        max_size=20,
+    )
+)
+def test_the_fast_scan_finds_what_the_rules_find(paths: list[str]) -> None:
+    """The C-level prefilter never drops a path the rules match (reference: the rules on every path)."""
+    from builder.plan import secrets
+
+    expected = []
+    for path in paths:
+        parts = path.split("/")
+        directory = next((p for p in parts[:-1] if p in secrets._DIRS), None)
+        rule = directory if directory is not None else secrets._rule_for_name(parts[-1])
+        if rule is not None:
+            expected.append((path, rule))
+    assert likely_secrets(paths) == expected

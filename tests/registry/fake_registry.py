@@ -1,7 +1,7 @@
 """A fake OCI registry on loopback (``http.server`` in a thread) for the client's unit tests.
 
-It serves manifests and blobs from dicts, records every request's headers, and can demand Basic or
-Bearer auth (with a token endpoint on the same server), omit ``Docker-Content-Digest``, lie about it,
+It serves manifests and blobs from dicts, takes monolithic blob uploads (POST then PUT ``?digest=``)
+and manifest PUTs into them, records every request's headers, and can demand Basic or Bearer auth (with a token endpoint on the same server), omit ``Docker-Content-Digest``, lie about it,
 redirect blobs to another host name, or stall.
 """
 
@@ -146,6 +146,42 @@ def _handler(reg: FakeRegistry) -> type[BaseHTTPRequestHandler]:
                 self._send(200, reg.blobs[ref])
             else:
                 self._send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def do_POST(self) -> None:
+            reg.requests.append((self.command, self.path, dict(self.headers.items())))
+            self._body()
+            if not self._authorized():
+                return
+            repo = self._repo()  # /v2/REPO/blobs/uploads/ → REPO/blobs
+            repo = repo.removesuffix("/blobs")
+            upload = f"/v2/{repo}/blobs/uploads/{len(reg.requests)}"
+            self._send(202, b"", {"Location": f"http://127.0.0.1:{reg.port}{upload}?_state=x"})
+
+        def do_PUT(self) -> None:
+            reg.requests.append((self.command, self.path, dict(self.headers.items())))
+            body = self._body()
+            if not self._authorized():
+                return
+            path, _, query = self.path.partition("?")
+            if "/blobs/uploads/" in path:
+                digest = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("digest", "")
+                if digest_of(body) != digest:
+                    self._send(400, b'{"errors":[{"code":"DIGEST_INVALID"}]}')
+                    return
+                reg.blobs[digest] = body
+                self._send(201, b"", {"Docker-Content-Digest": digest})
+                return
+            repo, kind, ref = path[len("/v2/") :].rsplit("/", 2)
+            if kind != "manifests":
+                self._send(404)
+                return
+            media = self.headers.get("Content-Type", "")
+            reg.manifests[(repo, ref)] = (media, body)
+            reg.manifests[(repo, digest_of(body))] = (media, body)
+            self._send(201, b"", {"Docker-Content-Digest": digest_of(body)})
 
     return Handler
 

@@ -1,4 +1,5 @@
-"""The spare's walk ahead: it equals the normal walk, and any change since makes it unusable."""
+"""The spare's walk ahead: it equals the normal walk; a change since either re-lists just the changed
+directories (files changed) or makes it unusable (directories changed), never a stale walk."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builder.plan import fileset
-from builder.plan.fileset import FileRules, select_files, walk
+from builder.plan.fileset import FileRules, scan_directory, select_files, walk
 from builder.server import paths, prewalk
 from builder.server.prewalk import ServedWalker, WalkAhead, hint_for, read_hint, rules_from_hint
 
@@ -106,24 +107,66 @@ def _move_in(root: Path) -> None:
     outside.rename(root / "pkg" / "arrived.txt")
 
 
-CHANGES: list[Callable[[Path], None]] = [
+def _fifo(root: Path) -> None:
+    os.mkfifo(root / "pkg" / "pipe")
+
+
+def _two_dirs(root: Path) -> None:
+    (root / "main.py").write_text("print('changed')\n")
+    (root / "pkg" / "sub" / "b.txt").unlink()
+
+
+#: Changes to files: the walk ahead re-lists the directories holding them.
+FILE_CHANGES: list[Callable[[Path], None]] = [
     _write_same_size,
     _chmod,
     _touch,
     _create_deep,
     _delete,
-    _rename_dir,
-    _new_dir,
     _replace_symlink,
     _move_in,
+    _fifo,
+    _two_dirs,
 ]
+#: Changes to directories: the walk ahead is not used.
+DIR_CHANGES: list[Callable[[Path], None]] = [_rename_dir, _new_dir]
 
 
-@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
-def test_any_change_after_the_walk_makes_it_unusable(tmp_path: Path, change: Callable[[Path], None]) -> None:
+@pytest.mark.parametrize("change", FILE_CHANGES, ids=lambda f: f.__name__.strip("_"))
+def test_a_file_change_after_the_walk_is_relisted_to_the_normal_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Callable[[Path], None]
+) -> None:
+    root = _project(tmp_path / "p")
+    base = str(root.resolve())
+    ahead = _ahead(root)
+    change(root)
+    expected = walk(base, RULES)
+    listed: list[str] = []
+
+    def counted(directory: str, prefix: str) -> list[os.DirEntry[str]]:
+        listed.append(prefix)
+        return scan_directory(directory, prefix)
+
+    monkeypatch.setattr(fileset, "scan_directory", counted)
+    assert ahead.take(base, RULES) == expected
+    assert 1 <= len(listed) <= 2  # the changed directories only, not the project's three
+
+
+@pytest.mark.parametrize("change", DIR_CHANGES, ids=lambda f: f.__name__.strip("_"))
+def test_a_directory_change_after_the_walk_makes_it_unusable(tmp_path: Path, change: Callable[[Path], None]) -> None:
     root = _project(tmp_path / "p")
     ahead = _ahead(root)
     change(root)
+    assert ahead.take(str(root.resolve()), RULES) is None
+
+
+def test_more_changed_directories_than_the_limit_make_it_unusable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _project(tmp_path / "p")
+    ahead = _ahead(root)
+    monkeypatch.setattr(prewalk, "MAX_RELISTED", 1)
+    _two_dirs(root)
     assert ahead.take(str(root.resolve()), RULES) is None
 
 
@@ -257,3 +300,20 @@ def test_the_budget_is_a_share_of_the_users_watches(tmp_path: Path) -> None:
     limits.write_text("1048576\n")
     assert prewalk.watch_budget(str(limits)) == prewalk.MAX_WATCHES
     assert prewalk.watch_budget(str(tmp_path / "missing")) == 2048
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [RULES, FileRules(("pkg/",), ()), FileRules(("sub",), ()), FileRules(("*.py", "run.sh"), ("a.py",))],
+    ids=["everything", "dir-slash", "dir-name", "names"],
+)
+def test_listing_only_some_directories_finds_what_the_whole_walk_finds_in_them(
+    tmp_path: Path, rules: FileRules
+) -> None:
+    """``walk(only=...)``: the files directly in those directories, exactly as the whole walk has them
+    (directory patterns inherited from the parents included)."""
+    base = str(_project(tmp_path / "p").resolve())
+    whole = walk(base, rules)[0]
+    for dirs in ([""], ["pkg"], ["pkg/sub"], ["", "pkg", "pkg/sub"]):
+        expected = [f for f in whole if f[0].rpartition("/")[0] in dirs]
+        assert sorted(walk(base, rules, only=dirs)[0]) == expected

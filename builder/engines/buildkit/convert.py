@@ -22,6 +22,7 @@ user's ``pre_build_commands``/``shell_commands`` are shell, by definition.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,11 +35,13 @@ from builder.engines.buildkit.llb import (
     Mkfile,
     Mount,
     Platform,
+    Rm,
     State,
 )
-from builder.engines.buildkit.llb.ops import Network
+from builder.engines.buildkit.llb.ops import FileAction, Network
 from builder.errors import EngineUnsupported
 from builder.plan.file_layers import FileLayer, split_layers
+from builder.plan.files_base import FilesChanges
 from builder.plan.model import FileManifest, Plan, Step, StepKind
 from builder.recipes import RecipeContext, RunSpec, Secret, ToolsRun, run_spec
 from builder.recipes.runtime import runtime_files
@@ -46,6 +49,8 @@ from builder.recipes.tools import CA_SECRET_ID, NETRC_SECRET_ID
 
 #: The session directory name of the project files.
 CONTEXT_NAME = "context"
+#: The ``local://`` source of a files step's changes onto its base (only the changed files).
+CHANGES_NAME = "context-changes"
 _NAME_MAX = 100
 
 
@@ -71,6 +76,13 @@ class ConvertOptions:
     #: Steps whose command runs again whatever the engine cache holds (``--refresh`` with unversioned
     #: apt/conda packages); what is built on them runs again too.
     rerun: frozenset[StepKind] = frozenset()
+    #: The files step as one layer of changes on the files as last built whole (see
+    #: ``builder.plan.files_base``); None: copy the files whole.  Ignored with ``merge``.
+    files_changes: FilesChanges | None = None
+    #: ``local.unique`` of the ``local://`` sources (a digest of the project directory; "" for none):
+    #: BuildKit shares one vertex between concurrent builds with the same digest, so two projects with
+    #: the same app name (same shared key hint) would otherwise read each other's files.
+    local_unique: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +95,8 @@ class Converted:
     vertex_steps: tuple[tuple[str, StepKind], ...]  # every vertex digest → the step it belongs to
     commands: tuple[tuple[StepKind, str], ...]  # what each step runs (for failure reports)
     local_dirs: tuple[tuple[str, FileManifest], ...]  # session directories the build reads
+    #: The state right after the files step (what a files base image holds); None without files.
+    files_state: State | None = None
 
     def step_of(self, digest: str) -> StepKind | None:
         """The plan step a vertex belongs to (None for engine-made vertices such as exporting)."""
@@ -110,6 +124,7 @@ class _Build:
     mains: dict[StepKind, State] = field(default_factory=dict)
     commands: dict[StepKind, str] = field(default_factory=dict)
     local_dirs: dict[str, FileManifest] = field(default_factory=dict)
+    files_state: State | None = None
 
 
 def vertex_name(step: StepKind, text: str) -> str:
@@ -215,10 +230,12 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     With MergeOp the layers are built on scratch and merged, so they are independent.
     """
     inputs = step.inputs
+    if b.options.files_changes is not None and not b.options.merge:
+        return _files_onto_base(state, step, b, b.options.files_changes)
     b.local_dirs[CONTEXT_NAME] = inputs.manifest
     local = State.local(
         CONTEXT_NAME,
-        [("local.sharedkeyhint", b.options.shared_key_hint)],
+        _local_attrs(b.options.shared_key_hint, b.options.local_unique),
         name=vertex_name(step.id, f"local://{CONTEXT_NAME}"),
     )
     count = len(inputs.manifest)
@@ -226,12 +243,61 @@ def convert_files(state: State, step: Step, b: _Build) -> State:
     b.commands[step.id] = text
     built = layer_states(state, local, split_layers(inputs.manifest), inputs.dest, b.options.merge, b.platform, text)
     if not b.options.merge:
+        b.files_state = built[-1]
         return built[-1]
     merged = State.merge([state, *built], name=vertex_name(step.id, "merge onto the dependency layers"))
     # The step is observed at the merge: like its key, it changes with the layers below (a re-tagged base, a
     # pip change), even when the copies on scratch are reused; a single copy as the step would be "cached" then.
     b.mains[step.id] = merged
     return merged
+
+
+def _files_onto_base(state: State, step: Step, b: _Build, changes: FilesChanges) -> State:
+    """The files as one layer of ``changes`` on the base image (which holds the layers below, too).
+
+    The base keeps ``state``'s run defaults (environment, directory, user): only its filesystem
+    comes from the image.
+    """
+    image = State.image(
+        changes.base.image, platform=state.platform, name=vertex_name(step.id, "files as last built whole")
+    )
+    base = dataclasses.replace(state, output=image.output, platform=image.platform)
+    text = changes.phrase()
+    b.commands[step.id] = text
+    top, served = changes_layer(
+        base, changes, step.inputs.dest, b.options.shared_key_hint, vertex_name(step.id, text), b.options.local_unique
+    )
+    if served is not None:
+        b.local_dirs[CHANGES_NAME] = served
+    b.files_state = top
+    return top
+
+
+def _local_attrs(shared_key_hint: str, unique: str) -> list[tuple[str, str]]:
+    attrs = [("local.sharedkeyhint", shared_key_hint)]
+    return [*attrs, ("local.unique", unique)] if unique else attrs
+
+
+def changes_layer(
+    base: State, changes: FilesChanges, dest: str, shared_key_hint: str, name: str, unique: str = ""
+) -> tuple[State, FileManifest | None]:
+    """``base`` with ``changes`` applied in one FileOp, and what ``local://context-changes`` serves (None: nothing).
+
+    Removals first, then one copy of the changed files from their own ``local://`` source, which holds
+    only them, so the session compares and sends only them (its shared key differs from the whole
+    context's, so the engine's copy of the whole context is left as it is).
+    """
+    actions: list[FileAction] = [Rm(_dest(dest, path)) for path in changes.remove]
+    served = None
+    if changes.copy.entries:
+        served = changes.copy
+        local = State.local(
+            CHANGES_NAME,
+            _local_attrs(shared_key_hint + "-changes", unique),
+            name=vertex_name(StepKind.FILES, f"local://{CHANGES_NAME}"),
+        )
+        actions.append(Copy(local.output, "/", dest))
+    return (base.file(*actions, name=name) if actions else base), served
 
 
 def layer_states(
@@ -325,6 +391,7 @@ def convert_plan(plan: Plan, options: ConvertOptions | None = None) -> Converted
         tuple(sorted(vertex_steps.items())),
         tuple(b.commands.items()),
         tuple(sorted(b.local_dirs.items())),
+        b.files_state,
     )
 
 

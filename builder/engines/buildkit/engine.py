@@ -11,6 +11,7 @@ every step's cached flag with the plan's prediction.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import threading
@@ -24,8 +25,9 @@ from builder.engines import BuildOptions, BuildResult, NetworkMode, StepOutcome
 from builder.engines.buildkit.caps import Capabilities
 from builder.engines.buildkit.client import EngineClient, open_engine
 from builder.engines.buildkit.convert import Converted, ConvertOptions, convert_plan
-from builder.engines.buildkit.export import ExportPlan, plan_export
+from builder.engines.buildkit.export import ExporterSpec, ExportPlan, plan_export
 from builder.engines.buildkit.image import image_config_bytes
+from builder.engines.buildkit.llb import Definition
 from builder.engines.buildkit.progress import ProgressTracker, StepObservation
 from builder.engines.buildkit.push import PushRoute, complete_push, push_route, registries_of
 from builder.engines.buildkit.session import SyncedDir
@@ -92,6 +94,13 @@ def synced_entries(root: Path, manifest: FileManifest) -> list[ManifestEntry]:
     return entries
 
 
+def _unique_for(project_dir: str | os.PathLike[str] | None) -> str:
+    """A stable id of ``project_dir`` (its real path's digest; "" without one)."""
+    if project_dir is None:
+        return ""
+    return hashlib.sha256(os.path.realpath(project_dir).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
 class BuildKitEngine:
     """Builds plans on one engine connection (close it, or use it as a context manager)."""
 
@@ -112,11 +121,17 @@ class BuildKitEngine:
         return cls(open_engine(address, tls=tls, env=env, connect_timeout=connect_timeout))
 
     def prepare(
-        self, plan: Plan, options: BuildOptions, push: PushRoute | None = None
+        self,
+        plan: Plan,
+        options: BuildOptions,
+        push: PushRoute | None = None,
+        project_dir: str | os.PathLike[str] | None = None,
     ) -> tuple[Converted, ExportPlan, bytes | None, NetworkMode]:
         """The conversion and request shape this engine will use for ``plan`` (no build).
 
         ``push`` is :func:`~.push.push_route`'s answer: who pushes when ``options.push``.
+        ``project_dir`` makes the ``local://`` sources unique to that directory, so concurrent builds
+        of same-named apps from different directories never share a source vertex (and its files).
         """
         caps = self.client.capabilities
         network = options.network or default_network(caps)
@@ -136,6 +151,8 @@ class BuildKitEngine:
                 merge=merge,
                 shared_key_hint=f"builder-{plan.app}",
                 rerun=frozenset(StepKind(s) for s in options.rerun),
+                files_changes=None if merge else options.files_changes,
+                local_unique=_unique_for(project_dir),
             ),
         )
         config = image_config_bytes(plan) if plan.get(StepKind.CONFIG) is not None else None
@@ -158,7 +175,7 @@ class BuildKitEngine:
         started = time.monotonic()
         started_at = time.time()
         push = push_route(self.client, options)
-        converted, export, config, network = self.prepare(plan, options, push)
+        converted, export, config, network = self.prepare(plan, options, push, project_dir)
         predictions: dict[str, str] = dict(options.predictions)
         tracker = ProgressTracker(converted, on_event, predictions)
         if on_event is not None:
@@ -192,6 +209,7 @@ class BuildKitEngine:
                 timeout=options.timeout,
                 engine_history=options.engine_history,
                 cancel=cancel,
+                then=self._base_export(converted, options),
             )
         except SolveFailed as exc:  # the steps that did complete are in the engine's cache: say which
             exc.completed, _ = _outcomes(plan, tracker.completed(), predictions, only_observed=True)
@@ -223,6 +241,21 @@ class BuildKitEngine:
             notes=solved.notes,
             pushed=pushed,
         )
+
+    def keeps_files_bases(self, merge: bool | None = None) -> bool:
+        """True when this engine can keep files bases: dockerd's classic image store, which its builds
+        read images from, and no MergeOp (with MergeOp the files layers are independent already).
+        Containerd-store engines keep the chained or merged layers (not measured with bases yet)."""
+        caps = self.client.capabilities
+        uses_merge = caps.supports_mergeop if merge is None else merge
+        return caps.kind == "dockerd" and not uses_merge and caps.image_store != "containerd"
+
+    def _base_export(self, converted: Converted, options: BuildOptions) -> tuple[tuple[Definition, ExportPlan], ...]:
+        """The follow-up solve keeping the files step's result as ``options.files_base`` (or nothing)."""
+        if options.files_base is None or converted.files_state is None or not self.keeps_files_bases(options.merge):
+            return ()
+        export = ExportPlan("direct", (ExporterSpec("moby", (("name", options.files_base),)),), False, None)
+        return ((converted.files_state.marshal(), export),)
 
     def iter_build(self, plan: Plan, project_dir: str | os.PathLike[str], options: BuildOptions) -> Iterator[Event]:
         """:meth:`build` as an iterator of events (the last is BuildFinished; errors are raised)."""

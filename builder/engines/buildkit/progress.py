@@ -112,6 +112,12 @@ class ProgressTracker:
     def _vertex(self, v: control_pb2.Vertex) -> None:
         state = self.vertices.setdefault(v.digest, VertexState())
         state.name = v.name or state.name
+        if state.cached and state.completed is not None and not state.error and not v.cached and not v.error:
+            # Reused from the cache already: a later "started" under the same digest is BuildKit fetching the
+            # cached result's layers (e.g. the image exporter unpacking a --cache-from hit into the image
+            # store), reported through the vertex's progress controller.  Nothing runs: the solver only
+            # executes an op whose cache load failed, and that load is reported with its error.
+            return
         # An image source that pulled nothing is reused, whatever its flag says: BuildKit 0.8 reports
         # a docker-image vertex resolved from the local store as run, not cached.
         state.source = self.converted.is_image_source(v.digest)

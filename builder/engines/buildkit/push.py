@@ -27,16 +27,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 from builder.engines import BuildOptions
+from builder.engines.buildkit.caps import Capabilities
 from builder.engines.buildkit.client import EngineClient
-from builder.engines.buildkit.connect import docker_get_json
 from builder.engines.events import EngineProgress, EventSink
 from builder.engines.registry_errors import registry_error
 from builder.errors import ConfigError, EngineError, RegistryError
 from builder.registry.credentials import lookup as docker_credentials
 
-_CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
 _PUSH_TIMEOUT = 900.0
-_INFO_TIMEOUT = 10.0
 
 
 def split_reference(reference: str) -> tuple[str | None, str, str]:
@@ -72,28 +70,13 @@ def registry_host(tag: str | None) -> str:
     return host
 
 
-def engine_pushes(client: EngineClient) -> bool:
-    """True when the engine's BuildKit pushes the image itself (buildkitd, dockerd's containerd store)."""
-    caps = client.capabilities
-    if caps.kind != "dockerd":
-        return True
-    docker = client.docker_socket
-    if docker is None:
-        return False
-    try:
-        info = json.loads(docker_get_json(docker, "/info", _INFO_TIMEOUT, client.tls))
-    except (EngineError, ValueError):
-        return False
-    return uses_containerd_store(info)
+def exporter_pushes(caps: Capabilities) -> bool:
+    """True when the engine's BuildKit pushes the image itself (buildkitd, dockerd's containerd store).
 
-
-def uses_containerd_store(info: dict[str, Any]) -> bool:
-    """True when dockerd's ``/info`` says its images live in containerd (``containerd-snapshotter``)."""
-    status = info.get("DriverStatus") or []
-    return any(
-        isinstance(pair, list) and len(pair) == 2 and pair[0] == "driver-type" and pair[1] == _CONTAINERD_SNAPSHOTTER
-        for pair in status
-    )
+    The image store comes from :attr:`Capabilities.image_store` (the BuildKit worker's labels), the
+    one place that decides it.
+    """
+    return caps.kind != "dockerd" or caps.image_store == "containerd"
 
 
 def registry_auth_header(login: Any | None) -> str:
@@ -162,7 +145,7 @@ def push_route(client: EngineClient, options: BuildOptions) -> PushRoute | None:
     if not options.push:
         return None
     registry_host(options.tag)
-    return "exporter" if engine_pushes(client) else "engine-api"
+    return "exporter" if exporter_pushes(client.capabilities) else "engine-api"
 
 
 def complete_push(

@@ -74,6 +74,19 @@ class SolveTracker(Protocol):
         """The step whose vertex failed, or None when no vertex reported an error."""
 
 
+class _Quiet:
+    """A tracker that reads nothing from a follow-up solve (see ``solve_in_session(then=...)``)."""
+
+    def feed(self, response: control_pb2.StatusResponse) -> None:
+        return None
+
+    def flush(self) -> None:
+        return None
+
+    def failure(self) -> FailedStep | None:
+        return None
+
+
 class Bridge:
     """``LLBBridge`` calls of one build: its id in the metadata, the build's deadline and cancellation."""
 
@@ -343,8 +356,14 @@ def solve_in_session(
     timeout: float | None = None,
     engine_history: bool = False,
     cancel: threading.Event | None = None,
+    then: Sequence[tuple[Definition, ExportPlan]] = (),
 ) -> Solved:
-    """Open the build session (files, CA secret, tarball receiver), run :func:`run_solve` in it."""
+    """Open the build session (files, CA secret, tarball receiver), run :func:`run_solve` in it.
+
+    ``then``: more (definition, export) solves run in the same session after the build, quietly
+    (their vertices are the build's, so cached: same session, no second sync of its files); one
+    that fails is left out (the build itself succeeded).
+    """
     files = FileSyncProvider(session.dirs)
     attachables: list[object] = [files]
     if session.ca_bundle is not None:
@@ -371,6 +390,10 @@ def solve_in_session(
             if registry is None:
                 raise
             raise registry from exc
+        for more, more_export in then:  # best effort: the build itself succeeded
+            extra = SolveSpec(more_export, opened.id, entitlements, more, None, timeout, False)
+            with suppress(EngineError):
+                run_solve(client, extra, _Quiet(), cancel)
     record_local_exports(cache, response)
     if tarball is not None and not tarball.done:
         assert export.tarball is not None
