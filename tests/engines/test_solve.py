@@ -235,6 +235,22 @@ def test_base_image_that_pulled_nothing_counts_as_cached() -> None:
     assert not tracker2.observations()[StepKind.BASE].cached
 
 
+def test_a_base_image_seen_done_before_its_pull_is_reported_counts_as_pulled() -> None:
+    """Only BuildKit's own cached flag sticks: an image source inferred cached (no transfer seen yet) that then
+    reports layer downloads was pulled, so it is a miss (BuildKit 0.8 sends the vertex again with its pull)."""
+    tracker, _events, mains, names = tracker_for()
+    base = mains[StepKind.BASE]
+    tracker.feed(control_pb2.StatusResponse(vertexes=[_vertex(base, names[base], started=1, completed=1.1)]))
+    tracker.feed(
+        control_pb2.StatusResponse(
+            vertexes=[_vertex(base, names[base], started=1.2)],
+            statuses=[control_pb2.VertexStatus(ID="layer", vertex=base, current=5, total=10)],
+        )
+    )
+    tracker.feed(control_pb2.StatusResponse(vertexes=[_vertex(base, names[base], started=1.2, completed=3)]))
+    assert not tracker.observations()[StepKind.BASE].cached
+
+
 def test_layers_fetched_for_a_cache_hit_do_not_make_it_run() -> None:
     """The image exporter unpacking a --cache-from hit re-reports its vertex as started, uncached: still a hit."""
     tracker, events, mains, names = tracker_for()

@@ -43,6 +43,7 @@ class VertexState:
     finished: bool = False
     transferred: bool = False  # the engine reported byte/step progress (e.g. layers being pulled)
     source: bool = False
+    reported_cached: bool = False  # BuildKit itself said cached (not inferred for an image source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +113,17 @@ class ProgressTracker:
     def _vertex(self, v: control_pb2.Vertex) -> None:
         state = self.vertices.setdefault(v.digest, VertexState())
         state.name = v.name or state.name
-        if state.cached and state.completed is not None and not state.error and not v.cached and not v.error:
+        if state.reported_cached and state.completed is not None and not state.error and not v.cached and not v.error:
             # Reused from the cache already: a later "started" under the same digest is BuildKit fetching the
             # cached result's layers (e.g. the image exporter unpacking a --cache-from hit into the image
             # store), reported through the vertex's progress controller.  Nothing runs: the solver only
-            # executes an op whose cache load failed, and that load is reported with its error.
+            # executes an op whose cache load failed, and that load is reported with its error.  Only BuildKit's
+            # own flag counts here: an image source's inferred "cached" must still see a later pull.
             return
         # An image source that pulled nothing is reused, whatever its flag says: BuildKit 0.8 reports
         # a docker-image vertex resolved from the local store as run, not cached.
         state.source = self.converted.is_image_source(v.digest)
+        state.reported_cached = state.reported_cached or bool(v.cached)
         state.cached = bool(v.cached) or (state.source and not state.transferred and not v.error)
         state.started = timestamp_seconds(v.started) if v.HasField("started") else state.started
         state.completed = timestamp_seconds(v.completed) if v.HasField("completed") else state.completed
