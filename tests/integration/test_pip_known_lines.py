@@ -28,14 +28,20 @@ def write_requirements(app: Path, nonce: int, six: str) -> None:
     (app / "cerebrium.toml").write_text(text)
 
 
-def pip_log(app: Path, target: EngineTarget, cache: Path) -> list[str]:
+def pip_log(app: Path, target: EngineTarget, cache: Path, rerun: tuple[str, ...] = ()) -> list[str]:
     events: list[Event] = []
     result, _, _ = build(
-        app, engine=target.address, tls=target.tls, cache_dir=cache, ca_bundle=CA, on_event=events.append
+        app,
+        engine=target.address,
+        tls=target.tls,
+        cache_dir=cache,
+        ca_bundle=CA,
+        on_event=events.append,
+        rerun=rerun,
     )
     assert not result.step("pip").cached
     lines = [e.line for e in events if isinstance(e, StepLog) and e.step == "pip"]
-    assert lines[0] == "UV_PIP_INSTALL_STARTED"
+    # The step's tools run (which fetches and checks uv) logs under the pip step before the install starts.
     assert [ln for ln in lines if ln in MARKERS] == ["UV_PIP_INSTALL_STARTED"]  # exactly once
     return lines
 
@@ -64,8 +70,11 @@ def test_empty_tools_mount_gets_uv_from_its_wheel(
     """On a fresh engine the pip step fetches the pinned uv itself (uv_boot.py), through the CA bundle."""
     drop_cache_mounts(engine_target, f"{tools.TOOLS_DIR}/uv")
     write_requirements(app_build_basic, uuid.uuid4().int % 10**9, six="1.16.0")
-    lines = pip_log(app_build_basic, engine_target, tmp_path / "cache")
-    assert lines[1].startswith(f"uv: installed uv {tools.UV_VERSION} from https://"), lines[:5]
+    # --rerun pip: the step's tools run (cached by the engine from any earlier build on this python step)
+    # runs again, now on the emptied tools mount.
+    lines = pip_log(app_build_basic, engine_target, tmp_path / "cache", rerun=("pip",))
+    fetched = [i for i, ln in enumerate(lines) if ln.startswith(f"uv: installed uv {tools.UV_VERSION} from https://")]
+    assert fetched and fetched[0] < lines.index("UV_PIP_INSTALL_STARTED"), lines[:5]
     assert not [ln for ln in lines if "quick install" in ln or "using pip" in ln]
     assert "uv: 2 of 2 requirements are new here: resolving them with the index" in lines
 

@@ -182,6 +182,7 @@ def _tools(state: State, spec: RunSpec, b: _Build) -> list[Mount]:
         name=vertex_name(spec.kind, tools.label),
         mounts=mounts,
         env=[(name, s.target) for s in secrets for name in s.env],
+        ignore_cache=spec.kind in b.options.rerun,  # --rerun STEP checks and fetches its tools again too
     )
     assert ran.output is not None
     return [Mount(tools.target, "bind", ran.output, selector=tools.output, readonly=True)]
